@@ -1,0 +1,463 @@
+// Package broker owns profiles, token choice and leases. It does no I/O of its
+// own: the token store, the Hub, the audit log, the clock and process
+// liveness come in through interfaces, so its rules are tested in-process.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// Store keeps tokens; keystore's backends implement it.
+type Store interface {
+	Get(ctx context.Context, name string) (secret.Token, error)
+	Set(ctx context.Context, name string, tok secret.Token) error
+	Delete(ctx context.Context, name string) error
+	Kind() string
+}
+
+// Hub answers whoami-v2 for a token.
+type Hub interface {
+	Whoami(ctx context.Context, endpoint string, tok secret.Token) (*hub.Whoami, error)
+}
+
+// AuditSink receives audit events.
+type AuditSink interface {
+	Write(audit.Event) error
+}
+
+// Options configure a Broker.
+type Options struct {
+	Store    Store
+	Hub      Hub
+	Audit    AuditSink // nil: no audit
+	Profiles *ProfileStore
+	Procs    Procs            // nil: the operating system's processes
+	Now      func() time.Time // nil: time.Now
+	Logger   *slog.Logger     // nil: discard
+
+	DefaultTTL time.Duration
+	MaxTTL     time.Duration
+	GitTTL     time.Duration
+	Routes     []Route
+	// GitPrefer is "write" (default) or "read": which token git gets when
+	// its request does not say whether it will push.
+	GitPrefer string
+	// ReapInterval is how often leases are checked for expiry and for their
+	// process having exited.
+	ReapInterval time.Duration
+}
+
+// Route sends requests for repos matching Match to Profile.
+type Route struct {
+	Match   string
+	Profile string
+}
+
+// Broker is the daemon's core.
+type Broker struct {
+	opts Options
+	now  func() time.Time
+	log  *slog.Logger
+
+	writeMu sync.Mutex // serialises profile changes (store + metadata) end to end
+
+	mu       sync.Mutex
+	profiles map[string]*Profile
+	def      string
+	tokens   map[string]secret.Token // read-through cache of the store
+	leases   map[string]*Lease
+}
+
+// New loads profile metadata and returns a Broker.
+func New(opts Options) (*Broker, error) {
+	if opts.Store == nil || opts.Profiles == nil {
+		return nil, errors.New("broker: a store and a profile store are required")
+	}
+	b := &Broker{
+		opts:   opts,
+		now:    opts.Now,
+		log:    opts.Logger,
+		tokens: map[string]secret.Token{},
+		leases: map[string]*Lease{},
+	}
+	if b.now == nil {
+		b.now = time.Now
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	if b.opts.Procs == nil {
+		b.opts.Procs = osProcs{}
+	}
+	if b.opts.DefaultTTL <= 0 {
+		b.opts.DefaultTTL = time.Hour
+	}
+	if b.opts.MaxTTL <= 0 {
+		b.opts.MaxTTL = 12 * time.Hour
+	}
+	if b.opts.GitTTL <= 0 {
+		b.opts.GitTTL = 15 * time.Minute
+	}
+	if b.opts.ReapInterval <= 0 {
+		b.opts.ReapInterval = 200 * time.Millisecond
+	}
+	profiles, def, err := opts.Profiles.Load()
+	if err != nil {
+		return nil, err
+	}
+	b.profiles, b.def = profiles, def
+	return b, nil
+}
+
+// StoreKind names the token store backend.
+func (b *Broker) StoreKind() string { return b.opts.Store.Kind() }
+
+// AddRequest asks to store a token.
+type AddRequest struct {
+	Name        string
+	Token       secret.Token
+	Endpoint    string
+	MakeDefault bool
+	NoVerify    bool
+	Caller      Caller
+}
+
+// AddToken verifies a token with the Hub (unless NoVerify), stores it in the
+// store and records its metadata. The first profile becomes the default.
+func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, error) {
+	if err := secret.Check(req.Token.Reveal()); err != nil {
+		hint := "paste the whole token from your Hub settings, e.g. hf_…"
+		if errors.Is(err, secret.ErrOrgToken) {
+			hint = "create a personal access token at " + req.Endpoint + "/settings/tokens"
+		}
+		return Profile{}, false, &Error{Kind: KindInvalid, Msg: err.Error(), Hint: hint}
+	}
+	if req.Name != "" {
+		if err := CheckName(req.Name); err != nil {
+			return Profile{}, false, err
+		}
+	}
+	var who *hub.Whoami
+	if !req.NoVerify {
+		if b.opts.Hub == nil {
+			return Profile{}, false, errorf(KindHub, "use --no-verify to store it without checking", "no Hub client configured")
+		}
+		w, err := b.opts.Hub.Whoami(ctx, req.Endpoint, req.Token)
+		if err != nil {
+			return Profile{}, false, hubError(err, req.Endpoint)
+		}
+		who = w
+	}
+	name := req.Name
+	if name == "" && who != nil && who.Auth.AccessToken != nil {
+		name = sanitizeName(who.Auth.AccessToken.DisplayName)
+	}
+	if name == "" && who != nil && who.Auth.AccessToken == nil && who.Name != "" {
+		// OAuth tokens have no display name; huggingface_hub stores them as oauth-<user>.
+		name = sanitizeName("oauth-" + who.Name)
+	}
+	if name == "" {
+		name = "default"
+	}
+
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	if err := b.opts.Store.Set(ctx, name, req.Token); err != nil {
+		return Profile{}, false, b.storeError(err, name, "store the token")
+	}
+	now := b.now()
+	p := &Profile{
+		Name:        name,
+		Endpoint:    req.Endpoint,
+		AddedAt:     now.UTC().Round(0),
+		Fingerprint: req.Token.Fingerprint(),
+		Whoami:      who,
+	}
+	if who != nil {
+		p.VerifiedAt = now.UTC().Round(0)
+	}
+	b.mu.Lock()
+	old, replaced := b.profiles[name]
+	b.profiles[name] = p
+	b.tokens[name] = req.Token
+	def := b.def
+	if req.MakeDefault || def == "" {
+		b.def = name
+	}
+	var ended []*Lease
+	if replaced && old.Fingerprint != p.Fingerprint {
+		ended = b.takeLeasesLocked(func(l *Lease) bool { return l.Profile == name })
+	}
+	err := b.saveLocked()
+	if err != nil {
+		b.profiles[name] = old
+		if !replaced {
+			delete(b.profiles, name)
+		}
+		b.def = def
+	}
+	out := *p
+	b.mu.Unlock()
+	if err != nil {
+		return Profile{}, false, err
+	}
+	b.endLeases(ended, "token-replaced")
+	b.audit(audit.Event{Event: "token.added", Profile: name, Fingerprint: p.Fingerprint}, req.Caller)
+	return out, replaced, nil
+}
+
+// RemoveToken deletes a profile's token and metadata and ends its leases.
+func (b *Broker) RemoveToken(ctx context.Context, name string, caller Caller) (int, error) {
+	if err := CheckName(name); err != nil {
+		return 0, err
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.mu.Lock()
+	p, ok := b.profiles[name]
+	b.mu.Unlock()
+	if !ok {
+		return 0, b.unknownProfile(name)
+	}
+	if err := b.opts.Store.Delete(ctx, name); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		return 0, b.storeError(err, name, "delete the token")
+	}
+	b.mu.Lock()
+	delete(b.profiles, name)
+	delete(b.tokens, name)
+	if b.def == name {
+		b.def = ""
+		if len(b.profiles) == 1 {
+			for n := range b.profiles {
+				b.def = n
+			}
+		}
+	}
+	ended := b.takeLeasesLocked(func(l *Lease) bool { return l.Profile == name })
+	err := b.saveLocked()
+	b.mu.Unlock()
+	b.endLeases(ended, "profile-removed")
+	b.audit(audit.Event{Event: "token.removed", Profile: name, Fingerprint: p.Fingerprint}, caller)
+	return len(ended), err
+}
+
+// Profiles returns copies of every profile, sorted by name, and the default's name.
+func (b *Broker) Profiles() ([]Profile, string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make([]Profile, 0, len(b.profiles))
+	for _, p := range sortedProfiles(b.profiles) {
+		out = append(out, *p)
+	}
+	return out, b.def
+}
+
+// SetDefault makes name the default profile.
+func (b *Broker) SetDefault(name string) (Profile, error) {
+	if err := CheckName(name); err != nil {
+		return Profile{}, err
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	p, ok := b.profiles[name]
+	if !ok {
+		return Profile{}, b.unknownProfileLocked(name)
+	}
+	old := b.def
+	b.def = name
+	if err := b.saveLocked(); err != nil {
+		b.def = old
+		return Profile{}, err
+	}
+	return *p, nil
+}
+
+// Whoami returns what the Hub said about a profile's token; with refresh, or
+// when the answer is stale, it asks the Hub again.
+func (b *Broker) Whoami(ctx context.Context, name string, refresh bool) (Profile, error) {
+	p, err := b.profile(name)
+	if err != nil {
+		return Profile{}, err
+	}
+	if !refresh && !p.Stale && p.Whoami != nil {
+		return p, nil
+	}
+	if b.opts.Hub == nil {
+		return Profile{}, errorf(KindHub, "", "no Hub client configured")
+	}
+	tok, err := b.token(ctx, p.Name)
+	if err != nil {
+		return Profile{}, err
+	}
+	who, err := b.opts.Hub.Whoami(ctx, p.Endpoint, tok)
+	if err != nil {
+		return Profile{}, hubError(err, p.Endpoint)
+	}
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur, ok := b.profiles[p.Name]
+	if !ok || cur.Fingerprint != p.Fingerprint {
+		return Profile{}, errorf(KindNotFound, "", "profile %q changed while asking the Hub; try again", p.Name)
+	}
+	upd := *cur
+	upd.Whoami, upd.VerifiedAt, upd.Stale = who, b.now().UTC().Round(0), false
+	b.profiles[p.Name] = &upd
+	if err := b.saveLocked(); err != nil {
+		b.profiles[p.Name] = cur
+		return Profile{}, err
+	}
+	return upd, nil
+}
+
+// profile returns a copy of the named profile, or of the default when name is "".
+func (b *Broker) profile(name string) (Profile, error) {
+	if name != "" {
+		if err := CheckName(name); err != nil {
+			return Profile{}, err
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if name == "" {
+		if b.def == "" {
+			if len(b.profiles) == 0 {
+				return Profile{}, errorf(KindNotFound, "run 'hfbroker login'", "no token is stored")
+			}
+			return Profile{}, errorf(KindNotFound, "run 'hfbroker switch NAME' or pass --profile", "no default profile is set")
+		}
+		name = b.def
+	}
+	p, ok := b.profiles[name]
+	if !ok {
+		return Profile{}, b.unknownProfileLocked(name)
+	}
+	return *p, nil
+}
+
+// token reads a profile's token, from memory after the first read.
+func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
+	b.mu.Lock()
+	tok, ok := b.tokens[name]
+	b.mu.Unlock()
+	if ok {
+		return tok, nil
+	}
+	tok, err := b.opts.Store.Get(ctx, name)
+	if err != nil {
+		return "", b.storeError(err, name, "read the token")
+	}
+	b.mu.Lock()
+	if _, still := b.profiles[name]; still {
+		b.tokens[name] = tok
+	}
+	b.mu.Unlock()
+	return tok, nil
+}
+
+// ForgetTokens drops every token cached in memory (lock, store change).
+func (b *Broker) ForgetTokens() {
+	b.mu.Lock()
+	clear(b.tokens)
+	b.mu.Unlock()
+}
+
+func (b *Broker) unknownProfile(name string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.unknownProfileLocked(name)
+}
+
+func (b *Broker) unknownProfileLocked(name string) error {
+	hint := "run 'hfbroker list' to see your profiles"
+	if len(b.profiles) == 0 {
+		hint = "run 'hfbroker login' to store a token"
+	}
+	return errorf(KindNotFound, hint, "no profile named %q", name)
+}
+
+func (b *Broker) saveLocked() error {
+	if err := b.opts.Profiles.Save(b.profiles, b.def); err != nil {
+		return &Error{Kind: KindInternal, Msg: "save profile metadata", Err: err}
+	}
+	return nil
+}
+
+func (b *Broker) storeError(err error, name, doing string) error {
+	switch {
+	case errors.Is(err, keystore.ErrNotFound):
+		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("the %s store no longer holds the token of profile %q", b.opts.Store.Kind(), name),
+			Hint: fmt.Sprintf("run 'hfbroker login --name %s' to store it again", name)}
+	case errors.Is(err, keystore.ErrLocked) && b.opts.Store.Kind() == "file":
+		return &Error{Kind: KindLocked, Msg: "locked", Hint: "run 'hfbroker unlock'"}
+	case errors.Is(err, keystore.ErrTimeout):
+		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: the keychain did not answer in time", doing),
+			Hint: "unlock your keyring (an unlock prompt may be waiting), then try again; 'hfbroker doctor' checks it"}
+	case errors.Is(err, keystore.ErrLocked):
+		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: the keychain is locked", doing),
+			Hint: "unlock your login keyring, then try again"}
+	case errors.Is(err, keystore.ErrNoKeychain):
+		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: no keychain is available (%v)", doing, err),
+			Hint: "start a Secret Service (gnome-keyring) in your session, or set backend = \"file\" in config.toml"}
+	}
+	return &Error{Kind: KindKeychain, Msg: doing, Err: err}
+}
+
+// hubError turns a Hub client error into a broker Error a person can act on.
+func hubError(err error, endpoint string) error {
+	switch {
+	case errors.Is(err, hub.ErrInvalidToken):
+		return &Error{Kind: KindHub, Msg: "the Hub rejected the token: Invalid credentials in Authorization header",
+			Hint: "check that you copied the whole token, or create a new one at " + endpoint + "/settings/tokens"}
+	case errors.Is(err, hub.ErrRateLimited):
+		return &Error{Kind: KindHub, Msg: "the Hub rate-limited whoami-v2", Err: err,
+			Hint: "wait a few minutes, or use --no-verify"}
+	}
+	return &Error{Kind: KindHub, Msg: "verify the token with " + endpoint, Err: err,
+		Hint: "check HF_ENDPOINT and your network, or use --no-verify to store it without checking"}
+}
+
+func newID(prefix string) string {
+	var b [8]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	return prefix + hex.EncodeToString(b[:])
+}
+
+func (b *Broker) audit(ev audit.Event, c Caller) {
+	if b.opts.Audit == nil {
+		return
+	}
+	ev.Time = b.now().UTC()
+	ev.UID, ev.PID, ev.Exe, ev.Cwd = c.UID, c.PID, c.Exe, c.Cwd
+	if err := b.opts.Audit.Write(ev); err != nil {
+		b.log.Warn("audit write failed", "event", ev.Event, "err", err)
+	}
+}
+
+// sortLeases orders leases by grant time, then id.
+func sortLeases(ls []Lease) {
+	sort.Slice(ls, func(i, j int) bool {
+		if !ls[i].GrantedAt.Equal(ls[j].GrantedAt) {
+			return ls[i].GrantedAt.Before(ls[j].GrantedAt)
+		}
+		return ls[i].ID < ls[j].ID
+	})
+}

@@ -1,0 +1,326 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// Access is what a lease lets its holder do with a repository.
+type Access int
+
+const (
+	AccessRead Access = iota + 1
+	AccessWrite
+)
+
+func (a Access) String() string {
+	switch a {
+	case AccessRead:
+		return "read"
+	case AccessWrite:
+		return "write"
+	}
+	return ""
+}
+
+// Purpose says how a lease's token will be used.
+type Purpose string
+
+const (
+	PurposeExec  Purpose = "exec"
+	PurposeGit   Purpose = "git"
+	PurposeToken Purpose = "token"
+	PurposeProxy Purpose = "proxy"
+)
+
+// Caller is the process on the other end of the socket, as the kernel
+// reported it at connect. PID 0 means unknown (in-process tests).
+type Caller struct {
+	UID int
+	PID int
+	Exe string
+	Cwd string
+}
+
+// LeaseRequest asks for a token.
+type LeaseRequest struct {
+	Profile  string
+	Repo     *hub.RepoRef
+	Access   Access
+	Purpose  Purpose
+	TTL      time.Duration
+	Endpoint string
+	// PID is the process the lease is for when it is not the caller: the
+	// caller's parent (git, for the credential helper) or its child
+	// (a supervised command). Zero means the caller.
+	PID    int
+	Caller Caller
+}
+
+// Lease is a granted lease. It never holds the token.
+type Lease struct {
+	ID          string
+	Profile     string
+	Fingerprint string
+	Endpoint    string
+	User        string
+	PID         int
+	Exe         string
+	Repo        *hub.RepoRef
+	Access      Access
+	Purpose     Purpose
+	GrantedAt   time.Time
+	ExpiresAt   time.Time
+
+	startTime uint64    // the watched process's start time, against pid reuse
+	deadline  time.Time // ExpiresAt with its monotonic reading kept
+}
+
+// Grant is a lease with its token.
+type Grant struct {
+	Lease Lease
+	Token secret.Token
+}
+
+// Lease chooses a token for req and records a lease for it.
+func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
+	ttl, err := b.leaseTTL(req)
+	if err != nil {
+		return Grant{}, err
+	}
+	p, err := b.choose(req)
+	if err != nil {
+		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: repoString(req.Repo),
+			Access: req.Access.String(), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
+		return Grant{}, err
+	}
+	tok, err := b.token(ctx, p.Name)
+	if err != nil {
+		return Grant{}, err
+	}
+	pid, start, exe, err := b.watchTarget(req)
+	if err != nil {
+		return Grant{}, err
+	}
+	now := b.now()
+	l := &Lease{
+		ID:          newID("l-"),
+		Profile:     p.Name,
+		Fingerprint: p.Fingerprint,
+		Endpoint:    p.Endpoint,
+		User:        p.User(),
+		PID:         pid,
+		Exe:         exe,
+		Repo:        req.Repo,
+		Access:      req.Access,
+		Purpose:     req.Purpose,
+		GrantedAt:   now.UTC().Round(0),
+		ExpiresAt:   now.Add(ttl).UTC().Round(0),
+		startTime:   start,
+		deadline:    now.Add(ttl),
+	}
+	b.mu.Lock()
+	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint {
+		b.mu.Unlock()
+		return Grant{}, errorf(KindNotFound, "", "profile %q changed while leasing; try again", p.Name)
+	}
+	b.leases[l.ID] = l
+	b.mu.Unlock()
+	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
+		Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
+	return Grant{Lease: *l, Token: tok}, nil
+}
+
+func withPID(c Caller, pid int, exe string) Caller {
+	if pid != 0 && pid != c.PID {
+		c.PID, c.Exe = pid, exe
+	}
+	return c
+}
+
+func (b *Broker) leaseTTL(req LeaseRequest) (time.Duration, error) {
+	ttl := req.TTL
+	if ttl < 0 {
+		return 0, errorf(KindInvalid, "pass a positive duration such as 15m", "lease TTL %s is negative", ttl)
+	}
+	if ttl == 0 {
+		ttl = b.opts.DefaultTTL
+		if req.Purpose == PurposeGit {
+			ttl = b.opts.GitTTL
+		}
+	}
+	if ttl > b.opts.MaxTTL {
+		return 0, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", b.opts.MaxTTL),
+			"lease TTL %s is longer than the maximum %s", ttl, b.opts.MaxTTL)
+	}
+	return ttl, nil
+}
+
+// watchTarget decides which process the lease lives with.
+func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe string, err error) {
+	pid = req.Caller.PID
+	exe = req.Caller.Exe
+	if req.PID != 0 && req.PID != req.Caller.PID {
+		if req.Caller.PID == 0 {
+			return 0, 0, "", errorf(KindInvalid, "", "a lease for another process needs a caller the kernel can identify")
+		}
+		parent, perr := b.opts.Procs.Parent(req.Caller.PID)
+		child, cerr := b.opts.Procs.Parent(req.PID)
+		related := (perr == nil && parent == req.PID) || (cerr == nil && child == req.Caller.PID)
+		if !related {
+			return 0, 0, "", errorf(KindInvalid, "", "pid %d is neither the caller's parent nor its child", req.PID)
+		}
+		pid = req.PID
+		exe = b.opts.Procs.Exe(pid)
+	}
+	if pid == 0 {
+		return 0, 0, exe, nil
+	}
+	start, err = b.opts.Procs.StartTime(pid)
+	if err != nil {
+		return 0, 0, "", errorf(KindInvalid, "", "process %d has already exited", pid)
+	}
+	return pid, start, exe, nil
+}
+
+// Leases returns the live leases, oldest first.
+func (b *Broker) Leases() []Lease {
+	b.mu.Lock()
+	out := make([]Lease, 0, len(b.leases))
+	for _, l := range b.leases {
+		out = append(out, *l)
+	}
+	b.mu.Unlock()
+	sortLeases(out)
+	return out
+}
+
+// LeaseCount returns the number of live leases.
+func (b *Broker) LeaseCount() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.leases)
+}
+
+// Revoke ends a live lease now.
+func (b *Broker) Revoke(id string, caller Caller) error {
+	b.mu.Lock()
+	l, ok := b.leases[id]
+	if ok {
+		delete(b.leases, id)
+	}
+	b.mu.Unlock()
+	if !ok {
+		return errorf(KindNotFound, "run 'hfbroker leases' to see live leases", "no live lease %q", id)
+	}
+	b.endLeases([]*Lease{l}, "revoked")
+	return nil
+}
+
+// EndAll ends every lease (lock).
+func (b *Broker) EndAll(cause string) int {
+	b.mu.Lock()
+	ended := b.takeLeasesLocked(func(*Lease) bool { return true })
+	b.mu.Unlock()
+	b.endLeases(ended, cause)
+	return len(ended)
+}
+
+// LeaseValid reports whether a lease is still live; a proxy checks it on
+// every request.
+func (b *Broker) LeaseValid(id string) (Lease, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	l, ok := b.leases[id]
+	if !ok || b.expired(l, b.now()) {
+		return Lease{}, false
+	}
+	return *l, true
+}
+
+func (b *Broker) takeLeasesLocked(match func(*Lease) bool) []*Lease {
+	var out []*Lease
+	for id, l := range b.leases {
+		if match(l) {
+			out = append(out, l)
+			delete(b.leases, id)
+		}
+	}
+	return out
+}
+
+func (b *Broker) endLeases(ls []*Lease, cause string) {
+	for _, l := range ls {
+		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
+			Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose), Cause: cause},
+			Caller{PID: l.PID, Exe: l.Exe})
+	}
+}
+
+// expired applies both clocks: the monotonic reading (immune to wall clock
+// steps) and the wall clock (which keeps running through a suspend, where
+// Linux's monotonic clock stops), whichever ends the lease first.
+func (b *Broker) expired(l *Lease, now time.Time) bool {
+	return !now.Before(l.deadline) || !now.Round(0).Before(l.deadline.Round(0))
+}
+
+// Reap ends leases past their TTL or whose process has exited. Run calls it
+// periodically; tests call it directly.
+func (b *Broker) Reap() {
+	now := b.now()
+	b.mu.Lock()
+	type watched struct {
+		id    string
+		pid   int
+		start uint64
+	}
+	var check []watched
+	expired := b.takeLeasesLocked(func(l *Lease) bool { return b.expired(l, now) })
+	for _, l := range b.leases {
+		if l.PID != 0 {
+			check = append(check, watched{l.ID, l.PID, l.startTime})
+		}
+	}
+	b.mu.Unlock()
+	b.endLeases(expired, "ttl")
+
+	var exited []*Lease
+	for _, w := range check {
+		if st, err := b.opts.Procs.StartTime(w.pid); err == nil && st == w.start {
+			continue
+		}
+		b.mu.Lock()
+		if l, ok := b.leases[w.id]; ok {
+			delete(b.leases, w.id)
+			exited = append(exited, l)
+		}
+		b.mu.Unlock()
+	}
+	b.endLeases(exited, "exit")
+}
+
+// Run reaps leases until ctx ends.
+func (b *Broker) Run(ctx context.Context) {
+	t := time.NewTicker(b.opts.ReapInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			b.Reap()
+		}
+	}
+}
+
+func repoString(r *hub.RepoRef) string {
+	if r == nil {
+		return ""
+	}
+	return r.String()
+}

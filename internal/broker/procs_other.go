@@ -1,0 +1,32 @@
+//go:build !linux
+
+package broker
+
+import (
+	"errors"
+	"os"
+	"syscall"
+)
+
+// Without /proc, liveness is a signal-0 probe: it cannot see pid reuse, so a
+// recycled pid keeps a lease alive until its TTL.
+func procStartTime(pid int) (uint64, error) {
+	p, err := os.FindProcess(pid)
+	if err != nil {
+		return 0, err
+	}
+	if err := p.Signal(syscall.Signal(0)); err != nil && !errors.Is(err, os.ErrPermission) {
+		return 0, err
+	}
+	return 0, nil
+}
+
+func procParent(pid int) (int, error) {
+	if pid == os.Getpid() {
+		return os.Getppid(), nil
+	}
+	return 0, errors.New("parent pid unknown on this platform")
+}
+
+func procExe(int) string { return "" }
+func procCwd(int) string { return "" }

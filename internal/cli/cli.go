@@ -1,0 +1,270 @@
+// Package cli implements the hfbroker command: one file per command, each
+// built from a Factory that hands out the daemon client, IO streams and
+// environment lazily, as gh does.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/config"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// Exit codes, as ARCHITECTURE.md lists them.
+const (
+	ExitOK          = 0
+	ExitError       = 1
+	ExitUsage       = 2
+	ExitUnreachable = 3
+	ExitDenied      = 4
+)
+
+// IOStreams are the command's standard streams.
+type IOStreams struct {
+	In     io.Reader
+	Out    io.Writer
+	ErrOut io.Writer
+	// InFd is stdin's file descriptor, -1 when stdin is not a file.
+	InFd int
+}
+
+// IsTerminal reports whether stdin is a terminal.
+func (s *IOStreams) IsTerminal() bool { return s.InFd >= 0 && term.IsTerminal(s.InFd) }
+
+// Factory hands commands their dependencies.
+type Factory struct {
+	IO  *IOStreams
+	Env config.Env
+	// Dial connects to the daemon (starting it if needed).
+	Dial func(ctx context.Context) (*client.Client, error)
+	// ReadPassword reads a line from the terminal without echo.
+	ReadPassword func(fd int) ([]byte, error)
+}
+
+// Config loads config.toml.
+func (f *Factory) Config() (*config.Config, error) {
+	paths, err := config.ResolvePaths(f.Env)
+	if err != nil {
+		return nil, err
+	}
+	return config.Load(paths.ConfigFile())
+}
+
+// Endpoint resolves the Hub endpoint: HF_ENDPOINT, config, default.
+func (f *Factory) Endpoint() (string, error) {
+	cfg, err := f.Config()
+	if err != nil {
+		return "", err
+	}
+	return config.Endpoint(f.Env, cfg)
+}
+
+// NewFactory returns the real dependencies.
+func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
+	fd := -1
+	if fdr, ok := stdin.(interface{ Fd() uintptr }); ok {
+		fd = int(fdr.Fd())
+	}
+	f := &Factory{
+		IO:           &IOStreams{In: stdin, Out: stdout, ErrOut: stderr, InFd: fd},
+		Env:          os.Getenv,
+		ReadPassword: term.ReadPassword,
+	}
+	f.Dial = func(ctx context.Context) (*client.Client, error) {
+		return client.Dial(ctx, client.Options{Env: f.Env})
+	}
+	return f
+}
+
+// Main runs hfbroker with args and returns its exit code.
+func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return Run(NewFactory(stdin, stdout, stderr), args)
+}
+
+// Run runs hfbroker with a given factory.
+func Run(f *Factory, args []string) int {
+	root := NewRootCmd(f)
+	root.SetArgs(args)
+	root.SetIn(f.IO.In)
+	root.SetOut(f.IO.Out)
+	root.SetErr(f.IO.ErrOut)
+	cmd, err := root.ExecuteContextC(context.Background())
+	if err == nil {
+		return ExitOK
+	}
+	return reportError(f.IO.ErrOut, cmd, err)
+}
+
+// NewRootCmd builds the command tree.
+func NewRootCmd(f *Factory) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hfbroker",
+		Short:         "Keep Hugging Face tokens out of plaintext and hand each job the right one",
+		Long:          "hfbroker keeps your Hugging Face tokens in the OS keychain, behind a per-user daemon,\nand hands each job the least-privileged token that can do it.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	root.AddCommand(
+		newCmdLogin(f, nil),
+		newCmdLogout(f, nil),
+		newCmdList(f, nil),
+		newCmdSwitch(f, nil),
+		newCmdWhoami(f, nil),
+		newCmdToken(f, nil),
+		newCmdStatus(f, nil),
+	)
+	for _, add := range extraCommands {
+		root.AddCommand(add(f))
+	}
+	return root
+}
+
+// extraCommands lets command files register themselves.
+var extraCommands []func(*Factory) *cobra.Command
+
+// usageError is a mistake in how the command was called (exit 2).
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// userError is an error with a hint and an exit code.
+type userError struct {
+	msg  string
+	hint string
+	code int
+}
+
+func (e *userError) Error() string { return e.msg }
+
+func errorWithHint(code int, hint, format string, args ...any) error {
+	return &userError{msg: fmt.Sprintf(format, args...), hint: hint, code: code}
+}
+
+// exitCodeError ends the command with a code and no message (exec's child code).
+type exitCodeError struct{ code int }
+
+func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// reportError prints err as "hfbroker: error: …" plus an optional hint, and
+// returns the exit code.
+func reportError(w io.Writer, cmd *cobra.Command, err error) int {
+	if ec, ok := errors.AsType[exitCodeError](err); ok {
+		return ec.code
+	}
+	code, msg, hint, reasons := ExitError, err.Error(), "", []string(nil)
+	if ue, ok := errors.AsType[*userError](err); ok {
+		code, hint = ue.code, ue.hint
+	} else if ue, ok := errors.AsType[*client.UnreachableError](err); ok {
+		code, hint = ExitUnreachable, ue.Hint()
+		if hint == "" {
+			hint = "start it with 'hfbrokerd', or check 'hfbroker status'"
+		}
+	} else if st, ok := status.FromError(err); ok && st.Code() != codes.OK && st.Code() != codes.Unknown {
+		code, msg, hint, reasons = fromStatus(st)
+	} else if _, ok := errors.AsType[usageError](err); ok || isCobraUsage(err) {
+		code = ExitUsage
+		hint = fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
+	}
+	fmt.Fprintf(w, "hfbroker: error: %s\n", oneLine(msg))
+	for _, r := range reasons {
+		fmt.Fprintf(w, "  %s\n", oneLine(r))
+	}
+	if hint != "" {
+		fmt.Fprintf(w, "hfbroker: hint: %s\n", oneLine(hint))
+	}
+	return code
+}
+
+func fromStatus(st *status.Status) (code int, msg, hint string, reasons []string) {
+	code, msg = ExitError, st.Message()
+	var d *pb.ErrorDetail
+	for _, x := range st.Details() {
+		if v, ok := x.(*pb.ErrorDetail); ok {
+			d = v
+		}
+	}
+	switch st.Code() {
+	case codes.Unavailable:
+		return ExitUnreachable, "hfbrokerd is not answering: " + msg, "start it with 'hfbrokerd', or check 'hfbroker status'", nil
+	case codes.PermissionDenied:
+		code = ExitDenied
+	case codes.DeadlineExceeded:
+		msg = "hfbrokerd did not answer in time: " + msg
+	}
+	if d != nil {
+		hint = d.GetHint()
+		if d.GetKind() == pb.ErrorDetail_KIND_LOCKED {
+			code = ExitDenied
+		}
+		for _, r := range d.GetReasons() {
+			reasons = append(reasons, r.GetProfile()+": "+r.GetReason())
+		}
+	}
+	return code, msg, hint, reasons
+}
+
+func isCobraUsage(err error) bool {
+	s := err.Error()
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "requires exactly", "flag needs an argument", "invalid argument"} {
+		if strings.Contains(s, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// oneLine keeps an error to one line so nothing it quotes can forge output.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r < ' ' && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// withClient dials the daemon and runs fn.
+func withClient(ctx context.Context, f *Factory, fn func(*client.Client) error) error {
+	c, err := f.Dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return fn(c)
+}
+
+// Args returns the command line to run for argv: invoked as
+// git-credential-hfbroker (git's credential.helper=hfbroker), it is the
+// git-credential command.
+func Args(argv []string) []string {
+	if len(argv) == 0 {
+		return nil
+	}
+	base := strings.TrimSuffix(filepathBase(argv[0]), ".exe")
+	if base == "git-credential-hfbroker" {
+		return append([]string{"git-credential"}, argv[1:]...)
+	}
+	return argv[1:]
+}
+
+func filepathBase(p string) string {
+	if i := strings.LastIndexAny(p, `/\`); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

@@ -1,0 +1,159 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// ListOptions are list's inputs.
+type ListOptions struct {
+	Factory *Factory
+	JSON    bool
+}
+
+func newCmdList(f *Factory, runF func(*ListOptions) error) *cobra.Command {
+	opts := &ListOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:     "list [--json]",
+		Aliases: []string{"ls"},
+		Short:   "List stored profiles (never their tokens)",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return listRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+// profileJSON is list --json's shape.
+type profileJSON struct {
+	Name        string     `json:"name"`
+	Default     bool       `json:"default"`
+	User        string     `json:"user,omitempty"`
+	TokenRole   string     `json:"token_role,omitempty"`
+	DisplayName string     `json:"display_name,omitempty"`
+	Fingerprint string     `json:"fingerprint"`
+	Endpoint    string     `json:"endpoint"`
+	AddedAt     time.Time  `json:"added_at"`
+	VerifiedAt  *time.Time `json:"verified_at,omitempty"`
+}
+
+func listRun(ctx context.Context, opts *ListOptions) error {
+	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+		resp, err := c.ListProfiles(ctx, &pb.ListProfilesRequest{})
+		if err != nil {
+			return err
+		}
+		out := opts.Factory.IO.Out
+		if opts.JSON {
+			list := make([]profileJSON, 0, len(resp.GetProfiles()))
+			for _, p := range resp.GetProfiles() {
+				j := profileJSON{Name: p.GetName(), Default: p.GetDefault(), User: p.GetUser(), TokenRole: p.GetTokenRole(),
+					DisplayName: p.GetDisplayName(), Fingerprint: p.GetFingerprint(), Endpoint: p.GetEndpoint(), AddedAt: p.GetAddedAt().AsTime()}
+				if p.GetVerifiedAt() != nil {
+					t := p.GetVerifiedAt().AsTime()
+					j.VerifiedAt = &t
+				}
+				list = append(list, j)
+			}
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(list)
+		}
+		if len(resp.GetProfiles()) == 0 {
+			fmt.Fprintln(opts.Factory.IO.ErrOut, "No profiles. Run 'hfbroker login' to store a token.")
+			return nil
+		}
+		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "DEFAULT\tNAME\tUSER\tROLE\tFINGERPRINT\tENDPOINT")
+		for _, p := range resp.GetProfiles() {
+			mark := ""
+			if p.GetDefault() {
+				mark = "*"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, p.GetName(), dash(p.GetUser()), dash(p.GetTokenRole()), p.GetFingerprint(), p.GetEndpoint())
+		}
+		return tw.Flush()
+	})
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// LogoutOptions are logout's inputs.
+type LogoutOptions struct {
+	Factory *Factory
+	Name    string
+}
+
+func newCmdLogout(f *Factory, runF func(*LogoutOptions) error) *cobra.Command {
+	opts := &LogoutOptions{Factory: f}
+	return &cobra.Command{
+		Use:   "logout NAME",
+		Short: "Remove a profile and its token, ending its leases",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return withClient(cmd.Context(), f, func(c *client.Client) error {
+				resp, err := c.RemoveToken(cmd.Context(), &pb.RemoveTokenRequest{Name: opts.Name})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(f.IO.Out, "Removed profile %q", opts.Name)
+				if n := resp.GetEndedLeases(); n > 0 {
+					fmt.Fprintf(f.IO.Out, " and ended %d lease(s)", n)
+				}
+				fmt.Fprintln(f.IO.Out)
+				return nil
+			})
+		},
+	}
+}
+
+// SwitchOptions are switch's inputs.
+type SwitchOptions struct {
+	Factory *Factory
+	Name    string
+}
+
+func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
+	opts := &SwitchOptions{Factory: f}
+	return &cobra.Command{
+		Use:   "switch NAME",
+		Short: "Make a profile the default",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Name = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
+			return withClient(cmd.Context(), f, func(c *client.Client) error {
+				resp, err := c.SetDefault(cmd.Context(), &pb.SetDefaultRequest{Name: opts.Name})
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(f.IO.Out, "Default profile is now %q\n", resp.GetProfile().GetName())
+				return nil
+			})
+		},
+	}
+}

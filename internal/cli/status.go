@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// StatusOptions are status's inputs.
+type StatusOptions struct {
+	Factory *Factory
+	JSON    bool
+}
+
+func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
+	opts := &StatusOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "status [--json]",
+		Short: "Show the daemon's pid, socket, token store and counts",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return statusRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+func statusRun(ctx context.Context, opts *StatusOptions) error {
+	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+		s, err := c.Status(ctx, &pb.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		out := opts.Factory.IO.Out
+		uptime := time.Since(s.GetStartedAt().AsTime()).Round(time.Second)
+		if opts.JSON {
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(map[string]any{
+				"pid": s.GetPid(), "socket": s.GetSocket(), "backend": s.GetBackend(), "backend_reason": s.GetBackendReason(),
+				"profiles": s.GetProfileCount(), "default_profile": s.GetDefaultProfile(), "leases": s.GetLeaseCount(),
+				"locked": s.GetLocked(), "version": s.GetVersion(), "started_at": s.GetStartedAt().AsTime(),
+				"uptime_seconds": int64(uptime.Seconds()),
+			})
+		}
+		fmt.Fprintf(out, "hfbrokerd %s, pid %d, up %s\n", s.GetVersion(), s.GetPid(), uptime)
+		fmt.Fprintf(out, "socket:   %s\n", s.GetSocket())
+		backend := s.GetBackend()
+		if s.GetLocked() {
+			backend += " (locked: run 'hfbroker unlock')"
+		}
+		fmt.Fprintf(out, "backend:  %s — %s\n", backend, s.GetBackendReason())
+		fmt.Fprintf(out, "profiles: %d (default: %s)\n", s.GetProfileCount(), dash(s.GetDefaultProfile()))
+		fmt.Fprintf(out, "leases:   %d live\n", s.GetLeaseCount())
+		return nil
+	})
+}

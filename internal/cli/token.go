@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// TokenOptions are token's inputs.
+type TokenOptions struct {
+	Factory *Factory
+	Choice  choiceFlags
+}
+
+func newCmdToken(f *Factory, runF func(*TokenOptions) error) *cobra.Command {
+	opts := &TokenOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "token [--profile NAME | --repo [TYPE/]NS/NAME [--write]]",
+		Short: "Print a token (the only command that prints one)",
+		Long: `Print a token on standard output: the named profile's, the one chosen for a repo,
+or the default profile's. This is the only hfbroker command that prints a token.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return tokenRun(cmd.Context(), opts)
+		},
+	}
+	opts.Choice.register(cmd)
+	return cmd
+}
+
+func tokenRun(ctx context.Context, opts *TokenOptions) error {
+	req, err := opts.Choice.leaseRequest(opts.Factory, pb.Purpose_PURPOSE_TOKEN)
+	if err != nil {
+		return err
+	}
+	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+		resp, err := c.Lease(ctx, req)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintln(opts.Factory.IO.Out, resp.GetToken())
+		return err
+	})
+}

@@ -1,0 +1,137 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// WhoamiOptions are whoami's inputs.
+type WhoamiOptions struct {
+	Factory *Factory
+	Profile string
+	Refresh bool
+	JSON    bool
+}
+
+func newCmdWhoami(f *Factory, runF func(*WhoamiOptions) error) *cobra.Command {
+	opts := &WhoamiOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "whoami [NAME] [--refresh] [--json]",
+		Short: "Show who a profile's token belongs to and what it may do",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Profile = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
+			}
+			return whoamiRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Refresh, "refresh", false, "ask the Hub again instead of using the cached answer")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	return cmd
+}
+
+type whoamiJSON struct {
+	Profile           string         `json:"profile"`
+	User              string         `json:"user"`
+	Fullname          string         `json:"fullname,omitempty"`
+	Endpoint          string         `json:"endpoint"`
+	TokenName         string         `json:"token_name,omitempty"`
+	TokenRole         string         `json:"token_role,omitempty"`
+	Fingerprint       string         `json:"fingerprint"`
+	Orgs              []orgJSON      `json:"orgs"`
+	Scopes            []scopeJSON    `json:"scopes,omitempty"`
+	GlobalPermissions []string       `json:"global_permissions,omitempty"`
+	CanReadGatedRepos bool           `json:"can_read_gated_repos,omitempty"`
+	ExpiresAt         *time.Time     `json:"expires_at,omitempty"`
+	FetchedAt         *time.Time     `json:"fetched_at,omitempty"`
+	Extra             map[string]any `json:"-"`
+}
+
+type orgJSON struct {
+	Name                 string   `json:"name"`
+	Role                 string   `json:"role"`
+	SecurityRestrictions []string `json:"security_restrictions,omitempty"`
+}
+
+type scopeJSON struct {
+	EntityType  string   `json:"entity_type"`
+	EntityName  string   `json:"entity_name"`
+	Permissions []string `json:"permissions"`
+}
+
+func whoamiRun(ctx context.Context, opts *WhoamiOptions) error {
+	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+		w, err := c.Whoami(ctx, &pb.WhoamiRequest{Profile: opts.Profile, Refresh: opts.Refresh})
+		if err != nil {
+			return err
+		}
+		out := opts.Factory.IO.Out
+		if opts.JSON {
+			j := whoamiJSON{Profile: w.GetProfile().GetName(), User: w.GetUser(), Fullname: w.GetFullname(),
+				Endpoint: w.GetProfile().GetEndpoint(), TokenName: w.GetTokenDisplayName(), TokenRole: w.GetTokenRole(),
+				Fingerprint: w.GetProfile().GetFingerprint(), Orgs: []orgJSON{}, GlobalPermissions: w.GetGlobalPermissions(),
+				CanReadGatedRepos: w.GetCanReadGatedRepos()}
+			for _, o := range w.GetOrgs() {
+				j.Orgs = append(j.Orgs, orgJSON{o.GetName(), o.GetRole(), o.GetSecurityRestrictions()})
+			}
+			for _, s := range w.GetScopes() {
+				j.Scopes = append(j.Scopes, scopeJSON{s.GetEntityType(), s.GetEntityName(), s.GetPermissions()})
+			}
+			if w.GetExpiresAt() != nil {
+				t := w.GetExpiresAt().AsTime()
+				j.ExpiresAt = &t
+			}
+			if w.GetFetchedAt() != nil {
+				t := w.GetFetchedAt().AsTime()
+				j.FetchedAt = &t
+			}
+			enc := json.NewEncoder(out)
+			enc.SetIndent("", "  ")
+			return enc.Encode(j)
+		}
+		p := w.GetProfile()
+		if w.GetUser() == "" {
+			fmt.Fprintf(out, "profile %s: not verified with the Hub (run 'hfbroker whoami --refresh %s')\n", p.GetName(), p.GetName())
+			return nil
+		}
+		name := w.GetUser()
+		if w.GetFullname() != "" {
+			name += " (" + w.GetFullname() + ")"
+		}
+		fmt.Fprintf(out, "user:     %s\n", name)
+		fmt.Fprintf(out, "profile:  %s (fingerprint %s) on %s\n", p.GetName(), p.GetFingerprint(), p.GetEndpoint())
+		fmt.Fprintf(out, "token:    %s, role %s\n", dash(w.GetTokenDisplayName()), dash(w.GetTokenRole()))
+		for _, s := range w.GetScopes() {
+			fmt.Fprintf(out, "scope:    %s %s: %s\n", s.GetEntityType(), s.GetEntityName(), strings.Join(s.GetPermissions(), ", "))
+		}
+		if w.GetCanReadGatedRepos() {
+			fmt.Fprintln(out, "gated:    can read public gated repos you were granted")
+		}
+		for _, o := range w.GetOrgs() {
+			line := fmt.Sprintf("org:      %s, role %s", o.GetName(), dash(o.GetRole()))
+			if r := o.GetSecurityRestrictions(); len(r) > 0 {
+				line += " (restricted: " + strings.Join(r, ", ") + ")"
+			}
+			fmt.Fprintln(out, line)
+		}
+		if w.GetExpiresAt() != nil {
+			fmt.Fprintf(out, "expires:  %s\n", w.GetExpiresAt().AsTime().Format(time.RFC3339))
+		}
+		if w.GetFetchedAt() != nil {
+			fmt.Fprintf(out, "checked:  %s\n", w.GetFetchedAt().AsTime().Local().Format(time.RFC3339))
+		}
+		return nil
+	})
+}

@@ -1,0 +1,194 @@
+// Package client dials hfbrokerd for the CLI: it finds the socket, checks
+// that the daemon on it runs as the same user, starts the daemon when nothing
+// listens, and turns gRPC errors into what a person reads.
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/socket"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// Options say how to reach the daemon.
+type Options struct {
+	Env config.Env
+	// Socket overrides the socket path.
+	Socket string
+	// NoAutostart leaves a missing daemon missing (HFBROKER_NO_AUTOSTART=1).
+	NoAutostart bool
+	// StartTimeout bounds waiting for an autostarted daemon.
+	StartTimeout time.Duration
+}
+
+// Client is a connection to the daemon.
+type Client struct {
+	pb.BrokerServiceClient
+	conn   *grpc.ClientConn
+	Socket string
+}
+
+// Close closes the connection.
+func (c *Client) Close() error { return c.conn.Close() }
+
+// UnreachableError means no daemon could be reached or started (exit code 3).
+type UnreachableError struct {
+	Socket string
+	Err    error
+	hint   string
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach hfbrokerd at %s: %v", e.Socket, e.Err)
+}
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Hint says what to do about it.
+func (e *UnreachableError) Hint() string { return e.hint }
+
+// ErrForeignSocket means the socket belongs to another user: nothing is sent.
+var ErrForeignSocket = errors.New("the socket is served by another user")
+
+// Dial connects to the daemon, starting it first when nothing listens.
+func Dial(ctx context.Context, opts Options) (*Client, error) {
+	if opts.Env == nil {
+		opts.Env = os.Getenv
+	}
+	path := opts.Socket
+	if path == "" {
+		p, err := socket.DefaultPath()
+		if err != nil {
+			return nil, &UnreachableError{Socket: "(none)", Err: err, hint: "set HFBROKER_SOCKET to a short path in a private directory"}
+		}
+		path = p
+	}
+	if err := probe(path); err != nil {
+		if errors.Is(err, ErrForeignSocket) {
+			return nil, &UnreachableError{Socket: path, Err: err, hint: "someone else controls this socket; remove it or set HFBROKER_SOCKET"}
+		}
+		if opts.NoAutostart || opts.Env("HFBROKER_NO_AUTOSTART") == "1" {
+			return nil, &UnreachableError{Socket: path, Err: err, hint: "start the daemon with 'hfbrokerd' (autostart is off: HFBROKER_NO_AUTOSTART=1)"}
+		}
+		if serr := autostart(ctx, path, opts); serr != nil {
+			return nil, serr
+		}
+	}
+	conn, err := grpc.NewClient("unix://"+path,
+		grpc.WithTransportCredentials(peercred.NewClientCredentials(uint32(os.Getuid()))),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<10), grpc.MaxCallSendMsgSize(64<<10)),
+	)
+	if err != nil {
+		return nil, &UnreachableError{Socket: path, Err: err}
+	}
+	return &Client{BrokerServiceClient: pb.NewBrokerServiceClient(conn), conn: conn, Socket: path}, nil
+}
+
+// probe dials the socket and checks who serves it, before gRPC sends
+// anything: a socket squatted by another user must not receive a token.
+func probe(path string) error {
+	c, err := net.DialTimeout("unix", path, 2*time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	cred, err := peercred.Get(c)
+	if err != nil {
+		return err
+	}
+	if int(cred.UID) != os.Getuid() {
+		return fmt.Errorf("%w (uid %d, not %d)", ErrForeignSocket, cred.UID, os.Getuid())
+	}
+	return nil
+}
+
+// autostart launches hfbrokerd in the background, in its own session, and
+// waits for its socket to answer.
+func autostart(ctx context.Context, path string, opts Options) error {
+	bin, err := daemonPath(opts.Env)
+	if err != nil {
+		return &UnreachableError{Socket: path, Err: err, hint: "install hfbrokerd next to hfbroker or on PATH, or set HFBROKER_DAEMON"}
+	}
+	paths, err := config.ResolvePaths(opts.Env)
+	if err != nil {
+		return &UnreachableError{Socket: path, Err: err}
+	}
+	if err := os.MkdirAll(paths.StateDir, 0o700); err != nil {
+		return &UnreachableError{Socket: path, Err: err}
+	}
+	logf, err := os.OpenFile(paths.DaemonLog(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return &UnreachableError{Socket: path, Err: err}
+	}
+	defer logf.Close()
+	cmd := exec.Command(bin, "run")
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.Env = append(os.Environ(), "HFBROKER_SOCKET="+path)
+	cmd.SysProcAttr = detach()
+	if err := cmd.Start(); err != nil {
+		return &UnreachableError{Socket: path, Err: fmt.Errorf("start %s: %w", bin, err)}
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+
+	timeout := opts.StartTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	deadline := time.Now().Add(timeout)
+	var lastErr error
+	for time.Now().Before(deadline) {
+		if lastErr = probe(path); lastErr == nil {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return &UnreachableError{Socket: path, Err: ctx.Err()}
+		case err := <-exited:
+			// Another client may have started a daemon first; ours then
+			// exits "already running" and the socket answers shortly.
+			if perr := probe(path); perr == nil {
+				return nil
+			}
+			exited = nil
+			lastErr = fmt.Errorf("hfbrokerd exited (%v); see %s", err, paths.DaemonLog())
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+	return &UnreachableError{Socket: path, Err: lastErr, hint: "see " + paths.DaemonLog() + ", or run 'hfbrokerd' in a terminal to see why it does not start"}
+}
+
+// daemonPath finds hfbrokerd: $HFBROKER_DAEMON, next to this executable, or on PATH.
+func daemonPath(env config.Env) (string, error) {
+	if p := env("HFBROKER_DAEMON"); p != "" {
+		return p, nil
+	}
+	if self, err := os.Executable(); err == nil {
+		p := filepath.Join(filepath.Dir(self), "hfbrokerd"+exeSuffix)
+		if st, err := os.Stat(p); err == nil && !st.IsDir() {
+			return p, nil
+		}
+	}
+	p, err := exec.LookPath("hfbrokerd" + exeSuffix)
+	if err != nil {
+		return "", fmt.Errorf("hfbrokerd not found: %w", err)
+	}
+	return p, nil
+}
+
+// IsMissing reports whether err means nothing listens on the socket.
+func IsMissing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
+}

@@ -1,0 +1,224 @@
+// Package config resolves hfbroker's paths (XDG base directories), the Hub
+// endpoint, and reads config.toml.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// DefaultEndpoint is the Hub that huggingface_hub talks to when HF_ENDPOINT is unset.
+const DefaultEndpoint = "https://huggingface.co"
+
+// Defaults for lease lifetimes.
+const (
+	DefaultLeaseTTL = 1 * time.Hour
+	DefaultMaxTTL   = 12 * time.Hour
+	DefaultGitTTL   = 15 * time.Minute
+)
+
+// Env looks up an environment variable; tests pass a map's lookup.
+type Env func(string) string
+
+// Paths are the places hfbroker keeps its files.
+type Paths struct {
+	ConfigDir string // $XDG_CONFIG_HOME/hfbroker
+	StateDir  string // $XDG_STATE_HOME/hfbroker
+	DataDir   string // $XDG_DATA_HOME/hfbroker
+}
+
+// ConfigFile is config.toml's path.
+func (p Paths) ConfigFile() string { return filepath.Join(p.ConfigDir, "config.toml") }
+
+// ProfilesFile holds profile metadata (never a token).
+func (p Paths) ProfilesFile() string { return filepath.Join(p.StateDir, "profiles.json") }
+
+// AuditFile is the JSONL audit log.
+func (p Paths) AuditFile() string { return filepath.Join(p.StateDir, "audit.jsonl") }
+
+// DaemonLog is where an autostarted daemon writes its log.
+func (p Paths) DaemonLog() string { return filepath.Join(p.StateDir, "hfbrokerd.log") }
+
+// VaultFile is the encrypted file vault of the file backend.
+func (p Paths) VaultFile() string { return filepath.Join(p.DataDir, "vault.age") }
+
+// ResolvePaths applies the XDG base directory rules: an unset or relative
+// XDG_* variable falls back to its default under HOME.
+func ResolvePaths(env Env) (Paths, error) {
+	home := env("HOME")
+	if home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return Paths{}, fmt.Errorf("find home directory: %w", err)
+		}
+		home = h
+	}
+	xdg := func(name, def string) string {
+		if v := env(name); filepath.IsAbs(v) {
+			return v
+		}
+		return filepath.Join(home, def)
+	}
+	return Paths{
+		ConfigDir: filepath.Join(xdg("XDG_CONFIG_HOME", ".config"), "hfbroker"),
+		StateDir:  filepath.Join(xdg("XDG_STATE_HOME", ".local/state"), "hfbroker"),
+		DataDir:   filepath.Join(xdg("XDG_DATA_HOME", ".local/share"), "hfbroker"),
+	}, nil
+}
+
+// Route sends requests for matching repos to a named profile, overriding the
+// broker's own choice.
+type Route struct {
+	// Match is a repo pattern: "acme/*", "acme/llm", "datasets/acme/*".
+	Match   string `toml:"match"`
+	Profile string `toml:"profile"`
+}
+
+// Config is config.toml.
+type Config struct {
+	// Endpoint is the Hub; HF_ENDPOINT overrides it.
+	Endpoint string `toml:"endpoint"`
+	// Backend is "auto", "keychain", "file" or "memory".
+	Backend string `toml:"backend"`
+	Lease   struct {
+		DefaultTTL duration `toml:"default_ttl"`
+		MaxTTL     duration `toml:"max_ttl"`
+		GitTTL     duration `toml:"git_ttl"`
+	} `toml:"lease"`
+	Git struct {
+		// Prefer is "write" (default: a token that can push, when one exists) or "read".
+		Prefer string `toml:"prefer"`
+	} `toml:"git"`
+	Routes []Route `toml:"route"`
+}
+
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("not a duration like 15m or 1h: %q", b)
+	}
+	if v <= 0 {
+		return fmt.Errorf("duration must be positive: %q", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// LeaseTTL, MaxTTL and GitTTL return the configured lifetimes or their defaults.
+func (c *Config) LeaseTTL() time.Duration { return orDefault(c.Lease.DefaultTTL.Duration, DefaultLeaseTTL) }
+func (c *Config) MaxTTL() time.Duration   { return orDefault(c.Lease.MaxTTL.Duration, DefaultMaxTTL) }
+func (c *Config) GitTTL() time.Duration   { return orDefault(c.Lease.GitTTL.Duration, DefaultGitTTL) }
+
+func orDefault(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// Load reads config.toml; a missing file is an empty config. Unknown keys are
+// an error so a typo does not silently change nothing.
+func Load(path string) (*Config, error) {
+	c := &Config{}
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return c, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(b) > 1<<20 {
+		return nil, fmt.Errorf("config %s is larger than 1 MiB", path)
+	}
+	md, err := toml.Decode(string(b), c)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	if undec := md.Undecoded(); len(undec) > 0 {
+		return nil, fmt.Errorf("parse %s: unknown key %q", path, undec[0].String())
+	}
+	switch c.Backend {
+	case "", "auto", "keychain", "file", "memory":
+	default:
+		return nil, fmt.Errorf("parse %s: backend must be auto, keychain, file or memory, not %q", path, c.Backend)
+	}
+	switch c.Git.Prefer {
+	case "", "write", "read":
+	default:
+		return nil, fmt.Errorf("parse %s: git.prefer must be write or read, not %q", path, c.Git.Prefer)
+	}
+	for i, r := range c.Routes {
+		if r.Match == "" || r.Profile == "" {
+			return nil, fmt.Errorf("parse %s: route %d needs both match and profile", path, i+1)
+		}
+	}
+	if c.Endpoint != "" {
+		ep, err := NormalizeEndpoint(c.Endpoint)
+		if err != nil {
+			return nil, fmt.Errorf("parse %s: %w", path, err)
+		}
+		c.Endpoint = ep
+	}
+	return c, nil
+}
+
+// Endpoint resolves the Hub endpoint as huggingface_hub does: HF_ENDPOINT,
+// else the config's, else https://huggingface.co.
+func Endpoint(env Env, c *Config) (string, error) {
+	if v := env("HF_ENDPOINT"); v != "" {
+		ep, err := NormalizeEndpoint(v)
+		if err != nil {
+			return "", fmt.Errorf("HF_ENDPOINT: %w", err)
+		}
+		return ep, nil
+	}
+	if c != nil && c.Endpoint != "" {
+		return c.Endpoint, nil
+	}
+	return DefaultEndpoint, nil
+}
+
+// NormalizeEndpoint checks an endpoint URL and returns it without a trailing
+// slash. Plain http is allowed only for loopback hosts: a token sent over
+// http to anywhere else can be read off the wire.
+func NormalizeEndpoint(raw string) (string, error) {
+	u, err := url.Parse(strings.TrimRight(raw, "/"))
+	if err != nil || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("endpoint %q is not an absolute URL like https://huggingface.co", raw)
+	}
+	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+		return "", fmt.Errorf("endpoint %q must not carry user info, a query or a fragment", raw)
+	}
+	switch u.Scheme {
+	case "https":
+	case "http":
+		if !IsLoopback(u.Hostname()) {
+			return "", fmt.Errorf("endpoint %q uses http on a non-loopback host; use https", raw)
+		}
+	default:
+		return "", fmt.Errorf("endpoint %q must use https", raw)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	return u.String(), nil
+}
+
+// IsLoopback reports whether host is localhost or a loopback IP.
+func IsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,253 @@
+// Package daemon wires hfbrokerd together: config, token store, Hub client,
+// broker, audit log, the gRPC server on the unix socket, and its lifecycle.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/broker"
+	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/server"
+	"github.com/hfbroker/hfbroker/internal/socket"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// Version is set at build time with -ldflags "-X …/daemon.Version=v1.2.3".
+var Version = "dev"
+
+// MaxMessageSize bounds every gRPC message: nothing the API carries comes
+// near it, and a hostile peer of our own uid cannot make the daemon buffer more.
+const MaxMessageSize = 64 << 10
+
+// Options configure one daemon run.
+type Options struct {
+	Env    config.Env
+	Logger *slog.Logger
+	// Socket overrides the socket path (else socket.DefaultPath).
+	Socket string
+	// Listener, when set, is served instead of binding a socket (socket activation, tests).
+	Listener net.Listener
+	// StopTimeout bounds a graceful stop before in-flight calls are cut.
+	StopTimeout time.Duration
+	// Ready, if set, is called once the daemon serves.
+	Ready func(socketPath string)
+}
+
+// ErrAlreadyRunning is returned when another daemon serves the socket.
+var ErrAlreadyRunning = socket.ErrAlreadyRunning
+
+// Run serves until ctx ends or the socket is removed or replaced.
+func Run(ctx context.Context, opts Options) error {
+	if opts.Env == nil {
+		opts.Env = os.Getenv
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.StopTimeout <= 0 {
+		opts.StopTimeout = 5 * time.Second
+	}
+	if err := harden(); err != nil {
+		log.Warn("process hardening incomplete", "err", err)
+	}
+
+	paths, err := config.ResolvePaths(opts.Env)
+	if err != nil {
+		return err
+	}
+	cfg, err := config.Load(paths.ConfigFile())
+	if err != nil {
+		return err
+	}
+
+	// Bind first: a second daemon must fail fast with "already running"
+	// before it opens the keychain.
+	lis, sockPath, closeLis, watch, err := listen(ctx, opts)
+	if err != nil {
+		return err
+	}
+	defer closeLis()
+
+	store, reason, err := openStore(ctx, cfg, paths, opts.Env, log)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	auditLog, err := audit.Open(paths.AuditFile(), audit.Options{})
+	if err != nil {
+		return fmt.Errorf("open audit log: %w", err)
+	}
+	defer auditLog.Close()
+
+	routes := make([]broker.Route, 0, len(cfg.Routes))
+	for _, r := range cfg.Routes {
+		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
+	}
+	b, err := broker.New(broker.Options{
+		Store:      store,
+		Hub:        hub.NewClient(hub.Options{}),
+		Audit:      auditLog,
+		Profiles:   &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Logger:     log,
+		DefaultTTL: cfg.LeaseTTL(),
+		MaxTTL:     cfg.MaxTTL(),
+		GitTTL:     cfg.GitTTL(),
+		Routes:     routes,
+		GitPrefer:  cfg.Git.Prefer,
+	})
+	if err != nil {
+		return err
+	}
+
+	srv := grpc.NewServer(
+		grpc.Creds(peercred.NewServerCredentials(uint32(os.Getuid()))),
+		grpc.MaxRecvMsgSize(MaxMessageSize),
+		grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.ChainUnaryInterceptor(recoverInterceptor(log), logInterceptor(log)),
+	)
+	pb.RegisterBrokerServiceServer(srv, server.New(b, server.Info{
+		Socket:        sockPath,
+		Backend:       store.Kind(),
+		BackendReason: reason,
+		Version:       Version,
+		StartedAt:     time.Now(),
+		Locked:        store.Locked,
+	}))
+	hs := health.NewServer()
+	healthpb.RegisterHealthServer(srv, hs)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go b.Run(ctx)
+
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(lis) }()
+	log.Info("hfbrokerd serving", "socket", sockPath, "pid", os.Getpid(), "backend", store.Kind(), "version", Version)
+	if opts.Ready != nil {
+		opts.Ready(sockPath)
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("hfbrokerd stopping")
+	case err := <-watch:
+		log.Warn("socket gone; stopping", "socket", sockPath, "reason", err)
+	case err := <-serveErr:
+		runErr = fmt.Errorf("serve: %w", err)
+	}
+	hs.Shutdown()
+	stopped := make(chan struct{})
+	go func() { srv.GracefulStop(); close(stopped) }()
+	select {
+	case <-stopped:
+	case <-time.After(opts.StopTimeout):
+		log.Warn("graceful stop timed out; cutting connections")
+		srv.Stop()
+		<-stopped
+	}
+	cancel()
+	return runErr
+}
+
+// listen returns the listener to serve: an inherited one (systemd socket
+// activation), the one in opts, or a freshly bound socket.
+func listen(ctx context.Context, opts Options) (net.Listener, string, func(), <-chan error, error) {
+	never := make(chan error)
+	if opts.Listener != nil {
+		return opts.Listener, opts.Listener.Addr().String(), func() {}, never, nil
+	}
+	if l, ok, err := socket.FromSystemd(); err != nil {
+		return nil, "", nil, nil, err
+	} else if ok {
+		return l, l.Addr().String(), func() {}, never, nil
+	}
+	path := opts.Socket
+	if path == "" {
+		p, err := socket.DefaultPath()
+		if err != nil {
+			return nil, "", nil, nil, err
+		}
+		path = p
+	}
+	l, err := socket.Listen(path)
+	if err != nil {
+		return nil, "", nil, nil, err
+	}
+	watch := l.Watch(ctx, 2*time.Second)
+	return l, path, func() { l.Close() }, watch, nil
+}
+
+func recoverInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		defer func() {
+			if r := recover(); r != nil {
+				// The stack, not the value: a panic value could hold request data.
+				log.Error("panic in handler", "method", info.FullMethod, "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+		}()
+		return handler(ctx, req)
+	}
+}
+
+// logInterceptor logs method, code, duration and the peer's uid and pid;
+// never a request or response message, which may carry a token.
+func logInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		start := time.Now()
+		resp, err := handler(ctx, req)
+		if log.Enabled(ctx, slog.LevelDebug) {
+			c, _ := peercred.FromContext(ctx)
+			log.Debug("rpc", "method", strings.TrimPrefix(info.FullMethod, "/hfbroker.v1.BrokerService/"),
+				"code", status.Code(err).String(), "duration", time.Since(start), "uid", c.UID, "pid", c.PID)
+		}
+		return resp, err
+	}
+}
+
+// Main is hfbrokerd's entry point.
+func Main(args []string, stdout, stderr io.Writer) int {
+	cmd := newRootCmd(stdout, stderr)
+	cmd.SetArgs(args)
+	if err := cmd.Execute(); err != nil {
+		if errors.Is(err, ErrAlreadyRunning) {
+			fmt.Fprintf(stderr, "hfbrokerd: error: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stderr, "hfbrokerd: error: %v\n", err)
+		var h interface{ Hint() string }
+		if errors.As(err, &h) && h.Hint() != "" {
+			fmt.Fprintf(stderr, "hfbrokerd: hint: %s\n", h.Hint())
+		}
+		return 1
+	}
+	return 0
+}
+
+// signalContext ends on SIGTERM or SIGINT.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+}

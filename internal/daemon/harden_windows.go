@@ -1,0 +1,3 @@
+package daemon
+
+func harden() error { return nil }

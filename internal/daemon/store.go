@@ -1,0 +1,78 @@
+package daemon
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// store is a keystore backend plus what the daemon needs to manage it.
+type store interface {
+	Get(ctx context.Context, name string) (secret.Token, error)
+	Set(ctx context.Context, name string, tok secret.Token) error
+	Delete(ctx context.Context, name string) error
+	Kind() string
+	Locked() bool
+	Close() error
+}
+
+type keychainStore struct{ *keystore.Keychain }
+
+func (keychainStore) Locked() bool { return false }
+
+type memoryStore struct{ *keystore.Memory }
+
+func (memoryStore) Locked() bool { return false }
+func (memoryStore) Close() error { return nil }
+
+type fileStore struct{ *keystore.File }
+
+func (fileStore) Close() error { return nil }
+
+// autoProbeTimeout bounds backend = "auto"'s keychain probe.
+const autoProbeTimeout = 2 * time.Second
+
+// openStore opens the configured backend and says why it was chosen.
+// HFBROKER_BACKEND overrides config.toml's backend (tests use it).
+func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env config.Env, log *slog.Logger) (store, string, error) {
+	backend, why := cfg.Backend, "backend = \""+cfg.Backend+"\" in config.toml"
+	if v := env("HFBROKER_BACKEND"); v != "" {
+		backend, why = v, "HFBROKER_BACKEND="+v
+	}
+	if backend == "" {
+		backend, why = "auto", "default"
+	}
+	switch backend {
+	case "keychain":
+		return keychainStore{keystore.NewKeychain(keystore.KeychainOptions{})}, why, nil
+	case "memory":
+		return memoryStore{keystore.NewMemory()}, why + " (tokens are lost when the daemon stops)", nil
+	case "file":
+		f, err := keystore.NewFile(paths.VaultFile(), keystore.FileOptions{})
+		if err != nil {
+			return nil, "", err
+		}
+		return fileStore{f}, why, nil
+	case "auto":
+		k := keystore.NewKeychain(keystore.KeychainOptions{})
+		pctx, cancel := context.WithTimeout(ctx, autoProbeTimeout)
+		err := k.Probe(pctx)
+		cancel()
+		if err == nil {
+			return keychainStore{k}, "auto: the keychain (Secret Service) answered", nil
+		}
+		k.Close()
+		log.Info("keychain unusable; using the encrypted file vault", "err", err)
+		f, ferr := keystore.NewFile(paths.VaultFile(), keystore.FileOptions{})
+		if ferr != nil {
+			return nil, "", ferr
+		}
+		return fileStore{f}, fmt.Sprintf("auto: no usable keychain (%v)", err), nil
+	}
+	return nil, "", fmt.Errorf("unknown backend %q: want auto, keychain, file or memory", backend)
+}

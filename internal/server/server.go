@@ -1,0 +1,234 @@
+// Package server is the gRPC face of the broker: it validates requests, takes
+// the caller's identity from the socket, calls the broker and maps its errors
+// to status codes in one place.
+package server
+
+import (
+	"context"
+	"errors"
+	"os"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/hfbroker/hfbroker/internal/broker"
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/secret"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// Info is what Status reports besides the broker's own state.
+type Info struct {
+	Socket        string
+	Backend       string
+	BackendReason string
+	Version       string
+	StartedAt     time.Time
+	// Locked reports whether the store is locked (file backend).
+	Locked func() bool
+}
+
+// Server implements hfbroker.v1.BrokerService.
+type Server struct {
+	pb.UnimplementedBrokerServiceServer
+	b     *broker.Broker
+	info  Info
+	procs broker.Procs
+}
+
+// New returns a Server over b.
+func New(b *broker.Broker, info Info) *Server {
+	return &Server{b: b, info: info, procs: broker.OSProcs()}
+}
+
+// caller identifies the peer from the credentials the transport read off the
+// socket at accept; the request itself is never trusted for identity.
+func (s *Server) caller(ctx context.Context) broker.Caller {
+	c, ok := peercred.FromContext(ctx)
+	if !ok {
+		return broker.Caller{UID: -1}
+	}
+	out := broker.Caller{UID: int(c.UID), PID: int(c.PID)}
+	if out.PID > 0 {
+		out.Exe = s.procs.Exe(out.PID)
+		out.Cwd = s.procs.Cwd(out.PID)
+	}
+	return out
+}
+
+func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
+	p, replaced, err := s.b.AddToken(ctx, broker.AddRequest{
+		Name:        req.GetName(),
+		Token:       secret.Token(req.GetToken()),
+		Endpoint:    req.GetEndpoint(),
+		MakeDefault: req.GetMakeDefault(),
+		NoVerify:    req.GetNoVerify(),
+		Caller:      s.caller(ctx),
+	})
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	_, def := s.b.Profiles()
+	return &pb.AddTokenResponse{Profile: profileProto(p, def), Replaced: replaced}, nil
+}
+
+func (s *Server) RemoveToken(ctx context.Context, req *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error) {
+	n, err := s.b.RemoveToken(ctx, req.GetName(), s.caller(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RemoveTokenResponse{EndedLeases: int32(n)}, nil
+}
+
+func (s *Server) ListProfiles(ctx context.Context, _ *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+	ps, def := s.b.Profiles()
+	out := &pb.ListProfilesResponse{}
+	for _, p := range ps {
+		out.Profiles = append(out.Profiles, profileProto(p, def))
+	}
+	return out, nil
+}
+
+func (s *Server) SetDefault(ctx context.Context, req *pb.SetDefaultRequest) (*pb.SetDefaultResponse, error) {
+	p, err := s.b.SetDefault(req.GetName())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.SetDefaultResponse{Profile: profileProto(p, p.Name)}, nil
+}
+
+func (s *Server) Whoami(ctx context.Context, req *pb.WhoamiRequest) (*pb.WhoamiResponse, error) {
+	p, err := s.b.Whoami(ctx, req.GetProfile(), req.GetRefresh())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	_, def := s.b.Profiles()
+	return whoamiProto(p, def), nil
+}
+
+func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResponse, error) {
+	lr := broker.LeaseRequest{
+		Profile:  req.GetProfile(),
+		Endpoint: req.GetEndpoint(),
+		PID:      int(req.GetPid()),
+		Caller:   s.caller(ctx),
+	}
+	switch req.GetAccess() {
+	case pb.Access_ACCESS_WRITE:
+		lr.Access = broker.AccessWrite
+	default:
+		lr.Access = broker.AccessRead
+	}
+	switch req.GetPurpose() {
+	case pb.Purpose_PURPOSE_EXEC:
+		lr.Purpose = broker.PurposeExec
+	case pb.Purpose_PURPOSE_GIT:
+		lr.Purpose = broker.PurposeGit
+	case pb.Purpose_PURPOSE_PROXY:
+		lr.Purpose = broker.PurposeProxy
+	default:
+		lr.Purpose = broker.PurposeToken
+	}
+	if d := req.GetTtl(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return nil, status.Error(codes.InvalidArgument, "invalid ttl")
+		}
+		lr.TTL = d.AsDuration()
+	}
+	if r := req.GetRepo(); r != nil && r.GetId() != "" {
+		ref, err := hub.ParseRepo(r.GetId(), repoTypeFromProto(r.GetType()))
+		if err != nil {
+			return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "name the repo as NAMESPACE/NAME, e.g. acme/llm or datasets/acme/data"})
+		}
+		lr.Repo = &ref
+	}
+	g, err := s.b.Lease(ctx, lr)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.LeaseResponse{
+		LeaseId:   g.Lease.ID,
+		Profile:   g.Lease.Profile,
+		ExpiresAt: timestamppb.New(g.Lease.ExpiresAt),
+		Token:     g.Token.Reveal(),
+		User:      g.Lease.User,
+		Endpoint:  g.Lease.Endpoint,
+	}, nil
+}
+
+func (s *Server) ListLeases(ctx context.Context, _ *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {
+	out := &pb.ListLeasesResponse{}
+	for _, l := range s.b.Leases() {
+		out.Leases = append(out.Leases, leaseProto(l))
+	}
+	return out, nil
+}
+
+func (s *Server) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*pb.RevokeLeaseResponse, error) {
+	if err := s.b.Revoke(req.GetId(), s.caller(ctx)); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RevokeLeaseResponse{}, nil
+}
+
+func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
+	ps, def := s.b.Profiles()
+	locked := false
+	if s.info.Locked != nil {
+		locked = s.info.Locked()
+	}
+	return &pb.StatusResponse{
+		Pid:            int32(os.Getpid()),
+		Socket:         s.info.Socket,
+		Backend:        s.info.Backend,
+		BackendReason:  s.info.BackendReason,
+		ProfileCount:   int32(len(ps)),
+		StartedAt:      timestamppb.New(s.info.StartedAt),
+		Version:        s.info.Version,
+		Locked:         locked,
+		LeaseCount:     int32(s.b.LeaseCount()),
+		DefaultProfile: def,
+	}, nil
+}
+
+// toStatus maps broker errors to gRPC codes, with an ErrorDetail carrying the
+// hint and per-profile reasons. Every message is the broker's own text,
+// which never includes a token.
+func toStatus(err error) error {
+	var be *broker.Error
+	if !errors.As(err, &be) {
+		return status.Error(codes.Internal, "internal error: "+err.Error())
+	}
+	code, kind := codes.Internal, pb.ErrorDetail_KIND_UNSPECIFIED
+	switch be.Kind {
+	case broker.KindInvalid:
+		code, kind = codes.InvalidArgument, pb.ErrorDetail_KIND_INVALID
+	case broker.KindNotFound:
+		code, kind = codes.NotFound, pb.ErrorDetail_KIND_NOT_FOUND
+	case broker.KindNoTokenFits:
+		code, kind = codes.PermissionDenied, pb.ErrorDetail_KIND_NO_TOKEN_FITS
+	case broker.KindAccessDenied:
+		code, kind = codes.PermissionDenied, pb.ErrorDetail_KIND_ACCESS_DENIED
+	case broker.KindLocked:
+		code, kind = codes.FailedPrecondition, pb.ErrorDetail_KIND_LOCKED
+	case broker.KindKeychain:
+		// Not Unavailable: the CLI reads that as "daemon not running".
+		code, kind = codes.FailedPrecondition, pb.ErrorDetail_KIND_KEYCHAIN
+	case broker.KindHub:
+		code, kind = codes.FailedPrecondition, pb.ErrorDetail_KIND_HUB
+	case broker.KindExists:
+		code, kind = codes.AlreadyExists, pb.ErrorDetail_KIND_INVALID
+	}
+	st := status.New(code, be.Error())
+	d := &pb.ErrorDetail{Kind: kind, Hint: be.Hint}
+	for _, r := range be.Reasons {
+		d.Reasons = append(d.Reasons, &pb.ProfileReason{Profile: r.Profile, Reason: r.Reason})
+	}
+	if withD, derr := st.WithDetails(d); derr == nil {
+		st = withD
+	}
+	return st.Err()
+}
