@@ -79,6 +79,7 @@ type Broker struct {
 	def      string
 	tokens   map[string]secret.Token // read-through cache of the store
 	leases   map[string]*Lease
+	hubWait  map[string]time.Time // endpoint -> no whoami calls before this (429)
 }
 
 // New loads profile metadata and returns a Broker.
@@ -87,11 +88,12 @@ func New(opts Options) (*Broker, error) {
 		return nil, errors.New("broker: a store and a profile store are required")
 	}
 	b := &Broker{
-		opts:   opts,
-		now:    opts.Now,
-		log:    opts.Logger,
-		tokens: map[string]secret.Token{},
-		leases: map[string]*Lease{},
+		opts:    opts,
+		now:     opts.Now,
+		log:     opts.Logger,
+		tokens:  map[string]secret.Token{},
+		leases:  map[string]*Lease{},
+		hubWait: map[string]time.Time{},
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -297,8 +299,23 @@ func (b *Broker) Whoami(ctx context.Context, name string, refresh bool) (Profile
 	if !refresh && !p.Stale && p.Whoami != nil {
 		return p, nil
 	}
+	return b.refresh(ctx, p)
+}
+
+// refresh asks the Hub about p's token and stores the answer. While the Hub
+// rate-limits whoami-v2 on p's endpoint it does not ask at all: the endpoint
+// is "intentionally strict", and a retry storm only extends the ban.
+func (b *Broker) refresh(ctx context.Context, p Profile) (Profile, error) {
 	if b.opts.Hub == nil {
 		return Profile{}, errorf(KindHub, "", "no Hub client configured")
+	}
+	now := b.now()
+	b.mu.Lock()
+	until := b.hubWait[p.Endpoint]
+	b.mu.Unlock()
+	if now.Before(until) {
+		return Profile{}, &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", until.Sub(now).Round(time.Second)),
+			Hint: "use the cached answer (drop --refresh) or wait"}
 	}
 	tok, err := b.token(ctx, p.Name)
 	if err != nil {
@@ -306,6 +323,15 @@ func (b *Broker) Whoami(ctx context.Context, name string, refresh bool) (Profile
 	}
 	who, err := b.opts.Hub.Whoami(ctx, p.Endpoint, tok)
 	if err != nil {
+		if rl, ok := errors.AsType[*hub.RateLimitError](err); ok {
+			wait := rl.Reset
+			if wait <= 0 {
+				wait = 5 * time.Minute // the Hub's rate-limit windows are 5 minutes
+			}
+			b.mu.Lock()
+			b.hubWait[p.Endpoint] = now.Add(wait)
+			b.mu.Unlock()
+		}
 		return Profile{}, hubError(err, p.Endpoint)
 	}
 	b.writeMu.Lock()
@@ -324,6 +350,20 @@ func (b *Broker) Whoami(ctx context.Context, name string, refresh bool) (Profile
 		return Profile{}, err
 	}
 	return upd, nil
+}
+
+// refreshStale re-checks, before a choice by repo, the profiles whose Hub
+// metadata is stale (git erased their credential) or missing (--no-verify).
+// Failures keep the old metadata: the choice then explains itself with it.
+func (b *Broker) refreshStale(ctx context.Context) {
+	ps, _ := b.Profiles()
+	for _, p := range ps {
+		if p.Stale || p.Whoami == nil {
+			if _, err := b.refresh(ctx, p); err != nil {
+				b.log.Debug("refresh of stale profile failed", "profile", p.Name, "err", err)
+			}
+		}
+	}
 }
 
 // profile returns a copy of the named profile, or of the default when name is "".

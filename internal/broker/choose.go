@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"path"
 	"strings"
+
+	"github.com/hfbroker/hfbroker/internal/access"
 )
 
 // choose picks the profile for a lease: the named profile; else a config
@@ -63,4 +65,82 @@ func (b *Broker) route(req LeaseRequest) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// chooseForRepo picks the least-privileged profile whose Hub metadata allows
+// the request, or explains, per profile, why none does.
+func (b *Broker) chooseForRepo(req LeaseRequest) (Profile, error) {
+	if req.Purpose == PurposeGit && req.Access == 0 {
+		// git does not say whether it will fetch or push: hand it a token
+		// that can push when one exists, else one that can read.
+		if b.opts.GitPrefer != "read" {
+			w := req
+			w.Access = AccessWrite
+			if p, err := b.chooseForRepo(w); err == nil {
+				return p, nil
+			}
+		}
+		req.Access = AccessRead
+	}
+	if req.Access == 0 {
+		req.Access = AccessRead
+	}
+	ps, _ := b.Profiles()
+	var cands []access.Candidate
+	byName := map[string]Profile{}
+	var reasons []Reason
+	for _, p := range ps {
+		if req.Endpoint != "" && !strings.EqualFold(strings.TrimRight(req.Endpoint, "/"), p.Endpoint) {
+			reasons = append(reasons, Reason{p.Name, "bound to " + p.Endpoint})
+			continue
+		}
+		cands = append(cands, access.Candidate{Name: p.Name, Me: p.Whoami})
+		byName[p.Name] = p
+	}
+	if len(ps) == 0 {
+		return Profile{}, errorf(KindNotFound, "run 'hfbroker login'", "no token is stored")
+	}
+	policy := access.Policy{Endpoint: req.Endpoint}
+	name, denials := policy.Choose(cands, *req.Repo, accessOf(req.Access), nil, b.now())
+	if name != "" {
+		return byName[name], nil
+	}
+	for _, d := range denials {
+		reasons = append(reasons, Reason{d.Name, d.Reason})
+	}
+	return Profile{}, &Error{Kind: KindNoTokenFits,
+		Msg:     fmt.Sprintf("no stored token can %s %s", req.Access, req.Repo),
+		Hint:    "run 'hfbroker doctor " + req.Repo.String() + writeFlag(req.Access) + "' for what to do",
+		Reasons: reasons}
+}
+
+// denyReason is why a named profile cannot serve req, "" when it can (or
+// when nothing is known about its token: the Hub then decides).
+func (b *Broker) denyReason(p Profile, req LeaseRequest) string {
+	if p.Whoami == nil {
+		return ""
+	}
+	want := req.Access
+	if want == 0 {
+		want = AccessRead
+	}
+	v := access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, *req.Repo, accessOf(want), nil, b.now())
+	if v.Allowed {
+		return ""
+	}
+	return v.Reason
+}
+
+func accessOf(a Access) access.Access {
+	if a == AccessWrite {
+		return access.Write
+	}
+	return access.Read
+}
+
+func writeFlag(a Access) string {
+	if a == AccessWrite {
+		return " --write"
+	}
+	return ""
 }

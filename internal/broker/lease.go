@@ -93,6 +93,9 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	if req.Repo != nil && req.Profile == "" {
+		b.refreshStale(ctx)
+	}
 	p, err := b.choose(req)
 	if err != nil {
 		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: repoString(req.Repo),

@@ -173,7 +173,7 @@ func reportError(w io.Writer, cmd *cobra.Command, err error) int {
 		if hint == "" {
 			hint = "start it with 'hfbrokerd', or check 'hfbroker status'"
 		}
-	} else if st, ok := status.FromError(err); ok && st.Code() != codes.OK && st.Code() != codes.Unknown {
+	} else if st, ok := statusOf(err); ok {
 		code, msg, hint, reasons = fromStatus(st)
 	} else if _, ok := errors.AsType[usageError](err); ok || isCobraUsage(err) {
 		code = ExitUsage
@@ -267,4 +267,13 @@ func filepathBase(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// statusOf returns err's gRPC status when it carries one.
+func statusOf(err error) (*status.Status, bool) {
+	st, ok := status.FromError(err)
+	if !ok || st.Code() == codes.OK || st.Code() == codes.Unknown {
+		return nil, false
+	}
+	return st, true
 }

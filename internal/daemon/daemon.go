@@ -107,7 +107,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	b, err := broker.New(broker.Options{
 		Store:      store,
-		Hub:        hub.NewClient(hub.Options{}),
+		Hub:        hub.New(),
 		Audit:      auditLog,
 		Profiles:   &broker.ProfileStore{Path: paths.ProfilesFile()},
 		Logger:     log,
@@ -122,7 +122,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 
 	srv := grpc.NewServer(
-		grpc.Creds(peercred.NewServerCredentials(uint32(os.Getuid()))),
+		grpc.Creds(peercred.NewServerCredentials(uint32(os.Getuid()), log)),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(recoverInterceptor(log), logInterceptor(log)),

@@ -49,7 +49,7 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 	}
 	switch backend {
 	case "keychain":
-		return keychainStore{keystore.NewKeychain(keystore.KeychainOptions{})}, why, nil
+		return keychainStore{keystore.NewKeychain(keychainOptions(env))}, why, nil
 	case "memory":
 		return memoryStore{keystore.NewMemory()}, why + " (tokens are lost when the daemon stops)", nil
 	case "file":
@@ -59,7 +59,7 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 		}
 		return fileStore{f}, why, nil
 	case "auto":
-		k := keystore.NewKeychain(keystore.KeychainOptions{})
+		k := keystore.NewKeychain(keychainOptions(env))
 		pctx, cancel := context.WithTimeout(ctx, autoProbeTimeout)
 		err := k.Probe(pctx)
 		cancel()
@@ -75,4 +75,10 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 		return fileStore{f}, fmt.Sprintf("auto: no usable keychain (%v)", err), nil
 	}
 	return nil, "", fmt.Errorf("unknown backend %q: want auto, keychain, file or memory", backend)
+}
+
+// keychainOptions reads HFBROKER_KEYCHAIN_SERVICE, which renames the keychain
+// service (default "hfbroker") so tests running side by side do not share items.
+func keychainOptions(env config.Env) keystore.KeychainOptions {
+	return keystore.KeychainOptions{Service: env("HFBROKER_KEYCHAIN_SERVICE")}
 }

@@ -232,3 +232,22 @@ func toStatus(err error) error {
 	}
 	return st.Err()
 }
+
+func (s *Server) ReportGitCredential(ctx context.Context, req *pb.ReportGitCredentialRequest) (*pb.ReportGitCredentialResponse, error) {
+	r := broker.GitReport{
+		Erase:       req.GetOperation() == pb.GitOperation_GIT_OPERATION_ERASE,
+		Fingerprint: req.GetFingerprint(),
+		Host:        req.GetHost(),
+		Caller:      s.caller(ctx),
+	}
+	if rp := req.GetRepo(); rp != nil && rp.GetId() != "" {
+		if ref, err := hub.ParseRepo(rp.GetId(), repoTypeFromProto(rp.GetType())); err == nil {
+			r.Repo = ref.String()
+		}
+	}
+	name, err := s.b.ReportGit(r)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ReportGitCredentialResponse{Known: name != "", Profile: name}, nil
+}

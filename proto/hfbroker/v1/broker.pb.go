@@ -192,6 +192,56 @@ func (Purpose) EnumDescriptor() ([]byte, []int) {
 	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{2}
 }
 
+// GitOperation is the credential helper operation git asked for.
+type GitOperation int32
+
+const (
+	GitOperation_GIT_OPERATION_UNSPECIFIED GitOperation = 0
+	GitOperation_GIT_OPERATION_STORE       GitOperation = 1
+	GitOperation_GIT_OPERATION_ERASE       GitOperation = 2
+)
+
+// Enum value maps for GitOperation.
+var (
+	GitOperation_name = map[int32]string{
+		0: "GIT_OPERATION_UNSPECIFIED",
+		1: "GIT_OPERATION_STORE",
+		2: "GIT_OPERATION_ERASE",
+	}
+	GitOperation_value = map[string]int32{
+		"GIT_OPERATION_UNSPECIFIED": 0,
+		"GIT_OPERATION_STORE":       1,
+		"GIT_OPERATION_ERASE":       2,
+	}
+)
+
+func (x GitOperation) Enum() *GitOperation {
+	p := new(GitOperation)
+	*p = x
+	return p
+}
+
+func (x GitOperation) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GitOperation) Descriptor() protoreflect.EnumDescriptor {
+	return file_hfbroker_v1_broker_proto_enumTypes[3].Descriptor()
+}
+
+func (GitOperation) Type() protoreflect.EnumType {
+	return &file_hfbroker_v1_broker_proto_enumTypes[3]
+}
+
+func (x GitOperation) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GitOperation.Descriptor instead.
+func (GitOperation) EnumDescriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{3}
+}
+
 // Kind classifies the failure for the CLI's exit code.
 type ErrorDetail_Kind int32
 
@@ -248,11 +298,11 @@ func (x ErrorDetail_Kind) String() string {
 }
 
 func (ErrorDetail_Kind) Descriptor() protoreflect.EnumDescriptor {
-	return file_hfbroker_v1_broker_proto_enumTypes[3].Descriptor()
+	return file_hfbroker_v1_broker_proto_enumTypes[4].Descriptor()
 }
 
 func (ErrorDetail_Kind) Type() protoreflect.EnumType {
-	return &file_hfbroker_v1_broker_proto_enumTypes[3]
+	return &file_hfbroker_v1_broker_proto_enumTypes[4]
 }
 
 func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
@@ -261,7 +311,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33, 0}
 }
 
 // Repo names a Hub repository.
@@ -1233,8 +1283,11 @@ type LeaseResponse struct {
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	Token     string                 `protobuf:"bytes,4,opt,name=token,proto3" json:"token,omitempty"`
 	// user is the Hub user name of the token, for git's username line.
-	User          string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
-	Endpoint      string `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	User     string `protobuf:"bytes,5,opt,name=user,proto3" json:"user,omitempty"`
+	Endpoint string `protobuf:"bytes,6,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// proxy_endpoint is the local proxy's URL for PURPOSE_PROXY leases, whose
+	// token is then a lease token that works only through that proxy.
+	ProxyEndpoint string `protobuf:"bytes,7,opt,name=proxy_endpoint,json=proxyEndpoint,proto3" json:"proxy_endpoint,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1307,6 +1360,13 @@ func (x *LeaseResponse) GetUser() string {
 func (x *LeaseResponse) GetEndpoint() string {
 	if x != nil {
 		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *LeaseResponse) GetProxyEndpoint() string {
+	if x != nil {
+		return x.ProxyEndpoint
 	}
 	return ""
 }
@@ -1742,6 +1802,487 @@ func (x *StatusResponse) GetDefaultProfile() string {
 	return ""
 }
 
+type ReportGitCredentialRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Operation GitOperation           `protobuf:"varint,1,opt,name=operation,proto3,enum=hfbroker.v1.GitOperation" json:"operation,omitempty"`
+	// fingerprint is the first 8 hex digits of the password's SHA-256; the
+	// password itself is never sent.
+	Fingerprint string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	// repo is the repository git named, when it sent a path.
+	Repo          *Repo  `protobuf:"bytes,3,opt,name=repo,proto3" json:"repo,omitempty"`
+	Host          string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportGitCredentialRequest) Reset() {
+	*x = ReportGitCredentialRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportGitCredentialRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportGitCredentialRequest) ProtoMessage() {}
+
+func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
+func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
+	if x != nil {
+		return x.Operation
+	}
+	return GitOperation_GIT_OPERATION_UNSPECIFIED
+}
+
+func (x *ReportGitCredentialRequest) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *ReportGitCredentialRequest) GetRepo() *Repo {
+	if x != nil {
+		return x.Repo
+	}
+	return nil
+}
+
+func (x *ReportGitCredentialRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+type ReportGitCredentialResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// known is true when the fingerprint belongs to a stored profile.
+	Known         bool   `protobuf:"varint,1,opt,name=known,proto3" json:"known,omitempty"`
+	Profile       string `protobuf:"bytes,2,opt,name=profile,proto3" json:"profile,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportGitCredentialResponse) Reset() {
+	*x = ReportGitCredentialResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportGitCredentialResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportGitCredentialResponse) ProtoMessage() {}
+
+func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
+func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReportGitCredentialResponse) GetKnown() bool {
+	if x != nil {
+		return x.Known
+	}
+	return false
+}
+
+func (x *ReportGitCredentialResponse) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+type LockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockRequest) Reset() {
+	*x = LockRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockRequest) ProtoMessage() {}
+
+func (x *LockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
+func (*LockRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+}
+
+type LockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	EndedLeases   int32                  `protobuf:"varint,1,opt,name=ended_leases,json=endedLeases,proto3" json:"ended_leases,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LockResponse) Reset() {
+	*x = LockResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LockResponse) ProtoMessage() {}
+
+func (x *LockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
+func (*LockResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *LockResponse) GetEndedLeases() int32 {
+	if x != nil {
+		return x.EndedLeases
+	}
+	return 0
+}
+
+// UnlockRequest carries a passphrase: never log it.
+type UnlockRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Passphrase    []byte                 `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockRequest) Reset() {
+	*x = UnlockRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockRequest) ProtoMessage() {}
+
+func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
+func (*UnlockRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *UnlockRequest) GetPassphrase() []byte {
+	if x != nil {
+		return x.Passphrase
+	}
+	return nil
+}
+
+type UnlockResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnlockResponse) Reset() {
+	*x = UnlockResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnlockResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnlockResponse) ProtoMessage() {}
+
+func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
+func (*UnlockResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+}
+
+// ChangePassphraseRequest carries passphrases: never log it.
+type ChangePassphraseRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	OldPassphrase []byte                 `protobuf:"bytes,1,opt,name=old_passphrase,json=oldPassphrase,proto3" json:"old_passphrase,omitempty"`
+	NewPassphrase []byte                 `protobuf:"bytes,2,opt,name=new_passphrase,json=newPassphrase,proto3" json:"new_passphrase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePassphraseRequest) Reset() {
+	*x = ChangePassphraseRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePassphraseRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePassphraseRequest) ProtoMessage() {}
+
+func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
+func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
+	if x != nil {
+		return x.OldPassphrase
+	}
+	return nil
+}
+
+func (x *ChangePassphraseRequest) GetNewPassphrase() []byte {
+	if x != nil {
+		return x.NewPassphrase
+	}
+	return nil
+}
+
+type ChangePassphraseResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ChangePassphraseResponse) Reset() {
+	*x = ChangePassphraseResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ChangePassphraseResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ChangePassphraseResponse) ProtoMessage() {}
+
+func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
+func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+}
+
+type MigrateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// to is the backend to move to: keychain or file.
+	To string `protobuf:"bytes,1,opt,name=to,proto3" json:"to,omitempty"`
+	// passphrase is the file vault's passphrase, when moving to the file backend
+	// and the vault does not exist yet or is locked. Never log it.
+	Passphrase    []byte `protobuf:"bytes,2,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateRequest) Reset() {
+	*x = MigrateRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateRequest) ProtoMessage() {}
+
+func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
+func (*MigrateRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *MigrateRequest) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *MigrateRequest) GetPassphrase() []byte {
+	if x != nil {
+		return x.Passphrase
+	}
+	return nil
+}
+
+type MigrateResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Moved         int32                  `protobuf:"varint,1,opt,name=moved,proto3" json:"moved,omitempty"`
+	Backend       string                 `protobuf:"bytes,2,opt,name=backend,proto3" json:"backend,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MigrateResponse) Reset() {
+	*x = MigrateResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MigrateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MigrateResponse) ProtoMessage() {}
+
+func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
+func (*MigrateResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *MigrateResponse) GetMoved() int32 {
+	if x != nil {
+		return x.Moved
+	}
+	return 0
+}
+
+func (x *MigrateResponse) GetBackend() string {
+	if x != nil {
+		return x.Backend
+	}
+	return ""
+}
+
 // ErrorDetail rides in a gRPC status's details so the CLI can print a reason
 // and a hint, and choose its exit code.
 type ErrorDetail struct {
@@ -1757,7 +2298,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +2310,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +2323,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -1817,7 +2358,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2370,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2383,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -1935,7 +2476,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\apurpose\x18\x04 \x01(\x0e2\x14.hfbroker.v1.PurposeR\apurpose\x12+\n" +
 	"\x03ttl\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x10\n" +
-	"\x03pid\x18\a \x01(\x05R\x03pid\"\xc5\x01\n" +
+	"\x03pid\x18\a \x01(\x05R\x03pid\"\xec\x01\n" +
 	"\rLeaseResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x129\n" +
@@ -1943,7 +2484,8 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"expires_at\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x14\n" +
 	"\x05token\x18\x04 \x01(\tR\x05token\x12\x12\n" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
-	"\bendpoint\x18\x06 \x01(\tR\bendpoint\"\xff\x02\n" +
+	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
+	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\"\xff\x02\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -1980,7 +2522,35 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\vlease_count\x18\t \x01(\x05R\n" +
 	"leaseCount\x12'\n" +
 	"\x0fdefault_profile\x18\n" +
-	" \x01(\tR\x0edefaultProfile\"\xb1\x02\n" +
+	" \x01(\tR\x0edefaultProfile\"\xb2\x01\n" +
+	"\x1aReportGitCredentialRequest\x127\n" +
+	"\toperation\x18\x01 \x01(\x0e2\x19.hfbroker.v1.GitOperationR\toperation\x12 \n" +
+	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12%\n" +
+	"\x04repo\x18\x03 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12\x12\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\"M\n" +
+	"\x1bReportGitCredentialResponse\x12\x14\n" +
+	"\x05known\x18\x01 \x01(\bR\x05known\x12\x18\n" +
+	"\aprofile\x18\x02 \x01(\tR\aprofile\"\r\n" +
+	"\vLockRequest\"1\n" +
+	"\fLockResponse\x12!\n" +
+	"\fended_leases\x18\x01 \x01(\x05R\vendedLeases\"/\n" +
+	"\rUnlockRequest\x12\x1e\n" +
+	"\n" +
+	"passphrase\x18\x01 \x01(\fR\n" +
+	"passphrase\"\x10\n" +
+	"\x0eUnlockResponse\"g\n" +
+	"\x17ChangePassphraseRequest\x12%\n" +
+	"\x0eold_passphrase\x18\x01 \x01(\fR\roldPassphrase\x12%\n" +
+	"\x0enew_passphrase\x18\x02 \x01(\fR\rnewPassphrase\"\x1a\n" +
+	"\x18ChangePassphraseResponse\"@\n" +
+	"\x0eMigrateRequest\x12\x0e\n" +
+	"\x02to\x18\x01 \x01(\tR\x02to\x12\x1e\n" +
+	"\n" +
+	"passphrase\x18\x02 \x01(\fR\n" +
+	"passphrase\"A\n" +
+	"\x0fMigrateResponse\x12\x14\n" +
+	"\x05moved\x18\x01 \x01(\x05R\x05moved\x12\x18\n" +
+	"\abackend\x18\x02 \x01(\tR\abackend\"\xb1\x02\n" +
 	"\vErrorDetail\x121\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1d.hfbroker.v1.ErrorDetail.KindR\x04kind\x12\x12\n" +
 	"\x04hint\x18\x02 \x01(\tR\x04hint\x124\n" +
@@ -2011,7 +2581,11 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\fPURPOSE_EXEC\x10\x01\x12\x0f\n" +
 	"\vPURPOSE_GIT\x10\x02\x12\x11\n" +
 	"\rPURPOSE_TOKEN\x10\x03\x12\x11\n" +
-	"\rPURPOSE_PROXY\x10\x042\xb5\x05\n" +
+	"\rPURPOSE_PROXY\x10\x04*_\n" +
+	"\fGitOperation\x12\x1d\n" +
+	"\x19GIT_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13GIT_OPERATION_STORE\x10\x01\x12\x17\n" +
+	"\x13GIT_OPERATION_ERASE\x10\x022\xc6\b\n" +
 	"\rBrokerService\x12G\n" +
 	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
 	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
@@ -2023,7 +2597,12 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
 	"ListLeases\x12\x1e.hfbroker.v1.ListLeasesRequest\x1a\x1f.hfbroker.v1.ListLeasesResponse\x12P\n" +
 	"\vRevokeLease\x12\x1f.hfbroker.v1.RevokeLeaseRequest\x1a .hfbroker.v1.RevokeLeaseResponse\x12A\n" +
-	"\x06Status\x12\x1a.hfbroker.v1.StatusRequest\x1a\x1b.hfbroker.v1.StatusResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\x06Status\x12\x1a.hfbroker.v1.StatusRequest\x1a\x1b.hfbroker.v1.StatusResponse\x12h\n" +
+	"\x13ReportGitCredential\x12'.hfbroker.v1.ReportGitCredentialRequest\x1a(.hfbroker.v1.ReportGitCredentialResponse\x12;\n" +
+	"\x04Lock\x12\x18.hfbroker.v1.LockRequest\x1a\x19.hfbroker.v1.LockResponse\x12A\n" +
+	"\x06Unlock\x12\x1a.hfbroker.v1.UnlockRequest\x1a\x1b.hfbroker.v1.UnlockResponse\x12_\n" +
+	"\x10ChangePassphrase\x12$.hfbroker.v1.ChangePassphraseRequest\x1a%.hfbroker.v1.ChangePassphraseResponse\x12D\n" +
+	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var (
 	file_hfbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -2037,90 +2616,113 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_hfbroker_v1_broker_proto_rawDescData
 }
 
-var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
+var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
-	(RepoType)(0),                 // 0: hfbroker.v1.RepoType
-	(Access)(0),                   // 1: hfbroker.v1.Access
-	(Purpose)(0),                  // 2: hfbroker.v1.Purpose
-	(ErrorDetail_Kind)(0),         // 3: hfbroker.v1.ErrorDetail.Kind
-	(*Repo)(nil),                  // 4: hfbroker.v1.Repo
-	(*Profile)(nil),               // 5: hfbroker.v1.Profile
-	(*AddTokenRequest)(nil),       // 6: hfbroker.v1.AddTokenRequest
-	(*AddTokenResponse)(nil),      // 7: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenRequest)(nil),    // 8: hfbroker.v1.RemoveTokenRequest
-	(*RemoveTokenResponse)(nil),   // 9: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesRequest)(nil),   // 10: hfbroker.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),  // 11: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultRequest)(nil),     // 12: hfbroker.v1.SetDefaultRequest
-	(*SetDefaultResponse)(nil),    // 13: hfbroker.v1.SetDefaultResponse
-	(*WhoamiRequest)(nil),         // 14: hfbroker.v1.WhoamiRequest
-	(*Org)(nil),                   // 15: hfbroker.v1.Org
-	(*Scope)(nil),                 // 16: hfbroker.v1.Scope
-	(*WhoamiResponse)(nil),        // 17: hfbroker.v1.WhoamiResponse
-	(*LeaseRequest)(nil),          // 18: hfbroker.v1.LeaseRequest
-	(*LeaseResponse)(nil),         // 19: hfbroker.v1.LeaseResponse
-	(*Lease)(nil),                 // 20: hfbroker.v1.Lease
-	(*ListLeasesRequest)(nil),     // 21: hfbroker.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),    // 22: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseRequest)(nil),    // 23: hfbroker.v1.RevokeLeaseRequest
-	(*RevokeLeaseResponse)(nil),   // 24: hfbroker.v1.RevokeLeaseResponse
-	(*StatusRequest)(nil),         // 25: hfbroker.v1.StatusRequest
-	(*StatusResponse)(nil),        // 26: hfbroker.v1.StatusResponse
-	(*ErrorDetail)(nil),           // 27: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),         // 28: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil), // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
+	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
+	(Access)(0),                         // 1: hfbroker.v1.Access
+	(Purpose)(0),                        // 2: hfbroker.v1.Purpose
+	(GitOperation)(0),                   // 3: hfbroker.v1.GitOperation
+	(ErrorDetail_Kind)(0),               // 4: hfbroker.v1.ErrorDetail.Kind
+	(*Repo)(nil),                        // 5: hfbroker.v1.Repo
+	(*Profile)(nil),                     // 6: hfbroker.v1.Profile
+	(*AddTokenRequest)(nil),             // 7: hfbroker.v1.AddTokenRequest
+	(*AddTokenResponse)(nil),            // 8: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenRequest)(nil),          // 9: hfbroker.v1.RemoveTokenRequest
+	(*RemoveTokenResponse)(nil),         // 10: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesRequest)(nil),         // 11: hfbroker.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),        // 12: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultRequest)(nil),           // 13: hfbroker.v1.SetDefaultRequest
+	(*SetDefaultResponse)(nil),          // 14: hfbroker.v1.SetDefaultResponse
+	(*WhoamiRequest)(nil),               // 15: hfbroker.v1.WhoamiRequest
+	(*Org)(nil),                         // 16: hfbroker.v1.Org
+	(*Scope)(nil),                       // 17: hfbroker.v1.Scope
+	(*WhoamiResponse)(nil),              // 18: hfbroker.v1.WhoamiResponse
+	(*LeaseRequest)(nil),                // 19: hfbroker.v1.LeaseRequest
+	(*LeaseResponse)(nil),               // 20: hfbroker.v1.LeaseResponse
+	(*Lease)(nil),                       // 21: hfbroker.v1.Lease
+	(*ListLeasesRequest)(nil),           // 22: hfbroker.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),          // 23: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseRequest)(nil),          // 24: hfbroker.v1.RevokeLeaseRequest
+	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
+	(*StatusRequest)(nil),               // 26: hfbroker.v1.StatusRequest
+	(*StatusResponse)(nil),              // 27: hfbroker.v1.StatusResponse
+	(*ReportGitCredentialRequest)(nil),  // 28: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 29: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 30: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 31: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 32: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 33: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 34: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 35: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 36: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 37: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 38: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 39: hfbroker.v1.ProfileReason
+	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 41: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	29, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	29, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
-	5,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
-	5,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
-	5,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
-	5,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
-	15, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
-	16, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	29, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	29, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
-	4,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
+	40, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	40, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
+	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
+	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
+	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
+	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
+	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
+	40, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	30, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	29, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	4,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
+	41, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	40, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
 	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
 	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	29, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	29, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	20, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	29, // 22: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	3,  // 23: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	28, // 24: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	6,  // 25: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
-	8,  // 26: hfbroker.v1.BrokerService.RemoveToken:input_type -> hfbroker.v1.RemoveTokenRequest
-	10, // 27: hfbroker.v1.BrokerService.ListProfiles:input_type -> hfbroker.v1.ListProfilesRequest
-	12, // 28: hfbroker.v1.BrokerService.SetDefault:input_type -> hfbroker.v1.SetDefaultRequest
-	14, // 29: hfbroker.v1.BrokerService.Whoami:input_type -> hfbroker.v1.WhoamiRequest
-	18, // 30: hfbroker.v1.BrokerService.Lease:input_type -> hfbroker.v1.LeaseRequest
-	21, // 31: hfbroker.v1.BrokerService.ListLeases:input_type -> hfbroker.v1.ListLeasesRequest
-	23, // 32: hfbroker.v1.BrokerService.RevokeLease:input_type -> hfbroker.v1.RevokeLeaseRequest
-	25, // 33: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
-	7,  // 34: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	9,  // 35: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	11, // 36: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	13, // 37: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	17, // 38: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	19, // 39: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	22, // 40: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	24, // 41: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	26, // 42: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	34, // [34:43] is the sub-list for method output_type
-	25, // [25:34] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	40, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	40, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	40, // 22: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	3,  // 23: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 24: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 25: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	39, // 26: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	7,  // 27: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
+	9,  // 28: hfbroker.v1.BrokerService.RemoveToken:input_type -> hfbroker.v1.RemoveTokenRequest
+	11, // 29: hfbroker.v1.BrokerService.ListProfiles:input_type -> hfbroker.v1.ListProfilesRequest
+	13, // 30: hfbroker.v1.BrokerService.SetDefault:input_type -> hfbroker.v1.SetDefaultRequest
+	15, // 31: hfbroker.v1.BrokerService.Whoami:input_type -> hfbroker.v1.WhoamiRequest
+	19, // 32: hfbroker.v1.BrokerService.Lease:input_type -> hfbroker.v1.LeaseRequest
+	22, // 33: hfbroker.v1.BrokerService.ListLeases:input_type -> hfbroker.v1.ListLeasesRequest
+	24, // 34: hfbroker.v1.BrokerService.RevokeLease:input_type -> hfbroker.v1.RevokeLeaseRequest
+	26, // 35: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
+	28, // 36: hfbroker.v1.BrokerService.ReportGitCredential:input_type -> hfbroker.v1.ReportGitCredentialRequest
+	30, // 37: hfbroker.v1.BrokerService.Lock:input_type -> hfbroker.v1.LockRequest
+	32, // 38: hfbroker.v1.BrokerService.Unlock:input_type -> hfbroker.v1.UnlockRequest
+	34, // 39: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
+	36, // 40: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
+	8,  // 41: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
+	10, // 42: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
+	12, // 43: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
+	14, // 44: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
+	18, // 45: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
+	20, // 46: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
+	23, // 47: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
+	25, // 48: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
+	27, // 49: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
+	29, // 50: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
+	31, // 51: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
+	33, // 52: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
+	35, // 53: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
+	37, // 54: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
+	41, // [41:55] is the sub-list for method output_type
+	27, // [27:41] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -2133,8 +2735,8 @@ func file_hfbroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   25,
+			NumEnums:      5,
+			NumMessages:   35,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

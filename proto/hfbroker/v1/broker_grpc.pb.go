@@ -25,15 +25,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	BrokerService_AddToken_FullMethodName     = "/hfbroker.v1.BrokerService/AddToken"
-	BrokerService_RemoveToken_FullMethodName  = "/hfbroker.v1.BrokerService/RemoveToken"
-	BrokerService_ListProfiles_FullMethodName = "/hfbroker.v1.BrokerService/ListProfiles"
-	BrokerService_SetDefault_FullMethodName   = "/hfbroker.v1.BrokerService/SetDefault"
-	BrokerService_Whoami_FullMethodName       = "/hfbroker.v1.BrokerService/Whoami"
-	BrokerService_Lease_FullMethodName        = "/hfbroker.v1.BrokerService/Lease"
-	BrokerService_ListLeases_FullMethodName   = "/hfbroker.v1.BrokerService/ListLeases"
-	BrokerService_RevokeLease_FullMethodName  = "/hfbroker.v1.BrokerService/RevokeLease"
-	BrokerService_Status_FullMethodName       = "/hfbroker.v1.BrokerService/Status"
+	BrokerService_AddToken_FullMethodName            = "/hfbroker.v1.BrokerService/AddToken"
+	BrokerService_RemoveToken_FullMethodName         = "/hfbroker.v1.BrokerService/RemoveToken"
+	BrokerService_ListProfiles_FullMethodName        = "/hfbroker.v1.BrokerService/ListProfiles"
+	BrokerService_SetDefault_FullMethodName          = "/hfbroker.v1.BrokerService/SetDefault"
+	BrokerService_Whoami_FullMethodName              = "/hfbroker.v1.BrokerService/Whoami"
+	BrokerService_Lease_FullMethodName               = "/hfbroker.v1.BrokerService/Lease"
+	BrokerService_ListLeases_FullMethodName          = "/hfbroker.v1.BrokerService/ListLeases"
+	BrokerService_RevokeLease_FullMethodName         = "/hfbroker.v1.BrokerService/RevokeLease"
+	BrokerService_Status_FullMethodName              = "/hfbroker.v1.BrokerService/Status"
+	BrokerService_ReportGitCredential_FullMethodName = "/hfbroker.v1.BrokerService/ReportGitCredential"
+	BrokerService_Lock_FullMethodName                = "/hfbroker.v1.BrokerService/Lock"
+	BrokerService_Unlock_FullMethodName              = "/hfbroker.v1.BrokerService/Unlock"
+	BrokerService_ChangePassphrase_FullMethodName    = "/hfbroker.v1.BrokerService/ChangePassphrase"
+	BrokerService_Migrate_FullMethodName             = "/hfbroker.v1.BrokerService/Migrate"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -63,6 +68,18 @@ type BrokerServiceClient interface {
 	RevokeLease(ctx context.Context, in *RevokeLeaseRequest, opts ...grpc.CallOption) (*RevokeLeaseResponse, error)
 	// Status describes the daemon.
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	// ReportGitCredential tells the daemon that git sent the credential helper
+	// a store or erase. It never changes a stored token: an erase marks the
+	// token's Hub metadata stale so the next get re-checks it.
+	ReportGitCredential(ctx context.Context, in *ReportGitCredentialRequest, opts ...grpc.CallOption) (*ReportGitCredentialResponse, error)
+	// Lock forgets every token held in memory and ends every lease.
+	Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error)
+	// Unlock opens the file vault with its passphrase.
+	Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error)
+	// ChangePassphrase re-encrypts the file vault under a new passphrase.
+	ChangePassphrase(ctx context.Context, in *ChangePassphraseRequest, opts ...grpc.CallOption) (*ChangePassphraseResponse, error)
+	// Migrate moves every token to another backend.
+	Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*MigrateResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -163,6 +180,56 @@ func (c *brokerServiceClient) Status(ctx context.Context, in *StatusRequest, opt
 	return out, nil
 }
 
+func (c *brokerServiceClient) ReportGitCredential(ctx context.Context, in *ReportGitCredentialRequest, opts ...grpc.CallOption) (*ReportGitCredentialResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReportGitCredentialResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ReportGitCredential_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(LockResponse)
+	err := c.cc.Invoke(ctx, BrokerService_Lock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnlockResponse)
+	err := c.cc.Invoke(ctx, BrokerService_Unlock_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) ChangePassphrase(ctx context.Context, in *ChangePassphraseRequest, opts ...grpc.CallOption) (*ChangePassphraseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ChangePassphraseResponse)
+	err := c.cc.Invoke(ctx, BrokerService_ChangePassphrase_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*MigrateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(MigrateResponse)
+	err := c.cc.Invoke(ctx, BrokerService_Migrate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -190,6 +257,18 @@ type BrokerServiceServer interface {
 	RevokeLease(context.Context, *RevokeLeaseRequest) (*RevokeLeaseResponse, error)
 	// Status describes the daemon.
 	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	// ReportGitCredential tells the daemon that git sent the credential helper
+	// a store or erase. It never changes a stored token: an erase marks the
+	// token's Hub metadata stale so the next get re-checks it.
+	ReportGitCredential(context.Context, *ReportGitCredentialRequest) (*ReportGitCredentialResponse, error)
+	// Lock forgets every token held in memory and ends every lease.
+	Lock(context.Context, *LockRequest) (*LockResponse, error)
+	// Unlock opens the file vault with its passphrase.
+	Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error)
+	// ChangePassphrase re-encrypts the file vault under a new passphrase.
+	ChangePassphrase(context.Context, *ChangePassphraseRequest) (*ChangePassphraseResponse, error)
+	// Migrate moves every token to another backend.
+	Migrate(context.Context, *MigrateRequest) (*MigrateResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -226,6 +305,21 @@ func (UnimplementedBrokerServiceServer) RevokeLease(context.Context, *RevokeLeas
 }
 func (UnimplementedBrokerServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedBrokerServiceServer) ReportGitCredential(context.Context, *ReportGitCredentialRequest) (*ReportGitCredentialResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReportGitCredential not implemented")
+}
+func (UnimplementedBrokerServiceServer) Lock(context.Context, *LockRequest) (*LockResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Lock not implemented")
+}
+func (UnimplementedBrokerServiceServer) Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Unlock not implemented")
+}
+func (UnimplementedBrokerServiceServer) ChangePassphrase(context.Context, *ChangePassphraseRequest) (*ChangePassphraseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ChangePassphrase not implemented")
+}
+func (UnimplementedBrokerServiceServer) Migrate(context.Context, *MigrateRequest) (*MigrateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Migrate not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -410,6 +504,96 @@ func _BrokerService_Status_Handler(srv interface{}, ctx context.Context, dec fun
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_ReportGitCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReportGitCredentialRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ReportGitCredential(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ReportGitCredential_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ReportGitCredential(ctx, req.(*ReportGitCredentialRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_Lock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(LockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).Lock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_Lock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).Lock(ctx, req.(*LockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_Unlock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnlockRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).Unlock(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_Unlock_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).Unlock(ctx, req.(*UnlockRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_ChangePassphrase_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ChangePassphraseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).ChangePassphrase(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_ChangePassphrase_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).ChangePassphrase(ctx, req.(*ChangePassphraseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_Migrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(MigrateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).Migrate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_Migrate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).Migrate(ctx, req.(*MigrateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -452,6 +636,26 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _BrokerService_Status_Handler,
+		},
+		{
+			MethodName: "ReportGitCredential",
+			Handler:    _BrokerService_ReportGitCredential_Handler,
+		},
+		{
+			MethodName: "Lock",
+			Handler:    _BrokerService_Lock_Handler,
+		},
+		{
+			MethodName: "Unlock",
+			Handler:    _BrokerService_Unlock_Handler,
+		},
+		{
+			MethodName: "ChangePassphrase",
+			Handler:    _BrokerService_ChangePassphrase_Handler,
+		},
+		{
+			MethodName: "Migrate",
+			Handler:    _BrokerService_Migrate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,300 @@
+package audit
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+const testToken = "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567"
+
+func openLog(t *testing.T, opts Options) (*Log, string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "state", "audit.jsonl")
+	l, err := Open(path, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l, path
+}
+
+func TestOpenCreatesPrivateFiles(t *testing.T) {
+	l, path := openLog(t, Options{})
+	if err := l.Write(Event{Event: LeaseGranted}); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{path: 0o600, filepath.Dir(path): 0o700} {
+		fi, err := os.Stat(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fi.Mode().Perm(); got != want {
+			t.Errorf("%s has mode %v, want %v", p, got, want)
+		}
+	}
+}
+
+func TestOpenTightensAWiderExistingFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	os.WriteFile(path, nil, 0o644)
+	l, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+func TestEventJSONUsesSnakeCaseAndOmitsEmptyFields(t *testing.T) {
+	l, path := openLog(t, Options{})
+	at := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	l.Write(Event{Time: at, Event: LeaseGranted, Profile: "work", Fingerprint: "0a1b2c3d", LeaseID: "l-1", UID: 1000, PID: 42, Exe: "/usr/bin/python3"})
+	data, _ := os.ReadFile(path)
+	want := `{"time":"2026-03-01T12:00:00Z","event":"lease.granted","profile":"work","fingerprint":"0a1b2c3d","lease_id":"l-1","uid":1000,"pid":42,"exe":"/usr/bin/python3"}` + "\n"
+	if string(data) != want {
+		t.Errorf("line\n got %s\nwant %s", data, want)
+	}
+}
+
+func TestConcurrentWritesGiveValidJSONL(t *testing.T) {
+	l, path := openLog(t, Options{})
+	const n = 100
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := l.Write(Event{Event: ProxyRequest, LeaseID: fmt.Sprintf("l-%d", i), Path: strings.Repeat("p", i*10)}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	f, _ := os.Open(path)
+	defer f.Close()
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var ev Event
+		if err := json.Unmarshal(sc.Bytes(), &ev); err != nil {
+			t.Fatalf("invalid line %q: %v", sc.Text(), err)
+		}
+		if ev.Time.IsZero() {
+			t.Errorf("event %s has no time", ev.LeaseID)
+		}
+		seen[ev.LeaseID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct events on disk, want %d", len(seen), n)
+	}
+}
+
+func TestRotationBoundsTotalSize(t *testing.T) {
+	const maxBytes, keep = 2000, 2
+	l, path := openLog(t, Options{MaxBytes: maxBytes, Keep: keep})
+	for i := range 500 {
+		if err := l.Write(Event{Event: GitGet, Repo: fmt.Sprintf("acme/model-%03d", i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var total int64
+	matches, _ := filepath.Glob(path + "*")
+	for _, m := range matches {
+		fi, _ := os.Stat(m)
+		if fi.Size() > maxBytes {
+			t.Errorf("%s is %d bytes, over MaxBytes %d", m, fi.Size(), maxBytes)
+		}
+		total += fi.Size()
+	}
+	if len(matches) != keep+1 {
+		t.Errorf("files %q, want the current one and %d rotated", matches, keep)
+	}
+	if total > (keep+1)*maxBytes {
+		t.Errorf("total %d bytes, over (Keep+1)*MaxBytes", total)
+	}
+	// The newest events survive, in order, ending with the last one.
+	events, err := Read(path, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) == 0 || events[len(events)-1].Repo != "acme/model-499" {
+		t.Fatalf("last event read is not the last written: %v", events[len(events)-1:])
+	}
+	for i := 1; i < len(events); i++ {
+		if events[i-1].Repo >= events[i].Repo {
+			t.Fatalf("events out of order at %d: %s then %s", i, events[i-1].Repo, events[i].Repo)
+		}
+	}
+}
+
+func TestReadFiltersBySinceAcrossRotatedFiles(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l, path := openLog(t, Options{MaxBytes: 300, Keep: 10})
+	for i := range 20 {
+		l.Write(Event{Time: base.Add(time.Duration(i) * time.Minute), Event: LeaseEnded, LeaseID: fmt.Sprint(i)})
+	}
+	if _, err := os.Stat(path + ".1"); err != nil {
+		t.Fatalf("the test needs rotated files: %v", err)
+	}
+	tests := []struct {
+		name  string
+		since time.Time
+		first string
+		count int
+	}{
+		{"a zero since reads everything", time.Time{}, "0", 20},
+		{"since is inclusive", base.Add(15 * time.Minute), "15", 5},
+		{"a since after the last event reads nothing", base.Add(time.Hour), "", 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			events, err := Read(path, tc.since)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(events) != tc.count || (tc.count > 0 && events[0].LeaseID != tc.first) {
+				t.Errorf("got %d events starting %v, want %d starting %q", len(events), events[:min(1, len(events))], tc.count, tc.first)
+			}
+		})
+	}
+}
+
+func TestReadToleratesATornLastLine(t *testing.T) {
+	l, path := openLog(t, Options{})
+	l.Write(Event{Event: TokenAdded, Profile: "a"})
+	l.Close()
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"time":"2026-01-01T00:00:00Z","event":"tok`)
+	f.Close()
+
+	events, err := Read(path, time.Time{})
+	if err != nil || len(events) != 1 || events[0].Profile != "a" {
+		t.Fatalf("Read = %v, %v; want the one whole event", events, err)
+	}
+	// Reopening cuts the torn line so the next event is not glued to it.
+	l2, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2.Write(Event{Event: TokenRemoved, Profile: "b"})
+	l2.Close()
+	events, err = Read(path, time.Time{})
+	if err != nil || len(events) != 2 || events[1].Profile != "b" {
+		t.Fatalf("after reopen Read = %v, %v; want a and b", events, err)
+	}
+}
+
+func TestReadRejectsACorruptLineInTheMiddle(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	os.WriteFile(path, []byte("{\"event\":\"a\"}\nnot json "+testToken+"\n{\"event\":\"b\"}\n"), 0o600)
+	_, err := Read(path, time.Time{})
+	if err == nil || !strings.Contains(err.Error(), "line 2") {
+		t.Fatalf("err = %v, want one naming line 2", err)
+	}
+	if strings.Contains(err.Error(), testToken) {
+		t.Errorf("the error quotes the file's content: %v", err)
+	}
+}
+
+func TestReadOfAMissingLogIsEmpty(t *testing.T) {
+	events, err := Read(filepath.Join(t.TempDir(), "none.jsonl"), time.Time{})
+	if err != nil || len(events) != 0 {
+		t.Fatalf("Read = %v, %v", events, err)
+	}
+}
+
+func TestWriteRefusesTokenShapedEvents(t *testing.T) {
+	tests := []struct {
+		name string
+		ev   Event
+	}{
+		{"a token in the reason", Event{Event: LeaseDenied, Reason: "bad token " + testToken}},
+		{"a token as the profile name", Event{Event: TokenAdded, Profile: testToken}},
+		{"an OAuth token in a proxied path", Event{Event: ProxyRequest, Path: "/api?t=hf_oauth_" + strings.Repeat("x", 40)}},
+		{"a token in the cause", Event{Event: GitGet, Cause: "keychain: " + testToken[:33]}},
+	}
+	l, path := openLog(t, Options{})
+	var mem Memory
+	for i, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for name, sink := range map[string]Sink{"log": l, "memory": &mem} {
+				err := sink.Write(tc.ev)
+				if !errors.Is(err, ErrTokenShaped) {
+					t.Errorf("%s: err = %v, want ErrTokenShaped", name, err)
+				}
+				if err != nil && strings.Contains(err.Error(), "hf_") {
+					t.Errorf("%s: the error shows the token: %v", name, err)
+				}
+			}
+			if got := l.Refused(); got != int64(i+1) {
+				t.Errorf("Refused() = %d, want %d", got, i+1)
+			}
+		})
+	}
+	data, _ := os.ReadFile(path)
+	if len(data) != 0 || len(mem.Events()) != 0 {
+		t.Errorf("refused events were recorded: %q, %v", data, mem.Events())
+	}
+	if mem.Refused() != len(tests) {
+		t.Errorf("Memory.Refused() = %d, want %d", mem.Refused(), len(tests))
+	}
+	// Short hf_ strings and fingerprints are ordinary text.
+	if err := l.Write(Event{Event: LeaseGranted, Profile: "hf_ci", Fingerprint: "0a1b2c3d", Reason: "hf_…4567"}); err != nil {
+		t.Errorf("an event with a masked token was refused: %v", err)
+	}
+}
+
+func TestWriteRefusesOversizedEvents(t *testing.T) {
+	l, _ := openLog(t, Options{})
+	if err := l.Write(Event{Event: ProxyRequest, Path: strings.Repeat("a", MaxLineBytes)}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("err = %v, want ErrTooLarge", err)
+	}
+}
+
+func TestWriteAfterCloseFails(t *testing.T) {
+	l, _ := openLog(t, Options{})
+	l.Close()
+	if err := l.Write(Event{Event: LeaseEnded}); err == nil {
+		t.Fatal("Write after Close succeeded")
+	}
+}
+
+func TestNowStampsEventsWithoutTime(t *testing.T) {
+	at := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	l, path := openLog(t, Options{Now: func() time.Time { return at }})
+	l.Write(Event{Event: LeaseEnded})
+	data, _ := os.ReadFile(path)
+	if !bytes.Contains(data, []byte(`"time":"2030-05-06T07:08:09Z"`)) {
+		t.Errorf("line %s lacks the stamped time", data)
+	}
+}
+
+// FuzzRead: Read never panics on any file content, and every event it
+// returns came from a complete line.
+func FuzzRead(f *testing.F) {
+	f.Add([]byte("{\"time\":\"2026-01-01T00:00:00Z\",\"event\":\"lease.granted\"}\n{\"event\":\"x\"}"))
+	f.Add([]byte("\n\n{}\n"))
+	f.Add([]byte("{\"event\":\"a\"}\r\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "audit.jsonl")
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		events, err := Read(path, time.Time{})
+		if err != nil {
+			return
+		}
+		if lines := bytes.Count(data, []byte("\n")); len(events) > lines {
+			t.Fatalf("%d events from %d complete lines", len(events), lines)
+		}
+	})
+}

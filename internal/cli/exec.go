@@ -1,0 +1,131 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/runenv"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+func init() { extraCommands = append(extraCommands, newCmdExec) }
+
+// ExecOptions are exec's inputs.
+type ExecOptions struct {
+	Factory     *Factory
+	Choice      choiceFlags
+	Mask        bool
+	Proxy       bool
+	AllowNested bool
+	Args        []string
+}
+
+func newCmdExec(f *Factory) *cobra.Command {
+	opts := &ExecOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "exec [--profile P | --repo R [--write]] [--ttl D] [--mask] [--proxy] [--] [CMD ARGS...]",
+		Short: "Run a command with HF_TOKEN set to the right token",
+		Long: `Run a command with HF_TOKEN set to a leased token. The command replaces hfbroker
+(same pid, signals, exit code and terminal); its lease ends when it exits or
+its TTL passes. Without a command, runs your $SHELL.
+
+The child's environment is yours minus HF_TOKEN and HUGGING_FACE_HUB_TOKEN,
+plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
+
+  --mask   supervise the command instead, replacing the token with hf_*** in
+           its stdout and stderr (they become pipes, not the terminal)
+  --proxy  give the command a lease token that works only through hfbroker's
+           local Hub proxy (HF_ENDPOINT), never the real token`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Args = args
+			return execRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // `hfbroker exec python -u x.py` keeps -u
+	opts.Choice.register(cmd)
+	opts.Choice.registerTTL(cmd)
+	cmd.Flags().BoolVar(&opts.Mask, "mask", false, "hide the token in the command's output")
+	cmd.Flags().BoolVar(&opts.Proxy, "proxy", false, "give the command a lease token for the local Hub proxy, not the real token")
+	cmd.Flags().BoolVar(&opts.AllowNested, "allow-nested", false, "allow exec inside another hfbroker exec")
+	return cmd
+}
+
+func execRun(ctx context.Context, opts *ExecOptions) error {
+	f := opts.Factory
+	environ := os.Environ()
+	if lease, nested := runenv.Nested(environ); nested && !opts.AllowNested {
+		return errorWithHint(ExitUsage, "exit that shell first, or pass --allow-nested",
+			"already inside 'hfbroker exec' (lease %s)", lease)
+	}
+	args := opts.Args
+	if len(args) == 0 {
+		shell := os.Getenv("SHELL")
+		if shell == "" {
+			shell = "/bin/sh"
+		}
+		args = []string{shell}
+	}
+	// Resolve first: a typo costs no lease.
+	path, err := runenv.Resolve(args[0], environ)
+	if err != nil {
+		var ce *runenv.CommandError
+		if errors.As(err, &ce) {
+			return &userError{msg: ce.Error(), code: ce.ExitCode()}
+		}
+		return err
+	}
+	purpose := pb.Purpose_PURPOSE_EXEC
+	if opts.Proxy {
+		purpose = pb.Purpose_PURPOSE_PROXY
+	}
+	req, err := opts.Choice.leaseRequest(f, purpose)
+	if err != nil {
+		return err
+	}
+	var resp *pb.LeaseResponse
+	if err := withClient(ctx, f, func(c *client.Client) error {
+		resp, err = c.Lease(ctx, req)
+		return err
+	}); err != nil {
+		return err
+	}
+	set := map[string]string{
+		"HF_TOKEN":         resp.GetToken(),
+		"HFBROKER_PROFILE": resp.GetProfile(),
+		"HFBROKER_LEASE":   resp.GetLeaseId(),
+	}
+	if opts.Proxy {
+		if resp.GetProxyEndpoint() == "" {
+			return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
+		}
+		set["HF_ENDPOINT"] = resp.GetProxyEndpoint()
+	}
+	env := runenv.Build(environ, set)
+	if !opts.Mask {
+		err := runenv.Exec(path, args, env)
+		// Exec returns only when the exec itself failed.
+		var ce *runenv.CommandError
+		if errors.As(err, &ce) {
+			return &userError{msg: ce.Error(), code: ce.ExitCode()}
+		}
+		return fmt.Errorf("exec %s: %w", args[0], err)
+	}
+	code, err := runenv.Supervise(ctx, runenv.SuperviseOptions{
+		Path: path, Args: args, Env: env,
+		Stdin: f.IO.In, Stdout: f.IO.Out, Stderr: f.IO.ErrOut,
+		Mask: []string{resp.GetToken()},
+	})
+	if err != nil {
+		var ce *runenv.CommandError
+		if errors.As(err, &ce) {
+			return &userError{msg: ce.Error(), code: ce.ExitCode()}
+		}
+		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(err.Error()))
+	}
+	return exitCodeError{code}
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/gitcred"
+	"github.com/hfbroker/hfbroker/internal/secret"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+func init() { extraCommands = append(extraCommands, newCmdGitCredential) }
+
+// gitDaemonTimeout bounds how long git waits on us: git waits on a helper
+// forever, so a stuck daemon must not hang a clone.
+const gitDaemonTimeout = 5 * time.Second
+
+// newCmdGitCredential is git's credential helper: git runs it with get,
+// store or erase and the request on stdin.
+//
+// Only get answers, and only for the configured endpoint's host. store and
+// erase never touch the keychain: a failed push must not log anyone out (gh
+// makes the same choice), and git must not be able to plant a token.
+func newCmdGitCredential(f *Factory) *cobra.Command {
+	return &cobra.Command{
+		Use:    "git-credential get|store|erase",
+		Short:  "git credential helper (set up with 'hfbroker setup-git')",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), gitDaemonTimeout)
+			defer cancel()
+			gitCredentialRun(ctx, f, args[0])
+			// Always exit 0: a non-zero exit makes git print noise and
+			// does not stop it trying other helpers anyway.
+			return nil
+		},
+	}
+}
+
+func gitCredentialRun(ctx context.Context, f *Factory, op string) {
+	warn := func(format string, args ...any) {
+		fmt.Fprintf(f.IO.ErrOut, "hfbroker git-credential: "+format+"\n", args...)
+	}
+	switch op {
+	case "get", "store", "erase":
+	default:
+		return // git: unknown operations are silently ignored
+	}
+	req, err := gitcred.Parse(f.IO.In)
+	if err != nil {
+		warn("refused a malformed request: %v", err)
+		return
+	}
+	endpoint, err := f.Endpoint()
+	if err != nil {
+		warn("%v", err)
+		return
+	}
+	epURL, err := url.Parse(endpoint)
+	if err != nil {
+		warn("bad endpoint %q", endpoint)
+		return
+	}
+	target, err := gitcred.Match(req, epURL)
+	if err != nil {
+		if errors.Is(err, gitcred.ErrNoMatch) {
+			return // not our host: let git ask its other helpers
+		}
+		warn("refused: %v", err)
+		return
+	}
+	var repo *pb.Repo
+	if target.Repo != nil {
+		repo = &pb.Repo{Type: repoTypeProto(target.Repo.Type), Id: target.Repo.ID()}
+	}
+	c, err := f.Dial(ctx)
+	if err != nil {
+		warn("%v", err)
+		return
+	}
+	defer c.Close()
+	switch op {
+	case "get":
+		gitGet(ctx, f, c, repo, warn)
+	case "store", "erase":
+		gitReport(ctx, f, c, op, req, repo, target.Host, warn)
+	}
+}
+
+func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, warn func(string, ...any)) {
+	resp, err := c.Lease(ctx, &pb.LeaseRequest{
+		Repo:     repo,
+		Purpose:  pb.Purpose_PURPOSE_GIT,
+		Access:   pb.Access_ACCESS_UNSPECIFIED, // the daemon prefers a token that can push
+		Endpoint: mustEndpoint(f),
+	})
+	if err != nil {
+		_, msg, hint, reasons := fromStatusErr(err)
+		warn("no token for this repo: %s", oneLine(msg))
+		for _, r := range reasons {
+			warn("  %s", oneLine(r))
+		}
+		if hint != "" {
+			warn("hint: %s", oneLine(hint))
+		}
+		return
+	}
+	user := resp.GetUser()
+	if user == "" {
+		user = "hf_user" // the Hub ignores the user name; huggingface_hub sends this one
+	}
+	ans := gitcred.Answer{Username: user, Password: resp.GetToken()}
+	if resp.GetExpiresAt() != nil {
+		ans.PasswordExpiry = resp.GetExpiresAt().AsTime()
+	}
+	if err := gitcred.WriteAnswer(f.IO.Out, ans); err != nil {
+		warn("not answering: %v", err)
+	}
+}
+
+func gitReport(ctx context.Context, f *Factory, c *client.Client, op string, req *gitcred.Request, repo *pb.Repo, host string, warn func(string, ...any)) {
+	in := &pb.ReportGitCredentialRequest{Repo: repo, Host: host, Operation: pb.GitOperation_GIT_OPERATION_STORE}
+	if op == "erase" {
+		in.Operation = pb.GitOperation_GIT_OPERATION_ERASE
+	}
+	if req.Password != "" {
+		in.Fingerprint = secret.Fingerprint(req.Password)
+	}
+	resp, err := c.ReportGitCredential(ctx, in)
+	if err != nil {
+		warn("%v", oneLine(err.Error()))
+		return
+	}
+	if op == "store" && !resp.GetKnown() && strings.HasPrefix(req.Password, "hf_") {
+		warn("git offered a Hugging Face token that hfbroker does not hold; it was not stored. To keep it in the keychain, run 'hfbroker import' or 'hfbroker login'")
+	}
+}
+
+func mustEndpoint(f *Factory) string {
+	ep, _ := f.Endpoint()
+	return ep
+}
+
+func repoTypeProto(t string) pb.RepoType {
+	switch t {
+	case gitcred.TypeDataset:
+		return pb.RepoType_REPO_TYPE_DATASET
+	case gitcred.TypeSpace:
+		return pb.RepoType_REPO_TYPE_SPACE
+	}
+	return pb.RepoType_REPO_TYPE_MODEL
+}
+
+// fromStatusErr is fromStatus for any error.
+func fromStatusErr(err error) (int, string, string, []string) {
+	if ue, ok := errors.AsType[*client.UnreachableError](err); ok {
+		return ExitUnreachable, ue.Error(), ue.Hint(), nil
+	}
+	if st, ok := statusOf(err); ok {
+		return fromStatus(st)
+	}
+	return ExitError, err.Error(), "", nil
+}
+

@@ -1,0 +1,427 @@
+package keystore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+
+	"filippo.io/age"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// DefaultWorkFactor is age's own scrypt work factor (log2 of N): about one
+// second of CPU on a current machine, paid on every Unlock and every write.
+const DefaultWorkFactor = 18
+
+// maxVaultSize bounds what Unlock reads. A vault holds a few tokens of at
+// most secret.MaxLen bytes each; anything near this is not ours.
+const maxVaultSize = 8 << 20
+
+// vaultVersion is the payload format written by this code.
+const vaultVersion = 1
+
+// FileOptions configures NewFile.
+type FileOptions struct {
+	// WorkFactor is the scrypt work factor (log2 of N, 1..30) used when the
+	// vault is written; DefaultWorkFactor when 0. Tests lower it to stay
+	// fast. Unlock accepts any vault up to max(22, WorkFactor), age's own cap.
+	WorkFactor int
+}
+
+// File is a Store in a single file encrypted with age to a passphrase
+// (scrypt recipient), for machines without a keychain. Inside the age
+// payload is a small JSON document mapping profile names to tokens.
+//
+// A File starts locked; Get, Set and Delete then fail with ErrLocked. Unlock
+// decrypts the vault into memory. If the vault file does not exist yet, the
+// first Unlock creates it, encrypted to that passphrase, so the passphrase
+// of the first Unlock becomes the vault's passphrase. Lock forgets the tokens
+// and the passphrase.
+//
+// Every write re-encrypts the whole vault (one scrypt derivation) and
+// replaces the file atomically: a temp file in the same directory, fsync,
+// rename over the vault, fsync of the directory. A crash at any moment
+// leaves either the old or the new vault, never a broken or missing one.
+// The file is 0600 and a directory the File creates is 0700. Tokens are
+// never written in clear.
+//
+// Throttling wrong passphrases is the broker's job, not the File's.
+type File struct {
+	path       string
+	workFactor int
+
+	mu     sync.RWMutex
+	tokens map[string]string // nil while locked
+	// passphrase is kept while unlocked, because every write re-encrypts.
+	// It is cleared by Lock.
+	passphrase []byte
+}
+
+var _ Store = (*File)(nil)
+
+// vaultPayload is the JSON document inside the age file.
+type vaultPayload struct {
+	Version int               `json:"version"`
+	Tokens  map[string]string `json:"tokens"`
+}
+
+// NewFile returns a locked File vault at path. Nothing is read or written
+// until Unlock.
+func NewFile(path string, opts FileOptions) (*File, error) {
+	if path == "" {
+		return nil, errors.New("file vault: empty path")
+	}
+	wf := opts.WorkFactor
+	if wf == 0 {
+		wf = DefaultWorkFactor
+	}
+	if wf < 1 || wf > 30 {
+		return nil, fmt.Errorf("file vault: scrypt work factor %d outside 1..30", wf)
+	}
+	return &File{path: path, workFactor: wf}, nil
+}
+
+// Kind returns "file".
+func (f *File) Kind() string { return KindFile }
+
+// Path returns the vault's file path.
+func (f *File) Path() string { return f.path }
+
+// Locked reports whether the vault is locked.
+func (f *File) Locked() bool {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.tokens == nil
+}
+
+// Unlock decrypts the vault with passphrase and keeps its tokens in memory.
+// A wrong passphrase returns ErrBadPassphrase and leaves the file untouched.
+// When no vault exists yet, Unlock creates an empty one encrypted to
+// passphrase. Unlocking an unlocked vault re-reads the file and replaces
+// what is in memory; a wrong passphrase then leaves the vault as it was.
+//
+// The caller keeps ownership of passphrase and may clear it afterwards; the
+// File keeps its own copy until Lock.
+func (f *File) Unlock(ctx context.Context, passphrase []byte) error {
+	if len(passphrase) == 0 {
+		return fmt.Errorf("unlock vault: %w: empty passphrase", ErrBadPassphrase)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("unlock vault: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+
+	tokens, err := f.read(passphrase)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		f.removeStaleTemps()
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		tokens = map[string]string{}
+		if err := f.write(passphrase, tokens); err != nil {
+			return fmt.Errorf("create vault: %w", err)
+		}
+	} else if err != nil {
+		return fmt.Errorf("unlock vault: %w", err)
+	}
+	f.forget()
+	f.tokens = tokens
+	f.passphrase = bytes.Clone(passphrase)
+	return nil
+}
+
+// Lock forgets the tokens and the passphrase. The passphrase bytes are
+// zeroed; the token strings cannot be (Go strings are immutable), so they are
+// only dropped for the garbage collector.
+func (f *File) Lock() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forget()
+}
+
+// forget drops the in-memory secrets. f.mu must be held for writing.
+func (f *File) forget() {
+	clear(f.passphrase)
+	f.passphrase = nil
+	clear(f.tokens)
+	f.tokens = nil
+}
+
+// removeStaleTemps deletes temp files that a writer killed mid-rewrite left
+// beside the vault. They hold only ciphertext, so this is tidiness, not
+// secrecy. It runs only after the right passphrase proved the caller owns
+// the vault, and the daemon is the vault's only writer (one daemon per
+// user), so no live rewrite can be in progress. f.mu must be held.
+func (f *File) removeStaleTemps() {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(f.path), tempPattern(f.path)))
+	for _, p := range stale {
+		os.Remove(p)
+	}
+}
+
+// tempPattern is the os.CreateTemp pattern for rewrites of path; its "*"
+// makes it a filepath.Glob pattern too.
+func tempPattern(path string) string { return "." + filepath.Base(path) + ".*.tmp" }
+
+// ChangePassphrase re-encrypts the vault to newPass after checking oldPass
+// against the file. It works whether or not the vault is unlocked, and leaves
+// the lock state as it was (an unlocked vault stays unlocked, now with
+// newPass). A wrong oldPass returns ErrBadPassphrase and rewrites nothing.
+func (f *File) ChangePassphrase(ctx context.Context, oldPass, newPass []byte) error {
+	if len(newPass) == 0 {
+		return errors.New("change vault passphrase: the new passphrase is empty")
+	}
+	if len(oldPass) == 0 {
+		return fmt.Errorf("change vault passphrase: %w: empty passphrase", ErrBadPassphrase)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("change vault passphrase: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+
+	// The file is the truth: checking oldPass against it (not against the
+	// copy in memory) means a stale in-memory passphrase can't be used to
+	// take over a vault someone else re-keyed.
+	tokens, err := f.read(oldPass)
+	if err != nil {
+		return fmt.Errorf("change vault passphrase: %w", err)
+	}
+	if err := f.write(newPass, tokens); err != nil {
+		return fmt.Errorf("change vault passphrase: %w", err)
+	}
+	if f.tokens != nil {
+		f.forget()
+		f.tokens = tokens
+		f.passphrase = bytes.Clone(newPass)
+	}
+	return nil
+}
+
+// Get returns the token stored under name.
+func (f *File) Get(ctx context.Context, name string) (secret.Token, error) {
+	if err := checkName(name); err != nil {
+		return "", fmt.Errorf("read token %q from vault: %w", name, err)
+	}
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if f.tokens == nil {
+		return "", fmt.Errorf("read token %q from vault: %w", name, ErrLocked)
+	}
+	tok, ok := f.tokens[name]
+	if !ok {
+		return "", fmt.Errorf("read token %q from vault: %w", name, ErrNotFound)
+	}
+	return secret.Token(tok), nil
+}
+
+// Set stores tok under name and rewrites the vault. The token is in memory
+// only once the file holds it.
+func (f *File) Set(ctx context.Context, name string, tok secret.Token) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("store token %q in vault: %w", name, err)
+	}
+	if err := checkToken(tok); err != nil {
+		return fmt.Errorf("store token %q in vault: %w", name, err)
+	}
+	return f.update(ctx, fmt.Sprintf("store token %q in vault", name), func(m map[string]string) error {
+		m[name] = tok.Reveal()
+		return nil
+	})
+}
+
+// Delete removes the token stored under name and rewrites the vault.
+func (f *File) Delete(ctx context.Context, name string) error {
+	if err := checkName(name); err != nil {
+		return fmt.Errorf("delete token %q from vault: %w", name, err)
+	}
+	return f.update(ctx, fmt.Sprintf("delete token %q from vault", name), func(m map[string]string) error {
+		if _, ok := m[name]; !ok {
+			return ErrNotFound
+		}
+		delete(m, name)
+		return nil
+	})
+}
+
+// update applies change to a copy of the tokens, writes the copy, and only
+// then makes it current, so a failed write leaves memory and file agreeing.
+func (f *File) update(ctx context.Context, op string, change func(map[string]string) error) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.tokens == nil {
+		return fmt.Errorf("%s: %w", op, ErrLocked)
+	}
+	next := make(map[string]string, len(f.tokens)+1)
+	for k, v := range f.tokens {
+		next[k] = v
+	}
+	if err := change(next); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := f.write(f.passphrase, next); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	f.tokens = next
+	return nil
+}
+
+// read decrypts the vault file with passphrase. It returns an error matching
+// fs.ErrNotExist when there is no vault, and ErrBadPassphrase when the
+// passphrase does not open it.
+func (f *File) read(passphrase []byte) (map[string]string, error) {
+	fh, err := os.Open(f.path)
+	if err != nil {
+		return nil, err
+	}
+	defer fh.Close()
+	id, err := age.NewScryptIdentity(string(passphrase))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadPassphrase, err)
+	}
+	id.SetMaxWorkFactor(max(22, f.workFactor))
+	r, err := age.Decrypt(io.LimitReader(fh, maxVaultSize), id)
+	if errors.Is(err, age.ErrIncorrectIdentity) {
+		return nil, ErrBadPassphrase
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s: %w", f.path, err)
+	}
+	plain, err := io.ReadAll(r)
+	defer clear(plain)
+	if err != nil {
+		return nil, fmt.Errorf("decrypt %s: %w", f.path, err)
+	}
+	tokens, err := decodePayload(plain)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", f.path, err)
+	}
+	return tokens, nil
+}
+
+// decodePayload parses the decrypted JSON. Its errors never quote the input:
+// the input is full of tokens.
+func decodePayload(plain []byte) (map[string]string, error) {
+	var p vaultPayload
+	dec := json.NewDecoder(bytes.NewReader(plain))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&p); err != nil {
+		// json errors can quote a fragment of the input; say only where.
+		var syn *json.SyntaxError
+		if errors.As(err, &syn) {
+			return nil, fmt.Errorf("malformed vault payload at byte %d", syn.Offset)
+		}
+		return nil, errors.New("malformed vault payload")
+	}
+	if dec.More() {
+		return nil, errors.New("malformed vault payload: trailing data")
+	}
+	if p.Version != vaultVersion {
+		return nil, fmt.Errorf("unsupported vault version %d", p.Version)
+	}
+	if p.Tokens == nil {
+		p.Tokens = map[string]string{}
+	}
+	for name := range p.Tokens {
+		if name == "" {
+			return nil, errors.New("malformed vault payload: empty profile name")
+		}
+	}
+	return p.Tokens, nil
+}
+
+// write encrypts tokens to passphrase and atomically replaces the vault.
+func (f *File) write(passphrase []byte, tokens map[string]string) error {
+	// A map[string]string, not secret.Token: Token's MarshalText redacts.
+	plain, err := json.Marshal(vaultPayload{Version: vaultVersion, Tokens: tokens})
+	defer clear(plain)
+	if err != nil {
+		return errors.New("encode vault payload")
+	}
+	rcpt, err := age.NewScryptRecipient(string(passphrase))
+	if err != nil {
+		return fmt.Errorf("encrypt vault: %v", err)
+	}
+	rcpt.SetWorkFactor(f.workFactor)
+	var sealed bytes.Buffer
+	w, err := age.Encrypt(&sealed, rcpt)
+	if err != nil {
+		return fmt.Errorf("encrypt vault: %w", err)
+	}
+	if _, err := w.Write(plain); err != nil {
+		return fmt.Errorf("encrypt vault: %w", err)
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("encrypt vault: %w", err)
+	}
+	return writeFileAtomic(f.path, sealed.Bytes())
+}
+
+// writeFileAtomic replaces path with data so that a crash at any moment
+// leaves either the old file or the new one: write a temp file in the same
+// directory (rename is only atomic within a filesystem), fsync it, rename it
+// over path, then fsync the directory so the rename itself is durable.
+func writeFileAtomic(path string, data []byte) (err error) {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create vault directory: %w", err)
+	}
+	tmp, err := os.CreateTemp(dir, tempPattern(path))
+	if err != nil {
+		return fmt.Errorf("write vault: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	// CreateTemp already uses 0600; Chmod makes it explicit whatever the
+	// platform's default.
+	if err := tmp.Chmod(0o600); err != nil {
+		return fmt.Errorf("write vault: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		return fmt.Errorf("write vault: %w", err)
+	}
+	if err := tmp.Sync(); err != nil {
+		return fmt.Errorf("write vault: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write vault: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write vault: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		// The new vault is in place; only its durability across a power
+		// cut is in doubt. Report it all the same.
+		return fmt.Errorf("write vault: sync directory: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		// Windows cannot open a directory for Sync; NTFS journals the
+		// rename itself.
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -1,0 +1,95 @@
+// Package keystore owns where tokens rest: the Store interface and its
+// backends (the OS keychain through go-keyring, an age-encrypted file vault
+// for headless machines, and an in-memory map for tests).
+//
+// Only the daemon imports this package. Nothing here caches tokens on behalf
+// of callers (the broker does that), and no error produced here ever
+// contains a token.
+package keystore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// Store keeps one token per profile name.
+//
+// Callers validate profile names (letters, digits, "-_.@", at most 64
+// characters); a Store only refuses the empty name, as a last line of defence.
+type Store interface {
+	// Get returns the token stored under name, or an error matching
+	// ErrNotFound when there is none.
+	Get(ctx context.Context, name string) (secret.Token, error)
+	// Set stores tok under name, replacing any token already there.
+	Set(ctx context.Context, name string, tok secret.Token) error
+	// Delete removes the token stored under name, or returns an error
+	// matching ErrNotFound when there is none.
+	Delete(ctx context.Context, name string) error
+	// Kind names the backend: "keychain", "file" or "memory".
+	Kind() string
+}
+
+// Backend kinds returned by Store.Kind.
+const (
+	KindKeychain = "keychain"
+	KindFile     = "file"
+	KindMemory   = "memory"
+)
+
+// Errors returned by the stores, to be checked with errors.Is. The errors
+// the stores return wrap these with context (operation, profile name) but
+// never with the token.
+var (
+	// ErrNotFound: no token is stored under that profile name.
+	ErrNotFound = errors.New("no token stored for this profile")
+	// ErrLocked: the keychain is locked or its unlock prompt was dismissed,
+	// or the file vault has not been unlocked.
+	ErrLocked = errors.New("the token store is locked")
+	// ErrNoKeychain: there is no usable keychain here (no Secret Service,
+	// no D-Bus session, or an unsupported platform).
+	ErrNoKeychain = errors.New("no keychain is available")
+	// ErrBadPassphrase: the passphrase does not open the file vault.
+	ErrBadPassphrase = errors.New("wrong passphrase for the vault")
+	// ErrInvalidName: the profile name is empty.
+	ErrInvalidName = errors.New("invalid profile name")
+	// ErrClosed: the store was closed.
+	ErrClosed = errors.New("the token store is closed")
+)
+
+// ErrTimeout: a keychain call did not return before its deadline, or an
+// earlier call that timed out still occupies the keychain.
+//
+// ErrTimeout also matches ErrLocked. The usual reason a keychain call never
+// returns is an unlock prompt that nobody answers (a desktop session reached
+// over SSH, a dismissed-but-not-closed dialog), so code that only asks "is it
+// locked?" gives the right advice: unlock the keychain. Code that wants to say
+// "the keychain did not answer" checks ErrTimeout first.
+var ErrTimeout error = timeoutError{}
+
+type timeoutError struct{}
+
+func (timeoutError) Error() string { return "the keychain did not answer in time" }
+
+// Is makes errors.Is(ErrTimeout, ErrLocked) true; see ErrTimeout.
+func (timeoutError) Is(target error) bool { return target == ErrLocked }
+
+// checkName refuses the empty profile name. Callers have already checked the
+// full syntax; this only stops an empty key from reaching a backend, where
+// go-keyring would happily store a token under user "".
+func checkName(name string) error {
+	if name == "" {
+		return ErrInvalidName
+	}
+	return nil
+}
+
+// checkToken refuses the empty token: storing "" would later read back as a
+// present-but-unusable credential.
+func checkToken(tok secret.Token) error {
+	if tok == "" {
+		return secret.ErrEmpty
+	}
+	return nil
+}

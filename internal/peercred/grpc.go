@@ -1,0 +1,149 @@
+package peercred
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+)
+
+// authType is AuthInfo.AuthType and the ProtocolInfo security protocol.
+const authType = "peercred"
+
+// AuthInfo is the credentials.AuthInfo the handshakes return: the kernel's
+// view of the other end. On the server it describes the client; on the client,
+// the server.
+type AuthInfo struct {
+	credentials.CommonAuthInfo
+	Creds
+}
+
+// AuthType implements credentials.AuthInfo.
+func (AuthInfo) AuthType() string { return authType }
+
+// FromContext returns the calling client's credentials inside a gRPC handler
+// served with NewServerCredentials.
+func FromContext(ctx context.Context) (Creds, bool) {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return Creds{}, false
+	}
+	ai, ok := p.AuthInfo.(AuthInfo)
+	if !ok {
+		return Creds{}, false
+	}
+	return ai.Creds, true
+}
+
+// transportCreds implements credentials.TransportCredentials for one side of
+// a unix socket. It adds no encryption: the kernel carries the bytes between
+// two processes and the uid check decides who may be on the other end, which
+// is why the connection is labelled PrivacyAndIntegrity (as grpc's own
+// credentials/local does for unix sockets).
+type transportCreds struct {
+	server bool
+	uid    uint32
+	logger *slog.Logger
+}
+
+// NewServerCredentials returns the daemon's transport credentials: each
+// accepted connection's peer uid is read from the kernel, and a peer whose
+// uid is not allowUID is dropped in the handshake, before any request is read
+// or any handler runs. Refusals are logged at Warn to logger (slog.Default()
+// when nil) with the peer's uid and pid only.
+func NewServerCredentials(allowUID uint32, logger *slog.Logger) credentials.TransportCredentials {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &transportCreds{server: true, uid: allowUID, logger: logger}
+}
+
+// NewClientCredentials returns the CLI's transport credentials: before any
+// byte is written, the uid that created the listening socket is read from the
+// kernel and the connection is dropped unless it is wantUID. This keeps a
+// socket squatted by another user from receiving requests (and the tokens
+// some of them carry).
+func NewClientCredentials(wantUID uint32) credentials.TransportCredentials {
+	return &transportCreds{uid: wantUID}
+}
+
+// ServerHandshake implements credentials.TransportCredentials.
+func (t *transportCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if !t.server {
+		return nil, nil, errors.New("peercred: client credentials cannot accept connections")
+	}
+	c, err := Get(raw)
+	if err != nil {
+		t.logger.Warn("peercred: refused connection: cannot read peer credentials", "err", err)
+		return nil, nil, fmt.Errorf("peercred: read peer credentials: %w", err)
+	}
+	if c.UID != t.uid {
+		// grpc logs this error too; like the Warn line, it names only the
+		// peer's uid and pid.
+		t.logger.Warn("peercred: refused connection from another user", "uid", c.UID, "pid", c.PID)
+		return nil, nil, fmt.Errorf("peercred: %w: refused connection from uid %d (pid %d)", ErrWrongUser, c.UID, c.PID)
+	}
+	return raw, authInfo(c), nil
+}
+
+// ClientHandshake implements credentials.TransportCredentials.
+func (t *transportCreds) ClientHandshake(_ context.Context, _ string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if t.server {
+		return nil, nil, errors.New("peercred: server credentials cannot dial")
+	}
+	addr := "the daemon socket"
+	if ra := raw.RemoteAddr(); ra != nil && ra.String() != "" {
+		addr = ra.String()
+	}
+	c, err := Get(raw)
+	if err != nil {
+		return nil, nil, fmt.Errorf("peercred: read the credentials of %s: %w", addr, err)
+	}
+	if c.UID != t.uid {
+		return nil, nil, fmt.Errorf("peercred: %w: %s is owned by uid %d, not you (uid %d); refusing to send it anything",
+			ErrWrongUser, addr, c.UID, t.uid)
+	}
+	return raw, authInfo(c), nil
+}
+
+func authInfo(c Creds) AuthInfo {
+	return AuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}, Creds: c}
+}
+
+// Info implements credentials.TransportCredentials.
+func (t *transportCreds) Info() credentials.ProtocolInfo {
+	return credentials.ProtocolInfo{SecurityProtocol: authType}
+}
+
+// Clone implements credentials.TransportCredentials.
+func (t *transportCreds) Clone() credentials.TransportCredentials {
+	c := *t
+	return &c
+}
+
+// OverrideServerName implements credentials.TransportCredentials; there is no
+// server name to check on a unix socket.
+func (t *transportCreds) OverrideServerName(string) error { return nil }
+
+// Dialer dials a unix socket for grpc.WithContextDialer. It accepts a plain
+// path or the forms grpc passes a custom dialer for unix targets
+// ("unix:///abs/path", "unix:rel/path").
+func Dialer(ctx context.Context, addr string) (net.Conn, error) {
+	path := addr
+	if p, ok := strings.CutPrefix(addr, "unix://"); ok {
+		path = p
+	} else if p, ok := strings.CutPrefix(addr, "unix:"); ok {
+		path = p
+	}
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", path, err)
+	}
+	return c, nil
+}

@@ -1,0 +1,202 @@
+package proxy
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/hfbroker/hfbroker/internal/hub"
+)
+
+// verdict is the lease check's answer for one request.
+type verdict struct {
+	allow bool
+	// needDownloadBatch: allowed only if the body is an LFS batch request
+	// whose operation is "download" (a read lease posting to the batch API).
+	needDownloadBatch bool
+	reason            string
+}
+
+func deny(format string, args ...any) verdict {
+	return verdict{reason: fmt.Sprintf(format, args...)}
+}
+
+var allow = verdict{allow: true}
+
+// isRead reports whether m is a method that only reads.
+func isRead(m string) bool { return m == http.MethodGet || m == http.MethodHead }
+
+// isWrite reports whether m is one of the methods a write lease adds.
+func isWrite(m string) bool {
+	return m == http.MethodPost || m == http.MethodPut || m == http.MethodPatch || m == http.MethodDelete
+}
+
+// readOnlyPOSTs are the repo API sub-routes that clients call with POST but
+// that only read. Each needs a reason; anything not here is a write.
+var readOnlyPOSTs = map[string]string{
+	// huggingface_hub get_paths_info (and HfFileSystem) POST a list of paths
+	// to /api/{type}s/NS/NAME/paths-info/REV and get their metadata back.
+	"paths-info": "huggingface_hub get_paths_info lists file metadata with a POST",
+}
+
+// decide checks one request against a lease. It does not look at the body;
+// a verdict with needDownloadBatch asks the caller to.
+func decide(l Lease, method string, rt route, escapedPath string) verdict {
+	if !isRead(method) && !isWrite(method) {
+		return deny("method %s is not allowed through the hfbroker proxy", method)
+	}
+	switch rt.kind {
+	case routeWhoami:
+		if !isRead(method) {
+			return deny("%s %s is not allowed: only GET", method, escapedPath)
+		}
+		return allow
+	case routeList:
+		if l.Repo != nil {
+			return deny("lease %s is for %s: listing %s is not allowed", l.ID, l.Repo, rt.repo.Type.Plural())
+		}
+		if !isRead(method) {
+			return deny("%s %s is not allowed: only GET", method, escapedPath)
+		}
+		return allow
+	}
+
+	if l.Repo != nil && !sameRepo(*l.Repo, rt.repo) {
+		return deny("lease %s is for %s, not %s", l.ID, l.Repo, rt.repo)
+	}
+	switch rt.kind {
+	case routeResolve, routeResolveCache:
+		if !isRead(method) {
+			return deny("%s %s is not allowed: downloads are GET or HEAD", method, escapedPath)
+		}
+		return allow
+	case routeRepoAPI:
+		sub := ""
+		if len(rt.rest) > 0 {
+			sub = rt.rest[0]
+		}
+		// A lease, even a write one, is for a job's content, not the repo's
+		// administration: PUT …/settings flips visibility and gating, which
+		// could publish a private repo. That stays with the real token.
+		if sub == "settings" && !isRead(method) {
+			return deny("lease %s cannot change the settings of %s", l.ID, rt.repo)
+		}
+		if isRead(method) {
+			// xet-write-token is a GET, but the CAS token it mints can
+			// upload: it belongs to writes.
+			if sub == "xet-write-token" && !l.Write {
+				return deny("read lease %s cannot get a Xet write token for %s", l.ID, rt.repo)
+			}
+			return allow
+		}
+		if method == http.MethodPost && len(rt.rest) >= 1 {
+			if _, ok := readOnlyPOSTs[sub]; ok {
+				return allow
+			}
+		}
+		if !l.Write {
+			return deny("read lease %s cannot %s %s", l.ID, method, escapedPath)
+		}
+		return allow
+	case routeLFS:
+		if isRead(method) {
+			return allow // lock listings and the like
+		}
+		if l.Write {
+			return allow
+		}
+		// A read lease may POST the batch API only to download: the
+		// operation is in the body, so the caller peeks at it.
+		if method == http.MethodPost && len(rt.rest) == 4 && rt.rest[2] == "objects" && rt.rest[3] == "batch" {
+			return verdict{needDownloadBatch: true}
+		}
+		return deny("read lease %s cannot %s %s", l.ID, method, escapedPath)
+	}
+	return deny("%s: %s", errPath.Error(), escapedPath)
+}
+
+// sameRepo compares repo ids as the Hub does: the type exactly, the
+// namespace and name without regard to case.
+func sameRepo(a, b hub.RepoRef) bool {
+	return a.Type == b.Type && strings.EqualFold(a.Namespace, b.Namespace) && strings.EqualFold(a.Name, b.Name)
+}
+
+// maxBatchPeek bounds how much of an LFS batch body a read lease's request
+// may hold. git-lfs sends at most 100 objects per batch (about 10 KiB) and
+// huggingface_hub only posts batches to upload, so 64 KiB is ample.
+const maxBatchPeek = 64 << 10
+
+// errNotDownload is wrapped by checkDownloadBatch's refusals.
+var errNotDownload = errors.New("read lease may only post LFS batch downloads")
+
+// checkDownloadBatch reads an LFS batch request body (at most maxBatchPeek
+// bytes) and reports whether it asks to download. It returns the body to
+// forward in its place: the bytes read, then whatever remains.
+//
+// The body must be a single JSON object with exactly one "operation" key
+// whose value is "download": a duplicate key is refused because parsers
+// disagree on which one wins. A compressed body is refused unread.
+func checkDownloadBatch(r *http.Request) (io.ReadCloser, error) {
+	if ce := r.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
+		return nil, fmt.Errorf("%w: the body is %s-encoded", errNotDownload, clip(ce))
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxBatchPeek+1))
+	if err != nil {
+		return nil, fmt.Errorf("read LFS batch body: %w", err)
+	}
+	if len(buf) > maxBatchPeek {
+		return nil, fmt.Errorf("%w: the body is over %d KiB", errNotDownload, maxBatchPeek>>10)
+	}
+	if err := isDownloadBatch(buf); err != nil {
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{bytes.NewReader(buf), r.Body}, nil
+}
+
+// isDownloadBatch parses a whole LFS batch body; nil means a download.
+func isDownloadBatch(body []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return fmt.Errorf("%w: the body is not a JSON object", errNotDownload)
+	}
+	ops := 0
+	op := ""
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("%w: bad JSON", errNotDownload)
+		}
+		key, _ := tok.(string)
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return fmt.Errorf("%w: bad JSON", errNotDownload)
+		}
+		if key != "operation" {
+			continue
+		}
+		ops++
+		if err := json.Unmarshal(raw, &op); err != nil {
+			return fmt.Errorf("%w: operation is not a string", errNotDownload)
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return fmt.Errorf("%w: bad JSON", errNotDownload)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: data after the JSON object", errNotDownload)
+	}
+	switch {
+	case ops != 1:
+		return fmt.Errorf("%w: want exactly one operation, got %d", errNotDownload, ops)
+	case op != "download":
+		return fmt.Errorf("%w: operation is %+q", errNotDownload, clip(op))
+	}
+	return nil
+}

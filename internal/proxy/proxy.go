@@ -1,0 +1,447 @@
+// Package proxy is the local Hub reverse proxy: it accepts lease tokens,
+// enforces each lease's repo and access, and swaps in the real token.
+//
+// A child started with --proxy gets HF_TOKEN=<lease token> and
+// HF_ENDPOINT=http://127.0.0.1:PORT. Every request it makes to the Hub comes
+// here; the proxy looks the lease token up (Leases), checks the path and
+// method against the lease (route.go, policy.go), replaces the Authorization
+// header with the real token and streams the request to the lease's endpoint
+// and the answer back. It never follows redirects, so the real token goes to
+// the lease's endpoint and nowhere else; redirects to CDNs and presigned
+// storage reach the client untouched, and the client follows them itself,
+// where the most it can leak is the lease token, worthless outside the proxy.
+package proxy
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// Lease is what the proxy needs to know about one live lease.
+type Lease struct {
+	ID string
+	// Endpoint is the upstream Hub, e.g. https://huggingface.co. Only its
+	// scheme and host are used; an endpoint with a path is refused (502)
+	// rather than silently routed somewhere else.
+	Endpoint string
+	// Token is the real token, sent only to Endpoint.
+	Token secret.Token
+	// Repo limits the lease to one repository; nil allows any repo.
+	Repo *hub.RepoRef
+	// Write adds POST/PUT/PATCH/DELETE on the repo's paths.
+	Write bool
+}
+
+// Leases finds the live lease of a lease token. A lease that has ended must
+// return false, so that its token fails at once. Implementations should not
+// compare tokens byte by byte in variable time: Table keys by SHA-256.
+type Leases interface {
+	Lookup(leaseToken string) (Lease, bool)
+}
+
+// Event is the audit record of one request through the proxy.
+type Event struct {
+	Time    time.Time
+	LeaseID string // empty when the token matched no lease
+	Method  string
+	Path    string // escaped path, without the query
+	Status  int
+	Bytes   int64 // response body bytes sent to the client
+	Denied  bool  // refused by the proxy itself (401/403/…), not by the Hub
+	Reason  string
+}
+
+// Options configure New.
+type Options struct {
+	Leases Leases
+	// Audit receives one Event per request, after the response ended. It
+	// runs on the request's goroutine and should not block for long.
+	Audit func(Event)
+	// Transport reaches the upstream Hub. Nil means a clone of
+	// http.DefaultTransport with timeouts and no transparent compression;
+	// Close closes its idle connections.
+	Transport http.RoundTripper
+	Logger    *slog.Logger
+}
+
+// Proxy is the http.Handler of the local Hub proxy.
+type Proxy struct {
+	leases    Leases
+	audit     func(Event)
+	transport http.RoundTripper
+	own       *http.Transport // the transport New made, closed by Close
+	log       *slog.Logger
+	pool      *bufferPool
+}
+
+// Messages the Hub (and huggingface_hub, which keys on the first) uses.
+const (
+	invalidCredentials = "Invalid credentials in Authorization header"
+)
+
+// New returns a Proxy. It panics if o.Leases is nil: a proxy without leases
+// is a wiring bug, not a runtime condition.
+func New(o Options) *Proxy {
+	if o.Leases == nil {
+		panic("proxy.New: Options.Leases is nil")
+	}
+	p := &Proxy{
+		leases:    o.Leases,
+		audit:     o.Audit,
+		transport: o.Transport,
+		log:       o.Logger,
+		pool:      &bufferPool{},
+	}
+	if p.audit == nil {
+		p.audit = func(Event) {}
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.transport == nil {
+		p.own = newTransport()
+		p.transport = p.own
+	}
+	return p
+}
+
+// newTransport clones http.DefaultTransport (which keeps HTTPS_PROXY support
+// and HTTP/2) with the settings a proxy needs.
+func newTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	// The proxy must hand bodies through as they are: with compression on,
+	// the Transport would ask for gzip and unzip it, changing the
+	// Content-Length and Content-Encoding the client sees.
+	t.DisableCompression = true
+	// A commit of many files can take a while before the Hub answers; a
+	// hung upstream must still not hold a connection forever.
+	t.ResponseHeaderTimeout = 5 * time.Minute
+	t.MaxIdleConnsPerHost = 32
+	return t
+}
+
+// Close closes the idle upstream connections of the transport New made.
+func (p *Proxy) Close() {
+	if p.own != nil {
+		p.own.CloseIdleConnections()
+	}
+}
+
+// ServeHTTP checks the request against its lease and forwards it.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	cw := &countingWriter{ResponseWriter: w}
+	ev := Event{Time: time.Now(), Method: r.Method, Path: clip(r.URL.EscapedPath())}
+	defer func() {
+		// ReverseProxy panics with http.ErrAbortHandler when a stream breaks
+		// half-way; the event is still written, then the panic goes on so
+		// the server drops the connection.
+		v := recover()
+		if v != nil && ev.Reason == "" {
+			ev.Reason = "stream aborted"
+		}
+		ev.Status, ev.Bytes = cw.status, cw.n
+		if ev.Status == 0 && v == nil {
+			ev.Status = http.StatusOK
+		}
+		p.audit(ev)
+		if v != nil {
+			panic(v)
+		}
+	}()
+
+	refuse := func(status int, reason string) {
+		ev.Denied, ev.Reason = true, reason
+		p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
+		writeError(cw, status, reason)
+	}
+
+	if !loopbackHost(r.Host) {
+		// A page in a browser can make the browser send requests to
+		// 127.0.0.1 under a name it controls (DNS rebinding); it still lacks
+		// a lease token, but nothing legitimate uses another Host here.
+		refuse(http.StatusForbidden, fmt.Sprintf("host %s is not a loopback address", clip(r.Host)))
+		return
+	}
+	leaseToken, ok := bearer(r.Header)
+	if !ok {
+		refuse(http.StatusUnauthorized, invalidCredentials)
+		return
+	}
+	lease, ok := p.leases.Lookup(leaseToken)
+	if !ok {
+		refuse(http.StatusUnauthorized, invalidCredentials)
+		return
+	}
+	ev.LeaseID = lease.ID
+	upstream, err := endpointOrigin(lease.Endpoint)
+	if err != nil {
+		refuse(http.StatusBadGateway, fmt.Sprintf("lease %s: %v", lease.ID, err))
+		return
+	}
+	if r.Header.Get("Upgrade") != "" {
+		refuse(http.StatusForbidden, "protocol upgrades are not proxied")
+		return
+	}
+	escaped := r.URL.EscapedPath()
+	rt, err := parseRoute(escaped)
+	if err != nil {
+		refuse(http.StatusForbidden, err.Error())
+		return
+	}
+	v := decide(lease, r.Method, rt, clip(escaped))
+	if v.needDownloadBatch {
+		body, err := checkDownloadBatch(r)
+		if err != nil {
+			if !errors.Is(err, errNotDownload) {
+				refuse(http.StatusBadRequest, "cannot read the request body")
+				return
+			}
+			refuse(http.StatusForbidden, fmt.Sprintf("lease %s: %v", lease.ID, err))
+			return
+		}
+		r.Body = body
+		v = allow
+	}
+	if !v.allow {
+		refuse(http.StatusForbidden, v.reason)
+		return
+	}
+
+	base := "http://" + r.Host
+	cw.onInformational = func(h http.Header) { rewriteHeaders(h, upstream, base) }
+	rp := &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			// Route by the lease's endpoint only; the incoming Host and
+			// absolute-form URL are never used. Rewrite mode has already
+			// dropped hop-by-hop and X-Forwarded-* headers, and none are
+			// added: the Hub has no use for a loopback client address.
+			pr.Out.URL.Scheme = upstream.Scheme
+			pr.Out.URL.Host = upstream.Host
+			pr.Out.URL.User = nil
+			pr.Out.Host = ""
+			pr.Out.Header.Set("Authorization", "Bearer "+lease.Token.Reveal())
+			// Cookies are a second credential: none go up.
+			pr.Out.Header.Del("Cookie")
+		},
+		ModifyResponse: func(res *http.Response) error {
+			rewriteHeaders(res.Header, upstream, base)
+			// ...and none come down: a session cookie would outlive the
+			// lease in the child's hands.
+			res.Header.Del("Set-Cookie")
+			return nil
+		},
+		Transport:     p.transport,
+		FlushInterval: -1,
+		BufferPool:    p.pool,
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// The error names the upstream URL, never its headers.
+			ev.Reason = "upstream: " + err.Error()
+			p.log.Warn("proxy: upstream request failed", "lease", lease.ID, "method", r.Method, "path", ev.Path, "err", err)
+			writeError(w, http.StatusBadGateway, "hfbroker proxy: the Hub at "+upstream.Host+" could not be reached")
+		},
+	}
+	p.log.Debug("proxy: forward", "lease", lease.ID, "method", r.Method, "path", ev.Path)
+	rp.ServeHTTP(cw, r)
+}
+
+// bearer returns the token of the request's single Bearer Authorization
+// header.
+func bearer(h http.Header) (string, bool) {
+	vals := h.Values("Authorization")
+	if len(vals) != 1 {
+		return "", false
+	}
+	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	tok = strings.TrimSpace(tok)
+	if tok == "" || len(tok) > secret.MaxLen {
+		return "", false
+	}
+	return tok, true
+}
+
+// loopbackHost reports whether a Host header names a loopback address.
+func loopbackHost(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// endpointOrigin parses a lease's endpoint into scheme and host.
+func endpointOrigin(endpoint string) (*url.URL, error) {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return nil, errors.New("the endpoint is not a URL")
+	}
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("the endpoint %s is not an http(s)://host origin", clip(u.Redacted()))
+	}
+	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
+}
+
+// writeError answers as the Hub does: the message in X-Error-Message (which
+// huggingface_hub reads) and in a JSON body {"error": …}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("X-Error-Message", msg)
+	h.Set("X-Content-Type-Options", "nosniff")
+	body, _ := json.Marshal(map[string]string{"error": msg})
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// rewrittenHeaders carry absolute Hub URLs that clients call back with their
+// token: redirects, the Xet token refresh route (Link rel="xet-auth" and
+// X-Xet-Refresh-Route). huggingface_hub rewrites some of them itself, but
+// huggingface.js does not.
+var rewrittenHeaders = []string{"Location", "Content-Location", "X-Xet-Refresh-Route"}
+
+// rewriteHeaders points absolute URLs of the upstream origin at the proxy's
+// base. URLs of other hosts (CDNs, presigned storage, Xet CAS) and relative
+// ones are left alone.
+func rewriteHeaders(h http.Header, upstream *url.URL, base string) {
+	for _, k := range rewrittenHeaders {
+		vals := h.Values(k)
+		for i, v := range vals {
+			vals[i] = rewriteURL(v, upstream, base)
+		}
+	}
+	links := h.Values("Link")
+	for i, v := range links {
+		links[i] = rewriteLink(v, upstream, base)
+	}
+}
+
+// rewriteLink rewrites each <URL> of a Link header value (RFC 8288).
+func rewriteLink(v string, upstream *url.URL, base string) string {
+	var b strings.Builder
+	for {
+		i := strings.IndexByte(v, '<')
+		if i < 0 {
+			break
+		}
+		j := strings.IndexByte(v[i:], '>')
+		if j < 0 {
+			break
+		}
+		b.WriteString(v[:i+1])
+		b.WriteString(rewriteURL(v[i+1:i+j], upstream, base))
+		b.WriteByte('>')
+		v = v[i+j+1:]
+	}
+	b.WriteString(v)
+	return b.String()
+}
+
+// rewriteURL swaps the origin of raw for base when raw is an absolute URL of
+// the upstream origin, keeping its path, query and fragment byte for byte.
+func rewriteURL(raw string, upstream *url.URL, base string) string {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.User != nil || !sameOrigin(u, upstream) {
+		return raw
+	}
+	after := raw[strings.Index(raw, "://")+3:]
+	rest := ""
+	if j := strings.IndexAny(after, "/?#"); j >= 0 {
+		rest = after[j:]
+	}
+	return base + rest
+}
+
+// sameOrigin compares scheme, host and port, with default ports filled in.
+func sameOrigin(a, b *url.URL) bool {
+	return strings.EqualFold(a.Scheme, b.Scheme) &&
+		strings.EqualFold(a.Hostname(), b.Hostname()) &&
+		portOf(a) == portOf(b)
+}
+
+func portOf(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		return p
+	}
+	if strings.EqualFold(u.Scheme, "https") {
+		return "443"
+	}
+	return "80"
+}
+
+// countingWriter counts the body bytes sent and keeps the status, for the
+// audit event. It passes Flush through (and Unwrap for
+// http.ResponseController), so streaming stays streaming.
+type countingWriter struct {
+	http.ResponseWriter
+	status int
+	n      int64
+	// onInformational fixes the headers of a forwarded 1xx response (103
+	// Early Hints may carry Link), which skip ModifyResponse.
+	onInformational func(http.Header)
+}
+
+func (c *countingWriter) WriteHeader(code int) {
+	if code >= 100 && code < 200 {
+		if c.onInformational != nil {
+			c.onInformational(c.Header())
+		}
+	} else if c.status == 0 {
+		c.status = code
+	}
+	c.ResponseWriter.WriteHeader(code)
+}
+
+func (c *countingWriter) Write(b []byte) (int, error) {
+	if c.status == 0 {
+		c.status = http.StatusOK
+	}
+	n, err := c.ResponseWriter.Write(b)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) Flush() {
+	_ = http.NewResponseController(c.ResponseWriter).Flush()
+}
+
+func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
+
+// bufferPool hands ReverseProxy 64 KiB copy buffers, so a stream of large
+// files does not allocate one per request.
+type bufferPool struct{ p sync.Pool }
+
+const bufSize = 64 << 10
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, bufSize)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == bufSize {
+		buf = buf[:bufSize]
+		b.p.Put(&buf)
+	}
+}
