@@ -30,6 +30,8 @@ func TestMain(m *testing.M) {
 		"hfbroker":                func() { os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr)) },
 		"git-credential-hfbroker": func() { os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr)) },
 		"hfbrokerd":               func() { os.Exit(daemon.Main(os.Args[1:], os.Stdout, os.Stderr)) },
+		"hfb-rawclient":           rawClientMain,
+		"hfb-squat":               squatMain,
 	})
 }
 
@@ -63,15 +65,40 @@ func TestScripts(t *testing.T) {
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
-		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		Cmds: scriptCmds(map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"no-secret-in":   cmdNoSecretIn,
 			"keychain-has":   cmdKeychainHas,
 			"kill-daemon":    cmdKillDaemon,
 			"wait-no-daemon": cmdWaitNoDaemon,
 			"daemon-pid":     cmdDaemonPid,
 			"env-file":       cmdEnvFile,
-		},
+			// foundation_test.go
+			"exits":           cmdExits,
+			"one-line-error":  cmdOneLineError,
+			"no-token-output": cmdNoTokenOutput,
+			"closed-port":     cmdClosedPort,
+			"silent-port":     cmdSilentPort,
+			"env-repeat":      cmdEnvRepeat,
+			"wait-file":       cmdWaitFile,
+			"hub-revoke":      cmdHubRevoke,
+		}),
 	})
+}
+
+// extraCmds lets other test files add script commands from init functions,
+// so that several of them can grow the script language side by side.
+var extraCmds = map[string]func(ts *testscript.TestScript, neg bool, args []string){}
+
+func scriptCmds(base map[string]func(ts *testscript.TestScript, neg bool, args []string)) map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	for k, v := range extraCmds {
+		base[k] = v
+	}
+	return base
+}
+
+// scriptHub returns the script's fake Hub, for commands that configure it.
+func scriptHub(ts *testscript.TestScript) *hubtest.Hub {
+	return ts.Value(hubKey{}).(*hubtest.Hub)
 }
 
 // setupWorld gives each script its own fake Hub with a standard cast, a
@@ -79,6 +106,7 @@ func TestScripts(t *testing.T) {
 func setupWorld(t *testing.T, env *testscript.Env, haveSS bool) error {
 	hub := hubtest.New(t)
 	env.Defer(hub.Close)
+	env.Values[hubKey{}] = hub
 	hub.AddUser("alice", "Alice Example")
 	hub.AddUser("bob", "Bob Example")
 	hub.AddOrg(hubtest.OrgSpec{Name: "acme", Fullname: "ACME ML"})

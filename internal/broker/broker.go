@@ -80,6 +80,8 @@ type Broker struct {
 	tokens   map[string]secret.Token // read-through cache of the store
 	leases   map[string]*Lease
 	hubWait  map[string]time.Time // endpoint -> no whoami calls before this (429)
+
+	pids *pidWatcher // nil: poll only
 }
 
 // New loads profile metadata and returns a Broker.
@@ -115,6 +117,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if b.opts.ReapInterval <= 0 {
 		b.opts.ReapInterval = 200 * time.Millisecond
+	}
+	if _, real := b.opts.Procs.(osProcs); real {
+		b.pids = newPidWatcher()
 	}
 	profiles, def, err := opts.Profiles.Load()
 	if err != nil {

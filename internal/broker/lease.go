@@ -134,6 +134,9 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	}
 	b.leases[l.ID] = l
 	b.mu.Unlock()
+	if pid != 0 && b.pids != nil {
+		b.pids.add(pid)
+	}
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 		Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: *l, Token: tok}, nil
@@ -273,42 +276,55 @@ func (b *Broker) expired(l *Lease, now time.Time) bool {
 }
 
 // Reap ends leases past their TTL or whose process has exited. Run calls it
-// periodically; tests call it directly.
+// periodically and on pidfd events; tests call it directly. Each distinct
+// process is looked at once, however many leases it holds.
 func (b *Broker) Reap() {
 	now := b.now()
 	b.mu.Lock()
-	type watched struct {
-		id    string
+	expired := b.takeLeasesLocked(func(l *Lease) bool { return b.expired(l, now) })
+	type proc struct {
 		pid   int
 		start uint64
 	}
-	var check []watched
-	expired := b.takeLeasesLocked(func(l *Lease) bool { return b.expired(l, now) })
+	check := map[proc]bool{}
 	for _, l := range b.leases {
 		if l.PID != 0 {
-			check = append(check, watched{l.ID, l.PID, l.startTime})
+			check[proc{l.PID, l.startTime}] = true
 		}
 	}
 	b.mu.Unlock()
 	b.endLeases(expired, "ttl")
 
-	var exited []*Lease
-	for _, w := range check {
-		if st, err := b.opts.Procs.StartTime(w.pid); err == nil && st == w.start {
-			continue
+	gone := map[proc]bool{}
+	for p := range check {
+		if st, err := b.opts.Procs.StartTime(p.pid); err != nil || st != p.start {
+			gone[p] = true
 		}
-		b.mu.Lock()
-		if l, ok := b.leases[w.id]; ok {
-			delete(b.leases, w.id)
-			exited = append(exited, l)
-		}
-		b.mu.Unlock()
 	}
+	if len(gone) == 0 {
+		return
+	}
+	b.mu.Lock()
+	exited := b.takeLeasesLocked(func(l *Lease) bool { return gone[proc{l.PID, l.startTime}] })
+	b.mu.Unlock()
 	b.endLeases(exited, "exit")
 }
 
-// Run reaps leases until ctx ends.
+// Run reaps leases until ctx ends: on every tick, and at once when the kernel
+// reports (through a pidfd) that a leased process exited.
 func (b *Broker) Run(ctx context.Context) {
+	if b.pids != nil {
+		done := make(chan struct{})
+		defer func() { <-done; b.pids.close() }()
+		go func() {
+			defer close(done)
+			for ctx.Err() == nil {
+				if exited := b.pids.wait(250); len(exited) > 0 {
+					b.Reap()
+				}
+			}
+		}()
+	}
 	t := time.NewTicker(b.opts.ReapInterval)
 	defer t.Stop()
 	for {

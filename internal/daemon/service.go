@@ -36,9 +36,9 @@ func addServiceCommands(root *cobra.Command, stdout, stderr io.Writer) {
 	}
 	for _, c := range cmds {
 		root.AddCommand(&cobra.Command{
-			Use:     c.use,
-			Short:   c.short,
-			Args:    cobra.NoArgs,
+			Use:   c.use,
+			Short: c.short,
+			Args:  cobra.NoArgs,
 			RunE: func(*cobra.Command, []string) error {
 				m, err := newServiceManager()
 				if err != nil {

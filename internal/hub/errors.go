@@ -76,7 +76,7 @@ func (e *HTTPError) Unwrap() error { return e.kind }
 type RateLimitError struct {
 	*HTTPError
 	Bucket    string        // "api", "pages" or "resolvers"
-	Remaining int           // r
+	Remaining int           // r; -1 if the header is missing
 	Reset     time.Duration // t: when the window resets; 0 if unknown
 	Quota     int           // q; 0 if unknown
 	Window    time.Duration // w; 0 if unknown
@@ -93,7 +93,7 @@ func (e *RateLimitError) Error() string {
 // Unwrap returns the *HTTPError, which unwraps to ErrRateLimited.
 func (e *RateLimitError) Unwrap() error { return e.HTTPError }
 
-// ErrorMessage is what the Hub puts in an error body: {"error": "..."},
+// errorBody is what the Hub puts in an error body: {"error": "..."},
 // {"error": {"message": "..."}}, {"error": "...", "error_description": "..."}
 // or {"errors": [{"message": "..."}]}.
 type errorBody struct {

@@ -307,7 +307,7 @@ func TestCredentialsRefuseTheWrongRole(t *testing.T) {
 // root by making the server allow a uid that is not ours. The root-only test
 // below does it for real with uid 65534.
 func TestServerRefusesAnotherUIDBeforeAnyHandler(t *testing.T) {
-	var logs bytes.Buffer
+	var logs syncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	me := self()
 	hs, err := startHealthServer(filepath.Join(sharedDir(t, 0o700), "d.sock"), NewServerCredentials(me.UID+1, logger))
@@ -421,15 +421,8 @@ func asNobody(t *testing.T, dir, mode string, env ...string) *exec.Cmd {
 func TestAnotherUserIsRefusedBeforeAnyHandler(t *testing.T) {
 	requireRoot(t)
 	dir := sharedDir(t, 0o755)
-	var (
-		logMu sync.Mutex
-		logs  bytes.Buffer
-	)
-	logger := slog.New(slog.NewTextHandler(writerFunc(func(b []byte) (int, error) {
-		logMu.Lock()
-		defer logMu.Unlock()
-		return logs.Write(b)
-	}), nil))
+	var logs syncBuffer
+	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	hs, err := startHealthServer(filepath.Join(dir, "d.sock"), NewServerCredentials(uint32(os.Getuid()), logger))
 	if err != nil {
 		t.Fatal(err)
@@ -455,9 +448,7 @@ func TestAnotherUserIsRefusedBeforeAnyHandler(t *testing.T) {
 	if n := hs.calls.Load(); n != 0 {
 		t.Fatalf("handler ran %d times for uid %d; want 0", n, nobody)
 	}
-	logMu.Lock()
 	line := logs.String()
-	logMu.Unlock()
 	for _, want := range []string{fmt.Sprintf("uid=%d", nobody), fmt.Sprintf("pid=%d", cmd.Process.Pid)} {
 		if !strings.Contains(line, want) {
 			t.Errorf("refusal log %q lacks %q", line, want)
@@ -527,9 +518,23 @@ func TestSquattedSocketGetsNoRequest(t *testing.T) {
 	}
 }
 
-type writerFunc func([]byte) (int, error)
+// syncBuffer collects log output written by the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
 
-func (f writerFunc) Write(b []byte) (int, error) { return f(b) }
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // childResult is what a re-executed child reports as JSON on stdout.
 type childResult struct {

@@ -112,7 +112,9 @@ func TestFindCorpusOfNonTokensIsClean(t *testing.T) {
 			}
 			return strings.Join(parts, "_")
 		},
-		func() string { return "hf_" + words[r.IntN(len(words))] + strings.ToUpper(words[r.IntN(len(words))][:1]) + words[r.IntN(len(words))] },
+		func() string {
+			return "hf_" + words[r.IntN(len(words))] + strings.ToUpper(words[r.IntN(len(words))][:1]) + words[r.IntN(len(words))]
+		},
 		func() string { return "api_" + words[r.IntN(len(words))] + "_" + words[r.IntN(len(words))] },
 		func() string { return "hf_" + m.body(33) },
 		func() string { return "word" + "hf_" + m.body(34) },

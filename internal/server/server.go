@@ -251,3 +251,31 @@ func (s *Server) ReportGitCredential(ctx context.Context, req *pb.ReportGitCrede
 	}
 	return &pb.ReportGitCredentialResponse{Known: name != "", Profile: name}, nil
 }
+
+func (s *Server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	r := req.GetRepo()
+	if r == nil || r.GetId() == "" {
+		return nil, status.Error(codes.InvalidArgument, "a repo is required")
+	}
+	ref, err := hub.ParseRepo(r.GetId(), repoTypeFromProto(r.GetType()))
+	if err != nil {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "name the repo as NAMESPACE/NAME, e.g. acme/llm or datasets/acme/data"})
+	}
+	want := broker.AccessRead
+	if req.GetAccess() == pb.Access_ACCESS_WRITE {
+		want = broker.AccessWrite
+	}
+	checks, chosen, err := s.b.CheckRepo(ctx, ref, want, req.GetEndpoint(), req.GetAskHub())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	out := &pb.CheckResponse{Chosen: chosen}
+	for _, c := range checks {
+		out.Checks = append(out.Checks, &pb.ProfileCheck{
+			Profile: c.Profile, Allowed: c.Allowed, Code: string(c.Code), Reason: c.Reason, Action: c.Action, Assumed: c.Assumed,
+			HubChecked: c.HubChecked, HubAllowed: c.HubAllowed, HubStatus: int32(c.HubStatus), HubCode: c.HubCode, HubMessage: c.HubMessage,
+			Rank: int32(c.Rank),
+		})
+	}
+	return out, nil
+}

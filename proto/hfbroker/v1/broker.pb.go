@@ -311,7 +311,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36, 0}
 }
 
 // Repo names a Hub repository.
@@ -1802,6 +1802,267 @@ func (x *StatusResponse) GetDefaultProfile() string {
 	return ""
 }
 
+type CheckRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Repo   *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	Access Access                 `protobuf:"varint,2,opt,name=access,proto3,enum=hfbroker.v1.Access" json:"access,omitempty"`
+	// ask_hub also calls the Hub's auth-check for each profile.
+	AskHub bool `protobuf:"varint,3,opt,name=ask_hub,json=askHub,proto3" json:"ask_hub,omitempty"`
+	// endpoint restricts the check to profiles bound to this Hub; empty means any.
+	Endpoint      string `protobuf:"bytes,4,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckRequest) Reset() {
+	*x = CheckRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckRequest) ProtoMessage() {}
+
+func (x *CheckRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
+func (*CheckRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *CheckRequest) GetRepo() *Repo {
+	if x != nil {
+		return x.Repo
+	}
+	return nil
+}
+
+func (x *CheckRequest) GetAccess() Access {
+	if x != nil {
+		return x.Access
+	}
+	return Access_ACCESS_UNSPECIFIED
+}
+
+func (x *CheckRequest) GetAskHub() bool {
+	if x != nil {
+		return x.AskHub
+	}
+	return false
+}
+
+func (x *CheckRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+type CheckResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Checks []*ProfileCheck        `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
+	// chosen is the profile a lease for this repo and access would get; empty when none fits.
+	Chosen        string `protobuf:"bytes,2,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckResponse) Reset() {
+	*x = CheckResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckResponse) ProtoMessage() {}
+
+func (x *CheckResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
+func (*CheckResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *CheckResponse) GetChecks() []*ProfileCheck {
+	if x != nil {
+		return x.Checks
+	}
+	return nil
+}
+
+func (x *CheckResponse) GetChosen() string {
+	if x != nil {
+		return x.Chosen
+	}
+	return ""
+}
+
+// ProfileCheck is one profile's verdict for a CheckRequest.
+type ProfileCheck struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Profile string                 `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
+	Allowed bool                   `protobuf:"varint,2,opt,name=allowed,proto3" json:"allowed,omitempty"`
+	// code classifies the local verdict: allowed, no-metadata, expired,
+	// not-found, role, token-role, scope, gated, restriction.
+	Code   string `protobuf:"bytes,3,opt,name=code,proto3" json:"code,omitempty"`
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// action says what to do about a denial.
+	Action string `protobuf:"bytes,5,opt,name=action,proto3" json:"action,omitempty"`
+	// assumed names what the local verdict had to assume.
+	Assumed    string `protobuf:"bytes,6,opt,name=assumed,proto3" json:"assumed,omitempty"`
+	HubChecked bool   `protobuf:"varint,7,opt,name=hub_checked,json=hubChecked,proto3" json:"hub_checked,omitempty"`
+	HubAllowed bool   `protobuf:"varint,8,opt,name=hub_allowed,json=hubAllowed,proto3" json:"hub_allowed,omitempty"`
+	HubStatus  int32  `protobuf:"varint,9,opt,name=hub_status,json=hubStatus,proto3" json:"hub_status,omitempty"`
+	HubCode    string `protobuf:"bytes,10,opt,name=hub_code,json=hubCode,proto3" json:"hub_code,omitempty"`
+	HubMessage string `protobuf:"bytes,11,opt,name=hub_message,json=hubMessage,proto3" json:"hub_message,omitempty"`
+	// rank orders profiles by privilege for this repo; lower is narrower.
+	Rank          int32 `protobuf:"varint,12,opt,name=rank,proto3" json:"rank,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ProfileCheck) Reset() {
+	*x = ProfileCheck{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ProfileCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ProfileCheck) ProtoMessage() {}
+
+func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ProfileCheck.ProtoReflect.Descriptor instead.
+func (*ProfileCheck) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *ProfileCheck) GetProfile() string {
+	if x != nil {
+		return x.Profile
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetAllowed() bool {
+	if x != nil {
+		return x.Allowed
+	}
+	return false
+}
+
+func (x *ProfileCheck) GetCode() string {
+	if x != nil {
+		return x.Code
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetAssumed() string {
+	if x != nil {
+		return x.Assumed
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetHubChecked() bool {
+	if x != nil {
+		return x.HubChecked
+	}
+	return false
+}
+
+func (x *ProfileCheck) GetHubAllowed() bool {
+	if x != nil {
+		return x.HubAllowed
+	}
+	return false
+}
+
+func (x *ProfileCheck) GetHubStatus() int32 {
+	if x != nil {
+		return x.HubStatus
+	}
+	return 0
+}
+
+func (x *ProfileCheck) GetHubCode() string {
+	if x != nil {
+		return x.HubCode
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetHubMessage() string {
+	if x != nil {
+		return x.HubMessage
+	}
+	return ""
+}
+
+func (x *ProfileCheck) GetRank() int32 {
+	if x != nil {
+		return x.Rank
+	}
+	return 0
+}
+
 type ReportGitCredentialRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Operation GitOperation           `protobuf:"varint,1,opt,name=operation,proto3,enum=hfbroker.v1.GitOperation" json:"operation,omitempty"`
@@ -1817,7 +2078,7 @@ type ReportGitCredentialRequest struct {
 
 func (x *ReportGitCredentialRequest) Reset() {
 	*x = ReportGitCredentialRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +2090,7 @@ func (x *ReportGitCredentialRequest) String() string {
 func (*ReportGitCredentialRequest) ProtoMessage() {}
 
 func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +2103,7 @@ func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
@@ -1884,7 +2145,7 @@ type ReportGitCredentialResponse struct {
 
 func (x *ReportGitCredentialResponse) Reset() {
 	*x = ReportGitCredentialResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1896,7 +2157,7 @@ func (x *ReportGitCredentialResponse) String() string {
 func (*ReportGitCredentialResponse) ProtoMessage() {}
 
 func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1909,7 +2170,7 @@ func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ReportGitCredentialResponse) GetKnown() bool {
@@ -1934,7 +2195,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1946,7 +2207,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1959,7 +2220,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 type LockResponse struct {
@@ -1971,7 +2232,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1983,7 +2244,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1996,7 +2257,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *LockResponse) GetEndedLeases() int32 {
@@ -2016,7 +2277,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2289,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2302,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *UnlockRequest) GetPassphrase() []byte {
@@ -2059,7 +2320,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2071,7 +2332,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2084,7 +2345,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 // ChangePassphraseRequest carries passphrases: never log it.
@@ -2098,7 +2359,7 @@ type ChangePassphraseRequest struct {
 
 func (x *ChangePassphraseRequest) Reset() {
 	*x = ChangePassphraseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2110,7 +2371,7 @@ func (x *ChangePassphraseRequest) String() string {
 func (*ChangePassphraseRequest) ProtoMessage() {}
 
 func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2123,7 +2384,7 @@ func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
@@ -2148,7 +2409,7 @@ type ChangePassphraseResponse struct {
 
 func (x *ChangePassphraseResponse) Reset() {
 	*x = ChangePassphraseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2160,7 +2421,7 @@ func (x *ChangePassphraseResponse) String() string {
 func (*ChangePassphraseResponse) ProtoMessage() {}
 
 func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2173,7 +2434,7 @@ func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 type MigrateRequest struct {
@@ -2189,7 +2450,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +2462,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +2475,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *MigrateRequest) GetTo() string {
@@ -2241,7 +2502,7 @@ type MigrateResponse struct {
 
 func (x *MigrateResponse) Reset() {
 	*x = MigrateResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2253,7 +2514,7 @@ func (x *MigrateResponse) String() string {
 func (*MigrateResponse) ProtoMessage() {}
 
 func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2266,7 +2527,7 @@ func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
 func (*MigrateResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *MigrateResponse) GetMoved() int32 {
@@ -2298,7 +2559,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2310,7 +2571,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2323,7 +2584,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -2358,7 +2619,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2370,7 +2631,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2383,7 +2644,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -2522,7 +2783,33 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\vlease_count\x18\t \x01(\x05R\n" +
 	"leaseCount\x12'\n" +
 	"\x0fdefault_profile\x18\n" +
-	" \x01(\tR\x0edefaultProfile\"\xb2\x01\n" +
+	" \x01(\tR\x0edefaultProfile\"\x97\x01\n" +
+	"\fCheckRequest\x12%\n" +
+	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
+	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
+	"\aask_hub\x18\x03 \x01(\bR\x06askHub\x12\x1a\n" +
+	"\bendpoint\x18\x04 \x01(\tR\bendpoint\"Z\n" +
+	"\rCheckResponse\x121\n" +
+	"\x06checks\x18\x01 \x03(\v2\x19.hfbroker.v1.ProfileCheckR\x06checks\x12\x16\n" +
+	"\x06chosen\x18\x02 \x01(\tR\x06chosen\"\xd1\x02\n" +
+	"\fProfileCheck\x12\x18\n" +
+	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x18\n" +
+	"\aallowed\x18\x02 \x01(\bR\aallowed\x12\x12\n" +
+	"\x04code\x18\x03 \x01(\tR\x04code\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x16\n" +
+	"\x06action\x18\x05 \x01(\tR\x06action\x12\x18\n" +
+	"\aassumed\x18\x06 \x01(\tR\aassumed\x12\x1f\n" +
+	"\vhub_checked\x18\a \x01(\bR\n" +
+	"hubChecked\x12\x1f\n" +
+	"\vhub_allowed\x18\b \x01(\bR\n" +
+	"hubAllowed\x12\x1d\n" +
+	"\n" +
+	"hub_status\x18\t \x01(\x05R\thubStatus\x12\x19\n" +
+	"\bhub_code\x18\n" +
+	" \x01(\tR\ahubCode\x12\x1f\n" +
+	"\vhub_message\x18\v \x01(\tR\n" +
+	"hubMessage\x12\x12\n" +
+	"\x04rank\x18\f \x01(\x05R\x04rank\"\xb2\x01\n" +
 	"\x1aReportGitCredentialRequest\x127\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x19.hfbroker.v1.GitOperationR\toperation\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12%\n" +
@@ -2585,7 +2872,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\fGitOperation\x12\x1d\n" +
 	"\x19GIT_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13GIT_OPERATION_STORE\x10\x01\x12\x17\n" +
-	"\x13GIT_OPERATION_ERASE\x10\x022\xc6\b\n" +
+	"\x13GIT_OPERATION_ERASE\x10\x022\x86\t\n" +
 	"\rBrokerService\x12G\n" +
 	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
 	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
@@ -2602,7 +2889,8 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04Lock\x12\x18.hfbroker.v1.LockRequest\x1a\x19.hfbroker.v1.LockResponse\x12A\n" +
 	"\x06Unlock\x12\x1a.hfbroker.v1.UnlockRequest\x1a\x1b.hfbroker.v1.UnlockResponse\x12_\n" +
 	"\x10ChangePassphrase\x12$.hfbroker.v1.ChangePassphraseRequest\x1a%.hfbroker.v1.ChangePassphraseResponse\x12D\n" +
-	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponse\x12>\n" +
+	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var (
 	file_hfbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -2617,7 +2905,7 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 35)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
@@ -2647,82 +2935,90 @@ var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
 	(*StatusRequest)(nil),               // 26: hfbroker.v1.StatusRequest
 	(*StatusResponse)(nil),              // 27: hfbroker.v1.StatusResponse
-	(*ReportGitCredentialRequest)(nil),  // 28: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 29: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 30: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 31: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 32: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 33: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 34: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 35: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 36: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 37: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 38: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 39: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 41: google.protobuf.Duration
+	(*CheckRequest)(nil),                // 28: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 29: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 30: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 31: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 32: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 33: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 34: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 35: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 36: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 37: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 38: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 39: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 40: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 41: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 42: hfbroker.v1.ProfileReason
+	(*timestamppb.Timestamp)(nil),       // 43: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 44: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	40, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	40, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	43, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	43, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
 	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
 	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
 	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	40, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	40, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	43, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	43, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	41, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	40, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	44, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	43, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
 	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
 	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
 	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	40, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	40, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	43, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	43, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
 	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	40, // 22: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	3,  // 23: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 24: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 25: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	39, // 26: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	7,  // 27: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
-	9,  // 28: hfbroker.v1.BrokerService.RemoveToken:input_type -> hfbroker.v1.RemoveTokenRequest
-	11, // 29: hfbroker.v1.BrokerService.ListProfiles:input_type -> hfbroker.v1.ListProfilesRequest
-	13, // 30: hfbroker.v1.BrokerService.SetDefault:input_type -> hfbroker.v1.SetDefaultRequest
-	15, // 31: hfbroker.v1.BrokerService.Whoami:input_type -> hfbroker.v1.WhoamiRequest
-	19, // 32: hfbroker.v1.BrokerService.Lease:input_type -> hfbroker.v1.LeaseRequest
-	22, // 33: hfbroker.v1.BrokerService.ListLeases:input_type -> hfbroker.v1.ListLeasesRequest
-	24, // 34: hfbroker.v1.BrokerService.RevokeLease:input_type -> hfbroker.v1.RevokeLeaseRequest
-	26, // 35: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
-	28, // 36: hfbroker.v1.BrokerService.ReportGitCredential:input_type -> hfbroker.v1.ReportGitCredentialRequest
-	30, // 37: hfbroker.v1.BrokerService.Lock:input_type -> hfbroker.v1.LockRequest
-	32, // 38: hfbroker.v1.BrokerService.Unlock:input_type -> hfbroker.v1.UnlockRequest
-	34, // 39: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
-	36, // 40: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
-	8,  // 41: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	10, // 42: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	12, // 43: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	14, // 44: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	18, // 45: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	20, // 46: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	23, // 47: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	25, // 48: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	27, // 49: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	29, // 50: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
-	31, // 51: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
-	33, // 52: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
-	35, // 53: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
-	37, // 54: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
-	41, // [41:55] is the sub-list for method output_type
-	27, // [27:41] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	43, // 22: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	5,  // 23: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 24: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	30, // 25: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 26: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 27: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 28: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	42, // 29: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	7,  // 30: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
+	9,  // 31: hfbroker.v1.BrokerService.RemoveToken:input_type -> hfbroker.v1.RemoveTokenRequest
+	11, // 32: hfbroker.v1.BrokerService.ListProfiles:input_type -> hfbroker.v1.ListProfilesRequest
+	13, // 33: hfbroker.v1.BrokerService.SetDefault:input_type -> hfbroker.v1.SetDefaultRequest
+	15, // 34: hfbroker.v1.BrokerService.Whoami:input_type -> hfbroker.v1.WhoamiRequest
+	19, // 35: hfbroker.v1.BrokerService.Lease:input_type -> hfbroker.v1.LeaseRequest
+	22, // 36: hfbroker.v1.BrokerService.ListLeases:input_type -> hfbroker.v1.ListLeasesRequest
+	24, // 37: hfbroker.v1.BrokerService.RevokeLease:input_type -> hfbroker.v1.RevokeLeaseRequest
+	26, // 38: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
+	31, // 39: hfbroker.v1.BrokerService.ReportGitCredential:input_type -> hfbroker.v1.ReportGitCredentialRequest
+	33, // 40: hfbroker.v1.BrokerService.Lock:input_type -> hfbroker.v1.LockRequest
+	35, // 41: hfbroker.v1.BrokerService.Unlock:input_type -> hfbroker.v1.UnlockRequest
+	37, // 42: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
+	39, // 43: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
+	28, // 44: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
+	8,  // 45: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
+	10, // 46: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
+	12, // 47: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
+	14, // 48: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
+	18, // 49: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
+	20, // 50: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
+	23, // 51: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
+	25, // 52: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
+	27, // 53: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
+	32, // 54: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
+	34, // 55: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
+	36, // 56: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
+	38, // 57: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
+	40, // 58: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
+	29, // 59: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
+	45, // [45:60] is the sub-list for method output_type
+	30, // [30:45] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -2736,7 +3032,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   35,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,7 @@ const (
 	BrokerService_Unlock_FullMethodName              = "/hfbroker.v1.BrokerService/Unlock"
 	BrokerService_ChangePassphrase_FullMethodName    = "/hfbroker.v1.BrokerService/ChangePassphrase"
 	BrokerService_Migrate_FullMethodName             = "/hfbroker.v1.BrokerService/Migrate"
+	BrokerService_Check_FullMethodName               = "/hfbroker.v1.BrokerService/Check"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -80,6 +81,10 @@ type BrokerServiceClient interface {
 	ChangePassphrase(ctx context.Context, in *ChangePassphraseRequest, opts ...grpc.CallOption) (*ChangePassphraseResponse, error)
 	// Migrate moves every token to another backend.
 	Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*MigrateResponse, error)
+	// Check explains, for every profile, whether its token can do what is
+	// asked on a repo: the local verdict from the Hub metadata, and, when
+	// asked, the Hub's own auth-check answer.
+	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -230,6 +235,16 @@ func (c *brokerServiceClient) Migrate(ctx context.Context, in *MigrateRequest, o
 	return out, nil
 }
 
+func (c *brokerServiceClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckResponse)
+	err := c.cc.Invoke(ctx, BrokerService_Check_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -269,6 +284,10 @@ type BrokerServiceServer interface {
 	ChangePassphrase(context.Context, *ChangePassphraseRequest) (*ChangePassphraseResponse, error)
 	// Migrate moves every token to another backend.
 	Migrate(context.Context, *MigrateRequest) (*MigrateResponse, error)
+	// Check explains, for every profile, whether its token can do what is
+	// asked on a repo: the local verdict from the Hub metadata, and, when
+	// asked, the Hub's own auth-check answer.
+	Check(context.Context, *CheckRequest) (*CheckResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -320,6 +339,9 @@ func (UnimplementedBrokerServiceServer) ChangePassphrase(context.Context, *Chang
 }
 func (UnimplementedBrokerServiceServer) Migrate(context.Context, *MigrateRequest) (*MigrateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Migrate not implemented")
+}
+func (UnimplementedBrokerServiceServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -594,6 +616,24 @@ func _BrokerService_Migrate_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).Check(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_Check_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).Check(ctx, req.(*CheckRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -656,6 +696,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Migrate",
 			Handler:    _BrokerService_Migrate_Handler,
+		},
+		{
+			MethodName: "Check",
+			Handler:    _BrokerService_Check_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

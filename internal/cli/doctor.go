@@ -1,0 +1,332 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/scan"
+	"github.com/hfbroker/hfbroker/internal/secret"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+func init() { extraCommands = append(extraCommands, newCmdDoctor) }
+
+// DoctorOptions are doctor's inputs.
+type DoctorOptions struct {
+	Factory *Factory
+	Repo    string
+	Type    string
+	Write   bool
+	JSON    bool
+	NoHub   bool
+}
+
+func newCmdDoctor(f *Factory) *cobra.Command {
+	opts := &DoctorOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "doctor [REPO] [--write] [--type model|dataset|space] [--json]",
+		Short: "Explain what each token can do, and what to do when none fits",
+		Long: `For each profile: who the token belongs to, its role and scopes, the user's
+org roles and restrictions. With a repo: whether each token can read (or, with
+--write, write) it — hfbroker's own verdict from the Hub metadata, then the
+Hub's auth-check — and what to do when it cannot. Also lists plaintext copies
+of tokens left on disk or in the environment.
+
+Exits 4 when a repo is given and no token fits.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Repo = args[0]
+			}
+			return doctorRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Write, "write", false, "check write access")
+	cmd.Flags().StringVar(&opts.Type, "type", "", "repo type when REPO has no prefix: model, dataset or space")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.NoHub, "no-hub", false, "skip the Hub's auth-check")
+	return cmd
+}
+
+type doctorJSON struct {
+	Endpoint  string              `json:"endpoint"`
+	Repo      string              `json:"repo,omitempty"`
+	Access    string              `json:"access,omitempty"`
+	Chosen    string              `json:"chosen,omitempty"`
+	Backend   string              `json:"backend,omitempty"`
+	Profiles  []doctorProfileJSON `json:"profiles"`
+	Plaintext []plaintextJSON     `json:"plaintext"`
+}
+
+type doctorProfileJSON struct {
+	whoamiJSON
+	Local *verdictJSON `json:"local,omitempty"`
+	Hub   *hubJSON     `json:"hub,omitempty"`
+}
+
+type verdictJSON struct {
+	Allowed bool   `json:"allowed"`
+	Code    string `json:"code"`
+	Reason  string `json:"reason,omitempty"`
+	Action  string `json:"action,omitempty"`
+	Assumed string `json:"assumed,omitempty"`
+}
+
+type hubJSON struct {
+	Allowed bool   `json:"allowed"`
+	Status  int32  `json:"status,omitempty"`
+	Code    string `json:"code,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+type plaintextJSON struct {
+	Path        string `json:"path"`
+	Line        int    `json:"line,omitempty"`
+	Kind        string `json:"kind"`
+	Fingerprint string `json:"fingerprint"`
+	Profile     string `json:"profile,omitempty"`
+}
+
+func doctorRun(ctx context.Context, opts *DoctorOptions) error {
+	f := opts.Factory
+	endpoint, err := f.Endpoint()
+	if err != nil {
+		return err
+	}
+	var req *pb.LeaseRequest
+	if opts.Repo != "" {
+		ch := choiceFlags{Repo: opts.Repo, RepoType: opts.Type, Write: opts.Write}
+		if req, err = ch.leaseRequest(f, pb.Purpose_PURPOSE_TOKEN); err != nil {
+			return err
+		}
+	}
+	out := doctorJSON{Endpoint: endpoint, Profiles: []doctorProfileJSON{}, Plaintext: []plaintextJSON{}}
+	noneFits := false
+	err = withClient(ctx, f, func(c *client.Client) error {
+		st, err := c.Status(ctx, &pb.StatusRequest{})
+		if err != nil {
+			return err
+		}
+		out.Backend = st.GetBackend()
+		list, err := c.ListProfiles(ctx, &pb.ListProfilesRequest{})
+		if err != nil {
+			return err
+		}
+		checks := map[string]*pb.ProfileCheck{}
+		if req != nil {
+			out.Repo, out.Access = repoText(req.GetRepo()), accessText(req.GetAccess())
+			resp, err := c.Check(ctx, &pb.CheckRequest{Repo: req.GetRepo(), Access: req.GetAccess(), AskHub: !opts.NoHub, Endpoint: endpoint})
+			if err != nil {
+				return err
+			}
+			out.Chosen = resp.GetChosen()
+			noneFits = out.Chosen == ""
+			for _, ch := range resp.GetChecks() {
+				checks[ch.GetProfile()] = ch
+			}
+		}
+		fps := map[string]string{}
+		for _, p := range list.GetProfiles() {
+			fps[p.GetFingerprint()] = p.GetName()
+			if req != nil && checks[p.GetName()] == nil {
+				continue // bound to another endpoint
+			}
+			w, err := c.Whoami(ctx, &pb.WhoamiRequest{Profile: p.GetName()})
+			var pj doctorProfileJSON
+			if err != nil {
+				pj.Profile, pj.Endpoint, pj.Fingerprint = p.GetName(), p.GetEndpoint(), p.GetFingerprint()
+			} else {
+				pj.whoamiJSON = whoamiToJSON(w)
+			}
+			if ch := checks[p.GetName()]; ch != nil {
+				pj.Local = &verdictJSON{Allowed: ch.GetAllowed(), Code: ch.GetCode(), Reason: ch.GetReason(), Action: ch.GetAction(), Assumed: ch.GetAssumed()}
+				if ch.GetHubChecked() {
+					pj.Hub = &hubJSON{Allowed: ch.GetHubAllowed(), Status: ch.GetHubStatus(), Code: ch.GetHubCode(), Message: ch.GetHubMessage()}
+				}
+			}
+			out.Profiles = append(out.Profiles, pj)
+		}
+		out.Plaintext = plaintextLeftovers(f, endpoint, fps)
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(f.IO.Out)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return err
+		}
+	} else {
+		printDoctor(f.IO.Out, out)
+	}
+	if noneFits {
+		return exitCodeError{ExitDenied}
+	}
+	return nil
+}
+
+func whoamiToJSON(w *pb.WhoamiResponse) whoamiJSON {
+	j := whoamiJSON{Profile: w.GetProfile().GetName(), User: w.GetUser(), Fullname: w.GetFullname(),
+		Endpoint: w.GetProfile().GetEndpoint(), TokenName: w.GetTokenDisplayName(), TokenRole: w.GetTokenRole(),
+		Fingerprint: w.GetProfile().GetFingerprint(), Orgs: []orgJSON{}, GlobalPermissions: w.GetGlobalPermissions(),
+		CanReadGatedRepos: w.GetCanReadGatedRepos()}
+	for _, o := range w.GetOrgs() {
+		j.Orgs = append(j.Orgs, orgJSON{o.GetName(), o.GetRole(), o.GetSecurityRestrictions()})
+	}
+	for _, s := range w.GetScopes() {
+		j.Scopes = append(j.Scopes, scopeJSON{s.GetEntityType(), s.GetEntityName(), s.GetPermissions()})
+	}
+	if w.GetExpiresAt() != nil {
+		t := w.GetExpiresAt().AsTime()
+		j.ExpiresAt = &t
+	}
+	return j
+}
+
+func printDoctor(w io.Writer, d doctorJSON) {
+	fmt.Fprintf(w, "endpoint: %s\n", d.Endpoint)
+	if d.Backend != "" {
+		fmt.Fprintf(w, "store:    %s\n", d.Backend)
+	}
+	if len(d.Profiles) == 0 {
+		fmt.Fprintln(w, "\nNo profiles. Run 'hfbroker login' to store a token.")
+	}
+	for _, p := range d.Profiles {
+		fmt.Fprintln(w)
+		who := p.User
+		if who == "" {
+			who = "not verified"
+		}
+		tok := p.TokenRole
+		if tok == "" {
+			tok = "unknown"
+		}
+		if tok == "fineGrained" {
+			tok = "fine-grained"
+		}
+		fmt.Fprintf(w, "%s: %s, %s token %q (fingerprint %s)\n", p.Profile, who, tok, p.TokenName, p.Fingerprint)
+		for _, s := range p.Scopes {
+			fmt.Fprintf(w, "  scope:  %s %s: %s\n", s.EntityType, s.EntityName, strings.Join(s.Permissions, ", "))
+		}
+		if p.CanReadGatedRepos {
+			fmt.Fprintln(w, "  gated:  can read public gated repos you were granted")
+		}
+		for _, o := range p.Orgs {
+			line := fmt.Sprintf("  org:    %s, role %s", o.Name, dash(o.Role))
+			if len(o.SecurityRestrictions) > 0 {
+				line += ", restricted: " + strings.Join(o.SecurityRestrictions, ", ")
+			}
+			fmt.Fprintln(w, line)
+		}
+		if p.Local != nil {
+			verdict := "allowed"
+			if !p.Local.Allowed {
+				verdict = "denied: " + p.Local.Reason
+			}
+			fmt.Fprintf(w, "  %s %s: %s\n", d.Access, d.Repo, verdict)
+			if p.Local.Assumed != "" {
+				fmt.Fprintf(w, "  note:   %s\n", p.Local.Assumed)
+			}
+			if p.Hub != nil {
+				hv := "allowed"
+				if !p.Hub.Allowed {
+					hv = fmt.Sprintf("denied (%d", p.Hub.Status)
+					if p.Hub.Code != "" {
+						hv += " " + p.Hub.Code
+					}
+					hv += ")"
+					if p.Hub.Message != "" {
+						hv += ": " + p.Hub.Message
+					}
+				}
+				fmt.Fprintf(w, "  hub:    %s\n", hv)
+			}
+			if !p.Local.Allowed && p.Local.Action != "" {
+				fmt.Fprintf(w, "  action: %s\n", p.Local.Action)
+			}
+		}
+	}
+	if d.Repo != "" {
+		fmt.Fprintln(w)
+		if d.Chosen != "" {
+			fmt.Fprintf(w, "hfbroker chooses %q to %s %s\n", d.Chosen, d.Access, d.Repo)
+		} else {
+			fmt.Fprintf(w, "no stored token can %s %s\n", d.Access, d.Repo)
+		}
+	}
+	if len(d.Plaintext) > 0 {
+		fmt.Fprintln(w, "\nplaintext copies of tokens (move them into hfbroker with 'hfbroker import --remove-plaintext'):")
+		for _, p := range d.Plaintext {
+			loc := p.Path
+			if p.Line > 0 {
+				loc = fmt.Sprintf("%s:%d", p.Path, p.Line)
+			}
+			owner := ""
+			if p.Profile != "" {
+				owner = ", same token as profile " + p.Profile
+			}
+			fmt.Fprintf(w, "  %s (%s token, fingerprint %s%s)\n", loc, p.Kind, p.Fingerprint, owner)
+		}
+	}
+}
+
+// plaintextLeftovers finds tokens huggingface_hub, git and the environment
+// keep in clear: the token file, stored_tokens, ~/.git-credentials lines for
+// the endpoint's host, and HF_TOKEN / HUGGING_FACE_HUB_TOKEN.
+func plaintextLeftovers(f *Factory, endpoint string, fps map[string]string) []plaintextJSON {
+	var out []plaintextJSON
+	home := f.Env("HOME")
+	add := func(path string, line int, tok secret.Token) {
+		out = append(out, plaintextJSON{Path: path, Line: line, Kind: tokenKind(tok.Reveal()), Fingerprint: tok.Fingerprint(), Profile: fps[tok.Fingerprint()]})
+	}
+	loc := scan.HFPaths(f.Env, home)
+	for _, p := range []string{loc.TokenFile, loc.Legacy} {
+		if tok, err := scan.ReadTokenFile(p); err == nil {
+			add(p, 0, tok)
+		}
+	}
+	if sts, err := scan.ReadStoredTokens(loc.StoredTokens); err == nil {
+		for _, st := range sts {
+			add(loc.StoredTokens+" ["+st.Section+"]", 0, st.Token)
+		}
+	}
+	host := hostOf(endpoint)
+	for _, p := range []string{filepath.Join(home, ".git-credentials")} {
+		if creds, err := scan.ReadGitCredentials(p, host); err == nil {
+			for _, c := range creds {
+				add(p, c.LineIndex+1, c.Token)
+			}
+		}
+	}
+	for _, e := range scan.EnvTokens(os.Environ()) {
+		add("$"+e.Var, 0, e.Token)
+	}
+	return out
+}
+
+func tokenKind(s string) string {
+	for _, p := range []string{"hf_oauth_", "hf_jwt_", "api_org_", "hf_", "api_"} {
+		if strings.HasPrefix(s, p) {
+			return strings.TrimSuffix(p, "_")
+		}
+	}
+	return "unknown"
+}
+
+func hostOf(endpoint string) string {
+	s := strings.TrimPrefix(strings.TrimPrefix(endpoint, "https://"), "http://")
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		s = s[:i]
+	}
+	return s
+}
