@@ -556,6 +556,20 @@ func (s *syncBuffer) String() string {
 }
 
 // Script commands for the foundation-*.txtar scripts.
+func init() {
+	for name, cmd := range map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"exits":           cmdExits,
+		"one-line-error":  cmdOneLineError,
+		"no-token-output": cmdNoTokenOutput,
+		"closed-port":     cmdClosedPort,
+		"silent-port":     cmdSilentPort,
+		"env-repeat":      cmdEnvRepeat,
+		"wait-file":       cmdWaitFile,
+		"hub-revoke":      cmdHubRevoke,
+	} {
+		extraCmds[name] = cmd
+	}
+}
 
 // exits CODE [-within DURATION] PROG [ARGS...]: run PROG and check its exit
 // code (and, with -within, that it returned within DURATION).
@@ -703,9 +717,5 @@ func cmdHubRevoke(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 1 {
 		ts.Fatalf("usage: hub-revoke VAR")
 	}
-	h, ok := ts.Value(hubKey{}).(*hubtest.Hub)
-	if !ok {
-		ts.Fatalf("no fake Hub in this script")
-	}
-	h.Revoke(ts.Getenv(args[0]))
+	scriptHub(ts).Revoke(ts.Getenv(args[0]))
 }

@@ -82,6 +82,16 @@ type Broker struct {
 	hubWait  map[string]time.Time // endpoint -> no whoami calls before this (429)
 
 	pids *pidWatcher // nil: poll only
+
+	store      Store // guarded by mu; replaced by Migrate
+	unlockFail int   // consecutive wrong passphrases, guarded by mu
+	gen        int   // bumped when cached tokens are forgotten, guarded by mu
+}
+
+func (b *Broker) currentStore() Store {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.store
 }
 
 // New loads profile metadata and returns a Broker.
@@ -96,6 +106,7 @@ func New(opts Options) (*Broker, error) {
 		tokens:  map[string]secret.Token{},
 		leases:  map[string]*Lease{},
 		hubWait: map[string]time.Time{},
+		store:   opts.Store,
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -130,7 +141,7 @@ func New(opts Options) (*Broker, error) {
 }
 
 // StoreKind names the token store backend.
-func (b *Broker) StoreKind() string { return b.opts.Store.Kind() }
+func (b *Broker) StoreKind() string { return b.currentStore().Kind() }
 
 // AddRequest asks to store a token.
 type AddRequest struct {
@@ -182,7 +193,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
-	if err := b.opts.Store.Set(ctx, name, req.Token); err != nil {
+	if err := b.currentStore().Set(ctx, name, req.Token); err != nil {
 		return Profile{}, false, b.storeError(err, name, "store the token")
 	}
 	now := b.now()
@@ -239,7 +250,7 @@ func (b *Broker) RemoveToken(ctx context.Context, name string, caller Caller) (i
 	if !ok {
 		return 0, b.unknownProfile(name)
 	}
-	if err := b.opts.Store.Delete(ctx, name); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+	if err := b.currentStore().Delete(ctx, name); err != nil && !errors.Is(err, keystore.ErrNotFound) {
 		return 0, b.storeError(err, name, "delete the token")
 	}
 	b.mu.Lock()
@@ -404,12 +415,17 @@ func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
 	if ok {
 		return tok, nil
 	}
-	tok, err := b.opts.Store.Get(ctx, name)
+	b.mu.Lock()
+	store, gen := b.store, b.gen
+	b.mu.Unlock()
+	tok, err := store.Get(ctx, name)
 	if err != nil {
 		return "", b.storeError(err, name, "read the token")
 	}
 	b.mu.Lock()
-	if _, still := b.profiles[name]; still {
+	// Cache only if no lock or store change happened while we read: a
+	// token read just before `hfbroker lock` must not outlive it.
+	if _, still := b.profiles[name]; still && gen == b.gen {
 		b.tokens[name] = tok
 	}
 	b.mu.Unlock()
@@ -419,6 +435,7 @@ func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
 // ForgetTokens drops every token cached in memory (lock, store change).
 func (b *Broker) ForgetTokens() {
 	b.mu.Lock()
+	b.gen++
 	clear(b.tokens)
 	b.mu.Unlock()
 }
@@ -447,10 +464,10 @@ func (b *Broker) saveLocked() error {
 func (b *Broker) storeError(err error, name, doing string) error {
 	switch {
 	case errors.Is(err, keystore.ErrNotFound):
-		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("the %s store no longer holds the token of profile %q", b.opts.Store.Kind(), name),
+		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("the %s store no longer holds the token of profile %q", b.currentStore().Kind(), name),
 			Hint: fmt.Sprintf("run 'hfbroker login --name %s' to store it again", name)}
-	case errors.Is(err, keystore.ErrLocked) && b.opts.Store.Kind() == "file":
-		return &Error{Kind: KindLocked, Msg: "locked", Hint: "run 'hfbroker unlock'"}
+	case errors.Is(err, keystore.ErrLocked) && b.currentStore().Kind() == "file" && !errors.Is(err, keystore.ErrTimeout):
+		return &Error{Kind: KindLocked, Msg: "locked: run 'hfbroker unlock'"}
 	case errors.Is(err, keystore.ErrTimeout):
 		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: the keychain did not answer in time", doing),
 			Hint: "unlock your keyring (an unlock prompt may be waiting), then try again; 'hfbroker doctor' checks it"}

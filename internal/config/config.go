@@ -222,3 +222,38 @@ func IsLoopback(host string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// SetBackend records backend = "kind" in config.toml, keeping everything
+// else in the file as it was.
+func SetBackend(path, kind string) error {
+	b, err := os.ReadFile(path)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("read config: %w", err)
+	}
+	line := fmt.Sprintf("backend = %q", kind)
+	lines := strings.Split(string(b), "\n")
+	done := false
+	for i, l := range lines {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") {
+			break // top-level keys end at the first table
+		}
+		if k, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == "backend" {
+			lines[i] = line
+			done = true
+			break
+		}
+	}
+	out := strings.Join(lines, "\n")
+	if !done {
+		out = line + "\n" + out
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(out), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}

@@ -127,13 +127,26 @@ func Run(ctx context.Context, opts Options) error {
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.ChainUnaryInterceptor(recoverInterceptor(log), logInterceptor(log)),
 	)
+	var extra []interface{ Close() error }
+	defer func() {
+		for _, s := range extra {
+			s.Close()
+		}
+	}()
 	pb.RegisterBrokerServiceServer(srv, server.New(b, server.Info{
 		Socket:        sockPath,
 		Backend:       store.Kind(),
 		BackendReason: reason,
 		Version:       Version,
 		StartedAt:     time.Now(),
-		Locked:        store.Locked,
+		OpenStore: func(ctx context.Context, kind string, pass []byte) (broker.Store, error) {
+			s, err := openBackend(ctx, kind, paths, opts.Env, pass)
+			if err == nil {
+				extra = append(extra, s)
+			}
+			return s, err
+		},
+		SetBackend: func(kind string) error { return config.SetBackend(paths.ConfigFile(), kind) },
 	}))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)

@@ -2,10 +2,13 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
+	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
@@ -53,7 +56,7 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 	case "memory":
 		return memoryStore{keystore.NewMemory()}, why + " (tokens are lost when the daemon stops)", nil
 	case "file":
-		f, err := keystore.NewFile(paths.VaultFile(), keystore.FileOptions{})
+		f, err := keystore.NewFile(paths.VaultFile(), fileOptions(env))
 		if err != nil {
 			return nil, "", err
 		}
@@ -68,7 +71,7 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 		}
 		k.Close()
 		log.Info("keychain unusable; using the encrypted file vault", "err", err)
-		f, ferr := keystore.NewFile(paths.VaultFile(), keystore.FileOptions{})
+		f, ferr := keystore.NewFile(paths.VaultFile(), fileOptions(env))
 		if ferr != nil {
 			return nil, "", ferr
 		}
@@ -81,4 +84,49 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 // service (default "hfbroker") so tests running side by side do not share items.
 func keychainOptions(env config.Env) keystore.KeychainOptions {
 	return keystore.KeychainOptions{Service: env("HFBROKER_KEYCHAIN_SERVICE")}
+}
+
+// openBackend opens a backend to migrate to. The file vault is unlocked (or
+// created) with passphrase; the keychain must answer a probe.
+func openBackend(ctx context.Context, kind string, paths config.Paths, env config.Env, passphrase []byte) (store, error) {
+	switch kind {
+	case "keychain":
+		k := keystore.NewKeychain(keychainOptions(env))
+		pctx, cancel := context.WithTimeout(ctx, autoProbeTimeout)
+		defer cancel()
+		if err := k.Probe(pctx); err != nil {
+			k.Close()
+			return nil, &broker.Error{Kind: broker.KindKeychain, Msg: "the keychain is not usable", Err: err,
+				Hint: "start a Secret Service (gnome-keyring) in your session first"}
+		}
+		return keychainStore{k}, nil
+	case "file":
+		f, err := keystore.NewFile(paths.VaultFile(), fileOptions(env))
+		if err != nil {
+			return nil, err
+		}
+		if len(passphrase) == 0 {
+			return nil, &broker.Error{Kind: broker.KindInvalid, Msg: "moving to the file backend needs the vault's passphrase",
+				Hint: "pass --passphrase-file, or run in a terminal to be asked"}
+		}
+		if err := f.Unlock(ctx, passphrase); err != nil {
+			if errors.Is(err, keystore.ErrBadPassphrase) {
+				return nil, &broker.Error{Kind: broker.KindInvalid, Msg: "wrong passphrase for the existing vault"}
+			}
+			return nil, err
+		}
+		return fileStore{f}, nil
+	}
+	return nil, fmt.Errorf("unknown backend %q", kind)
+}
+
+// fileOptions reads HFBROKER_VAULT_WORK_FACTOR, the vault's scrypt work
+// factor (log2 N; default age's 18). Tests lower it: every vault write
+// derives a key, about a second each at the default.
+func fileOptions(env config.Env) keystore.FileOptions {
+	var o keystore.FileOptions
+	if v, err := strconv.Atoi(env("HFBROKER_VAULT_WORK_FACTOR")); err == nil && v >= 10 && v <= 30 {
+		o.WorkFactor = v
+	}
+	return o
 }

@@ -54,7 +54,7 @@ func (s *syncBuffer) String() string {
 // env is one proxy in front of one fake upstream, with its leases, audit
 // events and log captured.
 type env struct {
-	t         *testing.T
+	t         testing.TB
 	up        *upstream
 	leases    *Table
 	proxy     *Proxy
@@ -67,7 +67,7 @@ type env struct {
 	events []Event
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	real, err := NewLeaseToken() // any hf_ token will do as the "real" one
 	if err != nil {
@@ -469,6 +469,29 @@ func TestSameOriginURLsArePointedAtTheProxy(t *testing.T) {
 	}
 	if got := res.Header.Get("X-Xet-Cas-Url"); got != e.up.cdn.URL {
 		t.Errorf("X-Xet-Cas-Url = %q, want the CAS host untouched %q", got, e.up.cdn.URL)
+	}
+}
+
+func TestResponsesStreamWithoutBuffering(t *testing.T) {
+	e := newEnv(t)
+	lease := e.lease("l-1", ref(t, "acme/llm"), false)
+	req, _ := http.NewRequest("GET", e.url+"/acme/llm/resolve/main/stream.bin", nil)
+	req.Header.Set("Authorization", "Bearer "+lease)
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	// The upstream sends the rest only after the client has the first part:
+	// a buffering proxy would hang here until the client's deadline.
+	first := make([]byte, len(streamFirst))
+	if _, err := io.ReadFull(res.Body, first); err != nil || string(first) != streamFirst {
+		t.Fatalf("first part %q, %v; want %q before the upstream finishes", first, err, streamFirst)
+	}
+	close(e.up.gate)
+	rest, err := io.ReadAll(res.Body)
+	if err != nil || string(rest) != streamSecond {
+		t.Fatalf("second part %q, %v; want %q", rest, err, streamSecond)
 	}
 }
 

@@ -90,6 +90,11 @@ const (
 	seedSmall = 3
 	cdnSize   = 4 << 20
 	smallSize = 1 << 20
+	seedBench = 4
+	benchSize = 32 << 20
+	// The two parts of stream.bin.
+	streamFirst  = "first part;"
+	streamSecond = "second part"
 	// fakeCommit is the commit sha the fake reports for main.
 	fakeCommit = "0123456789abcdef0123456789abcdef01234567"
 )
@@ -115,6 +120,8 @@ type upstream struct {
 	hub       *httptest.Server
 	cdn       *httptest.Server
 	realToken string
+	// gate holds stream.bin after its first part until the test closes it.
+	gate chan struct{}
 
 	mu      sync.Mutex
 	seen    []seenRequest
@@ -122,7 +129,7 @@ type upstream struct {
 }
 
 func newUpstream(t testing.TB, realToken string) *upstream {
-	u := &upstream{t: t, realToken: realToken}
+	u := &upstream{t: t, realToken: realToken, gate: make(chan struct{})}
 	u.cdn = httptest.NewServer(http.HandlerFunc(u.serveCDN))
 	u.hub = httptest.NewServer(http.HandlerFunc(u.serveHub))
 	t.Cleanup(func() {
@@ -206,6 +213,22 @@ func (u *upstream) serveHub(w http.ResponseWriter, r *http.Request) {
 		serveFile(w, r, seedBig, bigSize())
 	case p == "/acme/llm/resolve/main/small.bin":
 		serveFile(w, r, seedSmall, smallSize)
+	case p == "/acme/llm/resolve/main/bench.bin":
+		serveFile(w, r, seedBench, benchSize)
+	case p == "/acme/llm/resolve/main/stream.bin":
+		// The first part, flushed, then nothing until the gate opens: a
+		// proxy that buffers never lets the client see the first part. The
+		// length is known, so ReverseProxy's automatic flushing of
+		// unknown-length bodies does not apply: only FlushInterval does.
+		w.Header().Set("Content-Length", strconv.Itoa(len(streamFirst)+len(streamSecond)))
+		_, _ = io.WriteString(w, streamFirst)
+		http.NewResponseController(w).Flush()
+		select {
+		case <-u.gate:
+		case <-r.Context().Done():
+			return
+		}
+		_, _ = io.WriteString(w, streamSecond)
 	case p == "/acme/llm/resolve/main/cdn.bin":
 		// As the Hub does for LFS/Xet files: a cross-host redirect to a
 		// presigned URL, plus the Xet headers pointing back at the Hub.

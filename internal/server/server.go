@@ -6,6 +6,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"time"
 
@@ -27,8 +28,12 @@ type Info struct {
 	BackendReason string
 	Version       string
 	StartedAt     time.Time
-	// Locked reports whether the store is locked (file backend).
-	Locked func() bool
+	// OpenStore opens a backend for Migrate ("keychain" or "file"); for the
+	// file backend it unlocks (or creates) the vault with passphrase.
+	OpenStore func(ctx context.Context, kind string, passphrase []byte) (broker.Store, error)
+	// SetBackend records the backend tokens live in after a migration, so the
+	// next daemon start opens it.
+	SetBackend func(kind string) error
 }
 
 // Server implements hfbroker.v1.BrokerService.
@@ -176,14 +181,11 @@ func (s *Server) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*
 
 func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	ps, def := s.b.Profiles()
-	locked := false
-	if s.info.Locked != nil {
-		locked = s.info.Locked()
-	}
+	locked := s.b.Locked()
 	return &pb.StatusResponse{
 		Pid:            int32(os.Getpid()),
 		Socket:         s.info.Socket,
-		Backend:        s.info.Backend,
+		Backend:        s.b.StoreKind(),
 		BackendReason:  s.info.BackendReason,
 		ProfileCount:   int32(len(ps)),
 		StartedAt:      timestamppb.New(s.info.StartedAt),
@@ -278,4 +280,47 @@ func (s *Server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 		})
 	}
 	return out, nil
+}
+
+func (s *Server) Lock(ctx context.Context, _ *pb.LockRequest) (*pb.LockResponse, error) {
+	n := s.b.Lock(s.caller(ctx))
+	return &pb.LockResponse{EndedLeases: int32(n)}, nil
+}
+
+func (s *Server) Unlock(ctx context.Context, req *pb.UnlockRequest) (*pb.UnlockResponse, error) {
+	if err := s.b.Unlock(ctx, req.GetPassphrase(), s.caller(ctx)); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.UnlockResponse{}, nil
+}
+
+func (s *Server) ChangePassphrase(ctx context.Context, req *pb.ChangePassphraseRequest) (*pb.ChangePassphraseResponse, error) {
+	if err := s.b.ChangePassphrase(ctx, req.GetOldPassphrase(), req.GetNewPassphrase()); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.ChangePassphraseResponse{}, nil
+}
+
+func (s *Server) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.MigrateResponse, error) {
+	to := req.GetTo()
+	if to != "file" && to != "keychain" {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: fmt.Sprintf("cannot migrate to %q", to), Hint: "use --to file or --to keychain"})
+	}
+	if s.info.OpenStore == nil {
+		return nil, status.Error(codes.Unimplemented, "this daemon cannot migrate")
+	}
+	dst, err := s.info.OpenStore(ctx, to, req.GetPassphrase())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	n, err := s.b.Migrate(ctx, dst, s.caller(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if s.info.SetBackend != nil {
+		if err := s.info.SetBackend(to); err != nil {
+			return nil, status.Error(codes.Internal, "tokens moved, but the backend choice was not saved: "+err.Error())
+		}
+	}
+	return &pb.MigrateResponse{Moved: int32(n), Backend: to}, nil
 }

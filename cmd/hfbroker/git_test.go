@@ -1,0 +1,275 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/hfbroker/hfbroker/internal/gittest"
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubtest"
+)
+
+// The git scripts (testdata/script/git-*.txtar) drive the real git binary
+// through hfbroker's credential helper against a real smart-HTTP server
+// (internal/gittest) that demands Basic auth and asks the script's fake Hub
+// whether each token may read or write each repository. That server and the
+// Hub's API share one origin, the profile's endpoint, because the helper
+// answers only for the endpoint's host: /api/ goes to the fake Hub and every
+// other path to git http-backend.
+
+func init() {
+	for name, cmd := range map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"git-server":   cmdGitServer,
+		"git-auth":     cmdGitAuth,
+		"cred-request": cmdCredRequest,
+		"hub-org":      cmdHubOrg,
+		"hub-repo":     cmdHubRepo,
+		"hub-token":    cmdHubToken,
+	} {
+		extraCmds[name] = cmd
+	}
+}
+
+// gitAuth is one credential the git server was shown: which token (never
+// logged: tests compare it with a script variable), for which repository,
+// for reading or writing, and whether the Hub allowed it.
+type gitAuth struct {
+	repo    string
+	token   string
+	write   bool
+	allowed bool
+}
+
+// gitOrigin is a script's git server plus Hub API on one origin.
+type gitOrigin struct {
+	git   *gittest.Server
+	front *httptest.Server
+	mu    sync.Mutex
+	auths []gitAuth
+}
+
+func (o *gitOrigin) authLog() []gitAuth {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]gitAuth(nil), o.auths...)
+}
+
+var (
+	gitOriginsMu sync.Mutex
+	gitOrigins   = map[*testscript.TestScript]*gitOrigin{}
+)
+
+func scriptGit(ts *testscript.TestScript) *gitOrigin {
+	gitOriginsMu.Lock()
+	defer gitOriginsMu.Unlock()
+	o := gitOrigins[ts]
+	if o == nil {
+		ts.Fatalf("no git server: run git-server first")
+	}
+	return o
+}
+
+// git-server REPO...: start the script's git server with these repositories
+// (each with one commit on main) in front of its fake Hub, and point
+// HF_ENDPOINT at it. Sets GITSRV (the base URL) and GITHOST (host:port).
+func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
+	if neg {
+		ts.Fatalf("usage: git-server REPO...")
+	}
+	hubSrv := scriptHub(ts)
+	o := &gitOrigin{}
+	o.git = gittest.New(newScriptTB(ts), gittest.Options{
+		Authorize: func(user, password, repoPath string, write bool) bool {
+			ok := false
+			if ref, err := hub.ParseRepo(repoPath, hub.RepoModel); err == nil {
+				ok = hubSrv.Authorize(password, ref, write)
+			}
+			o.mu.Lock()
+			o.auths = append(o.auths, gitAuth{repo: repoPath, token: password, write: write, allowed: ok})
+			o.mu.Unlock()
+			return ok
+		},
+	})
+	for _, r := range args {
+		o.git.CreateRepo(r)
+	}
+	hubURL, err := url.Parse(hubSrv.URL())
+	ts.Check(err)
+	gitURL, err := url.Parse(o.git.Endpoint())
+	ts.Check(err)
+	toHub := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(hubURL) }}
+	toGit := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(gitURL) }}
+	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			toHub.ServeHTTP(w, r)
+			return
+		}
+		toGit.ServeHTTP(w, r)
+	}))
+	ts.Defer(o.front.Close)
+
+	gitOriginsMu.Lock()
+	gitOrigins[ts] = o
+	gitOriginsMu.Unlock()
+	ts.Defer(func() {
+		gitOriginsMu.Lock()
+		delete(gitOrigins, ts)
+		gitOriginsMu.Unlock()
+	})
+	ts.Setenv("HF_ENDPOINT", o.front.URL)
+	ts.Setenv("GITSRV", o.front.URL)
+	ts.Setenv("GITHOST", strings.TrimPrefix(o.front.URL, "http://"))
+}
+
+// git-auth [read|write] REPO VAR: the git server was shown $VAR for REPO
+// (for a push when "write") and the Hub allowed it. With !, no request for
+// REPO carried $VAR.
+func cmdGitAuth(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 3 || (args[0] != "read" && args[0] != "write") {
+		ts.Fatalf("usage: git-auth read|write REPO VAR")
+	}
+	write, repo, tok := args[0] == "write", args[1], ts.Getenv(args[2])
+	if tok == "" {
+		ts.Fatalf("$%s is empty", args[2])
+	}
+	var shown, allowed bool
+	var seen []string
+	for _, a := range scriptGit(ts).authLog() {
+		if a.repo != repo {
+			continue
+		}
+		seen = append(seen, fmt.Sprintf("%s write=%v allowed=%v", tokenName(ts, a.token), a.write, a.allowed))
+		if a.token == tok {
+			shown = true
+			if a.write == write && a.allowed {
+				allowed = true
+			}
+		}
+	}
+	switch {
+	case neg && shown:
+		ts.Fatalf("the git server was shown $%s for %s: %v", args[2], repo, seen)
+	case !neg && !allowed:
+		ts.Fatalf("the git server did not accept $%s for %s %s; it saw %v", args[2], args[0], repo, seen)
+	}
+}
+
+// tokenName names a token by the script variable holding it, so a failure
+// message never prints a token.
+func tokenName(ts *testscript.TestScript, tok string) string {
+	for _, v := range scriptTokenVars {
+		if tok != "" && ts.Getenv(v) == tok {
+			return "$" + v
+		}
+	}
+	if tok == "" {
+		return "no token"
+	}
+	return "another token"
+}
+
+// scriptTokenVars are the variables that hold tokens in the scripts: the
+// harness's cast and those hub-token sets in the git scripts.
+var scriptTokenVars = []string{"TOKEN_WRITE", "TOKEN_READ", "TOKEN_FG", "TOKEN_UNKNOWN", "ORG_TOKEN", "TOKEN_BETA"}
+
+// cred-request FILE KEY=VALUE...: write a git credential request, one
+// attribute a line and a blank line after, for a helper's stdin.
+func cmdCredRequest(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: cred-request FILE KEY=VALUE...")
+	}
+	var b bytes.Buffer
+	for _, kv := range args[1:] {
+		b.WriteString(kv + "\n")
+	}
+	b.WriteString("\n")
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b.Bytes(), 0o600))
+}
+
+// hub-org ORG USER ROLE: add an org to the fake Hub with USER as a member.
+func cmdHubOrg(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: hub-org ORG USER ROLE")
+	}
+	h := scriptHub(ts)
+	h.AddOrg(hubtest.OrgSpec{Name: args[0]})
+	h.AddMember(args[0], args[1], args[2])
+}
+
+// hub-repo ID: add a private repository to the fake Hub.
+func cmdHubRepo(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: hub-repo ID")
+	}
+	scriptHub(ts).AddRepo(hubtest.RepoSpec{ID: args[0], Private: true})
+}
+
+// hub-token VAR USER NAME ORG: give USER a fine-grained token named NAME
+// that reads and writes ORG's repositories, and put it in $VAR.
+func cmdHubToken(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 4 {
+		ts.Fatalf("usage: hub-token VAR USER NAME ORG")
+	}
+	tok := scriptHub(ts).AddToken(args[1], hubtest.TokenSpec{Role: "fineGrained", DisplayName: args[2],
+		Scoped: []hubtest.Scope{hubtest.ScopeOrg(args[3], "repo.content.read", "repo.write")}})
+	ts.Setenv(args[0], tok)
+}
+
+// scriptTB lets gittest, written for Go tests, live as long as one script:
+// its temp dirs and cleanups belong to the script, its failures fail the
+// script, and http-backend's log lines (written from server goroutines) are
+// kept until the script ends. Calling any other testing.TB method panics on
+// the nil embedded interface, which would show at once.
+type scriptTB struct {
+	testing.TB
+	ts  *testscript.TestScript
+	mu  sync.Mutex
+	log []string
+}
+
+func newScriptTB(ts *testscript.TestScript) *scriptTB {
+	s := &scriptTB{ts: ts}
+	// Defer from the script's goroutine: Logf runs on server goroutines.
+	ts.Defer(func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if len(s.log) > 0 {
+			ts.Logf("%s", strings.Join(s.log, "\n"))
+		}
+	})
+	return s
+}
+
+func (s *scriptTB) Helper() {}
+
+func (s *scriptTB) TempDir() string {
+	dir, err := os.MkdirTemp("", "hfbgit")
+	s.ts.Check(err)
+	s.ts.Defer(func() { os.RemoveAll(dir) })
+	return dir
+}
+
+func (s *scriptTB) Cleanup(f func()) { s.ts.Defer(f) }
+
+func (s *scriptTB) Fatalf(format string, args ...any) { s.ts.Fatalf(format, args...) }
+
+func (s *scriptTB) Skipf(format string, args ...any) {
+	s.ts.Logf(format, args...)
+	s.ts.Skip()
+}
+
+func (s *scriptTB) Logf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = append(s.log, fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,208 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/daemon"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// benchConns are the client counts the socket benchmarks run at: one
+// caller, a busy workstation, and far more than a person ever has.
+var benchConns = []int{1, 16, 256}
+
+// startBenchDaemon runs the daemon in-process on a fresh socket with the
+// memory backend and one profile, "bench", and returns the socket path.
+func startBenchDaemon(b *testing.B) string {
+	b.Helper()
+	// A short directory: unix socket paths are limited to ~104 bytes.
+	dir, err := os.MkdirTemp("", "hfbd-bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	sock := filepath.Join(dir, "s")
+	vars := map[string]string{
+		"HOME":             dir,
+		"HFBROKER_BACKEND": "memory",
+		"HF_ENDPOINT":      "http://127.0.0.1:9",
+	}
+	env := func(k string) string { return vars[k] }
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{
+			Socket: sock,
+			Env:    env,
+			Logger: slog.New(slog.DiscardHandler),
+			Ready:  func(string) { close(ready) },
+		})
+	}()
+	b.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			b.Errorf("daemon: %v", err)
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		b.Fatalf("daemon did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		b.Fatal("daemon did not start within 30s")
+	}
+	c := dialBench(b, sock)
+	defer c.Close()
+	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{
+		Name: "bench", Token: "hf_" + strings.Repeat("B", 34), Endpoint: "http://127.0.0.1:9", NoVerify: true,
+	}); err != nil {
+		b.Fatalf("add token: %v", err)
+	}
+	return sock
+}
+
+func dialBench(b *testing.B, sock string) *client.Client {
+	b.Helper()
+	c, err := client.Dial(context.Background(), client.Options{Socket: sock, NoAutostart: true, Env: func(string) string { return "" }})
+	if err != nil {
+		b.Fatalf("dial: %v", err)
+	}
+	return c
+}
+
+// runConns splits b.N calls of op across conns goroutines, each with its own
+// state from open, and reports the latency quantiles besides ns/op (which is
+// wall time over calls, the inverse of throughput).
+func runConns[C any](b *testing.B, conns int, open func() C, op func(C) error, closeC func(C)) {
+	cs := make([]C, conns)
+	for i := range cs {
+		cs[i] = open()
+		if err := op(cs[i]); err != nil { // connect and warm up outside the timer
+			b.Fatalf("warm-up: %v", err)
+		}
+	}
+	defer func() {
+		for _, c := range cs {
+			closeC(c)
+		}
+	}()
+	var next atomic.Int64
+	lat := make([][]time.Duration, conns)
+	var wg sync.WaitGroup
+	var failed atomic.Value
+	b.ResetTimer()
+	for i := range cs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for next.Add(1) <= int64(b.N) {
+				start := time.Now()
+				if err := op(cs[i]); err != nil {
+					failed.CompareAndSwap(nil, err)
+					return
+				}
+				lat[i] = append(lat[i], time.Since(start))
+			}
+		}()
+	}
+	wg.Wait()
+	b.StopTimer()
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatalf("call failed: %v", err)
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Nanoseconds()) / 1e3 }
+	b.ReportMetric(q(0.50), "p50-µs")
+	b.ReportMetric(q(0.99), "p99-µs")
+}
+
+// BenchmarkLeaseSocket measures the Lease RPC over the unix socket against
+// an in-process daemon: gRPC, the peer-credential check, the /proc reads
+// for the caller and the broker's lease path, at 1, 16 and 256 clients,
+// each on its own connection.
+func BenchmarkLeaseSocket(b *testing.B) {
+	sock := startBenchDaemon(b)
+	req := &pb.LeaseRequest{Profile: "bench", Purpose: pb.Purpose_PURPOSE_TOKEN, Ttl: durationpb.New(time.Millisecond)}
+	for _, n := range benchConns {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			runConns(b, n,
+				func() *client.Client { return dialBench(b, sock) },
+				func(c *client.Client) error {
+					resp, err := c.Lease(context.Background(), req)
+					if err == nil && resp.GetToken() == "" {
+						err = errors.New("empty token")
+					}
+					return err
+				},
+				func(c *client.Client) { c.Close() })
+		})
+	}
+}
+
+// echoSize is about a Lease round trip's size on the wire.
+const echoSize = 160
+
+// BenchmarkEchoSocket is the floor under BenchmarkLeaseSocket: a raw unix
+// socket round trip of echoSize bytes, with no gRPC and no broker.
+func BenchmarkEchoSocket(b *testing.B) {
+	dir, err := os.MkdirTemp("", "hfbd-echo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	l, err := net.Listen("unix", filepath.Join(dir, "e"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	for _, n := range benchConns {
+		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+			msg := make([]byte, echoSize)
+			runConns(b, n,
+				func() net.Conn {
+					c, err := net.Dial("unix", l.Addr().String())
+					if err != nil {
+						b.Fatal(err)
+					}
+					return c
+				},
+				func(c net.Conn) error {
+					buf := make([]byte, echoSize)
+					if _, err := c.Write(msg); err != nil {
+						return err
+					}
+					_, err := io.ReadFull(c, buf)
+					return err
+				},
+				func(c net.Conn) { c.Close() })
+		})
+	}
+}
