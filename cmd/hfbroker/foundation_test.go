@@ -351,7 +351,11 @@ func TestFoundationSquattedSocketGetsNothing(t *testing.T) {
 		{args: []string{"login", "--name", "work"}, stdin: tok},
 	}
 	for _, r := range runs {
-		cmd := exec.Command("hfbroker", r.args...)
+		// A CLI that talked to the squatter would wait for an answer that
+		// never comes: bound it, so the test fails instead of hanging.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, "hfbroker", r.args...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + home, "HFBROKER_SOCKET=" + sock, "HF_ENDPOINT=" + hub.URL()}
 		cmd.Stdin = strings.NewReader(r.stdin)
 		var stdout, stderr bytes.Buffer

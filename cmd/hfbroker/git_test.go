@@ -16,7 +16,6 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/gittest"
 	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/hubtest"
 )
 
 // The git scripts (testdata/script/git-*.txtar) drive the real git binary
@@ -32,9 +31,6 @@ func init() {
 		"git-server":   cmdGitServer,
 		"git-auth":     cmdGitAuth,
 		"cred-request": cmdCredRequest,
-		"hub-org":      cmdHubOrg,
-		"hub-repo":     cmdHubRepo,
-		"hub-token":    cmdHubToken,
 	} {
 		extraCmds[name] = cmd
 	}
@@ -196,35 +192,6 @@ func cmdCredRequest(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), b.Bytes(), 0o600))
 }
 
-// hub-org ORG USER ROLE: add an org to the fake Hub with USER as a member.
-func cmdHubOrg(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 3 {
-		ts.Fatalf("usage: hub-org ORG USER ROLE")
-	}
-	h := scriptHub(ts)
-	h.AddOrg(hubtest.OrgSpec{Name: args[0]})
-	h.AddMember(args[0], args[1], args[2])
-}
-
-// hub-repo ID: add a private repository to the fake Hub.
-func cmdHubRepo(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 1 {
-		ts.Fatalf("usage: hub-repo ID")
-	}
-	scriptHub(ts).AddRepo(hubtest.RepoSpec{ID: args[0], Private: true})
-}
-
-// hub-token VAR USER NAME ORG: give USER a fine-grained token named NAME
-// that reads and writes ORG's repositories, and put it in $VAR.
-func cmdHubToken(ts *testscript.TestScript, neg bool, args []string) {
-	if neg || len(args) != 4 {
-		ts.Fatalf("usage: hub-token VAR USER NAME ORG")
-	}
-	tok := scriptHub(ts).AddToken(args[1], hubtest.TokenSpec{Role: "fineGrained", DisplayName: args[2],
-		Scoped: []hubtest.Scope{hubtest.ScopeOrg(args[3], "repo.content.read", "repo.write")}})
-	ts.Setenv(args[0], tok)
-}
-
 // scriptTB lets gittest, written for Go tests, live as long as one script:
 // its temp dirs and cleanups belong to the script, its failures fail the
 // script, and http-backend's log lines (written from server goroutines) are
@@ -263,10 +230,9 @@ func (s *scriptTB) Cleanup(f func()) { s.ts.Defer(f) }
 
 func (s *scriptTB) Fatalf(format string, args ...any) { s.ts.Fatalf(format, args...) }
 
-func (s *scriptTB) Skipf(format string, args ...any) {
-	s.ts.Logf(format, args...)
-	s.ts.Skip()
-}
+// Skipf fails: a script cannot skip itself from Go, and gittest skips only
+// where git is missing and optional, which the git scripts do not allow.
+func (s *scriptTB) Skipf(format string, args ...any) { s.ts.Fatalf(format, args...) }
 
 func (s *scriptTB) Logf(format string, args ...any) {
 	s.mu.Lock()

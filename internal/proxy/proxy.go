@@ -274,13 +274,19 @@ func bearer(h http.Header) (string, bool) {
 	return tok, true
 }
 
-// loopbackHost reports whether a Host header names a loopback address.
+// loopbackHost reports whether a Host header is a loopback name or address
+// with, at most, a numeric port. It is strict because the proxy writes the
+// Host back into the Location and Link headers it rewrites.
 func loopbackHost(hostport string) bool {
 	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
+	if h, port, err := net.SplitHostPort(hostport); err == nil {
+		if port == "" || strings.Trim(port, "0123456789") != "" {
+			return false
+		}
 		host = h
+	} else if strings.HasPrefix(hostport, "[") {
+		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 	}
-	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

@@ -567,6 +567,26 @@ func TestEachRequestIsAudited(t *testing.T) {
 	}
 }
 
+func TestAnAbortedDownloadIsAudited(t *testing.T) {
+	e := newEnv(t)
+	lease := e.lease("l-abort", ref(t, "acme/llm"), false)
+	req, _ := http.NewRequest("GET", e.url+"/acme/llm/resolve/main/big.bin", nil)
+	req.Header.Set("Authorization", "Bearer "+lease)
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.ReadFull(res.Body, make([]byte, 1<<20)); err != nil {
+		t.Fatal(err)
+	}
+	// Closing the body early closes the connection: the proxy's copy fails.
+	res.Body.Close()
+	ev := e.waitEvent(func(ev Event) bool { return ev.LeaseID == "l-abort" })
+	if ev.Reason != "stream aborted" || ev.Bytes >= bigSize() || ev.Status != 200 {
+		t.Errorf("aborted download audited as %+v, want reason \"stream aborted\" with fewer than %d bytes", ev, bigSize())
+	}
+}
+
 func TestUnreachableUpstreamIsABadGateway(t *testing.T) {
 	e := newEnv(t)
 	// A port nothing listens on: listen, note the address, close.

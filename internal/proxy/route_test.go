@@ -285,3 +285,31 @@ func jsonUnmarshalStrict(b []byte, v any) error {
 	}
 	return nil
 }
+
+func TestLoopbackHost(t *testing.T) {
+	tests := []struct {
+		host string
+		ok   bool
+	}{
+		{"127.0.0.1:8080", true},
+		{"127.0.0.1", true},
+		{"127.5.6.7:1", true},
+		{"localhost:8080", true},
+		{"LOCALHOST", true},
+		{"[::1]:8080", true},
+		{"[::1]", true},
+		{"", false},
+		{"evil.example", false},
+		{"evil.example:8080", false},
+		{"10.0.0.1:80", false},
+		{"127.0.0.1:80/evil", false},
+		{"127.0.0.1:", false},
+		{"localhost.evil.example", false},
+		{"127.0.0.1.nip.io:80", false},
+	}
+	for _, tc := range tests {
+		if got := loopbackHost(tc.host); got != tc.ok {
+			t.Errorf("loopbackHost(%q) = %v, want %v", tc.host, got, tc.ok)
+		}
+	}
+}
