@@ -127,18 +127,24 @@ func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("GITHOST", strings.TrimPrefix(o.front.URL, "http://"))
 }
 
-// git-auth [read|write] REPO VAR: the git server was shown $VAR for REPO
-// (for a push when "write") and the Hub allowed it. With !, no request for
-// REPO carried $VAR.
+// git-auth read|write REPO VAR allowed|refused: the git server was shown
+// $VAR for REPO, to fetch or to push, and the fake Hub allowed or refused it.
+// With !, and only REPO VAR: no request for REPO carried $VAR.
 func cmdGitAuth(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 3 || (args[0] != "read" && args[0] != "write") {
-		ts.Fatalf("usage: git-auth read|write REPO VAR")
+	usage := func() { ts.Fatalf("usage: git-auth read|write REPO VAR allowed|refused; ! git-auth REPO VAR") }
+	if neg {
+		if len(args) != 2 {
+			usage()
+		}
+		args = []string{"", args[0], args[1], ""}
+	} else if len(args) != 4 || (args[0] != "read" && args[0] != "write") || (args[3] != "allowed" && args[3] != "refused") {
+		usage()
 	}
-	write, repo, tok := args[0] == "write", args[1], ts.Getenv(args[2])
+	write, repo, tok, wantAllowed := args[0] == "write", args[1], ts.Getenv(args[2]), args[3] == "allowed"
 	if tok == "" {
 		ts.Fatalf("$%s is empty", args[2])
 	}
-	var shown, allowed bool
+	var shown, found bool
 	var seen []string
 	for _, a := range scriptGit(ts).authLog() {
 		if a.repo != repo {
@@ -147,16 +153,16 @@ func cmdGitAuth(ts *testscript.TestScript, neg bool, args []string) {
 		seen = append(seen, fmt.Sprintf("%s write=%v allowed=%v", tokenName(ts, a.token), a.write, a.allowed))
 		if a.token == tok {
 			shown = true
-			if a.write == write && a.allowed {
-				allowed = true
+			if a.write == write && a.allowed == wantAllowed {
+				found = true
 			}
 		}
 	}
 	switch {
 	case neg && shown:
 		ts.Fatalf("the git server was shown $%s for %s: %v", args[2], repo, seen)
-	case !neg && !allowed:
-		ts.Fatalf("the git server did not accept $%s for %s %s; it saw %v", args[2], args[0], repo, seen)
+	case !neg && !found:
+		ts.Fatalf("the git server did not see $%s %s for %s %s; it saw %v", args[2], args[3], args[0], repo, seen)
 	}
 }
 

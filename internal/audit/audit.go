@@ -42,7 +42,7 @@ type Event struct {
 	LeaseID     string    `json:"lease_id,omitempty"`
 	Reason      string    `json:"reason,omitempty"`
 	Cause       string    `json:"cause,omitempty"`
-	UID         int       `json:"uid,omitempty"`
+	UID         int       `json:"uid"`
 	PID         int       `json:"pid,omitempty"`
 	Exe         string    `json:"exe,omitempty"`
 	Cwd         string    `json:"cwd,omitempty"`

@@ -77,6 +77,8 @@ type Lease struct {
 	GrantedAt   time.Time
 	ExpiresAt   time.Time
 
+	UID int
+
 	startTime uint64    // the watched process's start time, against pid reuse
 	deadline  time.Time // ExpiresAt with its monotonic reading kept
 }
@@ -119,6 +121,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		User:        p.User(),
 		PID:         pid,
 		Exe:         exe,
+		UID:         req.Caller.UID,
 		Repo:        req.Repo,
 		Access:      req.Access,
 		Purpose:     req.Purpose,
@@ -264,7 +267,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 	for _, l := range ls {
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 			Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose), Cause: cause},
-			Caller{PID: l.PID, Exe: l.Exe})
+			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe})
 	}
 }
 

@@ -509,7 +509,11 @@ func (imp *importer) removeCopies(found []*foundToken, files plaintextFiles) int
 			}
 		}
 		if kept > 0 {
-			fmt.Fprintf(imp.out, "kept %s in %s: %s not imported\n", plural(kept, "line", "lines"), imp.show(p), plural(kept, "its token was", "their tokens were"))
+			why := "its token was"
+			if kept > 1 {
+				why = "their tokens were"
+			}
+			fmt.Fprintf(imp.out, "kept %s in %s: %s not imported\n", plural(kept, "line", "lines"), imp.show(p), why)
 		}
 	}
 	for _, ft := range found {

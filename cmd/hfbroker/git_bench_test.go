@@ -1,0 +1,165 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/daemon"
+	"github.com/hfbroker/hfbroker/internal/gittest"
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubtest"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// BenchmarkGitLsRemote compares `git ls-remote` against a local smart-HTTP
+// server with hfbroker as git's credential helper (set up by `hfbroker
+// setup-git`) and with git's own plaintext `store` helper, alternating the
+// two in every iteration so both see the same machine load. It reports the
+// median wall time of each and their ratio (target: at most 1.05).
+//
+// The helper is $HFBROKER_BENCH_HFBROKER when set (scripts/bench passes the
+// real binary), else the test binary that testscript put on PATH as
+// hfbroker. The daemon runs in this process with the memory backend.
+func BenchmarkGitLsRemote(b *testing.B) {
+	git := gittest.LookGit(b)
+	helper := os.Getenv("HFBROKER_BENCH_HFBROKER")
+	if helper == "" {
+		p, err := exec.LookPath("hfbroker")
+		if err != nil {
+			b.Fatalf("no hfbroker to use as git's helper: %v", err)
+		}
+		helper = p
+	}
+
+	// One origin serves both the Hub API (whoami-v2, which the daemon asks
+	// at login) and git, as huggingface.co does: the credential helper only
+	// answers for the endpoint's host.
+	fake := hubtest.New(b)
+	fake.AddUser("alice", "Alice Example")
+	fake.AddOrg(hubtest.OrgSpec{Name: "acme", Fullname: "ACME ML"})
+	fake.AddMember("acme", "alice", hubtest.RoleWrite)
+	fake.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true})
+	token := fake.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
+	gs := gittest.New(b, gittest.Options{Authorize: func(_, password, repoPath string, write bool) bool {
+		ref, err := hub.ParseRepo(repoPath, hub.RepoModel)
+		return err == nil && fake.Authorize(password, ref, write)
+	}})
+	gs.CreateRepo("acme/llm")
+	hubURL, _ := url.Parse(fake.URL())
+	gitURL, _ := url.Parse(gs.Endpoint())
+	toHub, toGit := httputil.NewSingleHostReverseProxy(hubURL), httputil.NewSingleHostReverseProxy(gitURL)
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(r.URL.Path, "/api/") {
+			toHub.ServeHTTP(w, r)
+			return
+		}
+		toGit.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	endpoint := front.URL
+	repoURL := endpoint + "/acme/llm"
+
+	dir, err := os.MkdirTemp("", "hfb-gitbench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	sock := filepath.Join(dir, "s")
+	daemonHome := filepath.Join(dir, "daemon")
+	vars := map[string]string{"HOME": daemonHome, "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": endpoint}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Socket: sock, Env: func(k string) string { return vars[k] },
+			Logger: slog.New(slog.DiscardHandler), Ready: func(string) { close(ready) }})
+	}()
+	defer func() { cancel(); <-done }()
+	select {
+	case <-ready:
+	case err := <-done:
+		b.Fatalf("daemon did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		b.Fatal("daemon did not start within 30s")
+	}
+	c, err := client.Dial(ctx, client.Options{Socket: sock, NoAutostart: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	// Verified with the fake Hub, so a lease for the repo needs no Hub call.
+	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Name: "bench", Token: token, Endpoint: endpoint}); err != nil {
+		b.Fatalf("add token: %v", err)
+	}
+	c.Close()
+
+	hfHome, storeHome := filepath.Join(dir, "hf"), filepath.Join(dir, "store")
+	hfEnv := append(gittest.CleanEnv(hfHome), "HF_ENDPOINT="+endpoint, "HFBROKER_SOCKET="+sock, "HFBROKER_NO_AUTOSTART=1")
+	storeEnv := gittest.CleanEnv(storeHome)
+	for _, d := range []string{hfHome, storeHome} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			b.Fatal(err)
+		}
+	}
+	setup := exec.Command(helper, "setup-git", "--global")
+	setup.Env = hfEnv
+	if out, err := setup.CombinedOutput(); err != nil {
+		b.Fatalf("hfbroker setup-git: %v\n%s", err, out)
+	}
+	creds := filepath.Join(storeHome, "git-credentials")
+	if err := os.WriteFile(creds, []byte("http://hf_user:"+token+"@"+strings.TrimPrefix(endpoint, "http://")+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(storeHome, ".gitconfig"), []byte("[credential]\n\thelper = store --file="+creds+"\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+
+	lsRemote := func(env []string) time.Duration {
+		cmd := exec.Command(git, "ls-remote", repoURL)
+		cmd.Env = env
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		start := time.Now()
+		err := cmd.Run()
+		d := time.Since(start)
+		if err != nil || !strings.Contains(out.String(), "refs/heads/main") {
+			// git's stderr holds no token: neither helper's answer is echoed.
+			b.Fatalf("git ls-remote: %v\n%s", err, strings.ReplaceAll(errb.String(), token, "[token]"))
+		}
+		return d
+	}
+	lsRemote(hfEnv) // warm: page cache, the daemon's first lease
+	lsRemote(storeEnv)
+
+	var hf, store []time.Duration
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if i%2 == 0 {
+			hf = append(hf, lsRemote(hfEnv))
+			store = append(store, lsRemote(storeEnv))
+		} else {
+			store = append(store, lsRemote(storeEnv))
+			hf = append(hf, lsRemote(hfEnv))
+		}
+	}
+	b.StopTimer()
+	median := func(ds []time.Duration) float64 {
+		slices.Sort(ds)
+		return float64(ds[len(ds)/2].Nanoseconds()) / 1e6
+	}
+	mh, ms := median(hf), median(store)
+	b.ReportMetric(mh, "hfbroker-ms")
+	b.ReportMetric(ms, "store-ms")
+	b.ReportMetric(mh/ms, "ratio")
+}
