@@ -74,12 +74,13 @@ type Broker struct {
 
 	writeMu sync.Mutex // serialises profile changes (store + metadata) end to end
 
-	mu       sync.Mutex
-	profiles map[string]*Profile
-	def      string
-	tokens   map[string]secret.Token // read-through cache of the store
-	leases   map[string]*Lease
-	hubWait  map[string]time.Time // endpoint -> no whoami calls before this (429)
+	mu        sync.Mutex
+	profiles  map[string]*Profile
+	def       string
+	tokens    map[string]secret.Token // read-through cache of the store
+	leases    map[string]*Lease
+	hubWait   map[string]time.Time // endpoint -> no whoami calls before this (429)
+	repoInfos map[string]repoInfoEntry
 
 	pids *pidWatcher // nil: poll only
 
@@ -100,13 +101,14 @@ func New(opts Options) (*Broker, error) {
 		return nil, errors.New("broker: a store and a profile store are required")
 	}
 	b := &Broker{
-		opts:    opts,
-		now:     opts.Now,
-		log:     opts.Logger,
-		tokens:  map[string]secret.Token{},
-		leases:  map[string]*Lease{},
-		hubWait: map[string]time.Time{},
-		store:   opts.Store,
+		opts:      opts,
+		now:       opts.Now,
+		log:       opts.Logger,
+		tokens:    map[string]secret.Token{},
+		leases:    map[string]*Lease{},
+		hubWait:   map[string]time.Time{},
+		repoInfos: map[string]repoInfoEntry{},
+		store:     opts.Store,
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -173,9 +175,13 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		if b.opts.Hub == nil {
 			return Profile{}, false, errorf(KindHub, "use --no-verify to store it without checking", "no Hub client configured")
 		}
+		if err := b.hubWaiting(req.Endpoint, "use --no-verify to store it without checking"); err != nil {
+			return Profile{}, false, err
+		}
 		w, err := b.opts.Hub.Whoami(ctx, req.Endpoint, req.Token)
 		if err != nil {
-			return Profile{}, false, hubError(err, req.Endpoint)
+			b.noteRateLimit(req.Endpoint, err)
+			return Profile{}, false, hubError(err, req.Endpoint, "use --no-verify to store it without checking")
 		}
 		who = w
 	}
@@ -325,13 +331,9 @@ func (b *Broker) refresh(ctx context.Context, p Profile) (Profile, error) {
 	if b.opts.Hub == nil {
 		return Profile{}, errorf(KindHub, "", "no Hub client configured")
 	}
-	now := b.now()
-	b.mu.Lock()
-	until := b.hubWait[p.Endpoint]
-	b.mu.Unlock()
-	if now.Before(until) {
-		return Profile{}, &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", until.Sub(now).Round(time.Second)),
-			Hint: "use the cached answer (drop --refresh) or wait"}
+	const waitHint = "use the cached answer ('hfbroker whoami' without --refresh), or wait"
+	if err := b.hubWaiting(p.Endpoint, waitHint); err != nil {
+		return Profile{}, err
 	}
 	tok, err := b.token(ctx, p.Name)
 	if err != nil {
@@ -339,16 +341,11 @@ func (b *Broker) refresh(ctx context.Context, p Profile) (Profile, error) {
 	}
 	who, err := b.opts.Hub.Whoami(ctx, p.Endpoint, tok)
 	if err != nil {
-		if rl, ok := errors.AsType[*hub.RateLimitError](err); ok {
-			wait := rl.Reset
-			if wait <= 0 {
-				wait = 5 * time.Minute // the Hub's rate-limit windows are 5 minutes
-			}
-			b.mu.Lock()
-			b.hubWait[p.Endpoint] = now.Add(wait)
-			b.mu.Unlock()
+		b.noteRateLimit(p.Endpoint, err)
+		if errors.Is(err, hub.ErrInvalidToken) {
+			b.markRejected(p.Name, p.Fingerprint)
 		}
-		return Profile{}, hubError(err, p.Endpoint)
+		return Profile{}, hubError(err, p.Endpoint, waitHint)
 	}
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
@@ -359,7 +356,7 @@ func (b *Broker) refresh(ctx context.Context, p Profile) (Profile, error) {
 		return Profile{}, errorf(KindNotFound, "", "profile %q changed while asking the Hub; try again", p.Name)
 	}
 	upd := *cur
-	upd.Whoami, upd.VerifiedAt, upd.Stale = who, b.now().UTC().Round(0), false
+	upd.Whoami, upd.VerifiedAt, upd.Stale, upd.Rejected = who, b.now().UTC().Round(0), false, false
 	b.profiles[p.Name] = &upd
 	if err := b.saveLocked(); err != nil {
 		b.profiles[p.Name] = cur
@@ -374,7 +371,7 @@ func (b *Broker) refresh(ctx context.Context, p Profile) (Profile, error) {
 func (b *Broker) refreshStale(ctx context.Context) {
 	ps, _ := b.Profiles()
 	for _, p := range ps {
-		if p.Stale || p.Whoami == nil {
+		if (p.Stale || p.Whoami == nil) && !p.Rejected {
 			if _, err := b.refresh(ctx, p); err != nil {
 				b.log.Debug("refresh of stale profile failed", "profile", p.Name, "err", err)
 			}
@@ -482,17 +479,70 @@ func (b *Broker) storeError(err error, name, doing string) error {
 }
 
 // hubError turns a Hub client error into a broker Error a person can act on.
-func hubError(err error, endpoint string) error {
+func hubError(err error, endpoint, waitHint string) error {
 	switch {
 	case errors.Is(err, hub.ErrInvalidToken):
 		return &Error{Kind: KindHub, Msg: "the Hub rejected the token: Invalid credentials in Authorization header",
 			Hint: "check that you copied the whole token, or create a new one at " + endpoint + "/settings/tokens"}
 	case errors.Is(err, hub.ErrRateLimited):
-		return &Error{Kind: KindHub, Msg: "the Hub rate-limited whoami-v2", Err: err,
-			Hint: "wait a few minutes, or use --no-verify"}
+		msg := "the Hub rate-limited whoami-v2"
+		if rl, ok := errors.AsType[*hub.RateLimitError](err); ok && rl.Reset > 0 {
+			msg += fmt.Sprintf("; retry in %s", rl.Reset)
+		}
+		return &Error{Kind: KindHub, Msg: msg, Hint: waitHint}
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: KindHub, Msg: "the Hub at " + endpoint + " did not answer in time",
+			Hint: "check HF_ENDPOINT and your network, or use --no-verify to store it without checking"}
 	}
 	return &Error{Kind: KindHub, Msg: "verify the token with " + endpoint, Err: err,
 		Hint: "check HF_ENDPOINT and your network, or use --no-verify to store it without checking"}
+}
+
+// hubWaiting refuses to call whoami-v2 on an endpoint inside a 429 window.
+func (b *Broker) hubWaiting(endpoint, hint string) error {
+	now := b.now()
+	b.mu.Lock()
+	until := b.hubWait[endpoint]
+	b.mu.Unlock()
+	if now.Before(until) {
+		return &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", until.Sub(now).Round(time.Second)), Hint: hint}
+	}
+	return nil
+}
+
+// noteRateLimit starts a 429 window: no whoami-v2 calls to the endpoint
+// until the Hub's RateLimit header says the window resets.
+func (b *Broker) noteRateLimit(endpoint string, err error) {
+	rl, ok := errors.AsType[*hub.RateLimitError](err)
+	if !ok {
+		return
+	}
+	wait := rl.Reset
+	if wait <= 0 {
+		wait = 5 * time.Minute // the Hub's rate-limit windows are 5 minutes
+	}
+	b.mu.Lock()
+	b.hubWait[endpoint] = b.now().Add(wait)
+	b.mu.Unlock()
+}
+
+// markRejected records that the Hub answered 401 for a profile's token
+// (revoked or deleted), so the choice skips it and doctor says what to do.
+func (b *Broker) markRejected(name, fingerprint string) {
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	cur, ok := b.profiles[name]
+	if !ok || cur.Fingerprint != fingerprint || cur.Rejected {
+		return
+	}
+	upd := *cur
+	upd.Rejected = true
+	b.profiles[name] = &upd
+	if err := b.saveLocked(); err != nil {
+		b.profiles[name] = cur
+	}
 }
 
 func newID(prefix string) string {

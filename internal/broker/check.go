@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 
 	"github.com/hfbroker/hfbroker/internal/access"
@@ -44,7 +45,12 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 			continue
 		}
 		c := Check{Profile: p.Name, Rank: access.Privilege(p.Whoami, repo)}
-		c.Verdict = access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, repo, accessOf(want), nil, b.now())
+		info := b.repoInfo(ctx, repo, p.Endpoint)
+		c.Verdict = access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, repo, accessOf(want), info, b.now())
+		if p.Rejected {
+			c.Verdict = access.Verdict{Code: "rejected", Reason: rejectedReason,
+				Action: fmt.Sprintf("create a new token at %s/settings/tokens and log in with it: hfbroker login --name %s", p.Endpoint, p.Name)}
+		}
 		if askHub {
 			if ac, ok := b.opts.Hub.(AuthChecker); ok {
 				tok, err := b.token(ctx, p.Name)
@@ -54,6 +60,11 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 				err = ac.AuthCheck(ctx, p.Endpoint, tok, repo, want == AccessWrite)
 				c.HubChecked = true
 				c.HubAllowed = err == nil
+				if errors.Is(err, hub.ErrInvalidToken) {
+					b.markRejected(p.Name, p.Fingerprint)
+					c.Verdict = access.Verdict{Code: "rejected", Reason: rejectedReason,
+						Action: fmt.Sprintf("create a new token at %s/settings/tokens and log in with it: hfbroker login --name %s", p.Endpoint, p.Name)}
+				}
 				if c.HubAllowed {
 					c.HubStatus = 200
 				} else if he, ok := errors.AsType[*hub.HTTPError](err); ok {
@@ -68,7 +79,7 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 		out = append(out, c)
 	}
 	chosen := ""
-	if p, err := b.choose(LeaseRequest{Repo: &repo, Access: want, Endpoint: endpoint}); err == nil {
+	if p, err := b.choose(ctx, LeaseRequest{Repo: &repo, Access: want, Endpoint: endpoint}); err == nil {
 		chosen = p.Name
 	}
 	return out, chosen, nil

@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"context"
 	"fmt"
 	"path"
 	"strings"
@@ -11,7 +12,7 @@ import (
 // choose picks the profile for a lease: the named profile; else a config
 // route matching the repo; else the least-privileged token whose Hub metadata
 // allows the repo and access; else, when no repo was named, the default.
-func (b *Broker) choose(req LeaseRequest) (Profile, error) {
+func (b *Broker) choose(ctx context.Context, req LeaseRequest) (Profile, error) {
 	if req.Profile != "" {
 		p, err := b.profile(req.Profile)
 		if err != nil {
@@ -21,7 +22,7 @@ func (b *Broker) choose(req LeaseRequest) (Profile, error) {
 			return Profile{}, err
 		}
 		if req.Repo != nil {
-			if reason := b.denyReason(p, req); reason != "" {
+			if reason := b.denyReason(ctx, p, req); reason != "" {
 				return Profile{}, &Error{Kind: KindAccessDenied, Msg: fmt.Sprintf("profile %q cannot %s %s: %s", p.Name, req.Access, req.Repo, reason),
 					Hint: "run 'hfbroker doctor " + req.Repo.String() + "' for what to do", Reasons: []Reason{{p.Name, reason}}}
 			}
@@ -36,7 +37,7 @@ func (b *Broker) choose(req LeaseRequest) (Profile, error) {
 			}
 			return p, nil
 		}
-		return b.chooseForRepo(req)
+		return b.chooseForRepo(ctx, req)
 	}
 	p, err := b.profile("")
 	if err != nil {
@@ -69,14 +70,14 @@ func (b *Broker) route(req LeaseRequest) (string, bool) {
 
 // chooseForRepo picks the least-privileged profile whose Hub metadata allows
 // the request, or explains, per profile, why none does.
-func (b *Broker) chooseForRepo(req LeaseRequest) (Profile, error) {
+func (b *Broker) chooseForRepo(ctx context.Context, req LeaseRequest) (Profile, error) {
 	if req.Purpose == PurposeGit && req.Access == 0 {
 		// git does not say whether it will fetch or push: hand it a token
 		// that can push when one exists, else one that can read.
 		if b.opts.GitPrefer != "read" {
 			w := req
 			w.Access = AccessWrite
-			if p, err := b.chooseForRepo(w); err == nil {
+			if p, err := b.chooseForRepo(ctx, w); err == nil {
 				return p, nil
 			}
 		}
@@ -94,6 +95,10 @@ func (b *Broker) chooseForRepo(req LeaseRequest) (Profile, error) {
 			reasons = append(reasons, Reason{p.Name, "bound to " + p.Endpoint})
 			continue
 		}
+		if p.Rejected {
+			reasons = append(reasons, Reason{p.Name, rejectedReason})
+			continue
+		}
 		cands = append(cands, access.Candidate{Name: p.Name, Me: p.Whoami})
 		byName[p.Name] = p
 	}
@@ -101,7 +106,8 @@ func (b *Broker) chooseForRepo(req LeaseRequest) (Profile, error) {
 		return Profile{}, errorf(KindNotFound, "run 'hfbroker login'", "no token is stored")
 	}
 	policy := access.Policy{Endpoint: req.Endpoint}
-	name, denials := policy.Choose(cands, *req.Repo, accessOf(req.Access), nil, b.now())
+	info := b.repoInfo(ctx, *req.Repo, req.Endpoint)
+	name, denials := policy.Choose(cands, *req.Repo, accessOf(req.Access), info, b.now())
 	if name != "" {
 		return byName[name], nil
 	}
@@ -116,7 +122,10 @@ func (b *Broker) chooseForRepo(req LeaseRequest) (Profile, error) {
 
 // denyReason is why a named profile cannot serve req, "" when it can (or
 // when nothing is known about its token: the Hub then decides).
-func (b *Broker) denyReason(p Profile, req LeaseRequest) string {
+func (b *Broker) denyReason(ctx context.Context, p Profile, req LeaseRequest) string {
+	if p.Rejected {
+		return rejectedReason
+	}
 	if p.Whoami == nil {
 		return ""
 	}
@@ -124,7 +133,8 @@ func (b *Broker) denyReason(p Profile, req LeaseRequest) string {
 	if want == 0 {
 		want = AccessRead
 	}
-	v := access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, *req.Repo, accessOf(want), nil, b.now())
+	info := b.repoInfo(ctx, *req.Repo, p.Endpoint)
+	v := access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, *req.Repo, accessOf(want), info, b.now())
 	if v.Allowed {
 		return ""
 	}
@@ -144,3 +154,6 @@ func writeFlag(a Access) string {
 	}
 	return ""
 }
+
+// rejectedReason explains a profile whose token the Hub answered 401 for.
+const rejectedReason = "the Hub rejected this token (revoked or deleted); log in with a new one"

@@ -98,7 +98,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if req.Repo != nil && req.Profile == "" {
 		b.refreshStale(ctx)
 	}
-	p, err := b.choose(req)
+	p, err := b.choose(ctx, req)
 	if err != nil {
 		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: repoString(req.Repo),
 			Access: req.Access.String(), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)

@@ -145,4 +145,3 @@ func (b *Broker) storeErrorFor(s Store, err error, name, doing string) error {
 	}
 	return b.storeError(err, name, doing)
 }
-

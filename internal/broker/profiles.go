@@ -27,6 +27,9 @@ type Profile struct {
 	// Stale marks Whoami as needing a refresh before it is trusted again, e.g.
 	// after git erased the credential following a 401.
 	Stale bool `json:"stale,omitempty"`
+	// Rejected records that the Hub last answered 401 for this token: it was
+	// revoked or deleted. A successful refresh clears it.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // User is the Hub user name of the token, "" when unknown.

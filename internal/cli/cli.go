@@ -219,7 +219,7 @@ func fromStatus(st *status.Status) (code int, msg, hint string, reasons []string
 
 func isCobraUsage(err error) bool {
 	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "requires exactly", "flag needs an argument", "invalid argument"} {
+	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "requires exactly", "flag needs an argument", "invalid argument", "none of the others can be", "required flag"} {
 		if strings.Contains(s, p) {
 			return true
 		}

@@ -154,7 +154,9 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 			}
 			out.Profiles = append(out.Profiles, pj)
 		}
-		out.Plaintext = plaintextLeftovers(f, endpoint, fps)
+		if left := plaintextLeftovers(f, endpoint, fps); len(left) > 0 {
+			out.Plaintext = left
+		}
 		return nil
 	})
 	if err != nil {
@@ -253,6 +255,8 @@ func printDoctor(w io.Writer, d doctorJSON) {
 			}
 			if !p.Local.Allowed && p.Local.Action != "" {
 				fmt.Fprintf(w, "  action: %s\n", p.Local.Action)
+			} else if p.Local.Allowed && p.Hub != nil && !p.Hub.Allowed {
+				fmt.Fprintf(w, "  action: %s\n", hubAction(p.Hub, d, p.Profile))
 			}
 		}
 	}
@@ -329,4 +333,18 @@ func hostOf(endpoint string) string {
 		s = s[:i]
 	}
 	return s
+}
+
+// hubAction says what to do when hfbroker's verdict allowed the request but
+// the Hub's auth-check did not: the Hub is authoritative.
+func hubAction(h *hubJSON, d doctorJSON, profile string) string {
+	switch h.Status {
+	case 401:
+		return fmt.Sprintf("the Hub no longer accepts this token: create a new one at %s/settings/tokens and run 'hfbroker login --name %s'", d.Endpoint, profile)
+	case 404:
+		return "check the repo id and --type; a private repo this token cannot see answers 404"
+	case 429:
+		return "the Hub rate-limited the check; try again in a few minutes"
+	}
+	return "the Hub refused it (see above); run 'hfbroker whoami --refresh " + profile + "' in case the token's permissions changed"
 }

@@ -65,7 +65,13 @@ Environment variables cannot be unset for you: a note says where they are.
 Exits 0 when every token found is stored (or none was found), 1 when any was
 not imported (a legacy api_org_ token, which is skipped, counts) or a file
 could not be read or rewritten; the others are still imported.`,
-		Args: cobra.NoArgs,
+		// Not cobra.NoArgs: its error quotes the argument, which may be a token.
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) > 0 {
+				return usageError{errors.New("import takes no arguments: it finds the tokens itself")}
+			}
+			return nil
+		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -211,6 +217,14 @@ type importAPI interface {
 }
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
+	return runImport(ctx, opts, func(fn func(importAPI) error) error {
+		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
+	})
+}
+
+// runImport is import with the daemon connection given: connect runs fn with
+// the daemon's API. It connects only when there is something to import.
+func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(importAPI) error) error) error {
 	f := opts.Factory
 	endpoint, err := f.Endpoint()
 	if err != nil {
@@ -232,8 +246,8 @@ func importRun(ctx context.Context, opts *ImportOptions) error {
 		return nil
 	}
 	var failed int
-	err = withClient(ctx, f, func(c *client.Client) error {
-		imp := &importer{opts: opts, api: c, out: f.IO.Out, home: home, endpoint: endpoint}
+	err = connect(func(api importAPI) error {
+		imp := &importer{opts: opts, api: api, out: f.IO.Out, home: home, endpoint: endpoint}
 		n, err := imp.run(ctx, found, files)
 		failed = n
 		return err

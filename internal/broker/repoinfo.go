@@ -1,0 +1,64 @@
+package broker
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// RepoInfoer fetches a repo's visibility and gating; the Hub client does.
+type RepoInfoer interface {
+	RepoInfo(ctx context.Context, endpoint string, tok secret.Token, repo hub.RepoRef) (*hub.RepoInfo, error)
+}
+
+// repoInfoTTL bounds how long a repo's visibility is trusted; a miss is
+// remembered for less, since a repo may be created or shared meanwhile.
+const (
+	repoInfoTTL     = 5 * time.Minute
+	repoInfoMissTTL = time.Minute
+)
+
+type repoInfoEntry struct {
+	info *hub.RepoInfo
+	at   time.Time
+}
+
+// repoInfo returns whether repo is public or gated, asking the Hub with the
+// first stored token that can see it, and caching the answer. nil means
+// unknown: the access model then treats the repo as private.
+func (b *Broker) repoInfo(ctx context.Context, repo hub.RepoRef, endpoint string) *hub.RepoInfo {
+	ri, ok := b.opts.Hub.(RepoInfoer)
+	if !ok {
+		return nil
+	}
+	key := strings.ToLower(endpoint + "|" + repo.String())
+	now := b.now()
+	b.mu.Lock()
+	e, hit := b.repoInfos[key]
+	b.mu.Unlock()
+	if hit && (now.Sub(e.at) < repoInfoMissTTL || (e.info != nil && now.Sub(e.at) < repoInfoTTL)) {
+		return e.info
+	}
+	var info *hub.RepoInfo
+	ps, _ := b.Profiles()
+	for _, p := range ps {
+		if p.Rejected || (endpoint != "" && !strings.EqualFold(strings.TrimRight(endpoint, "/"), p.Endpoint)) {
+			continue
+		}
+		tok, err := b.token(ctx, p.Name)
+		if err != nil {
+			continue
+		}
+		if got, err := ri.RepoInfo(ctx, p.Endpoint, tok, repo); err == nil {
+			info = got
+			break
+		}
+	}
+	b.mu.Lock()
+	b.repoInfos[key] = repoInfoEntry{info: info, at: now}
+	b.mu.Unlock()
+	return info
+}

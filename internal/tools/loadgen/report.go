@@ -1,0 +1,374 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+)
+
+// Targets, from issues 4, 5 and 9.
+const (
+	targetTokenRatio   = 0.3       // hfbroker token / secret-tool lookup, medians
+	targetP99At16US    = 250.0     // Lease p99 at 16 clients
+	targetLoadRSSKiB   = 60 * 1024 // peak daemon RSS through 100,000 leases
+	targetIdleRSSKiB   = 25 * 1024 // idle daemon RSS
+	targetExecAddedUS  = 3000.0    // hfbroker exec -- true minus true, medians
+	targetGitRatio     = 1.05      // git ls-remote with hfbroker / with store, medians
+	benchmarkDocHeader = "# Benchmarks"
+)
+
+// results holds everything the script measured, by name.
+type results struct {
+	load  map[string]LoadResult
+	times map[string]TimeResult
+	procs map[string]ProcResult
+}
+
+func readResults(path string) (*results, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	r := &results{load: map[string]LoadResult{}, times: map[string]TimeResult{}, procs: map[string]ProcResult{}}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for n := 1; sc.Scan(); n++ {
+		line := sc.Bytes()
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		var kind struct{ Kind, Name string }
+		if err := json.Unmarshal(line, &kind); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		var err error
+		switch kind.Kind {
+		case "lease", "echo":
+			var v LoadResult
+			err = json.Unmarshal(line, &v)
+			r.load[v.Name] = v
+		case "time":
+			var v TimeResult
+			err = json.Unmarshal(line, &v)
+			r.times[v.Name] = v
+		case "proc":
+			var v ProcResult
+			err = json.Unmarshal(line, &v)
+			r.procs[v.Name] = v
+		default:
+			err = fmt.Errorf("unknown kind %q", kind.Kind)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+	}
+	return r, sc.Err()
+}
+
+func (r *results) cmd(group, name string) (CommandTime, bool) {
+	for _, c := range r.times[group].Commands {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return CommandTime{}, false
+}
+
+// goBench is one line of `go test -bench` output.
+type goBench struct {
+	Name    string
+	Metrics map[string]float64 // unit -> value
+}
+
+func parseGoBench(text string) []goBench {
+	var out []goBench
+	for _, line := range strings.Split(text, "\n") {
+		f := strings.Fields(line)
+		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+			continue
+		}
+		b := goBench{Name: f[0], Metrics: map[string]float64{}}
+		for i := 2; i+1 < len(f); i += 2 {
+			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+				b.Metrics[f[i+1]] = v
+			}
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+type targetRow struct {
+	what, target, measured string
+	met                    bool
+	known                  bool
+}
+
+func reportMain(args []string) error {
+	fs := flag.NewFlagSet("report", flag.ExitOnError)
+	resultsPath := fs.String("results", "", "JSON lines written by the other subcommands")
+	goBenchPath := fs.String("gobench", "", "output of the go test -bench runs")
+	commandsPath := fs.String("commands", "", "the commands the script ran, one a line")
+	loadBefore := fs.String("load-before", "", "/proc/loadavg when the run started")
+	started := fs.String("started", "", "when the run started (RFC 3339)")
+	fs.Parse(args)
+	if *resultsPath == "" {
+		return errors.New("-results is required")
+	}
+	r, err := readResults(*resultsPath)
+	if err != nil {
+		return err
+	}
+	var goText, commands string
+	if *goBenchPath != "" {
+		b, err := os.ReadFile(*goBenchPath)
+		if err != nil {
+			return err
+		}
+		goText = string(b)
+	}
+	if *commandsPath != "" {
+		b, err := os.ReadFile(*commandsPath)
+		if err != nil {
+			return err
+		}
+		commands = string(b)
+	}
+	benches := parseGoBench(goText)
+	w := &strings.Builder{}
+	writeReport(w, r, benches, goText, commands, *loadBefore, *started)
+	_, err = io.WriteString(os.Stdout, w.String())
+	return err
+}
+
+func writeReport(w io.Writer, r *results, benches []goBench, goText, commands, loadBefore, started string) {
+	p := func(format string, a ...any) { fmt.Fprintf(w, format, a...) }
+	p("%s\n\n", benchmarkDocHeader)
+	p("Written by `scripts/bench` (do not edit by hand: re-run it). One run, every comparison\n")
+	p("in it measured side by side so both sides share the machine's load.\n\n")
+
+	p("## Machine\n\n")
+	p("| | |\n|---|---|\n")
+	p("| run started | %s |\n", orDash(started))
+	p("| CPU | %s, %d logical CPUs |\n", cpuModel(), runtime.NumCPU())
+	p("| memory | %s |\n", memTotal())
+	p("| kernel | %s |\n", strings.TrimSpace(commandOutput("uname", "-srm")))
+	p("| Go | %s (%s/%s) |\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	p("| git | %s |\n", strings.TrimSpace(commandOutput("git", "--version")))
+	p("| load average at start | %s |\n", orDash(loadBefore))
+	p("| load average at end | %s |\n\n", loadAvg())
+	p("A load average above the CPU count means other work competed with the run; latency\n")
+	p("quantiles then mostly measure the scheduler. Compare ratios, not absolute times.\n\n")
+
+	// Targets.
+	var rows []targetRow
+	hf, ok1 := r.cmd("token", "hfbroker")
+	st, ok2 := r.cmd("token", "secret-tool")
+	if ok1 && ok2 {
+		ratio := hf.Latency.P50 / st.Latency.P50
+		rows = append(rows, targetRow{"`hfbroker token` (warm daemon) / `secret-tool lookup`, medians", fmt.Sprintf("≤ %.2fx", targetTokenRatio),
+			fmt.Sprintf("%.2fx (%s / %s)", ratio, fmtUS(hf.Latency.P50), fmtUS(st.Latency.P50)), ratio <= targetTokenRatio && hf.Errors == 0, true})
+	} else {
+		rows = append(rows, targetRow{what: "`hfbroker token` / `secret-tool lookup`", target: fmt.Sprintf("≤ %.2fx", targetTokenRatio)})
+	}
+	if l, ok := r.load["lease-c16"]; ok {
+		rows = append(rows, targetRow{"Lease RPC p99 at 16 clients", fmt.Sprintf("≤ %s", fmtUS(targetP99At16US)),
+			fmtUS(l.Latency.P99), l.Latency.P99 <= targetP99At16US && l.Errors == 0, true})
+	} else {
+		rows = append(rows, targetRow{what: "Lease RPC p99 at 16 clients", target: fmtUS(targetP99At16US)})
+	}
+	if l, ok := r.load["lease-100k"]; ok {
+		rows = append(rows, targetRow{fmt.Sprintf("%d leases from %d clients: errors", l.Calls, l.Concurrency), "0",
+			strconv.Itoa(l.Errors), l.Errors == 0 && l.Calls >= 100000, true})
+		hwm := l.End.HWMKiB
+		if l.Settled != nil {
+			hwm = max(hwm, l.Settled.HWMKiB)
+		}
+		rows = append(rows, targetRow{"… daemon peak RSS (VmHWM)", "≤ " + mib(targetLoadRSSKiB), mib(hwm), hwm <= targetLoadRSSKiB, true})
+	} else {
+		rows = append(rows, targetRow{what: "100,000 leases from 256 clients", target: "0 errors, ≤ 60 MiB"})
+	}
+	idle, okI := r.procs["idle"]
+	final, okF := r.procs["final"]
+	if okI && okF && idle.Goroutines >= 0 && final.Goroutines >= 0 {
+		rows = append(rows, targetRow{"… goroutines after the load settled, against an idle daemon", "no growth",
+			fmt.Sprintf("%d after, %d idle", final.Goroutines, idle.Goroutines), final.Goroutines <= idle.Goroutines, true})
+	} else {
+		rows = append(rows, targetRow{what: "… goroutines after the load", target: "no growth"})
+	}
+	if okI {
+		rows = append(rows, targetRow{"Idle daemon RSS", "≤ " + mib(targetIdleRSSKiB), mib(idle.RSSKiB), idle.RSSKiB <= targetIdleRSSKiB, true})
+	} else {
+		rows = append(rows, targetRow{what: "Idle daemon RSS", target: "≤ " + mib(targetIdleRSSKiB)})
+	}
+	ex, ok1 := r.cmd("exec", "hfbroker-exec")
+	tr, ok2 := r.cmd("exec", "true")
+	if ok1 && ok2 {
+		added := ex.Latency.P50 - tr.Latency.P50
+		rows = append(rows, targetRow{"`hfbroker exec -- true` minus `true`, medians", "≤ " + fmtUS(targetExecAddedUS),
+			fmt.Sprintf("%s (%s − %s)", fmtUS(added), fmtUS(ex.Latency.P50), fmtUS(tr.Latency.P50)), added <= targetExecAddedUS && ex.Errors == 0, true})
+	} else {
+		rows = append(rows, targetRow{what: "`hfbroker exec -- true` minus `true`", target: "≤ 3 ms"})
+	}
+	if g, ok := findBench(benches, "BenchmarkGitLsRemote"); ok {
+		rows = append(rows, targetRow{"`git ls-remote`: hfbroker helper / `store` helper, medians", fmt.Sprintf("≤ %.2fx", targetGitRatio),
+			fmt.Sprintf("%.2fx (%.1f ms / %.1f ms)", g.Metrics["ratio"], g.Metrics["hfbroker-ms"], g.Metrics["store-ms"]), g.Metrics["ratio"] <= targetGitRatio, true})
+	} else {
+		rows = append(rows, targetRow{what: "`git ls-remote` hfbroker / store", target: fmt.Sprintf("≤ %.2fx", targetGitRatio)})
+	}
+	p("## Targets\n\n| measure | target | this run | met |\n|---|---|---|---|\n")
+	for _, t := range rows {
+		met := "**missed**"
+		switch {
+		case !t.known:
+			met, t.measured = "not measured", "—"
+		case t.met:
+			met = "yes"
+		}
+		p("| %s | %s | %s | %s |\n", t.what, t.target, t.measured, met)
+	}
+	p("\n")
+
+	// Command timings.
+	p("## Commands, wall time (fork to exit)\n\n")
+	for _, group := range []string{"token", "exec"} {
+		tr, ok := r.times[group]
+		if !ok {
+			continue
+		}
+		p("%d runs each, interleaved:\n\n| command | p50 | p90 | p99 | max | errors |\n|---|---|---|---|---|---|\n", tr.Runs)
+		for _, c := range tr.Commands {
+			p("| `%s` | %s | %s | %s | %s | %d |\n", c.Command, fmtUS(c.Latency.P50), fmtUS(c.Latency.P90), fmtUS(c.Latency.P99), fmtUS(c.Latency.Max), c.Errors)
+		}
+		p("\n")
+	}
+	if hf, ok := r.cmd("token", "hfbroker"); ok {
+		for _, other := range []string{"secret-tool", "go-keyring"} {
+			if o, ok := r.cmd("token", other); ok && o.Latency.P50 > 0 {
+				p("- `hfbroker token` / %s: **%.2fx** (medians)\n", other, hf.Latency.P50/o.Latency.P50)
+			}
+		}
+		p("\n")
+	}
+
+	// Socket latency.
+	p("## Lease RPC over the socket, against a raw unix-socket echo (the floor)\n\n")
+	p("| clients | calls | errors | p50 | p90 | p99 | max | calls/s | echo p50 | echo p99 | echo calls/s | p50 / echo p50 |\n")
+	p("|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, c := range []int{1, 16, 256} {
+		l, ok := r.load[fmt.Sprintf("lease-c%d", c)]
+		if !ok {
+			continue
+		}
+		e := r.load[fmt.Sprintf("echo-c%d", c)]
+		ratio := "—"
+		if e.Latency.P50 > 0 {
+			ratio = fmt.Sprintf("%.1fx", l.Latency.P50/e.Latency.P50)
+		}
+		p("| %d | %d | %d | %s | %s | %s | %s | %.0f | %s | %s | %.0f | %s |\n", c, l.Calls, l.Errors,
+			fmtUS(l.Latency.P50), fmtUS(l.Latency.P90), fmtUS(l.Latency.P99), fmtUS(l.Latency.Max), l.Throughput,
+			fmtUS(e.Latency.P50), fmtUS(e.Latency.P99), e.Throughput, ratio)
+	}
+	p("\n")
+
+	if l, ok := r.load["lease-100k"]; ok {
+		p("## %d leases from %d clients\n\n", l.Calls, l.Concurrency)
+		p("Each lease asks for a %s TTL. A TOKEN lease lives with its caller's process, and\n", l.TTL)
+		p("loadgen lives through the whole run, so only the TTL ends them: a short one bounds\n")
+		p("the live leases (and the daemon's memory) to about TTL × rate.\n\n")
+		p("| | |\n|---|---|\n")
+		p("| calls / errors | %d / %d |\n", l.Calls, l.Errors)
+		if l.FirstError != "" {
+			p("| first error | `%s` |\n", strings.ReplaceAll(l.FirstError, "|", "\\|"))
+		}
+		p("| wall time | %.2f s |\n| throughput | %.0f leases/s |\n", l.WallSeconds, l.Throughput)
+		p("| latency | p50 %s, p90 %s, p99 %s, max %s |\n", fmtUS(l.Latency.P50), fmtUS(l.Latency.P90), fmtUS(l.Latency.P99), fmtUS(l.Latency.Max))
+		p("| daemon before | %s |\n", l.Before)
+		p("| daemon at the end of the load (%d live leases) | %s |\n", l.LeasesEnd, l.End)
+		if l.Settled != nil {
+			p("| daemon after the leases expired (%d left) | %s |\n", l.LeasesSettled, l.Settled)
+		}
+		if okF {
+			p("| daemon at the end of the whole run | %s |\n", final.ProcSample)
+		}
+		if okI {
+			p("| a fresh idle daemon | %s |\n", idle.ProcSample)
+		}
+		p("\n`threads` are OS threads (/proc/PID/status). Goroutines are counted from the\n")
+		p("daemon's own SIGQUIT dump (it runs with GOTRACEBACK=all), which ends it: once for\n")
+		p("the idle daemon, once for the loaded one at the very end.\n\n")
+	}
+
+	if strings.TrimSpace(goText) != "" {
+		p("## Go benchmarks\n\n```\n%s\n```\n\n", strings.TrimSpace(goText))
+	}
+	if strings.TrimSpace(commands) != "" {
+		p("## Exact commands\n\n```sh\n%s\n```\n", strings.TrimSpace(commands))
+	}
+}
+
+func findBench(bs []goBench, prefix string) (goBench, bool) {
+	for _, b := range bs {
+		if b.Name == prefix || strings.HasPrefix(b.Name, prefix+"-") {
+			return b, true
+		}
+	}
+	return goBench{}, false
+}
+
+func orDash(s string) string {
+	if strings.TrimSpace(s) == "" {
+		return "—"
+	}
+	return strings.TrimSpace(s)
+}
+
+func cpuModel() string {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return runtime.GOARCH
+}
+
+func memTotal() string {
+	b, _ := os.ReadFile("/proc/meminfo")
+	for _, line := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && k == "MemTotal" {
+			if f := strings.Fields(v); len(f) > 0 {
+				n, _ := strconv.ParseInt(f[0], 10, 64)
+				return fmt.Sprintf("%.1f GiB", float64(n)/(1<<20))
+			}
+		}
+	}
+	return "—"
+}
+
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "—"
+	}
+	return strings.Join(f[:3], " ")
+}
+
+func commandOutput(name string, args ...string) string {
+	out, err := exec.Command(name, args...).Output()
+	if err != nil {
+		return "—"
+	}
+	return string(out)
+}
