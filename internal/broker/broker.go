@@ -58,6 +58,9 @@ type Options struct {
 	// ReapInterval is how often leases are checked for expiry and for their
 	// process having exited.
 	ReapInterval time.Duration
+	// OnLeaseEnd, when set, is told of every lease that ends (the proxy
+	// forgets its lease token).
+	OnLeaseEnd func(Lease)
 }
 
 // Route sends requests for repos matching Match to Profile.

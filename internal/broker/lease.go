@@ -265,6 +265,9 @@ func (b *Broker) takeLeasesLocked(match func(*Lease) bool) []*Lease {
 
 func (b *Broker) endLeases(ls []*Lease, cause string) {
 	for _, l := range ls {
+		if b.opts.OnLeaseEnd != nil {
+			b.opts.OnLeaseEnd(*l)
+		}
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 			Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose), Cause: cause},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe})

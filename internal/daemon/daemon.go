@@ -101,6 +101,9 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	defer auditLog.Close()
 
+	px := newProxyManager(log, auditLog)
+	defer px.Close(opts.StopTimeout)
+
 	routes := make([]broker.Route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
 		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
@@ -116,6 +119,7 @@ func Run(ctx context.Context, opts Options) error {
 		GitTTL:     cfg.GitTTL(),
 		Routes:     routes,
 		GitPrefer:  cfg.Git.Prefer,
+		OnLeaseEnd: px.End,
 	})
 	if err != nil {
 		return err
@@ -147,6 +151,7 @@ func Run(ctx context.Context, opts Options) error {
 			return s, err
 		},
 		SetBackend: func(kind string) error { return config.SetBackend(paths.ConfigFile(), kind) },
+		Proxy:      px,
 	}))
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)

@@ -34,6 +34,10 @@ type Info struct {
 	// SetBackend records the backend tokens live in after a migration, so the
 	// next daemon start opens it.
 	SetBackend func(kind string) error
+	// Proxy issues lease tokens for PROXY leases.
+	Proxy interface {
+		Issue(l broker.Lease, real secret.Token) (leaseToken, url string, err error)
+	}
 }
 
 // Server implements hfbroker.v1.BrokerService.
@@ -150,18 +154,32 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		}
 		lr.Repo = &ref
 	}
+	if lr.Purpose == broker.PurposeProxy && s.info.Proxy == nil {
+		return nil, status.Error(codes.Unimplemented, "this daemon runs no proxy")
+	}
 	g, err := s.b.Lease(ctx, lr)
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.LeaseResponse{
+	resp := &pb.LeaseResponse{
 		LeaseId:   g.Lease.ID,
 		Profile:   g.Lease.Profile,
 		ExpiresAt: timestamppb.New(g.Lease.ExpiresAt),
 		Token:     g.Token.Reveal(),
 		User:      g.Lease.User,
 		Endpoint:  g.Lease.Endpoint,
-	}, nil
+	}
+	if lr.Purpose == broker.PurposeProxy {
+		// The real token stays here: the caller gets a lease token that
+		// works only through the proxy, and only while the lease lives.
+		tok, url, err := s.info.Proxy.Issue(g.Lease, g.Token)
+		if err != nil {
+			s.b.Revoke(g.Lease.ID, s.caller(ctx))
+			return nil, status.Error(codes.Internal, "start the hub proxy: "+err.Error())
+		}
+		resp.Token, resp.ProxyEndpoint = tok, url
+	}
+	return resp, nil
 }
 
 func (s *Server) ListLeases(ctx context.Context, _ *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {

@@ -1,0 +1,106 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/broker"
+	"github.com/hfbroker/hfbroker/internal/proxy"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// proxyManager runs the local Hub proxy, started on the first PROXY lease,
+// and keeps its table of lease tokens in step with the broker's leases.
+type proxyManager struct {
+	log   *slog.Logger
+	audit audit.Sink
+
+	mu    sync.Mutex
+	table *proxy.Table
+	p     *proxy.Proxy
+	srv   *http.Server
+	url   string
+	done  chan struct{}
+}
+
+func newProxyManager(log *slog.Logger, sink audit.Sink) *proxyManager {
+	return &proxyManager{log: log, audit: sink, table: proxy.NewTable()}
+}
+
+// Issue registers a lease with the proxy and returns the lease token the
+// child gets instead of the real one, and the proxy's URL.
+func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string, error) {
+	url, err := m.start()
+	if err != nil {
+		return "", "", err
+	}
+	tok, err := proxy.NewLeaseToken()
+	if err != nil {
+		return "", "", err
+	}
+	m.table.Add(tok, proxy.Lease{ID: l.ID, Endpoint: l.Endpoint, Token: real, Repo: l.Repo, Write: l.Access == broker.AccessWrite})
+	return tok, url, nil
+}
+
+// End makes a lease's token fail at once.
+func (m *proxyManager) End(l broker.Lease) {
+	if l.Purpose == broker.PurposeProxy {
+		m.table.RemoveID(l.ID)
+	}
+}
+
+func (m *proxyManager) start() (string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.srv != nil {
+		return m.url, nil
+	}
+	lis, err := proxy.Listen()
+	if err != nil {
+		return "", err
+	}
+	m.p = proxy.New(proxy.Options{Leases: m.table, Logger: m.log, Audit: func(ev proxy.Event) {
+		reason := ev.Reason
+		if ev.Denied && reason == "" {
+			reason = "denied"
+		}
+		if err := m.audit.Write(audit.Event{Time: ev.Time, Event: "proxy.request", LeaseID: ev.LeaseID, Method: ev.Method,
+			Path: ev.Path, Status: ev.Status, Bytes: ev.Bytes, Reason: reason, Purpose: string(broker.PurposeProxy)}); err != nil {
+			m.log.Warn("audit write failed", "err", err)
+		}
+	}})
+	m.srv = proxy.NewServer(m.p)
+	m.url = "http://" + lis.Addr().(*net.TCPAddr).String()
+	m.done = make(chan struct{})
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(lis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.log.Error("proxy stopped", "err", err)
+		}
+	}()
+	m.log.Info("hub proxy listening", "url", m.url)
+	return m.url, nil
+}
+
+// Close stops the proxy, waiting up to the deadline for downloads.
+func (m *proxyManager) Close(timeout time.Duration) {
+	m.mu.Lock()
+	srv, p, done := m.srv, m.p, m.done
+	m.mu.Unlock()
+	if srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := srv.Shutdown(ctx); err != nil {
+		srv.Close()
+	}
+	<-done
+	p.Close()
+}
