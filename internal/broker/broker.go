@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -475,7 +476,7 @@ func (b *Broker) storeError(err error, name, doing string) error {
 		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: the keychain is locked", doing),
 			Hint: "unlock your login keyring, then try again"}
 	case errors.Is(err, keystore.ErrNoKeychain):
-		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: no keychain is available (%v)", doing, err),
+		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: no keychain is available (%v)", doing, rootCause(err)),
 			Hint: "start a Secret Service (gnome-keyring) in your session, or set backend = \"file\" in config.toml"}
 	}
 	return &Error{Kind: KindKeychain, Msg: doing, Err: err}
@@ -575,4 +576,15 @@ func sortLeases(ls []Lease) {
 		}
 		return ls[i].ID < ls[j].ID
 	})
+}
+
+// rootCause keeps the part of a keychain failure that says why, without the
+// layers that restate "no keychain is available".
+func rootCause(err error) string {
+	s := err.Error()
+	const marker = "no keychain is available: "
+	if i := strings.LastIndex(s, marker); i >= 0 {
+		return s[i+len(marker):]
+	}
+	return s
 }

@@ -138,7 +138,11 @@ func autostart(ctx context.Context, path string, opts Options) error {
 	cmd.Env = append(os.Environ(), "HFBROKER_SOCKET="+path)
 	cmd.SysProcAttr = detach()
 	if err := cmd.Start(); err != nil {
-		return &UnreachableError{Socket: path, Err: fmt.Errorf("start %s: %w", bin, err)}
+		hint := "install hfbrokerd next to hfbroker or on PATH"
+		if opts.Env("HFBROKER_DAEMON") != "" {
+			hint = "HFBROKER_DAEMON=" + opts.Env("HFBROKER_DAEMON") + " cannot be run: fix or unset it"
+		}
+		return &UnreachableError{Socket: path, Err: fmt.Errorf("start %s: %w", bin, err), hint: hint}
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
