@@ -306,7 +306,10 @@ func writeReport(w io.Writer, r *results, benches []goBench, goText, commands, l
 		}
 		p("\n`threads` are OS threads (/proc/PID/status). Goroutines are counted from the\n")
 		p("daemon's own SIGQUIT dump (it runs with GOTRACEBACK=all), which ends it: once for\n")
-		p("the idle daemon, once for the loaded one at the very end.\n\n")
+		p("the idle daemon, once for the loaded one at the very end. The runtime's own\n")
+		p("goroutines (GC workers, which start at the first collection; sweeper, scavenger,\n")
+		p("finalizers) are not counted. RSS after the load stays near its peak because the\n")
+		p("Go runtime returns freed heap to the kernel only gradually.\n\n")
 	}
 
 	if strings.TrimSpace(goText) != "" {

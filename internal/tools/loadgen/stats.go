@@ -128,9 +128,30 @@ func countGoroutines(log []byte) (int, error) {
 	}
 	n := 0
 	for _, line := range bytes.Split(log[i:], []byte("\n")) {
-		if bytes.HasPrefix(line, []byte("goroutine ")) && bytes.HasSuffix(bytes.TrimSpace(line), []byte(":")) {
+		if bytes.HasPrefix(line, []byte("goroutine ")) && bytes.HasSuffix(bytes.TrimSpace(line), []byte(":")) && !runtimeGoroutine(line) {
 			n++
 		}
 	}
 	return n, nil
+}
+
+// runtimeOwned are the states of goroutines the Go runtime itself runs.
+// They are not the daemon's: the GC's mark workers, for one, only appear
+// after the first collection, so counting them would show "growth" in any
+// daemon that has done some work.
+var runtimeOwned = [][]byte{
+	[]byte("[GC worker"), []byte("[force gc"), []byte("[GC sweep wait"), []byte("[GC scavenge wait"),
+	[]byte("[finalizer wait"), []byte("[cleanup wait"), []byte("[GOMAXPROCS updater"),
+}
+
+func runtimeGoroutine(header []byte) bool {
+	if bytes.HasPrefix(header, []byte("goroutine 0 ")) { // the scheduler's g0
+		return true
+	}
+	for _, s := range runtimeOwned {
+		if bytes.Contains(header, s) {
+			return true
+		}
+	}
+	return false
 }
