@@ -21,13 +21,8 @@ import (
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
-// Store keeps tokens; keystore's backends implement it.
-type Store interface {
-	Get(ctx context.Context, name string) (secret.Token, error)
-	Set(ctx context.Context, name string, tok secret.Token) error
-	Delete(ctx context.Context, name string) error
-	Kind() string
-}
+// Store keeps tokens: one of keystore's backends.
+type Store = keystore.Store
 
 // Hub answers whoami-v2 for a token.
 type Hub interface {

@@ -169,4 +169,3 @@ func fromStatusErr(err error) (int, string, string, []string) {
 	}
 	return ExitError, err.Error(), "", nil
 }
-

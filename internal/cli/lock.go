@@ -198,4 +198,3 @@ func readNewPassphrase(f *Factory, file string) ([]byte, error) {
 	}
 	return a, nil
 }
-

@@ -79,20 +79,7 @@ func whoamiRun(ctx context.Context, opts *WhoamiOptions) error {
 		}
 		out := opts.Factory.IO.Out
 		if opts.JSON {
-			j := whoamiJSON{Profile: w.GetProfile().GetName(), User: w.GetUser(), Fullname: w.GetFullname(),
-				Endpoint: w.GetProfile().GetEndpoint(), TokenName: w.GetTokenDisplayName(), TokenRole: w.GetTokenRole(),
-				Fingerprint: w.GetProfile().GetFingerprint(), Orgs: []orgJSON{}, GlobalPermissions: w.GetGlobalPermissions(),
-				CanReadGatedRepos: w.GetCanReadGatedRepos()}
-			for _, o := range w.GetOrgs() {
-				j.Orgs = append(j.Orgs, orgJSON{o.GetName(), o.GetRole(), o.GetSecurityRestrictions()})
-			}
-			for _, s := range w.GetScopes() {
-				j.Scopes = append(j.Scopes, scopeJSON{s.GetEntityType(), s.GetEntityName(), s.GetPermissions()})
-			}
-			if w.GetExpiresAt() != nil {
-				t := w.GetExpiresAt().AsTime()
-				j.ExpiresAt = &t
-			}
+			j := whoamiToJSON(w)
 			if w.GetFetchedAt() != nil {
 				t := w.GetFetchedAt().AsTime()
 				j.FetchedAt = &t

@@ -116,9 +116,11 @@ func (d *duration) UnmarshalText(b []byte) error {
 }
 
 // LeaseTTL, MaxTTL and GitTTL return the configured lifetimes or their defaults.
-func (c *Config) LeaseTTL() time.Duration { return orDefault(c.Lease.DefaultTTL.Duration, DefaultLeaseTTL) }
-func (c *Config) MaxTTL() time.Duration   { return orDefault(c.Lease.MaxTTL.Duration, DefaultMaxTTL) }
-func (c *Config) GitTTL() time.Duration   { return orDefault(c.Lease.GitTTL.Duration, DefaultGitTTL) }
+func (c *Config) LeaseTTL() time.Duration {
+	return orDefault(c.Lease.DefaultTTL.Duration, DefaultLeaseTTL)
+}
+func (c *Config) MaxTTL() time.Duration { return orDefault(c.Lease.MaxTTL.Duration, DefaultMaxTTL) }
+func (c *Config) GitTTL() time.Duration { return orDefault(c.Lease.GitTTL.Duration, DefaultGitTTL) }
 
 func orDefault(v, def time.Duration) time.Duration {
 	if v > 0 {

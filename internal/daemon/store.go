@@ -11,15 +11,11 @@ import (
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/keystore"
-	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
 // store is a keystore backend plus what the daemon needs to manage it.
 type store interface {
-	Get(ctx context.Context, name string) (secret.Token, error)
-	Set(ctx context.Context, name string, tok secret.Token) error
-	Delete(ctx context.Context, name string) error
-	Kind() string
+	keystore.Store
 	Locked() bool
 	Close() error
 }

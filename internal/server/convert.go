@@ -8,7 +8,6 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-
 func profileProto(p broker.Profile, def string) *pb.Profile {
 	out := &pb.Profile{
 		Name:        p.Name,
