@@ -303,15 +303,20 @@ func (b *Broker) Reap() {
 
 	gone := map[proc]bool{}
 	for p := range check {
+		if b.pids != nil && b.pids.watching(p.pid) {
+			continue // the pidfd says when it exits; /proc can mislead mid-execve
+		}
 		if st, err := b.opts.Procs.StartTime(p.pid); err != nil || st != p.start {
 			gone[p] = true
 		}
 	}
-	if len(gone) == 0 {
-		return
-	}
+	b.endExited(func(l *Lease) bool { return gone[proc{l.PID, l.startTime}] })
+}
+
+// endExited ends the leases whose process has exited.
+func (b *Broker) endExited(match func(*Lease) bool) {
 	b.mu.Lock()
-	exited := b.takeLeasesLocked(func(l *Lease) bool { return gone[proc{l.PID, l.startTime}] })
+	exited := b.takeLeasesLocked(match)
 	b.mu.Unlock()
 	b.endLeases(exited, "exit")
 }
@@ -326,7 +331,11 @@ func (b *Broker) Run(ctx context.Context) {
 			defer close(done)
 			for ctx.Err() == nil {
 				if exited := b.pids.wait(250); len(exited) > 0 {
-					b.Reap()
+					dead := map[int]bool{}
+					for _, pid := range exited {
+						dead[pid] = true
+					}
+					b.endExited(func(l *Lease) bool { return dead[l.PID] })
 				}
 			}
 		}()

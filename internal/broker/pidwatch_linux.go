@@ -51,6 +51,14 @@ func (w *pidWatcher) add(pid int) bool {
 	return true
 }
 
+// watching reports whether pid is watched through a pidfd.
+func (w *pidWatcher) watching(pid int) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	_, ok := w.fds[pid]
+	return ok
+}
+
 // wait blocks up to timeoutMs and returns the pids that exited.
 func (w *pidWatcher) wait(timeoutMs int) []int {
 	var evs [64]unix.EpollEvent

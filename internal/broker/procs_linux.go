@@ -22,8 +22,11 @@ func procStat(pid int) ([][]byte, error) {
 	if len(f) < 20 {
 		return nil, fmt.Errorf("parse /proc/%d/stat", pid)
 	}
-	// f[0] is field 3 (state); a zombie has exited already.
-	if string(f[0]) == "Z" || string(f[0]) == "X" {
+	// f[0] is field 3 (state). A zombie has exited, unless other threads
+	// live on (f[17], field 20: num_threads): while a multithreaded Go
+	// program execve()s from a thread other than the leader, the leader
+	// shows as a zombie until the kernel hands its pid to the new image.
+	if string(f[0]) == "X" || (string(f[0]) == "Z" && string(f[17]) == "1") {
 		return nil, fmt.Errorf("process %d has exited", pid)
 	}
 	return f, nil

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hfbroker/hfbroker/internal/atomicfile"
 )
 
 // DefaultEndpoint is the Hub that huggingface_hub talks to when HF_ENDPOINT is unset.
@@ -253,9 +255,5 @@ func SetBackend(path, kind string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(out), 0o600); err != nil {
-		return err
-	}
-	return os.Rename(tmp, path)
+	return atomicfile.WriteFile(path, []byte(out), 0o600)
 }

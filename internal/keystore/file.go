@@ -10,10 +10,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sync"
 
 	"filippo.io/age"
+	"github.com/hfbroker/hfbroker/internal/atomicfile"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -368,11 +368,10 @@ func (f *File) write(passphrase []byte, tokens map[string]string) error {
 	return writeFileAtomic(f.path, sealed.Bytes())
 }
 
-// writeFileAtomic replaces path with data so that a crash at any moment
-// leaves either the old file or the new one: write a temp file in the same
-// directory (rename is only atomic within a filesystem), fsync it, rename it
-// over path, then fsync the directory so the rename itself is durable.
-func writeFileAtomic(path string, data []byte) (err error) {
+// writeFileAtomic replaces the vault so that a crash at any moment leaves
+// either the old file or the new one. The temporary file's name follows
+// tempPattern, so a successful Unlock can clear one a killed writer left.
+func writeFileAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create vault directory: %w", err)
@@ -381,47 +380,9 @@ func writeFileAtomic(path string, data []byte) (err error) {
 	if err != nil {
 		return fmt.Errorf("write vault: %w", err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp already uses 0600; Chmod makes it explicit whatever the
-	// platform's default.
-	if err := tmp.Chmod(0o600); err != nil {
+	if err := atomicfile.Replace(tmp, path, data, 0o600); err != nil {
 		return fmt.Errorf("write vault: %w", err)
-	}
-	if _, err := tmp.Write(data); err != nil {
-		return fmt.Errorf("write vault: %w", err)
-	}
-	if err := tmp.Sync(); err != nil {
-		return fmt.Errorf("write vault: %w", err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write vault: %w", err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write vault: %w", err)
-	}
-	if err := syncDir(dir); err != nil {
-		// The new vault is in place; only its durability across a power
-		// cut is in doubt. Report it all the same.
-		return fmt.Errorf("write vault: sync directory: %w", err)
 	}
 	return nil
 }
 
-func syncDir(dir string) error {
-	if runtime.GOOS == "windows" {
-		// Windows cannot open a directory for Sync; NTFS journals the
-		// rename itself.
-		return nil
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
-}

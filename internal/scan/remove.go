@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/hfbroker/hfbroker/internal/atomicfile"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -53,7 +54,7 @@ func RemovePlaintext(path string, imported []secret.Token) error {
 	if err := os.Remove(aside); err != nil {
 		return fmt.Errorf("remove %s: %w", path, err)
 	}
-	syncDir(filepath.Dir(path))
+	atomicfile.SyncDir(filepath.Dir(path))
 	return nil
 }
 

@@ -128,9 +128,11 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 	switch req.GetAccess() {
 	case pb.Access_ACCESS_WRITE:
 		lr.Access = broker.AccessWrite
-	default:
+	case pb.Access_ACCESS_READ:
 		lr.Access = broker.AccessRead
 	}
+	// ACCESS_UNSPECIFIED stays 0: for git, the broker then prefers a token
+	// that can push; for everything else it means read.
 	switch req.GetPurpose() {
 	case pb.Purpose_PURPOSE_EXEC:
 		lr.Purpose = broker.PurposeExec
@@ -185,6 +187,13 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 func (s *Server) ListLeases(ctx context.Context, _ *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {
 	out := &pb.ListLeasesResponse{}
 	for _, l := range s.b.Leases() {
+		// exec replaces hfbroker with the command after the lease was
+		// granted: show what the process runs now.
+		if l.PID > 0 {
+			if exe := s.procs.Exe(l.PID); exe != "" {
+				l.Exe = exe
+			}
+		}
 		out.Leases = append(out.Leases, leaseProto(l))
 	}
 	return out, nil
