@@ -482,16 +482,16 @@ func hubError(err error, endpoint, waitHint string) error {
 	switch {
 	case errors.Is(err, hub.ErrInvalidToken):
 		return &Error{Kind: KindHub, Msg: "the Hub rejected the token: Invalid credentials in Authorization header",
-			Hint: "check that you copied the whole token, or create a new one at " + endpoint + "/settings/tokens"}
+			Hint: "check that you copied the whole token, or create a new one at " + endpoint + "/settings/tokens", cause: err}
 	case errors.Is(err, hub.ErrRateLimited):
 		msg := "the Hub rate-limited whoami-v2"
 		if rl, ok := errors.AsType[*hub.RateLimitError](err); ok && rl.Reset > 0 {
 			msg += fmt.Sprintf("; retry in %s", rl.Reset)
 		}
-		return &Error{Kind: KindHub, Msg: msg, Hint: waitHint}
+		return &Error{Kind: KindHub, Msg: msg, Hint: waitHint, cause: err}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &Error{Kind: KindHub, Msg: "the Hub at " + endpoint + " did not answer in time",
-			Hint: "check HF_ENDPOINT and your network, or use --no-verify to store it without checking"}
+			Hint: "check HF_ENDPOINT and your network, or use --no-verify to store it without checking", cause: err}
 	}
 	return &Error{Kind: KindHub, Msg: "verify the token with " + endpoint, Err: err,
 		Hint: "check HF_ENDPOINT and your network, or use --no-verify to store it without checking"}
@@ -504,7 +504,7 @@ func (b *Broker) hubWaiting(endpoint, hint string) error {
 	until := b.hubWait[endpoint]
 	b.mu.Unlock()
 	if now.Before(until) {
-		return &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", until.Sub(now).Round(time.Second)), Hint: hint}
+		return &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", until.Sub(now).Round(time.Second)), Hint: hint, cause: hub.ErrRateLimited}
 	}
 	return nil
 }

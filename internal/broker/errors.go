@@ -35,6 +35,8 @@ type Error struct {
 	Hint    string
 	Reasons []Reason
 	Err     error
+	// cause, unlike Err, is matched by errors.Is but not repeated in the text.
+	cause error
 }
 
 func (e *Error) Error() string {
@@ -47,7 +49,12 @@ func (e *Error) Error() string {
 	return e.Msg
 }
 
-func (e *Error) Unwrap() error { return e.Err }
+func (e *Error) Unwrap() error {
+	if e.Err == nil {
+		return e.cause
+	}
+	return e.Err
+}
 
 func errorf(kind Kind, hint string, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...), Hint: hint}

@@ -51,6 +51,8 @@ type Options struct {
 	StopTimeout time.Duration
 	// Ready, if set, is called once the daemon serves.
 	Ready func(socketPath string)
+	// NoHarden skips making the process non-dumpable (in-process tests).
+	NoHarden bool
 }
 
 // ErrAlreadyRunning is returned when another daemon serves the socket.
@@ -68,8 +70,10 @@ func Run(ctx context.Context, opts Options) error {
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 5 * time.Second
 	}
-	if err := harden(); err != nil {
-		log.Warn("process hardening incomplete", "err", err)
+	if !opts.NoHarden {
+		if err := harden(); err != nil {
+			log.Warn("process hardening incomplete", "err", err)
+		}
 	}
 
 	paths, err := config.ResolvePaths(opts.Env)

@@ -1,0 +1,196 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// fakeProcs is a process table the test controls.
+type fakeProcs struct {
+	mu    sync.Mutex
+	start map[int]uint64 // pid -> start time; missing = exited
+	ppid  map[int]int
+}
+
+func (f *fakeProcs) StartTime(pid int) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st, ok := f.start[pid]
+	if !ok {
+		return 0, errors.New("exited")
+	}
+	return st, nil
+}
+func (f *fakeProcs) Parent(pid int) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ppid[pid], nil
+}
+func (f *fakeProcs) Exe(int) string { return "/usr/bin/python3" }
+func (f *fakeProcs) Cwd(int) string { return "/work" }
+func (f *fakeProcs) set(pid int, start uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.start[pid] = start
+}
+func (f *fakeProcs) exit(pid int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.start, pid)
+}
+
+type leaseWorld struct {
+	b     *Broker
+	procs *fakeProcs
+	audit *audit.Memory
+	now   time.Time
+	tok   secret.Token
+}
+
+func newLeaseWorld(t *testing.T) *leaseWorld {
+	t.Helper()
+	w := &leaseWorld{procs: &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}, audit: &audit.Memory{},
+		now: time.Now(), tok: secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")}
+	b, err := New(Options{
+		Store:    keystore.NewMemory(),
+		Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Procs:    w.procs,
+		Audit:    w.audit,
+		Now:      func() time.Time { return w.now },
+		MaxTTL:   time.Hour,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.b = b
+	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: w.tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *leaseWorld) lease(t *testing.T, pid int, ttl time.Duration) Lease {
+	t.Helper()
+	g, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: PurposeExec, TTL: ttl, Caller: Caller{UID: 1000, PID: pid}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Token != w.tok {
+		t.Fatal("lease carries the wrong token")
+	}
+	return g.Lease
+}
+
+func (w *leaseWorld) endedCause(id string) string {
+	for _, ev := range w.audit.Events() {
+		if ev.Event == "lease.ended" && ev.LeaseID == id {
+			return ev.Cause
+		}
+	}
+	return ""
+}
+
+func TestLeaseEnds(t *testing.T) {
+	tests := []struct {
+		name  string
+		act   func(w *leaseWorld, l Lease)
+		cause string
+	}{
+		{"at its TTL by the monotonic clock", func(w *leaseWorld, l Lease) { w.now = w.now.Add(11 * time.Minute) }, "ttl"},
+		{"at its TTL by the wall clock, after a suspend the monotonic clock missed", func(w *leaseWorld, l Lease) {
+			// A time.Time without a monotonic reading compares by wall clock.
+			w.now = w.now.Round(0).Add(11 * time.Minute)
+		}, "ttl"},
+		{"when its process exits", func(w *leaseWorld, l Lease) { w.procs.exit(l.PID) }, "exit"},
+		{"when its pid is reused by another process", func(w *leaseWorld, l Lease) { w.procs.set(l.PID, 999) }, "exit"},
+		{"when it is revoked", func(w *leaseWorld, l Lease) {
+			if err := w.b.Revoke(l.ID, Caller{}); err != nil {
+				panic(err)
+			}
+		}, "revoked"},
+		{"when its profile is removed", func(w *leaseWorld, l Lease) {
+			if _, err := w.b.RemoveToken(context.Background(), "laptop", Caller{}); err != nil {
+				panic(err)
+			}
+		}, "profile-removed"},
+		{"when the broker is locked", func(w *leaseWorld, l Lease) { w.b.Lock(Caller{}) }, "lock"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newLeaseWorld(t)
+			w.procs.set(4242, 7)
+			l := w.lease(t, 4242, 10*time.Minute)
+			w.b.Reap()
+			if _, ok := w.b.LeaseValid(l.ID); !ok {
+				t.Fatal("a fresh lease is not live")
+			}
+			tc.act(w, l)
+			w.b.Reap()
+			if _, ok := w.b.LeaseValid(l.ID); ok {
+				t.Fatal("lease still live")
+			}
+			if got := w.endedCause(l.ID); got != tc.cause {
+				t.Fatalf("lease.ended cause = %q, want %q", got, tc.cause)
+			}
+			if n := w.b.LeaseCount(); n != 0 {
+				t.Fatalf("%d leases left", n)
+			}
+		})
+	}
+}
+
+func TestLeaseStaysWhileItsProcessRunsWithinTTL(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.procs.set(4242, 7)
+	l := w.lease(t, 4242, 10*time.Minute)
+	w.now = w.now.Add(9 * time.Minute)
+	w.b.Reap()
+	if _, ok := w.b.LeaseValid(l.ID); !ok {
+		t.Fatal("lease ended early")
+	}
+}
+
+func TestLeaseRefusesATTLOverTheMaximum(t *testing.T) {
+	w := newLeaseWorld(t)
+	_, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: PurposeToken, TTL: 2 * time.Hour})
+	if KindOf(err) != KindInvalid {
+		t.Fatalf("err = %v, want an invalid-request error", err)
+	}
+}
+
+func TestLeaseForAnotherProcessMustBeTheCallersParentOrChild(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.procs.set(100, 1)
+	w.procs.set(200, 1)
+	w.procs.set(300, 1)
+	w.procs.ppid[200] = 100 // 200 is 100's child
+	if _, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: PurposeExec, PID: 200, Caller: Caller{PID: 100}}); err != nil {
+		t.Fatalf("lease for the caller's child: %v", err)
+	}
+	if _, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: PurposeExec, PID: 300, Caller: Caller{PID: 100}}); KindOf(err) != KindInvalid {
+		t.Fatalf("lease for an unrelated process: err = %v, want refused", err)
+	}
+}
+
+func TestLockForgetsCachedTokens(t *testing.T) {
+	w := newLeaseWorld(t)
+	// Read once so the token is cached, then take it out of the store
+	// behind the broker's back: only the cache can still answer.
+	w.lease(t, 0, time.Minute)
+	if err := w.b.currentStore().Delete(context.Background(), "laptop"); err != nil {
+		t.Fatal(err)
+	}
+	w.lease(t, 0, time.Minute)
+	w.b.Lock(Caller{})
+	if _, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: PurposeToken}); err == nil {
+		t.Fatal("a lease after lock was served from the forgotten cache")
+	}
+}
