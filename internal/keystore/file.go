@@ -385,4 +385,3 @@ func writeFileAtomic(path string, data []byte) error {
 	}
 	return nil
 }
-
