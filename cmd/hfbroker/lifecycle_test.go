@@ -51,11 +51,12 @@ func cmdActivateDaemon(ts *testscript.TestScript, neg bool, args []string) {
 	f.Close()
 	logf.Close()
 	ts.Setenv("ACTIVATED_PID", strconv.Itoa(cmd.Process.Pid))
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }() // reap it, so wait-exit sees it gone
 	ts.Defer(func() {
 		cmd.Process.Signal(syscall.SIGTERM)
-		cmd.Wait()
+		<-exited
 	})
-	go cmd.Wait()
 }
 
 func scriptEnv(ts *testscript.TestScript) []string {
