@@ -81,7 +81,8 @@ type Broker struct {
 	hubWait   map[string]time.Time // endpoint -> no whoami calls before this (429)
 	repoInfos map[string]repoInfoEntry
 
-	pids *pidWatcher // nil: poll only
+	pids  *pidWatcher      // nil: poll only
+	procs map[int]procInfo // processes watched through pids, guarded by mu
 
 	store      Store // guarded by mu; replaced by Migrate
 	unlockFail int   // consecutive wrong passphrases, guarded by mu
@@ -107,6 +108,7 @@ func New(opts Options) (*Broker, error) {
 		leases:    map[string]*Lease{},
 		hubWait:   map[string]time.Time{},
 		repoInfos: map[string]repoInfoEntry{},
+		procs:     map[int]procInfo{},
 		store:     opts.Store,
 	}
 	if b.now == nil {
@@ -557,6 +559,16 @@ func (b *Broker) audit(ev audit.Event, c Caller) {
 		return
 	}
 	ev.Time = b.now().UTC()
+	if c.PID > 0 && (c.Exe == "" || c.Cwd == "") {
+		b.mu.Lock()
+		info, ok := b.procs[c.PID]
+		b.mu.Unlock()
+		if ok {
+			c.Exe, c.Cwd = or(c.Exe, info.exe), or(c.Cwd, info.cwd)
+		} else if b.pids == nil || !b.pids.watching(c.PID) {
+			c.Exe, c.Cwd = or(c.Exe, b.opts.Procs.Exe(c.PID)), or(c.Cwd, b.opts.Procs.Cwd(c.PID))
+		}
+	}
 	ev.UID, ev.PID, ev.Exe, ev.Cwd = c.UID, c.PID, c.Exe, c.Cwd
 	if err := b.opts.Audit.Write(ev); err != nil {
 		b.log.Warn("audit write failed", "event", ev.Event, "err", err)
@@ -582,4 +594,11 @@ func rootCause(err error) string {
 		return s[i+len(marker):]
 	}
 	return s
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -79,6 +79,7 @@ type Lease struct {
 
 	UID int
 
+	watched   bool      // the lease ends when process PID exits
 	startTime uint64    // the watched process's start time, against pid reuse
 	deadline  time.Time // ExpiresAt with its monotonic reading kept
 }
@@ -122,6 +123,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		PID:         pid,
 		Exe:         exe,
 		UID:         req.Caller.UID,
+		watched:     pid != 0 && req.Purpose != PurposeGit,
 		Repo:        req.Repo,
 		Access:      req.Access,
 		Purpose:     req.Purpose,
@@ -137,9 +139,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	}
 	b.leases[l.ID] = l
 	b.mu.Unlock()
-	if pid != 0 && b.pids != nil {
-		b.pids.add(pid)
-	}
+
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 		Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: *l, Token: tok}, nil
@@ -170,10 +170,11 @@ func (b *Broker) leaseTTL(req LeaseRequest) (time.Duration, error) {
 	return ttl, nil
 }
 
-// watchTarget decides which process the lease lives with.
+// watchTarget decides which process the lease lives with. A GIT lease
+// lives out its TTL: the credential helper exits as soon as it has answered,
+// and git uses the password after that.
 func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe string, err error) {
 	pid = req.Caller.PID
-	exe = req.Caller.Exe
 	if req.PID != 0 && req.PID != req.Caller.PID {
 		if req.Caller.PID == 0 {
 			return 0, 0, "", errorf(KindInvalid, "", "a lease for another process needs a caller the kernel can identify")
@@ -185,16 +186,47 @@ func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe strin
 			return 0, 0, "", errorf(KindInvalid, "", "pid %d is neither the caller's parent nor its child", req.PID)
 		}
 		pid = req.PID
-		exe = b.opts.Procs.Exe(pid)
 	}
 	if pid == 0 {
-		return 0, 0, exe, nil
+		return 0, 0, "", nil
 	}
-	start, err = b.opts.Procs.StartTime(pid)
+	info, err := b.proc(pid)
 	if err != nil {
 		return 0, 0, "", errorf(KindInvalid, "", "process %d has already exited", pid)
 	}
-	return pid, start, exe, nil
+	return pid, info.start, info.exe, nil
+}
+
+// procInfo is what the broker knows of a leased process.
+type procInfo struct {
+	start    uint64
+	exe, cwd string
+}
+
+// proc returns a process's start time, executable and directory. Reading
+// /proc costs more than the rest of a lease, so a process watched through a
+// pidfd (alive, and the same process, until its pidfd says otherwise) is
+// read once; the cache entry goes when the process exits.
+func (b *Broker) proc(pid int) (procInfo, error) {
+	if b.pids != nil && b.pids.watching(pid) {
+		b.mu.Lock()
+		info, ok := b.procs[pid]
+		b.mu.Unlock()
+		if ok {
+			return info, nil
+		}
+	}
+	start, err := b.opts.Procs.StartTime(pid)
+	if err != nil {
+		return procInfo{}, err
+	}
+	info := procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
+	if b.pids != nil && b.pids.add(pid) {
+		b.mu.Lock()
+		b.procs[pid] = info
+		b.mu.Unlock()
+	}
+	return info, nil
 }
 
 // Leases returns the live leases, oldest first.
@@ -294,7 +326,7 @@ func (b *Broker) Reap() {
 	}
 	check := map[proc]bool{}
 	for _, l := range b.leases {
-		if l.PID != 0 {
+		if l.watched {
 			check[proc{l.PID, l.startTime}] = true
 		}
 	}
@@ -310,7 +342,7 @@ func (b *Broker) Reap() {
 			gone[p] = true
 		}
 	}
-	b.endExited(func(l *Lease) bool { return gone[proc{l.PID, l.startTime}] })
+	b.endExited(func(l *Lease) bool { return l.watched && gone[proc{l.PID, l.startTime}] })
 }
 
 // endExited ends the leases whose process has exited.
@@ -332,10 +364,13 @@ func (b *Broker) Run(ctx context.Context) {
 			for ctx.Err() == nil {
 				if exited := b.pids.wait(250); len(exited) > 0 {
 					dead := map[int]bool{}
+					b.mu.Lock()
 					for _, pid := range exited {
 						dead[pid] = true
+						delete(b.procs, pid)
 					}
-					b.endExited(func(l *Lease) bool { return dead[l.PID] })
+					b.mu.Unlock()
+					b.endExited(func(l *Lease) bool { return l.watched && dead[l.PID] })
 				}
 			}
 		}()

@@ -60,12 +60,9 @@ func (s *Server) caller(ctx context.Context) broker.Caller {
 	if !ok {
 		return broker.Caller{UID: -1}
 	}
-	out := broker.Caller{UID: int(c.UID), PID: int(c.PID)}
-	if out.PID > 0 {
-		out.Exe = s.procs.Exe(out.PID)
-		out.Cwd = s.procs.Cwd(out.PID)
-	}
-	return out
+	// Exe and Cwd are filled in by the broker when it writes the audit
+	// event, from what it already knows of the process when it can.
+	return broker.Caller{UID: int(c.UID), PID: int(c.PID)}
 }
 
 func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
