@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -37,12 +38,16 @@ type Options struct {
 // Client is a connection to the daemon.
 type Client struct {
 	pb.BrokerServiceClient
-	conn   *grpc.ClientConn
-	Socket string
+	conn      *grpc.ClientConn
+	Socket    string
+	unclaimed func() // closes the checked connection if gRPC never took it
 }
 
 // Close closes the connection.
-func (c *Client) Close() error { return c.conn.Close() }
+func (c *Client) Close() error {
+	c.unclaimed()
+	return c.conn.Close()
+}
 
 // UnreachableError means no daemon could be reached or started (exit code 3).
 type UnreachableError struct {
@@ -75,7 +80,8 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		}
 		path = p
 	}
-	if err := probe(path); err != nil {
+	first, err := dialChecked(path)
+	if err != nil {
 		if errors.Is(err, ErrForeignSocket) {
 			return nil, &UnreachableError{Socket: path, Err: err, hint: "someone else controls this socket; remove it or set HFBROKER_SOCKET"}
 		}
@@ -85,33 +91,74 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if serr := autostart(ctx, path, opts); serr != nil {
 			return nil, serr
 		}
+		if first, err = dialChecked(path); err != nil {
+			return nil, &UnreachableError{Socket: path, Err: err}
+		}
+	}
+	// gRPC's first connection is the one just checked: one connect, not two,
+	// on the path every hfbroker command takes. Later ones dial afresh (and
+	// the transport credentials check the server's uid on every one).
+	var handoff sync.Mutex
+	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
+		handoff.Lock()
+		c := first
+		first = nil
+		handoff.Unlock()
+		if c != nil {
+			return c, nil
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
 	}
 	conn, err := grpc.NewClient("unix://"+path,
+		grpc.WithContextDialer(dialer),
 		grpc.WithTransportCredentials(peercred.NewClientCredentials(uint32(os.Getuid()))),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<10), grpc.MaxCallSendMsgSize(64<<10)),
 	)
 	if err != nil {
+		if first != nil {
+			first.Close()
+		}
 		return nil, &UnreachableError{Socket: path, Err: err}
 	}
-	return &Client{BrokerServiceClient: pb.NewBrokerServiceClient(conn), conn: conn, Socket: path}, nil
+	unclaimed := func() {
+		handoff.Lock()
+		if first != nil {
+			first.Close()
+			first = nil
+		}
+		handoff.Unlock()
+	}
+	return &Client{BrokerServiceClient: pb.NewBrokerServiceClient(conn), conn: conn, Socket: path, unclaimed: unclaimed}, nil
 }
 
 // probe dials the socket and checks who serves it, before gRPC sends
 // anything: a socket squatted by another user must not receive a token.
 func probe(path string) error {
+	c, err := dialChecked(path)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+// dialChecked connects to the socket and returns the connection only if the
+// server runs as our uid.
+func dialChecked(path string) (net.Conn, error) {
 	c, err := net.DialTimeout("unix", path, 2*time.Second)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer c.Close()
 	cred, err := peercred.Get(c)
 	if err != nil {
-		return err
+		c.Close()
+		return nil, err
 	}
 	if int(cred.UID) != os.Getuid() {
-		return fmt.Errorf("%w (uid %d, not %d)", ErrForeignSocket, cred.UID, os.Getuid())
+		c.Close()
+		return nil, fmt.Errorf("%w (uid %d, not %d)", ErrForeignSocket, cred.UID, os.Getuid())
 	}
-	return nil
+	return c, nil
 }
 
 // autostart launches hfbrokerd in the background, in its own session, and
