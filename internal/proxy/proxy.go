@@ -432,11 +432,11 @@ func (c *countingWriter) Flush() {
 
 func (c *countingWriter) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
-// bufferPool hands ReverseProxy 64 KiB copy buffers, so a stream of large
+// bufferPool hands ReverseProxy 256 KiB copy buffers, so a stream of large
 // files does not allocate one per request.
 type bufferPool struct{ p sync.Pool }
 
-const bufSize = 64 << 10
+const bufSize = 256 << 10
 
 func (b *bufferPool) Get() []byte {
 	if v, ok := b.p.Get().(*[]byte); ok {
