@@ -5,15 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/client"
-	"github.com/hfbroker/hfbroker/internal/scan"
-	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -284,36 +280,25 @@ func printDoctor(w io.Writer, d doctorJSON) {
 	}
 }
 
-// plaintextLeftovers finds tokens huggingface_hub, git and the environment
-// keep in clear: the token file, stored_tokens, ~/.git-credentials lines for
-// the endpoint's host, and HF_TOKEN / HUGGING_FACE_HUB_TOKEN.
+// plaintextLeftovers lists the plaintext copies `hfbroker import` would
+// find: huggingface_hub's token files, git's credential-store files for the
+// endpoint's host, and HF_TOKEN / HUGGING_FACE_HUB_TOKEN.
 func plaintextLeftovers(f *Factory, endpoint string, fps map[string]string) []plaintextJSON {
 	var out []plaintextJSON
-	home := f.Env("HOME")
-	add := func(path string, line int, tok secret.Token) {
-		out = append(out, plaintextJSON{Path: path, Line: line, Kind: tokenKind(tok.Reveal()), Fingerprint: tok.Fingerprint(), Profile: fps[tok.Fingerprint()]})
-	}
-	loc := scan.HFPaths(f.Env, home)
-	for _, p := range []string{loc.TokenFile, loc.Legacy} {
-		if tok, err := scan.ReadTokenFile(p); err == nil {
-			add(p, 0, tok)
-		}
-	}
-	if sts, err := scan.ReadStoredTokens(loc.StoredTokens); err == nil {
-		for _, st := range sts {
-			add(loc.StoredTokens+" ["+st.Section+"]", 0, st.Token)
-		}
-	}
-	host := hostOf(endpoint)
-	for _, p := range []string{filepath.Join(home, ".git-credentials")} {
-		if creds, err := scan.ReadGitCredentials(p, host); err == nil {
-			for _, c := range creds {
-				add(p, c.LineIndex+1, c.Token)
+	found, _, _ := findPlaintext(&ImportOptions{Factory: f}, f.Env("HOME"), hostOf(endpoint))
+	for _, ft := range found {
+		for _, c := range ft.copies {
+			loc := c.path
+			line := 0
+			switch c.kind {
+			case copyStoredTokens:
+				loc += " [" + c.section + "]"
+			case copyGitCredential:
+				line = c.line + 1
 			}
+			out = append(out, plaintextJSON{Path: loc, Line: line, Kind: tokenKind(ft.token.Reveal()),
+				Fingerprint: ft.token.Fingerprint(), Profile: fps[ft.token.Fingerprint()]})
 		}
-	}
-	for _, e := range scan.EnvTokens(os.Environ()) {
-		add("$"+e.Var, 0, e.Token)
 	}
 	return out
 }
