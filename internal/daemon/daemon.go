@@ -129,11 +129,15 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 
+	// Another uid's connection gets through the handshake only to have
+	// every call answered PermissionDenied by the guard, first in the chain.
+	guard := peercred.NewGuard(uint32(os.Getuid()), log)
 	srv := grpc.NewServer(
-		grpc.Creds(peercred.NewServerCredentials(uint32(os.Getuid()), log)),
+		grpc.Creds(guard.Creds),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(recoverInterceptor(log), logInterceptor(log)),
+		grpc.ChainUnaryInterceptor(guard.Unary, recoverInterceptor(log), logInterceptor(log)),
+		grpc.ChainStreamInterceptor(guard.Stream),
 	)
 	var extra []interface{ Close() error }
 	defer func() {

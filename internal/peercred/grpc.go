@@ -8,8 +8,11 @@ import (
 	"net"
 	"strings"
 
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
 )
 
 // authType is AuthInfo.AuthType and the ProtocolInfo security protocol.
@@ -21,6 +24,9 @@ const authType = "peercred"
 type AuthInfo struct {
 	credentials.CommonAuthInfo
 	Creds
+	// Foreign marks a peer of another uid that a Guard let through the
+	// handshake only so that its calls can be refused with PermissionDenied.
+	Foreign bool
 }
 
 // AuthType implements credentials.AuthInfo.
@@ -34,7 +40,7 @@ func FromContext(ctx context.Context) (Creds, bool) {
 		return Creds{}, false
 	}
 	ai, ok := p.AuthInfo.(AuthInfo)
-	if !ok {
+	if !ok || ai.Foreign {
 		return Creds{}, false
 	}
 	return ai.Creds, true
@@ -49,6 +55,9 @@ type transportCreds struct {
 	server bool
 	uid    uint32
 	logger *slog.Logger
+	// deferRefusal lets a foreign peer finish the handshake, marked Foreign,
+	// so the Guard's interceptors can answer it PermissionDenied.
+	deferRefusal bool
 }
 
 // NewServerCredentials returns the daemon's transport credentials: each
@@ -86,6 +95,11 @@ func (t *transportCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Au
 		// grpc logs this error too; like the Warn line, it names only the
 		// peer's uid and pid.
 		t.logger.Warn("peercred: refused connection from another user", "uid", c.UID, "pid", c.PID)
+		if t.deferRefusal {
+			ai := authInfo(c)
+			ai.Foreign = true
+			return raw, ai, nil
+		}
 		return nil, nil, fmt.Errorf("peercred: %w: refused connection from uid %d (pid %d)", ErrWrongUser, c.UID, c.PID)
 	}
 	return raw, authInfo(c), nil
@@ -146,4 +160,51 @@ func Dialer(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, fmt.Errorf("dial %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// Guard is the daemon's gate: transport credentials that read each peer's
+// uid at accept, and interceptors that answer every call from a peer of
+// another uid with PermissionDenied before any handler runs. The foreign
+// peer thus learns why it was refused (grpc clients otherwise see only a
+// closed connection) and is served nothing.
+type Guard struct {
+	Creds  credentials.TransportCredentials
+	Unary  grpc.UnaryServerInterceptor
+	Stream grpc.StreamServerInterceptor
+}
+
+// NewGuard returns a Guard that lets only allowUID through.
+func NewGuard(allowUID uint32, logger *slog.Logger) Guard {
+	if logger == nil {
+		logger = slog.Default()
+	}
+	check := func(ctx context.Context) error {
+		p, ok := peer.FromContext(ctx)
+		if !ok {
+			return status.Error(codes.PermissionDenied, "peercred: unknown peer")
+		}
+		ai, ok := p.AuthInfo.(AuthInfo)
+		if !ok {
+			return status.Error(codes.PermissionDenied, "peercred: peer credentials unknown")
+		}
+		if ai.Foreign || ai.UID != allowUID {
+			return status.Errorf(codes.PermissionDenied, "peercred: uid %d may not use the daemon of uid %d", ai.UID, allowUID)
+		}
+		return nil
+	}
+	return Guard{
+		Creds: &transportCreds{server: true, uid: allowUID, logger: logger, deferRefusal: true},
+		Unary: func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+			if err := check(ctx); err != nil {
+				return nil, err
+			}
+			return h(ctx, req)
+		},
+		Stream: func(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+			if err := check(ss.Context()); err != nil {
+				return err
+			}
+			return h(srv, ss)
+		},
+	}
 }
