@@ -205,16 +205,16 @@ func printDoctor(w io.Writer, d doctorJSON) {
 		if who == "" {
 			who = "not verified"
 		}
-		tok := p.TokenRole
+		tok := roleText(p.TokenRole)
 		if tok == "" {
 			tok = "unknown"
-		}
-		if tok == "fineGrained" {
-			tok = "fine-grained"
 		}
 		fmt.Fprintf(w, "%s: %s, %s token %q (fingerprint %s)\n", p.Profile, who, tok, p.TokenName, p.Fingerprint)
 		for _, s := range p.Scopes {
 			fmt.Fprintf(w, "  scope:  %s %s: %s\n", s.EntityType, s.EntityName, strings.Join(s.Permissions, ", "))
+		}
+		if len(p.GlobalPermissions) > 0 {
+			fmt.Fprintf(w, "  global: %s\n", strings.Join(p.GlobalPermissions, ", "))
 		}
 		if p.CanReadGatedRepos {
 			fmt.Fprintln(w, "  gated:  can read public gated repos you were granted")

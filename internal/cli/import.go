@@ -325,7 +325,7 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		byFP[p.GetFingerprint()] = p.GetName()
 		who := "not verified"
 		if p.GetUser() != "" {
-			who = fmt.Sprintf("user %s, %s token", p.GetUser(), p.GetTokenRole())
+			who = fmt.Sprintf("user %s, %s token", p.GetUser(), roleText(p.GetTokenRole()))
 		}
 		fmt.Fprintf(imp.out, "  imported as profile %q (%s)\n", p.GetName(), who)
 	}

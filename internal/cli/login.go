@@ -94,7 +94,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 		}
 		who := "not verified"
 		if p.GetUser() != "" {
-			who = fmt.Sprintf("user %s, %s token", p.GetUser(), p.GetTokenRole())
+			who = fmt.Sprintf("user %s, %s token", p.GetUser(), roleText(p.GetTokenRole()))
 		}
 		def := ""
 		if p.GetDefault() {

@@ -83,7 +83,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			if p.GetDefault() {
 				mark = "*"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, p.GetName(), dash(p.GetUser()), dash(p.GetTokenRole()), p.GetFingerprint(), p.GetEndpoint())
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, p.GetName(), dash(p.GetUser()), dash(roleText(p.GetTokenRole())), p.GetFingerprint(), p.GetEndpoint())
 		}
 		return tw.Flush()
 	})
@@ -156,4 +156,13 @@ func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
 			})
 		},
 	}
+}
+
+// roleText is a token role as people write it: the Hub's "fineGrained" is
+// "fine-grained" (JSON output keeps the Hub's spelling).
+func roleText(role string) string {
+	if role == "fineGrained" {
+		return "fine-grained"
+	}
+	return role
 }

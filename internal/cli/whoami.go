@@ -99,9 +99,12 @@ func whoamiRun(ctx context.Context, opts *WhoamiOptions) error {
 		}
 		fmt.Fprintf(out, "user:     %s\n", name)
 		fmt.Fprintf(out, "profile:  %s (fingerprint %s) on %s\n", p.GetName(), p.GetFingerprint(), p.GetEndpoint())
-		fmt.Fprintf(out, "token:    %s, role %s\n", dash(w.GetTokenDisplayName()), dash(w.GetTokenRole()))
+		fmt.Fprintf(out, "token:    %s, role %s\n", dash(w.GetTokenDisplayName()), dash(roleText(w.GetTokenRole())))
 		for _, s := range w.GetScopes() {
 			fmt.Fprintf(out, "scope:    %s %s: %s\n", s.GetEntityType(), s.GetEntityName(), strings.Join(s.GetPermissions(), ", "))
+		}
+		if g := w.GetGlobalPermissions(); len(g) > 0 {
+			fmt.Fprintf(out, "global:   %s\n", strings.Join(g, ", "))
 		}
 		if w.GetCanReadGatedRepos() {
 			fmt.Fprintln(out, "gated:    can read public gated repos you were granted")
