@@ -46,7 +46,7 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 		}
 		c := Check{Profile: p.Name, Rank: access.Privilege(p.Whoami, repo)}
 		info := b.repoInfo(ctx, repo, p.Endpoint)
-		c.Verdict = access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, repo, accessOf(want), info, b.now())
+		c.Verdict = access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, repo, want, info, b.now())
 		if p.Rejected {
 			c.Verdict = access.Verdict{Code: "rejected", Reason: rejectedReason,
 				Action: fmt.Sprintf("create a new token at %s/settings/tokens and log in with it: hfbroker login --name %s", p.Endpoint, p.Name)}

@@ -107,7 +107,7 @@ func (b *Broker) chooseForRepo(ctx context.Context, req LeaseRequest) (Profile, 
 	}
 	policy := access.Policy{Endpoint: req.Endpoint}
 	info := b.repoInfo(ctx, *req.Repo, req.Endpoint)
-	name, denials := policy.Choose(cands, *req.Repo, accessOf(req.Access), info, b.now())
+	name, denials := policy.Choose(cands, *req.Repo, req.Access, info, b.now())
 	if name != "" {
 		return byName[name], nil
 	}
@@ -134,18 +134,11 @@ func (b *Broker) denyReason(ctx context.Context, p Profile, req LeaseRequest) st
 		want = AccessRead
 	}
 	info := b.repoInfo(ctx, *req.Repo, p.Endpoint)
-	v := access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, *req.Repo, accessOf(want), info, b.now())
+	v := access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, *req.Repo, want, info, b.now())
 	if v.Allowed {
 		return ""
 	}
 	return v.Reason
-}
-
-func accessOf(a Access) access.Access {
-	if a == AccessWrite {
-		return access.Write
-	}
-	return access.Read
 }
 
 func writeFlag(a Access) string {

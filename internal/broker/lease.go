@@ -5,27 +5,29 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hfbroker/hfbroker/internal/access"
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
-// Access is what a lease lets its holder do with a repository.
-type Access int
+// Access is what a lease lets its holder do with a repository: the access
+// model's own type. The zero value means "not said": read, except that git
+// then prefers a token that can push.
+type Access = access.Access
 
+// The two access levels.
 const (
-	AccessRead Access = iota + 1
-	AccessWrite
+	AccessRead  = access.Read
+	AccessWrite = access.Write
 )
 
-func (a Access) String() string {
-	switch a {
-	case AccessRead:
-		return "read"
-	case AccessWrite:
-		return "write"
+// accessText is an Access for the audit log: "" when not said.
+func accessText(a Access) string {
+	if a == 0 {
+		return ""
 	}
-	return ""
+	return a.String()
 }
 
 // Purpose says how a lease's token will be used.
@@ -102,7 +104,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	p, err := b.choose(ctx, req)
 	if err != nil {
 		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: repoString(req.Repo),
-			Access: req.Access.String(), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
+			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
 		return Grant{}, err
 	}
 	tok, err := b.token(ctx, p.Name)
@@ -141,7 +143,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.mu.Unlock()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
+		Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: *l, Token: tok}, nil
 }
 
@@ -301,7 +303,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 			b.opts.OnLeaseEnd(*l)
 		}
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-			Repo: repoString(l.Repo), Access: l.Access.String(), Purpose: string(l.Purpose), Cause: cause},
+			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe})
 	}
 }
