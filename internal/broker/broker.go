@@ -216,27 +216,39 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	}
 	b.mu.Lock()
 	old, replaced := b.profiles[name]
+	oldTok, hadTok := b.tokens[name]
 	b.profiles[name] = p
 	b.tokens[name] = req.Token
 	def := b.def
 	if req.MakeDefault || def == "" {
 		b.def = name
 	}
-	var ended []*Lease
-	if replaced && old.Fingerprint != p.Fingerprint {
-		ended = b.takeLeasesLocked(func(l *Lease) bool { return l.Profile == name })
-	}
 	err := b.saveLocked()
+	var ended []*Lease
 	if err != nil {
+		// Put memory back as it was; the metadata on disk never changed.
 		b.profiles[name] = old
 		if !replaced {
 			delete(b.profiles, name)
 		}
+		delete(b.tokens, name)
+		if hadTok {
+			b.tokens[name] = oldTok
+		}
 		b.def = def
+	} else if replaced && old.Fingerprint != p.Fingerprint {
+		ended = b.takeLeasesLocked(func(l *Lease) bool { return l.Profile == name })
 	}
 	out := *p
 	b.mu.Unlock()
 	if err != nil {
+		// The store holds the new token while the metadata names the old
+		// one: put the old token back (best effort), or take the new out.
+		if hadTok {
+			b.currentStore().Set(ctx, name, oldTok)
+		} else if !replaced {
+			b.currentStore().Delete(ctx, name)
+		}
 		return Profile{}, false, err
 	}
 	b.endLeases(ended, "token-replaced")
@@ -423,8 +435,12 @@ func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
 	b.mu.Lock()
 	// Cache only if no lock or store change happened while we read: a
 	// token read just before `hfbroker lock` must not outlive it.
-	if _, still := b.profiles[name]; still && gen == b.gen {
-		b.tokens[name] = tok
+	// and only the token the profile's metadata describes: a slow read may
+	// return the token an AddToken has just replaced.
+	if p, still := b.profiles[name]; still && gen == b.gen && p.Fingerprint == tok.Fingerprint() {
+		if _, cached := b.tokens[name]; !cached {
+			b.tokens[name] = tok
+		}
 	}
 	b.mu.Unlock()
 	return tok, nil

@@ -35,6 +35,15 @@ func (b *Broker) choose(ctx context.Context, req LeaseRequest) (Profile, error) 
 			if err != nil {
 				return Profile{}, fmt.Errorf("route for %s: %w", req.Repo, err)
 			}
+			// A route picks the profile, not the Hub: a token bound to one
+			// endpoint never goes to another, and a rejected one is not used.
+			if err := b.endpointMatches(p, req.Endpoint); err != nil {
+				return Profile{}, err
+			}
+			if p.Rejected {
+				return Profile{}, &Error{Kind: KindAccessDenied, Msg: fmt.Sprintf("route for %s: profile %q: %s", req.Repo, p.Name, rejectedReason),
+					Hint: "run 'hfbroker login --name " + p.Name + "' with a new token", Reasons: []Reason{{p.Name, rejectedReason}}}
+			}
 			return p, nil
 		}
 		return b.chooseForRepo(ctx, req)

@@ -107,6 +107,9 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
 		return Grant{}, err
 	}
+	b.mu.Lock()
+	gen := b.gen
+	b.mu.Unlock()
 	tok, err := b.token(ctx, p.Name)
 	if err != nil {
 		return Grant{}, err
@@ -135,9 +138,15 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		deadline:    now.Add(ttl),
 	}
 	b.mu.Lock()
-	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint {
+	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != tok.Fingerprint() {
 		b.mu.Unlock()
 		return Grant{}, errorf(KindNotFound, "", "profile %q changed while leasing; try again", p.Name)
+	}
+	if gen != b.gen {
+		// `hfbroker lock` (or a migration) ran while this lease was being
+		// granted: it must not survive the lock.
+		b.mu.Unlock()
+		return Grant{}, &Error{Kind: KindLocked, Msg: "locked while the lease was being granted; try again"}
 	}
 	b.leases[l.ID] = l
 	b.mu.Unlock()

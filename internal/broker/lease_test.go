@@ -3,12 +3,14 @@ package broker
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
@@ -192,5 +194,52 @@ func TestLockForgetsCachedTokens(t *testing.T) {
 	w.b.Lock(Caller{})
 	if _, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: PurposeToken}); err == nil {
 		t.Fatal("a lease after lock was served from the forgotten cache")
+	}
+}
+
+// A config route picks the profile, never the Hub: a token bound to one
+// endpoint is not handed out for another, even when a route names it.
+func TestRouteNeverSendsATokenToAnotherEndpoint(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.b.opts.Routes = []Route{{Match: "acme/*", Profile: "laptop"}}
+	repo, err := hub.ParseRepo("acme/llm", hub.RepoModel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := w.b.Lease(ctx, LeaseRequest{Repo: &repo, Purpose: PurposeToken, Endpoint: "https://huggingface.co"}); err != nil {
+		t.Fatalf("routed lease on the profile's own endpoint: %v", err)
+	}
+	_, err = w.b.Lease(ctx, LeaseRequest{Repo: &repo, Purpose: PurposeToken, Endpoint: "https://evil.example"})
+	if KindOf(err) != KindAccessDenied {
+		t.Fatalf("routed lease for another endpoint: err = %v, want access denied", err)
+	}
+}
+
+// When the metadata cannot be saved, AddToken changes nothing a lease can
+// see: the old token is still the one handed out, under its own fingerprint.
+func TestAFailedSaveLeavesTheOldTokenInPlace(t *testing.T) {
+	w := newLeaseWorld(t)
+	ctx := context.Background()
+	w.lease(t, 0, time.Minute) // cache the old token
+	blocker := filepath.Join(t.TempDir(), "not-a-dir")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w.b.opts.Profiles.Path = filepath.Join(blocker, "profiles.json")
+	newTok := secret.Token("hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBaZyXwVuTs")
+	if _, _, err := w.b.AddToken(ctx, AddRequest{Name: "laptop", Token: newTok, Endpoint: "https://huggingface.co", NoVerify: true}); err == nil {
+		t.Fatal("AddToken succeeded although the metadata could not be saved")
+	}
+	g, err := w.b.Lease(ctx, LeaseRequest{Purpose: PurposeToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Token != w.tok || g.Lease.Fingerprint != w.tok.Fingerprint() {
+		t.Fatal("after a failed AddToken the lease carries the new token or the wrong fingerprint")
+	}
+	w.b.ForgetTokens()
+	if g, err := w.b.Lease(ctx, LeaseRequest{Purpose: PurposeToken}); err != nil || g.Token != w.tok {
+		t.Fatalf("the store does not hold the old token again: %v", err)
 	}
 }

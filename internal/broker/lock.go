@@ -27,6 +27,9 @@ func (b *Broker) Locked() bool {
 // Lock forgets every token held in memory, locks the vault, and ends every
 // lease. With the keychain backend the next use reads the keychain again.
 func (b *Broker) Lock(caller Caller) int {
+	// writeMu: no AddToken or Migrate is half done across a lock.
+	b.writeMu.Lock()
+	defer b.writeMu.Unlock()
 	if l, ok := b.currentStore().(Lockable); ok {
 		l.Lock()
 	}
@@ -103,7 +106,11 @@ func (b *Broker) ChangePassphrase(ctx context.Context, oldPass, newPass []byte) 
 // Migrate copies every token to dst, checks dst holds each one, switches to
 // dst, and only then deletes the tokens from the old store. A failure before
 // the switch leaves everything where it was.
-func (b *Broker) Migrate(ctx context.Context, dst Store, caller Caller) (int, error) {
+//
+// commit, when set, runs after every token is in dst and before the switch:
+// it records the new backend (config.toml). If it fails, nothing switches and
+// the copies are taken out of dst again.
+func (b *Broker) Migrate(ctx context.Context, dst Store, caller Caller, commit func() error) (int, error) {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
 	src := b.currentStore()
@@ -112,19 +119,34 @@ func (b *Broker) Migrate(ctx context.Context, dst Store, caller Caller) (int, er
 	}
 	ps, _ := b.Profiles()
 	moved := make([]string, 0, len(ps))
+	// undo takes the copies out of dst, so a failed migration leaves the
+	// tokens only where they were.
+	undo := func(names []string) {
+		for _, name := range names {
+			dst.Delete(ctx, name)
+		}
+	}
 	for _, p := range ps {
 		tok, err := b.token(ctx, p.Name)
 		if err != nil {
 			return 0, fmt.Errorf("read %q from the %s backend: %w", p.Name, src.Kind(), err)
 		}
 		if err := dst.Set(ctx, p.Name, tok); err != nil {
+			undo(moved)
 			return 0, b.storeErrorFor(dst, err, p.Name, "store the token in the "+dst.Kind()+" backend")
 		}
 		got, err := dst.Get(ctx, p.Name)
 		if err != nil || got != tok {
+			undo(append(moved, p.Name))
 			return 0, errorf(KindKeychain, "", "the %s backend did not give back the token of %q; nothing was moved", dst.Kind(), p.Name)
 		}
 		moved = append(moved, p.Name)
+	}
+	if commit != nil {
+		if err := commit(); err != nil {
+			undo(moved)
+			return 0, &Error{Kind: KindInternal, Msg: "record the new backend; nothing was moved", Err: err}
+		}
 	}
 	b.mu.Lock()
 	b.store = dst

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -182,7 +183,7 @@ func autostart(ctx context.Context, path string, opts Options) error {
 	defer logf.Close()
 	cmd := exec.Command(bin, "run")
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.Env = append(os.Environ(), "HFBROKER_SOCKET="+path)
+	cmd.Env = daemonEnv(os.Environ(), path)
 	cmd.SysProcAttr = detach()
 	if err := cmd.Start(); err != nil {
 		hint := "install hfbrokerd next to hfbroker or on PATH"
@@ -242,4 +243,21 @@ func daemonPath(env config.Env) (string, error) {
 // IsMissing reports whether err means nothing listens on the socket.
 func IsMissing(err error) bool {
 	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
+}
+
+// daemonEnv is the autostarted daemon's environment: ours, without any token
+// a user left exported (the daemon would hold it for its whole life) or the
+// marks of an `hfbroker exec` child, and with the socket it must serve.
+func daemonEnv(environ []string, socket string) []string {
+	out := make([]string, 0, len(environ)+1)
+	for _, kv := range environ {
+		k, _, _ := strings.Cut(kv, "=")
+		switch {
+		case k == "HF_TOKEN", k == "HUGGING_FACE_HUB_TOKEN", k == "HFBROKER_LEASE", k == "HFBROKER_PROFILE",
+			k == "HFBROKER_SOCKET", strings.HasPrefix(k, "HF_OIDC_"):
+			continue
+		}
+		out = append(out, kv)
+	}
+	return append(out, "HFBROKER_SOCKET="+socket)
 }

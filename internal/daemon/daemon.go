@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -128,6 +129,7 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	px.live = func(id string) bool { _, ok := b.LeaseValid(id); return ok }
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.
@@ -139,8 +141,14 @@ func Run(ctx context.Context, opts Options) error {
 		grpc.ChainUnaryInterceptor(guard.Unary, recoverInterceptor(log), logInterceptor(log)),
 		grpc.ChainStreamInterceptor(guard.Stream),
 	)
-	var extra []interface{ Close() error }
+	// Stores opened by a migration, closed when the daemon stops.
+	var (
+		extraMu sync.Mutex
+		extra   []interface{ Close() error }
+	)
 	defer func() {
+		extraMu.Lock()
+		defer extraMu.Unlock()
 		for _, s := range extra {
 			s.Close()
 		}
@@ -154,7 +162,9 @@ func Run(ctx context.Context, opts Options) error {
 		OpenStore: func(ctx context.Context, kind string, pass []byte) (broker.Store, error) {
 			s, err := openBackend(ctx, kind, paths, opts.Env, pass)
 			if err == nil {
+				extraMu.Lock()
 				extra = append(extra, s)
+				extraMu.Unlock()
 			}
 			return s, err
 		},
@@ -164,9 +174,12 @@ func Run(ctx context.Context, opts Options) error {
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go b.Run(ctx)
+	// The reaper outlives the gRPC server's drain (handlers may still grant
+	// leases) and ends before the audit log and the proxy close.
+	reapCtx, stopReaper := context.WithCancel(context.Background())
+	reaperDone := make(chan struct{})
+	go func() { defer close(reaperDone); b.Run(reapCtx) }()
+	defer func() { stopReaper(); <-reaperDone }()
 
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -194,7 +207,6 @@ func Run(ctx context.Context, opts Options) error {
 		srv.Stop()
 		<-stopped
 	}
-	cancel()
 	return runErr
 }
 

@@ -20,6 +20,8 @@ import (
 type proxyManager struct {
 	log   *slog.Logger
 	audit audit.Sink
+	// live reports whether a lease is still live; set once the broker exists.
+	live func(id string) bool
 
 	mu    sync.Mutex
 	table *proxy.Table
@@ -65,7 +67,7 @@ func (m *proxyManager) start() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m.p = proxy.New(proxy.Options{Leases: m.table, Logger: m.log, Audit: func(ev proxy.Event) {
+	m.p = proxy.New(proxy.Options{Leases: liveLeases{m}, Logger: m.log, Audit: func(ev proxy.Event) {
 		reason := ev.Reason
 		if ev.Denied && reason == "" {
 			reason = "denied"
@@ -103,4 +105,22 @@ func (m *proxyManager) Close(timeout time.Duration) {
 	}
 	<-done
 	p.Close()
+}
+
+// liveLeases is the proxy's view of the table: a lease token counts only
+// while the broker still holds its lease, so a token whose lease ended in the
+// moment between grant and registration, or past its TTL before the reaper
+// ran, fails at once.
+type liveLeases struct{ m *proxyManager }
+
+func (l liveLeases) Lookup(tok string) (proxy.Lease, bool) {
+	lease, ok := l.m.table.Lookup(tok)
+	if !ok {
+		return proxy.Lease{}, false
+	}
+	if l.m.live != nil && !l.m.live(lease.ID) {
+		l.m.table.RemoveID(lease.ID)
+		return proxy.Lease{}, false
+	}
+	return lease, true
 }

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hfbroker/hfbroker/internal/broker"
+	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/secret"
@@ -66,10 +67,16 @@ func (s *Server) caller(ctx context.Context) broker.Caller {
 }
 
 func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
+	// The endpoint is where the token will be sent, by the Hub client and
+	// the proxy: the same rules as HF_ENDPOINT (https, or http on loopback).
+	endpoint, err := config.NormalizeEndpoint(req.GetEndpoint())
+	if err != nil {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "set HF_ENDPOINT to an https URL such as https://huggingface.co"})
+	}
 	p, replaced, err := s.b.AddToken(ctx, broker.AddRequest{
 		Name:        req.GetName(),
 		Token:       secret.Token(req.GetToken()),
-		Endpoint:    req.GetEndpoint(),
+		Endpoint:    endpoint,
 		MakeDefault: req.GetMakeDefault(),
 		NoVerify:    req.GetNoVerify(),
 		Caller:      s.caller(ctx),
@@ -333,18 +340,23 @@ func (s *Server) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.Migra
 	if s.info.OpenStore == nil {
 		return nil, status.Error(codes.Unimplemented, "this daemon cannot migrate")
 	}
+	if s.b.StoreKind() == to {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: fmt.Sprintf("tokens are already in the %s backend", to)})
+	}
 	dst, err := s.info.OpenStore(ctx, to, req.GetPassphrase())
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	n, err := s.b.Migrate(ctx, dst, s.caller(ctx))
-	if err != nil {
-		return nil, toStatus(err)
-	}
+	var commit func() error
 	if s.info.SetBackend != nil {
-		if err := s.info.SetBackend(to); err != nil {
-			return nil, status.Error(codes.Internal, "tokens moved, but the backend choice was not saved: "+err.Error())
+		commit = func() error { return s.info.SetBackend(to) }
+	}
+	n, err := s.b.Migrate(ctx, dst, s.caller(ctx), commit)
+	if err != nil {
+		if c, ok := dst.(interface{ Close() error }); ok {
+			c.Close()
 		}
+		return nil, toStatus(err)
 	}
 	return &pb.MigrateResponse{Moved: int32(n), Backend: to}, nil
 }
