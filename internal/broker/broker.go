@@ -575,7 +575,7 @@ func (b *Broker) audit(ev audit.Event, c Caller) {
 		return
 	}
 	ev.Time = b.now().UTC()
-	if c.PID > 0 && (c.Exe == "" || c.Cwd == "") {
+	if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") {
 		b.mu.Lock()
 		info, ok := b.procs[c.PID]
 		b.mu.Unlock()

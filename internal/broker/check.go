@@ -55,7 +55,11 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 			if ac, ok := b.opts.Hub.(AuthChecker); ok {
 				tok, err := b.token(ctx, p.Name)
 				if err != nil {
-					return nil, "", err
+					// One unreadable token is that profile's verdict, not
+					// the end of the whole check.
+					c.Verdict = access.Verdict{Code: "unreadable", Reason: err.Error(), Action: KindHint(err)}
+					out = append(out, c)
+					continue
 				}
 				err = ac.AuthCheck(ctx, p.Endpoint, tok, repo, want == AccessWrite)
 				c.HubChecked = true

@@ -67,3 +67,11 @@ func KindOf(err error) Kind {
 	}
 	return KindInternal
 }
+
+// KindHint returns err's hint, "" when it has none.
+func KindHint(err error) string {
+	if e, ok := errors.AsType[*Error](err); ok {
+		return e.Hint
+	}
+	return ""
+}

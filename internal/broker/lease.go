@@ -47,6 +47,9 @@ type Caller struct {
 	PID int
 	Exe string
 	Cwd string
+	// recorded: Exe and Cwd are what was known when the lease was granted;
+	// the process may be gone and its pid reused, so /proc is not asked.
+	recorded bool
 }
 
 // LeaseRequest asks for a token.
@@ -81,6 +84,7 @@ type Lease struct {
 
 	UID int
 
+	cwd       string    // the process's directory, for the audit log
 	watched   bool      // the lease ends when process PID exits
 	startTime uint64    // the watched process's start time, against pid reuse
 	deadline  time.Time // ExpiresAt with its monotonic reading kept
@@ -114,7 +118,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	pid, start, exe, err := b.watchTarget(req)
+	pid, start, exe, cwd, err := b.watchTarget(req)
 	if err != nil {
 		return Grant{}, err
 	}
@@ -128,6 +132,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		PID:         pid,
 		Exe:         exe,
 		UID:         req.Caller.UID,
+		cwd:         cwd,
 		watched:     pid != 0 && req.Purpose != PurposeGit,
 		Repo:        req.Repo,
 		Access:      req.Access,
@@ -184,28 +189,28 @@ func (b *Broker) leaseTTL(req LeaseRequest) (time.Duration, error) {
 // watchTarget decides which process the lease lives with. A GIT lease
 // lives out its TTL: the credential helper exits as soon as it has answered,
 // and git uses the password after that.
-func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe string, err error) {
+func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe, cwd string, err error) {
 	pid = req.Caller.PID
 	if req.PID != 0 && req.PID != req.Caller.PID {
 		if req.Caller.PID == 0 {
-			return 0, 0, "", errorf(KindInvalid, "", "a lease for another process needs a caller the kernel can identify")
+			return 0, 0, "", "", errorf(KindInvalid, "", "a lease for another process needs a caller the kernel can identify")
 		}
 		parent, perr := b.opts.Procs.Parent(req.Caller.PID)
 		child, cerr := b.opts.Procs.Parent(req.PID)
 		related := (perr == nil && parent == req.PID) || (cerr == nil && child == req.Caller.PID)
 		if !related {
-			return 0, 0, "", errorf(KindInvalid, "", "pid %d is neither the caller's parent nor its child", req.PID)
+			return 0, 0, "", "", errorf(KindInvalid, "", "pid %d is neither the caller's parent nor its child", req.PID)
 		}
 		pid = req.PID
 	}
 	if pid == 0 {
-		return 0, 0, "", nil
+		return 0, 0, "", "", nil
 	}
 	info, err := b.proc(pid)
 	if err != nil {
-		return 0, 0, "", errorf(KindInvalid, "", "process %d has already exited", pid)
+		return 0, 0, "", "", errorf(KindInvalid, "", "process %d has already exited", pid)
 	}
-	return pid, info.start, info.exe, nil
+	return pid, info.start, info.exe, info.cwd, nil
 }
 
 // procInfo is what the broker knows of a leased process.
@@ -313,7 +318,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 		}
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause},
-			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe})
+			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 }
 

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -43,6 +44,7 @@ func (b *Broker) repoInfo(ctx context.Context, repo hub.RepoRef, endpoint string
 		return e.info
 	}
 	var info *hub.RepoInfo
+	asked := false // a nil answer is cached only if the Hub was asked
 	ps, _ := b.Profiles()
 	for _, p := range ps {
 		if p.Rejected || (endpoint != "" && !strings.EqualFold(strings.TrimRight(endpoint, "/"), p.Endpoint)) {
@@ -52,13 +54,20 @@ func (b *Broker) repoInfo(ctx context.Context, repo hub.RepoRef, endpoint string
 		if err != nil {
 			continue
 		}
-		if got, err := ri.RepoInfo(ctx, p.Endpoint, tok, repo); err == nil {
+		got, err := ri.RepoInfo(ctx, p.Endpoint, tok, repo)
+		if err == nil {
 			info = got
 			break
 		}
+		var he *hub.HTTPError
+		if errors.As(err, &he) {
+			asked = true // the Hub answered (404, 401…): worth remembering
+		}
 	}
-	b.mu.Lock()
-	b.repoInfos[key] = repoInfoEntry{info: info, at: now}
-	b.mu.Unlock()
+	if info != nil || asked {
+		b.mu.Lock()
+		b.repoInfos[key] = repoInfoEntry{info: info, at: now}
+		b.mu.Unlock()
+	}
 	return info
 }

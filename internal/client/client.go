@@ -169,6 +169,18 @@ func autostart(ctx context.Context, path string, opts Options) error {
 	if err != nil {
 		return &UnreachableError{Socket: path, Err: err, hint: "install hfbrokerd next to hfbroker or on PATH, or set HFBROKER_DAEMON"}
 	}
+	// The daemon starts behind a shell (see daemonCommand), so check here
+	// what exec would have told us: that there is something to run.
+	if st, err := os.Stat(bin); err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		hint := "install hfbrokerd next to hfbroker or on PATH"
+		if opts.Env("HFBROKER_DAEMON") != "" {
+			hint = "HFBROKER_DAEMON=" + opts.Env("HFBROKER_DAEMON") + " cannot be run: fix or unset it"
+		}
+		if err == nil {
+			err = fmt.Errorf("%s is not an executable file", bin)
+		}
+		return &UnreachableError{Socket: path, Err: fmt.Errorf("start hfbrokerd: %w", err), hint: hint}
+	}
 	paths, err := config.ResolvePaths(opts.Env)
 	if err != nil {
 		return &UnreachableError{Socket: path, Err: err}
@@ -181,7 +193,7 @@ func autostart(ctx context.Context, path string, opts Options) error {
 		return &UnreachableError{Socket: path, Err: err}
 	}
 	defer logf.Close()
-	cmd := exec.Command(bin, "run")
+	cmd := daemonCommand(bin)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = daemonEnv(os.Environ(), path)
 	cmd.SysProcAttr = detach()
