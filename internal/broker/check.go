@@ -57,7 +57,7 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 				if err != nil {
 					// One unreadable token is that profile's verdict, not
 					// the end of the whole check.
-					c.Verdict = access.Verdict{Code: "unreadable", Reason: err.Error(), Action: KindHint(err)}
+					c.Verdict = access.Verdict{Code: "unreadable", Reason: err.Error(), Action: HintOf(err)}
 					out = append(out, c)
 					continue
 				}

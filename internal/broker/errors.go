@@ -18,7 +18,6 @@ const (
 	KindLocked            // the store is locked
 	KindKeychain          // the keychain failed, timed out or is missing
 	KindHub               // the Hub refused the token or did not answer
-	KindExists            // a resource already exists
 )
 
 // Reason is one profile's reason for not fitting a request.
@@ -68,8 +67,8 @@ func KindOf(err error) Kind {
 	return KindInternal
 }
 
-// KindHint returns err's hint, "" when it has none.
-func KindHint(err error) string {
+// HintOf returns err's hint, "" when it has none.
+func HintOf(err error) string {
 	if e, ok := errors.AsType[*Error](err); ok {
 		return e.Hint
 	}

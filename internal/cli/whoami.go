@@ -43,20 +43,19 @@ func newCmdWhoami(f *Factory, runF func(*WhoamiOptions) error) *cobra.Command {
 }
 
 type whoamiJSON struct {
-	Profile           string         `json:"profile"`
-	User              string         `json:"user"`
-	Fullname          string         `json:"fullname,omitempty"`
-	Endpoint          string         `json:"endpoint"`
-	TokenName         string         `json:"token_name,omitempty"`
-	TokenRole         string         `json:"token_role,omitempty"`
-	Fingerprint       string         `json:"fingerprint"`
-	Orgs              []orgJSON      `json:"orgs"`
-	Scopes            []scopeJSON    `json:"scopes,omitempty"`
-	GlobalPermissions []string       `json:"global_permissions,omitempty"`
-	CanReadGatedRepos bool           `json:"can_read_gated_repos,omitempty"`
-	ExpiresAt         *time.Time     `json:"expires_at,omitempty"`
-	FetchedAt         *time.Time     `json:"fetched_at,omitempty"`
-	Extra             map[string]any `json:"-"`
+	Profile           string      `json:"profile"`
+	User              string      `json:"user"`
+	Fullname          string      `json:"fullname,omitempty"`
+	Endpoint          string      `json:"endpoint"`
+	TokenName         string      `json:"token_name,omitempty"`
+	TokenRole         string      `json:"token_role,omitempty"`
+	Fingerprint       string      `json:"fingerprint"`
+	Orgs              []orgJSON   `json:"orgs"`
+	Scopes            []scopeJSON `json:"scopes,omitempty"`
+	GlobalPermissions []string    `json:"global_permissions,omitempty"`
+	CanReadGatedRepos bool        `json:"can_read_gated_repos,omitempty"`
+	ExpiresAt         *time.Time  `json:"expires_at,omitempty"`
+	FetchedAt         *time.Time  `json:"fetched_at,omitempty"`
 }
 
 type orgJSON struct {

@@ -7,14 +7,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -250,11 +248,6 @@ func daemonPath(env config.Env) (string, error) {
 		return "", fmt.Errorf("hfbrokerd not found: %w", err)
 	}
 	return p, nil
-}
-
-// IsMissing reports whether err means nothing listens on the socket.
-func IsMissing(err error) bool {
-	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // daemonEnv is the autostarted daemon's environment: ours, without any token

@@ -56,9 +56,6 @@ type Options struct {
 	NoHarden bool
 }
 
-// ErrAlreadyRunning is returned when another daemon serves the socket.
-var ErrAlreadyRunning = socket.ErrAlreadyRunning
-
 // Run serves until ctx ends or the socket is removed or replaced.
 func Run(ctx context.Context, opts Options) error {
 	if opts.Env == nil {
@@ -271,10 +268,6 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	cmd := newRootCmd(stdout, stderr)
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
-		if errors.Is(err, ErrAlreadyRunning) {
-			fmt.Fprintf(stderr, "hfbrokerd: error: %v\n", err)
-			return 1
-		}
 		fmt.Fprintf(stderr, "hfbrokerd: error: %v\n", err)
 		var h interface{ Hint() string }
 		if errors.As(err, &h) && h.Hint() != "" {

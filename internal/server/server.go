@@ -252,8 +252,6 @@ func toStatus(err error) error {
 		code, kind = codes.FailedPrecondition, pb.ErrorDetail_KIND_KEYCHAIN
 	case broker.KindHub:
 		code, kind = codes.FailedPrecondition, pb.ErrorDetail_KIND_HUB
-	case broker.KindExists:
-		code, kind = codes.AlreadyExists, pb.ErrorDetail_KIND_INVALID
 	}
 	st := status.New(code, be.Error())
 	d := &pb.ErrorDetail{Kind: kind, Hint: be.Hint}
