@@ -9,7 +9,10 @@ import (
 // TestCLIDoesNotLinkTheTokenStore keeps the keychain, the file vault and the
 // daemon's internals out of the CLI binary: the CLI talks only to the daemon
 // (ARCHITECTURE.md), so a bug in it cannot reach the token store directly,
-// and it stays small, which is start-up time on every command.
+// and it stays small, which is start-up time on every command. It also
+// keeps gRPC and net/http out: the CLI calls the daemon over the local lane
+// (internal/lane), and a gRPC client's start-up alone cost every command
+// about 4 ms (docs/BENCHMARKS.md).
 func TestCLIDoesNotLinkTheTokenStore(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", "-tags", "grpcnotrace", ".").Output()
 	if err != nil {
@@ -29,7 +32,9 @@ func TestCLIDoesNotLinkTheTokenStore(t *testing.T) {
 		"github.com/hfbroker/hfbroker/internal/broker",
 		"github.com/hfbroker/hfbroker/internal/server",
 		"github.com/hfbroker/hfbroker/internal/proxy",
-		"golang.org/x/net/trace", // with -tags grpcnotrace, as installed
+		"google.golang.org/grpc",
+		"golang.org/x/net/http2",
+		"net/http",
 	} {
 		if deps[bad] {
 			t.Errorf("the hfbroker CLI links %s", bad)

@@ -19,11 +19,14 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/hfbroker/hfbroker/internal/hubtest"
+	"github.com/hfbroker/hfbroker/internal/lane"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
 
 // The foundation tests pin the daemon's security rules end to end, with the
@@ -249,15 +252,24 @@ func TestFoundationForeignUserIsRefused(t *testing.T) {
 		t.Fatalf("raw client as the daemon's own uid: exit %d, output %q; want served pid=%d", code, out, pid)
 	}
 
-	// Another uid: refused in the handshake, before any handler runs.
-	out, code = run(nobody, "hfb-rawclient", w.sock)
-	if code == 0 || strings.Contains(out, "served") {
-		t.Fatalf("raw client as uid %d was served (exit %d): %q\n"+
-			"BUG: the daemon's transport credentials do not refuse another uid (internal/peercred/grpc.go ServerHandshake)",
-			nobody, code, out)
-	}
-	if !strings.Contains(out, "code=PermissionDenied") {
-		t.Errorf("raw client as uid %d: %q; want the call refused with PermissionDenied", nobody, out)
+	// Another uid: refused before any handler runs, over gRPC and over the lane.
+	for _, lane := range []bool{false, true} {
+		args := []string{w.sock}
+		if lane {
+			args = []string{"--lane", w.sock}
+			if out, code := run(os.Getuid(), "hfb-rawclient", args...); code != 0 || strings.TrimSpace(out) != fmt.Sprintf("served pid=%d", pid) {
+				t.Fatalf("raw lane client as the daemon's own uid: exit %d, output %q; want served pid=%d", code, out, pid)
+			}
+		}
+		out, code = run(nobody, "hfb-rawclient", args...)
+		if code == 0 || strings.Contains(out, "served") {
+			t.Fatalf("raw client %v as uid %d was served (exit %d): %q\n"+
+				"BUG: the daemon's guard does not refuse another uid (internal/peercred/grpccred)",
+				args, nobody, code, out)
+		}
+		if !strings.Contains(out, "code=PermissionDenied") {
+			t.Errorf("raw client %v as uid %d: %q; want the call refused with PermissionDenied", args, nobody, out)
+		}
 	}
 	// The refusal is logged with the peer's uid (and never anything it sent).
 	deadline := time.Now().Add(10 * time.Second)
@@ -475,23 +487,49 @@ func oneLineError(out string) error {
 	return nil
 }
 
-// rawClientMain is "hfb-rawclient SOCKET": a gRPC client with no uid check
-// of its own, as an attacker would write it. It calls Status and prints
-// "served pid=N" or the failure's code, never anything else the daemon sent.
+// rawClientMain is "hfb-rawclient [--lane] SOCKET": a client with no uid
+// check of its own, as an attacker would write it, over gRPC or (--lane) the
+// daemon's local lane. It calls Status and prints "served pid=N" or the
+// failure's code, never anything else the daemon sent.
 func rawClientMain() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: hfb-rawclient SOCKET")
+	args := os.Args[1:]
+	useLane := len(args) > 0 && args[0] == "--lane"
+	if useLane {
+		args = args[1:]
+	}
+	if len(args) != 1 {
+		fmt.Fprintln(os.Stderr, "usage: hfb-rawclient [--lane] SOCKET")
 		os.Exit(2)
 	}
-	conn, err := grpc.NewClient("unix://"+os.Args[1], grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		fmt.Println("dial:", err)
-		os.Exit(1)
-	}
-	defer conn.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	s, err := pb.NewBrokerServiceClient(conn).Status(ctx, &pb.StatusRequest{})
+	var (
+		s   *pb.StatusResponse
+		err error
+	)
+	if useLane {
+		var nc net.Conn
+		if nc, err = net.Dial("unix", args[0]); err != nil {
+			fmt.Println("dial:", err)
+			os.Exit(1)
+		}
+		l := lane.NewConn(nc)
+		defer l.Close()
+		s = new(pb.StatusResponse)
+		if err = l.Invoke(ctx, "Status", &pb.StatusRequest{}, s); err != nil {
+			if le, ok := errors.AsType[*lane.Error](err); ok {
+				err = status.Error(codes.Code(le.Code), le.Message)
+			}
+		}
+	} else {
+		conn, derr := grpc.NewClient("unix://"+args[0], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if derr != nil {
+			fmt.Println("dial:", derr)
+			os.Exit(1)
+		}
+		defer conn.Close()
+		s, err = hfbrokerv1grpc.NewBrokerServiceClient(conn).Status(ctx, &pb.StatusRequest{})
+	}
 	if err != nil {
 		fmt.Printf("code=%s\n", status.Code(err))
 		os.Exit(1)

@@ -13,11 +13,12 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/lane"
+
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -189,23 +190,17 @@ func reportError(w io.Writer, cmd *cobra.Command, err error) int {
 	return code
 }
 
-func fromStatus(st *status.Status) (code int, msg, hint string, reasons []string) {
-	code, msg = ExitError, st.Message()
-	var d *pb.ErrorDetail
-	for _, x := range st.Details() {
-		if v, ok := x.(*pb.ErrorDetail); ok {
-			d = v
-		}
-	}
-	switch st.Code() {
-	case codes.Unavailable:
+func fromStatus(st *lane.Error) (code int, msg, hint string, reasons []string) {
+	code, msg = ExitError, st.Message
+	switch st.Code {
+	case rpccode.Code_UNAVAILABLE:
 		return ExitUnreachable, "hfbrokerd is not answering: " + msg, "start it with 'hfbrokerd', or check 'hfbroker status'", nil
-	case codes.PermissionDenied:
+	case rpccode.Code_PERMISSION_DENIED:
 		code = ExitDenied
-	case codes.DeadlineExceeded:
+	case rpccode.Code_DEADLINE_EXCEEDED:
 		msg = "hfbrokerd did not answer in time: " + msg
 	}
-	if d != nil {
+	if d := st.Detail; d != nil {
 		hint = d.GetHint()
 		if d.GetKind() == pb.ErrorDetail_KIND_LOCKED {
 			code = ExitDenied
@@ -269,10 +264,10 @@ func filepathBase(p string) string {
 	return p
 }
 
-// statusOf returns err's gRPC status when it carries one.
-func statusOf(err error) (*status.Status, bool) {
-	st, ok := status.FromError(err)
-	if !ok || st.Code() == codes.OK || st.Code() == codes.Unknown {
+// statusOf returns the daemon's answer when err is one.
+func statusOf(err error) (*lane.Error, bool) {
+	st, ok := errors.AsType[*lane.Error](err)
+	if !ok || st.Code == rpccode.Code_OK || st.Code == rpccode.Code_UNKNOWN {
 		return nil, false
 	}
 	return st, true

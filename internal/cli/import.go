@@ -12,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/scan"
@@ -211,9 +210,9 @@ func runGitConfig(args ...string) (string, error) {
 
 // importAPI is the part of the daemon's API import uses.
 type importAPI interface {
-	ListProfiles(ctx context.Context, in *pb.ListProfilesRequest, opts ...grpc.CallOption) (*pb.ListProfilesResponse, error)
-	AddToken(ctx context.Context, in *pb.AddTokenRequest, opts ...grpc.CallOption) (*pb.AddTokenResponse, error)
-	RemoveToken(ctx context.Context, in *pb.RemoveTokenRequest, opts ...grpc.CallOption) (*pb.RemoveTokenResponse, error)
+	ListProfiles(ctx context.Context, in *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error)
+	AddToken(ctx context.Context, in *pb.AddTokenRequest) (*pb.AddTokenResponse, error)
+	RemoveToken(ctx context.Context, in *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error)
 }
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
@@ -401,10 +400,10 @@ func importFailure(err error) string {
 		return oneLine(err.Error())
 	}
 	// The broker words a 401 from whoami-v2 this way (broker.hubError).
-	if strings.HasPrefix(st.Message(), "the Hub rejected the token") {
+	if strings.HasPrefix(st.Message, "the Hub rejected the token") {
 		return "the Hub rejected it"
 	}
-	return oneLine(st.Message())
+	return oneLine(st.Message)
 }
 
 // maxProfileName mirrors the broker's MaxNameLen.

@@ -10,10 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 
+	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -30,28 +29,27 @@ func fakeToken(seed string) string {
 // name means the display name, an existing name is replaced, and the first
 // profile becomes the default.
 type fakeDaemon struct {
-	pb.BrokerServiceClient // nil: any other RPC panics
-	hub                    map[string]string
-	profiles               []*pb.Profile
-	tokens                 map[string]string
-	adds                   []string // names of AddToken calls, in order
+	hub      map[string]string
+	profiles []*pb.Profile
+	tokens   map[string]string
+	adds     []string // names of AddToken calls, in order
 }
 
 func newFakeDaemon(hub map[string]string) *fakeDaemon {
 	return &fakeDaemon{hub: hub, tokens: map[string]string{}}
 }
 
-func (d *fakeDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest, ...grpc.CallOption) (*pb.ListProfilesResponse, error) {
+func (d *fakeDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
 	return &pb.ListProfilesResponse{Profiles: slices.Clone(d.profiles)}, nil
 }
 
-func (d *fakeDaemon) AddToken(_ context.Context, req *pb.AddTokenRequest, _ ...grpc.CallOption) (*pb.AddTokenResponse, error) {
+func (d *fakeDaemon) AddToken(_ context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
 	d.adds = append(d.adds, req.GetName())
 	p := &pb.Profile{Name: req.GetName(), Fingerprint: secret.Token(req.GetToken()).Fingerprint(), Endpoint: req.GetEndpoint()}
 	if !req.GetNoVerify() {
 		display, ok := d.hub[req.GetToken()]
 		if !ok {
-			return nil, status.Error(codes.FailedPrecondition, "the Hub rejected the token: Invalid credentials in Authorization header")
+			return nil, &lane.Error{Code: rpccode.Code_FAILED_PRECONDITION, Message: "the Hub rejected the token: Invalid credentials in Authorization header"}
 		}
 		p.User, p.TokenRole, p.DisplayName = "alice", "write", display
 		if p.Name == "" {
@@ -81,7 +79,7 @@ func (d *fakeDaemon) AddToken(_ context.Context, req *pb.AddTokenRequest, _ ...g
 	return &pb.AddTokenResponse{Profile: p, Replaced: replaced}, nil
 }
 
-func (d *fakeDaemon) RemoveToken(_ context.Context, req *pb.RemoveTokenRequest, _ ...grpc.CallOption) (*pb.RemoveTokenResponse, error) {
+func (d *fakeDaemon) RemoveToken(_ context.Context, req *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error) {
 	wasDefault := false
 	d.profiles = slices.DeleteFunc(d.profiles, func(p *pb.Profile) bool {
 		if p.GetName() == req.GetName() {

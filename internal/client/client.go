@@ -1,6 +1,7 @@
 // Package client dials hfbrokerd for the CLI: it finds the socket, checks
 // that the daemon on it runs as the same user, starts the daemon when nothing
-// listens, and turns gRPC errors into what a person reads.
+// listens, and calls the BrokerService over the daemon's local lane. Failed
+// calls return a *lane.Error carrying the gRPC status code and ErrorDetail.
 package client
 
 import (
@@ -15,12 +16,13 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/grpc"
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/socket"
-	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // Options say how to reach the daemon.
@@ -34,18 +36,55 @@ type Options struct {
 	StartTimeout time.Duration
 }
 
-// Client is a connection to the daemon.
+// Client is a connection to the daemon. Its calls go over the daemon's
+// local lane (internal/lane): the BrokerService, without gRPC's client stack,
+// which would cost every short-lived CLI process more than its call does.
+// Calls take turns. When a call finds the connection broken (the daemon
+// restarted, say), the next call dials afresh, checking the server's uid
+// again.
 type Client struct {
-	pb.BrokerServiceClient
-	conn      *grpc.ClientConn
-	Socket    string
-	unclaimed func() // closes the checked connection if gRPC never took it
+	Socket string
+
+	mu   sync.Mutex
+	lane *lane.Conn
 }
 
 // Close closes the connection.
 func (c *Client) Close() error {
-	c.unclaimed()
-	return c.conn.Close()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.lane == nil {
+		return nil
+	}
+	err := c.lane.Close()
+	c.lane = nil
+	return err
+}
+
+// invoke runs one BrokerService call.
+func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, req proto.Message, resp Resp) (Resp, error) {
+	c.mu.Lock()
+	l := c.lane
+	if l == nil || l.Broken() {
+		if l != nil {
+			l.Close()
+		}
+		c.lane = nil
+		nc, err := dialChecked(c.Socket)
+		if err != nil {
+			c.mu.Unlock()
+			var zero Resp
+			return zero, &lane.Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
+		}
+		l = lane.NewConn(nc)
+		c.lane = l
+	}
+	c.mu.Unlock()
+	if err := l.Invoke(ctx, method, req, resp); err != nil {
+		var zero Resp
+		return zero, err
+	}
+	return resp, nil
 }
 
 // UnreachableError means no daemon could be reached or started (exit code 3).
@@ -94,41 +133,7 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 			return nil, &UnreachableError{Socket: path, Err: err}
 		}
 	}
-	// gRPC's first connection is the one just checked: one connect, not two,
-	// on the path every hfbroker command takes. Later ones dial afresh (and
-	// the transport credentials check the server's uid on every one).
-	var handoff sync.Mutex
-	dialer := func(ctx context.Context, addr string) (net.Conn, error) {
-		handoff.Lock()
-		c := first
-		first = nil
-		handoff.Unlock()
-		if c != nil {
-			return c, nil
-		}
-		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
-	}
-	conn, err := grpc.NewClient("unix://"+path,
-		grpc.WithContextDialer(dialer),
-		grpc.WithTransportCredentials(peercred.NewClientCredentials(uint32(os.Getuid()))),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<10), grpc.MaxCallSendMsgSize(64<<10)),
-	)
-	if err != nil {
-		if first != nil {
-			first.Close()
-		}
-		return nil, &UnreachableError{Socket: path, Err: err}
-	}
-	unclaimed := func() {
-		handoff.Lock()
-		if first != nil {
-			first.Close()
-			first = nil
-		}
-		handoff.Unlock()
-	}
-	return &Client{BrokerServiceClient: pb.NewBrokerServiceClient(conn), conn: conn, Socket: path, unclaimed: unclaimed}, nil
+	return &Client{Socket: path, lane: lane.NewConn(first)}, nil
 }
 
 // probe dials the socket and checks who serves it, before gRPC sends

@@ -27,10 +27,10 @@ import (
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
-	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
 
 // Version is set at build time with -ldflags "-X …/daemon.Version=v1.2.3".
@@ -130,12 +130,14 @@ func Run(ctx context.Context, opts Options) error {
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.
-	guard := peercred.NewGuard(uint32(os.Getuid()), log)
+	// The local lane (lane.go) shares the guard and the interceptor chain.
+	guard := grpccred.NewGuard(uint32(os.Getuid()), log)
+	intercept := chainUnary(guard.Unary, recoverInterceptor(log), logInterceptor(log))
 	srv := grpc.NewServer(
 		grpc.Creds(guard.Creds),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
 		grpc.MaxSendMsgSize(MaxMessageSize),
-		grpc.ChainUnaryInterceptor(guard.Unary, recoverInterceptor(log), logInterceptor(log)),
+		grpc.UnaryInterceptor(intercept),
 		grpc.ChainStreamInterceptor(guard.Stream),
 	)
 	// Stores opened by a migration, closed when the daemon stops.
@@ -150,7 +152,7 @@ func Run(ctx context.Context, opts Options) error {
 			s.Close()
 		}
 	}()
-	pb.RegisterBrokerServiceServer(srv, server.New(b, server.Info{
+	impl := server.New(b, server.Info{
 		Socket:        sockPath,
 		Backend:       store.Kind(),
 		BackendReason: reason,
@@ -167,7 +169,10 @@ func Run(ctx context.Context, opts Options) error {
 		},
 		SetBackend: func(kind string) error { return config.SetBackend(paths.ConfigFile(), kind) },
 		Proxy:      px,
-	}))
+	})
+	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
+	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard.Creds, log)
+	split := newSplitter(lis, ls, log)
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 
@@ -179,7 +184,8 @@ func Run(ctx context.Context, opts Options) error {
 	defer func() { stopReaper(); <-reaperDone }()
 
 	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(lis) }()
+	go split.run()
+	go func() { serveErr <- srv.Serve(split.grpcLis) }()
 	log.Info("hfbrokerd serving", "socket", sockPath, "pid", os.Getpid(), "backend", store.Kind(), "version", Version)
 	if opts.Ready != nil {
 		opts.Ready(sockPath)
@@ -195,6 +201,8 @@ func Run(ctx context.Context, opts Options) error {
 		runErr = fmt.Errorf("serve: %w", err)
 	}
 	hs.Shutdown()
+	laneStopped := make(chan struct{})
+	go func() { ls.stop(opts.StopTimeout); close(laneStopped) }()
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
 	select {
@@ -204,6 +212,7 @@ func Run(ctx context.Context, opts Options) error {
 		srv.Stop()
 		<-stopped
 	}
+	<-laneStopped
 	return runErr
 }
 
@@ -255,7 +264,7 @@ func logInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 		start := time.Now()
 		resp, err := handler(ctx, req)
 		if log.Enabled(ctx, slog.LevelDebug) {
-			c, _ := peercred.FromContext(ctx)
+			c, _ := grpccred.FromContext(ctx)
 			log.Debug("rpc", "method", strings.TrimPrefix(info.FullMethod, "/hfbroker.v1.BrokerService/"),
 				"code", status.Code(err).String(), "duration", time.Since(start), "uid", c.UID, "pid", c.PID)
 		}

@@ -16,11 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/daemon"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
 
 // benchConns are the client counts the socket benchmarks run at: one
@@ -135,25 +138,43 @@ func runConns[C any](b *testing.B, conns int, open func() C, op func(C) error, c
 }
 
 // BenchmarkLeaseSocket measures the Lease RPC over the unix socket against
-// an in-process daemon: gRPC, the peer-credential check, the /proc reads
-// for the caller and the broker's lease path, at 1, 16 and 256 clients,
-// each on its own connection.
+// an in-process daemon, the way the CLI calls it (lane: the daemon's local
+// lane, internal/lane) and the way any gRPC client does (grpc): the framing,
+// the peer-credential check, the /proc reads for the caller and the broker's
+// lease path, at 1, 16 and 256 clients, each on its own connection.
 func BenchmarkLeaseSocket(b *testing.B) {
 	sock := startBenchDaemon(b)
 	req := &pb.LeaseRequest{Profile: "bench", Purpose: pb.Purpose_PURPOSE_TOKEN, Ttl: durationpb.New(time.Millisecond)}
+	check := func(resp *pb.LeaseResponse, err error) error {
+		if err == nil && resp.GetToken() == "" {
+			err = errors.New("empty token")
+		}
+		return err
+	}
 	for _, n := range benchConns {
-		b.Run(fmt.Sprintf("conns=%d", n), func(b *testing.B) {
+		b.Run(fmt.Sprintf("lane/conns=%d", n), func(b *testing.B) {
 			b.ReportAllocs()
 			runConns(b, n,
 				func() *client.Client { return dialBench(b, sock) },
-				func(c *client.Client) error {
-					resp, err := c.Lease(context.Background(), req)
-					if err == nil && resp.GetToken() == "" {
-						err = errors.New("empty token")
-					}
-					return err
-				},
+				func(c *client.Client) error { return check(c.Lease(context.Background(), req)) },
 				func(c *client.Client) { c.Close() })
+		})
+	}
+	for _, n := range benchConns {
+		b.Run(fmt.Sprintf("grpc/conns=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			runConns(b, n,
+				func() *grpc.ClientConn {
+					cc, err := grpc.NewClient("unix://"+sock, grpc.WithTransportCredentials(grpccred.NewClientCredentials(uint32(os.Getuid()))))
+					if err != nil {
+						b.Fatal(err)
+					}
+					return cc
+				},
+				func(cc *grpc.ClientConn) error {
+					return check(hfbrokerv1grpc.NewBrokerServiceClient(cc).Lease(context.Background(), req))
+				},
+				func(cc *grpc.ClientConn) { cc.Close() })
 		})
 	}
 }

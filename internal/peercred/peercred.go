@@ -1,5 +1,6 @@
-// Package peercred reads a unix socket peer's credentials from the kernel and
-// enforces same-uid on both sides of the daemon's gRPC connection.
+// Package peercred reads a unix socket peer's credentials from the kernel:
+// who is on the other end of the daemon's socket, on either side of it.
+// grpccred applies them to gRPC connections.
 package peercred
 
 import (

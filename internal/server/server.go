@@ -17,9 +17,10 @@ import (
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
 
 // Info is what Status reports besides the broker's own state.
@@ -43,7 +44,7 @@ type Info struct {
 
 // Server implements hfbroker.v1.BrokerService.
 type Server struct {
-	pb.UnimplementedBrokerServiceServer
+	hfbrokerv1grpc.UnimplementedBrokerServiceServer
 	b     *broker.Broker
 	info  Info
 	procs broker.Procs
@@ -57,7 +58,7 @@ func New(b *broker.Broker, info Info) *Server {
 // caller identifies the peer from the credentials the transport read off the
 // socket at accept; the request itself is never trusted for identity.
 func (s *Server) caller(ctx context.Context) broker.Caller {
-	c, ok := peercred.FromContext(ctx)
+	c, ok := grpccred.FromContext(ctx)
 	if !ok {
 		return broker.Caller{UID: -1}
 	}

@@ -13,16 +13,20 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
 
 // LoadResult is one lease or echo run.
 type LoadResult struct {
 	Name        string  `json:"name"`
-	Kind        string  `json:"kind"` // "lease" or "echo"
+	Kind        string  `json:"kind"`                // "lease" or "echo"
+	Transport   string  `json:"transport,omitempty"` // lease: "lane" or "grpc"
 	Concurrency int     `json:"concurrency"`
 	Calls       int     `json:"calls"`
 	Errors      int     `json:"errors"`
@@ -116,6 +120,7 @@ func leaseMain(args []string) error {
 	lf.register(fs)
 	ttl := fs.Duration("ttl", 2*time.Second, "lease TTL to request: leases pile up in the daemon until it passes")
 	profile := fs.String("profile", "", "profile to lease (default: the default profile)")
+	transport := fs.String("transport", "lane", "lane (the daemon's local lane, as the CLI calls it) or grpc")
 	settle := fs.Duration("settle", 0, "after the load, wait up to this long for the leases to expire, then sample the daemon again (0: do not)")
 	fs.Parse(args)
 	if err := lf.check(); err != nil {
@@ -136,18 +141,45 @@ func leaseMain(args []string) error {
 	}
 	pid := int(st.GetPid())
 
-	clients := make([]*client.Client, lf.conns)
+	// Each worker leases through its own connection: the lane, as the CLI
+	// does, or gRPC, as any other client would.
+	type leaseFunc func(context.Context, *pb.LeaseRequest) (*pb.LeaseResponse, error)
+	clients := make([]leaseFunc, lf.conns)
+	var closers []func() error
+	closeAll := func() {
+		for _, c := range closers {
+			c()
+		}
+		closers = nil
+	}
+	defer closeAll()
 	for i := range clients {
-		c, err := dial()
-		if err != nil {
-			return err
+		switch *transport {
+		case "lane":
+			c, err := dial()
+			if err != nil {
+				return err
+			}
+			closers = append(closers, c.Close)
+			clients[i] = c.Lease
+			if _, err := c.Status(ctx, &pb.StatusRequest{}); err != nil {
+				return fmt.Errorf("warm up client %d: %w", i, err)
+			}
+		case "grpc":
+			cc, err := grpc.NewClient("unix://"+lf.socket, grpc.WithTransportCredentials(grpccred.NewClientCredentials(uint32(os.Getuid()))))
+			if err != nil {
+				return err
+			}
+			closers = append(closers, cc.Close)
+			gc := hfbrokerv1grpc.NewBrokerServiceClient(cc)
+			clients[i] = func(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResponse, error) { return gc.Lease(ctx, req) }
+			// Connect now, outside the timing: gRPC dials lazily.
+			if _, err := gc.Status(ctx, &pb.StatusRequest{}); err != nil {
+				return fmt.Errorf("warm up client %d: %w", i, err)
+			}
+		default:
+			return fmt.Errorf("-transport %q: want lane or grpc", *transport)
 		}
-		defer c.Close()
-		// Connect now, outside the timing: gRPC dials lazily.
-		if _, err := c.Status(ctx, &pb.StatusRequest{}); err != nil {
-			return fmt.Errorf("warm up client %d: %w", i, err)
-		}
-		clients[i] = c
 	}
 	before, err := readProc(pid)
 	if err != nil {
@@ -155,7 +187,7 @@ func leaseMain(args []string) error {
 	}
 	req := &pb.LeaseRequest{Profile: *profile, Purpose: pb.Purpose_PURPOSE_TOKEN, Ttl: durationpb.New(*ttl)}
 	lat, calls, errs, firstErr, wall := drive(lf.conns, lf.count, lf.dur, func(w int) error {
-		resp, err := clients[w].Lease(ctx, req)
+		resp, err := clients[w](ctx, req)
 		if err == nil && resp.GetToken() == "" {
 			err = errors.New("lease answered without a token")
 		}
@@ -166,7 +198,7 @@ func leaseMain(args []string) error {
 		return err
 	}
 	res := LoadResult{
-		Name: lf.name, Kind: "lease", Concurrency: lf.conns, Calls: calls, Errors: errs,
+		Name: lf.name, Kind: "lease", Transport: *transport, Concurrency: lf.conns, Calls: calls, Errors: errs,
 		WallSeconds: wall.Seconds(), Throughput: float64(calls) / wall.Seconds(), Latency: lat,
 		TTL: ttl.String(), Before: &before, End: &end,
 	}
@@ -177,9 +209,7 @@ func leaseMain(args []string) error {
 		res.LeasesEnd = int(st.GetLeaseCount())
 	}
 	if *settle > 0 {
-		for _, c := range clients {
-			c.Close()
-		}
+		closeAll()
 		deadline := time.Now().Add(*settle)
 		for {
 			st, err := mon.Status(ctx, &pb.StatusRequest{})

@@ -4,9 +4,10 @@
 // 	protoc        (unknown)
 // source: hfbroker/v1/broker.proto
 
-// Package hfbroker.v1 is the API that hfbrokerd serves on its per-user unix socket.
+// Package hfbroker.v1 is the API that hfbrokerd serves on its per-user unix
+// socket: the BrokerService (broker_service.proto) and its messages (this file).
 //
-// Only processes of the daemon's own uid may call it: the transport refuses any
+// Only processes of the daemon's own uid may call it: the daemon refuses any
 // other peer before a handler runs. Messages that carry a token (AddTokenRequest,
 // LeaseResponse) must never be logged.
 
@@ -2872,25 +2873,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\fGitOperation\x12\x1d\n" +
 	"\x19GIT_OPERATION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13GIT_OPERATION_STORE\x10\x01\x12\x17\n" +
-	"\x13GIT_OPERATION_ERASE\x10\x022\x86\t\n" +
-	"\rBrokerService\x12G\n" +
-	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
-	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
-	"\fListProfiles\x12 .hfbroker.v1.ListProfilesRequest\x1a!.hfbroker.v1.ListProfilesResponse\x12M\n" +
-	"\n" +
-	"SetDefault\x12\x1e.hfbroker.v1.SetDefaultRequest\x1a\x1f.hfbroker.v1.SetDefaultResponse\x12A\n" +
-	"\x06Whoami\x12\x1a.hfbroker.v1.WhoamiRequest\x1a\x1b.hfbroker.v1.WhoamiResponse\x12>\n" +
-	"\x05Lease\x12\x19.hfbroker.v1.LeaseRequest\x1a\x1a.hfbroker.v1.LeaseResponse\x12M\n" +
-	"\n" +
-	"ListLeases\x12\x1e.hfbroker.v1.ListLeasesRequest\x1a\x1f.hfbroker.v1.ListLeasesResponse\x12P\n" +
-	"\vRevokeLease\x12\x1f.hfbroker.v1.RevokeLeaseRequest\x1a .hfbroker.v1.RevokeLeaseResponse\x12A\n" +
-	"\x06Status\x12\x1a.hfbroker.v1.StatusRequest\x1a\x1b.hfbroker.v1.StatusResponse\x12h\n" +
-	"\x13ReportGitCredential\x12'.hfbroker.v1.ReportGitCredentialRequest\x1a(.hfbroker.v1.ReportGitCredentialResponse\x12;\n" +
-	"\x04Lock\x12\x18.hfbroker.v1.LockRequest\x1a\x19.hfbroker.v1.LockResponse\x12A\n" +
-	"\x06Unlock\x12\x1a.hfbroker.v1.UnlockRequest\x1a\x1b.hfbroker.v1.UnlockResponse\x12_\n" +
-	"\x10ChangePassphrase\x12$.hfbroker.v1.ChangePassphraseRequest\x1a%.hfbroker.v1.ChangePassphraseResponse\x12D\n" +
-	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponse\x12>\n" +
-	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\x13GIT_OPERATION_ERASE\x10\x02B;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var (
 	file_hfbroker_v1_broker_proto_rawDescOnce sync.Once
@@ -2984,38 +2967,8 @@ var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	5,  // 27: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
 	4,  // 28: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
 	42, // 29: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	7,  // 30: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
-	9,  // 31: hfbroker.v1.BrokerService.RemoveToken:input_type -> hfbroker.v1.RemoveTokenRequest
-	11, // 32: hfbroker.v1.BrokerService.ListProfiles:input_type -> hfbroker.v1.ListProfilesRequest
-	13, // 33: hfbroker.v1.BrokerService.SetDefault:input_type -> hfbroker.v1.SetDefaultRequest
-	15, // 34: hfbroker.v1.BrokerService.Whoami:input_type -> hfbroker.v1.WhoamiRequest
-	19, // 35: hfbroker.v1.BrokerService.Lease:input_type -> hfbroker.v1.LeaseRequest
-	22, // 36: hfbroker.v1.BrokerService.ListLeases:input_type -> hfbroker.v1.ListLeasesRequest
-	24, // 37: hfbroker.v1.BrokerService.RevokeLease:input_type -> hfbroker.v1.RevokeLeaseRequest
-	26, // 38: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
-	31, // 39: hfbroker.v1.BrokerService.ReportGitCredential:input_type -> hfbroker.v1.ReportGitCredentialRequest
-	33, // 40: hfbroker.v1.BrokerService.Lock:input_type -> hfbroker.v1.LockRequest
-	35, // 41: hfbroker.v1.BrokerService.Unlock:input_type -> hfbroker.v1.UnlockRequest
-	37, // 42: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
-	39, // 43: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
-	28, // 44: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
-	8,  // 45: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	10, // 46: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	12, // 47: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	14, // 48: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	18, // 49: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	20, // 50: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	23, // 51: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	25, // 52: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	27, // 53: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	32, // 54: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
-	34, // 55: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
-	36, // 56: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
-	38, // 57: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
-	40, // 58: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
-	29, // 59: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
-	45, // [45:60] is the sub-list for method output_type
-	30, // [30:45] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for method output_type
+	30, // [30:30] is the sub-list for method input_type
 	30, // [30:30] is the sub-list for extension type_name
 	30, // [30:30] is the sub-list for extension extendee
 	0,  // [0:30] is the sub-list for field type_name
@@ -3034,7 +2987,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			NumEnums:      5,
 			NumMessages:   38,
 			NumExtensions: 0,
-			NumServices:   1,
+			NumServices:   0,
 		},
 		GoTypes:           file_hfbroker_v1_broker_proto_goTypes,
 		DependencyIndexes: file_hfbroker_v1_broker_proto_depIdxs,

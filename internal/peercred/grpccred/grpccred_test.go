@@ -1,6 +1,6 @@
 //go:build linux || darwin
 
-package peercred
+package grpccred
 
 import (
 	"bufio"
@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/hfbroker/hfbroker/internal/peercred"
 	"io"
 	"log/slog"
 	"net"
@@ -77,8 +78,8 @@ func sharedDir(t *testing.T, mode os.FileMode) string {
 	return d
 }
 
-func self() Creds {
-	return Creds{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PID: int32(os.Getpid())}
+func self() peercred.Creds {
+	return peercred.Creds{UID: uint32(os.Getuid()), GID: uint32(os.Getgid()), PID: int32(os.Getpid())}
 }
 
 // countingListener records, per accepted connection and in accept order, how
@@ -129,7 +130,7 @@ func (c *countingConn) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// SyscallConn keeps the descriptor reachable for Get through the wrapper.
+// SyscallConn keeps the descriptor reachable for peercred.Get through the wrapper.
 func (c *countingConn) SyscallConn() (syscall.RawConn, error) {
 	return c.Conn.(syscall.Conn).SyscallConn()
 }
@@ -143,7 +144,7 @@ type healthServer struct {
 	calls atomic.Int32
 
 	mu   sync.Mutex
-	seen []Creds
+	seen []peercred.Creds
 	seOK bool
 	done chan struct{}
 }
@@ -215,12 +216,12 @@ func TestGetReadsTheKernelCredentialsOnBothEnds(t *testing.T) {
 	defer server.Close()
 
 	for name, c := range map[string]net.Conn{"the server's view of the client": server, "the client's view of the server": client} {
-		got, err := Get(c)
+		got, err := peercred.Get(c)
 		if err != nil {
-			t.Fatalf("%s: Get: %v", name, err)
+			t.Fatalf("%s: peercred.Get: %v", name, err)
 		}
 		if got != self() {
-			t.Errorf("%s: Get = %+v; want %+v", name, got, self())
+			t.Errorf("%s: peercred.Get = %+v; want %+v", name, got, self())
 		}
 	}
 }
@@ -249,8 +250,8 @@ func TestGetRefusesConnectionsWithoutAKernelPeer(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if c, err := Get(tc.conn); !errors.Is(err, ErrNotUnix) {
-				t.Fatalf("Get = %+v, %v; want ErrNotUnix", c, err)
+			if c, err := peercred.Get(tc.conn); !errors.Is(err, peercred.ErrNotUnix) {
+				t.Fatalf("peercred.Get = %+v, %v; want ErrNotUnix", c, err)
 			}
 		})
 	}

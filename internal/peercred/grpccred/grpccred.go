@@ -1,4 +1,8 @@
-package peercred
+// Package grpccred puts peercred to work for gRPC: transport credentials that
+// read each peer's uid from the kernel, and the daemon's Guard, which answers
+// every call from another uid with PermissionDenied. It is a package of its own
+// so that peercred, which the CLI uses, does not link gRPC.
+package grpccred
 
 import (
 	"context"
@@ -13,6 +17,8 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/hfbroker/hfbroker/internal/peercred"
 )
 
 // authType is AuthInfo.AuthType and the ProtocolInfo security protocol.
@@ -23,7 +29,7 @@ const authType = "peercred"
 // the server.
 type AuthInfo struct {
 	credentials.CommonAuthInfo
-	Creds
+	peercred.Creds
 	// Foreign marks a peer of another uid that a Guard let through the
 	// handshake only so that its calls can be refused with PermissionDenied.
 	Foreign bool
@@ -34,14 +40,14 @@ func (AuthInfo) AuthType() string { return authType }
 
 // FromContext returns the calling client's credentials inside a gRPC handler
 // served with NewServerCredentials.
-func FromContext(ctx context.Context) (Creds, bool) {
+func FromContext(ctx context.Context) (peercred.Creds, bool) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return Creds{}, false
+		return peercred.Creds{}, false
 	}
 	ai, ok := p.AuthInfo.(AuthInfo)
 	if !ok || ai.Foreign {
-		return Creds{}, false
+		return peercred.Creds{}, false
 	}
 	return ai.Creds, true
 }
@@ -86,7 +92,7 @@ func (t *transportCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Au
 	if !t.server {
 		return nil, nil, errors.New("peercred: client credentials cannot accept connections")
 	}
-	c, err := Get(raw)
+	c, err := peercred.Get(raw)
 	if err != nil {
 		t.logger.Warn("peercred: refused connection: cannot read peer credentials", "err", err)
 		return nil, nil, fmt.Errorf("peercred: read peer credentials: %w", err)
@@ -100,7 +106,7 @@ func (t *transportCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Au
 			ai.Foreign = true
 			return raw, ai, nil
 		}
-		return nil, nil, fmt.Errorf("peercred: %w: refused connection from uid %d (pid %d)", ErrWrongUser, c.UID, c.PID)
+		return nil, nil, fmt.Errorf("peercred: %w: refused connection from uid %d (pid %d)", peercred.ErrWrongUser, c.UID, c.PID)
 	}
 	return raw, authInfo(c), nil
 }
@@ -114,18 +120,18 @@ func (t *transportCreds) ClientHandshake(_ context.Context, _ string, raw net.Co
 	if ra := raw.RemoteAddr(); ra != nil && ra.String() != "" {
 		addr = ra.String()
 	}
-	c, err := Get(raw)
+	c, err := peercred.Get(raw)
 	if err != nil {
 		return nil, nil, fmt.Errorf("peercred: read the credentials of %s: %w", addr, err)
 	}
 	if c.UID != t.uid {
 		return nil, nil, fmt.Errorf("peercred: %w: %s is owned by uid %d, not you (uid %d); refusing to send it anything",
-			ErrWrongUser, addr, c.UID, t.uid)
+			peercred.ErrWrongUser, addr, c.UID, t.uid)
 	}
 	return raw, authInfo(c), nil
 }
 
-func authInfo(c Creds) AuthInfo {
+func authInfo(c peercred.Creds) AuthInfo {
 	return AuthInfo{CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}, Creds: c}
 }
 

@@ -2,18 +2,17 @@
 // versions:
 // - protoc-gen-go-grpc v1.6.2
 // - protoc             (unknown)
-// source: hfbroker/v1/broker.proto
+// source: hfbroker/v1/broker_service.proto
 
-// Package hfbroker.v1 is the API that hfbrokerd serves on its per-user unix socket.
-//
-// Only processes of the daemon's own uid may call it: the transport refuses any
-// other peer before a handler runs. Messages that carry a token (AddTokenRequest,
-// LeaseResponse) must never be logged.
+// The service lives in a file of its own so that its gRPC stubs can be
+// generated into a package of their own (hfbrokerv1grpc): code that only
+// needs the messages, like the CLI, then does not link gRPC.
 
-package hfbrokerv1
+package hfbrokerv1grpc
 
 import (
 	context "context"
+	v1 "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 	grpc "google.golang.org/grpc"
 	codes "google.golang.org/grpc/codes"
 	status "google.golang.org/grpc/status"
@@ -50,41 +49,41 @@ const (
 type BrokerServiceClient interface {
 	// AddToken verifies a token with the Hub (unless asked not to) and stores it
 	// under a profile name.
-	AddToken(ctx context.Context, in *AddTokenRequest, opts ...grpc.CallOption) (*AddTokenResponse, error)
+	AddToken(ctx context.Context, in *v1.AddTokenRequest, opts ...grpc.CallOption) (*v1.AddTokenResponse, error)
 	// RemoveToken deletes a profile and its token, and ends its leases.
-	RemoveToken(ctx context.Context, in *RemoveTokenRequest, opts ...grpc.CallOption) (*RemoveTokenResponse, error)
+	RemoveToken(ctx context.Context, in *v1.RemoveTokenRequest, opts ...grpc.CallOption) (*v1.RemoveTokenResponse, error)
 	// ListProfiles lists stored profiles, never their tokens.
-	ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error)
+	ListProfiles(ctx context.Context, in *v1.ListProfilesRequest, opts ...grpc.CallOption) (*v1.ListProfilesResponse, error)
 	// SetDefault makes a profile the one used when a request names neither a
 	// profile nor a repo.
-	SetDefault(ctx context.Context, in *SetDefaultRequest, opts ...grpc.CallOption) (*SetDefaultResponse, error)
+	SetDefault(ctx context.Context, in *v1.SetDefaultRequest, opts ...grpc.CallOption) (*v1.SetDefaultResponse, error)
 	// Whoami returns what the Hub says about a profile's token.
-	Whoami(ctx context.Context, in *WhoamiRequest, opts ...grpc.CallOption) (*WhoamiResponse, error)
+	Whoami(ctx context.Context, in *v1.WhoamiRequest, opts ...grpc.CallOption) (*v1.WhoamiResponse, error)
 	// Lease chooses a token for a purpose and returns it with a lease that ends
 	// at its TTL, when the caller exits, or when it is revoked.
-	Lease(ctx context.Context, in *LeaseRequest, opts ...grpc.CallOption) (*LeaseResponse, error)
+	Lease(ctx context.Context, in *v1.LeaseRequest, opts ...grpc.CallOption) (*v1.LeaseResponse, error)
 	// ListLeases lists live leases.
-	ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error)
+	ListLeases(ctx context.Context, in *v1.ListLeasesRequest, opts ...grpc.CallOption) (*v1.ListLeasesResponse, error)
 	// RevokeLease ends a live lease now.
-	RevokeLease(ctx context.Context, in *RevokeLeaseRequest, opts ...grpc.CallOption) (*RevokeLeaseResponse, error)
+	RevokeLease(ctx context.Context, in *v1.RevokeLeaseRequest, opts ...grpc.CallOption) (*v1.RevokeLeaseResponse, error)
 	// Status describes the daemon.
-	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error)
+	Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
 	// ReportGitCredential tells the daemon that git sent the credential helper
 	// a store or erase. It never changes a stored token: an erase marks the
 	// token's Hub metadata stale so the next get re-checks it.
-	ReportGitCredential(ctx context.Context, in *ReportGitCredentialRequest, opts ...grpc.CallOption) (*ReportGitCredentialResponse, error)
+	ReportGitCredential(ctx context.Context, in *v1.ReportGitCredentialRequest, opts ...grpc.CallOption) (*v1.ReportGitCredentialResponse, error)
 	// Lock forgets every token held in memory and ends every lease.
-	Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error)
+	Lock(ctx context.Context, in *v1.LockRequest, opts ...grpc.CallOption) (*v1.LockResponse, error)
 	// Unlock opens the file vault with its passphrase.
-	Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error)
+	Unlock(ctx context.Context, in *v1.UnlockRequest, opts ...grpc.CallOption) (*v1.UnlockResponse, error)
 	// ChangePassphrase re-encrypts the file vault under a new passphrase.
-	ChangePassphrase(ctx context.Context, in *ChangePassphraseRequest, opts ...grpc.CallOption) (*ChangePassphraseResponse, error)
+	ChangePassphrase(ctx context.Context, in *v1.ChangePassphraseRequest, opts ...grpc.CallOption) (*v1.ChangePassphraseResponse, error)
 	// Migrate moves every token to another backend.
-	Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*MigrateResponse, error)
+	Migrate(ctx context.Context, in *v1.MigrateRequest, opts ...grpc.CallOption) (*v1.MigrateResponse, error)
 	// Check explains, for every profile, whether its token can do what is
 	// asked on a repo: the local verdict from the Hub metadata, and, when
 	// asked, the Hub's own auth-check answer.
-	Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error)
+	Check(ctx context.Context, in *v1.CheckRequest, opts ...grpc.CallOption) (*v1.CheckResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -95,9 +94,9 @@ func NewBrokerServiceClient(cc grpc.ClientConnInterface) BrokerServiceClient {
 	return &brokerServiceClient{cc}
 }
 
-func (c *brokerServiceClient) AddToken(ctx context.Context, in *AddTokenRequest, opts ...grpc.CallOption) (*AddTokenResponse, error) {
+func (c *brokerServiceClient) AddToken(ctx context.Context, in *v1.AddTokenRequest, opts ...grpc.CallOption) (*v1.AddTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(AddTokenResponse)
+	out := new(v1.AddTokenResponse)
 	err := c.cc.Invoke(ctx, BrokerService_AddToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -105,9 +104,9 @@ func (c *brokerServiceClient) AddToken(ctx context.Context, in *AddTokenRequest,
 	return out, nil
 }
 
-func (c *brokerServiceClient) RemoveToken(ctx context.Context, in *RemoveTokenRequest, opts ...grpc.CallOption) (*RemoveTokenResponse, error) {
+func (c *brokerServiceClient) RemoveToken(ctx context.Context, in *v1.RemoveTokenRequest, opts ...grpc.CallOption) (*v1.RemoveTokenResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RemoveTokenResponse)
+	out := new(v1.RemoveTokenResponse)
 	err := c.cc.Invoke(ctx, BrokerService_RemoveToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -115,9 +114,9 @@ func (c *brokerServiceClient) RemoveToken(ctx context.Context, in *RemoveTokenRe
 	return out, nil
 }
 
-func (c *brokerServiceClient) ListProfiles(ctx context.Context, in *ListProfilesRequest, opts ...grpc.CallOption) (*ListProfilesResponse, error) {
+func (c *brokerServiceClient) ListProfiles(ctx context.Context, in *v1.ListProfilesRequest, opts ...grpc.CallOption) (*v1.ListProfilesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListProfilesResponse)
+	out := new(v1.ListProfilesResponse)
 	err := c.cc.Invoke(ctx, BrokerService_ListProfiles_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -125,9 +124,9 @@ func (c *brokerServiceClient) ListProfiles(ctx context.Context, in *ListProfiles
 	return out, nil
 }
 
-func (c *brokerServiceClient) SetDefault(ctx context.Context, in *SetDefaultRequest, opts ...grpc.CallOption) (*SetDefaultResponse, error) {
+func (c *brokerServiceClient) SetDefault(ctx context.Context, in *v1.SetDefaultRequest, opts ...grpc.CallOption) (*v1.SetDefaultResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(SetDefaultResponse)
+	out := new(v1.SetDefaultResponse)
 	err := c.cc.Invoke(ctx, BrokerService_SetDefault_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -135,9 +134,9 @@ func (c *brokerServiceClient) SetDefault(ctx context.Context, in *SetDefaultRequ
 	return out, nil
 }
 
-func (c *brokerServiceClient) Whoami(ctx context.Context, in *WhoamiRequest, opts ...grpc.CallOption) (*WhoamiResponse, error) {
+func (c *brokerServiceClient) Whoami(ctx context.Context, in *v1.WhoamiRequest, opts ...grpc.CallOption) (*v1.WhoamiResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(WhoamiResponse)
+	out := new(v1.WhoamiResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Whoami_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -145,9 +144,9 @@ func (c *brokerServiceClient) Whoami(ctx context.Context, in *WhoamiRequest, opt
 	return out, nil
 }
 
-func (c *brokerServiceClient) Lease(ctx context.Context, in *LeaseRequest, opts ...grpc.CallOption) (*LeaseResponse, error) {
+func (c *brokerServiceClient) Lease(ctx context.Context, in *v1.LeaseRequest, opts ...grpc.CallOption) (*v1.LeaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LeaseResponse)
+	out := new(v1.LeaseResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Lease_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -155,9 +154,9 @@ func (c *brokerServiceClient) Lease(ctx context.Context, in *LeaseRequest, opts 
 	return out, nil
 }
 
-func (c *brokerServiceClient) ListLeases(ctx context.Context, in *ListLeasesRequest, opts ...grpc.CallOption) (*ListLeasesResponse, error) {
+func (c *brokerServiceClient) ListLeases(ctx context.Context, in *v1.ListLeasesRequest, opts ...grpc.CallOption) (*v1.ListLeasesResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListLeasesResponse)
+	out := new(v1.ListLeasesResponse)
 	err := c.cc.Invoke(ctx, BrokerService_ListLeases_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -165,9 +164,9 @@ func (c *brokerServiceClient) ListLeases(ctx context.Context, in *ListLeasesRequ
 	return out, nil
 }
 
-func (c *brokerServiceClient) RevokeLease(ctx context.Context, in *RevokeLeaseRequest, opts ...grpc.CallOption) (*RevokeLeaseResponse, error) {
+func (c *brokerServiceClient) RevokeLease(ctx context.Context, in *v1.RevokeLeaseRequest, opts ...grpc.CallOption) (*v1.RevokeLeaseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(RevokeLeaseResponse)
+	out := new(v1.RevokeLeaseResponse)
 	err := c.cc.Invoke(ctx, BrokerService_RevokeLease_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -175,9 +174,9 @@ func (c *brokerServiceClient) RevokeLease(ctx context.Context, in *RevokeLeaseRe
 	return out, nil
 }
 
-func (c *brokerServiceClient) Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*StatusResponse, error) {
+func (c *brokerServiceClient) Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(StatusResponse)
+	out := new(v1.StatusResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Status_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -185,9 +184,9 @@ func (c *brokerServiceClient) Status(ctx context.Context, in *StatusRequest, opt
 	return out, nil
 }
 
-func (c *brokerServiceClient) ReportGitCredential(ctx context.Context, in *ReportGitCredentialRequest, opts ...grpc.CallOption) (*ReportGitCredentialResponse, error) {
+func (c *brokerServiceClient) ReportGitCredential(ctx context.Context, in *v1.ReportGitCredentialRequest, opts ...grpc.CallOption) (*v1.ReportGitCredentialResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReportGitCredentialResponse)
+	out := new(v1.ReportGitCredentialResponse)
 	err := c.cc.Invoke(ctx, BrokerService_ReportGitCredential_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -195,9 +194,9 @@ func (c *brokerServiceClient) ReportGitCredential(ctx context.Context, in *Repor
 	return out, nil
 }
 
-func (c *brokerServiceClient) Lock(ctx context.Context, in *LockRequest, opts ...grpc.CallOption) (*LockResponse, error) {
+func (c *brokerServiceClient) Lock(ctx context.Context, in *v1.LockRequest, opts ...grpc.CallOption) (*v1.LockResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(LockResponse)
+	out := new(v1.LockResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Lock_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -205,9 +204,9 @@ func (c *brokerServiceClient) Lock(ctx context.Context, in *LockRequest, opts ..
 	return out, nil
 }
 
-func (c *brokerServiceClient) Unlock(ctx context.Context, in *UnlockRequest, opts ...grpc.CallOption) (*UnlockResponse, error) {
+func (c *brokerServiceClient) Unlock(ctx context.Context, in *v1.UnlockRequest, opts ...grpc.CallOption) (*v1.UnlockResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(UnlockResponse)
+	out := new(v1.UnlockResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Unlock_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -215,9 +214,9 @@ func (c *brokerServiceClient) Unlock(ctx context.Context, in *UnlockRequest, opt
 	return out, nil
 }
 
-func (c *brokerServiceClient) ChangePassphrase(ctx context.Context, in *ChangePassphraseRequest, opts ...grpc.CallOption) (*ChangePassphraseResponse, error) {
+func (c *brokerServiceClient) ChangePassphrase(ctx context.Context, in *v1.ChangePassphraseRequest, opts ...grpc.CallOption) (*v1.ChangePassphraseResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ChangePassphraseResponse)
+	out := new(v1.ChangePassphraseResponse)
 	err := c.cc.Invoke(ctx, BrokerService_ChangePassphrase_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -225,9 +224,9 @@ func (c *brokerServiceClient) ChangePassphrase(ctx context.Context, in *ChangePa
 	return out, nil
 }
 
-func (c *brokerServiceClient) Migrate(ctx context.Context, in *MigrateRequest, opts ...grpc.CallOption) (*MigrateResponse, error) {
+func (c *brokerServiceClient) Migrate(ctx context.Context, in *v1.MigrateRequest, opts ...grpc.CallOption) (*v1.MigrateResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(MigrateResponse)
+	out := new(v1.MigrateResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Migrate_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -235,9 +234,9 @@ func (c *brokerServiceClient) Migrate(ctx context.Context, in *MigrateRequest, o
 	return out, nil
 }
 
-func (c *brokerServiceClient) Check(ctx context.Context, in *CheckRequest, opts ...grpc.CallOption) (*CheckResponse, error) {
+func (c *brokerServiceClient) Check(ctx context.Context, in *v1.CheckRequest, opts ...grpc.CallOption) (*v1.CheckResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(CheckResponse)
+	out := new(v1.CheckResponse)
 	err := c.cc.Invoke(ctx, BrokerService_Check_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -253,41 +252,41 @@ func (c *brokerServiceClient) Check(ctx context.Context, in *CheckRequest, opts 
 type BrokerServiceServer interface {
 	// AddToken verifies a token with the Hub (unless asked not to) and stores it
 	// under a profile name.
-	AddToken(context.Context, *AddTokenRequest) (*AddTokenResponse, error)
+	AddToken(context.Context, *v1.AddTokenRequest) (*v1.AddTokenResponse, error)
 	// RemoveToken deletes a profile and its token, and ends its leases.
-	RemoveToken(context.Context, *RemoveTokenRequest) (*RemoveTokenResponse, error)
+	RemoveToken(context.Context, *v1.RemoveTokenRequest) (*v1.RemoveTokenResponse, error)
 	// ListProfiles lists stored profiles, never their tokens.
-	ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error)
+	ListProfiles(context.Context, *v1.ListProfilesRequest) (*v1.ListProfilesResponse, error)
 	// SetDefault makes a profile the one used when a request names neither a
 	// profile nor a repo.
-	SetDefault(context.Context, *SetDefaultRequest) (*SetDefaultResponse, error)
+	SetDefault(context.Context, *v1.SetDefaultRequest) (*v1.SetDefaultResponse, error)
 	// Whoami returns what the Hub says about a profile's token.
-	Whoami(context.Context, *WhoamiRequest) (*WhoamiResponse, error)
+	Whoami(context.Context, *v1.WhoamiRequest) (*v1.WhoamiResponse, error)
 	// Lease chooses a token for a purpose and returns it with a lease that ends
 	// at its TTL, when the caller exits, or when it is revoked.
-	Lease(context.Context, *LeaseRequest) (*LeaseResponse, error)
+	Lease(context.Context, *v1.LeaseRequest) (*v1.LeaseResponse, error)
 	// ListLeases lists live leases.
-	ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error)
+	ListLeases(context.Context, *v1.ListLeasesRequest) (*v1.ListLeasesResponse, error)
 	// RevokeLease ends a live lease now.
-	RevokeLease(context.Context, *RevokeLeaseRequest) (*RevokeLeaseResponse, error)
+	RevokeLease(context.Context, *v1.RevokeLeaseRequest) (*v1.RevokeLeaseResponse, error)
 	// Status describes the daemon.
-	Status(context.Context, *StatusRequest) (*StatusResponse, error)
+	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 	// ReportGitCredential tells the daemon that git sent the credential helper
 	// a store or erase. It never changes a stored token: an erase marks the
 	// token's Hub metadata stale so the next get re-checks it.
-	ReportGitCredential(context.Context, *ReportGitCredentialRequest) (*ReportGitCredentialResponse, error)
+	ReportGitCredential(context.Context, *v1.ReportGitCredentialRequest) (*v1.ReportGitCredentialResponse, error)
 	// Lock forgets every token held in memory and ends every lease.
-	Lock(context.Context, *LockRequest) (*LockResponse, error)
+	Lock(context.Context, *v1.LockRequest) (*v1.LockResponse, error)
 	// Unlock opens the file vault with its passphrase.
-	Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error)
+	Unlock(context.Context, *v1.UnlockRequest) (*v1.UnlockResponse, error)
 	// ChangePassphrase re-encrypts the file vault under a new passphrase.
-	ChangePassphrase(context.Context, *ChangePassphraseRequest) (*ChangePassphraseResponse, error)
+	ChangePassphrase(context.Context, *v1.ChangePassphraseRequest) (*v1.ChangePassphraseResponse, error)
 	// Migrate moves every token to another backend.
-	Migrate(context.Context, *MigrateRequest) (*MigrateResponse, error)
+	Migrate(context.Context, *v1.MigrateRequest) (*v1.MigrateResponse, error)
 	// Check explains, for every profile, whether its token can do what is
 	// asked on a repo: the local verdict from the Hub metadata, and, when
 	// asked, the Hub's own auth-check answer.
-	Check(context.Context, *CheckRequest) (*CheckResponse, error)
+	Check(context.Context, *v1.CheckRequest) (*v1.CheckResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -298,49 +297,49 @@ type BrokerServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedBrokerServiceServer struct{}
 
-func (UnimplementedBrokerServiceServer) AddToken(context.Context, *AddTokenRequest) (*AddTokenResponse, error) {
+func (UnimplementedBrokerServiceServer) AddToken(context.Context, *v1.AddTokenRequest) (*v1.AddTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method AddToken not implemented")
 }
-func (UnimplementedBrokerServiceServer) RemoveToken(context.Context, *RemoveTokenRequest) (*RemoveTokenResponse, error) {
+func (UnimplementedBrokerServiceServer) RemoveToken(context.Context, *v1.RemoveTokenRequest) (*v1.RemoveTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveToken not implemented")
 }
-func (UnimplementedBrokerServiceServer) ListProfiles(context.Context, *ListProfilesRequest) (*ListProfilesResponse, error) {
+func (UnimplementedBrokerServiceServer) ListProfiles(context.Context, *v1.ListProfilesRequest) (*v1.ListProfilesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListProfiles not implemented")
 }
-func (UnimplementedBrokerServiceServer) SetDefault(context.Context, *SetDefaultRequest) (*SetDefaultResponse, error) {
+func (UnimplementedBrokerServiceServer) SetDefault(context.Context, *v1.SetDefaultRequest) (*v1.SetDefaultResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetDefault not implemented")
 }
-func (UnimplementedBrokerServiceServer) Whoami(context.Context, *WhoamiRequest) (*WhoamiResponse, error) {
+func (UnimplementedBrokerServiceServer) Whoami(context.Context, *v1.WhoamiRequest) (*v1.WhoamiResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Whoami not implemented")
 }
-func (UnimplementedBrokerServiceServer) Lease(context.Context, *LeaseRequest) (*LeaseResponse, error) {
+func (UnimplementedBrokerServiceServer) Lease(context.Context, *v1.LeaseRequest) (*v1.LeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lease not implemented")
 }
-func (UnimplementedBrokerServiceServer) ListLeases(context.Context, *ListLeasesRequest) (*ListLeasesResponse, error) {
+func (UnimplementedBrokerServiceServer) ListLeases(context.Context, *v1.ListLeasesRequest) (*v1.ListLeasesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListLeases not implemented")
 }
-func (UnimplementedBrokerServiceServer) RevokeLease(context.Context, *RevokeLeaseRequest) (*RevokeLeaseResponse, error) {
+func (UnimplementedBrokerServiceServer) RevokeLease(context.Context, *v1.RevokeLeaseRequest) (*v1.RevokeLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeLease not implemented")
 }
-func (UnimplementedBrokerServiceServer) Status(context.Context, *StatusRequest) (*StatusResponse, error) {
+func (UnimplementedBrokerServiceServer) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
 }
-func (UnimplementedBrokerServiceServer) ReportGitCredential(context.Context, *ReportGitCredentialRequest) (*ReportGitCredentialResponse, error) {
+func (UnimplementedBrokerServiceServer) ReportGitCredential(context.Context, *v1.ReportGitCredentialRequest) (*v1.ReportGitCredentialResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ReportGitCredential not implemented")
 }
-func (UnimplementedBrokerServiceServer) Lock(context.Context, *LockRequest) (*LockResponse, error) {
+func (UnimplementedBrokerServiceServer) Lock(context.Context, *v1.LockRequest) (*v1.LockResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Lock not implemented")
 }
-func (UnimplementedBrokerServiceServer) Unlock(context.Context, *UnlockRequest) (*UnlockResponse, error) {
+func (UnimplementedBrokerServiceServer) Unlock(context.Context, *v1.UnlockRequest) (*v1.UnlockResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Unlock not implemented")
 }
-func (UnimplementedBrokerServiceServer) ChangePassphrase(context.Context, *ChangePassphraseRequest) (*ChangePassphraseResponse, error) {
+func (UnimplementedBrokerServiceServer) ChangePassphrase(context.Context, *v1.ChangePassphraseRequest) (*v1.ChangePassphraseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ChangePassphrase not implemented")
 }
-func (UnimplementedBrokerServiceServer) Migrate(context.Context, *MigrateRequest) (*MigrateResponse, error) {
+func (UnimplementedBrokerServiceServer) Migrate(context.Context, *v1.MigrateRequest) (*v1.MigrateResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Migrate not implemented")
 }
-func (UnimplementedBrokerServiceServer) Check(context.Context, *CheckRequest) (*CheckResponse, error) {
+func (UnimplementedBrokerServiceServer) Check(context.Context, *v1.CheckRequest) (*v1.CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
@@ -365,7 +364,7 @@ func RegisterBrokerServiceServer(s grpc.ServiceRegistrar, srv BrokerServiceServe
 }
 
 func _BrokerService_AddToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(AddTokenRequest)
+	in := new(v1.AddTokenRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -377,13 +376,13 @@ func _BrokerService_AddToken_Handler(srv interface{}, ctx context.Context, dec f
 		FullMethod: BrokerService_AddToken_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).AddToken(ctx, req.(*AddTokenRequest))
+		return srv.(BrokerServiceServer).AddToken(ctx, req.(*v1.AddTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_RemoveToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RemoveTokenRequest)
+	in := new(v1.RemoveTokenRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -395,13 +394,13 @@ func _BrokerService_RemoveToken_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: BrokerService_RemoveToken_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).RemoveToken(ctx, req.(*RemoveTokenRequest))
+		return srv.(BrokerServiceServer).RemoveToken(ctx, req.(*v1.RemoveTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_ListProfiles_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListProfilesRequest)
+	in := new(v1.ListProfilesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -413,13 +412,13 @@ func _BrokerService_ListProfiles_Handler(srv interface{}, ctx context.Context, d
 		FullMethod: BrokerService_ListProfiles_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).ListProfiles(ctx, req.(*ListProfilesRequest))
+		return srv.(BrokerServiceServer).ListProfiles(ctx, req.(*v1.ListProfilesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_SetDefault_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(SetDefaultRequest)
+	in := new(v1.SetDefaultRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -431,13 +430,13 @@ func _BrokerService_SetDefault_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: BrokerService_SetDefault_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).SetDefault(ctx, req.(*SetDefaultRequest))
+		return srv.(BrokerServiceServer).SetDefault(ctx, req.(*v1.SetDefaultRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Whoami_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(WhoamiRequest)
+	in := new(v1.WhoamiRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -449,13 +448,13 @@ func _BrokerService_Whoami_Handler(srv interface{}, ctx context.Context, dec fun
 		FullMethod: BrokerService_Whoami_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Whoami(ctx, req.(*WhoamiRequest))
+		return srv.(BrokerServiceServer).Whoami(ctx, req.(*v1.WhoamiRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Lease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LeaseRequest)
+	in := new(v1.LeaseRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -467,13 +466,13 @@ func _BrokerService_Lease_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: BrokerService_Lease_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Lease(ctx, req.(*LeaseRequest))
+		return srv.(BrokerServiceServer).Lease(ctx, req.(*v1.LeaseRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_ListLeases_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListLeasesRequest)
+	in := new(v1.ListLeasesRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -485,13 +484,13 @@ func _BrokerService_ListLeases_Handler(srv interface{}, ctx context.Context, dec
 		FullMethod: BrokerService_ListLeases_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).ListLeases(ctx, req.(*ListLeasesRequest))
+		return srv.(BrokerServiceServer).ListLeases(ctx, req.(*v1.ListLeasesRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_RevokeLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(RevokeLeaseRequest)
+	in := new(v1.RevokeLeaseRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -503,13 +502,13 @@ func _BrokerService_RevokeLease_Handler(srv interface{}, ctx context.Context, de
 		FullMethod: BrokerService_RevokeLease_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).RevokeLease(ctx, req.(*RevokeLeaseRequest))
+		return srv.(BrokerServiceServer).RevokeLease(ctx, req.(*v1.RevokeLeaseRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StatusRequest)
+	in := new(v1.StatusRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -521,13 +520,13 @@ func _BrokerService_Status_Handler(srv interface{}, ctx context.Context, dec fun
 		FullMethod: BrokerService_Status_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Status(ctx, req.(*StatusRequest))
+		return srv.(BrokerServiceServer).Status(ctx, req.(*v1.StatusRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_ReportGitCredential_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ReportGitCredentialRequest)
+	in := new(v1.ReportGitCredentialRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -539,13 +538,13 @@ func _BrokerService_ReportGitCredential_Handler(srv interface{}, ctx context.Con
 		FullMethod: BrokerService_ReportGitCredential_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).ReportGitCredential(ctx, req.(*ReportGitCredentialRequest))
+		return srv.(BrokerServiceServer).ReportGitCredential(ctx, req.(*v1.ReportGitCredentialRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Lock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(LockRequest)
+	in := new(v1.LockRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -557,13 +556,13 @@ func _BrokerService_Lock_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: BrokerService_Lock_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Lock(ctx, req.(*LockRequest))
+		return srv.(BrokerServiceServer).Lock(ctx, req.(*v1.LockRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Unlock_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(UnlockRequest)
+	in := new(v1.UnlockRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -575,13 +574,13 @@ func _BrokerService_Unlock_Handler(srv interface{}, ctx context.Context, dec fun
 		FullMethod: BrokerService_Unlock_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Unlock(ctx, req.(*UnlockRequest))
+		return srv.(BrokerServiceServer).Unlock(ctx, req.(*v1.UnlockRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_ChangePassphrase_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ChangePassphraseRequest)
+	in := new(v1.ChangePassphraseRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -593,13 +592,13 @@ func _BrokerService_ChangePassphrase_Handler(srv interface{}, ctx context.Contex
 		FullMethod: BrokerService_ChangePassphrase_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).ChangePassphrase(ctx, req.(*ChangePassphraseRequest))
+		return srv.(BrokerServiceServer).ChangePassphrase(ctx, req.(*v1.ChangePassphraseRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Migrate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(MigrateRequest)
+	in := new(v1.MigrateRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -611,13 +610,13 @@ func _BrokerService_Migrate_Handler(srv interface{}, ctx context.Context, dec fu
 		FullMethod: BrokerService_Migrate_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Migrate(ctx, req.(*MigrateRequest))
+		return srv.(BrokerServiceServer).Migrate(ctx, req.(*v1.MigrateRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _BrokerService_Check_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(CheckRequest)
+	in := new(v1.CheckRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -629,7 +628,7 @@ func _BrokerService_Check_Handler(srv interface{}, ctx context.Context, dec func
 		FullMethod: BrokerService_Check_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(BrokerServiceServer).Check(ctx, req.(*CheckRequest))
+		return srv.(BrokerServiceServer).Check(ctx, req.(*v1.CheckRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -703,5 +702,5 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
-	Metadata: "hfbroker/v1/broker.proto",
+	Metadata: "hfbroker/v1/broker_service.proto",
 }

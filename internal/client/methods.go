@@ -1,0 +1,84 @@
+package client
+
+import (
+	"context"
+
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// One method per BrokerService RPC (proto/hfbroker/v1/broker_service.proto).
+
+// AddToken calls BrokerService.AddToken.
+func (c *Client) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
+	return invoke(ctx, c, "AddToken", req, new(pb.AddTokenResponse))
+}
+
+// RemoveToken calls BrokerService.RemoveToken.
+func (c *Client) RemoveToken(ctx context.Context, req *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error) {
+	return invoke(ctx, c, "RemoveToken", req, new(pb.RemoveTokenResponse))
+}
+
+// ListProfiles calls BrokerService.ListProfiles.
+func (c *Client) ListProfiles(ctx context.Context, req *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+	return invoke(ctx, c, "ListProfiles", req, new(pb.ListProfilesResponse))
+}
+
+// SetDefault calls BrokerService.SetDefault.
+func (c *Client) SetDefault(ctx context.Context, req *pb.SetDefaultRequest) (*pb.SetDefaultResponse, error) {
+	return invoke(ctx, c, "SetDefault", req, new(pb.SetDefaultResponse))
+}
+
+// Whoami calls BrokerService.Whoami.
+func (c *Client) Whoami(ctx context.Context, req *pb.WhoamiRequest) (*pb.WhoamiResponse, error) {
+	return invoke(ctx, c, "Whoami", req, new(pb.WhoamiResponse))
+}
+
+// Lease calls BrokerService.Lease.
+func (c *Client) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResponse, error) {
+	return invoke(ctx, c, "Lease", req, new(pb.LeaseResponse))
+}
+
+// ListLeases calls BrokerService.ListLeases.
+func (c *Client) ListLeases(ctx context.Context, req *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {
+	return invoke(ctx, c, "ListLeases", req, new(pb.ListLeasesResponse))
+}
+
+// RevokeLease calls BrokerService.RevokeLease.
+func (c *Client) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*pb.RevokeLeaseResponse, error) {
+	return invoke(ctx, c, "RevokeLease", req, new(pb.RevokeLeaseResponse))
+}
+
+// Status calls BrokerService.Status.
+func (c *Client) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
+	return invoke(ctx, c, "Status", req, new(pb.StatusResponse))
+}
+
+// ReportGitCredential calls BrokerService.ReportGitCredential.
+func (c *Client) ReportGitCredential(ctx context.Context, req *pb.ReportGitCredentialRequest) (*pb.ReportGitCredentialResponse, error) {
+	return invoke(ctx, c, "ReportGitCredential", req, new(pb.ReportGitCredentialResponse))
+}
+
+// Lock calls BrokerService.Lock.
+func (c *Client) Lock(ctx context.Context, req *pb.LockRequest) (*pb.LockResponse, error) {
+	return invoke(ctx, c, "Lock", req, new(pb.LockResponse))
+}
+
+// Unlock calls BrokerService.Unlock.
+func (c *Client) Unlock(ctx context.Context, req *pb.UnlockRequest) (*pb.UnlockResponse, error) {
+	return invoke(ctx, c, "Unlock", req, new(pb.UnlockResponse))
+}
+
+// ChangePassphrase calls BrokerService.ChangePassphrase.
+func (c *Client) ChangePassphrase(ctx context.Context, req *pb.ChangePassphraseRequest) (*pb.ChangePassphraseResponse, error) {
+	return invoke(ctx, c, "ChangePassphrase", req, new(pb.ChangePassphraseResponse))
+}
+
+// Migrate calls BrokerService.Migrate.
+func (c *Client) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.MigrateResponse, error) {
+	return invoke(ctx, c, "Migrate", req, new(pb.MigrateResponse))
+}
+
+// Check calls BrokerService.Check.
+func (c *Client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
+	return invoke(ctx, c, "Check", req, new(pb.CheckResponse))
+}

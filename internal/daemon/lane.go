@@ -1,0 +1,351 @@
+package daemon
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/hfbroker/hfbroker/internal/lane"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// sniffTimeout bounds how long a new connection may take to send its first
+// four bytes before it is dropped.
+const sniffTimeout = 10 * time.Second
+
+// splitter accepts on the daemon's socket and sorts each connection by its
+// first bytes: the lane's Magic goes to the lane server, anything else (the
+// HTTP/2 preface of a gRPC client, or garbage gRPC will refuse) to the gRPC
+// server through grpcLis.
+type splitter struct {
+	l       net.Listener
+	grpcLis *chanListener
+	lane    *laneServer
+	log     *slog.Logger
+}
+
+func newSplitter(l net.Listener, ls *laneServer, log *slog.Logger) *splitter {
+	return &splitter{l: l, grpcLis: newChanListener(l), lane: ls, log: log}
+}
+
+// run accepts until the listener is closed (grpc closes grpcLis, which
+// closes it, when it stops).
+func (s *splitter) run() {
+	var delay time.Duration
+	for {
+		c, err := s.l.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				s.grpcLis.Close()
+				return
+			}
+			// Out of descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			s.log.Warn("accept failed; retrying", "err", err, "delay", delay)
+			select {
+			case <-time.After(delay):
+			case <-s.grpcLis.closed:
+				return
+			}
+			continue
+		}
+		delay = 0
+		go s.route(c)
+	}
+}
+
+func (s *splitter) route(c net.Conn) {
+	c.SetReadDeadline(time.Now().Add(sniffTimeout))
+	br := bufio.NewReaderSize(c, 4<<10)
+	head, err := br.Peek(len(lane.Magic))
+	if err != nil {
+		c.Close()
+		return
+	}
+	c.SetReadDeadline(time.Time{})
+	if string(head) == lane.Magic {
+		br.Discard(len(head))
+		s.lane.serve(c, br)
+		return
+	}
+	s.grpcLis.deliver(&sniffedConn{Conn: c, r: br})
+}
+
+// sniffedConn is a connection whose first bytes were read to sort it: Read
+// returns them again first.
+type sniffedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *sniffedConn) Read(p []byte) (int, error) {
+	if c.r != nil {
+		if c.r.Buffered() > 0 {
+			return c.r.Read(p)
+		}
+		c.r = nil
+	}
+	return c.Conn.Read(p)
+}
+
+// SyscallConn keeps the descriptor reachable for the peer credential check.
+func (c *sniffedConn) SyscallConn() (syscall.RawConn, error) {
+	sc, ok := c.Conn.(syscall.Conn)
+	if !ok {
+		return nil, fmt.Errorf("%T does not expose its descriptor", c.Conn)
+	}
+	return sc.SyscallConn()
+}
+
+// chanListener is the gRPC server's listener: it yields the connections the
+// splitter hands it, and closing it closes the socket's listener.
+type chanListener struct {
+	l         net.Listener
+	conns     chan net.Conn
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func newChanListener(l net.Listener) *chanListener {
+	return &chanListener{l: l, conns: make(chan net.Conn), closed: make(chan struct{})}
+}
+
+func (l *chanListener) Accept() (net.Conn, error) {
+	select {
+	case c := <-l.conns:
+		return c, nil
+	case <-l.closed:
+		return nil, net.ErrClosed
+	}
+}
+
+func (l *chanListener) Close() error {
+	l.closeOnce.Do(func() {
+		close(l.closed)
+		l.l.Close()
+	})
+	return nil
+}
+
+func (l *chanListener) Addr() net.Addr { return l.l.Addr() }
+
+func (l *chanListener) deliver(c net.Conn) {
+	select {
+	case l.conns <- c:
+	case <-l.closed:
+		c.Close()
+	}
+}
+
+// laneServer serves the local lane (internal/lane, proto/hfbroker/v1/lane.proto):
+// each LaneCall runs the BrokerService's generated gRPC handler behind the
+// same interceptor chain as a gRPC call, with the peer's credentials put in
+// the context by the same transport credentials' handshake. Calls on one
+// connection run one at a time, in order.
+type laneServer struct {
+	impl      any
+	methods   map[string]grpc.MethodDesc
+	service   string
+	intercept grpc.UnaryServerInterceptor
+	creds     credentials.TransportCredentials
+	log       *slog.Logger
+
+	ctx    context.Context // handlers' base context; cancelled by a hard stop
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	conns   map[*laneConn]struct{}
+	closing bool
+	wg      sync.WaitGroup
+}
+
+type laneConn struct {
+	nc   net.Conn
+	busy bool
+}
+
+func newLaneServer(desc *grpc.ServiceDesc, impl any, intercept grpc.UnaryServerInterceptor, creds credentials.TransportCredentials, log *slog.Logger) *laneServer {
+	ms := make(map[string]grpc.MethodDesc, len(desc.Methods))
+	for _, m := range desc.Methods {
+		ms[m.MethodName] = m
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &laneServer{
+		impl: impl, methods: ms, service: desc.ServiceName, intercept: intercept, creds: creds, log: log,
+		ctx: ctx, cancel: cancel, conns: make(map[*laneConn]struct{}),
+	}
+}
+
+func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
+	// The guard's handshake reads the peer's credentials, logs a refusal,
+	// and marks another uid's peer so the guard interceptor refuses its calls.
+	_, ai, err := s.creds.ServerHandshake(nc)
+	if err != nil {
+		nc.Close()
+		return
+	}
+	lc := &laneConn{nc: nc}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.conns[lc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, lc)
+		s.mu.Unlock()
+		nc.Close()
+		s.wg.Done()
+	}()
+
+	ctx := peer.NewContext(s.ctx, &peer.Peer{Addr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), AuthInfo: ai})
+	read := protodelim.UnmarshalOptions{MaxSize: lane.MaxFrameSize}
+	var out []byte
+	for {
+		var call pb.LaneCall
+		if err := read.UnmarshalFrom(br, &call); err != nil {
+			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("lane: dropping connection", "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
+		lc.busy = true
+		s.mu.Unlock()
+
+		reply := s.handle(ctx, &call)
+		out = protowire.AppendVarint(out[:0], uint64(proto.Size(reply)))
+		out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
+		if err == nil {
+			_, err = nc.Write(out)
+		}
+
+		s.mu.Lock()
+		lc.busy = false
+		closing := s.closing
+		s.mu.Unlock()
+		if err != nil || closing {
+			return
+		}
+	}
+}
+
+func (s *laneServer) handle(ctx context.Context, call *pb.LaneCall) *pb.LaneReply {
+	md, ok := s.methods[call.GetMethod()]
+	if !ok {
+		return errorReply(status.Newf(codes.Unimplemented, "unknown method %q of service %s", call.GetMethod(), s.service))
+	}
+	if t := call.GetTimeout(); t != nil {
+		if err := t.CheckValid(); err != nil || t.AsDuration() <= 0 {
+			return errorReply(status.New(codes.InvalidArgument, "invalid timeout"))
+		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, t.AsDuration())
+		defer cancel()
+	}
+	dec := func(v any) error {
+		m, ok := v.(proto.Message)
+		if !ok {
+			return status.Errorf(codes.Internal, "lane: %T is not a protobuf message", v)
+		}
+		if err := proto.Unmarshal(call.GetRequest(), m); err != nil {
+			return status.Errorf(codes.Internal, "lane: error unmarshalling request: %v", err)
+		}
+		return nil
+	}
+	resp, err := md.Handler(s.impl, ctx, dec, s.intercept)
+	if err != nil {
+		return errorReply(status.Convert(err))
+	}
+	m, ok := resp.(proto.Message)
+	if !ok {
+		return errorReply(status.Newf(codes.Internal, "lane: %T is not a protobuf message", resp))
+	}
+	b, err := proto.Marshal(m)
+	if err != nil {
+		return errorReply(status.Newf(codes.Internal, "lane: encode response: %v", err))
+	}
+	if len(b) > lane.MaxMessageSize {
+		return errorReply(status.Newf(codes.ResourceExhausted, "response is %d bytes, over the %d-byte limit", len(b), lane.MaxMessageSize))
+	}
+	return &pb.LaneReply{Response: b}
+}
+
+func errorReply(st *status.Status) *pb.LaneReply {
+	r := &pb.LaneReply{Code: int32(st.Code()), Message: st.Message()}
+	if r.Code == int32(codes.OK) {
+		r.Code = int32(codes.Unknown)
+	}
+	for _, d := range st.Details() {
+		if e, ok := d.(*pb.ErrorDetail); ok {
+			r.Detail = e
+			break
+		}
+	}
+	return r
+}
+
+// stop closes idle connections at once and the others as their calls end;
+// calls still running after timeout have their context cancelled and their
+// connections closed.
+func (s *laneServer) stop(timeout time.Duration) {
+	s.mu.Lock()
+	s.closing = true
+	for lc := range s.conns {
+		if !lc.busy {
+			lc.nc.Close()
+		}
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		s.cancel()
+		s.mu.Lock()
+		for lc := range s.conns {
+			lc.nc.Close()
+		}
+		s.mu.Unlock()
+		<-done
+	}
+	s.cancel()
+}
+
+// chainUnary runs interceptors in order, the first outermost, as
+// grpc.ChainUnaryInterceptor does; the gRPC server and the lane share it.
+func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		next := h
+		for i := len(ics) - 1; i >= 0; i-- {
+			ic, n := ics[i], next
+			next = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, n) }
+		}
+		return next(ctx, req)
+	}
+}

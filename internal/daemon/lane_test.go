@@ -1,0 +1,401 @@
+package daemon
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/hubtest"
+	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
+)
+
+// syncBuffer is a log sink the daemon's goroutines may write while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// checkNoLeaks fails t if goroutines started during it outlive it and its
+// cleanups (which stop the daemon and the fake Hub).
+func checkNoLeaks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
+
+// laneDaemon is an in-process daemon with one stored token.
+type laneDaemon struct {
+	sock  string
+	token string
+	logs  *syncBuffer
+	stop  func() error // stops the daemon and returns Run's error
+}
+
+func startLaneDaemon(t *testing.T) *laneDaemon {
+	t.Helper()
+	hub := hubtest.New(t)
+	hub.AddUser("alice", "Alice Example")
+	tok := hub.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
+	t.Cleanup(hub.Close)
+
+	sockDir, err := os.MkdirTemp("", "hfbl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(sockDir) })
+	d := &laneDaemon{sock: filepath.Join(sockDir, "d.sock"), token: tok, logs: &syncBuffer{}}
+	env := map[string]string{"HOME": t.TempDir(), "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": hub.URL()}
+	getenv := func(k string) string { return env[k] }
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, Options{Env: getenv, Socket: d.sock, NoHarden: true, StopTimeout: 5 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+			Ready:  func(string) { close(ready) }})
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("daemon stopped before serving: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("daemon did not start")
+	}
+	var once sync.Once
+	var runErr error
+	d.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				runErr = errors.New("daemon did not stop within 30s")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { d.stop() })
+
+	c, err := client.Dial(ctx, client.Options{Env: getenv, Socket: d.sock, NoAutostart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Token: tok, Endpoint: hub.URL()}); err != nil {
+		t.Fatalf("AddToken: %v", err)
+	}
+	return d
+}
+
+func (d *laneDaemon) grpcClient(t *testing.T) hfbrokerv1grpc.BrokerServiceClient {
+	t.Helper()
+	conn, err := grpc.NewClient("unix://"+d.sock, grpc.WithTransportCredentials(grpccred.NewClientCredentials(uint32(os.Getuid()))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return hfbrokerv1grpc.NewBrokerServiceClient(conn)
+}
+
+func (d *laneDaemon) laneConn(t *testing.T) *lane.Conn {
+	t.Helper()
+	nc, err := net.Dial("unix", d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lane.NewConn(nc)
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func laneCode(err error) codes.Code {
+	if le, ok := errors.AsType[*lane.Error](err); ok {
+		return codes.Code(le.Code)
+	}
+	return codes.Unknown
+}
+
+// TestLaneAndGRPCShareOneSocketAndAnswerAlike: the same calls, over the
+// lane and over gRPC on the same socket, get the same answers, errors
+// included (code, message, ErrorDetail), and both are logged by the same
+// interceptor.
+func TestLaneAndGRPCShareOneSocketAndAnswerAlike(t *testing.T) {
+	checkNoLeaks(t)
+	d := startLaneDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	g, l := d.grpcClient(t), d.laneConn(t)
+
+	// Success: a lease for the caller, and the status.
+	var viaLane pb.LeaseResponse
+	if err := l.Invoke(ctx, "Lease", &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_TOKEN}, &viaLane); err != nil {
+		t.Fatalf("lane Lease: %v", err)
+	}
+	viaGRPC, err := g.Lease(ctx, &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_TOKEN})
+	if err != nil {
+		t.Fatalf("gRPC Lease: %v", err)
+	}
+	if viaLane.GetToken() != d.token || viaGRPC.GetToken() != d.token || viaLane.GetProfile() != viaGRPC.GetProfile() {
+		t.Fatalf("leases differ: lane profile %q, gRPC profile %q; tokens match: %v, %v",
+			viaLane.GetProfile(), viaGRPC.GetProfile(), viaLane.GetToken() == d.token, viaGRPC.GetToken() == d.token)
+	}
+	if viaLane.GetLeaseId() == viaGRPC.GetLeaseId() {
+		t.Fatal("two calls got the same lease id")
+	}
+	var st pb.StatusResponse
+	if err := l.Invoke(ctx, "Status", &pb.StatusRequest{}, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.GetLeaseCount() < 2 || st.GetSocket() != d.sock {
+		t.Fatalf("lane Status = %v; want 2+ live leases on %s", &st, d.sock)
+	}
+
+	// Failure: the same code, message and detail both ways.
+	req := &pb.LeaseRequest{Profile: "nope", Purpose: pb.Purpose_PURPOSE_TOKEN}
+	lerr := l.Invoke(ctx, "Lease", req, new(pb.LeaseResponse))
+	_, gerr := g.Lease(ctx, req)
+	le, ok := errors.AsType[*lane.Error](lerr)
+	if !ok {
+		t.Fatalf("lane error is %T %v; want *lane.Error", lerr, lerr)
+	}
+	gs := status.Convert(gerr)
+	var gd *pb.ErrorDetail
+	for _, x := range gs.Details() {
+		if v, ok := x.(*pb.ErrorDetail); ok {
+			gd = v
+		}
+	}
+	if codes.Code(le.Code) != gs.Code() || le.Message != gs.Message() || !proto.Equal(le.Detail, gd) || gd == nil {
+		t.Fatalf("lane: %v %q %v\ngRPC: %v %q %v", le.Code, le.Message, le.Detail, gs.Code(), gs.Message(), gd)
+	}
+	if gs.Code() != codes.NotFound || gd.GetKind() != pb.ErrorDetail_KIND_NOT_FOUND {
+		t.Fatalf("unknown profile: %v %v; want NotFound, KIND_NOT_FOUND", gs.Code(), gd.GetKind())
+	}
+
+	// One access line per call, whichever way it came.
+	if n := strings.Count(d.logs.String(), "method=Lease"); n != 4 {
+		t.Fatalf("%d access lines for Lease, want 4:\n%s", n, d.logs)
+	}
+	if strings.Contains(d.logs.String(), d.token) {
+		t.Fatal("the daemon's log holds the token")
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLaneRefusesBadCallsAndKeepsServing: an unknown method, a request that
+// does not decode, a nonsensical timeout each get their status on a
+// connection that stays usable; a frame over the size limit and a
+// connection that opens with neither the lane's magic nor HTTP/2 are
+// dropped; the daemon serves on.
+func TestLaneRefusesBadCallsAndKeepsServing(t *testing.T) {
+	checkNoLeaks(t)
+	d := startLaneDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// Raw frames, to send what the lane client never would.
+	nc, err := net.Dial("unix", d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	nc.SetDeadline(time.Now().Add(30 * time.Second))
+	send := func(call *pb.LaneCall, prefix string) {
+		t.Helper()
+		b, _ := proto.Marshal(call)
+		frame := protowire.AppendVarint([]byte(prefix), uint64(len(b)))
+		if _, err := nc.Write(append(frame, b...)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	br := bufio.NewReader(nc)
+	recv := func() *pb.LaneReply {
+		t.Helper()
+		var r pb.LaneReply
+		if err := protodelim.UnmarshalFrom(br, &r); err != nil {
+			t.Fatalf("read reply: %v", err)
+		}
+		return &r
+	}
+	send(&pb.LaneCall{Method: "Nope"}, lane.Magic)
+	if r := recv(); codes.Code(r.GetCode()) != codes.Unimplemented || !strings.Contains(r.GetMessage(), `"Nope"`) {
+		t.Fatalf("unknown method: %v", r)
+	}
+	send(&pb.LaneCall{Method: "Lease", Request: []byte{0xff, 0xff}}, "")
+	if r := recv(); codes.Code(r.GetCode()) != codes.Internal || len(r.GetResponse()) != 0 {
+		t.Fatalf("undecodable request: %v", r)
+	}
+	send(&pb.LaneCall{Method: "Status", Timeout: durationpb.New(-time.Second)}, "")
+	if r := recv(); codes.Code(r.GetCode()) != codes.InvalidArgument {
+		t.Fatalf("negative timeout: %v", r)
+	}
+	send(&pb.LaneCall{Method: "Status", Timeout: durationpb.New(time.Minute)}, "")
+	if r := recv(); r.GetCode() != 0 || len(r.GetResponse()) == 0 {
+		t.Fatalf("the connection no longer serves after refusals: %v", r)
+	}
+	// Over the frame limit: the daemon hangs up without reading it all.
+	big := protowire.AppendVarint(nil, lane.MaxFrameSize+1)
+	if _, err := nc.Write(big); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := br.ReadByte(); !errors.Is(err, io.EOF) {
+		t.Fatalf("after an oversized frame: read %v; want EOF", err)
+	}
+
+	// Neither magic nor HTTP/2: gRPC refuses it and closes.
+	junk, err := net.Dial("unix", d.sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	junk.SetDeadline(time.Now().Add(30 * time.Second))
+	junk.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"))
+	io.Copy(io.Discard, junk)
+	junk.Close()
+
+	// The lane client's own guards: an oversized request is not sent, and
+	// a context already over is not either.
+	l := d.laneConn(t)
+	huge := &pb.AddTokenRequest{Name: strings.Repeat("x", lane.MaxMessageSize)}
+	if err := l.Invoke(ctx, "AddToken", huge, new(pb.AddTokenResponse)); laneCode(err) != codes.ResourceExhausted {
+		t.Fatalf("oversized request: %v", err)
+	}
+	over, stop := context.WithDeadline(ctx, time.Now().Add(-time.Second))
+	defer stop()
+	if err := l.Invoke(over, "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); laneCode(err) != codes.DeadlineExceeded {
+		t.Fatalf("expired context: %v", err)
+	}
+	var st pb.StatusResponse
+	if err := l.Invoke(ctx, "Status", &pb.StatusRequest{}, &st); err != nil || st.GetPid() != int32(os.Getpid()) {
+		t.Fatalf("the daemon stopped serving: %v %v", err, &st)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLaneCancelBreaksTheConnAndClientRedials: a call abandoned by its
+// context leaves its connection unusable (the reply would be out of step),
+// and client.Client dials a fresh one for the next call.
+func TestLaneCancelBreaksTheConnAndClientRedials(t *testing.T) {
+	checkNoLeaks(t)
+	d := startLaneDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	// A listener that never answers stands in for a stuck daemon.
+	dir, err := os.MkdirTemp("", "hfbs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	stuck, err := net.Listen("unix", filepath.Join(dir, "s.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	go func() {
+		c, err := stuck.Accept()
+		if err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	nc, err := net.Dial("unix", stuck.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := lane.NewConn(nc)
+	short, stop := context.WithTimeout(ctx, 50*time.Millisecond)
+	err = l.Invoke(short, "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
+	stop()
+	if laneCode(err) != codes.DeadlineExceeded || !l.Broken() {
+		t.Fatalf("stuck call: %v, broken %v; want DeadlineExceeded and a broken conn", err, l.Broken())
+	}
+	if err := l.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); laneCode(err) != codes.Unavailable {
+		t.Fatalf("call on a broken conn: %v; want Unavailable", err)
+	}
+	l.Close()
+
+	c, err := client.Dial(ctx, client.Options{Socket: d.sock, NoAutostart: true, Env: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	cancelled, cancelNow := context.WithCancel(ctx)
+	cancelNow()
+	if _, err := c.Status(cancelled, &pb.StatusRequest{}); laneCode(err) != codes.Canceled {
+		t.Fatalf("cancelled call: %v", err)
+	}
+	if _, err := c.Status(ctx, &pb.StatusRequest{}); err != nil {
+		t.Fatalf("call after a cancelled one: %v", err)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDaemonStopsWithIdleLaneConnections: a CLI holding an idle lane
+// connection does not hold up the daemon's stop.
+func TestDaemonStopsWithIdleLaneConnections(t *testing.T) {
+	checkNoLeaks(t)
+	d := startLaneDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var conns []*lane.Conn
+	for range 3 {
+		l := d.laneConn(t)
+		if err := l.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, l)
+	}
+	start := time.Now()
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 4*time.Second {
+		t.Fatalf("stop took %v with idle lane connections open; want it well under the 5s stop timeout", took)
+	}
+	for _, l := range conns {
+		if err := l.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); laneCode(err) != codes.Unavailable {
+			t.Fatalf("call after the daemon stopped: %v; want Unavailable", err)
+		}
+	}
+}

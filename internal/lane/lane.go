@@ -1,0 +1,170 @@
+// Package lane is the client side of hfbrokerd's local lane: BrokerService
+// calls carried as size-delimited protobuf messages (LaneCall, LaneReply in
+// proto/hfbroker/v1/lane.proto) on the daemon's own socket, instead of gRPC
+// over HTTP/2.
+//
+// The daemon runs every lane call through the same gRPC handler and the same
+// interceptors (the uid guard first) as a gRPC call, so the two differ only
+// in framing. The lane exists for the CLI, a process that lives for a few
+// milliseconds: linking and starting a gRPC client costs it more than the
+// call itself (docs/BENCHMARKS.md). This package therefore links neither
+// gRPC nor net/http.
+//
+// A Conn does not check who listens on the socket: dial it with a connection
+// whose peer has already been checked (internal/client does).
+package lane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// Magic opens every lane connection. A gRPC client opens with the HTTP/2
+// preface ("PRI * HTTP/2.0…") instead, which is how the daemon tells the two
+// apart on one socket.
+const Magic = "HFL1"
+
+// MaxMessageSize bounds a request or response message, as the daemon's gRPC
+// server does.
+const MaxMessageSize = 64 << 10
+
+// MaxFrameSize bounds one LaneCall or LaneReply: a message and its envelope.
+const MaxFrameSize = MaxMessageSize + 4<<10
+
+// Error is a call's failure: the gRPC status the handler returned, or, for a
+// connection that failed, Unavailable (or the context's Canceled or
+// DeadlineExceeded).
+type Error struct {
+	Code    code.Code
+	Message string
+	// Detail is the status's ErrorDetail, when the daemon attached one.
+	Detail *pb.ErrorDetail
+}
+
+func (e *Error) Error() string { return e.Message }
+
+// Conn is one lane connection. Calls on it take turns; a Conn whose
+// connection failed, or whose call was abandoned (its context ended), fails
+// every later call: dial a new one.
+type Conn struct {
+	mu     sync.Mutex
+	nc     net.Conn
+	r      *bufio.Reader
+	opened bool
+	broken error
+	buf    []byte
+}
+
+// NewConn returns a lane over nc, a connection to the daemon's socket. The
+// lane owns nc from now on.
+func NewConn(nc net.Conn) *Conn {
+	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10)}
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.nc.Close() }
+
+// Broken reports whether the connection can no longer carry calls.
+func (c *Conn) Broken() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken != nil
+}
+
+// Invoke calls the BrokerService method named method (e.g. "Lease") with req
+// and decodes its answer into resp. It honours ctx's deadline and
+// cancellation.
+func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Message) error {
+	body, err := proto.Marshal(req)
+	if err != nil {
+		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("encode %s request: %v", method, err)}
+	}
+	if len(body) > MaxMessageSize {
+		return &Error{Code: code.Code_RESOURCE_EXHAUSTED, Message: fmt.Sprintf("%s request is %d bytes, over the %d-byte limit", method, len(body), MaxMessageSize)}
+	}
+	call := &pb.LaneCall{Method: method, Request: body}
+	if d, ok := ctx.Deadline(); ok {
+		left := time.Until(d)
+		if left <= 0 {
+			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
+		}
+		call.Timeout = durationpb.New(left)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return &Error{Code: code.Code_UNAVAILABLE, Message: "connection to hfbrokerd already failed: " + c.broken.Error()}
+	}
+	if err := ctx.Err(); err != nil {
+		return ctxError(err)
+	}
+
+	// One write per call: the magic (first call only), the size, the call.
+	frame := c.buf[:0]
+	if !c.opened {
+		frame = append(frame, Magic...)
+	}
+	frame = protowire.AppendVarint(frame, uint64(proto.Size(call)))
+	if frame, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(frame, call); err != nil {
+		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("encode %s call: %v", method, err)}
+	}
+	c.buf = frame
+
+	// Cancellation interrupts blocked I/O by moving the deadline to the past.
+	if d, ok := ctx.Deadline(); ok {
+		c.nc.SetDeadline(d)
+	} else {
+		c.nc.SetDeadline(time.Time{})
+	}
+	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+
+	var reply pb.LaneReply
+	if _, err = c.nc.Write(frame); err == nil {
+		c.opened = true
+		err = protodelim.UnmarshalOptions{MaxSize: MaxFrameSize}.UnmarshalFrom(c.r, &reply)
+	}
+	if err != nil {
+		c.broken = err
+		if cerr := ctx.Err(); cerr != nil {
+			return ctxError(cerr)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			err = errors.New("the daemon closed the connection")
+		}
+		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
+	}
+	if reply.GetCode() != int32(code.Code_OK) {
+		return &Error{Code: code.Code(reply.GetCode()), Message: reply.GetMessage(), Detail: reply.GetDetail()}
+	}
+	if err := proto.Unmarshal(reply.GetResponse(), resp); err != nil {
+		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
+	}
+	return nil
+}
+
+func ctxError(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: err.Error()}
+	}
+	return &Error{Code: code.Code_CANCELLED, Message: err.Error()}
+}

@@ -1,0 +1,122 @@
+package lane
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"testing"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// fakeDaemon serves one connection with answer, after checking that the
+// connection opened with Magic; calls records what it was asked.
+func fakeDaemon(t *testing.T, answer func(*pb.LaneCall) *pb.LaneReply) (*Conn, <-chan *pb.LaneCall) {
+	t.Helper()
+	client, server := net.Pipe()
+	calls := make(chan *pb.LaneCall, 10)
+	go func() {
+		defer server.Close()
+		magic := make([]byte, len(Magic))
+		if _, err := io.ReadFull(server, magic); err != nil || string(magic) != Magic {
+			t.Errorf("connection opened with %q, %v; want %q", magic, err, Magic)
+			return
+		}
+		r := bufio.NewReader(server)
+		for {
+			var call pb.LaneCall
+			if err := protodelim.UnmarshalFrom(r, &call); err != nil {
+				return
+			}
+			calls <- &call
+			reply := answer(&call)
+			if reply == nil {
+				return // hang up
+			}
+			if _, err := protodelim.MarshalTo(server, reply); err != nil {
+				return
+			}
+		}
+	}()
+	c := NewConn(client)
+	t.Cleanup(func() { c.Close() })
+	return c, calls
+}
+
+func TestCallsShareOneConnectionAndCarryTheirDeadline(t *testing.T) {
+	c, calls := fakeDaemon(t, func(call *pb.LaneCall) *pb.LaneReply {
+		var req pb.LeaseRequest
+		proto.Unmarshal(call.GetRequest(), &req)
+		b, _ := proto.Marshal(&pb.LeaseResponse{Profile: req.GetProfile(), LeaseId: "l-1"})
+		return &pb.LaneReply{Response: b}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, name := range []string{"work", "home"} {
+		var resp pb.LeaseResponse
+		if err := c.Invoke(ctx, "Lease", &pb.LeaseRequest{Profile: name}, &resp); err != nil {
+			t.Fatal(err)
+		}
+		if resp.GetProfile() != name || resp.GetLeaseId() != "l-1" {
+			t.Fatalf("response = %v", &resp)
+		}
+		call := <-calls
+		if call.GetMethod() != "Lease" {
+			t.Fatalf("method %q", call.GetMethod())
+		}
+		if d := call.GetTimeout().AsDuration(); d <= 9*time.Second || d > 10*time.Second {
+			t.Fatalf("timeout sent = %v; want the context's ~10s", d)
+		}
+	}
+	// No deadline, no timeout.
+	if err := c.Invoke(context.Background(), "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); err != nil {
+		t.Fatal(err)
+	}
+	if call := <-calls; call.Timeout != nil {
+		t.Fatalf("timeout %v sent for a context without a deadline", call.GetTimeout())
+	}
+}
+
+func TestErrorRepliesBecomeErrorsWithTheirDetail(t *testing.T) {
+	detail := &pb.ErrorDetail{Kind: pb.ErrorDetail_KIND_NO_TOKEN_FITS, Hint: "run 'hfbroker login'",
+		Reasons: []*pb.ProfileReason{{Profile: "ro", Reason: "read-only"}}}
+	c, _ := fakeDaemon(t, func(*pb.LaneCall) *pb.LaneReply {
+		return &pb.LaneReply{Code: int32(code.Code_FAILED_PRECONDITION), Message: "no token fits", Detail: detail}
+	})
+	err := c.Invoke(context.Background(), "Lease", &pb.LeaseRequest{}, new(pb.LeaseResponse))
+	le, ok := errors.AsType[*Error](err)
+	if !ok || le.Code != code.Code_FAILED_PRECONDITION || le.Error() != "no token fits" || !proto.Equal(le.Detail, detail) {
+		t.Fatalf("err = %#v", err)
+	}
+	if c.Broken() {
+		t.Fatal("an error reply broke the connection")
+	}
+}
+
+func TestHangUpAndStallsBreakTheConnection(t *testing.T) {
+	c, _ := fakeDaemon(t, func(*pb.LaneCall) *pb.LaneReply { return nil })
+	err := c.Invoke(context.Background(), "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
+	if le, ok := errors.AsType[*Error](err); !ok || le.Code != code.Code_UNAVAILABLE {
+		t.Fatalf("daemon hung up: %v; want Unavailable", err)
+	}
+	if !c.Broken() {
+		t.Fatal("connection not marked broken")
+	}
+
+	release := make(chan struct{})
+	defer close(release)
+	stalled, _ := fakeDaemon(t, func(*pb.LaneCall) *pb.LaneReply { <-release; return nil })
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	err = stalled.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
+	if le, ok := errors.AsType[*Error](err); !ok || le.Code != code.Code_DEADLINE_EXCEEDED {
+		t.Fatalf("stalled daemon: %v; want DeadlineExceeded", err)
+	}
+}
