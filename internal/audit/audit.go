@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -75,7 +76,11 @@ var (
 // tokenShaped matches hf_ (or hf_oauth_, hf_jwt_) followed by 30 or more
 // alphanumerics: classic tokens are hf_ plus 34. Belt and braces for a
 // secret.Token revealed into a string field by mistake.
-var tokenShaped = regexp.MustCompile(`hf_(?:oauth_|jwt_)?[A-Za-z0-9]{30,}`)
+// It is compiled on first use: the CLI links this package, and a regexp
+// compiled at init would cost every hfbroker command its start-up time.
+var tokenShaped = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`hf_(?:oauth_|jwt_)?[A-Za-z0-9]{30,}`)
+})
 
 // encode serializes ev as one JSONL line (newline included) after the
 // checks every Sink applies. now fills a zero Time.
@@ -88,7 +93,7 @@ func encode(ev Event, now func() time.Time) ([]byte, error) {
 		// Only an unrepresentable time can get here; no field text is shown.
 		return nil, fmt.Errorf("audit: encode %s event: %w", ev.Event, err)
 	}
-	if tokenShaped.Match(line) {
+	if tokenShaped().Match(line) {
 		return nil, ErrTokenShaped
 	}
 	if len(line)+1 > MaxLineBytes {

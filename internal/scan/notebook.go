@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -442,8 +443,13 @@ func isLanguagePath(path []pathElem) bool {
 		(path[1].key == "language_info" && path[2].key == "name")
 }
 
-// Cell source checks used when rewriting literals.
+// Cell source checks used when rewriting literals, compiled on first use
+// (the CLI links this package; most commands never redact).
 var (
-	importOSLine = regexp.MustCompile(`(?m)^[ \t]*import[ \t]+(?:[\w.]+[ \t]*,[ \t]*)*os[ \t]*(?:,.*)?(?:#.*)?$`)
-	futureImport = regexp.MustCompile(`(?m)^[ \t]*from[ \t]+__future__[ \t]+import`)
+	importOSLine = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^[ \t]*import[ \t]+(?:[\w.]+[ \t]*,[ \t]*)*os[ \t]*(?:,.*)?(?:#.*)?$`)
+	})
+	futureImport = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`(?m)^[ \t]*from[ \t]+__future__[ \t]+import`)
+	})
 )

@@ -161,7 +161,7 @@ func notebookEdits(data []byte, nb *notebook, want, found map[secret.Token]bool,
 	}
 	for cell := range needsImport {
 		c := nb.cells[cell]
-		if importOSLine.MatchString(c.source.String()) {
+		if importOSLine().MatchString(c.source.String()) {
 			continue
 		}
 		if c.sourceArray {
@@ -191,7 +191,7 @@ func (nb *notebook) rewritesLiterals(cell int) bool {
 		return false
 	}
 	src := c.source.String()
-	return !strings.HasPrefix(strings.TrimLeft(src, " \t\r\n"), "%%") && !futureImport.MatchString(src)
+	return !strings.HasPrefix(strings.TrimLeft(src, " \t\r\n"), "%%") && !futureImport().MatchString(src)
 }
 
 // exactLiteral reports whether text[off:end] is the whole content of a
