@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -44,7 +45,25 @@ func runForeground(cmd *cobra.Command, stderr io.Writer) error {
 		level = slog.LevelDebug
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	setMemoryLimit(os.Getenv)
 	ctx, stop := signalContext()
 	defer stop()
 	return Run(ctx, Options{Logger: log})
+}
+
+// DefaultMemoryLimit is the daemon's soft memory limit (runtime/debug's
+// SetMemoryLimit) unless GOMEMLIMIT sets one. Idle, the daemon needs about
+// 12 MiB; under a burst of leases the garbage collector would otherwise let
+// the heap grow to twice what is live before collecting. With the limit it
+// collects sooner instead: 100,000 leases from 256 clients peak at about
+// 45 MiB rather than 54 MiB, at the same throughput (docs/BENCHMARKS.md).
+// The limit is soft: a daemon that truly holds more keeps working.
+const DefaultMemoryLimit = 40 << 20
+
+// setMemoryLimit applies DefaultMemoryLimit unless the environment sets
+// GOMEMLIMIT (which the runtime has applied already).
+func setMemoryLimit(env func(string) string) {
+	if env("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(DefaultMemoryLimit)
+	}
 }

@@ -132,8 +132,18 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 	} else {
 		c.nc.SetDeadline(time.Time{})
 	}
-	stop := context.AfterFunc(ctx, func() { c.nc.SetDeadline(time.Unix(1, 0)) })
-	defer stop()
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		c.nc.SetDeadline(time.Unix(1, 0))
+		close(fired)
+	})
+	defer func() {
+		// A cancellation racing the call's end must land before the next
+		// call sets its own deadline, not after.
+		if !stop() {
+			<-fired
+		}
+	}()
 
 	var reply pb.LaneReply
 	if _, err = c.nc.Write(frame); err == nil {
