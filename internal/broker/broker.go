@@ -77,6 +77,7 @@ type Broker struct {
 	profiles  map[string]*Profile
 	def       string
 	tokens    map[string]secret.Token // read-through cache of the store
+	reads     map[string]*tokenRead   // store reads in flight, by profile
 	leases    map[string]*Lease
 	hubWait   map[string]time.Time // endpoint -> no whoami calls before this (429)
 	repoInfos map[string]repoInfoEntry
@@ -105,6 +106,7 @@ func New(opts Options) (*Broker, error) {
 		now:       opts.Now,
 		log:       opts.Logger,
 		tokens:    map[string]secret.Token{},
+		reads:     map[string]*tokenRead{},
 		leases:    map[string]*Lease{},
 		hubWait:   map[string]time.Time{},
 		repoInfos: map[string]repoInfoEntry{},
@@ -417,33 +419,76 @@ func (b *Broker) profile(name string) (Profile, error) {
 	return *p, nil
 }
 
+// tokenRead is one read of a profile's token from the store, shared by
+// every caller that asks for it while it runs.
+type tokenRead struct {
+	gen  int
+	done chan struct{}
+	tok  secret.Token
+	err  error
+}
+
 // token reads a profile's token, from memory after the first read.
+//
+// Callers that miss the cache together share one store read: a cluster job
+// starting hundreds of processes against a fresh daemon would otherwise
+// queue hundreds of reads of the same keychain item, and the last ones
+// would time out. A caller whose context ends stops waiting; the read goes
+// on for the others, and if it was the one that failed for its own
+// context's sake, the others start a new one.
 func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
-	b.mu.Lock()
-	tok, ok := b.tokens[name]
-	b.mu.Unlock()
-	if ok {
-		return tok, nil
+	for {
+		b.mu.Lock()
+		if tok, ok := b.tokens[name]; ok {
+			b.mu.Unlock()
+			return tok, nil
+		}
+		r, running := b.reads[name]
+		if !running || r.gen != b.gen {
+			r = &tokenRead{gen: b.gen, done: make(chan struct{})}
+			b.reads[name] = r
+			store := b.store
+			b.mu.Unlock()
+			b.readToken(ctx, store, name, r)
+		} else {
+			b.mu.Unlock()
+		}
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return "", b.storeError(ctx.Err(), name, "read the token")
+		}
+		if r.err != nil && ctx.Err() == nil && (errors.Is(r.err, context.Canceled) || errors.Is(r.err, context.DeadlineExceeded)) {
+			continue // the reader's context ended, not ours: read again
+		}
+		if r.err != nil {
+			return "", b.storeError(r.err, name, "read the token")
+		}
+		return r.tok, nil
 	}
-	b.mu.Lock()
-	store, gen := b.store, b.gen
-	b.mu.Unlock()
+}
+
+// readToken runs r, caching its token if the read is still current.
+func (b *Broker) readToken(ctx context.Context, store Store, name string, r *tokenRead) {
 	tok, err := store.Get(ctx, name)
-	if err != nil {
-		return "", b.storeError(err, name, "read the token")
-	}
 	b.mu.Lock()
+	r.tok, r.err = tok, err
+	if b.reads[name] == r {
+		delete(b.reads, name)
+	}
 	// Cache only if no lock or store change happened while we read: a
-	// token read just before `hfbroker lock` must not outlive it.
-	// and only the token the profile's metadata describes: a slow read may
-	// return the token an AddToken has just replaced.
-	if p, still := b.profiles[name]; still && gen == b.gen && p.Fingerprint == tok.Fingerprint() {
-		if _, cached := b.tokens[name]; !cached {
-			b.tokens[name] = tok
+	// token read just before `hfbroker lock` must not outlive it; and only
+	// the token the profile's metadata describes: a slow read may return
+	// the token an AddToken has just replaced.
+	if err == nil {
+		if p, still := b.profiles[name]; still && r.gen == b.gen && p.Fingerprint == tok.Fingerprint() {
+			if _, cached := b.tokens[name]; !cached {
+				b.tokens[name] = tok
+			}
 		}
 	}
 	b.mu.Unlock()
-	return tok, nil
+	close(r.done)
 }
 
 // ForgetTokens drops every token cached in memory (lock, store change).
