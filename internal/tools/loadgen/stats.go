@@ -119,37 +119,40 @@ func mib(kib int64) string { return fmt.Sprintf("%.1f MiB", float64(kib)/1024) }
 
 // countGoroutines counts the goroutines in the last traceback a Go program
 // wrote to log (GOTRACEBACK=all, then SIGQUIT): the daemon has no
-// introspection endpoint, and this needs no change to it.
+// introspection endpoint, and this needs no change to it. The runtime's own
+// goroutines are left out (see runtimeGoroutine).
 func countGoroutines(log []byte) (int, error) {
-	// The dump starts at "SIGQUIT: quit"; count headers after the last one.
+	// The dump starts at "SIGQUIT: quit"; count the goroutines after the last one.
 	i := bytes.LastIndex(log, []byte("SIGQUIT: quit"))
 	if i < 0 {
 		return -1, fmt.Errorf("no SIGQUIT traceback in the log")
 	}
 	n := 0
-	for _, line := range bytes.Split(log[i:], []byte("\n")) {
-		if bytes.HasPrefix(line, []byte("goroutine ")) && bytes.HasSuffix(bytes.TrimSpace(line), []byte(":")) && !runtimeGoroutine(line) {
+	// Each goroutine is a header line ("goroutine N …:") and its frames, up
+	// to a blank line.
+	for _, block := range bytes.Split(log[i:], []byte("\n\n")) {
+		block = bytes.TrimLeft(block, "\n")
+		header, _, _ := bytes.Cut(block, []byte("\n"))
+		if bytes.HasPrefix(header, []byte("goroutine ")) && bytes.HasSuffix(bytes.TrimSpace(header), []byte(":")) && !runtimeGoroutine(block) {
 			n++
 		}
 	}
 	return n, nil
 }
 
-// runtimeOwned are the states of goroutines the Go runtime itself runs.
-// They are not the daemon's: the GC's mark workers, for one, only appear
-// after the first collection, so counting them would show "growth" in any
-// daemon that has done some work.
-var runtimeOwned = [][]byte{
-	[]byte("[GC worker"), []byte("[force gc"), []byte("[GC sweep wait"), []byte("[GC scavenge wait"),
-	[]byte("[finalizer wait"), []byte("[cleanup wait"), []byte("[GOMAXPROCS updater"),
-}
-
-func runtimeGoroutine(header []byte) bool {
-	if bytes.HasPrefix(header, []byte("goroutine 0 ")) { // the scheduler's g0
+// runtimeGoroutine reports whether a traceback block is a goroutine the Go
+// runtime runs for itself: the scheduler's g0, or one that a runtime
+// function started (GC mark workers, which only appear after the first
+// collection; the sweeper and the scavenger, whose wait reason changes with
+// the work they do; the finalizer and cleanup goroutines; the GOMAXPROCS
+// updater). Counting them would show "growth" in any daemon that has done
+// some work.
+func runtimeGoroutine(block []byte) bool {
+	if bytes.HasPrefix(block, []byte("goroutine 0 ")) {
 		return true
 	}
-	for _, s := range runtimeOwned {
-		if bytes.Contains(header, s) {
+	for _, line := range bytes.Split(block, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("created by runtime.")) {
 			return true
 		}
 	}
