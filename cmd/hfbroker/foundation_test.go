@@ -25,6 +25,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/hubtest"
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/testutil"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
@@ -86,7 +87,7 @@ func (w *world) env(extra ...string) []string {
 // daemonProc is an hfbrokerd started by a test.
 type daemonProc struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *testutil.SyncBuffer
 	done   chan struct{}
 	err    error // valid after done is closed
 }
@@ -103,7 +104,7 @@ func (d *daemonProc) exited() bool {
 // startDaemon runs "hfbrokerd run" (the test binary, from testscript's PATH).
 func (w *world) startDaemon(t *testing.T, stderr io.Writer) *daemonProc {
 	t.Helper()
-	buf := &syncBuffer{}
+	buf := &testutil.SyncBuffer{}
 	cmd := exec.Command("hfbrokerd", "run")
 	cmd.Env = w.env()
 	cmd.Stdout = buf
@@ -321,7 +322,7 @@ func TestFoundationSquattedSocketGetsNothing(t *testing.T) {
 
 	sq := exec.Command(filepath.Join(bin, "hfb-squat"), sock, report)
 	sq.Env = []string{"PATH=" + bin}
-	var sqOut syncBuffer
+	var sqOut testutil.SyncBuffer
 	sq.Stdout, sq.Stderr = &sqOut, &sqOut
 	asUser(sq, nobody)
 	if err := sq.Start(); err != nil {
@@ -577,24 +578,6 @@ func squatMain() {
 			f.Close()
 		}()
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a process's writer and a reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Script commands for the foundation-*.txtar scripts.

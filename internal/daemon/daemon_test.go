@@ -2,10 +2,12 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,36 +15,91 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/hubtest"
+	"github.com/hfbroker/hfbroker/internal/testutil"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // TestDaemonServesAndStopsCleanly runs a whole daemon in-process: it serves
 // a token added over the socket back as a lease, reports its status, and
-// leaves no goroutine behind once its context ends.
+// leaves no goroutine and no socket behind once its context ends.
 func TestDaemonServesAndStopsCleanly(t *testing.T) {
-	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	checkNoLeaks(t)
+	d := startTestDaemon(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
 
+	c, err := client.Dial(ctx, client.Options{Socket: d.sock, NoAutostart: true, Env: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lease, err := c.Lease(ctx, &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_TOKEN})
+	if err != nil {
+		t.Fatalf("Lease: %v", err)
+	}
+	if lease.GetToken() != d.token || lease.GetProfile() != "laptop" || lease.GetUser() != "alice" {
+		t.Fatalf("lease = profile %q user %q, token matches: %v", lease.GetProfile(), lease.GetUser(), lease.GetToken() == d.token)
+	}
+	st, err := c.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.GetBackend() != "memory" || st.GetProfileCount() != 1 || st.GetPid() != int32(os.Getpid()) || st.GetSocket() != d.sock {
+		t.Fatalf("status = %v", st)
+	}
+	c.Close()
+
+	if err := d.stop(); err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := os.Stat(d.sock); !os.IsNotExist(err) {
+		t.Fatalf("socket left behind after a clean stop: %v", err)
+	}
+	if strings.Contains(d.logs.String(), d.token) {
+		t.Fatal("the daemon's log holds the token")
+	}
+	if !strings.Contains(d.logs.String(), "method=Lease") {
+		t.Fatalf("debug log has no access line for Lease:\n%s", d.logs)
+	}
+}
+
+// checkNoLeaks fails t if goroutines started during it outlive it and its
+// cleanups (which stop the daemon and the fake Hub).
+func checkNoLeaks(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	t.Cleanup(func() { goleak.VerifyNone(t, before) })
+}
+
+// testDaemon is an in-process daemon (memory backend, a fake Hub) with one
+// stored token, profile "laptop" of user "alice".
+type testDaemon struct {
+	sock  string
+	token string
+	logs  *testutil.SyncBuffer
+	stop  func() error // stops the daemon and returns Run's error
+}
+
+func startTestDaemon(t *testing.T) *testDaemon {
+	t.Helper()
 	hub := hubtest.New(t)
 	hub.AddUser("alice", "Alice Example")
 	tok := hub.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
+	t.Cleanup(hub.Close)
 
-	home := t.TempDir()
-	sockDir, err := os.MkdirTemp("", "hfbd")
+	sockDir, err := os.MkdirTemp("", "hfbl")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	sock := filepath.Join(sockDir, "d.sock")
-	env := map[string]string{"HOME": home, "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": hub.URL()}
+	d := &testDaemon{sock: filepath.Join(sockDir, "d.sock"), token: tok, logs: &testutil.SyncBuffer{}}
+	env := map[string]string{"HOME": t.TempDir(), "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": hub.URL()}
 	getenv := func(k string) string { return env[k] }
 
-	var logs strings.Builder
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
 	go func() {
-		done <- Run(ctx, Options{Env: getenv, Socket: sock, NoHarden: true,
-			Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		done <- Run(ctx, Options{Env: getenv, Socket: d.sock, NoHarden: true, StopTimeout: 5 * time.Second,
+			Logger: slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 			Ready:  func(string) { close(ready) }})
 	}()
 	select {
@@ -52,47 +109,28 @@ func TestDaemonServesAndStopsCleanly(t *testing.T) {
 	case <-time.After(30 * time.Second):
 		t.Fatal("daemon did not start")
 	}
+	var once sync.Once
+	var runErr error
+	d.stop = func() error {
+		once.Do(func() {
+			cancel()
+			select {
+			case runErr = <-done:
+			case <-time.After(30 * time.Second):
+				runErr = errors.New("daemon did not stop within 30s")
+			}
+		})
+		return runErr
+	}
+	t.Cleanup(func() { d.stop() })
 
-	c, err := client.Dial(ctx, client.Options{Env: getenv, Socket: sock, NoAutostart: true})
+	c, err := client.Dial(ctx, client.Options{Env: getenv, Socket: d.sock, NoAutostart: true})
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer c.Close()
 	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Token: tok, Endpoint: hub.URL()}); err != nil {
 		t.Fatalf("AddToken: %v", err)
 	}
-	lease, err := c.Lease(ctx, &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_TOKEN})
-	if err != nil {
-		t.Fatalf("Lease: %v", err)
-	}
-	if lease.GetToken() != tok || lease.GetProfile() != "laptop" || lease.GetUser() != "alice" {
-		t.Fatalf("lease = profile %q user %q, token matches: %v", lease.GetProfile(), lease.GetUser(), lease.GetToken() == tok)
-	}
-	st, err := c.Status(ctx, &pb.StatusRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if st.GetBackend() != "memory" || st.GetProfileCount() != 1 || st.GetPid() != int32(os.Getpid()) || st.GetSocket() != sock {
-		t.Fatalf("status = %v", st)
-	}
-	c.Close()
-
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not stop")
-	}
-	if _, err := os.Stat(sock); !os.IsNotExist(err) {
-		t.Fatalf("socket left behind after a clean stop: %v", err)
-	}
-	if strings.Contains(logs.String(), tok) {
-		t.Fatal("the daemon's log holds the token")
-	}
-	if !strings.Contains(logs.String(), "method=Lease") {
-		t.Fatalf("debug log has no access line for Lease:\n%s", logs.String())
-	}
-	hub.Close()
+	return d
 }

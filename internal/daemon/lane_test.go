@@ -2,20 +2,16 @@ package daemon
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,104 +21,13 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hfbroker/hfbroker/internal/client"
-	"github.com/hfbroker/hfbroker/internal/hubtest"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
 
-// syncBuffer is a log sink the daemon's goroutines may write while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// checkNoLeaks fails t if goroutines started during it outlive it and its
-// cleanups (which stop the daemon and the fake Hub).
-func checkNoLeaks(t *testing.T) {
-	before := goleak.IgnoreCurrent()
-	t.Cleanup(func() { goleak.VerifyNone(t, before) })
-}
-
-// laneDaemon is an in-process daemon with one stored token.
-type laneDaemon struct {
-	sock  string
-	token string
-	logs  *syncBuffer
-	stop  func() error // stops the daemon and returns Run's error
-}
-
-func startLaneDaemon(t *testing.T) *laneDaemon {
-	t.Helper()
-	hub := hubtest.New(t)
-	hub.AddUser("alice", "Alice Example")
-	tok := hub.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
-	t.Cleanup(hub.Close)
-
-	sockDir, err := os.MkdirTemp("", "hfbl")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	d := &laneDaemon{sock: filepath.Join(sockDir, "d.sock"), token: tok, logs: &syncBuffer{}}
-	env := map[string]string{"HOME": t.TempDir(), "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": hub.URL()}
-	getenv := func(k string) string { return env[k] }
-
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Env: getenv, Socket: d.sock, NoHarden: true, StopTimeout: 5 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Ready:  func(string) { close(ready) }})
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("daemon stopped before serving: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("daemon did not start")
-	}
-	var once sync.Once
-	var runErr error
-	d.stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case runErr = <-done:
-			case <-time.After(30 * time.Second):
-				runErr = errors.New("daemon did not stop within 30s")
-			}
-		})
-		return runErr
-	}
-	t.Cleanup(func() { d.stop() })
-
-	c, err := client.Dial(ctx, client.Options{Env: getenv, Socket: d.sock, NoAutostart: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Token: tok, Endpoint: hub.URL()}); err != nil {
-		t.Fatalf("AddToken: %v", err)
-	}
-	return d
-}
-
-func (d *laneDaemon) grpcClient(t *testing.T) hfbrokerv1grpc.BrokerServiceClient {
+func (d *testDaemon) grpcClient(t *testing.T) hfbrokerv1grpc.BrokerServiceClient {
 	t.Helper()
 	conn, err := grpc.NewClient("unix://"+d.sock, grpc.WithTransportCredentials(grpccred.NewClientCredentials(uint32(os.Getuid()))))
 	if err != nil {
@@ -132,7 +37,7 @@ func (d *laneDaemon) grpcClient(t *testing.T) hfbrokerv1grpc.BrokerServiceClient
 	return hfbrokerv1grpc.NewBrokerServiceClient(conn)
 }
 
-func (d *laneDaemon) laneConn(t *testing.T) *lane.Conn {
+func (d *testDaemon) laneConn(t *testing.T) *lane.Conn {
 	t.Helper()
 	nc, err := net.Dial("unix", d.sock)
 	if err != nil {
@@ -156,7 +61,7 @@ func laneCode(err error) codes.Code {
 // interceptor.
 func TestLaneAndGRPCShareOneSocketAndAnswerAlike(t *testing.T) {
 	checkNoLeaks(t)
-	d := startLaneDaemon(t)
+	d := startTestDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	g, l := d.grpcClient(t), d.laneConn(t)
@@ -226,7 +131,7 @@ func TestLaneAndGRPCShareOneSocketAndAnswerAlike(t *testing.T) {
 // dropped; the daemon serves on.
 func TestLaneRefusesBadCallsAndKeepsServing(t *testing.T) {
 	checkNoLeaks(t)
-	d := startLaneDaemon(t)
+	d := startTestDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -315,7 +220,7 @@ func TestLaneRefusesBadCallsAndKeepsServing(t *testing.T) {
 // and client.Client dials a fresh one for the next call.
 func TestLaneCancelBreaksTheConnAndClientRedials(t *testing.T) {
 	checkNoLeaks(t)
-	d := startLaneDaemon(t)
+	d := startTestDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
@@ -375,7 +280,7 @@ func TestLaneCancelBreaksTheConnAndClientRedials(t *testing.T) {
 // connection does not hold up the daemon's stop.
 func TestDaemonStopsWithIdleLaneConnections(t *testing.T) {
 	checkNoLeaks(t)
-	d := startLaneDaemon(t)
+	d := startTestDaemon(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var conns []*lane.Conn

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -32,24 +33,6 @@ func TestMain(m *testing.M) {
 // testDeadline only stops a broken test from hanging on a loaded machine;
 // nothing asserts how fast anything happened.
 const testDeadline = 2 * time.Minute
-
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // env is one proxy in front of one fake upstream, with its leases, audit
 // events and log captured.
@@ -61,7 +44,7 @@ type env struct {
 	url       string // http://127.0.0.1:PORT
 	realToken string
 	client    *http.Client
-	logs      *syncBuffer
+	logs      *testutil.SyncBuffer
 
 	mu     sync.Mutex
 	events []Event
@@ -73,7 +56,7 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, realToken: real, leases: NewTable(), logs: &syncBuffer{}}
+	e := &env{t: t, realToken: real, leases: NewTable(), logs: &testutil.SyncBuffer{}}
 	e.up = newUpstream(t, real)
 	e.proxy = New(Options{
 		Leases: e.leases,

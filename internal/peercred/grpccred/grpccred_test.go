@@ -7,9 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"github.com/hfbroker/hfbroker/internal/peercred"
 	"io"
 	"log/slog"
 	"net"
@@ -31,6 +29,9 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
+
+	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/testutil"
 )
 
 // childModeEnv makes the re-executed test binary run a helper instead of the
@@ -197,66 +198,6 @@ func check(path string, creds credentials.TransportCredentials) (healthpb.Health
 	return resp.Status, nil
 }
 
-func TestGetReadsTheKernelCredentialsOnBothEnds(t *testing.T) {
-	path := filepath.Join(sharedDir(t, 0o700), "s.sock")
-	l, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
-
-	for name, c := range map[string]net.Conn{"the server's view of the client": server, "the client's view of the server": client} {
-		got, err := peercred.Get(c)
-		if err != nil {
-			t.Fatalf("%s: peercred.Get: %v", name, err)
-		}
-		if got != self() {
-			t.Errorf("%s: peercred.Get = %+v; want %+v", name, got, self())
-		}
-	}
-}
-
-func TestGetRefusesConnectionsWithoutAKernelPeer(t *testing.T) {
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tl.Close()
-	tc, err := net.Dial("tcp", tl.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tc.Close()
-	p1, p2 := net.Pipe()
-	defer p1.Close()
-	defer p2.Close()
-
-	tests := []struct {
-		name string
-		conn net.Conn
-	}{
-		{name: "a TCP connection has no peer uid", conn: tc},
-		{name: "an in-memory pipe has no descriptor", conn: p1},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			if c, err := peercred.Get(tc.conn); !errors.Is(err, peercred.ErrNotUnix) {
-				t.Fatalf("peercred.Get = %+v, %v; want ErrNotUnix", c, err)
-			}
-		})
-	}
-}
-
 func TestSameUserClientIsServedAndHandlerSeesItsCredentials(t *testing.T) {
 	uid := uint32(os.Getuid())
 	hs, err := startHealthServer(filepath.Join(sharedDir(t, 0o700), "d.sock"), NewServerCredentials(uid, nil))
@@ -308,7 +249,7 @@ func TestCredentialsRefuseTheWrongRole(t *testing.T) {
 // root by making the server allow a uid that is not ours. The root-only test
 // below does it for real with uid 65534.
 func TestServerRefusesAnotherUIDBeforeAnyHandler(t *testing.T) {
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	me := self()
 	hs, err := startHealthServer(filepath.Join(sharedDir(t, 0o700), "d.sock"), NewServerCredentials(me.UID+1, logger))
@@ -422,7 +363,7 @@ func asNobody(t *testing.T, dir, mode string, env ...string) *exec.Cmd {
 func TestAnotherUserIsRefusedBeforeAnyHandler(t *testing.T) {
 	requireRoot(t)
 	dir := sharedDir(t, 0o755)
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	logger := slog.New(slog.NewTextHandler(&logs, nil))
 	hs, err := startHealthServer(filepath.Join(dir, "d.sock"), NewServerCredentials(uint32(os.Getuid()), logger))
 	if err != nil {
@@ -517,24 +458,6 @@ func TestSquattedSocketGetsNoRequest(t *testing.T) {
 	if last := res.Bytes[len(res.Bytes)-1]; last == 0 {
 		t.Error("squatter read nothing on the control connection; the byte count proves nothing")
 	}
-}
-
-// syncBuffer collects log output written by the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // childResult is what a re-executed child reports as JSON on stdout.
