@@ -42,7 +42,10 @@ func TestSuperviseDoesNotRepeatATerminalCtrlC(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(os.Args[0], "sh", "-c", "trap 'echo got INT; exit 9' INT; echo ready; "+loop)
+	// The trap lingers before exiting: the Ctrl-C reaches hfbroker and the
+	// child at once, and hfbroker must get to see it (and decide not to pass
+	// it on) while the child still lives, or there is nothing to check.
+	cmd := exec.Command(os.Args[0], "sh", "-c", "trap 'echo got INT; sleep 0.5; exit 9' INT; echo ready; "+loop)
 	cmd.Env = append(os.Environ(), helperEnv+"=supervise")
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = slave, slave, slave
 	// A new session whose controlling terminal is the pty: the helper's
