@@ -194,7 +194,11 @@ func fromStatus(st *lane.Error) (code int, msg, hint string, reasons []string) {
 	code, msg = ExitError, st.Message
 	switch st.Code {
 	case rpccode.Code_UNAVAILABLE:
-		return ExitUnreachable, "hfbrokerd is not answering: " + msg, "start it with 'hfbrokerd', or check 'hfbroker status'", nil
+		hint := "start it with 'hfbrokerd', or check 'hfbroker status'"
+		if h := st.Detail.GetHint(); h != "" {
+			hint = h
+		}
+		return ExitUnreachable, "hfbrokerd is not answering: " + msg, hint, nil
 	case rpccode.Code_PERMISSION_DENIED:
 		code = ExitDenied
 	case rpccode.Code_DEADLINE_EXCEEDED:

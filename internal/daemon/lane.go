@@ -220,7 +220,10 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 
 	ctx := peer.NewContext(s.ctx, &peer.Peer{Addr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), AuthInfo: ai})
 	read := protodelim.UnmarshalOptions{MaxSize: lane.MaxFrameSize}
-	var out []byte
+	// The first reply carries the magic first: the client checks it reached a
+	// daemon that speaks the lane.
+	out := []byte(lane.Magic)
+	first := true
 	for {
 		var call pb.LaneCall
 		if err := read.UnmarshalFrom(br, &call); err != nil {
@@ -238,7 +241,11 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 		s.mu.Unlock()
 
 		reply := s.handle(ctx, &call)
-		out = protowire.AppendVarint(out[:0], uint64(proto.Size(reply)))
+		if !first {
+			out = out[:0]
+		}
+		first = false
+		out = protowire.AppendVarint(out, uint64(proto.Size(reply)))
 		out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
 		if err == nil {
 			_, err = nc.Write(out)

@@ -160,6 +160,10 @@ func TestLaneRefusesBadCallsAndKeepsServing(t *testing.T) {
 		return &r
 	}
 	send(&pb.LaneCall{Method: "Nope"}, lane.Magic)
+	head := make([]byte, len(lane.Magic))
+	if _, err := io.ReadFull(br, head); err != nil || string(head) != lane.Magic {
+		t.Fatalf("the daemon did not open its side with %q: %q, %v", lane.Magic, head, err)
+	}
 	if r := recv(); codes.Code(r.GetCode()) != codes.Unimplemented || !strings.Contains(r.GetMessage(), `"Nope"`) {
 		t.Fatalf("unknown method: %v", r)
 	}
@@ -302,5 +306,41 @@ func TestDaemonStopsWithIdleLaneConnections(t *testing.T) {
 		if err := l.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); laneCode(err) != codes.Unavailable {
 			t.Fatalf("call after the daemon stopped: %v; want Unavailable", err)
 		}
+	}
+}
+
+// TestLaneNamesADaemonThatOnlySpeaksGRPC: an hfbrokerd older than the lane
+// answers the lane's magic with HTTP/2; the client says so at once (and
+// does not read that answer as an empty reply, which would make
+// 'hfbroker token' print an empty token and succeed).
+func TestLaneNamesADaemonThatOnlySpeaksGRPC(t *testing.T) {
+	checkNoLeaks(t)
+	dir, err := os.MkdirTemp("", "hfbo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	l, err := net.Listen("unix", filepath.Join(dir, "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	served := make(chan struct{})
+	go func() { defer close(served); srv.Serve(l) }()
+	defer func() { srv.Stop(); <-served }()
+
+	nc, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := lane.NewConn(nc)
+	defer c.Close() // before the server stops: it waits for connections in their handshake
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = c.Invoke(ctx, "Lease", &pb.LeaseRequest{}, new(pb.LeaseResponse))
+	le, ok := errors.AsType[*lane.Error](err)
+	if !ok || codes.Code(le.Code) != codes.Unavailable || !strings.Contains(le.Message, "older than this hfbroker") ||
+		!strings.Contains(le.Detail.GetHint(), "restart hfbrokerd") {
+		t.Fatalf("lane call to a gRPC-only daemon: %#v", err)
 	}
 }

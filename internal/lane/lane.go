@@ -23,6 +23,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"syscall"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
@@ -34,9 +35,10 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-// Magic opens every lane connection. A gRPC client opens with the HTTP/2
-// preface ("PRI * HTTP/2.0…") instead, which is how the daemon tells the two
-// apart on one socket.
+// Magic opens every lane connection, in both directions. A gRPC client opens
+// with the HTTP/2 preface ("PRI * HTTP/2.0…") instead, which is how the daemon
+// tells the two apart on one socket; the daemon's magic tells the client it
+// reached a daemon that speaks the lane.
 const Magic = "HFL1"
 
 // MaxMessageSize bounds a request or response message, as the daemon's gRPC
@@ -146,9 +148,22 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 	}()
 
 	var reply pb.LaneReply
+	first := !c.opened
 	if _, err = c.nc.Write(frame); err == nil {
 		c.opened = true
-		err = protodelim.UnmarshalOptions{MaxSize: MaxFrameSize}.UnmarshalFrom(c.r, &reply)
+		if first {
+			// The daemon opens its side with the magic too. Anything else
+			// is not the lane: a daemon that predates it answers with an
+			// HTTP/2 SETTINGS frame, which must not be read as a reply.
+			var head [len(Magic)]byte
+			if _, err = io.ReadFull(c.r, head[:]); err == nil && string(head[:]) != Magic {
+				c.broken = errors.New("not the lane")
+				return olderDaemon("hfbrokerd answered in another protocol")
+			}
+		}
+		if err == nil {
+			err = protodelim.UnmarshalOptions{MaxSize: MaxFrameSize}.UnmarshalFrom(c.r, &reply)
+		}
 	}
 	if err != nil {
 		c.broken = err
@@ -158,7 +173,10 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			if first {
+				return olderDaemon("hfbrokerd hung up without answering")
+			}
 			err = errors.New("the daemon closed the connection")
 		}
 		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
@@ -170,6 +188,13 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
 	}
 	return nil
+}
+
+// olderDaemon is the error for a daemon that does not speak the lane.
+func olderDaemon(what string) error {
+	return &Error{Code: code.Code_UNAVAILABLE,
+		Message: what + ": it may be older than this hfbroker, which talks to it over its local lane",
+		Detail:  &pb.ErrorDetail{Hint: "restart hfbrokerd ('hfbrokerd restart' for the user service; otherwise stop it and hfbroker starts the new one)"}}
 }
 
 func ctxError(err error) error {

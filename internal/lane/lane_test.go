@@ -2,10 +2,13 @@ package lane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,6 +33,7 @@ func fakeDaemon(t *testing.T, answer func(*pb.LaneCall) *pb.LaneReply) (*Conn, <
 			return
 		}
 		r := bufio.NewReader(server)
+		head := []byte(Magic) // the daemon's side opens with it, before the first reply
 		for {
 			var call pb.LaneCall
 			if err := protodelim.UnmarshalFrom(r, &call); err != nil {
@@ -40,7 +44,13 @@ func fakeDaemon(t *testing.T, answer func(*pb.LaneCall) *pb.LaneReply) (*Conn, <
 			if reply == nil {
 				return // hang up
 			}
-			if _, err := protodelim.MarshalTo(server, reply); err != nil {
+			var out bytes.Buffer
+			out.Write(head)
+			head = nil
+			if _, err := protodelim.MarshalTo(&out, reply); err != nil {
+				return
+			}
+			if _, err := server.Write(out.Bytes()); err != nil {
 				return
 			}
 		}
@@ -118,5 +128,36 @@ func TestHangUpAndStallsBreakTheConnection(t *testing.T) {
 	err = stalled.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
 	if le, ok := errors.AsType[*Error](err); !ok || le.Code != code.Code_DEADLINE_EXCEEDED {
 		t.Fatalf("stalled daemon: %v; want DeadlineExceeded", err)
+	}
+}
+
+// TestADaemonWithoutTheLaneIsNamed: a daemon older than the lane hangs up on
+// the first call (it reads the magic as a bad HTTP/2 preface); the error
+// says so and how to fix it, instead of a bare "connection closed".
+func TestADaemonWithoutTheLaneIsNamed(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		server, err := l.Accept()
+		if err != nil {
+			return
+		}
+		io.ReadFull(server, make([]byte, len(Magic)))
+		server.Close()
+	}()
+	nc, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(nc)
+	defer c.Close()
+	err = c.Invoke(context.Background(), "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
+	le, ok := errors.AsType[*Error](err)
+	if !ok || le.Code != code.Code_UNAVAILABLE || !strings.Contains(le.Message, "older than this hfbroker") ||
+		!strings.Contains(le.Detail.GetHint(), "restart hfbrokerd") {
+		t.Fatalf("err = %#v", err)
 	}
 }

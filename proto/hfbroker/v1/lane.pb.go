@@ -6,9 +6,9 @@
 
 // The local lane: the daemon serves the BrokerService a second way on the
 // same socket, for its own CLI. A connection that opens with the four bytes
-// "HFL1" (instead of the HTTP/2 preface) then carries LaneCall and LaneReply
-// messages, each preceded by its size as a varint (protodelim), one call at a
-// time. Each call runs the same gRPC handler, behind the same interceptors
+// "HFL1" (instead of the HTTP/2 preface) then carries LaneCall messages, each
+// preceded by its size as a varint (protodelim), one call at a time; the
+// daemon answers "HFL1" once, then a LaneReply per call, framed the same way. Each call runs the same gRPC handler, behind the same interceptors
 // (the uid guard first), as it would over gRPC. It exists because a gRPC
 // client costs a short-lived CLI process several milliseconds of start-up;
 // see docs/BENCHMARKS.md.
