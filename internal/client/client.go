@@ -45,14 +45,16 @@ type Options struct {
 type Client struct {
 	Socket string
 
-	mu   sync.Mutex
-	lane *lane.Conn
+	mu     sync.Mutex
+	lane   *lane.Conn
+	closed bool
 }
 
 // Close closes the connection.
 func (c *Client) Close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.closed = true
 	if c.lane == nil {
 		return nil
 	}
@@ -64,6 +66,11 @@ func (c *Client) Close() error {
 // invoke runs one BrokerService call.
 func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, req proto.Message, resp Resp) (Resp, error) {
 	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		var zero Resp
+		return zero, &lane.Error{Code: code.Code_UNAVAILABLE, Message: "the connection to hfbrokerd is closed"}
+	}
 	l := c.lane
 	if l == nil || l.Broken() {
 		if l != nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
@@ -36,9 +37,10 @@ import (
 // Version is set at build time with -ldflags "-X …/daemon.Version=v1.2.3".
 var Version = "dev"
 
-// MaxMessageSize bounds every gRPC message: nothing the API carries comes
-// near it, and a hostile peer of our own uid cannot make the daemon buffer more.
-const MaxMessageSize = 64 << 10
+// MaxMessageSize bounds every message, over gRPC and the lane alike: nothing
+// the API carries comes near it, and a hostile peer of our own uid cannot make
+// the daemon buffer more.
+const MaxMessageSize = lane.MaxMessageSize
 
 // Options configure one daemon run.
 type Options struct {

@@ -296,8 +296,8 @@ func (s *laneServer) handle(ctx context.Context, call *pb.LaneCall) *pb.LaneRepl
 	if err != nil {
 		return errorReply(status.Newf(codes.Internal, "lane: encode response: %v", err))
 	}
-	if len(b) > lane.MaxMessageSize {
-		return errorReply(status.Newf(codes.ResourceExhausted, "response is %d bytes, over the %d-byte limit", len(b), lane.MaxMessageSize))
+	if len(b) > MaxMessageSize {
+		return errorReply(status.Newf(codes.ResourceExhausted, "response is %d bytes, over the %d-byte limit", len(b), MaxMessageSize))
 	}
 	return &pb.LaneReply{Response: b}
 }

@@ -275,6 +275,11 @@ func TestLaneCancelBreaksTheConnAndClientRedials(t *testing.T) {
 	if _, err := c.Status(ctx, &pb.StatusRequest{}); err != nil {
 		t.Fatalf("call after a cancelled one: %v", err)
 	}
+	// A closed client stays closed: it does not dial again.
+	c.Close()
+	if _, err := c.Status(ctx, &pb.StatusRequest{}); laneCode(err) != codes.Unavailable {
+		t.Fatalf("call on a closed client: %v; want Unavailable", err)
+	}
 	if err := d.stop(); err != nil {
 		t.Fatal(err)
 	}
