@@ -142,6 +142,20 @@ func gitReport(ctx context.Context, f *Factory, c *client.Client, op string, req
 	if op == "store" && !resp.GetKnown() && strings.HasPrefix(req.Password, "hf_") {
 		warn("git offered a Hugging Face token that hfbroker does not hold; it was not stored. To keep it in the keychain, run 'hfbroker import' or 'hfbroker login'")
 	}
+	// git erases a credential the server refused (a push with a token that
+	// can only read, most often) and shows the helper's stderr: say which
+	// command explains it, or the push fails without a word from us. An
+	// erase of a token hfbroker does not hold (huggingface_hub's logout
+	// sends one with no password) is none of our business.
+	if op == "erase" && resp.GetKnown() {
+		name := "REPO"
+		if t := repoText(repo); t != "" {
+			name = t
+		}
+		warn("the server refused the token of profile %s for %s", oneLine(resp.GetProfile()), name)
+		// git does not tell a helper whether it was pushing or fetching.
+		warn("hint: run 'hfbroker doctor %s --write' to see which token can push there ('hfbroker doctor %s' for fetching)", name, name)
+	}
 }
 
 func mustEndpoint(f *Factory) string {
