@@ -168,6 +168,47 @@ func TestReadFiltersBySinceAcrossRotatedFiles(t *testing.T) {
 	}
 }
 
+// Issue 19: `hfbroker audit` could only cut by --since; --until, --profile
+// and --repo narrow it further.
+func TestReadMatchingFiltersByUntilProfileAndRepo(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	l, path := openLog(t, Options{})
+	for i, e := range []struct{ profile, repo string }{
+		{"laptop", "acme/llm"}, {"ci", "acme/llm"}, {"laptop", "datasets/acme/llm"}, {"laptop", ""},
+	} {
+		l.Write(Event{Time: base.Add(time.Duration(i) * time.Hour), Event: LeaseGranted, Profile: e.profile, Repo: e.repo, LeaseID: fmt.Sprint(i)})
+	}
+	tests := []struct {
+		name   string
+		filter Filter
+		want   string
+	}{
+		{"a zero filter reads everything", Filter{}, "0123"},
+		{"until is exclusive", Filter{Until: base.Add(2 * time.Hour)}, "01"},
+		{"since and until make a window", Filter{Since: base.Add(time.Hour), Until: base.Add(3 * time.Hour)}, "12"},
+		{"a profile matches exactly", Filter{Profile: "laptop"}, "023"},
+		{"a repo's type is part of it", Filter{Repo: "acme/llm"}, "01"},
+		{"a dataset is not the model of the same name", Filter{Repo: "datasets/acme/llm"}, "2"},
+		{"all filters at once", Filter{Since: base, Until: base.Add(time.Hour), Profile: "laptop", Repo: "acme/llm"}, "0"},
+		{"no match reads nothing", Filter{Profile: "nobody"}, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			events, err := ReadMatching(path, tc.filter)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := ""
+			for _, ev := range events {
+				got += ev.LeaseID
+			}
+			if got != tc.want {
+				t.Errorf("got leases %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
 func TestReadToleratesATornLastLine(t *testing.T) {
 	l, path := openLog(t, Options{})
 	l.Write(Event{Event: TokenAdded, Profile: "a"})

@@ -202,13 +202,42 @@ func (l *Log) Close() error {
 // maxRotated bounds how far Read looks for rotated files.
 const maxRotated = 1000
 
-// Read returns the events at or after since (all when since is zero) from
-// the rotated files, oldest first, then the current one. A missing log reads
-// as empty. A torn last line in a file (a write in progress, or a crash) is
-// skipped; any other line that is not an event is an error naming the file
-// and line, since an audit log that does not parse should not be trusted
-// quietly. Reading while the log rotates may miss or repeat events.
+// Filter selects events; a zero field selects everything.
+type Filter struct {
+	Since   time.Time // at or after
+	Until   time.Time // before
+	Profile string
+	Repo    string // as events hold it: "acme/llm", "datasets/acme/data"
+}
+
+// Match reports whether ev passes f.
+func (f Filter) Match(ev Event) bool {
+	switch {
+	case !f.Since.IsZero() && ev.Time.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && !ev.Time.Before(f.Until):
+		return false
+	case f.Profile != "" && ev.Profile != f.Profile:
+		return false
+	case f.Repo != "" && ev.Repo != f.Repo:
+		return false
+	}
+	return true
+}
+
+// Read returns the events at or after since (all when since is zero); see
+// ReadMatching.
 func Read(path string, since time.Time) ([]Event, error) {
+	return ReadMatching(path, Filter{Since: since})
+}
+
+// ReadMatching returns the events that pass f from the rotated files, oldest
+// first, then the current one. A missing log reads as empty. A torn last
+// line in a file (a write in progress, or a crash) is skipped; any other line
+// that is not an event is an error naming the file and line, since an audit
+// log that does not parse should not be trusted quietly. Reading while the
+// log rotates may miss or repeat events.
+func ReadMatching(path string, f Filter) ([]Event, error) {
 	last := 0
 	for last < maxRotated {
 		if _, err := os.Stat(rotated(path, last+1)); err != nil {
@@ -222,7 +251,7 @@ func Read(path string, since time.Time) ([]Event, error) {
 		if n > 0 {
 			p = rotated(path, n)
 		}
-		evs, err := readFile(p, since)
+		evs, err := readFile(p, f)
 		if err != nil {
 			return nil, err
 		}
@@ -231,7 +260,7 @@ func Read(path string, since time.Time) ([]Event, error) {
 	return events, nil
 }
 
-func readFile(path string, since time.Time) ([]Event, error) {
+func readFile(path string, filter Filter) ([]Event, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -260,7 +289,7 @@ func readFile(path string, since time.Time) ([]Event, error) {
 			// The error text of encoding/json can quote input; keep it out.
 			return nil, fmt.Errorf("read %s line %d: not an audit event", path, lineNo)
 		}
-		if since.IsZero() || !ev.Time.Before(since) {
+		if filter.Match(ev) {
 			events = append(events, ev)
 		}
 	}

@@ -1,4 +1,6 @@
-package hub
+// Package hubapi holds the Hub's rules that need no network: what a
+// repository id is. The CLI links it; it must not import net/http.
+package hubapi
 
 import (
 	"errors"

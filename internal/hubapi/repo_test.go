@@ -1,4 +1,4 @@
-package hub_test
+package hubapi_test
 
 import (
 	"encoding/json"
@@ -6,24 +6,24 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 func TestParseRepo(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      string
-		def     hub.RepoType
-		want    hub.RepoRef
+		def     hubapi.RepoType
+		want    hubapi.RepoRef
 		wantErr string // substring; "" means success
 	}{
-		{name: "a bare ns/name is a model", in: "acme/llm", want: hub.RepoRef{Type: hub.RepoModel, Namespace: "acme", Name: "llm"}},
-		{name: "a bare ns/name takes the default type", in: "acme/corpus", def: hub.RepoDataset, want: hub.RepoRef{Type: hub.RepoDataset, Namespace: "acme", Name: "corpus"}},
-		{name: "a datasets/ prefix makes a dataset", in: "datasets/acme/corpus", want: hub.RepoRef{Type: hub.RepoDataset, Namespace: "acme", Name: "corpus"}},
-		{name: "a spaces/ prefix makes a space", in: "spaces/acme/demo", want: hub.RepoRef{Type: hub.RepoSpace, Namespace: "acme", Name: "demo"}},
-		{name: "a models/ prefix overrides a dataset default", in: "models/acme/llm", def: hub.RepoDataset, want: hub.RepoRef{Type: hub.RepoModel, Namespace: "acme", Name: "llm"}},
-		{name: "dots, dashes and underscores inside are fine", in: "Meta-Llama/Llama_3.1-8B", want: hub.RepoRef{Namespace: "Meta-Llama", Name: "Llama_3.1-8B"}},
-		{name: "a 96-character name is fine", in: "acme/" + strings.Repeat("a", 96), want: hub.RepoRef{Namespace: "acme", Name: strings.Repeat("a", 96)}},
+		{name: "a bare ns/name is a model", in: "acme/llm", want: hubapi.RepoRef{Type: hubapi.RepoModel, Namespace: "acme", Name: "llm"}},
+		{name: "a bare ns/name takes the default type", in: "acme/corpus", def: hubapi.RepoDataset, want: hubapi.RepoRef{Type: hubapi.RepoDataset, Namespace: "acme", Name: "corpus"}},
+		{name: "a datasets/ prefix makes a dataset", in: "datasets/acme/corpus", want: hubapi.RepoRef{Type: hubapi.RepoDataset, Namespace: "acme", Name: "corpus"}},
+		{name: "a spaces/ prefix makes a space", in: "spaces/acme/demo", want: hubapi.RepoRef{Type: hubapi.RepoSpace, Namespace: "acme", Name: "demo"}},
+		{name: "a models/ prefix overrides a dataset default", in: "models/acme/llm", def: hubapi.RepoDataset, want: hubapi.RepoRef{Type: hubapi.RepoModel, Namespace: "acme", Name: "llm"}},
+		{name: "dots, dashes and underscores inside are fine", in: "Meta-Llama/Llama_3.1-8B", want: hubapi.RepoRef{Namespace: "Meta-Llama", Name: "Llama_3.1-8B"}},
+		{name: "a 96-character name is fine", in: "acme/" + strings.Repeat("a", 96), want: hubapi.RepoRef{Namespace: "acme", Name: strings.Repeat("a", 96)}},
 		{name: "a name alone lacks the namespace", in: "gpt2", wantErr: "want namespace/name"},
 		{name: "four parts are refused", in: "datasets/acme/corpus/extra", wantErr: "want namespace/name"},
 		{name: "a singular prefix is refused", in: "dataset/acme/corpus", wantErr: "prefix must be"},
@@ -45,12 +45,12 @@ func TestParseRepo(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := hub.ParseRepo(tc.in, tc.def)
+			got, err := hubapi.ParseRepo(tc.in, tc.def)
 			if tc.wantErr != "" {
 				if err == nil {
 					t.Fatalf("ParseRepo(%q) = %+v, want an error", tc.in, got)
 				}
-				if !errors.Is(err, hub.ErrInvalidRepo) || !strings.Contains(err.Error(), tc.wantErr) {
+				if !errors.Is(err, hubapi.ErrInvalidRepo) || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("ParseRepo(%q) error = %q, want ErrInvalidRepo containing %q", tc.in, err, tc.wantErr)
 				}
 				return
@@ -68,12 +68,12 @@ func TestParseRepo(t *testing.T) {
 func TestRepoRefForms(t *testing.T) {
 	tests := []struct {
 		name          string
-		ref           hub.RepoRef
+		ref           hubapi.RepoRef
 		str, api, web string
 	}{
-		{"a model prints without a prefix", hub.RepoRef{hub.RepoModel, "acme", "llm"}, "acme/llm", "/api/models/acme/llm", "/acme/llm"},
-		{"a dataset prints with datasets/", hub.RepoRef{hub.RepoDataset, "acme", "c"}, "datasets/acme/c", "/api/datasets/acme/c", "/datasets/acme/c"},
-		{"a space prints with spaces/", hub.RepoRef{hub.RepoSpace, "acme", "d"}, "spaces/acme/d", "/api/spaces/acme/d", "/spaces/acme/d"},
+		{"a model prints without a prefix", hubapi.RepoRef{hubapi.RepoModel, "acme", "llm"}, "acme/llm", "/api/models/acme/llm", "/acme/llm"},
+		{"a dataset prints with datasets/", hubapi.RepoRef{hubapi.RepoDataset, "acme", "c"}, "datasets/acme/c", "/api/datasets/acme/c", "/datasets/acme/c"},
+		{"a space prints with spaces/", hubapi.RepoRef{hubapi.RepoSpace, "acme", "d"}, "spaces/acme/d", "/api/spaces/acme/d", "/spaces/acme/d"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -86,7 +86,7 @@ func TestRepoRefForms(t *testing.T) {
 			if got := tc.ref.WebPath(); got != tc.web {
 				t.Errorf("WebPath() = %q, want %q", got, tc.web)
 			}
-			back, err := hub.ParseRepo(tc.ref.String(), hub.RepoModel)
+			back, err := hubapi.ParseRepo(tc.ref.String(), hubapi.RepoModel)
 			if err != nil || back != tc.ref {
 				t.Errorf("ParseRepo(String()) = %+v, %v; want %+v", back, err, tc.ref)
 			}
@@ -94,7 +94,7 @@ func TestRepoRefForms(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var again hub.RepoRef
+			var again hubapi.RepoRef
 			if err := json.Unmarshal(b, &again); err != nil || again != tc.ref {
 				t.Errorf("JSON round trip of %s = %+v, %v", b, again, err)
 			}
@@ -103,13 +103,13 @@ func TestRepoRefForms(t *testing.T) {
 }
 
 func TestParseRepoType(t *testing.T) {
-	for in, want := range map[string]hub.RepoType{"model": hub.RepoModel, "models": hub.RepoModel, "dataset": hub.RepoDataset, "datasets": hub.RepoDataset, "space": hub.RepoSpace, "spaces": hub.RepoSpace} {
-		if got, err := hub.ParseRepoType(in); err != nil || got != want {
+	for in, want := range map[string]hubapi.RepoType{"model": hubapi.RepoModel, "models": hubapi.RepoModel, "dataset": hubapi.RepoDataset, "datasets": hubapi.RepoDataset, "space": hubapi.RepoSpace, "spaces": hubapi.RepoSpace} {
+		if got, err := hubapi.ParseRepoType(in); err != nil || got != want {
 			t.Errorf("ParseRepoType(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
 	for _, in := range []string{"", "Model", "bucket", "kernels"} {
-		if _, err := hub.ParseRepoType(in); !errors.Is(err, hub.ErrInvalidRepo) {
+		if _, err := hubapi.ParseRepoType(in); !errors.Is(err, hubapi.ErrInvalidRepo) {
 			t.Errorf("ParseRepoType(%q) error = %v, want ErrInvalidRepo", in, err)
 		}
 	}
@@ -123,7 +123,7 @@ func FuzzParseRepo(f *testing.F) {
 		f.Add(s, uint8(0))
 	}
 	f.Fuzz(func(t *testing.T, s string, def uint8) {
-		ref, err := hub.ParseRepo(s, hub.RepoType(def%3))
+		ref, err := hubapi.ParseRepo(s, hubapi.RepoType(def%3))
 		if err != nil {
 			if strings.Contains(err.Error(), "\n") && !strings.Contains(s, "\n") {
 				t.Fatalf("error text has a newline the input did not: %q", err)
@@ -134,11 +134,11 @@ func FuzzParseRepo(f *testing.F) {
 			t.Fatalf("ParseRepo(%q) = %+v, which is not Valid", s, ref)
 		}
 		for _, part := range []string{ref.Namespace, ref.Name} {
-			if part == "" || len(part) > hub.MaxNameLen || strings.ContainsAny(part, "/ \t\r\n%?#") {
+			if part == "" || len(part) > hubapi.MaxNameLen || strings.ContainsAny(part, "/ \t\r\n%?#") {
 				t.Fatalf("ParseRepo(%q) accepted part %q", s, part)
 			}
 		}
-		back, err := hub.ParseRepo(ref.String(), hub.RepoModel)
+		back, err := hubapi.ParseRepo(ref.String(), hubapi.RepoModel)
 		if err != nil || back != ref {
 			t.Fatalf("ParseRepo(%q).String() = %q reparses to %+v, %v", s, ref.String(), back, err)
 		}
