@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -43,26 +42,13 @@ func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseReq
 		req.Access = pb.Access_ACCESS_WRITE
 	}
 	if c.Repo != "" {
-		t := pb.RepoType_REPO_TYPE_MODEL
-		id := c.Repo
-		switch {
-		case strings.HasPrefix(id, "datasets/"):
-			t, id = pb.RepoType_REPO_TYPE_DATASET, strings.TrimPrefix(id, "datasets/")
-		case strings.HasPrefix(id, "spaces/"):
-			t, id = pb.RepoType_REPO_TYPE_SPACE, strings.TrimPrefix(id, "spaces/")
-		case strings.HasPrefix(id, "models/"):
-			id = strings.TrimPrefix(id, "models/")
+		ref, err := parseRepoArg("--repo", c.Repo, c.RepoType)
+		if err != nil {
+			return nil, err
 		}
-		switch c.RepoType {
-		case "", "model":
-		case "dataset":
-			t = pb.RepoType_REPO_TYPE_DATASET
-		case "space":
-			t = pb.RepoType_REPO_TYPE_SPACE
-		default:
-			return nil, errorWithHint(ExitUsage, "use --type model, dataset or space", "unknown repo type %q", c.RepoType)
-		}
-		req.Repo = &pb.Repo{Type: t, Id: id}
+		req.Repo = &pb.Repo{Type: repoTypeProto(ref.Type.String()), Id: ref.ID()}
+	} else if c.RepoType != "" {
+		return nil, errorWithHint(ExitUsage, "add --repo NS/NAME, or drop --type", "--type needs --repo")
 	}
 	if c.withTTL && c.TTL != 0 {
 		if c.TTL < 0 {

@@ -93,6 +93,14 @@ type plaintextJSON struct {
 
 func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	f := opts.Factory
+	if opts.Repo == "" && (opts.Type != "" || opts.Write) {
+		return errorWithHint(ExitUsage, "add a REPO, e.g. 'hfbroker doctor acme/llm --write'", "--type and --write need a REPO")
+	}
+	if opts.Repo != "" {
+		if _, err := parseRepoArg("REPO", opts.Repo, opts.Type); err != nil {
+			return err
+		}
+	}
 	endpoint, err := f.Endpoint()
 	if err != nil {
 		return err

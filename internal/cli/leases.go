@@ -31,6 +31,9 @@ func newCmdLeases(f *Factory) *cobra.Command {
 		Short: "End a live lease now",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkLeaseID(args[0]); err != nil {
+				return err
+			}
 			return withClient(cmd.Context(), f, func(c *client.Client) error {
 				if _, err := c.RevokeLease(cmd.Context(), &pb.RevokeLeaseRequest{Id: args[0]}); err != nil {
 					return err

@@ -1,0 +1,62 @@
+package cli
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/hfbroker/hfbroker/internal/hubapi"
+)
+
+// repoHint is the hint for a repo argument that is not one.
+const repoHint = "name the repo as NAMESPACE/NAME, e.g. acme/llm, datasets/acme/data or spaces/acme/demo"
+
+// parseRepoArg reads a repo the user typed (what names the flag or argument
+// in the error) with the Hub's rules, checked here so that a typo is a
+// usage error (exit 2) before any daemon is asked. typ is --type: "" for a
+// model unless the repo has a models/, datasets/ or spaces/ prefix, which
+// must then agree with it.
+func parseRepoArg(what, s, typ string) (hubapi.RepoRef, error) {
+	def := hubapi.RepoModel
+	if typ != "" {
+		t, err := hubapi.ParseRepoType(typ)
+		if err != nil || strings.HasSuffix(typ, "s") {
+			return hubapi.RepoRef{}, errorWithHint(ExitUsage, "use --type model, dataset or space", "unknown repo type %q", clipArg(typ))
+		}
+		def = t
+	}
+	ref, err := hubapi.ParseRepo(s, def)
+	if err != nil {
+		return hubapi.RepoRef{}, errorWithHint(ExitUsage, repoHint, "%s: %v", what, err)
+	}
+	if typ != "" && ref.Type != def {
+		return hubapi.RepoRef{}, errorWithHint(ExitUsage, "drop --type, or the prefix",
+			"%s %q is a %s, but --type says %s", what, clipArg(s), ref.Type, def)
+	}
+	return ref, nil
+}
+
+// clipArg bounds user input quoted back in an error message.
+func clipArg(s string) string {
+	if len(s) > 120 {
+		return s[:120] + "…"
+	}
+	return s
+}
+
+// maxLeaseIDLen bounds a lease id on the command line; the daemon's are
+// much shorter ("l-" and 16 hex digits).
+const maxLeaseIDLen = 64
+
+// checkLeaseID refuses what cannot be a lease id (the daemon decides
+// whether a well-formed one is live).
+func checkLeaseID(id string) error {
+	ok := id != "" && len(id) <= maxLeaseIDLen
+	for i := 0; ok && i < len(id); i++ {
+		c := id[i]
+		ok = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_'
+	}
+	if !ok {
+		return errorWithHint(ExitUsage, "run 'hfbroker leases' to see the ids of live leases", "%s is not a lease id", fmt.Sprintf("%q", clipArg(id)))
+	}
+	return nil
+}
