@@ -123,6 +123,11 @@ func auditFilter(opts *AuditOptions) (audit.Filter, error) {
 		return f, errorWithHint(ExitUsage, "give an --until later than --since",
 			"--until %s is not after --since %s", f.Until.Format(time.RFC3339), f.Since.Format(time.RFC3339))
 	}
+	if opts.Profile != "" {
+		if err := checkProfileArg(opts.Profile); err != nil {
+			return f, err
+		}
+	}
 	f.Profile = opts.Profile
 	if opts.Repo != "" {
 		ref, err := parseRepoArg("--repo", opts.Repo, "")

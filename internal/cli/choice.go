@@ -35,6 +35,11 @@ func (c *choiceFlags) registerTTL(cmd *cobra.Command) {
 
 func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseRequest, error) {
 	req := &pb.LeaseRequest{Profile: c.Profile, Purpose: purpose, Access: pb.Access_ACCESS_READ}
+	if c.Profile != "" {
+		if err := checkProfileArg(c.Profile); err != nil {
+			return nil, err
+		}
+	}
 	if c.Write {
 		if c.Repo == "" && c.Profile == "" {
 			return nil, errorWithHint(ExitUsage, "add --repo NS/NAME", "--write needs --repo")

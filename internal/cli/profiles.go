@@ -110,6 +110,9 @@ func newCmdLogout(f *Factory, runF func(*LogoutOptions) error) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
+			if err := checkProfileArg(opts.Name); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -143,6 +146,9 @@ func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
+			if err := checkProfileArg(opts.Name); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(opts)
 			}

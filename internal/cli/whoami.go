@@ -30,6 +30,9 @@ func newCmdWhoami(f *Factory, runF func(*WhoamiOptions) error) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Profile = args[0]
+				if err := checkProfileArg(opts.Profile); err != nil {
+					return err
+				}
 			}
 			if runF != nil {
 				return runF(opts)

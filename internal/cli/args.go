@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/profilename"
 )
 
 // repoHint is the hint for a repo argument that is not one.
@@ -57,6 +58,18 @@ func checkLeaseID(id string) error {
 	}
 	if !ok {
 		return errorWithHint(ExitUsage, "run 'hfbroker leases' to see the ids of live leases", "%s is not a lease id", fmt.Sprintf("%q", clipArg(id)))
+	}
+	return nil
+}
+
+// profileArgHint is the hint for a profile name that cannot be one.
+const profileArgHint = "profile names use letters, digits and - _ . @; 'hfbroker list' shows yours"
+
+// checkProfileArg refuses a profile name the user typed that no profile can
+// have (the daemon decides whether a well-formed one exists).
+func checkProfileArg(name string) error {
+	if err := profilename.Check(name); err != nil {
+		return errorWithHint(ExitUsage, profileArgHint, "%v", err)
 	}
 	return nil
 }
