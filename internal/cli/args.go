@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -73,3 +74,25 @@ func checkProfileArg(name string) error {
 	}
 	return nil
 }
+
+// nonEmpty is a string flag that refuses "": `--repo "$REPO"` with REPO
+// unset must not quietly mean "no repo" (and so the default profile's
+// token).
+type nonEmpty struct{ p *string }
+
+func (v nonEmpty) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return *v.p
+}
+
+func (v nonEmpty) Set(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	*v.p = s
+	return nil
+}
+
+func (v nonEmpty) Type() string { return "string" }

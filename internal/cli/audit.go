@@ -47,6 +47,12 @@ a date (2026-12-01, local midnight) or an RFC 3339 time (2026-12-01T15:04:05Z).
 --since is inclusive, --until exclusive.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			for _, name := range []string{"since", "until"} {
+				// `--since "$T"` with T unset must not mean "all time".
+				if cmd.Flags().Changed(name) && cmd.Flags().Lookup(name).Value.String() == "" {
+					return errorWithHint(ExitUsage, auditTimeForms, "--%s is empty", name)
+				}
+			}
 			if runF != nil {
 				return runF(opts)
 			}
@@ -55,8 +61,8 @@ a date (2026-12-01, local midnight) or an RFC 3339 time (2026-12-01T15:04:05Z).
 	}
 	cmd.Flags().StringVar(&opts.Since, "since", "", "only events at or after this time, e.g. 1h, 7d, yesterday, 2026-12-01T09:00:00Z")
 	cmd.Flags().StringVar(&opts.Until, "until", "", "only events before this time (same forms as --since)")
-	cmd.Flags().StringVar(&opts.Profile, "profile", "", "only events of this profile")
-	cmd.Flags().StringVar(&opts.Repo, "repo", "", "only events for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
+	cmd.Flags().Var(nonEmpty{&opts.Profile}, "profile", "only events of this profile")
+	cmd.Flags().Var(nonEmpty{&opts.Repo}, "repo", "only events for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON lines")
 	return cmd
 }

@@ -21,9 +21,9 @@ type choiceFlags struct {
 }
 
 func (c *choiceFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&c.Profile, "profile", "", "use this profile's token")
-	cmd.Flags().StringVar(&c.Repo, "repo", "", "choose the least-privileged token for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
-	cmd.Flags().StringVar(&c.RepoType, "type", "", "repo type when --repo has no prefix: model, dataset or space")
+	cmd.Flags().Var(nonEmpty{&c.Profile}, "profile", "use this profile's token")
+	cmd.Flags().Var(nonEmpty{&c.Repo}, "repo", "choose the least-privileged token for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
+	cmd.Flags().Var(nonEmpty{&c.RepoType}, "type", "repo type when --repo has no prefix: model, dataset or space")
 	cmd.Flags().BoolVar(&c.Write, "write", false, "the job will write to the repo")
 	cmd.MarkFlagsMutuallyExclusive("profile", "repo")
 }

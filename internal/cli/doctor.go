@@ -40,6 +40,9 @@ Exits 4 when a repo is given and no token fits.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
+				if args[0] == "" {
+					return errorWithHint(ExitUsage, repoHint, "REPO is empty")
+				}
 				opts.Repo = args[0]
 			}
 			return doctorRun(cmd.Context(), opts)

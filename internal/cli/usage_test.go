@@ -71,6 +71,11 @@ func TestMalformedArgumentsAreUsageErrors(t *testing.T) {
 		{"leases revoke with no id", []string{"leases", "revoke"}, "--help"},
 		{"git-credential with no operation", []string{"git-credential"}, "--help"},
 		{"audit with a since that is no time", []string{"audit", "--since", "last week"}, "yesterday"},
+		{"audit with an empty since", []string{"audit", "--since", ""}, "yesterday"},
+		{"audit with an empty repo", []string{"audit", "--repo="}, "--help"},
+		{"token with an empty repo", []string{"token", "--repo", ""}, "--help"},
+		{"exec with an empty profile", []string{"exec", "--profile=", "--", "true"}, "--help"},
+		{"doctor with an empty repo", []string{"doctor", ""}, "NAMESPACE/NAME"},
 		{"audit with a malformed repo", []string{"audit", "--repo", "bad"}, "NAMESPACE/NAME"},
 	}
 	for _, tc := range tests {
