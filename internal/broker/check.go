@@ -44,8 +44,8 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 		if endpoint != "" && !strings.EqualFold(strings.TrimRight(endpoint, "/"), p.Endpoint) {
 			continue
 		}
-		c := Check{Profile: p.Name, Rank: access.Privilege(p.Whoami, repo)}
 		info := b.repoInfo(ctx, repo, p.Endpoint)
+		c := Check{Profile: p.Name, Rank: access.Rank(p.Whoami, repo, want, info)}
 		c.Verdict = access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, repo, want, info, b.now())
 		if p.Rejected {
 			c.Verdict = access.Verdict{Code: "rejected", Reason: rejectedReason,
