@@ -301,7 +301,7 @@ func (s *Server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pb.CheckResponse{Chosen: chosen}
+	out := &pb.CheckResponse{Chosen: chosen.Profile, Route: chosen.Route, Refusal: chosen.Refusal}
 	for _, c := range checks {
 		out.Checks = append(out.Checks, &pb.ProfileCheck{
 			Profile: c.Profile, Allowed: c.Allowed, Code: string(c.Code), Reason: c.Reason, Action: c.Action, Assumed: c.Assumed,
