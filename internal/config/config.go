@@ -172,14 +172,19 @@ func orDefault(v, def time.Duration) time.Duration {
 // Load reads config.toml; a missing file is an empty config. Unknown keys are
 // an error so a typo does not silently change nothing.
 func Load(path string) (*Config, error) {
-	c := &Config{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+		return &Config{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return Parse(path, b)
+}
+
+// Parse reads config.toml's text; path names the file in errors.
+func Parse(path string, b []byte) (*Config, error) {
+	c := &Config{}
 	if len(b) > 1<<20 {
 		return nil, fmt.Errorf("config %s is larger than 1 MiB", path)
 	}
