@@ -442,6 +442,39 @@ func Privilege(me *hub.Whoami, repo hub.RepoRef) int {
 	return best
 }
 
+// Rank orders tokens for least-privilege choice of want on repo; lower is
+// narrower. For a write it is Privilege. For a read, first the tokens that
+// cannot write to the repo (fine-grained read-only scoped to the repo < to
+// the namespace < scoped elsewhere < classic read), then those that can, in
+// the write order: a job that only reads never gets a token that could
+// push when one that cannot would do. Tokens nothing is known about rank
+// last.
+func Rank(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.RepoInfo) int {
+	r := Privilege(me, repo)
+	switch {
+	case want != Read:
+		return r
+	case r == RankUnknown:
+		return 2 * RankUnknown
+	case canWrite(me, repo, info):
+		return RankUnknown + r
+	}
+	return r
+}
+
+// canWrite reports whether the token itself (whatever the user's role)
+// grants writing to repo.
+func canWrite(me *hub.Whoami, repo hub.RepoRef, info *hub.RepoInfo) bool {
+	var org *hub.Org
+	for i := range me.Orgs {
+		if strings.EqualFold(me.Orgs[i].Name, repo.Namespace) {
+			org = &me.Orgs[i]
+			break
+		}
+	}
+	return tokenGrants(me, repo, org, info).writes
+}
+
 // Candidate is a stored token as the chooser sees it: its profile name and
 // its whoami metadata (nil if never fetched).
 type Candidate struct {
@@ -457,7 +490,7 @@ type Denial struct {
 	Action string
 }
 
-// Choose returns the least-privileged candidate allowed to do want on repo;
+// Choose returns the least-privileged candidate (by Rank) allowed to do want on repo;
 // ties keep the candidates' order, so the caller decides (e.g. the default
 // profile first). When none is allowed it returns "" and one denial per
 // candidate, in order.
@@ -470,7 +503,7 @@ func (p Policy) Choose(cands []Candidate, repo hub.RepoRef, want Access, info *h
 			denials = append(denials, Denial{Name: c.Name, Code: v.Code, Reason: v.Reason, Action: v.Action})
 			continue
 		}
-		if r := Privilege(c.Me, repo); r < rank {
+		if r := Rank(c.Me, repo, want, info); r < rank {
 			chosen, rank = c.Name, r
 		}
 	}

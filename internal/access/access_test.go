@@ -271,7 +271,7 @@ func TestChoosePicksTheLeastPrivilegedAllowedToken(t *testing.T) {
 	}{
 		{"the repo-scoped token wins a push to its repo", "acme/llm", access.Write, "llm-only"},
 		{"the org-scoped token wins a push to another org repo", "acme/other", access.Write, "acme-ci"},
-		{"the org-scoped token wins a read of another org repo", "acme/other", access.Read, "acme-ci"},
+		{"the read token wins a read of another org repo over the org-scoped one that can write", "acme/other", access.Read, "reader"},
 		{"the read token wins a read of the user's own repo", "alice/mine", access.Read, "reader"},
 		{"the write token is the only one for the user's own repo", "alice/mine", access.Write, "laptop-write"},
 	}
@@ -307,5 +307,46 @@ func TestChooseExplainsEveryCandidateWhenNoneFits(t *testing.T) {
 		if denials[i].Name != w.name || !strings.Contains(denials[i].Reason, w.reason) || denials[i].Action == "" {
 			t.Errorf("denial %d = %+v, want %s: %q", i, denials[i], w.name, w.reason)
 		}
+	}
+}
+
+// Issue 19: a read of acme/llm got the fine-grained token that can also
+// write, over the read-only token. For a read, the tokens that cannot write
+// to the repo come first (fine-grained read-only scoped to the repo < to the
+// namespace < classic read), then those that can, in the write order.
+func TestReadJobsDoNotGetWriteTokens(t *testing.T) {
+	acme := org("acme", "admin")
+	var (
+		repoRO  = access.Candidate{Name: "repo-ro", Me: alice(fine(false, scope("model", "acme/llm", R)), acme)}
+		nsRO    = access.Candidate{Name: "ns-ro", Me: alice(fine(false, scope("org", "acme", R)), acme)}
+		reader  = access.Candidate{Name: "reader", Me: alice(classic("read"), acme)}
+		repoRW  = access.Candidate{Name: "repo-rw", Me: alice(fine(false, scope("model", "acme/llm", R, W)), acme)}
+		nsRW    = access.Candidate{Name: "ns-rw", Me: alice(fine(false, scope("org", "acme", R, W)), acme)}
+		writer  = access.Candidate{Name: "writer", Me: alice(classic("write"), acme)}
+		unknown = access.Candidate{Name: "unknown", Me: nil}
+	)
+	tests := []struct {
+		name  string
+		cands []access.Candidate
+		want  access.Access
+		pick  string
+	}{
+		{"the read token, not the org-scoped token that can write", []access.Candidate{nsRW, reader}, access.Read, "reader"},
+		{"the read token, not the repo-scoped token that can write", []access.Candidate{repoRW, reader}, access.Read, "reader"},
+		{"the repo-scoped read-only token first", []access.Candidate{writer, nsRW, repoRW, reader, nsRO, repoRO}, access.Read, "repo-ro"},
+		{"then the namespace-scoped read-only token", []access.Candidate{writer, nsRW, repoRW, reader, nsRO}, access.Read, "ns-ro"},
+		{"then the classic read token", []access.Candidate{writer, nsRW, repoRW, reader}, access.Read, "reader"},
+		{"then the repo-scoped token that can write", []access.Candidate{writer, nsRW, repoRW}, access.Read, "repo-rw"},
+		{"then the namespace-scoped token that can write", []access.Candidate{writer, nsRW}, access.Read, "ns-rw"},
+		{"the write token last of the known", []access.Candidate{unknown, writer}, access.Read, "writer"},
+		{"a write still takes the narrowest writer", []access.Candidate{writer, nsRW, repoRW, reader, repoRO}, access.Write, "repo-rw"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, denials := access.Choose(tc.cands, mustRef(t, "acme/llm"), tc.want, private, now)
+			if got != tc.pick {
+				t.Fatalf("Choose = %q (denials %v), want %q", got, denials, tc.pick)
+			}
+		})
 	}
 }

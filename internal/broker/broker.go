@@ -10,9 +10,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
@@ -44,6 +46,7 @@ type Options struct {
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger     // nil: discard
 
+	// The initial Settings (see Configure).
 	DefaultTTL time.Duration
 	MaxTTL     time.Duration
 	GitTTL     time.Duration
@@ -65,11 +68,41 @@ type Route struct {
 	Profile string
 }
 
+// Settings are the parts of config.toml the broker follows. The daemon
+// swaps them with Configure when config.toml changes, without a restart.
+type Settings struct {
+	DefaultTTL time.Duration
+	MaxTTL     time.Duration
+	GitTTL     time.Duration
+	Routes     []Route
+	GitPrefer  string
+}
+
+// Configure makes s the settings of every request from now on; zero TTLs
+// take their defaults. Leases already granted keep their expiry.
+func (b *Broker) Configure(s Settings) {
+	if s.DefaultTTL <= 0 {
+		s.DefaultTTL = time.Hour
+	}
+	if s.MaxTTL <= 0 {
+		s.MaxTTL = 12 * time.Hour
+	}
+	if s.GitTTL <= 0 {
+		s.GitTTL = 15 * time.Minute
+	}
+	s.Routes = slices.Clone(s.Routes)
+	b.settings.Store(&s)
+}
+
+func (b *Broker) cfg() *Settings { return b.settings.Load() }
+
 // Broker is the daemon's core.
 type Broker struct {
 	opts Options
 	now  func() time.Time
 	log  *slog.Logger
+
+	settings atomic.Pointer[Settings]
 
 	writeMu sync.Mutex // serialises profile changes (store + metadata) end to end
 
@@ -122,15 +155,8 @@ func New(opts Options) (*Broker, error) {
 	if b.opts.Procs == nil {
 		b.opts.Procs = osProcs{}
 	}
-	if b.opts.DefaultTTL <= 0 {
-		b.opts.DefaultTTL = time.Hour
-	}
-	if b.opts.MaxTTL <= 0 {
-		b.opts.MaxTTL = 12 * time.Hour
-	}
-	if b.opts.GitTTL <= 0 {
-		b.opts.GitTTL = 15 * time.Minute
-	}
+	b.Configure(Settings{DefaultTTL: opts.DefaultTTL, MaxTTL: opts.MaxTTL, GitTTL: opts.GitTTL,
+		Routes: opts.Routes, GitPrefer: opts.GitPrefer})
 	if b.opts.ReapInterval <= 0 {
 		b.opts.ReapInterval = 200 * time.Millisecond
 	}

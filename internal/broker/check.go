@@ -29,11 +29,17 @@ type Check struct {
 	HubMessage string
 }
 
+// Choice is what a lease for a repo would get.
+type Choice struct {
+	Profile string // "" when the lease would be refused
+	Route   string // the match pattern of the route that decides, if any
+	Refusal string // why it would be refused, when a route refuses it
+}
+
 // CheckRepo explains, for every profile bound to endpoint (all when empty),
 // whether its token can do want on repo, from its Hub metadata; with askHub,
-// also what the Hub's auth-check says. It returns the profile a lease would
-// get ("" when none fits).
-func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, endpoint string, askHub bool) ([]Check, string, error) {
+// also what the Hub's auth-check says. It returns what a lease would get.
+func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, endpoint string, askHub bool) ([]Check, Choice, error) {
 	if want == 0 {
 		want = AccessRead
 	}
@@ -44,8 +50,8 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 		if endpoint != "" && !strings.EqualFold(strings.TrimRight(endpoint, "/"), p.Endpoint) {
 			continue
 		}
-		c := Check{Profile: p.Name, Rank: access.Privilege(p.Whoami, repo)}
 		info := b.repoInfo(ctx, repo, p.Endpoint)
+		c := Check{Profile: p.Name, Rank: access.Rank(p.Whoami, repo, want, info)}
 		c.Verdict = access.Policy{Endpoint: p.Endpoint}.Decide(p.Whoami, repo, want, info, b.now())
 		if p.Rejected {
 			c.Verdict = access.Verdict{Code: "rejected", Reason: rejectedReason,
@@ -82,9 +88,15 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 		}
 		out = append(out, c)
 	}
-	chosen := ""
-	if p, err := b.choose(ctx, LeaseRequest{Repo: &repo, Access: want, Endpoint: endpoint}); err == nil {
-		chosen = p.Name
+	req := LeaseRequest{Repo: &repo, Access: want, Endpoint: endpoint}
+	var ch Choice
+	if r, ok := b.route(req); ok {
+		ch.Route = r.Match
 	}
-	return out, chosen, nil
+	if p, err := b.choose(ctx, req); err == nil {
+		ch.Profile = p.Name
+	} else if ch.Route != "" {
+		ch.Refusal = err.Error()
+	}
+	return out, ch, nil
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // choose picks the profile for a lease: the named profile; else a config
-// route matching the repo; else the least-privileged token whose Hub metadata
-// allows the repo and access; else, when no repo was named, the default.
+// route matching the repo, when its profile can do what was asked; else the
+// least-privileged token whose Hub metadata allows the repo and access; else,
+// when no repo was named, the default.
 func (b *Broker) choose(ctx context.Context, req LeaseRequest) (Profile, error) {
 	if req.Profile != "" {
 		p, err := b.profile(req.Profile)
@@ -30,19 +31,27 @@ func (b *Broker) choose(ctx context.Context, req LeaseRequest) (Profile, error) 
 		return p, nil
 	}
 	if req.Repo != nil {
-		if name, ok := b.route(req); ok {
-			p, err := b.profile(name)
+		if r, ok := b.route(req); ok {
+			p, err := b.profile(r.Profile)
 			if err != nil {
-				return Profile{}, fmt.Errorf("route for %s: %w", req.Repo, err)
+				return Profile{}, fmt.Errorf("route %q for %s: %w", r.Match, req.Repo, err)
 			}
 			// A route picks the profile, not the Hub: a token bound to one
-			// endpoint never goes to another, and a rejected one is not used.
+			// endpoint never goes to another.
 			if err := b.endpointMatches(p, req.Endpoint); err != nil {
 				return Profile{}, err
 			}
-			if p.Rejected {
-				return Profile{}, &Error{Kind: KindAccessDenied, Msg: fmt.Sprintf("route for %s: profile %q: %s", req.Repo, p.Name, rejectedReason),
-					Hint: "run 'hfbroker login --name " + p.Name + "' with a new token", Reasons: []Reason{{p.Name, rejectedReason}}}
+			// And it picks only among the tokens that can do the job: a
+			// route to a read-only token does not turn a push into a read
+			// (issue 19), nor is a token the Hub rejected handed out.
+			if reason := b.denyReason(ctx, p, req); reason != "" {
+				hint := "change the route in config.toml (it applies without a restart), or run 'hfbroker doctor " + req.Repo.String() + writeFlag(req.Access) + "'"
+				if p.Rejected {
+					hint = "run 'hfbroker login --name " + p.Name + "' with a new token"
+				}
+				return Profile{}, &Error{Kind: KindAccessDenied,
+					Msg:  fmt.Sprintf("route %q in config.toml sends %s to profile %q, which cannot %s it", r.Match, req.Repo, p.Name, accessOrRead(req.Access)),
+					Hint: hint, Reasons: []Reason{{p.Name, reason}}}
 			}
 			return p, nil
 		}
@@ -66,15 +75,16 @@ func (b *Broker) endpointMatches(p Profile, endpoint string) error {
 		Hint: "log in for that endpoint with HF_ENDPOINT=" + endpoint + " hfbroker login", Reasons: []Reason{{p.Name, "bound to " + p.Endpoint}}}
 }
 
-// route returns the profile of the first config route matching the repo.
-func (b *Broker) route(req LeaseRequest) (string, bool) {
+// route returns the first config route matching the repo. (config.Load
+// rejects patterns that cannot match a repo id.)
+func (b *Broker) route(req LeaseRequest) (Route, bool) {
 	id := req.Repo.String()
-	for _, r := range b.opts.Routes {
+	for _, r := range b.cfg().Routes {
 		if ok, _ := path.Match(r.Match, id); ok {
-			return r.Profile, true
+			return r, true
 		}
 	}
-	return "", false
+	return Route{}, false
 }
 
 // chooseForRepo picks the least-privileged profile whose Hub metadata allows
@@ -83,7 +93,7 @@ func (b *Broker) chooseForRepo(ctx context.Context, req LeaseRequest) (Profile, 
 	if req.Purpose == PurposeGit && req.Access == 0 {
 		// git does not say whether it will fetch or push: hand it a token
 		// that can push when one exists, else one that can read.
-		if b.opts.GitPrefer != "read" {
+		if b.cfg().GitPrefer != "read" {
 			w := req
 			w.Access = AccessWrite
 			if p, err := b.chooseForRepo(ctx, w); err == nil {
@@ -148,6 +158,14 @@ func (b *Broker) denyReason(ctx context.Context, p Profile, req LeaseRequest) st
 		return ""
 	}
 	return v.Reason
+}
+
+// accessOrRead names the access a request wants; unspecified means read.
+func accessOrRead(a Access) Access {
+	if a == 0 {
+		return AccessRead
+	}
+	return a
 }
 
 func writeFlag(a Access) string {

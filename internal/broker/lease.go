@@ -173,15 +173,16 @@ func (b *Broker) leaseTTL(req LeaseRequest) (time.Duration, error) {
 	if ttl < 0 {
 		return 0, errorf(KindInvalid, "pass a positive duration such as 15m", "lease TTL %s is negative", ttl)
 	}
+	cfg := b.cfg()
 	if ttl == 0 {
-		ttl = b.opts.DefaultTTL
+		ttl = cfg.DefaultTTL
 		if req.Purpose == PurposeGit {
-			ttl = b.opts.GitTTL
+			ttl = cfg.GitTTL
 		}
 	}
-	if ttl > b.opts.MaxTTL {
-		return 0, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", b.opts.MaxTTL),
-			"lease TTL %s is longer than the maximum %s", ttl, b.opts.MaxTTL)
+	if ttl > cfg.MaxTTL {
+		return 0, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", cfg.MaxTTL),
+			"lease TTL %s is longer than the maximum %s", ttl, cfg.MaxTTL)
 	}
 	return ttl, nil
 }

@@ -201,7 +201,7 @@ func TestLockForgetsCachedTokens(t *testing.T) {
 // endpoint is not handed out for another, even when a route names it.
 func TestRouteNeverSendsATokenToAnotherEndpoint(t *testing.T) {
 	w := newLeaseWorld(t)
-	w.b.opts.Routes = []Route{{Match: "acme/*", Profile: "laptop"}}
+	w.b.Configure(Settings{MaxTTL: time.Hour, Routes: []Route{{Match: "acme/*", Profile: "laptop"}}})
 	repo, err := hub.ParseRepo("acme/llm", hub.RepoModel)
 	if err != nil {
 		t.Fatal(err)

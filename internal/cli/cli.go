@@ -176,6 +176,11 @@ func reportError(w io.Writer, cmd *cobra.Command, err error) int {
 		}
 	} else if st, ok := statusOf(err); ok {
 		code, msg, hint, reasons = fromStatus(st)
+	} else if he, ok := errors.AsType[interface {
+		error
+		Hint() string
+	}](err); ok {
+		hint = he.Hint() // e.g. a config.toml error
 	} else if _, ok := errors.AsType[usageError](err); ok || isCobraUsage(err) {
 		code = ExitUsage
 		hint = fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())

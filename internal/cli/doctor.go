@@ -60,6 +60,9 @@ type doctorJSON struct {
 	Repo      string              `json:"repo,omitempty"`
 	Access    string              `json:"access,omitempty"`
 	Chosen    string              `json:"chosen,omitempty"`
+	Route     string              `json:"route,omitempty"`
+	Refusal   string              `json:"refusal,omitempty"`
+	Rule      string              `json:"rule,omitempty"`
 	Backend   string              `json:"backend,omitempty"`
 	Profiles  []doctorProfileJSON `json:"profiles"`
 	Plaintext []plaintextJSON     `json:"plaintext"`
@@ -134,7 +137,8 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 			if err != nil {
 				return err
 			}
-			out.Chosen = resp.GetChosen()
+			out.Chosen, out.Route, out.Refusal = resp.GetChosen(), resp.GetRoute(), resp.GetRefusal()
+			out.Rule = choiceRule(req.GetAccess())
 			noneFits = out.Chosen == ""
 			for _, ch := range resp.GetChecks() {
 				checks[ch.GetProfile()] = ch
@@ -269,11 +273,17 @@ func printDoctor(w io.Writer, d doctorJSON) {
 	}
 	if d.Repo != "" {
 		fmt.Fprintln(w)
-		if d.Chosen != "" {
+		switch {
+		case d.Chosen != "" && d.Route != "":
+			fmt.Fprintf(w, "hfbroker chooses %q to %s %s (route %q in config.toml)\n", d.Chosen, d.Access, d.Repo, d.Route)
+		case d.Chosen != "":
 			fmt.Fprintf(w, "hfbroker chooses %q to %s %s\n", d.Chosen, d.Access, d.Repo)
-		} else {
+		case d.Refusal != "":
+			fmt.Fprintf(w, "hfbroker refuses: %s\n", oneLine(d.Refusal))
+		default:
 			fmt.Fprintf(w, "no stored token can %s %s\n", d.Access, d.Repo)
 		}
+		fmt.Fprintf(w, "rule:     %s\n", d.Rule)
 	}
 	if len(d.Plaintext) > 0 {
 		fmt.Fprintln(w, "\nplaintext copies of tokens (move them into hfbroker with 'hfbroker import --remove-plaintext'):")
@@ -289,6 +299,16 @@ func printDoctor(w io.Writer, d doctorJSON) {
 			fmt.Fprintf(w, "  %s (%s token, fingerprint %s%s)\n", loc, p.Kind, p.Fingerprint, owner)
 		}
 	}
+}
+
+// choiceRule says how hfbroker chooses a token when no profile is named, as
+// ARCHITECTURE.md's access model orders them.
+func choiceRule(a pb.Access) string {
+	const route = "; a config route picks its profile only if that token can do it"
+	if a == pb.Access_ACCESS_WRITE {
+		return "least privilege for a write: a fine-grained token scoped to the repo, then one scoped to its namespace, then a classic write token" + route
+	}
+	return "least privilege for a read: first the tokens that cannot write to the repo (fine-grained read-only scoped to the repo, then to its namespace, then a classic read token), then those that can, in the write order (fine-grained scoped to the repo, to the namespace, classic write)" + route
 }
 
 // plaintextLeftovers lists the plaintext copies `hfbroker import` would

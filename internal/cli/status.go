@@ -51,6 +51,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				"profiles": s.GetProfileCount(), "default_profile": s.GetDefaultProfile(), "leases": s.GetLeaseCount(),
 				"locked": s.GetLocked(), "version": s.GetVersion(), "started_at": s.GetStartedAt().AsTime(),
 				"uptime_seconds": int64(uptime.Seconds()),
+				"config": map[string]any{"path": s.GetConfigPath(), "loaded_at": s.GetConfigLoadedAt().AsTime(),
+					"sha256": s.GetConfigHash(), "error": s.GetConfigError()},
 			})
 		}
 		fmt.Fprintf(out, "hfbrokerd %s, pid %d, up %s\n", s.GetVersion(), s.GetPid(), uptime)
@@ -62,6 +64,24 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(out, "backend:  %s — %s\n", backend, s.GetBackendReason())
 		fmt.Fprintf(out, "profiles: %d (default: %s)\n", s.GetProfileCount(), dash(s.GetDefaultProfile()))
 		fmt.Fprintf(out, "leases:   %d live\n", s.GetLeaseCount())
+		if p := s.GetConfigPath(); p != "" {
+			fmt.Fprintf(out, "config:   %s\n", configText(s))
+		}
 		return nil
 	})
+}
+
+// configText says which config.toml is in force: its path, when it was
+// read and a short hash of its text; and, when the file on disk no longer
+// loads, why, since the last good config then stays in force.
+func configText(s *pb.StatusResponse) string {
+	at := s.GetConfigLoadedAt().AsTime().Local().Format("2006-01-02 15:04:05")
+	t := fmt.Sprintf("%s (loaded %s, sha256 %s)", s.GetConfigPath(), at, s.GetConfigHash())
+	if s.GetConfigHash() == "" {
+		t = fmt.Sprintf("%s (no file: defaults, since %s)", s.GetConfigPath(), at)
+	}
+	if e := s.GetConfigError(); e != "" {
+		t += "\n          not reloaded, the config above stays in force: " + oneLine(e)
+	}
+	return t
 }

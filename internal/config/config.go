@@ -9,13 +9,12 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
-
-	"github.com/hfbroker/hfbroker/internal/atomicfile"
 )
 
 // DefaultEndpoint is the Hub that huggingface_hub talks to when HF_ENDPOINT is unset.
@@ -77,6 +76,45 @@ func ResolvePaths(env Env) (Paths, error) {
 	}, nil
 }
 
+// Error is a config error with a hint that says how to fix it.
+type Error struct {
+	Msg  string
+	hint string
+}
+
+func (e *Error) Error() string { return e.Msg }
+
+// Hint says how to fix the error.
+func (e *Error) Hint() string { return e.hint }
+
+// checkRouteMatch rejects a route pattern that can never match a repo id.
+// Repo ids are "ns/name" for models and "datasets/ns/name" or
+// "spaces/ns/name" otherwise, and path.Match's * and ? never match a "/":
+// so "*" alone matches nothing, silently, unless it is an error here.
+func checkRouteMatch(m string) *Error {
+	if _, err := path.Match(m, ""); err != nil {
+		return &Error{Msg: fmt.Sprintf("match %q is not a valid pattern: %v", m, err),
+			hint: `write a repo id or a pattern such as "acme/*" (see 'go doc path.Match')`}
+	}
+	segs := strings.Split(m, "/")
+	switch {
+	case len(segs) == 1:
+		return &Error{Msg: fmt.Sprintf("match %q can never match a repo id: a * stops at \"/\"", m),
+			hint: `write "*/*" for every model repo, "acme/*" for one namespace, "datasets/*/*" for every dataset`}
+	case len(segs) > 3:
+		return &Error{Msg: fmt.Sprintf("match %q can never match a repo id: it has more than three parts", m),
+			hint: `write "namespace/name", or "datasets/namespace/name" for a dataset ("spaces/…" for a space)`}
+	case len(segs) == 3:
+		ds, _ := path.Match(segs[0], "datasets")
+		sp, _ := path.Match(segs[0], "spaces")
+		if !ds && !sp {
+			return &Error{Msg: fmt.Sprintf("match %q can never match a repo id: only datasets/ and spaces/ prefix a repo id", m),
+				hint: `models have no prefix: write "namespace/name"; datasets and spaces start with "datasets/" or "spaces/"`}
+		}
+	}
+	return nil
+}
+
 // Route sends requests for matching repos to a named profile, overriding the
 // broker's own choice.
 type Route struct {
@@ -134,14 +172,19 @@ func orDefault(v, def time.Duration) time.Duration {
 // Load reads config.toml; a missing file is an empty config. Unknown keys are
 // an error so a typo does not silently change nothing.
 func Load(path string) (*Config, error) {
-	c := &Config{}
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return c, nil
+		return &Config{}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
+	return Parse(path, b)
+}
+
+// Parse reads config.toml's text; path names the file in errors.
+func Parse(path string, b []byte) (*Config, error) {
+	c := &Config{}
 	if len(b) > 1<<20 {
 		return nil, fmt.Errorf("config %s is larger than 1 MiB", path)
 	}
@@ -165,6 +208,10 @@ func Load(path string) (*Config, error) {
 	for i, r := range c.Routes {
 		if r.Match == "" || r.Profile == "" {
 			return nil, fmt.Errorf("parse %s: route %d needs both match and profile", path, i+1)
+		}
+		if err := checkRouteMatch(r.Match); err != nil {
+			err.Msg = fmt.Sprintf("parse %s: route %d: %s", path, i+1, err.Msg)
+			return nil, err
 		}
 	}
 	if c.Endpoint != "" {
@@ -225,35 +272,4 @@ func IsLoopback(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
-}
-
-// SetBackend records backend = "kind" in config.toml, keeping everything
-// else in the file as it was.
-func SetBackend(path, kind string) error {
-	b, err := os.ReadFile(path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("read config: %w", err)
-	}
-	line := fmt.Sprintf("backend = %q", kind)
-	lines := strings.Split(string(b), "\n")
-	done := false
-	for i, l := range lines {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "[") {
-			break // top-level keys end at the first table
-		}
-		if k, _, ok := strings.Cut(t, "="); ok && strings.TrimSpace(k) == "backend" {
-			lines[i] = line
-			done = true
-			break
-		}
-	}
-	out := strings.Join(lines, "\n")
-	if !done {
-		out = line + "\n" + out
-	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(path, []byte(out), 0o600)
 }

@@ -80,10 +80,11 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	cfg, err := config.Load(paths.ConfigFile())
+	cw, err := newConfigWatcher(paths.ConfigFile(), log)
 	if err != nil {
 		return err
 	}
+	cfg := cw.config()
 
 	// Bind first: a second daemon must fail fast with "already running"
 	// before it opens the keychain.
@@ -108,33 +109,36 @@ func Run(ctx context.Context, opts Options) error {
 	px := newProxyManager(log, auditLog)
 	defer px.Close(opts.StopTimeout)
 
-	routes := make([]broker.Route, 0, len(cfg.Routes))
-	for _, r := range cfg.Routes {
-		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
-	}
+	set := settingsOf(cfg)
 	b, err := broker.New(broker.Options{
 		Store:      store,
 		Hub:        hub.New(),
 		Audit:      auditLog,
 		Profiles:   &broker.ProfileStore{Path: paths.ProfilesFile()},
 		Logger:     log,
-		DefaultTTL: cfg.LeaseTTL(),
-		MaxTTL:     cfg.MaxTTL(),
-		GitTTL:     cfg.GitTTL(),
-		Routes:     routes,
-		GitPrefer:  cfg.Git.Prefer,
+		DefaultTTL: set.DefaultTTL,
+		MaxTTL:     set.MaxTTL,
+		GitTTL:     set.GitTTL,
+		Routes:     set.Routes,
+		GitPrefer:  set.GitPrefer,
 		OnLeaseEnd: px.End,
 	})
 	if err != nil {
 		return err
 	}
+	// config.toml applies without a restart: routes, lease TTLs and git's
+	// preference follow the file from the next call on. The backend is
+	// chosen at start (hfbroker migrate moves tokens and records it).
+	cw.apply = func(c *config.Config) { b.Configure(settingsOf(c)) }
+	stopHUP := reloadOnSIGHUP(cw)
+	defer stopHUP()
 	px.live = func(id string) bool { _, ok := b.LeaseValid(id); return ok }
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.
 	// The local lane (lane.go) shares the guard and the interceptor chain.
 	guard := grpccred.NewGuard(uint32(os.Getuid()), log)
-	intercept := chainUnary(guard.Unary, recoverInterceptor(log), logInterceptor(log))
+	intercept := chainUnary(guard.Unary, cw.unary, recoverInterceptor(log), logInterceptor(log))
 	srv := grpc.NewServer(
 		grpc.Creds(guard.Creds),
 		grpc.MaxRecvMsgSize(MaxMessageSize),
@@ -170,6 +174,7 @@ func Run(ctx context.Context, opts Options) error {
 			return s, err
 		},
 		SetBackend: func(kind string) error { return config.SetBackend(paths.ConfigFile(), kind) },
+		Config:     cw.status,
 		Proxy:      px,
 	})
 	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
@@ -287,6 +292,42 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// settingsOf is what the broker follows of config.toml.
+func settingsOf(c *config.Config) broker.Settings {
+	routes := make([]broker.Route, 0, len(c.Routes))
+	for _, r := range c.Routes {
+		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
+	}
+	return broker.Settings{DefaultTTL: c.LeaseTTL(), MaxTTL: c.MaxTTL(), GitTTL: c.GitTTL(),
+		Routes: routes, GitPrefer: c.Git.Prefer}
+}
+
+// reloadOnSIGHUP re-reads config.toml on every SIGHUP (which would otherwise
+// end the daemon) until stop is called. The goroutine sleeps on the signal.
+func reloadOnSIGHUP(cw *configWatcher) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		for {
+			select {
+			case <-hup:
+				cw.log.Info("SIGHUP: reloading config", "path", cw.path)
+				cw.reload(true)
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-exited
+	}
 }
 
 // signalContext ends on SIGTERM or SIGINT.

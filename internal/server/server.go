@@ -36,10 +36,22 @@ type Info struct {
 	// SetBackend records the backend tokens live in after a migration, so the
 	// next daemon start opens it.
 	SetBackend func(kind string) error
+	// Config reports the config in force; nil reports none.
+	Config func() ConfigState
 	// Proxy issues lease tokens for PROXY leases.
 	Proxy interface {
 		Issue(l broker.Lease, real secret.Token) (leaseToken, url string, err error)
 	}
+}
+
+// ConfigState is the config.toml in force: where, when it was read, a short
+// hash of its text ("" when there is no file), and why the file as it is on
+// disk now was not loaded (the last good config then stays in force).
+type ConfigState struct {
+	Path     string
+	LoadedAt time.Time
+	Hash     string
+	Err      error
 }
 
 // Server implements hfbroker.v1.BrokerService.
@@ -214,7 +226,7 @@ func (s *Server) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*
 func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	ps, def := s.b.Profiles()
 	locked := s.b.Locked()
-	return &pb.StatusResponse{
+	resp := &pb.StatusResponse{
 		Pid:            int32(os.Getpid()),
 		Socket:         s.info.Socket,
 		Backend:        s.b.StoreKind(),
@@ -225,7 +237,16 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 		Locked:         locked,
 		LeaseCount:     int32(s.b.LeaseCount()),
 		DefaultProfile: def,
-	}, nil
+	}
+	if s.info.Config != nil {
+		c := s.info.Config()
+		resp.ConfigPath, resp.ConfigHash = c.Path, c.Hash
+		resp.ConfigLoadedAt = timestamppb.New(c.LoadedAt)
+		if c.Err != nil {
+			resp.ConfigError = c.Err.Error()
+		}
+	}
+	return resp, nil
 }
 
 // toStatus maps broker errors to gRPC codes, with an ErrorDetail carrying the
@@ -301,7 +322,7 @@ func (s *Server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 	if err != nil {
 		return nil, toStatus(err)
 	}
-	out := &pb.CheckResponse{Chosen: chosen}
+	out := &pb.CheckResponse{Chosen: chosen.Profile, Route: chosen.Route, Refusal: chosen.Refusal}
 	for _, c := range checks {
 		out.Checks = append(out.Checks, &pb.ProfileCheck{
 			Profile: c.Profile, Allowed: c.Allowed, Code: string(c.Code), Reason: c.Reason, Action: c.Action, Assumed: c.Assumed,

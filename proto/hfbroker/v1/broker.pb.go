@@ -1699,8 +1699,19 @@ type StatusResponse struct {
 	Locked         bool                   `protobuf:"varint,8,opt,name=locked,proto3" json:"locked,omitempty"`
 	LeaseCount     int32                  `protobuf:"varint,9,opt,name=lease_count,json=leaseCount,proto3" json:"lease_count,omitempty"`
 	DefaultProfile string                 `protobuf:"bytes,10,opt,name=default_profile,json=defaultProfile,proto3" json:"default_profile,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// config_path is the config.toml the daemon follows; it reloads it when
+	// it changes and on SIGHUP.
+	ConfigPath string `protobuf:"bytes,11,opt,name=config_path,json=configPath,proto3" json:"config_path,omitempty"`
+	// config_loaded_at is when the config in force was read.
+	ConfigLoadedAt *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=config_loaded_at,json=configLoadedAt,proto3" json:"config_loaded_at,omitempty"`
+	// config_hash is a short sha256 of the config in force; empty when there
+	// is no file (the defaults are in force).
+	ConfigHash string `protobuf:"bytes,13,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
+	// config_error is why config.toml as it is on disk now was not loaded;
+	// the last good config stays in force. Empty when it loaded.
+	ConfigError   string `protobuf:"bytes,14,opt,name=config_error,json=configError,proto3" json:"config_error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1803,6 +1814,34 @@ func (x *StatusResponse) GetDefaultProfile() string {
 	return ""
 }
 
+func (x *StatusResponse) GetConfigPath() string {
+	if x != nil {
+		return x.ConfigPath
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetConfigLoadedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ConfigLoadedAt
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetConfigHash() string {
+	if x != nil {
+		return x.ConfigHash
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetConfigError() string {
+	if x != nil {
+		return x.ConfigError
+	}
+	return ""
+}
+
 type CheckRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Repo   *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
@@ -1877,7 +1916,13 @@ type CheckResponse struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Checks []*ProfileCheck        `protobuf:"bytes,1,rep,name=checks,proto3" json:"checks,omitempty"`
 	// chosen is the profile a lease for this repo and access would get; empty when none fits.
-	Chosen        string `protobuf:"bytes,2,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	Chosen string `protobuf:"bytes,2,opt,name=chosen,proto3" json:"chosen,omitempty"`
+	// route is the match pattern of the config route that decides for this
+	// repo; empty when least privilege decides.
+	Route string `protobuf:"bytes,3,opt,name=route,proto3" json:"route,omitempty"`
+	// refusal is why a lease would be refused, when it is not that no token
+	// fits (e.g. the route's profile cannot do what was asked).
+	Refusal       string `protobuf:"bytes,4,opt,name=refusal,proto3" json:"refusal,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1922,6 +1967,20 @@ func (x *CheckResponse) GetChecks() []*ProfileCheck {
 func (x *CheckResponse) GetChosen() string {
 	if x != nil {
 		return x.Chosen
+	}
+	return ""
+}
+
+func (x *CheckResponse) GetRoute() string {
+	if x != nil {
+		return x.Route
+	}
+	return ""
+}
+
+func (x *CheckResponse) GetRefusal() string {
+	if x != nil {
+		return x.Refusal
 	}
 	return ""
 }
@@ -2770,7 +2829,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x12RevokeLeaseRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
 	"\x13RevokeLeaseResponse\"\x0f\n" +
-	"\rStatusRequest\"\xd7\x02\n" +
+	"\rStatusRequest\"\x82\x04\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x18\n" +
@@ -2784,15 +2843,23 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\vlease_count\x18\t \x01(\x05R\n" +
 	"leaseCount\x12'\n" +
 	"\x0fdefault_profile\x18\n" +
-	" \x01(\tR\x0edefaultProfile\"\x97\x01\n" +
+	" \x01(\tR\x0edefaultProfile\x12\x1f\n" +
+	"\vconfig_path\x18\v \x01(\tR\n" +
+	"configPath\x12D\n" +
+	"\x10config_loaded_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0econfigLoadedAt\x12\x1f\n" +
+	"\vconfig_hash\x18\r \x01(\tR\n" +
+	"configHash\x12!\n" +
+	"\fconfig_error\x18\x0e \x01(\tR\vconfigError\"\x97\x01\n" +
 	"\fCheckRequest\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
 	"\aask_hub\x18\x03 \x01(\bR\x06askHub\x12\x1a\n" +
-	"\bendpoint\x18\x04 \x01(\tR\bendpoint\"Z\n" +
+	"\bendpoint\x18\x04 \x01(\tR\bendpoint\"\x8a\x01\n" +
 	"\rCheckResponse\x121\n" +
 	"\x06checks\x18\x01 \x03(\v2\x19.hfbroker.v1.ProfileCheckR\x06checks\x12\x16\n" +
-	"\x06chosen\x18\x02 \x01(\tR\x06chosen\"\xd1\x02\n" +
+	"\x06chosen\x18\x02 \x01(\tR\x06chosen\x12\x14\n" +
+	"\x05route\x18\x03 \x01(\tR\x05route\x12\x18\n" +
+	"\arefusal\x18\x04 \x01(\tR\arefusal\"\xd1\x02\n" +
 	"\fProfileCheck\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x18\n" +
 	"\aallowed\x18\x02 \x01(\bR\aallowed\x12\x12\n" +
@@ -2960,18 +3027,19 @@ var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	43, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
 	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
 	43, // 22: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	5,  // 23: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 24: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	30, // 25: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 26: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 27: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 28: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	42, // 29: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	30, // [30:30] is the sub-list for method output_type
-	30, // [30:30] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	43, // 23: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	5,  // 24: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 25: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	30, // 26: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 27: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 28: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 29: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	42, // 30: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	31, // [31:31] is the sub-list for method output_type
+	31, // [31:31] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
