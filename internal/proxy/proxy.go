@@ -194,12 +194,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "protocol upgrades are not proxied")
 		return
 	}
+	if o := findOverride(r); o != "" {
+		refuse(http.StatusForbidden, o+" is not allowed: the hfbroker proxy decides on the request's own method and path")
+		return
+	}
 	escaped := r.URL.EscapedPath()
 	rt, err := parseRoute(escaped)
 	if err != nil {
 		refuse(http.StatusForbidden, err.Error())
 		return
 	}
+	// parseRoute accepted escaped only if it decodes without ambiguity.
+	decoded, _ := url.PathUnescape(escaped)
 	v := decide(lease, r.Method, rt, clip(escaped))
 	if v.needDownloadBatch {
 		body, err := checkDownloadBatch(r)
@@ -228,6 +234,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// dropped hop-by-hop and X-Forwarded-* headers, and none are
 			// added: the Hub has no use for a loopback client address.
 			pr.Out.URL.Scheme = upstream.Scheme
+			// Forward exactly the path that was checked, spelled as it
+			// was checked.
+			pr.Out.URL.Opaque = ""
+			pr.Out.URL.Path, pr.Out.URL.RawPath = decoded, escaped
 			pr.Out.URL.Host = upstream.Host
 			pr.Out.URL.User = nil
 			pr.Out.Host = ""

@@ -807,3 +807,80 @@ func TestNewWithoutLeasesPanics(t *testing.T) {
 	}()
 	New(Options{})
 }
+
+// TestEncodedOrCasedPathsAndMethodOverridesSlipPastTheLeaseCheck pins issue
+// 19 item 7: the write and settings checks compared raw, case-sensitive
+// segments, so PUT …/%73ettings and …/SETTINGS by a write lease, and GET
+// …/xet-write-%74oken by a read lease, went upstream with the real token; and
+// an X-HTTP-Method-Override header could turn a checked GET into a DELETE.
+func TestEncodedOrCasedPathsAndMethodOverridesSlipPastTheLeaseCheck(t *testing.T) {
+	e := newEnv(t)
+	read := e.lease("l-read", ref(t, "acme/llm"), false)
+	write := e.lease("l-write", ref(t, "acme/llm"), true)
+	const settings = `{"private":false}`
+	tests := []struct {
+		name   string
+		lease  string
+		method string
+		path   string
+		hdr    []string
+		body   string
+	}{
+		{name: "an encoded letter in settings", lease: write, method: "PUT", path: "/api/models/acme/llm/%73ettings", body: settings},
+		{name: "an encoded lower-case hex letter in settings", lease: write, method: "PUT", path: "/api/models/acme/llm/setting%73", body: settings},
+		{name: "SETTINGS in upper case", lease: write, method: "PUT", path: "/api/models/acme/llm/SETTINGS", body: settings},
+		{name: "Settings in mixed case", lease: write, method: "PUT", path: "/api/models/acme/llm/Settings", body: settings},
+		{name: "settings double-encoded", lease: write, method: "PUT", path: "/api/models/acme/llm/%2573ettings", body: settings},
+		{name: "settings with an encoded slash after it", lease: write, method: "PUT", path: "/api/models/acme/llm/settings%2F", body: settings},
+		{name: "settings behind an encoded slash", lease: write, method: "PUT", path: "/api/models/acme/llm/x%2Fsettings", body: settings},
+		{name: "settings with a suffix", lease: write, method: "PUT", path: "/api/models/acme/llm/settings.json", body: settings},
+		{name: "settings through an upper-case API prefix", lease: write, method: "PUT", path: "/API/MODELS/acme/llm/SETTINGS", body: settings},
+		{name: "an encoded letter in xet-write-token on a read lease", lease: read, method: "GET", path: "/api/models/acme/llm/xet-write-%74oken/main"},
+		{name: "XET-WRITE-TOKEN in upper case on a read lease", lease: read, method: "GET", path: "/api/models/acme/llm/XET-WRITE-TOKEN/main"},
+		{name: "a read lease's GET overridden to DELETE", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"X-HTTP-Method-Override", "DELETE"}},
+		{name: "a read lease's GET overridden by X-HTTP-Method", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"X-HTTP-Method", "DELETE"}},
+		{name: "a read lease's GET overridden by X-Method-Override", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"X-Method-Override", "DELETE"}},
+		{name: "an override spelled with underscores", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"x_http_method_override", "DELETE"}},
+		{name: "a write lease's POST overridden to PUT settings by X-Original-URL", lease: write, method: "POST", path: "/api/models/acme/llm/commit/main", hdr: []string{"X-Original-URL", "/api/models/acme/llm/settings"}, body: settings},
+		{name: "a read lease's GET overridden by a _method query", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev?_method=DELETE"},
+		{name: "a _method query with an encoded key", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev?%5Fmethod=DELETE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			before := len(e.up.requests())
+			req, err := http.NewRequest(tc.method, e.url+tc.path, body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("Authorization", "Bearer "+tc.lease)
+			for i := 0; i+1 < len(tc.hdr); i += 2 {
+				req.Header[tc.hdr[i]] = []string{tc.hdr[i+1]} // as spelled
+			}
+			res, err := e.client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(res.Body)
+			res.Body.Close()
+			e.assertNoRealToken(tc.name, res.Header, string(b))
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d (%q), want 403", res.StatusCode, res.Header.Get("X-Error-Message"))
+			}
+			if len(e.up.requests()) > before {
+				t.Errorf("the request reached upstream with the real token: %+v", e.up.requests()[before:])
+			}
+		})
+	}
+
+	// What is allowed is forwarded spelled exactly as it was checked.
+	for _, p := range []string{"/api/models/acme/llm/revision/refs%2Fpr%2F1", "/api/models/acme/llm/revision/main", "/acme/llm/resolve/main/a%20b%2Bc.txt"} {
+		e.do("GET", p, read, nil)
+		if !e.up.reached("GET", p) {
+			t.Errorf("GET %s did not reach upstream as spelled; upstream saw %+v", p, e.up.requests())
+		}
+	}
+}
