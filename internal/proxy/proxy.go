@@ -66,9 +66,20 @@ type Event struct {
 // Options configure New.
 type Options struct {
 	Leases Leases
-	// Audit receives one Event per request, after the response ended. It
-	// runs on the request's goroutine and should not block for long.
+	// Audit receives one Event per request, after the response ended, but
+	// for the refusals that are only counted (see Summary). It runs on the
+	// request's goroutine and should not block for long.
 	Audit func(Event)
+	// Summary receives, once per SummaryEvery and at Close, the counts of
+	// refusals that got no Event of their own: requests without a lease,
+	// a lease's refusals beyond AuditedRefusals in the window, and
+	// connections from other uids (OwnerOnly). Nothing when there were none.
+	Summary func(Summary)
+	// SummaryEvery is the window; 0 means DefaultSummaryEvery.
+	SummaryEvery time.Duration
+	// AuditedRefusals is how many refusals of requests with a lease are
+	// audited one by one per window; 0 means DefaultAuditedRefusals.
+	AuditedRefusals int
 	// Transport reaches the upstream Hub. Nil means a clone of
 	// http.DefaultTransport with timeouts and no transparent compression;
 	// Close closes its idle connections.
@@ -84,6 +95,7 @@ type Proxy struct {
 	own       *http.Transport // the transport New made, closed by Close
 	log       *slog.Logger
 	pool      *bufferPool
+	tally     *tally
 }
 
 // Messages the Hub (and huggingface_hub, which keys on the first) uses.
@@ -103,6 +115,7 @@ func New(o Options) *Proxy {
 		transport: o.Transport,
 		log:       o.Logger,
 		pool:      &bufferPool{},
+		tally:     newTally(o.SummaryEvery, o.AuditedRefusals, o.Summary),
 	}
 	if p.audit == nil {
 		p.audit = func(Event) {}
@@ -132,8 +145,11 @@ func newTransport() *http.Transport {
 	return t
 }
 
-// Close closes the idle upstream connections of the transport New made.
+// Close reports the refusals counted so far (Options.Summary) and closes the
+// idle upstream connections of the transport New made. Call it after the
+// server has stopped.
 func (p *Proxy) Close() {
+	p.tally.close()
 	if p.own != nil {
 		p.own.CloseIdleConnections()
 	}
@@ -143,6 +159,7 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &countingWriter{ResponseWriter: w}
 	ev := Event{Time: time.Now(), Method: r.Method, Path: clip(r.URL.EscapedPath())}
+	counted := false // a refusal counted in the Summary, not audited
 	defer func() {
 		// ReverseProxy panics with http.ErrAbortHandler when a stream breaks
 		// half-way; the event is still written, then the panic goes on so
@@ -155,7 +172,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ev.Status == 0 && v == nil {
 			ev.Status = http.StatusOK
 		}
-		p.audit(ev)
+		if !counted {
+			p.audit(ev)
+		}
 		if v != nil {
 			panic(v)
 		}
@@ -163,7 +182,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	refuse := func(status int, reason string) {
 		ev.Denied, ev.Reason = true, reason
-		p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
+		// Without a lease, anyone on the machine can send these: they are
+		// counted, never logged one by one. A lease holder's refusals are
+		// worth a line each, up to a budget per window.
+		if ev.LeaseID == "" || !p.tally.audit() {
+			counted = true
+			p.tally.request(reason)
+		} else {
+			p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
+		}
 		writeError(cw, status, reason)
 	}
 
