@@ -82,6 +82,9 @@ func (m *proxyManager) start() (string, error) {
 	// are closed at accept and counted in the summary.
 	lis = m.p.OwnerOnly(lis, uint32(os.Getuid()))
 	m.srv = proxy.NewServer(m.p)
+	// net/http's own complaints (accept errors, a semicolon in a query) go
+	// through the daemon's logger, and so under its cap, not straight to fd 2.
+	m.srv.ErrorLog = slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)
 	m.url = "http://" + lis.Addr().(*net.TCPAddr).String()
 	m.done = make(chan struct{})
 	go func() {
