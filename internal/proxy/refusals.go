@@ -57,11 +57,14 @@ type tally struct {
 	budget int
 	report func(Summary)
 
-	mu      sync.Mutex
-	cur     Summary
-	audited int // refusals audited one by one in this window
-	timer   *time.Timer
-	closed  bool
+	// reportMu makes reports one at a time, so that close returns only
+	// after a report the timer started has been written.
+	reportMu sync.Mutex
+	mu       sync.Mutex
+	cur      Summary
+	audited  int // refusals audited one by one in this window
+	timer    *time.Timer
+	closed   bool
 	// writeSec and writes rate-limit the 403s written to other uids.
 	writeSec int64
 	writes   int
@@ -129,6 +132,8 @@ func (t *tally) audit() bool {
 
 // flush reports the window's counts, if any, and starts a new window.
 func (t *tally) flush() {
+	t.reportMu.Lock()
+	defer t.reportMu.Unlock()
 	t.mu.Lock()
 	s := t.cur
 	s.End = time.Now()
