@@ -14,21 +14,7 @@ import (
 // loopback connection from both ends: each finds the uid that opened the
 // other (issue 19 item 6: the proxy refuses other users by this answer).
 func TestLoopbackOwnerFindsTheConnectingSocketsUID(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	client, server := loopbackPair(t, func(addr string) (net.Conn, error) { return net.Dial("tcp", addr) })
 
 	for name, c := range map[string]net.Conn{"the server's view of the client": server, "the client's view of the server": client} {
 		uid, err := LoopbackOwner(c)
@@ -68,21 +54,7 @@ func TestLoopbackOwnerFindsAnotherUsersSocket(t *testing.T) {
 		t.Skip("needs root to open a socket as uid 65534; set HFBROKER_TEST_REQUIRE_ROOT=1 to make this fatal")
 	}
 	const nobody = 65534
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	client, err := dialAs(nobody, l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := l.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	_, server := loopbackPair(t, func(addr string) (net.Conn, error) { return dialAs(nobody, addr) })
 	uid, err := LoopbackOwner(server)
 	if err != nil || uid != nobody {
 		t.Fatalf("LoopbackOwner = %d, %v; want %d", uid, err, nobody)
@@ -98,4 +70,26 @@ func dialAs(uid int, addr string) (net.Conn, error) {
 	}
 	defer unix.Setfsuid(0)
 	return net.Dial("tcp", addr)
+}
+
+// loopbackPair returns both ends of a TCP connection over 127.0.0.1, the
+// client's opened by dial; both are closed when the test ends.
+func loopbackPair(t *testing.T, dial func(addr string) (net.Conn, error)) (client, server net.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	client, err = dial(l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	server, err = l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { server.Close() })
+	return client, server
 }
