@@ -10,6 +10,11 @@
 // the lease's endpoint and nowhere else; redirects to CDNs and presigned
 // storage reach the client untouched, and the client follows them itself,
 // where the most it can leak is the lease token, worthless outside the proxy.
+//
+// The port is TCP on loopback, which every local user can reach: OwnerOnly
+// closes other uids' connections at accept (Linux), and refusals that anyone
+// could cause are counted into a Summary a minute rather than logged one by
+// one (refusals.go).
 package proxy
 
 import (
