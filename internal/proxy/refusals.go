@@ -3,9 +3,11 @@ package proxy
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/peercred"
@@ -167,7 +169,7 @@ func (p *Proxy) OwnerOnly(l net.Listener, uid uint32) net.Listener {
 	if runtime.GOOS != "linux" {
 		return l
 	}
-	return &ownerListener{Listener: l, uid: uid, owner: peercred.LoopbackOwner, tally: p.tally}
+	return &ownerListener{Listener: l, uid: uid, owner: peercred.LoopbackOwner, tally: p.tally, log: p.log}
 }
 
 type ownerListener struct {
@@ -175,6 +177,11 @@ type ownerListener struct {
 	uid   uint32
 	owner func(net.Conn) (uint32, error)
 	tally *tally
+	log   *slog.Logger
+	// warned: a failing lookup (sock_diag blocked by a sandbox, say) is
+	// logged once, loudly; it refuses the owner too, and would otherwise
+	// show only in the summary.
+	warned atomic.Bool
 }
 
 // refusedResponse is all another uid gets: written without reading the
@@ -197,10 +204,13 @@ func (l *ownerListener) Accept() (net.Conn, error) {
 			return c, nil
 		}
 		reason := fmt.Sprintf("connection from uid %d", uid)
-		if err != nil {
+		switch {
+		case errors.Is(err, peercred.ErrPeerGone):
+			reason = "connection closed before its owner could be checked"
+		case err != nil:
 			reason = "connection whose owner cannot be checked: " + err.Error()
-			if errors.Is(err, peercred.ErrPeerGone) {
-				reason = "connection closed before its owner could be checked"
+			if !l.warned.Swap(true) {
+				l.log.Error("proxy: cannot check who connects; refusing every connection", "err", err)
 			}
 		}
 		if l.tally.connection(reason) {

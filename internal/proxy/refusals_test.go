@@ -1,6 +1,9 @@
 package proxy
 
 import (
+	"errors"
+	"io"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -85,4 +88,44 @@ func TestRefusalsBecomeOneSummaryPerWindow(t *testing.T) {
 			t.Fatalf("after close: %+v; want the pending refusal reported", r)
 		}
 	})
+}
+
+// TestAnOwnerLookupThatFailsRefusesAndSaysSoOnce: the check fails closed,
+// and says why in the log once, not once per connection.
+func TestAnOwnerLookupThatFailsRefusesAndSaysSoOnce(t *testing.T) {
+	e := newEnv(t)
+	l, err := Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ol := &ownerListener{Listener: l, uid: 1000, tally: e.proxy.tally, log: e.proxy.log,
+		owner: func(net.Conn) (uint32, error) { return 0, errors.New("sock_diag: operation not permitted") }}
+	srv := NewServer(e.proxy)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(ol) }()
+	defer func() { _ = srv.Close(); <-done }()
+	lease := e.lease("l-1", ref(t, "acme/llm"), false)
+	for range 3 {
+		// A raw connection: net/http's client would take a 403 that comes
+		// before its request for a stray answer on an idle connection.
+		c, err := net.Dial("tcp", l.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.WriteString(c, "GET /api/whoami-v2 HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer "+lease+"\r\n\r\n")
+		got, _ := io.ReadAll(c) // the 403, then EOF (or a reset)
+		c.Close()
+		if len(got) > 0 && !strings.HasPrefix(string(got), "HTTP/1.1 403 ") {
+			t.Fatalf("answer %q; want a 403 or nothing", got)
+		}
+	}
+	if n := len(e.up.requests()); n != 0 {
+		t.Errorf("%d requests reached upstream; want none", n)
+	}
+	if n := strings.Count(e.logs.String(), "cannot check who connects"); n != 1 {
+		t.Errorf("the failing lookup was logged %d times; want once:\n%s", n, e.logs.String())
+	}
+	if s := e.summary(); s.Connections != 3 {
+		t.Errorf("summary = %+v; want 3 connections counted", s)
+	}
 }
