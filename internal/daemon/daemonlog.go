@@ -34,8 +34,8 @@ type cappedLog struct {
 
 var _ io.Writer = (*cappedLog)(nil)
 
-// openCappedLog opens path for appending with a cap of max bytes.
-func openCappedLog(path string, max int64, stderr bool) (*cappedLog, error) {
+// openCappedLog opens path for appending with a cap of limit bytes.
+func openCappedLog(path string, limit int64, stderr bool) (*cappedLog, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open daemon log: %w", err)
@@ -45,7 +45,7 @@ func openCappedLog(path string, max int64, stderr bool) (*cappedLog, error) {
 		f.Close()
 		return nil, fmt.Errorf("open daemon log: %w", err)
 	}
-	return &cappedLog{path: path, max: max, stderr: stderr, f: f, size: fi.Size()}, nil
+	return &cappedLog{path: path, max: limit, stderr: stderr, f: f, size: fi.Size()}, nil
 }
 
 // daemonLogFor returns a capped writer over hfbrokerd.log when the daemon's

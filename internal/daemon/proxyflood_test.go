@@ -141,3 +141,41 @@ func TestTheDaemonLogIsCappedAndRotated(t *testing.T) {
 		t.Errorf("more than one rotated file is kept")
 	}
 }
+
+// TestTheDaemonLogIsCappedOnlyWhenStderrIsHfbrokerdLog: an autostarted
+// daemon's stderr is hfbrokerd.log (the client opens it), and that file gets
+// the cap; any other stderr (a terminal, the journal, a file the user chose)
+// is left alone.
+func TestTheDaemonLogIsCappedOnlyWhenStderrIsHfbrokerdLog(t *testing.T) {
+	state := t.TempDir()
+	env := func(k string) string {
+		switch k {
+		case "HOME":
+			return t.TempDir()
+		case "XDG_STATE_HOME":
+			return state
+		}
+		return ""
+	}
+	dir := filepath.Join(state, "hfbroker")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	open := func(name string) *os.File {
+		f, err := os.OpenFile(filepath.Join(dir, name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		return f
+	}
+	if w := daemonLogFor(env, open("hfbrokerd.log")); w == nil {
+		t.Errorf("stderr is hfbrokerd.log but gets no cap")
+	} else {
+		w.Close()
+	}
+	if w := daemonLogFor(env, open("mine.log")); w != nil {
+		w.Close()
+		t.Errorf("a log file of the user's own choosing was taken over")
+	}
+}
