@@ -22,6 +22,10 @@ const (
 	GitErase     = "git.erase"
 	GitStore     = "git.store"
 	ProxyRequest = "proxy.request"
+	// ProxyRefused aggregates, once a minute, the proxy's refusals that get
+	// no line of their own (requests without a lease, connections from other
+	// uids), so a flood of them cannot rotate the grants out of the log.
+	ProxyRefused = "proxy.refused"
 	Locked       = "broker.locked"
 	Unlocked     = "broker.unlocked"
 )
@@ -53,6 +57,8 @@ type Event struct {
 	Path   string `json:"path,omitempty"`
 	Status int    `json:"status,omitempty"`
 	Bytes  int64  `json:"bytes,omitempty"`
+	// Count is how many refusals a proxy.refused line stands for.
+	Count int64 `json:"count,omitempty"`
 }
 
 // Sink takes events; *Log writes them to disk, Memory keeps them for tests.

@@ -44,7 +44,14 @@ func runForeground(cmd *cobra.Command, stderr io.Writer) error {
 	if strings.EqualFold(os.Getenv("HFBROKER_LOG"), "debug") {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	out := stderr
+	if stderr == io.Writer(os.Stderr) {
+		if w := daemonLogFor(os.Getenv, os.Stderr); w != nil {
+			defer w.Close()
+			out = w
+		}
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: level}))
 	setMemoryLimit(os.Getenv)
 	ctx, stop := signalContext()
 	defer stop()

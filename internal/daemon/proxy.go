@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -76,8 +77,14 @@ func (m *proxyManager) start() (string, error) {
 			Path: ev.Path, Status: ev.Status, Bytes: ev.Bytes, Reason: reason, Purpose: string(broker.PurposeProxy)}); err != nil {
 			m.log.Warn("audit write failed", "err", err)
 		}
-	}})
+	}, Summary: m.summary})
+	// Only this user's processes may talk to the proxy (Linux); the rest
+	// are closed at accept and counted in the summary.
+	lis = m.p.OwnerOnly(lis, uint32(os.Getuid()))
 	m.srv = proxy.NewServer(m.p)
+	// net/http's own complaints (accept errors, a semicolon in a query) go
+	// through the daemon's logger, and so under its cap, not straight to fd 2.
+	m.srv.ErrorLog = slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)
 	m.url = "http://" + lis.Addr().(*net.TCPAddr).String()
 	m.done = make(chan struct{})
 	go func() {
@@ -88,6 +95,17 @@ func (m *proxyManager) start() (string, error) {
 	}()
 	m.log.Info("hub proxy listening", "url", m.url)
 	return m.url, nil
+}
+
+// summary writes the proxy's counted refusals as one audit line and one log
+// line per window, however many there were.
+func (m *proxyManager) summary(s proxy.Summary) {
+	m.log.Warn("proxy: refusals in the last window", "connections_other_uid", s.Connections, "requests_without_lease", s.Requests,
+		"since", s.Start.Format(time.RFC3339), "last_reason", s.LastReason)
+	if err := m.audit.Write(audit.Event{Time: s.End, Event: audit.ProxyRefused, Purpose: string(broker.PurposeProxy),
+		Count: s.Connections + s.Requests, Reason: s.String()}); err != nil {
+		m.log.Warn("audit write failed", "err", err)
+	}
 }
 
 // Close stops the proxy, waiting up to the deadline for downloads.

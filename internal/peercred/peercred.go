@@ -33,6 +33,14 @@ var (
 
 	// ErrWrongUser reports a peer that runs as a different uid than required.
 	ErrWrongUser = errors.New("peer belongs to another user")
+
+	// ErrNotLoopback reports a connection LoopbackOwner cannot ask about: not
+	// TCP, or not over loopback.
+	ErrNotLoopback = errors.New("not a TCP connection over loopback")
+
+	// ErrPeerGone reports a loopback peer whose socket no process holds any
+	// more (closed, or in TIME_WAIT): it has no owner to check.
+	ErrPeerGone = errors.New("the peer's socket is closed")
 )
 
 // Get returns the credentials of c's peer. c must be a unix socket connection

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/hfbroker/hfbroker/internal/hub"
@@ -75,10 +76,9 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 		}
 		return allow
 	case routeRepoAPI:
-		sub := ""
-		if len(rt.rest) > 0 {
-			sub = rt.rest[0]
-		}
+		// The sub-route in lower case: the Hub routes …/SETTINGS as
+		// …/settings, and parseRoute made sure it is a plain word.
+		sub := word(rt.rest, 0)
 		// A lease, even a write one, is for a job's content, not the repo's
 		// administration: PUT …/settings flips visibility and gating, which
 		// could publish a private repo. That stays with the real token.
@@ -111,7 +111,7 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 		}
 		// A read lease may POST the batch API only to download: the
 		// operation is in the body, so the caller peeks at it.
-		if method == http.MethodPost && len(rt.rest) == 4 && rt.rest[2] == "objects" && rt.rest[3] == "batch" {
+		if method == http.MethodPost && len(rt.rest) == 4 && word(rt.rest, 2) == "objects" && word(rt.rest, 3) == "batch" {
 			return verdict{needDownloadBatch: true}
 		}
 		return deny("read lease %s cannot %s %s", l.ID, method, escapedPath)
@@ -123,6 +123,50 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 // namespace and name without regard to case.
 func sameRepo(a, b hub.RepoRef) bool {
 	return a.Type == b.Type && strings.EqualFold(a.Namespace, b.Namespace) && strings.EqualFold(a.Name, b.Name)
+}
+
+// overrideHeaders ask a server to take the method, or the path, from a
+// header rather than from the request line: the Rails, Express, Symfony and
+// IIS conventions. The proxy decides on the request line, so a header that
+// turns a checked GET into a DELETE upstream, or a checked path into another,
+// is a way around that decision. Keys are compared lower-cased with "_" read
+// as "-", since a CGI or WSGI server maps both to the same variable.
+var overrideHeaders = map[string]bool{
+	"x-http-method-override": true,
+	"x-http-method":          true,
+	"x-method-override":      true,
+	"x-original-method":      true,
+	"x-original-url":         true,
+	"x-rewrite-url":          true,
+}
+
+// overrideQuery is the query parameter method-override middlewares read
+// (Rails, Express's method-override, Laravel).
+const overrideQuery = "_method"
+
+// findOverride names the first header or query parameter of r that asks the
+// upstream for another method or path, or returns "".
+//
+// Such requests are refused, not stripped: no Hub client sends them, and
+// stripping would quietly run a different operation than the client asked
+// for (it meant DELETE, a GET answers 200 and it believes it deleted).
+// A refusal is loud and loses nothing.
+func findOverride(r *http.Request) string {
+	for k := range r.Header {
+		if overrideHeaders[strings.ReplaceAll(strings.ToLower(k), "_", "-")] {
+			return "header " + clip(k)
+		}
+	}
+	for _, pair := range strings.FieldsFunc(r.URL.RawQuery, func(c rune) bool { return c == '&' || c == ';' }) {
+		k, _, _ := strings.Cut(pair, "=")
+		if dk, err := url.QueryUnescape(k); err == nil {
+			k = dk
+		}
+		if strings.EqualFold(strings.TrimSpace(k), overrideQuery) {
+			return "query parameter " + overrideQuery
+		}
+	}
+	return ""
 }
 
 // maxBatchPeek bounds how much of an LFS batch body a read lease's request

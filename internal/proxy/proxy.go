@@ -10,6 +10,11 @@
 // the lease's endpoint and nowhere else; redirects to CDNs and presigned
 // storage reach the client untouched, and the client follows them itself,
 // where the most it can leak is the lease token, worthless outside the proxy.
+//
+// The port is TCP on loopback, which every local user can reach: OwnerOnly
+// closes other uids' connections at accept (Linux), and refusals that anyone
+// could cause are counted into a Summary a minute rather than logged one by
+// one (refusals.go).
 package proxy
 
 import (
@@ -66,9 +71,20 @@ type Event struct {
 // Options configure New.
 type Options struct {
 	Leases Leases
-	// Audit receives one Event per request, after the response ended. It
-	// runs on the request's goroutine and should not block for long.
+	// Audit receives one Event per request, after the response ended, but
+	// for the refusals that are only counted (see Summary). It runs on the
+	// request's goroutine and should not block for long.
 	Audit func(Event)
+	// Summary receives, once per SummaryEvery and at Close, the counts of
+	// refusals that got no Event of their own: requests without a lease,
+	// a lease's refusals beyond AuditedRefusals in the window, and
+	// connections from other uids (OwnerOnly). Nothing when there were none.
+	Summary func(Summary)
+	// SummaryEvery is the window; 0 means DefaultSummaryEvery.
+	SummaryEvery time.Duration
+	// AuditedRefusals is how many refusals of requests with a lease are
+	// audited one by one per window; 0 means DefaultAuditedRefusals.
+	AuditedRefusals int
 	// Transport reaches the upstream Hub. Nil means a clone of
 	// http.DefaultTransport with timeouts and no transparent compression;
 	// Close closes its idle connections.
@@ -84,6 +100,7 @@ type Proxy struct {
 	own       *http.Transport // the transport New made, closed by Close
 	log       *slog.Logger
 	pool      *bufferPool
+	tally     *tally
 }
 
 // Messages the Hub (and huggingface_hub, which keys on the first) uses.
@@ -103,6 +120,7 @@ func New(o Options) *Proxy {
 		transport: o.Transport,
 		log:       o.Logger,
 		pool:      &bufferPool{},
+		tally:     newTally(o.SummaryEvery, o.AuditedRefusals, o.Summary),
 	}
 	if p.audit == nil {
 		p.audit = func(Event) {}
@@ -132,8 +150,11 @@ func newTransport() *http.Transport {
 	return t
 }
 
-// Close closes the idle upstream connections of the transport New made.
+// Close reports the refusals counted so far (Options.Summary) and closes the
+// idle upstream connections of the transport New made. Call it after the
+// server has stopped.
 func (p *Proxy) Close() {
+	p.tally.close()
 	if p.own != nil {
 		p.own.CloseIdleConnections()
 	}
@@ -143,6 +164,7 @@ func (p *Proxy) Close() {
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &countingWriter{ResponseWriter: w}
 	ev := Event{Time: time.Now(), Method: r.Method, Path: clip(r.URL.EscapedPath())}
+	counted := false // a refusal counted in the Summary, not audited
 	defer func() {
 		// ReverseProxy panics with http.ErrAbortHandler when a stream breaks
 		// half-way; the event is still written, then the panic goes on so
@@ -155,7 +177,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if ev.Status == 0 && v == nil {
 			ev.Status = http.StatusOK
 		}
-		p.audit(ev)
+		if !counted {
+			p.audit(ev)
+		}
 		if v != nil {
 			panic(v)
 		}
@@ -163,7 +187,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	refuse := func(status int, reason string) {
 		ev.Denied, ev.Reason = true, reason
-		p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
+		// Without a lease, anyone on the machine can send these: they are
+		// counted, never logged one by one. A lease holder's refusals are
+		// worth a line each, up to a budget per window.
+		if ev.LeaseID == "" || !p.tally.audit() {
+			counted = true
+			p.tally.request(reason)
+		} else {
+			p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
+		}
 		writeError(cw, status, reason)
 	}
 
@@ -194,12 +226,18 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, "protocol upgrades are not proxied")
 		return
 	}
+	if o := findOverride(r); o != "" {
+		refuse(http.StatusForbidden, o+" is not allowed: the hfbroker proxy decides on the request's own method and path")
+		return
+	}
 	escaped := r.URL.EscapedPath()
 	rt, err := parseRoute(escaped)
 	if err != nil {
 		refuse(http.StatusForbidden, err.Error())
 		return
 	}
+	// parseRoute accepted escaped only if it decodes without ambiguity.
+	decoded, _ := url.PathUnescape(escaped)
 	v := decide(lease, r.Method, rt, clip(escaped))
 	if v.needDownloadBatch {
 		body, err := checkDownloadBatch(r)
@@ -228,6 +266,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// dropped hop-by-hop and X-Forwarded-* headers, and none are
 			// added: the Hub has no use for a loopback client address.
 			pr.Out.URL.Scheme = upstream.Scheme
+			// Forward exactly the path that was checked, spelled as it
+			// was checked.
+			pr.Out.URL.Opaque = ""
+			pr.Out.URL.Path, pr.Out.URL.RawPath = decoded, escaped
 			pr.Out.URL.Host = upstream.Host
 			pr.Out.URL.User = nil
 			pr.Out.Host = ""

@@ -46,11 +46,19 @@ type env struct {
 	client    *http.Client
 	logs      *testutil.SyncBuffer
 
-	mu     sync.Mutex
-	events []Event
+	mu        sync.Mutex
+	events    []Event
+	summaries []Summary
 }
 
-func newEnv(t testing.TB) *env {
+// envOptions vary newEnv's proxy.
+type envOptions struct {
+	ownerOnly bool // serve through OwnerOnly for this process's uid
+}
+
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, envOptions{}) }
+
+func newEnvWith(t testing.TB, o envOptions) *env {
 	t.Helper()
 	real, err := NewLeaseToken() // any hf_ token will do as the "real" one
 	if err != nil {
@@ -65,11 +73,19 @@ func newEnv(t testing.TB) *env {
 			defer e.mu.Unlock()
 			e.events = append(e.events, ev)
 		},
+		Summary: func(s Summary) {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			e.summaries = append(e.summaries, s)
+		},
 		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	})
 	l, err := Listen()
 	if err != nil {
 		t.Fatal(err)
+	}
+	if o.ownerOnly {
+		l = e.proxy.OwnerOnly(l, uint32(os.Getuid()))
 	}
 	srv := NewServer(e.proxy)
 	done := make(chan struct{})
@@ -112,6 +128,21 @@ func (e *env) lease(id string, repo *hub.RepoRef, write bool) string {
 	}
 	e.leases.Add(tok, Lease{ID: id, Endpoint: e.up.hub.URL, Token: secret.Token(e.realToken), Repo: repo, Write: write})
 	return tok
+}
+
+// summary ends the proxy's counting window now and returns the total of
+// what it counted since the test began.
+func (e *env) summary() Summary {
+	e.proxy.tally.flush()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var sum Summary
+	for _, s := range e.summaries {
+		sum.Connections += s.Connections
+		sum.Requests += s.Requests
+		sum.LastReason = s.LastReason
+	}
+	return sum
 }
 
 func (e *env) auditEvents() []Event {
@@ -277,9 +308,14 @@ func TestAnEndedLeaseFailsAtOnce(t *testing.T) {
 	if n := len(e.up.requests()); n != 1 {
 		t.Errorf("upstream saw %d requests, want only the one made while the lease lived", n)
 	}
-	ev := e.waitEvent(func(ev Event) bool { return ev.Status == 401 })
-	if !ev.Denied || ev.LeaseID != "" {
-		t.Errorf("audit of the ended lease's request = %+v, want denied with no lease", ev)
+	// A request with no live lease is anyone's: it is counted, not audited.
+	if s := e.summary(); s.Requests != 1 || s.LastReason != invalidCredentials {
+		t.Errorf("summary after the ended lease's request = %+v, want 1 request refused for %q", s, invalidCredentials)
+	}
+	for _, ev := range e.auditEvents() {
+		if ev.Status == 401 {
+			t.Errorf("the ended lease's request was audited on its own: %+v", ev)
+		}
 	}
 }
 
@@ -806,4 +842,69 @@ func TestNewWithoutLeasesPanics(t *testing.T) {
 		}
 	}()
 	New(Options{})
+}
+
+// TestEncodedOrCasedPathsAndMethodOverridesSlipPastTheLeaseCheck pins issue
+// 19 item 7: the write and settings checks compared raw, case-sensitive
+// segments, so PUT …/%73ettings and …/SETTINGS by a write lease, and GET
+// …/xet-write-%74oken by a read lease, went upstream with the real token; and
+// an X-HTTP-Method-Override header could turn a checked GET into a DELETE.
+func TestEncodedOrCasedPathsAndMethodOverridesSlipPastTheLeaseCheck(t *testing.T) {
+	e := newEnv(t)
+	read := e.lease("l-read", ref(t, "acme/llm"), false)
+	write := e.lease("l-write", ref(t, "acme/llm"), true)
+	const settings = `{"private":false}`
+	tests := []struct {
+		name   string
+		lease  string
+		method string
+		path   string
+		hdr    []string
+		body   string
+	}{
+		{name: "an encoded letter in settings", lease: write, method: "PUT", path: "/api/models/acme/llm/%73ettings", body: settings},
+		{name: "an encoded lower-case hex letter in settings", lease: write, method: "PUT", path: "/api/models/acme/llm/setting%73", body: settings},
+		{name: "SETTINGS in upper case", lease: write, method: "PUT", path: "/api/models/acme/llm/SETTINGS", body: settings},
+		{name: "Settings in mixed case", lease: write, method: "PUT", path: "/api/models/acme/llm/Settings", body: settings},
+		{name: "settings double-encoded", lease: write, method: "PUT", path: "/api/models/acme/llm/%2573ettings", body: settings},
+		{name: "settings with an encoded slash after it", lease: write, method: "PUT", path: "/api/models/acme/llm/settings%2F", body: settings},
+		{name: "settings behind an encoded slash", lease: write, method: "PUT", path: "/api/models/acme/llm/x%2Fsettings", body: settings},
+		{name: "settings with a suffix", lease: write, method: "PUT", path: "/api/models/acme/llm/settings.json", body: settings},
+		{name: "settings through an upper-case API prefix", lease: write, method: "PUT", path: "/API/MODELS/acme/llm/SETTINGS", body: settings},
+		{name: "an encoded letter in xet-write-token on a read lease", lease: read, method: "GET", path: "/api/models/acme/llm/xet-write-%74oken/main"},
+		{name: "XET-WRITE-TOKEN in upper case on a read lease", lease: read, method: "GET", path: "/api/models/acme/llm/XET-WRITE-TOKEN/main"},
+		{name: "a read lease's GET overridden to DELETE", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"X-HTTP-Method-Override", "DELETE"}},
+		{name: "a read lease's GET overridden by X-HTTP-Method", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"X-HTTP-Method", "DELETE"}},
+		{name: "a read lease's GET overridden by X-Method-Override", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"X-Method-Override", "DELETE"}},
+		{name: "an override spelled with underscores", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev", hdr: []string{"x_http_method_override", "DELETE"}},
+		{name: "a write lease's POST overridden to PUT settings by X-Original-URL", lease: write, method: "POST", path: "/api/models/acme/llm/commit/main", hdr: []string{"X-Original-URL", "/api/models/acme/llm/settings"}, body: settings},
+		{name: "a read lease's GET overridden by a _method query", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev?_method=DELETE"},
+		{name: "a _method query with an encoded key", lease: read, method: "GET", path: "/api/models/acme/llm/branch/dev?%5Fmethod=DELETE"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var body io.Reader
+			if tc.body != "" {
+				body = strings.NewReader(tc.body)
+			}
+			before := len(e.up.requests())
+			// (do sets headers canonically: x_http_method_override stays
+			// spelled with underscores.)
+			res, _ := e.do(tc.method, tc.path, tc.lease, body, tc.hdr...)
+			if res.StatusCode != http.StatusForbidden {
+				t.Errorf("status %d (%q), want 403", res.StatusCode, res.Header.Get("X-Error-Message"))
+			}
+			if len(e.up.requests()) > before {
+				t.Errorf("the request reached upstream with the real token: %+v", e.up.requests()[before:])
+			}
+		})
+	}
+
+	// What is allowed is forwarded spelled exactly as it was checked.
+	for _, p := range []string{"/api/models/acme/llm/revision/refs%2Fpr%2F1", "/api/models/acme/llm/revision/main", "/acme/llm/resolve/main/a%20b%2Bc.txt"} {
+		e.do("GET", p, read, nil)
+		if !e.up.reached("GET", p) {
+			t.Errorf("GET %s did not reach upstream as spelled; upstream saw %+v", p, e.up.requests())
+		}
+	}
 }

@@ -52,30 +52,61 @@ var errPath = errors.New("path not allowed through the hfbroker proxy")
 const maxPathLen = 8 << 10
 
 // parseRoute checks an escaped request path (URL.EscapedPath, exactly what
-// is forwarded upstream) and says which Hub route it addresses.
+// is forwarded upstream) and says which Hub route it addresses. It is the one
+// place the proxy reads a path: every rule below is about making what is
+// checked here the same path the Hub routes, whichever way a server decodes
+// it.
 //
 // Rules, chosen so that what is checked is what the Hub will route:
-//   - The path is matched on its escaped form, segment by segment. The
-//     segments that name the repo (type, namespace, name) must be plain
-//     [A-Za-z0-9._-]: a percent-encoded repo segment is refused, so "acm%65"
-//     can never be matched as one repo here and routed as another upstream.
-//   - A percent-encoded slash (%2F) is allowed only after the repo segments,
-//     because huggingface_hub quotes revisions with safe="" and sends PR refs
-//     as "refs%2Fpr%2F1". It cannot move a request to another repo: the repo
-//     was already fixed by the plain segments before it.
+//   - The path is matched segment by segment. The segments that name the
+//     repo (type, namespace, name) must be plain [A-Za-z0-9._-]: a
+//     percent-encoded repo segment is refused, so "acm%65" can never be
+//     matched as one repo here and routed as another upstream.
+//   - Every segment the decision reads as a word (api, models, resolve,
+//     info, lfs, objects, batch, and the sub-route after a repo such as
+//     settings or xet-write-token) must be a plain word, [A-Za-z0-9_-], and
+//     is compared without regard to case. The Hub's router ignores case
+//     (…/SETTINGS is the settings route), and a word with an escape, a dot
+//     or an encoded slash ("settings%2F", "settings.json") could be one
+//     word here and another to a server that decodes or strips suffixes.
+//   - A percent-encoding of an unreserved character (a letter, a digit,
+//     "-", ".", "_", "~") is refused anywhere: no client sends one (Python's
+//     quote, JavaScript's encodeURIComponent and Go's PathEscape all leave
+//     them alone), and "%73ettings" is "settings" to the Hub.
+//   - A decoded segment may not itself hold a percent-encoding ("%2573" is
+//     double encoding: one more decoding on the way would change the path).
+//   - A percent-encoded slash (%2F) is allowed only in value segments after
+//     the repo and its sub-route word, because huggingface_hub quotes
+//     revisions with safe="" and sends PR refs as "refs%2Fpr%2F1". It cannot
+//     move a request to another repo or route: those were fixed by the plain
+//     segments before it.
 //   - No segment, decoded, may be "." or "..", nor contain such a part
 //     between "/" or "\" (so "..%2F..%2Fother" is refused too), nor control
 //     characters or NUL. Empty segments ("//") are refused except a single
 //     trailing slash.
-//   - Route words ("api", "models", "resolve", "info", "lfs") match exactly;
-//     the namespace and name are compared case-insensitively by the lease
-//     check (the Hub treats repo ids so) but are never rewritten.
+//   - The namespace and name are compared case-insensitively by the lease
+//     check (the Hub treats repo ids so) but are never rewritten: the path
+//     is forwarded byte for byte as it was checked.
 func parseRoute(escaped string) (route, error) {
+	segs, err := checkPath(escaped)
+	if err != nil {
+		return route{}, err
+	}
+	rt, ok := matchRoute(segs)
+	if !ok {
+		return route{}, fmt.Errorf("%w: %s", errPath, clip(escaped))
+	}
+	return rt, nil
+}
+
+// checkPath splits an escaped path into its segments and applies the
+// per-segment rules of parseRoute to each.
+func checkPath(escaped string) ([]string, error) {
 	if len(escaped) > maxPathLen {
-		return route{}, fmt.Errorf("%w: the path is longer than %d bytes", errPath, maxPathLen)
+		return nil, fmt.Errorf("%w: the path is longer than %d bytes", errPath, maxPathLen)
 	}
 	if !strings.HasPrefix(escaped, "/") {
-		return route{}, fmt.Errorf("%w: %s", errPath, clip(escaped))
+		return nil, fmt.Errorf("%w: %s", errPath, clip(escaped))
 	}
 	segs := strings.Split(escaped[1:], "/")
 	if n := len(segs); n > 1 && segs[n-1] == "" {
@@ -83,14 +114,10 @@ func parseRoute(escaped string) (route, error) {
 	}
 	for _, s := range segs {
 		if err := checkSegment(s); err != nil {
-			return route{}, fmt.Errorf("%w: %s: %v", errPath, clip(escaped), err)
+			return nil, fmt.Errorf("%w: %s: %v", errPath, clip(escaped), err)
 		}
 	}
-	rt, ok := matchRoute(segs)
-	if !ok {
-		return route{}, fmt.Errorf("%w: %s", errPath, clip(escaped))
-	}
-	return rt, nil
+	return segs, nil
 }
 
 // checkSegment applies the per-segment rules of parseRoute.
@@ -102,17 +129,79 @@ func checkSegment(s string) error {
 	if err != nil {
 		return errors.New("bad percent-encoding")
 	}
-	for i := 0; i < len(dec); i++ {
-		if c := dec[i]; c < 0x20 || c == 0x7f {
-			return errors.New("control character in path")
-		}
-	}
 	for _, part := range strings.FieldsFunc(dec, func(r rune) bool { return r == '/' || r == '\\' }) {
 		if part == "." || part == ".." {
 			return errors.New("dot segment in path")
 		}
 	}
+	for i := 0; i < len(dec); i++ {
+		if c := dec[i]; c < 0x20 || c == 0x7f {
+			return errors.New("control character in path")
+		}
+	}
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && isUnreserved(unhex(s[i+1])<<4|unhex(s[i+2])) {
+			return fmt.Errorf("percent-encoded %q", string(unhex(s[i+1])<<4|unhex(s[i+2])))
+		}
+	}
+	if hasEscape(dec) {
+		return errors.New("double percent-encoding")
+	}
 	return nil
+}
+
+// isUnreserved reports whether c is an RFC 3986 unreserved character, whose
+// percent-encoding means the same as the character itself (§6.2.2.2).
+func isUnreserved(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '.' || c == '_' || c == '~'
+}
+
+// hasEscape reports whether s holds a valid percent-encoding.
+func hasEscape(s string) bool {
+	for i := 0; i+2 < len(s); i++ {
+		if s[i] == '%' && ishex(s[i+1]) && ishex(s[i+2]) {
+			return true
+		}
+	}
+	return false
+}
+
+func ishex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// unhex decodes one hex digit; checkSegment calls it only on a path that
+// url.PathUnescape accepted.
+func unhex(c byte) byte {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0'
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10
+	case 'A' <= c && c <= 'F':
+		return c - 'A' + 10
+	}
+	return 0
+}
+
+// isWord reports whether the segment s is the route word w: plain, so that
+// its decoding is itself, and equal but for case.
+func isWord(s, w string) bool { return routeWord(s) && strings.EqualFold(s, w) }
+
+// routeWord reports whether s can be read as a word of a route: letters,
+// digits, "-" and "_". No dot, so "settings.json" is not taken for some
+// other word here and for settings by a server that strips suffixes.
+func routeWord(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // matchRoute maps checked segments to a route.
@@ -120,16 +209,16 @@ func matchRoute(s []string) (route, bool) {
 	if len(s) == 0 {
 		return route{}, false
 	}
-	if s[0] == "api" {
+	if isWord(s[0], "api") {
 		return matchAPI(s[1:])
 	}
 	typ := hub.RepoModel
-	switch s[0] {
-	case "datasets":
+	switch {
+	case isWord(s[0], "datasets"):
 		typ, s = hub.RepoDataset, s[1:]
-	case "spaces":
+	case isWord(s[0], "spaces"):
 		typ, s = hub.RepoSpace, s[1:]
-	case "models":
+	case isWord(s[0], "models"):
 		// The Hub has no /models/NS/NAME web form; refusing it keeps a
 		// "models" user from being read as a type prefix.
 		return route{}, false
@@ -139,13 +228,20 @@ func matchRoute(s []string) (route, bool) {
 	}
 	ns, name, rest := s[0], s[1], s[2:]
 	if base, ok := strings.CutSuffix(name, ".git"); ok {
-		if !plainName(ns) || !plainName(base) || len(rest) < 2 || rest[0] != "info" || rest[1] != "lfs" {
+		if !plainName(ns) || !plainName(base) || len(rest) < 2 || !isWord(rest[0], "info") || !isWord(rest[1], "lfs") {
 			return route{}, false
+		}
+		// The LFS API's own words (objects, batch, verify, locks) decide
+		// what a read lease may do: they must be words too.
+		for _, w := range rest[2:min(len(rest), 4)] {
+			if !routeWord(w) {
+				return route{}, false
+			}
 		}
 		return route{kind: routeLFS, repo: hub.RepoRef{Type: typ, Namespace: ns, Name: base}, rest: rest}, true
 	}
 	// resolve needs a revision and a file: /NS/NAME/resolve/REV/FILE.
-	if !plainName(ns) || !plainName(name) || rest[0] != "resolve" || len(rest) < 3 {
+	if !plainName(ns) || !plainName(name) || !isWord(rest[0], "resolve") || len(rest) < 3 {
 		return route{}, false
 	}
 	return route{kind: routeResolve, repo: hub.RepoRef{Type: typ, Namespace: ns, Name: name}, rest: rest}, true
@@ -154,10 +250,10 @@ func matchRoute(s []string) (route, bool) {
 // matchAPI maps the segments after "/api".
 func matchAPI(s []string) (route, bool) {
 	switch {
-	case len(s) == 1 && s[0] == "whoami-v2":
+	case len(s) == 1 && isWord(s[0], "whoami-v2"):
 		return route{kind: routeWhoami}, true
 	case len(s) >= 1 && isTypeWord(s[0]):
-		typ, _ := hub.ParseRepoType(s[0])
+		typ := typeOf(s[0])
 		switch {
 		case len(s) == 1:
 			return route{kind: routeList, repo: hub.RepoRef{Type: typ}}, true
@@ -165,16 +261,37 @@ func matchAPI(s []string) (route, bool) {
 			// A namespace-less legacy id (/api/models/gpt2) is not
 			// supported: it would read as namespace "gpt2". Such repos
 			// are public and redirect to their org form anyway.
+			if len(s) >= 4 && !routeWord(s[3]) {
+				// The sub-route (settings, xet-write-token, paths-info…)
+				// decides; it must be a plain word.
+				return route{}, false
+			}
 			return route{kind: routeRepoAPI, repo: hub.RepoRef{Type: typ, Namespace: s[1], Name: s[2]}, rest: s[3:]}, true
 		}
-	case len(s) >= 5 && s[0] == "resolve-cache" && isTypeWord(s[1]) && plainName(s[2]) && plainName(s[3]):
-		typ, _ := hub.ParseRepoType(s[1])
-		return route{kind: routeResolveCache, repo: hub.RepoRef{Type: typ, Namespace: s[2], Name: s[3]}, rest: s[4:]}, true
+	case len(s) >= 5 && isWord(s[0], "resolve-cache") && isTypeWord(s[1]) && plainName(s[2]) && plainName(s[3]):
+		return route{kind: routeResolveCache, repo: hub.RepoRef{Type: typeOf(s[1]), Namespace: s[2], Name: s[3]}, rest: s[4:]}, true
 	}
 	return route{}, false
 }
 
-func isTypeWord(s string) bool { return s == "models" || s == "datasets" || s == "spaces" }
+// word returns the i-th segment of rest in lower case, the form the policy
+// compares, or "" when there is none. matchRoute has checked it is a word.
+func word(rest []string, i int) string {
+	if i >= len(rest) || !routeWord(rest[i]) {
+		return ""
+	}
+	return strings.ToLower(rest[i])
+}
+
+func isTypeWord(s string) bool {
+	return isWord(s, "models") || isWord(s, "datasets") || isWord(s, "spaces")
+}
+
+// typeOf maps a type word that isTypeWord accepted to its repo type.
+func typeOf(s string) hub.RepoType {
+	t, _ := hub.ParseRepoType(strings.ToLower(s))
+	return t
+}
 
 // plainName reports whether a namespace or name segment holds only the
 // characters the Hub allows in repo ids, unescaped.

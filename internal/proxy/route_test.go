@@ -66,6 +66,17 @@ func TestParseRoute(t *testing.T) {
 		{name: "a newline is refused", path: "/acme/llm/resolve/main/a%0Ab"},
 		{name: "bad percent-encoding is refused", path: "/acme/llm/resolve/main/a%zz"},
 		{name: "a path without a leading slash is refused", path: "*"},
+		{name: "a route word is read without regard to case", path: "/API/Models/acme/llm/SETTINGS", kind: routeRepoAPI, repo: model("acme", "llm"), rest: "SETTINGS"},
+		{name: "an upper-case resolve is a resolve", path: "/acme/llm/RESOLVE/main/x", kind: routeResolve, repo: model("acme", "llm"), rest: "RESOLVE/main/x"},
+		{name: "an encoded space and plus in a file name pass", path: "/acme/llm/resolve/main/a%20b%2Bc", kind: routeResolve, repo: model("acme", "llm"), rest: "resolve/main/a%20b%2Bc"},
+		{name: "an encoded letter in a sub-route is refused", path: "/api/models/acme/llm/%73ettings"},
+		{name: "an encoded letter in a file name is refused", path: "/acme/llm/resolve/main/%61.txt"},
+		{name: "an encoded tilde is refused", path: "/acme/llm/resolve/main/%7Ex"},
+		{name: "double encoding is refused", path: "/acme/llm/resolve/main/%252e%252e"},
+		{name: "an encoded slash in a sub-route is refused", path: "/api/models/acme/llm/settings%2F"},
+		{name: "a sub-route with a dot is refused", path: "/api/models/acme/llm/settings.json"},
+		{name: "an encoded route word is refused", path: "/acme/llm/re%73olve/main/x"},
+		{name: "an LFS word with an encoded slash is refused", path: "/acme/llm.git/info/lfs/objects%2Fbatch"},
 		{name: "an overlong path is refused", path: "/acme/llm/resolve/main/" + strings.Repeat("a", maxPathLen)},
 	}
 	for _, tc := range tests {
@@ -91,12 +102,16 @@ func TestParseRoute(t *testing.T) {
 }
 
 // FuzzParseRoute checks that whatever parseRoute accepts names a valid repo
-// in plain segments and holds no dot segment, decoded or not.
+// in plain segments, holds no dot segment, decoded or not, decodes without
+// ambiguity (no encoded unreserved character, no double encoding), and that
+// the lease check reads the settings and xet-write-token routes as the Hub
+// does: decoded and without regard to case (issue 19 item 7).
 func FuzzParseRoute(f *testing.F) {
 	for _, s := range []string{
 		"/api/whoami-v2", "/api/models/acme/llm/revision/refs%2Fpr%2F1", "/acme/llm/resolve/main/a/b",
 		"/datasets/acme/c.git/info/lfs/objects/batch", "/api/resolve-cache/spaces/a/b/c/d",
 		"/api/models/acme/llm/..%2F..", "/acme/llm/resolve/main/%2e%2e",
+		"/api/models/acme/llm/%73ettings", "/API/Datasets/acme/llm/SETTINGS", "/api/models/acme/llm/xet-write-%2574oken/main",
 	} {
 		f.Add(s)
 	}
@@ -120,6 +135,37 @@ func FuzzParseRoute(f *testing.F) {
 		for _, part := range strings.FieldsFunc(dec, func(r rune) bool { return r == '/' || r == '\\' }) {
 			if part == "." || part == ".." {
 				t.Fatalf("%q: accepted a dot segment", p)
+			}
+		}
+		for i := 0; i+2 < len(p); i++ {
+			if p[i] == '%' {
+				if c, err := url.PathUnescape(p[i : i+3]); err == nil && isUnreserved(c[0]) {
+					t.Fatalf("%q: accepted a percent-encoded %q", p, c)
+				}
+			}
+		}
+		for _, seg := range strings.Split(p, "/") {
+			d, _ := url.PathUnescape(seg)
+			if d2, err := url.PathUnescape(d); err == nil && d2 != d {
+				t.Fatalf("%q: accepted segment %q, which decodes twice", p, seg)
+			}
+		}
+		// Read the path as a Hub that decodes everything, encoded slashes
+		// included, and ignores case: its settings and xet-write-token
+		// routes must get the refusals the proxy gives them.
+		hubSegs := strings.Split(strings.Trim(strings.ToLower(dec), "/"), "/")
+		if len(hubSegs) < 5 || hubSegs[0] != "api" || !isTypeWord(hubSegs[1]) {
+			return
+		}
+		repo := hub.RepoRef{Type: typeOf(hubSegs[1]), Namespace: hubSegs[2], Name: hubSegs[3]}
+		switch hubSegs[4] {
+		case "settings":
+			if v := decide(Lease{ID: "w", Repo: &repo, Write: true}, "PUT", rt, p); v.allow {
+				t.Fatalf("%q: a write lease may PUT what the Hub reads as settings", p)
+			}
+		case "xet-write-token":
+			if v := decide(Lease{ID: "r", Repo: &repo}, "GET", rt, p); v.allow {
+				t.Fatalf("%q: a read lease may GET what the Hub reads as a Xet write token", p)
 			}
 		}
 	})
