@@ -57,6 +57,10 @@ type Options struct {
 	// OnLeaseEnd, when set, is told of every lease that ends (the proxy
 	// forgets its lease token).
 	OnLeaseEnd func(Lease)
+	// OnIdle, when set, is called by Run when the last of a burst of
+	// leases (shrinkAfter or more at once) has ended: the daemon gives the
+	// burst's memory back to the system then.
+	OnIdle func()
 }
 
 // Route sends requests for repos matching Match to Profile.
@@ -81,6 +85,10 @@ type Broker struct {
 	leases    map[string]*Lease
 	hubWait   map[string]time.Time // endpoint -> no whoami calls before this (429)
 	repoInfos map[string]repoInfoEntry
+
+	reapWake chan struct{} // wakes Run when a lease is due before reapAt
+	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
+	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
 
 	pids  *pidWatcher      // nil: poll only
 	procs map[int]procInfo // processes watched through pids, guarded by mu
@@ -112,6 +120,7 @@ func New(opts Options) (*Broker, error) {
 		repoInfos: map[string]repoInfoEntry{},
 		procs:     map[int]procInfo{},
 		store:     opts.Store,
+		reapWake:  make(chan struct{}, 1),
 	}
 	if b.now == nil {
 		b.now = time.Now

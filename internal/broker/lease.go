@@ -154,6 +154,8 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		return Grant{}, &Error{Kind: KindLocked, Msg: "locked while the lease was being granted; try again"}
 	}
 	b.leases[l.ID] = l
+	b.leaseMax = max(b.leaseMax, len(b.leases))
+	b.wakeReaperLocked(l, now)
 	b.mu.Unlock()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
@@ -369,16 +371,25 @@ func (b *Broker) endExited(match func(*Lease) bool) {
 	b.endLeases(exited, "exit")
 }
 
-// Run reaps leases until ctx ends: on every tick, and at once when the kernel
-// reports (through a pidfd) that a leased process exited.
+// maxReapSleep bounds how long the reaper sleeps while leases are live. Go's
+// timers run on the monotonic clock, which stops during a suspend; the wall
+// clock does not, so a lease whose wall-clock end passed while the machine
+// slept is still ended within this bound of the resume.
+const maxReapSleep = 30 * time.Second
+
+// Run reaps leases until ctx ends. It sleeps until the next lease's deadline
+// (with no lease, until one is granted), and wakes at once when the kernel
+// reports through a pidfd that a leased process exited: an idle daemon is
+// never woken by a poll. Only leases on processes that no pidfd watches
+// (kernels before 5.3, other systems) are polled, every ReapInterval.
 func (b *Broker) Run(ctx context.Context) {
 	if b.pids != nil {
 		done := make(chan struct{})
-		defer func() { <-done; b.pids.close() }()
+		defer func() { b.pids.interrupt(); <-done; b.pids.close() }()
 		go func() {
 			defer close(done)
 			for ctx.Err() == nil {
-				if exited := b.pids.wait(250); len(exited) > 0 {
+				if exited := b.pids.wait(); len(exited) > 0 {
 					dead := map[int]bool{}
 					b.mu.Lock()
 					for _, pid := range exited {
@@ -391,16 +402,90 @@ func (b *Broker) Run(ctx context.Context) {
 			}
 		}()
 	}
-	t := time.NewTicker(b.opts.ReapInterval)
-	defer t.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
+		sleep, ok, burstOver := b.armReaper()
+		if ok {
+			timer.Reset(sleep)
+		} else {
+			timer.Stop()
+		}
+		if burstOver && b.opts.OnIdle != nil {
+			b.opts.OnIdle()
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-b.reapWake:
+		case <-timer.C:
 			b.Reap()
 		}
 	}
+}
+
+// armReaper decides how long the reaper may sleep: until the earliest
+// deadline of a live lease, sooner when a lease needs polling, never longer
+// than maxReapSleep; false when there is no lease. It records the time it
+// will wake, so that a lease granted with an earlier deadline wakes it.
+// burstOver says that the last of many leases has just ended.
+func (b *Broker) armReaper() (sleep time.Duration, ok, burstOver bool) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.leases) == 0 {
+		b.reapAt = time.Time{}
+		return 0, false, b.shrinkLocked()
+	}
+	next := now.Add(maxReapSleep)
+	for _, l := range b.leases {
+		next = minTime(next, b.reapDue(l, now))
+	}
+	b.reapAt = next
+	return max(next.Sub(now), 0), true, false
+}
+
+// shrinkAfter is how many leases make a burst worth giving memory back for.
+const shrinkAfter = 1024
+
+// shrinkLocked makes the lease map anew once it has emptied after a burst:
+// a Go map never gives back its buckets, so the map that held 100,000 leases
+// would keep their memory for the daemon's life. It reports whether it did.
+func (b *Broker) shrinkLocked() bool {
+	if b.leaseMax < shrinkAfter {
+		return false
+	}
+	b.leases = map[string]*Lease{}
+	b.leaseMax = 0
+	return true
+}
+
+// reapDue is when the reaper must look at l next.
+func (b *Broker) reapDue(l *Lease, now time.Time) time.Time {
+	due := l.deadline
+	if l.watched && (b.pids == nil || !b.pids.watching(l.PID)) {
+		due = minTime(due, now.Add(b.opts.ReapInterval))
+	}
+	return due
+}
+
+// wakeReaperLocked wakes the reaper when l is due before it would wake.
+func (b *Broker) wakeReaperLocked(l *Lease, now time.Time) {
+	if due := b.reapDue(l, now); b.reapAt.IsZero() || due.Before(b.reapAt) {
+		b.reapAt = due // one wake per earlier deadline, not one per lease
+		select {
+		case b.reapWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func repoString(r *hub.RepoRef) string {

@@ -124,6 +124,9 @@ func Run(ctx context.Context, opts Options) error {
 		Routes:     routes,
 		GitPrefer:  cfg.Git.Prefer,
 		OnLeaseEnd: px.End,
+		// After a burst, give the memory back now rather than at the
+		// scavenger's pace: an idle daemon should look idle in top.
+		OnIdle: debug.FreeOSMemory,
 	})
 	if err != nil {
 		return err
