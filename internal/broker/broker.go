@@ -47,7 +47,10 @@ type Options struct {
 	DefaultTTL time.Duration
 	MaxTTL     time.Duration
 	GitTTL     time.Duration
-	Routes     []Route
+	// MaxUntilExit bounds a lease that ends with its processes rather than
+	// at a TTL (exec --ttl 0): 30 days unless set.
+	MaxUntilExit time.Duration
+	Routes       []Route
 	// GitPrefer is "write" (default) or "read": which token git gets when
 	// its request does not say whether it will push.
 	GitPrefer string
@@ -86,6 +89,8 @@ type Broker struct {
 	hubWait   map[string]time.Time // endpoint -> no whoami calls before this (429)
 	repoInfos map[string]repoInfoEntry
 
+	exitMu   sync.Mutex    // serialises processesExited
+	ended    endedLeases   // why recent leases ended, guarded by mu
 	reapWake chan struct{} // wakes Run when a lease is due before reapAt
 	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
 	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
@@ -139,6 +144,9 @@ func New(opts Options) (*Broker, error) {
 	}
 	if b.opts.GitTTL <= 0 {
 		b.opts.GitTTL = 15 * time.Minute
+	}
+	if b.opts.MaxUntilExit <= 0 {
+		b.opts.MaxUntilExit = 30 * 24 * time.Hour
 	}
 	if b.opts.ReapInterval <= 0 {
 		b.opts.ReapInterval = 200 * time.Millisecond

@@ -113,17 +113,18 @@ func Run(ctx context.Context, opts Options) error {
 		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
 	}
 	b, err := broker.New(broker.Options{
-		Store:      store,
-		Hub:        hub.New(),
-		Audit:      auditLog,
-		Profiles:   &broker.ProfileStore{Path: paths.ProfilesFile()},
-		Logger:     log,
-		DefaultTTL: cfg.LeaseTTL(),
-		MaxTTL:     cfg.MaxTTL(),
-		GitTTL:     cfg.GitTTL(),
-		Routes:     routes,
-		GitPrefer:  cfg.Git.Prefer,
-		OnLeaseEnd: px.End,
+		Store:        store,
+		Hub:          hub.New(),
+		Audit:        auditLog,
+		Profiles:     &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Logger:       log,
+		DefaultTTL:   cfg.LeaseTTL(),
+		MaxTTL:       cfg.MaxTTL(),
+		MaxUntilExit: cfg.MaxUntilExit(),
+		GitTTL:       cfg.GitTTL(),
+		Routes:       routes,
+		GitPrefer:    cfg.Git.Prefer,
+		OnLeaseEnd:   px.End,
 		// After a burst, give the memory back now rather than at the
 		// scavenger's pace: an idle daemon should look idle in top.
 		OnIdle: debug.FreeOSMemory,
