@@ -99,6 +99,7 @@ type Lease struct {
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
 	members  []procRef // the processes it lives with now, guarded by Broker.mu
+	jobStart uint64    // the first process's start time: its job's processes start later
 	deadline time.Time // ExpiresAt with its monotonic reading kept
 }
 
@@ -191,7 +192,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		deadline:    now.Add(ttl),
 	}
 	if l.watched {
-		l.members = []procRef{{pid, start}}
+		l.members, l.jobStart = []procRef{{pid, start}}, start
 	}
 	b.mu.Lock()
 	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != tok.Fingerprint() {
@@ -535,6 +536,39 @@ func (b *Broker) Reap() {
 	}
 }
 
+// heirs finds the processes that carry each of ids in their environment. A
+// process caught in the middle of an execve has no environment to read
+// for a moment (nohup, setsid and every shell's exec pass through one), so
+// while a process of the job's age could not be read and some id has no
+// heir, it looks again, a few times, a few milliseconds apart.
+func (b *Broker) heirs(uid int, ids []string, since uint64) map[string][]procRef {
+	out := map[string][]procRef{}
+	if len(ids) == 0 {
+		return out
+	}
+	for try := 0; ; try++ {
+		found, unsure := b.opts.Procs.Carriers(uid, LeaseEnv, ids, since)
+		for id, pids := range found {
+			for _, pid := range pids {
+				if info, err := b.proc(pid); err == nil && !slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
+					out[id] = append(out[id], procRef{pid, info.start})
+				}
+			}
+		}
+		if !unsure || len(out) == len(ids) || try == heirRetries {
+			return out
+		}
+		time.Sleep(heirRetryDelay)
+	}
+}
+
+// heirRetries and heirRetryDelay bound the second looks of heirs: an
+// execve's unreadable moment lasts microseconds.
+const (
+	heirRetries    = 5
+	heirRetryDelay = 10 * time.Millisecond
+)
+
 // processesExited takes the processes that exited out of every lease. A
 // lease left with none ends, unless it follows a tree and other processes
 // still carry its id: it then lives on with those.
@@ -556,24 +590,18 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 			}
 		}
 	}
-	uid := 0
-	if len(orphans) > 0 {
-		uid = orphans[0].UID // every lease is the daemon's own uid's
+	uid, since := 0, uint64(0)
+	for i, l := range orphans {
+		if l.Follow == FollowTree && (i == 0 || l.jobStart < since) {
+			since = l.jobStart
+		}
+		uid = l.UID // every lease is the daemon's own uid's
 	}
 	b.mu.Unlock()
 	if len(orphans) == 0 {
 		return
 	}
-	heirs := map[string][]procRef{}
-	if len(ids) > 0 {
-		for id, pids := range b.opts.Procs.Carriers(uid, LeaseEnv, ids) {
-			for _, pid := range pids {
-				if info, err := b.proc(pid); err == nil {
-					heirs[id] = append(heirs[id], procRef{pid, info.start})
-				}
-			}
-		}
-	}
+	heirs := b.heirs(uid, ids, since)
 	b.mu.Lock()
 	var ended []*Lease
 	for _, l := range orphans {

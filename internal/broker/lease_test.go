@@ -41,7 +41,7 @@ func (f *fakeProcs) Parent(pid int) (int, error) {
 }
 func (f *fakeProcs) Exe(int) string  { return "/usr/bin/python3" }
 func (f *fakeProcs) CanFollow() bool { return !f.noFollow }
-func (f *fakeProcs) Carriers(_ int, key string, values []string) map[string][]int {
+func (f *fakeProcs) Carriers(_ int, key string, values []string, _ uint64) (map[string][]int, bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	out := map[string][]int{}
@@ -50,7 +50,7 @@ func (f *fakeProcs) Carriers(_ int, key string, values []string) map[string][]in
 			out[id] = append(out[id], pid)
 		}
 	}
-	return out
+	return out, false
 }
 
 // spawn starts a process that carries lease id in its environment.

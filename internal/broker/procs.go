@@ -11,8 +11,9 @@ type Procs interface {
 	// CanFollow reports whether Carriers can list processes here.
 	CanFollow() bool
 	// Carriers returns, for each of values, the live processes of uid whose
-	// environment holds key=value.
-	Carriers(uid int, key string, values []string) map[string][]int
+	// environment holds key=value; unsure says that a process of uid
+	// started at or after since (a start time) could not be read.
+	Carriers(uid int, key string, values []string, since uint64) (found map[string][]int, unsure bool)
 }
 
 type osProcs struct{}
@@ -22,8 +23,8 @@ func (osProcs) Parent(pid int) (int, error)       { return procParent(pid) }
 func (osProcs) Exe(pid int) string                { return procExe(pid) }
 func (osProcs) Cwd(pid int) string                { return procCwd(pid) }
 func (osProcs) CanFollow() bool                   { return canListProcs }
-func (osProcs) Carriers(uid int, key string, values []string) map[string][]int {
-	return procCarriers(uid, key, values)
+func (osProcs) Carriers(uid int, key string, values []string, since uint64) (map[string][]int, bool) {
+	return procCarriers(uid, key, values, since)
 }
 
 // OSProcs returns the operating system's process table.

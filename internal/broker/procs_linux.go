@@ -66,20 +66,22 @@ const canListProcs = true
 // procCarriers walks /proc for the processes of uid whose initial
 // environment (what execve gave them, which their children inherit) holds
 // key=value for one of values. Processes it may not read (another uid, a
-// setuid program) are passed over. It runs only when a followed lease has
-// lost its last known process, never on a lease's hot path.
-func procCarriers(uid int, key string, values []string) map[string][]int {
+// setuid program) are passed over; unsure says that one of uid's processes
+// started at or after since had no environment to read (mid-execve, or a
+// zombie). It runs only when a followed lease has lost its last known
+// process, never on a lease's hot path.
+func procCarriers(uid int, key string, values []string, since uint64) (out map[string][]int, unsure bool) {
 	want := make(map[string]bool, len(values))
 	for _, v := range values {
 		want[v] = true
 	}
 	ents, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil
+		return nil, false
 	}
 	self := os.Getpid()
 	prefix := []byte(key + "=")
-	out := map[string][]int{}
+	out = map[string][]int{}
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == self {
@@ -91,7 +93,10 @@ func procCarriers(uid int, key string, values []string) map[string][]int {
 			continue
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
-		if err != nil {
+		if err != nil || len(env) == 0 {
+			if st, err := procStartTime(pid); err == nil && st >= since {
+				unsure = true
+			}
 			continue
 		}
 		for kv := range bytes.SplitSeq(env, []byte{0}) {
@@ -103,5 +108,5 @@ func procCarriers(uid int, key string, values []string) map[string][]int {
 			}
 		}
 	}
-	return out
+	return out, unsure
 }

@@ -35,4 +35,4 @@ func procCwd(int) string { return "" }
 // so a lease lives with its first process only.
 const canListProcs = false
 
-func procCarriers(int, string, []string) map[string][]int { return nil }
+func procCarriers(int, string, []string, uint64) (map[string][]int, bool) { return nil, false }

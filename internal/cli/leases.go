@@ -178,11 +178,20 @@ func leasesWatch(ctx context.Context, f *Factory, every time.Duration) error {
 	})
 }
 
+// durationText says a lease's time left as a person reads it: days and
+// hours past two days (a lease until exit has up to 30), else to the second.
+func durationText(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	}
+	return d.Round(time.Second).String()
+}
+
 func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tACCESS\tPROCS\tFOLLOW\tAGE\tLEFT")
 	for _, l := range list {
-		left := l.ExpiresAt.Sub(now).Round(time.Second).String()
+		left := durationText(l.ExpiresAt.Sub(now))
 		if l.UntilExit {
 			left = "until exit (≤ " + left + ")"
 		}
