@@ -50,7 +50,10 @@ type Options struct {
 	DefaultTTL time.Duration
 	MaxTTL     time.Duration
 	GitTTL     time.Duration
-	Routes     []Route
+	// MaxUntilExit bounds a lease that ends with its processes rather than
+	// at a TTL (exec --ttl 0): 30 days unless set.
+	MaxUntilExit time.Duration
+	Routes       []Route
 	// GitPrefer is "write" (default) or "read": which token git gets when
 	// its request does not say whether it will push.
 	GitPrefer string
@@ -60,6 +63,10 @@ type Options struct {
 	// OnLeaseEnd, when set, is told of every lease that ends (the proxy
 	// forgets its lease token).
 	OnLeaseEnd func(Lease)
+	// OnIdle, when set, is called by Run when the last of a burst of
+	// leases (shrinkAfter or more at once) has ended: the daemon gives the
+	// burst's memory back to the system then.
+	OnIdle func()
 }
 
 // Route sends requests for repos matching Match to Profile.
@@ -74,8 +81,11 @@ type Settings struct {
 	DefaultTTL time.Duration
 	MaxTTL     time.Duration
 	GitTTL     time.Duration
-	Routes     []Route
-	GitPrefer  string
+	// MaxUntilExit bounds a lease that ends with its processes rather than
+	// at a TTL (exec --ttl 0): 30 days unless set.
+	MaxUntilExit time.Duration
+	Routes       []Route
+	GitPrefer    string
 }
 
 // Configure makes s the settings of every request from now on; zero TTLs
@@ -89,6 +99,9 @@ func (b *Broker) Configure(s Settings) {
 	}
 	if s.GitTTL <= 0 {
 		s.GitTTL = 15 * time.Minute
+	}
+	if s.MaxUntilExit <= 0 {
+		s.MaxUntilExit = 30 * 24 * time.Hour
 	}
 	s.Routes = slices.Clone(s.Routes)
 	b.settings.Store(&s)
@@ -114,6 +127,12 @@ type Broker struct {
 	leases    map[string]*Lease
 	hubWait   map[string]time.Time // endpoint -> no whoami calls before this (429)
 	repoInfos map[string]repoInfoEntry
+
+	exitMu   sync.Mutex    // serialises processesExited
+	ended    endedLeases   // why recent leases ended, guarded by mu
+	reapWake chan struct{} // wakes Run when a lease is due before reapAt
+	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
+	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
 
 	pids  *pidWatcher      // nil: poll only
 	procs map[int]procInfo // processes watched through pids, guarded by mu
@@ -145,6 +164,7 @@ func New(opts Options) (*Broker, error) {
 		repoInfos: map[string]repoInfoEntry{},
 		procs:     map[int]procInfo{},
 		store:     opts.Store,
+		reapWake:  make(chan struct{}, 1),
 	}
 	if b.now == nil {
 		b.now = time.Now
@@ -156,7 +176,7 @@ func New(opts Options) (*Broker, error) {
 		b.opts.Procs = osProcs{}
 	}
 	b.Configure(Settings{DefaultTTL: opts.DefaultTTL, MaxTTL: opts.MaxTTL, GitTTL: opts.GitTTL,
-		Routes: opts.Routes, GitPrefer: opts.GitPrefer})
+		Routes: opts.Routes, GitPrefer: opts.GitPrefer, MaxUntilExit: opts.MaxUntilExit})
 	if b.opts.ReapInterval <= 0 {
 		b.opts.ReapInterval = 200 * time.Millisecond
 	}

@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/access"
@@ -65,6 +66,9 @@ type LeaseRequest struct {
 	// (a supervised command). Zero means the caller.
 	PID    int
 	Caller Caller
+	// UntilExit asks for a lease without a TTL: it ends with its processes,
+	// within Options.MaxUntilExit.
+	UntilExit bool
 }
 
 // Lease is a granted lease. It never holds the token.
@@ -84,10 +88,43 @@ type Lease struct {
 
 	UID int
 
-	cwd       string    // the process's directory, for the audit log
-	watched   bool      // the lease ends when process PID exits
-	startTime uint64    // the watched process's start time, against pid reuse
-	deadline  time.Time // ExpiresAt with its monotonic reading kept
+	// Follow says how the lease's processes are followed; Processes are
+	// the ones it lives with now (Leases and Renew fill them in).
+	Follow    Follow
+	Processes []int
+	// UntilExit: the lease has no wall-clock limit of its own; it ends with
+	// its processes (within the configured maximum).
+	UntilExit bool
+
+	cwd      string    // the process's directory, for the audit log
+	watched  bool      // the lease ends when its processes have exited
+	members  []procRef // the processes it lives with now, guarded by Broker.mu
+	jobStart uint64    // the first process's start time: its job's processes start later
+	deadline time.Time // ExpiresAt with its monotonic reading kept
+}
+
+// Follow is how a lease follows the processes it lives with.
+type Follow string
+
+const (
+	// FollowTree: the process that took the lease, then every process
+	// that carries the lease's id in its environment (LeaseEnv), which
+	// every descendant inherits, through double forks, setsid and nohup.
+	FollowTree Follow = "tree"
+	// FollowProcess: the process that took the lease, alone.
+	FollowProcess Follow = "process"
+	// FollowTTL: no process; the lease lives out its TTL.
+	FollowTTL Follow = "ttl"
+)
+
+// LeaseEnv is the environment variable that carries a lease's id into the
+// processes of its job (runenv.EnvLease: exec sets it in the child).
+const LeaseEnv = "HFBROKER_LEASE"
+
+// procRef is one process, its start time guarding against pid reuse.
+type procRef struct {
+	pid   int
+	start uint64
 }
 
 // Grant is a lease with its token.
@@ -122,6 +159,17 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	if req.UntilExit && (pid == 0 || req.Purpose == PurposeGit) {
+		return Grant{}, errorf(KindInvalid, "pass a TTL such as --ttl 1h",
+			"a lease without a TTL needs a process to end with")
+	}
+	follow := FollowTTL
+	if pid != 0 && req.Purpose != PurposeGit {
+		follow = FollowProcess
+		if (req.Purpose == PurposeExec || req.Purpose == PurposeProxy) && b.opts.Procs.CanFollow() {
+			follow = FollowTree
+		}
+	}
 	now := b.now()
 	l := &Lease{
 		ID:          newID("l-"),
@@ -133,14 +181,18 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		Exe:         exe,
 		UID:         req.Caller.UID,
 		cwd:         cwd,
-		watched:     pid != 0 && req.Purpose != PurposeGit,
+		watched:     follow != FollowTTL,
+		Follow:      follow,
+		UntilExit:   req.UntilExit,
 		Repo:        req.Repo,
 		Access:      req.Access,
 		Purpose:     req.Purpose,
 		GrantedAt:   now.UTC().Round(0),
 		ExpiresAt:   now.Add(ttl).UTC().Round(0),
-		startTime:   start,
 		deadline:    now.Add(ttl),
+	}
+	if l.watched {
+		l.members, l.jobStart = []procRef{{pid, start}}, start
 	}
 	b.mu.Lock()
 	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != tok.Fingerprint() {
@@ -154,6 +206,8 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		return Grant{}, &Error{Kind: KindLocked, Msg: "locked while the lease was being granted; try again"}
 	}
 	b.leases[l.ID] = l
+	b.leaseMax = max(b.leaseMax, len(b.leases))
+	b.wakeReaperLocked(l, now)
 	b.mu.Unlock()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
@@ -169,6 +223,12 @@ func withPID(c Caller, pid int, exe string) Caller {
 }
 
 func (b *Broker) leaseTTL(req LeaseRequest) (time.Duration, error) {
+	if req.UntilExit {
+		if req.TTL != 0 {
+			return 0, errorf(KindInvalid, "pass either --ttl D or --until-exit", "a lease until exit takes no TTL")
+		}
+		return b.cfg().MaxUntilExit, nil
+	}
 	ttl := req.TTL
 	if ttl < 0 {
 		return 0, errorf(KindInvalid, "pass a positive duration such as 15m", "lease TTL %s is negative", ttl)
@@ -251,11 +311,22 @@ func (b *Broker) Leases() []Lease {
 	b.mu.Lock()
 	out := make([]Lease, 0, len(b.leases))
 	for _, l := range b.leases {
-		out = append(out, *l)
+		out = append(out, l.snapshot())
 	}
 	b.mu.Unlock()
 	sortLeases(out)
 	return out
+}
+
+// snapshot copies a live lease for a caller, with its processes; the
+// broker's mutex must be held.
+func (l *Lease) snapshot() Lease {
+	c := *l
+	c.members, c.Processes = nil, make([]int, len(l.members))
+	for i, m := range l.members {
+		c.Processes[i] = m.pid
+	}
+	return c
 }
 
 // LeaseCount returns the number of live leases.
@@ -289,6 +360,105 @@ func (b *Broker) EndAll(cause string) int {
 	return len(ended)
 }
 
+// EndedCause says why a recently ended lease ended ("exit", "ttl",
+// "revoked", "lock", …); false for a lease that is live or long forgotten.
+func (b *Broker) EndedCause(id string) (string, bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ended.cause(id)
+}
+
+// Renew extends a live lease: to ttl from now, or, with ttl zero, by its
+// own lifetime again (a lease until exit: to the maximum again). An ended
+// lease cannot be renewed; the error says why it ended.
+func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, error) {
+	if ttl < 0 {
+		return Lease{}, errorf(KindInvalid, "pass a positive duration such as 24h", "lease TTL %s is negative", ttl)
+	}
+	now := b.now()
+	b.mu.Lock()
+	l, ok := b.leases[id]
+	if !ok || b.expired(l, now) {
+		cause, known := b.ended.cause(id)
+		b.mu.Unlock()
+		if ok {
+			cause, known = "ttl", true
+		}
+		if known {
+			return Lease{}, errorf(KindAccessDenied, "start the job again for a new lease",
+				"lease %s ended (%s); an ended lease cannot be renewed", id, endedText(cause))
+		}
+		return Lease{}, errorf(KindNotFound, "run 'hfbroker leases' to see live leases", "no live lease %q", id)
+	}
+	set := b.cfg()
+	limit := set.MaxTTL
+	switch {
+	case l.UntilExit && ttl == 0:
+		ttl, limit = set.MaxUntilExit, set.MaxUntilExit
+	case ttl == 0:
+		ttl = l.ExpiresAt.Sub(l.GrantedAt)
+	}
+	if ttl > limit {
+		b.mu.Unlock()
+		return Lease{}, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", limit),
+			"lease TTL %s is longer than the maximum %s", ttl, limit)
+	}
+	l.deadline = now.Add(ttl)
+	l.ExpiresAt = l.deadline.UTC().Round(0)
+	b.wakeReaperLocked(l, now)
+	c := l.snapshot()
+	b.mu.Unlock()
+	b.audit(audit.Event{Event: "lease.renewed", LeaseID: c.ID, Profile: c.Profile, Fingerprint: c.Fingerprint,
+		Repo: repoString(c.Repo), Access: accessText(c.Access), Purpose: string(c.Purpose), Reason: "renewed for " + ttl.String()}, caller)
+	return c, nil
+}
+
+// endedText says a cause in words.
+func endedText(cause string) string {
+	switch cause {
+	case "exit":
+		return "its processes exited"
+	case "ttl":
+		return "its TTL passed"
+	case "revoked":
+		return "it was revoked"
+	case "lock":
+		return "hfbroker was locked"
+	case "profile-removed":
+		return "its profile was removed"
+	}
+	return cause
+}
+
+// endedLeases remembers why the last maxEnded leases ended, so that a
+// renewal (or a lease token's next request) can say so. It holds ids and
+// causes, never a token.
+type endedLeases struct {
+	causes map[string]string
+	order  []string // oldest first
+}
+
+const maxEnded = 4096
+
+func (e *endedLeases) add(id, cause string) {
+	if e.causes == nil {
+		e.causes = map[string]string{}
+	}
+	if _, dup := e.causes[id]; !dup {
+		if len(e.order) == maxEnded {
+			delete(e.causes, e.order[0])
+			e.order = append(e.order[:0], e.order[1:]...)
+		}
+		e.order = append(e.order, id)
+	}
+	e.causes[id] = cause
+}
+
+func (e *endedLeases) cause(id string) (string, bool) {
+	c, ok := e.causes[id]
+	return c, ok
+}
+
 // LeaseValid reports whether a lease is still live; a proxy checks it on
 // every request.
 func (b *Broker) LeaseValid(id string) (Lease, bool) {
@@ -313,6 +483,13 @@ func (b *Broker) takeLeasesLocked(match func(*Lease) bool) []*Lease {
 }
 
 func (b *Broker) endLeases(ls []*Lease, cause string) {
+	if len(ls) > 0 {
+		b.mu.Lock()
+		for _, l := range ls {
+			b.ended.add(l.ID, cause)
+		}
+		b.mu.Unlock()
+	}
 	for _, l := range ls {
 		if b.opts.OnLeaseEnd != nil {
 			b.opts.OnLeaseEnd(*l)
@@ -330,27 +507,24 @@ func (b *Broker) expired(l *Lease, now time.Time) bool {
 	return !now.Before(l.deadline) || !now.Round(0).Before(l.deadline.Round(0))
 }
 
-// Reap ends leases past their TTL or whose process has exited. Run calls it
-// periodically and on pidfd events; tests call it directly. Each distinct
-// process is looked at once, however many leases it holds.
+// Reap ends leases past their TTL or whose processes have exited. Run calls
+// it when a deadline comes, and to poll the processes no pidfd watches;
+// tests call it directly. Each distinct process is looked at once, however
+// many leases it holds.
 func (b *Broker) Reap() {
 	now := b.now()
 	b.mu.Lock()
 	expired := b.takeLeasesLocked(func(l *Lease) bool { return b.expired(l, now) })
-	type proc struct {
-		pid   int
-		start uint64
-	}
-	check := map[proc]bool{}
+	check := map[procRef]bool{}
 	for _, l := range b.leases {
-		if l.watched {
-			check[proc{l.PID, l.startTime}] = true
+		for _, m := range l.members {
+			check[m] = true
 		}
 	}
 	b.mu.Unlock()
 	b.endLeases(expired, "ttl")
 
-	gone := map[proc]bool{}
+	gone := map[procRef]bool{}
 	for p := range check {
 		if b.pids != nil && b.pids.watching(p.pid) {
 			continue // the pidfd says when it exits; /proc can mislead mid-execve
@@ -359,27 +533,113 @@ func (b *Broker) Reap() {
 			gone[p] = true
 		}
 	}
-	b.endExited(func(l *Lease) bool { return l.watched && gone[proc{l.PID, l.startTime}] })
+	if len(gone) > 0 {
+		b.processesExited(func(p procRef) bool { return gone[p] })
+	}
 }
 
-// endExited ends the leases whose process has exited.
-func (b *Broker) endExited(match func(*Lease) bool) {
+// heirs finds the processes that carry each of ids in their environment. A
+// process caught in the middle of an execve has no environment to read
+// for a moment (nohup, setsid and every shell's exec pass through one), so
+// while a process of the job's age could not be read and some id has no
+// heir, it looks again, a few times, a few milliseconds apart.
+func (b *Broker) heirs(uid int, ids []string, since uint64) map[string][]procRef {
+	out := map[string][]procRef{}
+	if len(ids) == 0 {
+		return out
+	}
+	for try := 0; ; try++ {
+		found, unsure := b.opts.Procs.Carriers(uid, LeaseEnv, ids, since)
+		for id, pids := range found {
+			for _, pid := range pids {
+				if info, err := b.proc(pid); err == nil && !slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
+					out[id] = append(out[id], procRef{pid, info.start})
+				}
+			}
+		}
+		if !unsure || len(out) == len(ids) || try == heirRetries {
+			return out
+		}
+		time.Sleep(heirRetryDelay)
+	}
+}
+
+// heirRetries and heirRetryDelay bound the second looks of heirs: an
+// execve's unreadable moment lasts microseconds.
+const (
+	heirRetries    = 5
+	heirRetryDelay = 10 * time.Millisecond
+)
+
+// processesExited takes the processes that exited out of every lease. A
+// lease left with none ends, unless it follows a tree and other processes
+// still carry its id: it then lives on with those.
+func (b *Broker) processesExited(gone func(procRef) bool) {
+	b.exitMu.Lock() // one caller at a time: the pidfd reader, or Reap's poll
+	defer b.exitMu.Unlock()
 	b.mu.Lock()
-	exited := b.takeLeasesLocked(match)
+	var orphans []*Lease
+	var ids []string
+	for _, l := range b.leases {
+		if len(l.members) == 0 {
+			continue
+		}
+		l.members = slices.DeleteFunc(l.members, gone)
+		if len(l.members) == 0 {
+			orphans = append(orphans, l)
+			if l.Follow == FollowTree {
+				ids = append(ids, l.ID)
+			}
+		}
+	}
+	uid, since := 0, uint64(0)
+	for i, l := range orphans {
+		if l.Follow == FollowTree && (i == 0 || l.jobStart < since) {
+			since = l.jobStart
+		}
+		uid = l.UID // every lease is the daemon's own uid's
+	}
 	b.mu.Unlock()
-	b.endLeases(exited, "exit")
+	if len(orphans) == 0 {
+		return
+	}
+	heirs := b.heirs(uid, ids, since)
+	b.mu.Lock()
+	var ended []*Lease
+	for _, l := range orphans {
+		if cur, live := b.leases[l.ID]; !live || cur != l || len(l.members) > 0 {
+			continue
+		}
+		if l.members = heirs[l.ID]; len(l.members) == 0 {
+			delete(b.leases, l.ID)
+			ended = append(ended, l)
+		} else {
+			b.wakeReaperLocked(l, b.now()) // heirs no pidfd watches are polled
+		}
+	}
+	b.mu.Unlock()
+	b.endLeases(ended, "exit")
 }
 
-// Run reaps leases until ctx ends: on every tick, and at once when the kernel
-// reports (through a pidfd) that a leased process exited.
+// maxReapSleep bounds how long the reaper sleeps while leases are live. Go's
+// timers run on the monotonic clock, which stops during a suspend; the wall
+// clock does not, so a lease whose wall-clock end passed while the machine
+// slept is still ended within this bound of the resume.
+const maxReapSleep = 30 * time.Second
+
+// Run reaps leases until ctx ends. It sleeps until the next lease's deadline
+// (with no lease, until one is granted), and wakes at once when the kernel
+// reports through a pidfd that a leased process exited: an idle daemon is
+// never woken by a poll. Only leases on processes that no pidfd watches
+// (kernels before 5.3, other systems) are polled, every ReapInterval.
 func (b *Broker) Run(ctx context.Context) {
 	if b.pids != nil {
 		done := make(chan struct{})
-		defer func() { <-done; b.pids.close() }()
+		defer func() { b.pids.interrupt(); <-done; b.pids.close() }()
 		go func() {
 			defer close(done)
 			for ctx.Err() == nil {
-				if exited := b.pids.wait(250); len(exited) > 0 {
+				if exited := b.pids.wait(); len(exited) > 0 {
 					dead := map[int]bool{}
 					b.mu.Lock()
 					for _, pid := range exited {
@@ -387,21 +647,97 @@ func (b *Broker) Run(ctx context.Context) {
 						delete(b.procs, pid)
 					}
 					b.mu.Unlock()
-					b.endExited(func(l *Lease) bool { return l.watched && dead[l.PID] })
+					b.processesExited(func(p procRef) bool { return dead[p.pid] })
 				}
 			}
 		}()
 	}
-	t := time.NewTicker(b.opts.ReapInterval)
-	defer t.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
 	for {
+		sleep, ok, burstOver := b.armReaper()
+		if ok {
+			timer.Reset(sleep)
+		} else {
+			timer.Stop()
+		}
+		if burstOver && b.opts.OnIdle != nil {
+			b.opts.OnIdle()
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-b.reapWake:
+		case <-timer.C:
 			b.Reap()
 		}
 	}
+}
+
+// armReaper decides how long the reaper may sleep: until the earliest
+// deadline of a live lease, sooner when a lease needs polling, never longer
+// than maxReapSleep; false when there is no lease. It records the time it
+// will wake, so that a lease granted with an earlier deadline wakes it.
+// burstOver says that the last of many leases has just ended.
+func (b *Broker) armReaper() (sleep time.Duration, ok, burstOver bool) {
+	now := b.now()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.leases) == 0 {
+		b.reapAt = time.Time{}
+		return 0, false, b.shrinkLocked()
+	}
+	next := now.Add(maxReapSleep)
+	for _, l := range b.leases {
+		next = minTime(next, b.reapDue(l, now))
+	}
+	b.reapAt = next
+	return max(next.Sub(now), 0), true, false
+}
+
+// shrinkAfter is how many leases make a burst worth giving memory back for.
+const shrinkAfter = 1024
+
+// shrinkLocked makes the lease map anew once it has emptied after a burst:
+// a Go map never gives back its buckets, so the map that held 100,000 leases
+// would keep their memory for the daemon's life. It reports whether it did.
+func (b *Broker) shrinkLocked() bool {
+	if b.leaseMax < shrinkAfter {
+		return false
+	}
+	b.leases = map[string]*Lease{}
+	b.leaseMax = 0
+	return true
+}
+
+// reapDue is when the reaper must look at l next.
+func (b *Broker) reapDue(l *Lease, now time.Time) time.Time {
+	due := l.deadline
+	for _, m := range l.members {
+		if b.pids == nil || !b.pids.watching(m.pid) {
+			return minTime(due, now.Add(b.opts.ReapInterval))
+		}
+	}
+	return due
+}
+
+// wakeReaperLocked wakes the reaper when l is due before it would wake.
+func (b *Broker) wakeReaperLocked(l *Lease, now time.Time) {
+	if due := b.reapDue(l, now); b.reapAt.IsZero() || due.Before(b.reapAt) {
+		b.reapAt = due // one wake per earlier deadline, not one per lease
+		select {
+		case b.reapWake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
 }
 
 func repoString(r *hub.RepoRef) string {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,9 +18,11 @@ import (
 
 // fakeProcs is a process table the test controls.
 type fakeProcs struct {
-	mu    sync.Mutex
-	start map[int]uint64 // pid -> start time; missing = exited
-	ppid  map[int]int
+	mu       sync.Mutex
+	start    map[int]uint64 // pid -> start time; missing = exited
+	ppid     map[int]int
+	env      map[int]string // pid -> the lease id in its environment
+	noFollow bool           // a system that cannot list processes
 }
 
 func (f *fakeProcs) StartTime(pid int) (uint64, error) {
@@ -36,7 +39,30 @@ func (f *fakeProcs) Parent(pid int) (int, error) {
 	defer f.mu.Unlock()
 	return f.ppid[pid], nil
 }
-func (f *fakeProcs) Exe(int) string { return "/usr/bin/python3" }
+func (f *fakeProcs) Exe(int) string  { return "/usr/bin/python3" }
+func (f *fakeProcs) CanFollow() bool { return !f.noFollow }
+func (f *fakeProcs) Carriers(_ int, key string, values []string, _ uint64) (map[string][]int, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string][]int{}
+	for pid, id := range f.env {
+		if _, live := f.start[pid]; live && key == LeaseEnv && slices.Contains(values, id) {
+			out[id] = append(out[id], pid)
+		}
+	}
+	return out, false
+}
+
+// spawn starts a process that carries lease id in its environment.
+func (f *fakeProcs) spawn(pid int, start uint64, parent int, id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.start[pid], f.ppid[pid] = start, parent
+	if f.env == nil {
+		f.env = map[int]string{}
+	}
+	f.env[pid] = id
+}
 func (f *fakeProcs) Cwd(int) string { return "/work" }
 func (f *fakeProcs) set(pid int, start uint64) {
 	f.mu.Lock()

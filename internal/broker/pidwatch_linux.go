@@ -10,8 +10,12 @@ import (
 // process (Linux 5.3+), all in one epoll set, so a lease ends as soon as its
 // process does, with one goroutine however many leases there are. A pidfd
 // also pins the process identity: a recycled pid is a different pidfd.
+//
+// wait blocks without a timeout, so an idle daemon is not woken: interrupt
+// (an eventfd in the same epoll set) is how the reaper is told to stop.
 type pidWatcher struct {
 	epfd int
+	evfd int // interrupt's eventfd; readable once interrupt was called
 	mu   sync.Mutex
 	fds  map[int]int // pid -> pidfd
 	pids map[int]int // pidfd -> pid
@@ -28,7 +32,18 @@ func newPidWatcher() *pidWatcher {
 	if err != nil {
 		return nil
 	}
-	return &pidWatcher{epfd: epfd, fds: map[int]int{}, pids: map[int]int{}}
+	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return nil
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(evfd)
+		unix.Close(epfd)
+		return nil
+	}
+	return &pidWatcher{epfd: epfd, evfd: evfd, fds: map[int]int{}, pids: map[int]int{}}
 }
 
 // add watches pid; it is a no-op when pid is already watched.
@@ -59,10 +74,11 @@ func (w *pidWatcher) watching(pid int) bool {
 	return ok
 }
 
-// wait blocks up to timeoutMs and returns the pids that exited.
-func (w *pidWatcher) wait(timeoutMs int) []int {
+// wait blocks until a watched process exits or interrupt is called, and
+// returns the pids that exited (none when interrupted).
+func (w *pidWatcher) wait() []int {
 	var evs [64]unix.EpollEvent
-	n, err := unix.EpollWait(w.epfd, evs[:], timeoutMs)
+	n, err := unix.EpollWait(w.epfd, evs[:], -1)
 	if err != nil || n <= 0 {
 		return nil
 	}
@@ -71,6 +87,9 @@ func (w *pidWatcher) wait(timeoutMs int) []int {
 	var out []int
 	for _, ev := range evs[:n] {
 		fd := int(ev.Fd)
+		if fd == w.evfd {
+			continue // left readable: every later wait returns at once
+		}
 		pid, ok := w.pids[fd]
 		if !ok {
 			continue
@@ -84,6 +103,13 @@ func (w *pidWatcher) wait(timeoutMs int) []int {
 	return out
 }
 
+// interrupt makes wait return now and from now on, so that its caller can
+// see that it should stop.
+func (w *pidWatcher) interrupt() {
+	one := [8]byte{1} // any non-zero count
+	unix.Write(w.evfd, one[:])
+}
+
 func (w *pidWatcher) close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -92,5 +118,6 @@ func (w *pidWatcher) close() {
 	}
 	clear(w.pids)
 	clear(w.fds)
+	unix.Close(w.evfd)
 	unix.Close(w.epfd)
 }

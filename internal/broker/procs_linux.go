@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"syscall"
 )
 
 // procStat returns the fields of /proc/PID/stat after the command name, which
@@ -56,4 +57,56 @@ func procExe(pid int) string {
 func procCwd(pid int) string {
 	s, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
 	return s
+}
+
+// canListProcs: /proc lists every process, and a process of the same uid
+// lets its owner read its environment.
+const canListProcs = true
+
+// procCarriers walks /proc for the processes of uid whose initial
+// environment (what execve gave them, which their children inherit) holds
+// key=value for one of values. Processes it may not read (another uid, a
+// setuid program) are passed over; unsure says that one of uid's processes
+// started at or after since had no environment to read (mid-execve, or a
+// zombie). It runs only when a followed lease has lost its last known
+// process, never on a lease's hot path.
+func procCarriers(uid int, key string, values []string, since uint64) (out map[string][]int, unsure bool) {
+	want := make(map[string]bool, len(values))
+	for _, v := range values {
+		want[v] = true
+	}
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return nil, false
+	}
+	self := os.Getpid()
+	prefix := []byte(key + "=")
+	out = map[string][]int{}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == self {
+			continue
+		}
+		if fi, err := e.Info(); err != nil {
+			continue
+		} else if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid {
+			continue
+		}
+		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		if err != nil || len(env) == 0 {
+			if st, err := procStartTime(pid); err == nil && st >= since {
+				unsure = true
+			}
+			continue
+		}
+		for kv := range bytes.SplitSeq(env, []byte{0}) {
+			if v, ok := bytes.CutPrefix(kv, prefix); ok {
+				if want[string(v)] {
+					out[string(v)] = append(out[string(v)], pid)
+				}
+				break // the first definition is the one getenv sees
+			}
+		}
+	}
+	return out, unsure
 }

@@ -30,3 +30,9 @@ func procParent(pid int) (int, error) {
 
 func procExe(int) string { return "" }
 func procCwd(int) string { return "" }
+
+// canListProcs: without /proc no process carrying a lease's id can be found,
+// so a lease lives with its first process only.
+const canListProcs = false
+
+func procCarriers(int, string, []string, uint64) (map[string][]int, bool) { return nil, false }

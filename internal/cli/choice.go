@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -17,7 +18,11 @@ type choiceFlags struct {
 	RepoType string
 	Write    bool
 	TTL      time.Duration
-	withTTL  bool
+	// UntilExit: the lease ends with the job's processes, not at a TTL
+	// (--until-exit, or --ttl 0).
+	UntilExit bool
+	withTTL   bool
+	ttlFlag   *pflag.Flag
 }
 
 func (c *choiceFlags) register(cmd *cobra.Command) {
@@ -28,9 +33,13 @@ func (c *choiceFlags) register(cmd *cobra.Command) {
 	cmd.MarkFlagsMutuallyExclusive("profile", "repo")
 }
 
+// registerTTL adds --ttl and --until-exit: only exec's lease has a job's
+// processes to end with.
 func (c *choiceFlags) registerTTL(cmd *cobra.Command) {
 	c.withTTL = true
-	cmd.Flags().DurationVar(&c.TTL, "ttl", 0, "lease lifetime, e.g. 30m (default from config.toml)")
+	cmd.Flags().DurationVar(&c.TTL, "ttl", 0, "lease lifetime, e.g. 30m (default from config.toml); 0: until the job exits")
+	c.ttlFlag = cmd.Flags().Lookup("ttl")
+	cmd.Flags().BoolVar(&c.UntilExit, "until-exit", false, "no lease lifetime: the lease ends when the job's last process exits (at most lease.max_until_exit, 30 days)")
 }
 
 func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseRequest, error) {
@@ -55,9 +64,17 @@ func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseReq
 	} else if c.RepoType != "" {
 		return nil, errorWithHint(ExitUsage, "add --repo NS/NAME, or drop --type", "--type needs --repo")
 	}
-	if c.withTTL && c.TTL != 0 {
+	if c.withTTL && c.ttlFlag.Changed && c.TTL == 0 {
+		c.UntilExit = true
+	}
+	switch {
+	case c.UntilExit && c.TTL != 0:
+		return nil, errorWithHint(ExitUsage, "pass either --ttl D or --until-exit", "--until-exit takes no --ttl")
+	case c.UntilExit:
+		req.UntilExit = true
+	case c.withTTL && c.TTL != 0:
 		if c.TTL < 0 {
-			return nil, errorWithHint(ExitUsage, "pass a positive duration such as 30m", "--ttl must be positive")
+			return nil, errorWithHint(ExitUsage, "pass a positive duration such as 30m, or 0 to end with the job", "--ttl must be positive")
 		}
 		req.Ttl = durationpb.New(c.TTL)
 	}

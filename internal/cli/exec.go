@@ -94,6 +94,10 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 	}); err != nil {
 		return err
 	}
+	if resp.GetFollow() == "process" {
+		// The daemon cannot find this job's other processes here (no /proc).
+		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: background processes of %s lose access when it exits (this system cannot follow a process tree)\n", args[0])
+	}
 	set := map[string]string{
 		"HF_TOKEN":         resp.GetToken(),
 		"HFBROKER_PROFILE": resp.GetProfile(),

@@ -1,13 +1,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -16,20 +19,38 @@ import (
 func init() { extraCommands = append(extraCommands, newCmdLeases) }
 
 func newCmdLeases(f *Factory) *cobra.Command {
-	var asJSON bool
+	var asJSON, watch bool
+	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "leases [--json]",
+		Use:   "leases [--json] [--watch]",
 		Short: "List live leases",
-		Args:  cobra.NoArgs,
+		Long: `List live leases: what each may do, the processes it lives with, and the time
+left. FOLLOW says how a lease follows its job: "tree" (every process that inherits
+its HFBROKER_LEASE, through background children, double forks, setsid and nohup),
+"process" (the first process only) or "ttl" (no process: it lives out its TTL).`,
+		Example: `  hfbroker leases
+  hfbroker leases --watch
+  hfbroker leases renew l-3f2a… --ttl 24h
+  hfbroker leases revoke l-3f2a…`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return leasesRun(cmd.Context(), f, asJSON)
+			if !watch {
+				return leasesRun(cmd.Context(), f, asJSON)
+			}
+			if asJSON {
+				return errorWithHint(ExitUsage, "pass either --json or --watch", "--watch redraws a table; it has no JSON form")
+			}
+			return leasesWatch(cmd.Context(), f, every)
 		},
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw the list until interrupted")
+	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "with --watch, how often to redraw")
 	cmd.AddCommand(&cobra.Command{
-		Use:   "revoke ID",
-		Short: "End a live lease now",
-		Args:  cobra.ExactArgs(1),
+		Use:     "revoke ID",
+		Short:   "End a live lease now",
+		Example: "  hfbroker leases revoke l-3f2a…",
+		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLeaseID(args[0]); err != nil {
 				return err
@@ -43,6 +64,36 @@ func newCmdLeases(f *Factory) *cobra.Command {
 			})
 		},
 	})
+	var renewTTL time.Duration
+	renew := &cobra.Command{
+		Use:   "renew ID [--ttl D]",
+		Short: "Extend a live lease",
+		Long: `Extend a live lease: to --ttl from now, or by its own lifetime again (a lease
+until exit: to lease.max_until_exit again). An ended lease cannot be renewed.`,
+		Example: "  hfbroker leases renew l-3f2a… --ttl 24h",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if renewTTL < 0 {
+				return errorWithHint(ExitUsage, "pass a positive duration such as 24h", "--ttl must be positive")
+			}
+			req := &pb.RenewLeaseRequest{Id: args[0]}
+			if renewTTL > 0 {
+				req.Ttl = durationpb.New(renewTTL)
+			}
+			return withClient(cmd.Context(), f, func(c *client.Client) error {
+				resp, err := c.RenewLease(cmd.Context(), req)
+				if err != nil {
+					return err
+				}
+				l := resp.GetLease()
+				fmt.Fprintf(f.IO.Out, "Renewed lease %s: ends in %s (%s)\n", l.GetId(),
+					time.Until(l.GetExpiresAt().AsTime()).Round(time.Second), l.GetExpiresAt().AsTime().Local().Format(time.DateTime))
+				return nil
+			})
+		},
+	}
+	renew.Flags().DurationVar(&renewTTL, "ttl", 0, "new lifetime from now (default: the lease's own lifetime again)")
+	cmd.AddCommand(renew)
 	return cmd
 }
 
@@ -55,23 +106,35 @@ type leaseJSON struct {
 	Repo        string    `json:"repo,omitempty"`
 	Access      string    `json:"access,omitempty"`
 	Purpose     string    `json:"purpose"`
+	Follow      string    `json:"follow,omitempty"`
+	Processes   int32     `json:"processes"`
+	UntilExit   bool      `json:"until_exit,omitempty"`
 	GrantedAt   time.Time `json:"granted_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 }
 
+func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
+	resp, err := c.ListLeases(ctx, &pb.ListLeasesRequest{})
+	if err != nil {
+		return nil, err
+	}
+	list := make([]leaseJSON, 0, len(resp.GetLeases()))
+	for _, l := range resp.GetLeases() {
+		list = append(list, leaseJSON{
+			ID: l.GetId(), Profile: l.GetProfile(), Fingerprint: l.GetFingerprint(), PID: l.GetPid(),
+			Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
+			Purpose: purposeText(l.GetPurpose()), Follow: l.GetFollow(), Processes: l.GetTreeSize(), UntilExit: l.GetUntilExit(),
+			GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
+		})
+	}
+	return list, nil
+}
+
 func leasesRun(ctx context.Context, f *Factory, asJSON bool) error {
 	return withClient(ctx, f, func(c *client.Client) error {
-		resp, err := c.ListLeases(ctx, &pb.ListLeasesRequest{})
+		list, err := listLeases(ctx, c)
 		if err != nil {
 			return err
-		}
-		list := make([]leaseJSON, 0, len(resp.GetLeases()))
-		for _, l := range resp.GetLeases() {
-			list = append(list, leaseJSON{
-				ID: l.GetId(), Profile: l.GetProfile(), Fingerprint: l.GetFingerprint(), PID: l.GetPid(),
-				Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
-				Purpose: purposeText(l.GetPurpose()), GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
-			})
 		}
 		if asJSON {
 			enc := json.NewEncoder(f.IO.Out)
@@ -82,15 +145,67 @@ func leasesRun(ctx context.Context, f *Factory, asJSON bool) error {
 			fmt.Fprintln(f.IO.ErrOut, "No live leases.")
 			return nil
 		}
-		now := time.Now()
-		tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tAGE\tEXPIRES IN")
-		for _, l := range list {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
-				l.Purpose, now.Sub(l.GrantedAt).Round(time.Second), l.ExpiresAt.Sub(now).Round(time.Second))
-		}
-		return tw.Flush()
+		return writeLeaseTable(f.IO.Out, list, time.Now())
 	})
+}
+
+// leasesWatch redraws the table every interval until interrupted, as
+// watch(1) would, on one connection.
+func leasesWatch(ctx context.Context, f *Factory, every time.Duration) error {
+	if every < 100*time.Millisecond {
+		return errorWithHint(ExitUsage, "pass an interval such as 2s", "--interval must be at least 100ms")
+	}
+	return withClient(ctx, f, func(c *client.Client) error {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			list, err := listLeases(ctx, c)
+			if err != nil {
+				return err
+			}
+			var buf bytes.Buffer
+			now := time.Now()
+			fmt.Fprintf(&buf, "\x1b[H\x1b[2JLive leases at %s (every %s; Ctrl-C to stop)\n\n", now.Format(time.TimeOnly), every)
+			if len(list) == 0 {
+				fmt.Fprintln(&buf, "No live leases.")
+			} else if err := writeLeaseTable(&buf, list, now); err != nil {
+				return err
+			}
+			f.IO.Out.Write(buf.Bytes())
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// durationText says a lease's time left as a person reads it: days and
+// hours past two days (a lease until exit has up to 30), else to the second.
+func durationText(d time.Duration) string {
+	if d >= 48*time.Hour {
+		return fmt.Sprintf("%dd%dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	}
+	return d.Round(time.Second).String()
+}
+
+func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tACCESS\tPROCS\tFOLLOW\tAGE\tLEFT")
+	for _, l := range list {
+		left := durationText(l.ExpiresAt.Sub(now))
+		if l.UntilExit {
+			left = "until exit (≤ " + left + ")"
+		}
+		procs := "-"
+		if l.Follow == "tree" || l.Follow == "process" {
+			procs = fmt.Sprint(l.Processes)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
+			l.Purpose, dash(l.Access), procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left)
+	}
+	return tw.Flush()
 }
 
 func repoText(r *pb.Repo) string {

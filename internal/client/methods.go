@@ -48,6 +48,11 @@ func (c *Client) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*
 	return invoke(ctx, c, "RevokeLease", req, new(pb.RevokeLeaseResponse))
 }
 
+// RenewLease calls BrokerService.RenewLease.
+func (c *Client) RenewLease(ctx context.Context, req *pb.RenewLeaseRequest) (*pb.RenewLeaseResponse, error) {
+	return invoke(ctx, c, "RenewLease", req, new(pb.RenewLeaseResponse))
+}
+
 // Status calls BrokerService.Status.
 func (c *Client) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusResponse, error) {
 	return invoke(ctx, c, "Status", req, new(pb.StatusResponse))

@@ -25,6 +25,9 @@ const (
 	DefaultLeaseTTL = 1 * time.Hour
 	DefaultMaxTTL   = 12 * time.Hour
 	DefaultGitTTL   = 15 * time.Minute
+	// DefaultMaxUntilExit bounds a lease that ends with its job
+	// (exec --ttl 0): a training run of weeks fits, a forgotten one ends.
+	DefaultMaxUntilExit = 30 * 24 * time.Hour
 )
 
 // Env looks up an environment variable; tests pass a map's lookup.
@@ -133,6 +136,8 @@ type Config struct {
 		DefaultTTL duration `toml:"default_ttl"`
 		MaxTTL     duration `toml:"max_ttl"`
 		GitTTL     duration `toml:"git_ttl"`
+		// MaxUntilExit bounds leases that end with their processes.
+		MaxUntilExit duration `toml:"max_until_exit"`
 	} `toml:"lease"`
 	Git struct {
 		// Prefer is "write" (default: a token that can push, when one exists) or "read".
@@ -161,6 +166,11 @@ func (c *Config) LeaseTTL() time.Duration {
 }
 func (c *Config) MaxTTL() time.Duration { return orDefault(c.Lease.MaxTTL.Duration, DefaultMaxTTL) }
 func (c *Config) GitTTL() time.Duration { return orDefault(c.Lease.GitTTL.Duration, DefaultGitTTL) }
+
+// MaxUntilExit returns the configured bound on leases until exit, or its default.
+func (c *Config) MaxUntilExit() time.Duration {
+	return orDefault(c.Lease.MaxUntilExit.Duration, DefaultMaxUntilExit)
+}
 
 func orDefault(v, def time.Duration) time.Duration {
 	if v > 0 {

@@ -111,17 +111,21 @@ func Run(ctx context.Context, opts Options) error {
 
 	set := settingsOf(cfg)
 	b, err := broker.New(broker.Options{
-		Store:      store,
-		Hub:        hub.New(),
-		Audit:      auditLog,
-		Profiles:   &broker.ProfileStore{Path: paths.ProfilesFile()},
-		Logger:     log,
-		DefaultTTL: set.DefaultTTL,
-		MaxTTL:     set.MaxTTL,
-		GitTTL:     set.GitTTL,
-		Routes:     set.Routes,
-		GitPrefer:  set.GitPrefer,
-		OnLeaseEnd: px.End,
+		Store:        store,
+		Hub:          hub.New(),
+		Audit:        auditLog,
+		Profiles:     &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Logger:       log,
+		DefaultTTL:   set.DefaultTTL,
+		MaxTTL:       set.MaxTTL,
+		GitTTL:       set.GitTTL,
+		Routes:       set.Routes,
+		GitPrefer:    set.GitPrefer,
+		MaxUntilExit: set.MaxUntilExit,
+		OnLeaseEnd:   px.End,
+		// After a burst, give the memory back now rather than at the
+		// scavenger's pace: an idle daemon should look idle in top.
+		OnIdle: debug.FreeOSMemory,
 	})
 	if err != nil {
 		return err
@@ -301,7 +305,7 @@ func settingsOf(c *config.Config) broker.Settings {
 		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
 	}
 	return broker.Settings{DefaultTTL: c.LeaseTTL(), MaxTTL: c.MaxTTL(), GitTTL: c.GitTTL(),
-		Routes: routes, GitPrefer: c.Git.Prefer}
+		MaxUntilExit: c.MaxUntilExit(), Routes: routes, GitPrefer: c.Git.Prefer}
 }
 
 // reloadOnSIGHUP re-reads config.toml on every SIGHUP (which would otherwise

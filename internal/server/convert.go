@@ -66,6 +66,12 @@ func leaseProto(l broker.Lease) *pb.Lease {
 		GrantedAt:   timestamppb.New(l.GrantedAt),
 		ExpiresAt:   timestamppb.New(l.ExpiresAt),
 		Fingerprint: l.Fingerprint,
+		Follow:      string(l.Follow),
+		TreeSize:    int32(len(l.Processes)),
+		UntilExit:   l.UntilExit,
+	}
+	for _, pid := range l.Processes {
+		out.Pids = append(out.Pids, int32(pid))
 	}
 	return out
 }

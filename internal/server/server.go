@@ -137,10 +137,11 @@ func (s *Server) Whoami(ctx context.Context, req *pb.WhoamiRequest) (*pb.WhoamiR
 
 func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResponse, error) {
 	lr := broker.LeaseRequest{
-		Profile:  req.GetProfile(),
-		Endpoint: req.GetEndpoint(),
-		PID:      int(req.GetPid()),
-		Caller:   s.caller(ctx),
+		Profile:   req.GetProfile(),
+		Endpoint:  req.GetEndpoint(),
+		PID:       int(req.GetPid()),
+		Caller:    s.caller(ctx),
+		UntilExit: req.GetUntilExit(),
 	}
 	switch req.GetAccess() {
 	case pb.Access_ACCESS_WRITE:
@@ -187,6 +188,7 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		Token:     g.Token.Reveal(),
 		User:      g.Lease.User,
 		Endpoint:  g.Lease.Endpoint,
+		Follow:    string(g.Lease.Follow),
 	}
 	if lr.Purpose == broker.PurposeProxy {
 		// The real token stays here: the caller gets a lease token that
@@ -221,6 +223,21 @@ func (s *Server) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*
 		return nil, toStatus(err)
 	}
 	return &pb.RevokeLeaseResponse{}, nil
+}
+
+func (s *Server) RenewLease(ctx context.Context, req *pb.RenewLeaseRequest) (*pb.RenewLeaseResponse, error) {
+	var ttl time.Duration
+	if d := req.GetTtl(); d != nil {
+		if err := d.CheckValid(); err != nil {
+			return nil, status.Error(codes.InvalidArgument, "invalid ttl")
+		}
+		ttl = d.AsDuration()
+	}
+	l, err := s.b.Renew(req.GetId(), ttl, s.caller(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.RenewLeaseResponse{Lease: leaseProto(l)}, nil
 }
 
 func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {

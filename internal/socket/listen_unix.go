@@ -229,28 +229,45 @@ func (l *Listener) isClosed() bool {
 	}
 }
 
-// Watch checks every interval (DefaultWatchInterval if interval <= 0) that
-// the socket file still exists and is the one we bound. If it was removed or
-// replaced, the returned channel yields one error (wrapping ErrSocketRemoved
-// or ErrSocketReplaced) and is closed; the daemon should then shut down, as
-// gpg-agent does, because no client can reach it any more. The channel is
-// closed without a value when ctx is done or the Listener is closed.
+// Watch tells when the socket file is removed or replaced: the returned
+// channel then yields one error (wrapping ErrSocketRemoved or
+// ErrSocketReplaced) and is closed; the daemon should then shut down, as
+// gpg-agent does, because no client can reach it any more. On Linux the
+// kernel reports changes to the socket's directory (inotify), so an idle
+// daemon is not woken; elsewhere, or if inotify fails, it checks every
+// interval (DefaultWatchInterval if interval <= 0). The channel is closed
+// without a value when ctx is done or the Listener is closed.
 func (l *Listener) Watch(ctx context.Context, interval time.Duration) <-chan error {
 	if interval <= 0 {
 		interval = DefaultWatchInterval
 	}
 	ch := make(chan error, 1)
+	changes, stopChanges, err := watchDir(filepath.Dir(l.path))
 	go func() {
 		defer close(ch)
-		t := time.NewTicker(interval)
-		defer t.Stop()
+		var tick <-chan time.Time
+		poll := func() {
+			t := time.NewTicker(interval)
+			tick = t.C
+			stopChanges = t.Stop
+		}
+		if err != nil {
+			poll()
+		}
+		defer func() { stopChanges() }()
 		for {
 			select {
 			case <-ctx.Done():
 				return
 			case <-l.closed:
 				return
-			case <-t.C:
+			case <-tick:
+			case _, ok := <-changes:
+				if !ok { // inotify failed: poll from now on
+					changes = nil
+					stopChanges()
+					poll()
+				}
 			}
 			err := l.stillOurs()
 			// Close marks the listener closed before it unlinks, so a failure

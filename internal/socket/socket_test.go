@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -819,4 +820,30 @@ func runChild(mode string) int {
 	}
 	fmt.Fprintln(os.Stderr, "unknown child mode", mode)
 	return 2
+}
+
+// Issue 16: an idle daemon sleeps. On Linux the kernel reports the removal
+// (inotify), so Watch needs no poll: with a poll interval far longer than
+// the test, the removal is still reported.
+func TestWatchReportsRemovalWithoutPolling(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("inotify is Linux's")
+	}
+	path := filepath.Join(shortDir(t), "run", SocketName)
+	l := mustListen(t, path)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := l.Watch(ctx, time.Hour)
+
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-ch:
+		if !errors.Is(err, ErrSocketRemoved) {
+			t.Fatalf("Watch reported %v; want ErrSocketRemoved", err)
+		}
+	case <-time.After(waitLong):
+		t.Fatal("Watch polled: the removal went unreported within", waitLong)
+	}
 }

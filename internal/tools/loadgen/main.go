@@ -9,6 +9,7 @@
 //	loadgen echo   -socket S -c 16 (-n 20000 | -d 10s)
 //	loadgen time   -n 30 -cmd 'NAME=CMD ARGS' -cmd 'NAME=CMD ARGS' ...
 //	loadgen proc   -pid PID [-goroutines LOGFILE]
+//	loadgen wakeups -pid PID [-d 30s] [-leases 1000 -ttl 12h -profile P]
 //	loadgen report -results FILE [-gobench FILE]... > docs/BENCHMARKS.md
 //
 // Each measuring subcommand prints one JSON object per line on stdout (with
@@ -36,6 +37,8 @@ func main() {
 		err = timeMain(args)
 	case "proc":
 		err = procMain(args)
+	case "wakeups":
+		err = wakeupsMain(args)
 	case "report":
 		err = reportMain(args)
 	default:
@@ -48,7 +51,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadgen lease|echo|time|proc|report [flags]; see the package doc")
+	fmt.Fprintln(os.Stderr, "usage: loadgen lease|echo|time|proc|wakeups|report [flags]; see the package doc")
 	os.Exit(2)
 }
 

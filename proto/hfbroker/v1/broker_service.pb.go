@@ -28,7 +28,7 @@ var File_hfbroker_v1_broker_service_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\n" +
-	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\x86\t\n" +
+	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\xd5\t\n" +
 	"\rBrokerService\x12G\n" +
 	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
 	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
@@ -39,7 +39,9 @@ const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\x05Lease\x12\x19.hfbroker.v1.LeaseRequest\x1a\x1a.hfbroker.v1.LeaseResponse\x12M\n" +
 	"\n" +
 	"ListLeases\x12\x1e.hfbroker.v1.ListLeasesRequest\x1a\x1f.hfbroker.v1.ListLeasesResponse\x12P\n" +
-	"\vRevokeLease\x12\x1f.hfbroker.v1.RevokeLeaseRequest\x1a .hfbroker.v1.RevokeLeaseResponse\x12A\n" +
+	"\vRevokeLease\x12\x1f.hfbroker.v1.RevokeLeaseRequest\x1a .hfbroker.v1.RevokeLeaseResponse\x12M\n" +
+	"\n" +
+	"RenewLease\x12\x1e.hfbroker.v1.RenewLeaseRequest\x1a\x1f.hfbroker.v1.RenewLeaseResponse\x12A\n" +
 	"\x06Status\x12\x1a.hfbroker.v1.StatusRequest\x1a\x1b.hfbroker.v1.StatusResponse\x12h\n" +
 	"\x13ReportGitCredential\x12'.hfbroker.v1.ReportGitCredentialRequest\x1a(.hfbroker.v1.ReportGitCredentialResponse\x12;\n" +
 	"\x04Lock\x12\x18.hfbroker.v1.LockRequest\x1a\x19.hfbroker.v1.LockResponse\x12A\n" +
@@ -57,28 +59,30 @@ var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*LeaseRequest)(nil),                // 5: hfbroker.v1.LeaseRequest
 	(*ListLeasesRequest)(nil),           // 6: hfbroker.v1.ListLeasesRequest
 	(*RevokeLeaseRequest)(nil),          // 7: hfbroker.v1.RevokeLeaseRequest
-	(*StatusRequest)(nil),               // 8: hfbroker.v1.StatusRequest
-	(*ReportGitCredentialRequest)(nil),  // 9: hfbroker.v1.ReportGitCredentialRequest
-	(*LockRequest)(nil),                 // 10: hfbroker.v1.LockRequest
-	(*UnlockRequest)(nil),               // 11: hfbroker.v1.UnlockRequest
-	(*ChangePassphraseRequest)(nil),     // 12: hfbroker.v1.ChangePassphraseRequest
-	(*MigrateRequest)(nil),              // 13: hfbroker.v1.MigrateRequest
-	(*CheckRequest)(nil),                // 14: hfbroker.v1.CheckRequest
-	(*AddTokenResponse)(nil),            // 15: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenResponse)(nil),         // 16: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesResponse)(nil),        // 17: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultResponse)(nil),          // 18: hfbroker.v1.SetDefaultResponse
-	(*WhoamiResponse)(nil),              // 19: hfbroker.v1.WhoamiResponse
-	(*LeaseResponse)(nil),               // 20: hfbroker.v1.LeaseResponse
-	(*ListLeasesResponse)(nil),          // 21: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseResponse)(nil),         // 22: hfbroker.v1.RevokeLeaseResponse
-	(*StatusResponse)(nil),              // 23: hfbroker.v1.StatusResponse
-	(*ReportGitCredentialResponse)(nil), // 24: hfbroker.v1.ReportGitCredentialResponse
-	(*LockResponse)(nil),                // 25: hfbroker.v1.LockResponse
-	(*UnlockResponse)(nil),              // 26: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseResponse)(nil),    // 27: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateResponse)(nil),             // 28: hfbroker.v1.MigrateResponse
-	(*CheckResponse)(nil),               // 29: hfbroker.v1.CheckResponse
+	(*RenewLeaseRequest)(nil),           // 8: hfbroker.v1.RenewLeaseRequest
+	(*StatusRequest)(nil),               // 9: hfbroker.v1.StatusRequest
+	(*ReportGitCredentialRequest)(nil),  // 10: hfbroker.v1.ReportGitCredentialRequest
+	(*LockRequest)(nil),                 // 11: hfbroker.v1.LockRequest
+	(*UnlockRequest)(nil),               // 12: hfbroker.v1.UnlockRequest
+	(*ChangePassphraseRequest)(nil),     // 13: hfbroker.v1.ChangePassphraseRequest
+	(*MigrateRequest)(nil),              // 14: hfbroker.v1.MigrateRequest
+	(*CheckRequest)(nil),                // 15: hfbroker.v1.CheckRequest
+	(*AddTokenResponse)(nil),            // 16: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenResponse)(nil),         // 17: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesResponse)(nil),        // 18: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultResponse)(nil),          // 19: hfbroker.v1.SetDefaultResponse
+	(*WhoamiResponse)(nil),              // 20: hfbroker.v1.WhoamiResponse
+	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
+	(*ListLeasesResponse)(nil),          // 22: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseResponse)(nil),         // 23: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseResponse)(nil),          // 24: hfbroker.v1.RenewLeaseResponse
+	(*StatusResponse)(nil),              // 25: hfbroker.v1.StatusResponse
+	(*ReportGitCredentialResponse)(nil), // 26: hfbroker.v1.ReportGitCredentialResponse
+	(*LockResponse)(nil),                // 27: hfbroker.v1.LockResponse
+	(*UnlockResponse)(nil),              // 28: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseResponse)(nil),    // 29: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateResponse)(nil),             // 30: hfbroker.v1.MigrateResponse
+	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
 }
 var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
@@ -89,30 +93,32 @@ var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	5,  // 5: hfbroker.v1.BrokerService.Lease:input_type -> hfbroker.v1.LeaseRequest
 	6,  // 6: hfbroker.v1.BrokerService.ListLeases:input_type -> hfbroker.v1.ListLeasesRequest
 	7,  // 7: hfbroker.v1.BrokerService.RevokeLease:input_type -> hfbroker.v1.RevokeLeaseRequest
-	8,  // 8: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
-	9,  // 9: hfbroker.v1.BrokerService.ReportGitCredential:input_type -> hfbroker.v1.ReportGitCredentialRequest
-	10, // 10: hfbroker.v1.BrokerService.Lock:input_type -> hfbroker.v1.LockRequest
-	11, // 11: hfbroker.v1.BrokerService.Unlock:input_type -> hfbroker.v1.UnlockRequest
-	12, // 12: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
-	13, // 13: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
-	14, // 14: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
-	15, // 15: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	16, // 16: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	17, // 17: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	18, // 18: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	19, // 19: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	20, // 20: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	21, // 21: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	22, // 22: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	23, // 23: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	24, // 24: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
-	25, // 25: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
-	26, // 26: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
-	27, // 27: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
-	28, // 28: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
-	29, // 29: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
-	15, // [15:30] is the sub-list for method output_type
-	0,  // [0:15] is the sub-list for method input_type
+	8,  // 8: hfbroker.v1.BrokerService.RenewLease:input_type -> hfbroker.v1.RenewLeaseRequest
+	9,  // 9: hfbroker.v1.BrokerService.Status:input_type -> hfbroker.v1.StatusRequest
+	10, // 10: hfbroker.v1.BrokerService.ReportGitCredential:input_type -> hfbroker.v1.ReportGitCredentialRequest
+	11, // 11: hfbroker.v1.BrokerService.Lock:input_type -> hfbroker.v1.LockRequest
+	12, // 12: hfbroker.v1.BrokerService.Unlock:input_type -> hfbroker.v1.UnlockRequest
+	13, // 13: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
+	14, // 14: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
+	15, // 15: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
+	16, // 16: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
+	17, // 17: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
+	18, // 18: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
+	19, // 19: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
+	20, // 20: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
+	21, // 21: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
+	22, // 22: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
+	23, // 23: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
+	24, // 24: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
+	25, // 25: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
+	26, // 26: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
+	27, // 27: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
+	28, // 28: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
+	29, // 29: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
+	30, // 30: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
+	31, // 31: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
+	16, // [16:32] is the sub-list for method output_type
+	0,  // [0:16] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -32,6 +32,7 @@ const (
 	BrokerService_Lease_FullMethodName               = "/hfbroker.v1.BrokerService/Lease"
 	BrokerService_ListLeases_FullMethodName          = "/hfbroker.v1.BrokerService/ListLeases"
 	BrokerService_RevokeLease_FullMethodName         = "/hfbroker.v1.BrokerService/RevokeLease"
+	BrokerService_RenewLease_FullMethodName          = "/hfbroker.v1.BrokerService/RenewLease"
 	BrokerService_Status_FullMethodName              = "/hfbroker.v1.BrokerService/Status"
 	BrokerService_ReportGitCredential_FullMethodName = "/hfbroker.v1.BrokerService/ReportGitCredential"
 	BrokerService_Lock_FullMethodName                = "/hfbroker.v1.BrokerService/Lock"
@@ -66,6 +67,8 @@ type BrokerServiceClient interface {
 	ListLeases(ctx context.Context, in *v1.ListLeasesRequest, opts ...grpc.CallOption) (*v1.ListLeasesResponse, error)
 	// RevokeLease ends a live lease now.
 	RevokeLease(ctx context.Context, in *v1.RevokeLeaseRequest, opts ...grpc.CallOption) (*v1.RevokeLeaseResponse, error)
+	// RenewLease extends a live lease; an ended lease cannot be renewed.
+	RenewLease(ctx context.Context, in *v1.RenewLeaseRequest, opts ...grpc.CallOption) (*v1.RenewLeaseResponse, error)
 	// Status describes the daemon.
 	Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error)
 	// ReportGitCredential tells the daemon that git sent the credential helper
@@ -174,6 +177,16 @@ func (c *brokerServiceClient) RevokeLease(ctx context.Context, in *v1.RevokeLeas
 	return out, nil
 }
 
+func (c *brokerServiceClient) RenewLease(ctx context.Context, in *v1.RenewLeaseRequest, opts ...grpc.CallOption) (*v1.RenewLeaseResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.RenewLeaseResponse)
+	err := c.cc.Invoke(ctx, BrokerService_RenewLease_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *brokerServiceClient) Status(ctx context.Context, in *v1.StatusRequest, opts ...grpc.CallOption) (*v1.StatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(v1.StatusResponse)
@@ -269,6 +282,8 @@ type BrokerServiceServer interface {
 	ListLeases(context.Context, *v1.ListLeasesRequest) (*v1.ListLeasesResponse, error)
 	// RevokeLease ends a live lease now.
 	RevokeLease(context.Context, *v1.RevokeLeaseRequest) (*v1.RevokeLeaseResponse, error)
+	// RenewLease extends a live lease; an ended lease cannot be renewed.
+	RenewLease(context.Context, *v1.RenewLeaseRequest) (*v1.RenewLeaseResponse, error)
 	// Status describes the daemon.
 	Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error)
 	// ReportGitCredential tells the daemon that git sent the credential helper
@@ -320,6 +335,9 @@ func (UnimplementedBrokerServiceServer) ListLeases(context.Context, *v1.ListLeas
 }
 func (UnimplementedBrokerServiceServer) RevokeLease(context.Context, *v1.RevokeLeaseRequest) (*v1.RevokeLeaseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeLease not implemented")
+}
+func (UnimplementedBrokerServiceServer) RenewLease(context.Context, *v1.RenewLeaseRequest) (*v1.RenewLeaseResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RenewLease not implemented")
 }
 func (UnimplementedBrokerServiceServer) Status(context.Context, *v1.StatusRequest) (*v1.StatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Status not implemented")
@@ -507,6 +525,24 @@ func _BrokerService_RevokeLease_Handler(srv interface{}, ctx context.Context, de
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_RenewLease_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.RenewLeaseRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).RenewLease(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_RenewLease_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).RenewLease(ctx, req.(*v1.RenewLeaseRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _BrokerService_Status_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(v1.StatusRequest)
 	if err := dec(in); err != nil {
@@ -671,6 +707,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeLease",
 			Handler:    _BrokerService_RevokeLease_Handler,
+		},
+		{
+			MethodName: "RenewLease",
+			Handler:    _BrokerService_RenewLease_Handler,
 		},
 		{
 			MethodName: "Status",
