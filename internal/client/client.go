@@ -72,7 +72,9 @@ func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, r
 		return zero, &lane.Error{Code: code.Code_UNAVAILABLE, Message: "the connection to hfbrokerd is closed"}
 	}
 	l := c.lane
-	if l == nil || l.Broken() {
+	// A connection idle for long may be being closed by the daemon
+	// (lane.IdleTimeout): dial a fresh one rather than lose the call.
+	if l == nil || l.Broken() || l.Idle() > lane.IdleTimeout/2 {
 		if l != nil {
 			l.Close()
 		}

@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -22,26 +22,30 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-// sniffTimeout bounds how long a new connection may take to send its first
-// four bytes before it is dropped.
-const sniffTimeout = 10 * time.Second
 
 // splitter accepts on the daemon's socket and sorts each connection by its
 // first bytes: the lane's Magic goes to the lane server, anything else (the
 // HTTP/2 preface of a gRPC client, or garbage gRPC will refuse) to the gRPC
 // server through grpcLis.
+//
+// Every connection is counted against its peer at accept (conns.go), before
+// a byte is read: a peer over its cap is refused at once, and the others are
+// served as before.
 type splitter struct {
 	l       net.Listener
 	grpcLis *chanListener
 	lane    *laneServer
+	peers   *peerCounter
+	sniff   time.Duration
 	log     *slog.Logger
 }
 
-func newSplitter(l net.Listener, ls *laneServer, log *slog.Logger) *splitter {
-	return &splitter{l: l, grpcLis: newChanListener(l), lane: ls, log: log}
+func newSplitter(l net.Listener, ls *laneServer, limits connLimits, log *slog.Logger) *splitter {
+	return &splitter{l: l, grpcLis: newChanListener(l), lane: ls, log: log,
+		peers: newPeerCounter(limits, uint32(os.Getuid()), log), sniff: limits.sniff}
 }
 
 // run accepts until the listener is closed (grpc closes grpcLis, which
@@ -66,12 +70,23 @@ func (s *splitter) run() {
 			continue
 		}
 		delay = 0
-		go s.route(c)
+		// Counted here, in accept order, so the cap is exact.
+		counted, err := s.peers.admit(c)
+		if err != nil {
+			if errors.Is(err, errTooManyConns) {
+				refuseConn(c, err)
+			} else {
+				s.log.Warn("refused connection: cannot read peer credentials", "err", err)
+				c.Close()
+			}
+			continue
+		}
+		go s.route(counted)
 	}
 }
 
 func (s *splitter) route(c net.Conn) {
-	c.SetReadDeadline(time.Now().Add(sniffTimeout))
+	c.SetReadDeadline(time.Now().Add(s.sniff))
 	br := bufio.NewReaderSize(c, 4<<10)
 	head, err := br.Peek(len(lane.Magic))
 	if err != nil {
@@ -105,13 +120,7 @@ func (c *sniffedConn) Read(p []byte) (int, error) {
 }
 
 // SyscallConn keeps the descriptor reachable for the peer credential check.
-func (c *sniffedConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("%T does not expose its descriptor", c.Conn)
-	}
-	return sc.SyscallConn()
-}
+func (c *sniffedConn) SyscallConn() (syscall.RawConn, error) { return rawConn(c.Conn) }
 
 // chanListener is the gRPC server's listener: it yields the connections the
 // splitter hands it, and closing it closes the socket's listener.
@@ -164,6 +173,8 @@ type laneServer struct {
 	service   string
 	intercept grpc.UnaryServerInterceptor
 	creds     credentials.TransportCredentials
+	check     func(context.Context) error // the guard's uid test
+	idle      time.Duration               // how long to wait for the next call
 	log       *slog.Logger
 
 	ctx    context.Context // handlers' base context; cancelled by a hard stop
@@ -180,14 +191,14 @@ type laneConn struct {
 	busy bool
 }
 
-func newLaneServer(desc *grpc.ServiceDesc, impl any, intercept grpc.UnaryServerInterceptor, creds credentials.TransportCredentials, log *slog.Logger) *laneServer {
+func newLaneServer(desc *grpc.ServiceDesc, impl any, intercept grpc.UnaryServerInterceptor, guard grpccred.Guard, idle time.Duration, log *slog.Logger) *laneServer {
 	ms := make(map[string]grpc.MethodDesc, len(desc.Methods))
 	for _, m := range desc.Methods {
 		ms[m.MethodName] = m
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &laneServer{
-		impl: impl, methods: ms, service: desc.ServiceName, intercept: intercept, creds: creds, log: log,
+		impl: impl, methods: ms, service: desc.ServiceName, intercept: intercept, creds: guard.Creds, check: guard.Check, idle: idle, log: log,
 		ctx: ctx, cancel: cancel, conns: make(map[*laneConn]struct{}),
 	}
 }
@@ -219,6 +230,9 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 	}()
 
 	ctx := peer.NewContext(s.ctx, &peer.Peer{Addr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), AuthInfo: ai})
+	// Another uid's call is answered PermissionDenied whatever it asks for,
+	// an unknown method included (issue 19), and the connection closed.
+	refused := s.check(ctx)
 	read := protodelim.UnmarshalOptions{MaxSize: lane.MaxFrameSize}
 	// The first reply carries the magic first: the client checks it reached a
 	// daemon that speaks the lane.
@@ -226,8 +240,14 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 	first := true
 	for {
 		var call pb.LaneCall
+		// An idle connection is closed: its peer's slot (conns.go) frees
+		// up, and a client that comes back dials again (internal/client).
+		nc.SetReadDeadline(time.Now().Add(s.idle))
 		if err := read.UnmarshalFrom(br, &call); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				s.log.Debug("lane: closing idle connection", "idle", s.idle)
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
 				s.log.Debug("lane: dropping connection", "err", err)
 			}
 			return
@@ -240,7 +260,12 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 		lc.busy = true
 		s.mu.Unlock()
 
-		reply := s.handle(ctx, &call)
+		var reply *pb.LaneReply
+		if refused != nil {
+			reply = errorReply(status.Convert(refused))
+		} else {
+			reply = s.handle(ctx, &call)
+		}
 		if !first {
 			out = out[:0]
 		}
@@ -248,6 +273,9 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 		out = protowire.AppendVarint(out, uint64(proto.Size(reply)))
 		out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
 		if err == nil {
+			// A peer that does not read its reply does not hold the
+			// connection (or the daemon's stop) for longer than idle.
+			nc.SetWriteDeadline(time.Now().Add(s.idle))
 			_, err = nc.Write(out)
 		}
 
@@ -255,7 +283,7 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 		lc.busy = false
 		closing := s.closing
 		s.mu.Unlock()
-		if err != nil || closing {
+		if err != nil || closing || refused != nil {
 			return
 		}
 	}

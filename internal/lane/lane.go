@@ -48,6 +48,11 @@ const MaxMessageSize = 64 << 10
 // MaxFrameSize bounds one LaneCall or LaneReply: a message and its envelope.
 const MaxFrameSize = MaxMessageSize + 4<<10
 
+// IdleTimeout is how long the daemon keeps a lane connection open waiting
+// for its next call. A client should not send a call on a connection idle
+// for more than half of it (Conn.Idle): the daemon may be closing it.
+const IdleTimeout = 2 * time.Minute
+
 // Error is a call's failure: the gRPC status the handler returned, or, for a
 // connection that failed, Unavailable (or the context's Canceled or
 // DeadlineExceeded).
@@ -70,12 +75,20 @@ type Conn struct {
 	opened bool
 	broken error
 	buf    []byte
+	last   time.Time // when the last call ended (or the Conn was made)
 }
 
 // NewConn returns a lane over nc, a connection to the daemon's socket. The
 // lane owns nc from now on.
 func NewConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10)}
+	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10), last: time.Now()}
+}
+
+// Idle reports how long the connection has carried no call.
+func (c *Conn) Idle() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.last)
 }
 
 // Close closes the connection.
@@ -145,6 +158,7 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		if !stop() {
 			<-fired
 		}
+		c.last = time.Now()
 	}()
 
 	var reply pb.LaneReply
