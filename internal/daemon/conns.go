@@ -60,10 +60,11 @@ type peerCounter struct {
 	byPID    map[int32]int
 	byUID    map[uint32]int // other uids only
 	lastWarn time.Time
+	released chan struct{} // closed and replaced at every release (for waitOpen)
 }
 
 func newPeerCounter(limits connLimits, self uint32, log *slog.Logger) *peerCounter {
-	return &peerCounter{limits: limits, self: self, log: log, byPID: map[int32]int{}, byUID: map[uint32]int{}}
+	return &peerCounter{limits: limits, self: self, log: log, byPID: map[int32]int{}, byUID: map[uint32]int{}, released: make(chan struct{})}
 }
 
 // errTooManyConns is a refusal for a peer over its cap.
@@ -100,6 +101,8 @@ func (p *peerCounter) admit(c net.Conn) (net.Conn, error) {
 func (p *peerCounter) release(cr peercred.Creds, foreign bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	close(p.released)
+	p.released = make(chan struct{})
 	if cr.PID != 0 {
 		if p.byPID[cr.PID]--; p.byPID[cr.PID] <= 0 {
 			delete(p.byPID, cr.PID)
@@ -108,6 +111,27 @@ func (p *peerCounter) release(cr peercred.Creds, foreign bool) {
 	if foreign {
 		if p.byUID[cr.UID]--; p.byUID[cr.UID] <= 0 {
 			delete(p.byUID, cr.UID)
+		}
+	}
+}
+
+// waitOpen waits until process pid holds at most n connections, or until
+// timeout; it reports whether it got there. Tests use it to wait for the
+// daemon to notice a connection the test closed.
+func (p *peerCounter) waitOpen(pid int32, n int, timeout time.Duration) bool {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		p.mu.Lock()
+		open, ch := p.byPID[pid], p.released
+		p.mu.Unlock()
+		if open <= n {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-t.C:
+			return false
 		}
 	}
 }

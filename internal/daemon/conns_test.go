@@ -132,6 +132,15 @@ func openLane(t *testing.T, sock string) net.Conn {
 	return nc
 }
 
+// waitNoneOpen waits for the daemon to have noticed that this process
+// closed its connections (startTestDaemon's set-up uses one).
+func waitNoneOpen(t *testing.T, peers *peerCounter) {
+	t.Helper()
+	if !peers.waitOpen(int32(os.Getpid()), 0, 20*time.Second) {
+		t.Fatal("the daemon still counts connections this process closed")
+	}
+}
+
 // nopCloser keeps a lane.Conn from closing the test's connection.
 type nopCloser struct{ net.Conn }
 
@@ -163,9 +172,12 @@ func TestIdleLaneConnectionsAreClosedAndCappedPerProcess(t *testing.T) {
 	}
 
 	t.Run("the cap refuses one process's extra connection and serves another process", func(t *testing.T) {
+		var peers *peerCounter
 		d := startTestDaemonWith(t, func(o *Options) {
 			o.limits = &connLimits{sniff: time.Minute, idle: time.Minute, perPID: perPID, perForeignUID: 1}
+			o.onPeers = func(p *peerCounter) { peers = p }
 		})
+		waitNoneOpen(t, peers) // the set-up's connection
 		var held []net.Conn
 		for range perPID {
 			nc := openLane(t, d.sock)
@@ -189,6 +201,9 @@ func TestIdleLaneConnectionsAreClosedAndCappedPerProcess(t *testing.T) {
 		}
 		// Closing one frees its slot.
 		held[0].Close()
+		if !peers.waitOpen(int32(os.Getpid()), perPID-1, 20*time.Second) {
+			t.Fatal("the daemon did not notice a closed connection")
+		}
 		nc, err := net.Dial("unix", d.sock)
 		if err != nil {
 			t.Fatal(err)
@@ -205,9 +220,12 @@ func TestIdleLaneConnectionsAreClosedAndCappedPerProcess(t *testing.T) {
 
 	t.Run("idle connections are closed after their deadline, freeing the slots", func(t *testing.T) {
 		const idle = 200 * time.Millisecond
+		var peers *peerCounter
 		d := startTestDaemonWith(t, func(o *Options) {
 			o.limits = &connLimits{sniff: idle, idle: idle, perPID: perPID, perForeignUID: 1}
+			o.onPeers = func(p *peerCounter) { peers = p }
 		})
+		waitNoneOpen(t, peers)
 		var held []net.Conn
 		for range perPID {
 			nc := openLane(t, d.sock)

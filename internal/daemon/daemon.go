@@ -60,6 +60,8 @@ type Options struct {
 
 	// limits overrides defaultConnLimits (tests shorten the timeouts).
 	limits *connLimits
+	// onPeers, if set, is handed the connection counter (tests).
+	onPeers func(*peerCounter)
 }
 
 // Run serves until ctx ends or the socket is removed or replaced.
@@ -189,6 +191,9 @@ func Run(ctx context.Context, opts Options) error {
 	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
 	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard, limits.idle, log)
 	split := newSplitter(lis, ls, limits, log)
+	if opts.onPeers != nil {
+		opts.onPeers(split.peers)
+	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 

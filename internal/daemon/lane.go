@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -180,10 +181,11 @@ type laneServer struct {
 	ctx    context.Context // handlers' base context; cancelled by a hard stop
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	conns   map[*laneConn]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	mu          sync.Mutex
+	conns       map[*laneConn]struct{}
+	closing     bool
+	stopTimeout time.Duration // set by stop
+	wg          sync.WaitGroup
 }
 
 type laneConn struct {
@@ -240,9 +242,17 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 	first := true
 	for {
 		var call pb.LaneCall
+		s.mu.Lock()
+		if s.closing {
+			s.mu.Unlock()
+			return
+		}
 		// An idle connection is closed: its peer's slot (conns.go) frees
 		// up, and a client that comes back dials again (internal/client).
+		// Set under the lock, so that stop's wake-up (a deadline in the
+		// past) is never overwritten.
 		nc.SetReadDeadline(time.Now().Add(s.idle))
+		s.mu.Unlock()
 		if err := read.UnmarshalFrom(br, &call); err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
@@ -253,18 +263,25 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 			return
 		}
 		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			return
-		}
-		lc.busy = true
+		closing := s.closing
+		lc.busy = !closing
 		s.mu.Unlock()
 
 		var reply *pb.LaneReply
-		if refused != nil {
+		switch {
+		case refused != nil:
 			reply = errorReply(status.Convert(refused))
-		} else {
+		case closing:
+			// Read as the daemon began to stop: say so rather than hang up,
+			// which the client could only report as a crash.
+			reply = stoppingReply("hfbrokerd is stopping; the call was not run")
+		default:
 			reply = s.handle(ctx, &call)
+			if s.ctx.Err() != nil && reply.GetCode() != int32(codes.OK) {
+				// Cut by the stop's timeout: its handler saw a cancelled
+				// context; the caller is told why.
+				reply = stoppingReply(fmt.Sprintf("hfbrokerd stopped before the call finished (it waits at most %v for calls in flight)", s.stopTimeout))
+			}
 		}
 		if !first {
 			out = out[:0]
@@ -281,7 +298,7 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 
 		s.mu.Lock()
 		lc.busy = false
-		closing := s.closing
+		closing = s.closing
 		s.mu.Unlock()
 		if err != nil || closing || refused != nil {
 			return
@@ -344,15 +361,31 @@ func errorReply(st *status.Status) *pb.LaneReply {
 	return r
 }
 
-// stop closes idle connections at once and the others as their calls end;
-// calls still running after timeout have their context cancelled and their
-// connections closed.
+// stoppingReply is the answer to a call the daemon's stop kept from
+// running or finishing.
+func stoppingReply(msg string) *pb.LaneReply {
+	return &pb.LaneReply{Code: int32(codes.Unavailable), Message: msg,
+		Detail: &pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}}
+}
+
+// cutGrace is how long a call cut by the stop's timeout has to send its
+// answer before its connection is closed under it.
+const cutGrace = time.Second
+
+// stop ends idle connections at once and the others as their calls end,
+// each call answered first (issue 19: a call in flight must get its answer,
+// not a hang-up at the daemon's exit). A call still running after timeout
+// has its context cancelled and is answered Unavailable; only one that
+// ignores that for cutGrace more has its connection closed under it.
 func (s *laneServer) stop(timeout time.Duration) {
 	s.mu.Lock()
 	s.closing = true
+	s.stopTimeout = timeout
 	for lc := range s.conns {
 		if !lc.busy {
-			lc.nc.Close()
+			// Wake its read rather than close under it: a call read just
+			// now is answered that the daemon is stopping.
+			lc.nc.SetReadDeadline(time.Unix(1, 0))
 		}
 	}
 	s.mu.Unlock()
@@ -362,12 +395,16 @@ func (s *laneServer) stop(timeout time.Duration) {
 	case <-done:
 	case <-time.After(timeout):
 		s.cancel()
-		s.mu.Lock()
-		for lc := range s.conns {
-			lc.nc.Close()
+		select {
+		case <-done:
+		case <-time.After(cutGrace):
+			s.mu.Lock()
+			for lc := range s.conns {
+				lc.nc.Close()
+			}
+			s.mu.Unlock()
+			<-done
 		}
-		s.mu.Unlock()
-		<-done
 	}
 	s.cancel()
 }

@@ -163,7 +163,14 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 
 	var reply pb.LaneReply
 	first := !c.opened
-	if _, err = c.nc.Write(frame); err == nil {
+	_, err = c.nc.Write(frame)
+	if err != nil && first && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		// The daemon may have answered and hung up before reading the call
+		// (it refuses a process over its connection cap so): read what it
+		// said. A closed connection reads at once, answer or EOF.
+		err = nil
+	}
+	if err == nil {
 		c.opened = true
 		if first {
 			// The daemon opens its side with the magic too. Anything else
@@ -188,10 +195,10 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-			if first {
-				return olderDaemon("hfbrokerd hung up without answering")
-			}
-			err = errors.New("the daemon closed the connection")
+			// A connection that ends without a byte of answer is a daemon
+			// that stopped or crashed (kill -9), first call or not: a
+			// daemon older than the lane answers with HTTP/2, caught above.
+			return connectionClosed()
 		}
 		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
 	}
@@ -202,6 +209,15 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
 	}
 	return nil
+}
+
+// connectionClosed is the error for a connection the daemon ended without
+// answering (issue 19: a kill -9'd daemon was described as older than this
+// hfbroker).
+func connectionClosed() error {
+	return &Error{Code: code.Code_UNAVAILABLE,
+		Message: "hfbrokerd closed the connection (it stopped or crashed)",
+		Detail:  &pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}}
 }
 
 // olderDaemon is the error for a daemon that does not speak the lane.
