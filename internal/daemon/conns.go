@@ -27,8 +27,10 @@ import (
 // uid is its owner's, and a per-uid cap would let one runaway process lock
 // all the owner's other commands out. A peer of another uid is capped per
 // uid as well (it is only ever answered PermissionDenied and needs few).
-// Slots free up as connections close, and idle ones are closed after idle,
-// so no cap holds anyone out for longer than that.
+// Behind both, a total cap keeps many processes together below the
+// descriptor limit; reaching it refuses everyone, the owner included, but
+// slots free up as connections close, and idle ones are closed after idle
+// (or sniff), so no cap holds anyone out for longer than that.
 type connLimits struct {
 	// sniff bounds how long a new connection may take to send its first
 	// four bytes (the lane's magic or the start of the HTTP/2 preface).
@@ -41,13 +43,21 @@ type connLimits struct {
 	// perForeignUID caps the open connections of all processes of one
 	// other uid together.
 	perForeignUID int
+	// total caps all open connections together (0: no cap).
+	total int
 }
 
 func defaultConnLimits() connLimits {
 	// 512 per process leaves room for a tool that pools many connections
 	// (the benchmarks' 256 clients share one process) and keeps one process
 	// far from the descriptor limit.
-	return connLimits{sniff: 10 * time.Second, idle: lane.IdleTimeout, perPID: 512, perForeignUID: 64}
+	// The total leaves a quarter of the descriptors (and at least 64) to
+	// the daemon's own files, the keychain's D-Bus and the proxy.
+	total := 8192
+	if n := fdLimit(); n > 0 {
+		total = int(min(uint64(total), max(n*3/4, 128)-64))
+	}
+	return connLimits{sniff: 10 * time.Second, idle: lane.IdleTimeout, perPID: 512, perForeignUID: 64, total: total}
 }
 
 // peerCounter counts the open connections of each peer against connLimits.
@@ -59,6 +69,7 @@ type peerCounter struct {
 	mu       sync.Mutex
 	byPID    map[int32]int
 	byUID    map[uint32]int // other uids only
+	all      int
 	lastWarn time.Time
 	released chan struct{} // closed and replaced at every release (for waitOpen)
 }
@@ -88,7 +99,11 @@ func (p *peerCounter) admit(c net.Conn) (net.Conn, error) {
 	case foreign && p.byUID[cr.UID] >= p.limits.perForeignUID:
 		p.warn("connection refused: another user holds too many", cr)
 		return nil, fmt.Errorf("%w from uid %d", errTooManyConns, cr.UID)
+	case p.limits.total > 0 && p.all >= p.limits.total:
+		p.warn("connection refused: the daemon holds as many as it may", cr)
+		return nil, fmt.Errorf("%w: hfbrokerd holds %d open, its limit (idle ones close within %v)", errTooManyConns, p.all, p.limits.idle)
 	}
+	p.all++
 	if cr.PID != 0 {
 		p.byPID[cr.PID]++
 	}
@@ -103,6 +118,7 @@ func (p *peerCounter) release(cr peercred.Creds, foreign bool) {
 	defer p.mu.Unlock()
 	close(p.released)
 	p.released = make(chan struct{})
+	p.all--
 	if cr.PID != 0 {
 		if p.byPID[cr.PID]--; p.byPID[cr.PID] <= 0 {
 			delete(p.byPID, cr.PID)

@@ -218,6 +218,33 @@ func TestIdleLaneConnectionsAreClosedAndCappedPerProcess(t *testing.T) {
 		}
 	})
 
+	t.Run("the total cap refuses everyone until a slot frees", func(t *testing.T) {
+		var peers *peerCounter
+		d := startTestDaemonWith(t, func(o *Options) {
+			o.limits = &connLimits{sniff: time.Minute, idle: time.Minute, perPID: 100, perForeignUID: 1, total: perPID}
+			o.onPeers = func(p *peerCounter) { peers = p }
+		})
+		waitNoneOpen(t, peers)
+		var held []net.Conn
+		for range perPID {
+			held = append(held, openLane(t, d.sock))
+		}
+		res := runChildProcess(t, exe, "status", d.sock, nil)
+		if len(res) != 1 || res[0].Code != codes.ResourceExhausted.String() || !strings.Contains(res[0].Msg, "its limit") {
+			t.Fatalf("status from another process with the daemon full: %+v; want ResourceExhausted, at its limit", res)
+		}
+		held[0].Close()
+		if !peers.waitOpen(int32(os.Getpid()), perPID-1, 20*time.Second) {
+			t.Fatal("the daemon did not notice a closed connection")
+		}
+		if res := runChildProcess(t, exe, "status", d.sock, nil); len(res) != 1 || res[0].Code != "OK" {
+			t.Fatalf("status once a slot is free: %+v", res)
+		}
+		if err := d.stop(); err != nil {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("idle connections are closed after their deadline, freeing the slots", func(t *testing.T) {
 		const idle = 200 * time.Millisecond
 		var peers *peerCounter
