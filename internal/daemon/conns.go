@@ -182,11 +182,10 @@ type countedConn struct {
 	release func()
 }
 
-// Close frees the slot first, so that a peer that sees the connection end
-// finds its slot free.
 func (c *countedConn) Close() error {
+	err := c.Conn.Close()
 	c.once.Do(c.release)
-	return c.Conn.Close()
+	return err
 }
 
 // SyscallConn keeps the descriptor reachable for the peer credential check.

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -273,6 +274,7 @@ func TestIdleLaneConnectionsAreClosedAndCappedPerProcess(t *testing.T) {
 			waitClosed(t, nc, fmt.Sprintf("a connection that sent %q", head))
 		}
 		// Every slot is free again.
+		waitNoneOpen(t, peers)
 		for range perPID {
 			openLane(t, d.sock)
 		}
@@ -363,4 +365,35 @@ func copyTestBinary(t *testing.T, dir string) string {
 		t.Fatal(err)
 	}
 	return dst
+}
+
+// TestAClientDialsAgainAfterTheDaemonClosedItsIdleConnection: closing idle
+// lane connections (issue 19) must not cost a long-lived client its next
+// call; client.Client notices the closed connection and dials a new one.
+func TestAClientDialsAgainAfterTheDaemonClosedItsIdleConnection(t *testing.T) {
+	checkNoLeaks(t)
+	var peers *peerCounter
+	d := startTestDaemonWith(t, func(o *Options) {
+		o.limits = &connLimits{sniff: time.Minute, idle: 100 * time.Millisecond, perPID: 8, perForeignUID: 1}
+		o.onPeers = func(p *peerCounter) { peers = p }
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Options{Socket: d.sock, NoAutostart: true, Env: func(string) string { return "" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Status(ctx, &pb.StatusRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	if !peers.waitOpen(int32(os.Getpid()), 0, 20*time.Second) {
+		t.Fatal("the daemon did not close the idle connection")
+	}
+	if _, err := c.Status(ctx, &pb.StatusRequest{}); err != nil {
+		t.Fatalf("call after the daemon closed the idle connection: %v", err)
+	}
+	if err := d.stop(); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -84,6 +84,14 @@ func NewConn(nc net.Conn) *Conn {
 	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10), last: time.Now()}
 }
 
+// Closed reports, without blocking, whether the daemon has closed the
+// connection (it closes idle ones): a call on it would fail, so dial anew.
+func (c *Conn) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken == nil && peerClosed(c.nc)
+}
+
 // Idle reports how long the connection has carried no call.
 func (c *Conn) Idle() time.Duration {
 	c.mu.Lock()
