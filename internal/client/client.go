@@ -72,7 +72,10 @@ func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, r
 		return zero, &lane.Error{Code: code.Code_UNAVAILABLE, Message: "the connection to hfbrokerd is closed"}
 	}
 	l := c.lane
-	if l == nil || l.Broken() {
+	// The daemon closes idle connections (lane.IdleTimeout): dial a fresh
+	// one for a connection it has closed, or may be closing, rather than
+	// lose the call.
+	if l == nil || l.Broken() || l.Closed() || l.Idle() > lane.IdleTimeout/2 {
 		if l != nil {
 			l.Close()
 		}

@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
@@ -56,6 +57,11 @@ type Options struct {
 	Ready func(socketPath string)
 	// NoHarden skips making the process non-dumpable (in-process tests).
 	NoHarden bool
+
+	// limits overrides defaultConnLimits (tests shorten the timeouts).
+	limits *connLimits
+	// onPeers, if set, is handed the connection counter (tests).
+	onPeers func(*peerCounter)
 }
 
 // Run serves until ctx ends or the socket is removed or replaced.
@@ -69,6 +75,10 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	if opts.StopTimeout <= 0 {
 		opts.StopTimeout = 5 * time.Second
+	}
+	limits := defaultConnLimits()
+	if opts.limits != nil {
+		limits = *opts.limits
 	}
 	if !opts.NoHarden {
 		if err := harden(); err != nil {
@@ -149,6 +159,12 @@ func Run(ctx context.Context, opts Options) error {
 		grpc.MaxSendMsgSize(MaxMessageSize),
 		grpc.UnaryInterceptor(intercept),
 		grpc.ChainStreamInterceptor(guard.Stream),
+		// An unknown method goes through the guard too: another uid gets
+		// PermissionDenied for it, not Unimplemented.
+		grpc.UnknownServiceHandler(guard.Unknown),
+		// A gRPC client's idle connection is sent GOAWAY (grpc clients
+		// reconnect on their next call), as an idle lane connection is closed.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: limits.idle}),
 	)
 	// Stores opened by a migration, closed when the daemon stops.
 	var (
@@ -182,8 +198,11 @@ func Run(ctx context.Context, opts Options) error {
 		Proxy:      px,
 	})
 	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
-	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard.Creds, log)
-	split := newSplitter(lis, ls, log)
+	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard, limits.idle, log)
+	split := newSplitter(lis, ls, limits, log)
+	if opts.onPeers != nil {
+		opts.onPeers(split.peers)
+	}
 	hs := health.NewServer()
 	healthpb.RegisterHealthServer(srv, hs)
 

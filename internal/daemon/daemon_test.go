@@ -73,12 +73,20 @@ func checkNoLeaks(t *testing.T) {
 // stored token, profile "laptop" of user "alice".
 type testDaemon struct {
 	sock  string
+	hub   *hubtest.Hub
 	token string
 	logs  *testutil.SyncBuffer
 	stop  func() error // stops the daemon and returns Run's error
 }
 
 func startTestDaemon(t *testing.T) *testDaemon {
+	t.Helper()
+	return startTestDaemonWith(t, nil)
+}
+
+// startTestDaemonWith is startTestDaemon with opts adjusted by adjust before
+// Run (a listener of its own, shorter limits).
+func startTestDaemonWith(t *testing.T, adjust func(*Options)) *testDaemon {
 	t.Helper()
 	hub := hubtest.New(t)
 	hub.AddUser("alice", "Alice Example")
@@ -90,18 +98,23 @@ func startTestDaemon(t *testing.T) *testDaemon {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(sockDir) })
-	d := &testDaemon{sock: filepath.Join(sockDir, "d.sock"), token: tok, logs: &testutil.SyncBuffer{}}
+	d := &testDaemon{sock: filepath.Join(sockDir, "d.sock"), hub: hub, token: tok, logs: &testutil.SyncBuffer{}}
 	env := map[string]string{"HOME": t.TempDir(), "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": hub.URL()}
 	getenv := func(k string) string { return env[k] }
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	go func() {
-		done <- Run(ctx, Options{Env: getenv, Socket: d.sock, NoHarden: true, StopTimeout: 5 * time.Second,
-			Logger: slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Ready:  func(string) { close(ready) }})
-	}()
+	opts := Options{Env: getenv, Socket: d.sock, NoHarden: true, StopTimeout: 5 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(d.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Ready:  func(string) { close(ready) }}
+	if adjust != nil {
+		adjust(&opts)
+		if opts.Listener != nil {
+			d.sock = opts.Listener.Addr().String()
+		}
+	}
+	go func() { done <- Run(ctx, opts) }()
 	select {
 	case <-ready:
 	case err := <-done:

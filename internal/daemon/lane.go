@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"syscall"
 	"time"
@@ -22,26 +23,30 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-// sniffTimeout bounds how long a new connection may take to send its first
-// four bytes before it is dropped.
-const sniffTimeout = 10 * time.Second
 
 // splitter accepts on the daemon's socket and sorts each connection by its
 // first bytes: the lane's Magic goes to the lane server, anything else (the
 // HTTP/2 preface of a gRPC client, or garbage gRPC will refuse) to the gRPC
 // server through grpcLis.
+//
+// Every connection is counted against its peer at accept (conns.go), before
+// a byte is read: a peer over its cap is refused at once, and the others are
+// served as before.
 type splitter struct {
 	l       net.Listener
 	grpcLis *chanListener
 	lane    *laneServer
+	peers   *peerCounter
+	sniff   time.Duration
 	log     *slog.Logger
 }
 
-func newSplitter(l net.Listener, ls *laneServer, log *slog.Logger) *splitter {
-	return &splitter{l: l, grpcLis: newChanListener(l), lane: ls, log: log}
+func newSplitter(l net.Listener, ls *laneServer, limits connLimits, log *slog.Logger) *splitter {
+	return &splitter{l: l, grpcLis: newChanListener(l), lane: ls, log: log,
+		peers: newPeerCounter(limits, uint32(os.Getuid()), log), sniff: limits.sniff}
 }
 
 // run accepts until the listener is closed (grpc closes grpcLis, which
@@ -66,12 +71,23 @@ func (s *splitter) run() {
 			continue
 		}
 		delay = 0
-		go s.route(c)
+		// Counted here, in accept order, so the cap is exact.
+		counted, err := s.peers.admit(c)
+		if err != nil {
+			if errors.Is(err, errTooManyConns) {
+				refuseConn(c, err)
+			} else {
+				s.log.Warn("refused connection: cannot read peer credentials", "err", err)
+				c.Close()
+			}
+			continue
+		}
+		go s.route(counted)
 	}
 }
 
 func (s *splitter) route(c net.Conn) {
-	c.SetReadDeadline(time.Now().Add(sniffTimeout))
+	c.SetReadDeadline(time.Now().Add(s.sniff))
 	br := bufio.NewReaderSize(c, 4<<10)
 	head, err := br.Peek(len(lane.Magic))
 	if err != nil {
@@ -105,13 +121,7 @@ func (c *sniffedConn) Read(p []byte) (int, error) {
 }
 
 // SyscallConn keeps the descriptor reachable for the peer credential check.
-func (c *sniffedConn) SyscallConn() (syscall.RawConn, error) {
-	sc, ok := c.Conn.(syscall.Conn)
-	if !ok {
-		return nil, fmt.Errorf("%T does not expose its descriptor", c.Conn)
-	}
-	return sc.SyscallConn()
-}
+func (c *sniffedConn) SyscallConn() (syscall.RawConn, error) { return rawConn(c.Conn) }
 
 // chanListener is the gRPC server's listener: it yields the connections the
 // splitter hands it, and closing it closes the socket's listener.
@@ -164,15 +174,18 @@ type laneServer struct {
 	service   string
 	intercept grpc.UnaryServerInterceptor
 	creds     credentials.TransportCredentials
+	check     func(context.Context) error // the guard's uid test
+	idle      time.Duration               // how long to wait for the next call
 	log       *slog.Logger
 
 	ctx    context.Context // handlers' base context; cancelled by a hard stop
 	cancel context.CancelFunc
 
-	mu      sync.Mutex
-	conns   map[*laneConn]struct{}
-	closing bool
-	wg      sync.WaitGroup
+	mu          sync.Mutex
+	conns       map[*laneConn]struct{}
+	closing     bool
+	stopTimeout time.Duration // set by stop
+	wg          sync.WaitGroup
 }
 
 type laneConn struct {
@@ -180,14 +193,14 @@ type laneConn struct {
 	busy bool
 }
 
-func newLaneServer(desc *grpc.ServiceDesc, impl any, intercept grpc.UnaryServerInterceptor, creds credentials.TransportCredentials, log *slog.Logger) *laneServer {
+func newLaneServer(desc *grpc.ServiceDesc, impl any, intercept grpc.UnaryServerInterceptor, guard grpccred.Guard, idle time.Duration, log *slog.Logger) *laneServer {
 	ms := make(map[string]grpc.MethodDesc, len(desc.Methods))
 	for _, m := range desc.Methods {
 		ms[m.MethodName] = m
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &laneServer{
-		impl: impl, methods: ms, service: desc.ServiceName, intercept: intercept, creds: creds, log: log,
+		impl: impl, methods: ms, service: desc.ServiceName, intercept: intercept, creds: guard.Creds, check: guard.Check, idle: idle, log: log,
 		ctx: ctx, cancel: cancel, conns: make(map[*laneConn]struct{}),
 	}
 }
@@ -219,6 +232,9 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 	}()
 
 	ctx := peer.NewContext(s.ctx, &peer.Peer{Addr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), AuthInfo: ai})
+	// Another uid's call is answered PermissionDenied whatever it asks for,
+	// an unknown method included (issue 19), and the connection closed.
+	refused := s.check(ctx)
 	read := protodelim.UnmarshalOptions{MaxSize: lane.MaxFrameSize}
 	// The first reply carries the magic first: the client checks it reached a
 	// daemon that speaks the lane.
@@ -226,21 +242,47 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 	first := true
 	for {
 		var call pb.LaneCall
-		if err := read.UnmarshalFrom(br, &call); err != nil {
-			if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
-				s.log.Debug("lane: dropping connection", "err", err)
-			}
-			return
-		}
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
 			return
 		}
-		lc.busy = true
+		// An idle connection is closed: its peer's slot (conns.go) frees
+		// up, and a client that comes back dials again (internal/client).
+		// Set under the lock, so that stop's wake-up (a deadline in the
+		// past) is never overwritten.
+		nc.SetReadDeadline(time.Now().Add(s.idle))
+		s.mu.Unlock()
+		if err := read.UnmarshalFrom(br, &call); err != nil {
+			switch {
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				s.log.Debug("lane: closing idle connection", "idle", s.idle)
+			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
+				s.log.Debug("lane: dropping connection", "err", err)
+			}
+			return
+		}
+		s.mu.Lock()
+		closing := s.closing
+		lc.busy = !closing
 		s.mu.Unlock()
 
-		reply := s.handle(ctx, &call)
+		var reply *pb.LaneReply
+		switch {
+		case refused != nil:
+			reply = errorReply(status.Convert(refused))
+		case closing:
+			// Read as the daemon began to stop: say so rather than hang up,
+			// which the client could only report as a crash.
+			reply = stoppingReply("hfbrokerd is stopping; the call was not run")
+		default:
+			reply = s.handle(ctx, &call)
+			if s.ctx.Err() != nil && reply.GetCode() != int32(codes.OK) {
+				// Cut by the stop's timeout: its handler saw a cancelled
+				// context; the caller is told why.
+				reply = stoppingReply(fmt.Sprintf("hfbrokerd stopped before the call finished (it waits at most %v for calls in flight)", s.stopTimeout))
+			}
+		}
 		if !first {
 			out = out[:0]
 		}
@@ -248,14 +290,17 @@ func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
 		out = protowire.AppendVarint(out, uint64(proto.Size(reply)))
 		out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
 		if err == nil {
+			// A peer that does not read its reply does not hold the
+			// connection (or the daemon's stop) for longer than idle.
+			nc.SetWriteDeadline(time.Now().Add(s.idle))
 			_, err = nc.Write(out)
 		}
 
 		s.mu.Lock()
 		lc.busy = false
-		closing := s.closing
+		closing = s.closing
 		s.mu.Unlock()
-		if err != nil || closing {
+		if err != nil || closing || refused != nil {
 			return
 		}
 	}
@@ -316,15 +361,31 @@ func errorReply(st *status.Status) *pb.LaneReply {
 	return r
 }
 
-// stop closes idle connections at once and the others as their calls end;
-// calls still running after timeout have their context cancelled and their
-// connections closed.
+// stoppingReply is the answer to a call the daemon's stop kept from
+// running or finishing.
+func stoppingReply(msg string) *pb.LaneReply {
+	return &pb.LaneReply{Code: int32(codes.Unavailable), Message: msg,
+		Detail: &pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}}
+}
+
+// cutGrace is how long a call cut by the stop's timeout has to send its
+// answer before its connection is closed under it.
+const cutGrace = time.Second
+
+// stop ends idle connections at once and the others as their calls end,
+// each call answered first (issue 19: a call in flight must get its answer,
+// not a hang-up at the daemon's exit). A call still running after timeout
+// has its context cancelled and is answered Unavailable; only one that
+// ignores that for cutGrace more has its connection closed under it.
 func (s *laneServer) stop(timeout time.Duration) {
 	s.mu.Lock()
 	s.closing = true
+	s.stopTimeout = timeout
 	for lc := range s.conns {
 		if !lc.busy {
-			lc.nc.Close()
+			// Wake its read rather than close under it: a call read just
+			// now is answered that the daemon is stopping.
+			lc.nc.SetReadDeadline(time.Unix(1, 0))
 		}
 	}
 	s.mu.Unlock()
@@ -334,12 +395,16 @@ func (s *laneServer) stop(timeout time.Duration) {
 	case <-done:
 	case <-time.After(timeout):
 		s.cancel()
-		s.mu.Lock()
-		for lc := range s.conns {
-			lc.nc.Close()
+		select {
+		case <-done:
+		case <-time.After(cutGrace):
+			s.mu.Lock()
+			for lc := range s.conns {
+				lc.nc.Close()
+			}
+			s.mu.Unlock()
+			<-done
 		}
-		s.mu.Unlock()
-		<-done
 	}
 	s.cancel()
 }

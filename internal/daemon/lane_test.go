@@ -6,9 +6,12 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -347,5 +350,53 @@ func TestLaneNamesADaemonThatOnlySpeaksGRPC(t *testing.T) {
 	if !ok || codes.Code(le.Code) != codes.Unavailable || !strings.Contains(le.Message, "older than this hfbroker") ||
 		!strings.Contains(le.Detail.GetHint(), "restart hfbrokerd") {
 		t.Fatalf("lane call to a gRPC-only daemon: %#v", err)
+	}
+}
+
+// TestACallInFlightAtStopIsAnsweredNotHungUp is issue 19's "a reply in
+// flight at SIGTERM waits for the daemon's exit": a lane call whose handler
+// outlasted the stop's timeout had its connection closed under it, and the
+// client, after waiting out the whole stop, was told hfbrokerd "may be
+// older than this hfbroker". Now the handler's context is cancelled and the
+// call answered Unavailable, saying the daemon stopped, before the daemon
+// exits.
+func TestACallInFlightAtStopIsAnsweredNotHungUp(t *testing.T) {
+	checkNoLeaks(t)
+	const stopTimeout = 200 * time.Millisecond
+	d := startTestDaemonWith(t, func(o *Options) { o.StopTimeout = stopTimeout })
+	// A Hub that holds whoami until the daemon gives up on it.
+	arrived := make(chan struct{})
+	var once sync.Once
+	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		once.Do(func() { close(arrived) })
+		<-r.Context().Done()
+	}))
+	defer slow.Close()
+
+	l := d.laneConn(t)
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		got <- l.Invoke(ctx, "AddToken", &pb.AddTokenRequest{Token: d.token, Name: "slow", Endpoint: slow.URL}, new(pb.AddTokenResponse))
+	}()
+	<-arrived // the handler is waiting on the Hub
+	stopped := make(chan error, 1)
+	go func() { stopped <- d.stop() }()
+
+	err := <-got
+	le, ok := errors.AsType[*lane.Error](err)
+	if !ok || codes.Code(le.Code) != codes.Unavailable || !strings.Contains(le.Message, "hfbrokerd stopped before the call finished") ||
+		!strings.Contains(le.Detail.GetHint(), "run the command again") {
+		t.Fatalf("call in flight at stop: %#v; want Unavailable, hfbrokerd stopped before the call finished", err)
+	}
+	if strings.Contains(le.Message, "older") {
+		t.Fatalf("a stopping daemon described as older: %q", le.Message)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(d.logs.String(), d.token) {
+		t.Fatal("the daemon's log holds the token")
 	}
 }

@@ -48,6 +48,11 @@ const MaxMessageSize = 64 << 10
 // MaxFrameSize bounds one LaneCall or LaneReply: a message and its envelope.
 const MaxFrameSize = MaxMessageSize + 4<<10
 
+// IdleTimeout is how long the daemon keeps a lane connection open waiting
+// for its next call. A client should not send a call on a connection idle
+// for more than half of it (Conn.Idle): the daemon may be closing it.
+const IdleTimeout = 2 * time.Minute
+
 // Error is a call's failure: the gRPC status the handler returned, or, for a
 // connection that failed, Unavailable (or the context's Canceled or
 // DeadlineExceeded).
@@ -70,12 +75,28 @@ type Conn struct {
 	opened bool
 	broken error
 	buf    []byte
+	last   time.Time // when the last call ended (or the Conn was made)
 }
 
 // NewConn returns a lane over nc, a connection to the daemon's socket. The
 // lane owns nc from now on.
 func NewConn(nc net.Conn) *Conn {
-	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10)}
+	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10), last: time.Now()}
+}
+
+// Closed reports, without blocking, whether the daemon has closed the
+// connection (it closes idle ones): a call on it would fail, so dial anew.
+func (c *Conn) Closed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.broken == nil && peerClosed(c.nc)
+}
+
+// Idle reports how long the connection has carried no call.
+func (c *Conn) Idle() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.last)
 }
 
 // Close closes the connection.
@@ -145,11 +166,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		if !stop() {
 			<-fired
 		}
+		c.last = time.Now()
 	}()
 
 	var reply pb.LaneReply
 	first := !c.opened
-	if _, err = c.nc.Write(frame); err == nil {
+	_, err = c.nc.Write(frame)
+	if err != nil && first && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+		// The daemon may have answered and hung up before reading the call
+		// (it refuses a process over its connection cap so): read what it
+		// said. A closed connection reads at once, answer or EOF.
+		err = nil
+	}
+	if err == nil {
 		c.opened = true
 		if first {
 			// The daemon opens its side with the magic too. Anything else
@@ -174,10 +203,10 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-			if first {
-				return olderDaemon("hfbrokerd hung up without answering")
-			}
-			err = errors.New("the daemon closed the connection")
+			// A connection that ends without a byte of answer is a daemon
+			// that stopped or crashed (kill -9), first call or not: a
+			// daemon older than the lane answers with HTTP/2, caught above.
+			return connectionClosed()
 		}
 		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
 	}
@@ -188,6 +217,15 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
 	}
 	return nil
+}
+
+// connectionClosed is the error for a connection the daemon ended without
+// answering (issue 19: a kill -9'd daemon was described as older than this
+// hfbroker).
+func connectionClosed() error {
+	return &Error{Code: code.Code_UNAVAILABLE,
+		Message: "hfbrokerd closed the connection (it stopped or crashed)",
+		Detail:  &pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}}
 }
 
 // olderDaemon is the error for a daemon that does not speak the lane.

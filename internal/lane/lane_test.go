@@ -131,33 +131,52 @@ func TestHangUpAndStallsBreakTheConnection(t *testing.T) {
 	}
 }
 
-// TestADaemonWithoutTheLaneIsNamed: a daemon older than the lane hangs up on
-// the first call (it reads the magic as a bad HTTP/2 preface); the error
-// says so and how to fix it, instead of a bare "connection closed".
-func TestADaemonWithoutTheLaneIsNamed(t *testing.T) {
-	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		server, err := l.Accept()
-		if err != nil {
-			return
-		}
-		io.ReadFull(server, make([]byte, len(Magic)))
-		server.Close()
-	}()
-	nc, err := net.Dial("unix", l.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := NewConn(nc)
-	defer c.Close()
-	err = c.Invoke(context.Background(), "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
-	le, ok := errors.AsType[*Error](err)
-	if !ok || le.Code != code.Code_UNAVAILABLE || !strings.Contains(le.Message, "older than this hfbroker") ||
-		!strings.Contains(le.Detail.GetHint(), "restart hfbrokerd") {
-		t.Fatalf("err = %#v", err)
+// TestADaemonThatDiedIsNotCalledOlder is issue 19's "a kill -9'd daemon is
+// described as possibly older than this hfbroker": a connection that ends
+// without a byte of answer, on the first call or a later one, is a daemon
+// that stopped or crashed, and the error says so; only a daemon that
+// answers in HTTP/2 is older than the lane.
+func TestADaemonThatDiedIsNotCalledOlder(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		answer    []byte // what the server writes before hanging up
+		want, not string
+		wantHint  string
+	}{
+		{"a daemon that dies mid-call", nil, "hfbrokerd closed the connection (it stopped or crashed)", "older", "hfbroker status"},
+		// An HTTP/2 server's first frame: SETTINGS, empty.
+		{"a daemon that answers in HTTP/2", []byte("\x00\x00\x00\x04\x00\x00\x00\x00\x00"), "older than this hfbroker", "crashed", "restart hfbrokerd"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			served := make(chan struct{})
+			go func() {
+				defer close(served)
+				server, err := l.Accept()
+				if err != nil {
+					return
+				}
+				server.Write(tc.answer)
+				io.ReadFull(server, make([]byte, len(Magic)))
+				server.Close()
+			}()
+			nc, err := net.Dial("unix", l.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := NewConn(nc)
+			defer c.Close()
+			err = c.Invoke(context.Background(), "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
+			<-served
+			le, ok := errors.AsType[*Error](err)
+			if !ok || le.Code != code.Code_UNAVAILABLE || !strings.Contains(le.Message, tc.want) || strings.Contains(le.Message, tc.not) ||
+				!strings.Contains(le.Detail.GetHint(), tc.wantHint) {
+				t.Fatalf("err = %#v; want Unavailable %q (hint naming %q)", err, tc.want, tc.wantHint)
+			}
+		})
 	}
 }

@@ -19,6 +19,9 @@ const (
 	EnvLease = "HFBROKER_LEASE"
 	// EnvEndpoint points the child at the local proxy in proxy mode.
 	EnvEndpoint = "HF_ENDPOINT"
+	// EnvTokenPath names huggingface_hub's token file (and, beside it,
+	// stored_tokens): the parent's plaintext tokens.
+	EnvTokenPath = "HF_TOKEN_PATH"
 	// envOIDCPrefix covers HF_OIDC_RESOURCE and HF_OIDC_ID_TOKEN.
 	envOIDCPrefix = "HF_OIDC_"
 )
@@ -32,13 +35,18 @@ const (
 // exchange that takes precedence over HF_TOKEN, so the leased token would be
 // silently ignored.
 //
-// HF_TOKEN_PATH stays: it also locates stored_tokens, and huggingface_hub
-// reads HF_TOKEN before the token file, so the leased token wins whenever it
-// is set. (An empty HF_TOKEN falls through to the file; Build never sets one
-// because the broker never leases an empty token.)
+// HF_TOKEN_PATH goes (issue 19): it points the child at the parent's
+// plaintext token file, and through it at stored_tokens beside it (every
+// saved account), which the leased token is meant to replace: a child given
+// a read lease could read a write token from there, and tools that read only
+// the file (Rust hf-hub, swift-transformers) would use it instead of the
+// lease. It is huggingface_hub's only token-file variable
+// (HF_STORED_TOKENS_PATH is derived from it, not read from the environment).
+// HF_HOME stays: it is first the cache, and the child needs its downloads;
+// 'hfbroker import --remove-plaintext' empties $HF_HOME/token.
 func stripped(key string) bool {
 	return keyEqual(key, EnvToken) || keyEqual(key, EnvLegacyToken) ||
-		hasKeyPrefix(key, envOIDCPrefix)
+		keyEqual(key, EnvTokenPath) || hasKeyPrefix(key, envOIDCPrefix)
 }
 
 // Build returns the child's environment: parent without the variables that

@@ -26,12 +26,6 @@ func TestBuild(t *testing.T) {
 			want:   []string{"A=1"},
 		},
 		{
-			name:   "HF_TOKEN_PATH is kept because HF_TOKEN is read first",
-			parent: []string{"HF_TOKEN_PATH=/t/token"},
-			set:    map[string]string{EnvToken: "hf_new"},
-			want:   []string{"HF_TOKEN_PATH=/t/token", "HF_TOKEN=hf_new"},
-		},
-		{
 			name:   "OIDC settings are dropped because they would win over HF_TOKEN",
 			parent: []string{"HF_OIDC_RESOURCE=acme/model", "HF_OIDC_ID_TOKEN=eyJ", "HF_OIDCX=kept"},
 			set:    map[string]string{EnvToken: "hf_new"},
@@ -150,4 +144,16 @@ func FuzzBuild(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBuildDropsTheParentsHFTokenPath: issue 19 found `exec` passing the
+// parent's HF_TOKEN_PATH to the child, which pointed it at a plaintext token
+// (and at stored_tokens beside it) other than the one leased.
+func TestBuildDropsTheParentsHFTokenPath(t *testing.T) {
+	parent := []string{"HF_HOME=/h/.cache/huggingface", "HF_TOKEN_PATH=/h/secret/token", "HF_TOKEN_PATHX=kept", "A=1"}
+	got := Build(parent, map[string]string{EnvToken: "hf_new"})
+	want := []string{"HF_HOME=/h/.cache/huggingface", "HF_TOKEN_PATHX=kept", "A=1", "HF_TOKEN=hf_new"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("Build = %q; want %q", got, want)
+	}
 }

@@ -130,9 +130,13 @@ func (c credURL) redactedURL() string {
 
 // parseCredentialLine follows git's credential_from_url_gently
 // (credential.c): the first '@' before the first '/', '?' or '#' ends the
-// user info, the first ':' in it splits user from password, and leading
-// slashes of the path are dropped. A line without "://" or host is not a
-// credential.
+// user info, the first ':' in it splits user from password, user, password
+// and host are percent-decoded, and leading slashes of the path are dropped.
+// A line without "://" or host is not a credential.
+//
+// The host must be decoded: git credential-store writes it with
+// strbuf_addstr_urlencode, so a host with a port is stored as
+// "127.0.0.1%3a33091" and only its decoded form equals "127.0.0.1:33091".
 func parseCredentialLine(line []byte) (credURL, bool) {
 	s := strings.TrimSuffix(strings.TrimSuffix(string(line), "\n"), "\r")
 	scheme, rest, ok := strings.Cut(s, "://")
@@ -159,7 +163,7 @@ func parseCredentialLine(line []byte) (credURL, bool) {
 	if end < 0 {
 		end = len(hostAndPath)
 	}
-	c.host = hostAndPath[:end]
+	c.host = percentDecode(hostAndPath[:end])
 	c.path = strings.TrimLeft(hostAndPath[end:], "/")
 	if c.host == "" {
 		return credURL{}, false

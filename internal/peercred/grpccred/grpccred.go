@@ -173,10 +173,24 @@ func Dialer(ctx context.Context, addr string) (net.Conn, error) {
 // another uid with PermissionDenied before any handler runs. The foreign
 // peer thus learns why it was refused (grpc clients otherwise see only a
 // closed connection) and is served nothing.
+//
+// Every call means every call, including one to a method or service that
+// does not exist: serve Unknown with grpc.UnknownServiceHandler beside
+// Stream, so that grpc runs the Stream interceptor (which refuses another
+// uid) before answering Unimplemented. Without it grpc answers Unimplemented
+// itself, before any interceptor, and another uid learns what the daemon
+// serves (issue 19).
 type Guard struct {
 	Creds  credentials.TransportCredentials
 	Unary  grpc.UnaryServerInterceptor
 	Stream grpc.StreamServerInterceptor
+	// Unknown answers a call to an unknown method or service Unimplemented,
+	// as grpc would; behind Stream only the allowed uid gets that far.
+	Unknown grpc.StreamHandler
+	// Check is the test the interceptors apply: nil for a call from the
+	// allowed uid, PermissionDenied otherwise. The daemon's local lane calls
+	// it first, before looking up the method.
+	Check func(ctx context.Context) error
 }
 
 // NewGuard returns a Guard that lets only allowUID through.
@@ -200,6 +214,11 @@ func NewGuard(allowUID uint32, logger *slog.Logger) Guard {
 	}
 	return Guard{
 		Creds: &transportCreds{server: true, uid: allowUID, logger: logger, deferRefusal: true},
+		Check: check,
+		Unknown: func(_ any, ss grpc.ServerStream) error {
+			m, _ := grpc.MethodFromServerStream(ss)
+			return status.Errorf(codes.Unimplemented, "unknown method %s", m)
+		},
 		Unary: func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
 			if err := check(ctx); err != nil {
 				return nil, err

@@ -30,7 +30,8 @@ func startGuardedServer(t *testing.T, path string, g Guard) *healthServer {
 		hs.calls.Add(1)
 		return h(ctx, req)
 	}
-	hs.srv = grpc.NewServer(grpc.Creds(g.Creds), grpc.ChainUnaryInterceptor(g.Unary, count), grpc.ChainStreamInterceptor(g.Stream))
+	hs.srv = grpc.NewServer(grpc.Creds(g.Creds), grpc.ChainUnaryInterceptor(g.Unary, count), grpc.ChainStreamInterceptor(g.Stream),
+		grpc.UnknownServiceHandler(g.Unknown))
 	healthpb.RegisterHealthServer(hs.srv, health.NewServer())
 	go func() {
 		defer close(hs.done)
@@ -87,5 +88,33 @@ func TestGuardRefusesUID65534(t *testing.T) {
 	}
 	if n := hs.calls.Load(); n != 0 {
 		t.Fatalf("handler ran %d times for uid 65534; want 0", n)
+	}
+}
+
+// callUnknown calls a method the server does not have.
+func callUnknown(path, method string) error {
+	cc, err := grpc.NewClient("unix://"+path, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), waitLong)
+	defer cancel()
+	return cc.Invoke(ctx, method, &healthpb.HealthCheckRequest{}, new(healthpb.HealthCheckResponse))
+}
+
+// TestGuardAnswersAnUnknownMethodByUID (issue 19): served with Unknown,
+// the guard refuses another uid's call to a method that does not exist with
+// PermissionDenied, as any other; its own uid is told Unimplemented.
+func TestGuardAnswersAnUnknownMethodByUID(t *testing.T) {
+	for _, method := range []string{"/grpc.health.v1.Health/Nope", "/no.Such/Service"} {
+		foreign := startGuardedServer(t, filepath.Join(sharedDir(t, 0o700), "g.sock"), NewGuard(self().UID+1, nil))
+		if err := callUnknown(foreign.path, method); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("%s from another uid: %v; want PermissionDenied", method, err)
+		}
+		own := startGuardedServer(t, filepath.Join(sharedDir(t, 0o700), "g.sock"), NewGuard(self().UID, nil))
+		if err := callUnknown(own.path, method); status.Code(err) != codes.Unimplemented {
+			t.Errorf("%s from our own uid: %v; want Unimplemented", method, err)
+		}
 	}
 }

@@ -1,0 +1,4 @@
+package daemon
+
+// fdLimit is unknown on Windows, which has no descriptor limit of that kind.
+func fdLimit() uint64 { return 0 }
