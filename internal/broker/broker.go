@@ -73,6 +73,13 @@ type Broker struct {
 
 	writeMu sync.Mutex // serialises profile changes (store + metadata) end to end
 
+	// unlockTurn, a one-slot semaphore, serialises passphrase attempts (a
+	// channel, not a Mutex, so a waiter can give up when its caller does);
+	// unlockNext, guarded by it, is when the next attempt may run (see
+	// passphraseAttempt).
+	unlockTurn chan struct{}
+	unlockNext time.Time
+
 	mu        sync.Mutex
 	profiles  map[string]*Profile
 	def       string
@@ -112,6 +119,8 @@ func New(opts Options) (*Broker, error) {
 		repoInfos: map[string]repoInfoEntry{},
 		procs:     map[int]procInfo{},
 		store:     opts.Store,
+
+		unlockTurn: make(chan struct{}, 1),
 	}
 	if b.now == nil {
 		b.now = time.Now

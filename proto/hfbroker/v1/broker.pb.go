@@ -1699,8 +1699,13 @@ type StatusResponse struct {
 	Locked         bool                   `protobuf:"varint,8,opt,name=locked,proto3" json:"locked,omitempty"`
 	LeaseCount     int32                  `protobuf:"varint,9,opt,name=lease_count,json=leaseCount,proto3" json:"lease_count,omitempty"`
 	DefaultProfile string                 `protobuf:"bytes,10,opt,name=default_profile,json=defaultProfile,proto3" json:"default_profile,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// vault_exists is false while the file backend has no vault yet: the first
+	// unlock or login creates it.
+	VaultExists bool `protobuf:"varint,11,opt,name=vault_exists,json=vaultExists,proto3" json:"vault_exists,omitempty"`
+	// vault_path is the file vault's path (file backend only).
+	VaultPath     string `protobuf:"bytes,12,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
@@ -1799,6 +1804,20 @@ func (x *StatusResponse) GetLeaseCount() int32 {
 func (x *StatusResponse) GetDefaultProfile() string {
 	if x != nil {
 		return x.DefaultProfile
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetVaultExists() bool {
+	if x != nil {
+		return x.VaultExists
+	}
+	return false
+}
+
+func (x *StatusResponse) GetVaultPath() string {
+	if x != nil {
+		return x.VaultPath
 	}
 	return ""
 }
@@ -2270,8 +2289,12 @@ func (x *LockResponse) GetEndedLeases() int32 {
 
 // UnlockRequest carries a passphrase: never log it.
 type UnlockRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Passphrase    []byte                 `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Passphrase []byte                 `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	// create allows creating the vault, encrypted to passphrase, when none
+	// exists yet. Without it an absent vault is an error: a passphrase typed
+	// once, to open a vault, never silently becomes a new vault's passphrase.
+	Create        bool `protobuf:"varint,2,opt,name=create,proto3" json:"create,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2313,8 +2336,19 @@ func (x *UnlockRequest) GetPassphrase() []byte {
 	return nil
 }
 
+func (x *UnlockRequest) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
 type UnlockResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// created is true when this call created the vault.
+	Created bool `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
+	// vault_path is where the vault is.
+	VaultPath     string `protobuf:"bytes,2,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2347,6 +2381,20 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
 	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *UnlockResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *UnlockResponse) GetVaultPath() string {
+	if x != nil {
+		return x.VaultPath
+	}
+	return ""
 }
 
 // ChangePassphraseRequest carries passphrases: never log it.
@@ -2770,7 +2818,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x12RevokeLeaseRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
 	"\x13RevokeLeaseResponse\"\x0f\n" +
-	"\rStatusRequest\"\xd7\x02\n" +
+	"\rStatusRequest\"\x99\x03\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x18\n" +
@@ -2784,7 +2832,10 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\vlease_count\x18\t \x01(\x05R\n" +
 	"leaseCount\x12'\n" +
 	"\x0fdefault_profile\x18\n" +
-	" \x01(\tR\x0edefaultProfile\"\x97\x01\n" +
+	" \x01(\tR\x0edefaultProfile\x12!\n" +
+	"\fvault_exists\x18\v \x01(\bR\vvaultExists\x12\x1d\n" +
+	"\n" +
+	"vault_path\x18\f \x01(\tR\tvaultPath\"\x97\x01\n" +
 	"\fCheckRequest\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
@@ -2821,12 +2872,16 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\"\r\n" +
 	"\vLockRequest\"1\n" +
 	"\fLockResponse\x12!\n" +
-	"\fended_leases\x18\x01 \x01(\x05R\vendedLeases\"/\n" +
+	"\fended_leases\x18\x01 \x01(\x05R\vendedLeases\"G\n" +
 	"\rUnlockRequest\x12\x1e\n" +
 	"\n" +
 	"passphrase\x18\x01 \x01(\fR\n" +
-	"passphrase\"\x10\n" +
-	"\x0eUnlockResponse\"g\n" +
+	"passphrase\x12\x16\n" +
+	"\x06create\x18\x02 \x01(\bR\x06create\"I\n" +
+	"\x0eUnlockResponse\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\x12\x1d\n" +
+	"\n" +
+	"vault_path\x18\x02 \x01(\tR\tvaultPath\"g\n" +
 	"\x17ChangePassphraseRequest\x12%\n" +
 	"\x0eold_passphrase\x18\x01 \x01(\fR\roldPassphrase\x12%\n" +
 	"\x0enew_passphrase\x18\x02 \x01(\fR\rnewPassphrase\"\x1a\n" +
