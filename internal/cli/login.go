@@ -152,7 +152,7 @@ func openVaultForLogin(ctx context.Context, opts *LoginOptions, api vaultAPI) er
 	} else if why, ok := strings.CutPrefix(st.GetBackendReason(), "auto: "); ok && why != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "%s%s, so hfbroker keeps tokens in an encrypted vault.\n", strings.ToUpper(why[:1]), why[1:])
 	}
-	resp, err := openVault(ctx, opts.Factory, api, "", false)
+	resp, err := openVaultAs(ctx, opts.Factory, api, st, "", false)
 	if err != nil {
 		return err
 	}

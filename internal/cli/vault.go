@@ -23,12 +23,20 @@ func openVault(ctx context.Context, f *Factory, api vaultAPI, file string, allow
 	if err != nil {
 		return nil, err
 	}
+	return openVaultAs(ctx, f, api, st, file, allowShort)
+}
+
+// openVaultAs is openVault for a caller that already has the daemon's status.
+func openVaultAs(ctx context.Context, f *Factory, api vaultAPI, st *pb.StatusResponse, file string, allowShort bool) (*pb.UnlockResponse, error) {
 	if st.GetBackend() != "file" {
 		// No passphrase to ask for; the daemon says why in its own words.
 		return api.Unlock(ctx, &pb.UnlockRequest{})
 	}
 	create := !st.GetVaultExists()
-	var pass []byte
+	var (
+		pass []byte
+		err  error
+	)
 	if create {
 		if file == "" {
 			fmt.Fprintf(f.IO.ErrOut, "No vault yet: choose a passphrase for the new one at %s.\n", st.GetVaultPath())
