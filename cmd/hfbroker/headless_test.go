@@ -35,4 +35,3 @@ func cmdNoDbus(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s exists: this machine runs a D-Bus session, so it cannot play one without", bus)
 	}
 }
-

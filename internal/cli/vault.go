@@ -38,7 +38,7 @@ func openVaultAs(ctx context.Context, f *Factory, api vaultAPI, st *pb.StatusRes
 		err  error
 	)
 	if create {
-		if file == "" {
+		if file == "" && f.IO.IsTerminal() {
 			fmt.Fprintf(f.IO.ErrOut, "No vault yet: choose a passphrase for the new one at %s.\n", st.GetVaultPath())
 		}
 		pass, err = readNewPassphrase(f, file, allowShort)
