@@ -119,6 +119,13 @@ type Broker struct {
 
 	writeMu sync.Mutex // serialises profile changes (store + metadata) end to end
 
+	// unlockTurn, a one-slot semaphore, serialises passphrase attempts (a
+	// channel, not a Mutex, so a waiter can give up when its caller does);
+	// unlockNext, guarded by it, is when the next attempt may run (see
+	// passphraseAttempt).
+	unlockTurn chan struct{}
+	unlockNext time.Time
+
 	mu        sync.Mutex
 	profiles  map[string]*Profile
 	def       string
@@ -154,17 +161,18 @@ func New(opts Options) (*Broker, error) {
 		return nil, errors.New("broker: a store and a profile store are required")
 	}
 	b := &Broker{
-		opts:      opts,
-		now:       opts.Now,
-		log:       opts.Logger,
-		tokens:    map[string]secret.Token{},
-		reads:     map[string]*tokenRead{},
-		leases:    map[string]*Lease{},
-		hubWait:   map[string]time.Time{},
-		repoInfos: map[string]repoInfoEntry{},
-		procs:     map[int]procInfo{},
-		store:     opts.Store,
-		reapWake:  make(chan struct{}, 1),
+		opts:       opts,
+		now:        opts.Now,
+		log:        opts.Logger,
+		tokens:     map[string]secret.Token{},
+		reads:      map[string]*tokenRead{},
+		leases:     map[string]*Lease{},
+		hubWait:    map[string]time.Time{},
+		repoInfos:  map[string]repoInfoEntry{},
+		procs:      map[int]procInfo{},
+		store:      opts.Store,
+		reapWake:   make(chan struct{}, 1),
+		unlockTurn: make(chan struct{}, 1),
 	}
 	if b.now == nil {
 		b.now = time.Now

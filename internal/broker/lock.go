@@ -13,9 +13,27 @@ import (
 // Lockable is a store that is opened with a passphrase: the file vault.
 type Lockable interface {
 	Lock()
+	// Unlock opens an existing vault; keystore.ErrNoVault when there is none.
 	Unlock(ctx context.Context, passphrase []byte) error
+	// Create makes a new vault; keystore.ErrVaultExists when there is one.
+	Create(ctx context.Context, passphrase []byte) error
+	Exists() (bool, error)
+	Path() string
 	Locked() bool
 	ChangePassphrase(ctx context.Context, oldPass, newPass []byte) error
+}
+
+// Vault describes the file vault for status: whether it exists yet, and
+// where. ok is false for a store that has no vault (the keychain).
+func (b *Broker) Vault() (exists bool, path string, ok bool) {
+	l, ok := b.currentStore().(Lockable)
+	if !ok {
+		return false, "", false
+	}
+	exists, err := l.Exists()
+	// Something unsafe at the path counts as existing: nobody should be
+	// offered to create a vault over it.
+	return exists || err != nil, l.Path(), true
 }
 
 // Locked reports whether the store is locked.
@@ -45,41 +63,108 @@ func unlockDelay(fails int) time.Duration {
 	return min(time.Duration(fails)*100*time.Millisecond, 10*time.Second)
 }
 
+// passphraseAttempt runs one passphrase check (unlock or change) under the
+// throttle. Attempts are serialised (unlockTurn), and each waits out the
+// penalty the failures before it earned, so ten parallel guesses cost the
+// sum of their delays, not the longest one (issue 19: 10 parallel wrong
+// unlocks took 1.4 s in all). A wrong passphrase also delays its own answer.
+// A caller that gives up (ctx done) while waiting makes no attempt, and the
+// penalty stays for the next one: cancelling cannot buy a faster guess.
+//
+// The wait uses real timers (time.NewTimer), not Options.Now: the penalty
+// is wall time an attacker must spend. Tests drive it with testing/synctest.
+func (b *Broker) passphraseAttempt(ctx context.Context, try func() error) (wrong bool, err error) {
+	select {
+	case b.unlockTurn <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-b.unlockTurn }()
+	if err := waitUntil(ctx, b.unlockNext); err != nil {
+		return false, err
+	}
+	err = try()
+	if !errors.Is(err, keystore.ErrBadPassphrase) {
+		if err == nil {
+			b.mu.Lock()
+			b.unlockFail = 0
+			b.mu.Unlock()
+		}
+		return false, err
+	}
+	b.mu.Lock()
+	b.unlockFail++
+	d := unlockDelay(b.unlockFail)
+	b.mu.Unlock()
+	b.unlockNext = time.Now().Add(d)
+	// An error here only means the caller left; the answer is the same.
+	waitUntil(ctx, b.unlockNext)
+	return true, err
+}
+
+// waitUntil waits until t or until ctx is done.
+func waitUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Unlock opens the vault. A wrong passphrase is an error after a delay that
-// grows per failure; nothing is rewritten.
-func (b *Broker) Unlock(ctx context.Context, passphrase []byte, caller Caller) error {
+// grows per failure; nothing is rewritten. When no vault exists, create says
+// whether to make one encrypted to passphrase (the CLI asked for it twice);
+// without create an absent vault is an error, so that a passphrase typed once
+// never silently becomes a new vault's. created reports what happened.
+func (b *Broker) Unlock(ctx context.Context, passphrase []byte, create bool, caller Caller) (created bool, err error) {
 	l, ok := b.currentStore().(Lockable)
 	if !ok {
-		return errorf(KindInvalid, "the keychain unlocks with your login; 'hfbroker status' shows the backend",
+		return false, errorf(KindInvalid, "the keychain unlocks with your login; 'hfbroker status' shows the backend",
 			"the %s backend has no passphrase to unlock", b.StoreKind())
 	}
 	if len(passphrase) == 0 {
-		return errorf(KindInvalid, "", "empty passphrase")
+		return false, errorf(KindInvalid, "", "empty passphrase")
 	}
-	err := l.Unlock(ctx, passphrase)
-	if errors.Is(err, keystore.ErrBadPassphrase) {
-		b.mu.Lock()
-		b.unlockFail++
-		d := unlockDelay(b.unlockFail)
-		b.mu.Unlock()
-		b.audit(audit.Event{Event: "store.unlock_failed"}, caller)
-		select {
-		case <-time.After(d):
-		case <-ctx.Done():
+	wrong, err := b.passphraseAttempt(ctx, func() error {
+		err := l.Unlock(ctx, passphrase)
+		if create && errors.Is(err, keystore.ErrNoVault) {
+			if err = l.Create(ctx, passphrase); err == nil {
+				created = true
+			}
 		}
-		return errorf(KindInvalid, "try again; each wrong passphrase makes the next answer slower", "wrong passphrase")
+		return err
+	})
+	if wrong {
+		b.audit(audit.Event{Event: "store.unlock_failed"}, caller)
+		return false, errorf(KindInvalid, "try again; each wrong passphrase makes the next answer slower", "wrong passphrase")
 	}
-	if err != nil {
-		return &Error{Kind: KindKeychain, Msg: "unlock the vault", Err: err}
+	switch {
+	case errors.Is(err, keystore.ErrNoVault):
+		return false, errorf(KindInvalid, "run 'hfbroker unlock' in a terminal to create it (you choose its passphrase, typed twice)",
+			"there is no vault at %s yet", l.Path())
+	case errors.Is(err, keystore.ErrUnsafeVault):
+		return false, &Error{Kind: KindKeychain, Msg: err.Error(), Hint: "move it away; hfbroker reads only a regular file you own at " + l.Path()}
+	case err != nil && ctx.Err() != nil:
+		return false, errorf(KindInvalid, "", "unlock cancelled")
+	case err != nil:
+		return false, &Error{Kind: KindKeychain, Msg: "unlock the vault", Err: err}
 	}
-	b.mu.Lock()
-	b.unlockFail = 0
-	b.mu.Unlock()
+	if created {
+		b.audit(audit.Event{Event: "store.created"}, caller)
+	}
 	b.audit(audit.Event{Event: "store.unlocked"}, caller)
-	return nil
+	return created, nil
 }
 
-// ChangePassphrase re-encrypts the vault under a new passphrase.
+// ChangePassphrase re-encrypts the vault under a new passphrase. Wrong old
+// passphrases are throttled with unlock's (one counter, one queue).
 func (b *Broker) ChangePassphrase(ctx context.Context, oldPass, newPass []byte) error {
 	l, ok := b.currentStore().(Lockable)
 	if !ok {
@@ -88,14 +173,12 @@ func (b *Broker) ChangePassphrase(ctx context.Context, oldPass, newPass []byte) 
 	if len(newPass) == 0 {
 		return errorf(KindInvalid, "", "empty new passphrase")
 	}
-	err := l.ChangePassphrase(ctx, oldPass, newPass)
-	if errors.Is(err, keystore.ErrBadPassphrase) {
-		b.mu.Lock()
-		b.unlockFail++
-		d := unlockDelay(b.unlockFail)
-		b.mu.Unlock()
-		time.Sleep(d)
+	wrong, err := b.passphraseAttempt(ctx, func() error { return l.ChangePassphrase(ctx, oldPass, newPass) })
+	if wrong {
 		return errorf(KindInvalid, "", "wrong passphrase")
+	}
+	if errors.Is(err, keystore.ErrUnsafeVault) {
+		return &Error{Kind: KindKeychain, Msg: err.Error(), Hint: "move it away; hfbroker reads only a regular file you own at " + l.Path()}
 	}
 	if err != nil {
 		return &Error{Kind: KindKeychain, Msg: "change the passphrase", Err: err}

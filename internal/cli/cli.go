@@ -38,10 +38,20 @@ type IOStreams struct {
 	ErrOut io.Writer
 	// InFd is stdin's file descriptor, -1 when stdin is not a file.
 	InFd int
+	// stdinTTY, when set, overrides the terminal check (tests).
+	stdinTTY *bool
 }
 
 // IsTerminal reports whether stdin is a terminal.
-func (s *IOStreams) IsTerminal() bool { return s.InFd >= 0 && term.IsTerminal(s.InFd) }
+func (s *IOStreams) IsTerminal() bool {
+	if s.stdinTTY != nil {
+		return *s.stdinTTY
+	}
+	return s.InFd >= 0 && term.IsTerminal(s.InFd)
+}
+
+// SetStdinTTY makes IsTerminal answer tty, as gh's IOStreams do for tests.
+func (s *IOStreams) SetStdinTTY(tty bool) { s.stdinTTY = &tty }
 
 // Factory hands commands their dependencies.
 type Factory struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -40,6 +41,11 @@ when it is not a terminal:
   hfbroker login
   hfbroker login --name acme-ci < token.txt
 
+Where there is no keychain (a server reached over SSH), tokens go to an
+encrypted file vault. On a terminal, login creates that vault (asking for its
+new passphrase twice) or unlocks it first; piped, a locked vault is an error:
+run 'hfbroker unlock' first.
+
 A token given as an argument is refused: it would be visible in ps and kept
 in your shell history.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -60,24 +66,50 @@ in your shell history.`,
 	return cmd
 }
 
+// loginAPI is the part of the daemon's API login uses.
+type loginAPI interface {
+	vaultAPI
+	AddToken(context.Context, *pb.AddTokenRequest) (*pb.AddTokenResponse, error)
+}
+
 func loginRun(ctx context.Context, opts *LoginOptions) error {
-	tok, err := readToken(opts.IO, opts.Factory)
-	if err != nil {
-		return err
-	}
-	if err := secret.Check(tok.Reveal()); err != nil {
-		hint := "paste the whole token from your Hub settings (it starts with hf_)"
-		if errors.Is(err, secret.ErrOrgToken) {
-			hint = "create a personal access token in your Hub settings"
+	return runLogin(ctx, opts, func(fn func(loginAPI) error) error {
+		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
+	})
+}
+
+// runLogin stores a token. Piped, it reads and checks the token before
+// asking the daemon anything, and a locked vault is an error (exit 4) with
+// its hint: a script must not hang on a prompt. On a terminal it first makes
+// sure the token has somewhere to go: an absent vault is created (new
+// passphrase, twice) and a locked one unlocked, inline, so that `hfbroker
+// login` alone goes from install to a stored token, as `gh auth login` does.
+func runLogin(ctx context.Context, opts *LoginOptions, connect func(fn func(loginAPI) error) error) error {
+	terminal := opts.IO.IsTerminal()
+	var tok secret.Token
+	if !terminal {
+		t, err := readCheckedToken(opts)
+		if err != nil {
+			return err
 		}
-		return errorWithHint(ExitError, hint, "%v", err)
+		tok = t
 	}
 	endpoint, err := opts.Factory.Endpoint()
 	if err != nil {
 		return err
 	}
-	return withClient(ctx, opts.Factory, func(c *client.Client) error {
-		resp, err := c.AddToken(ctx, &pb.AddTokenRequest{
+	return connect(func(api loginAPI) error {
+		if terminal {
+			if err := openVaultForLogin(ctx, opts, api); err != nil {
+				return err
+			}
+			t, err := readCheckedToken(opts)
+			if err != nil {
+				return err
+			}
+			tok = t
+		}
+		resp, err := api.AddToken(ctx, &pb.AddTokenRequest{
 			Name:        opts.Name,
 			Token:       tok.Reveal(),
 			Endpoint:    endpoint,
@@ -103,6 +135,47 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 		fmt.Fprintf(opts.IO.Out, "%s profile %q (%s, fingerprint %s%s)\n", verb, p.GetName(), who, p.GetFingerprint(), def)
 		return nil
 	})
+}
+
+// openVaultForLogin opens a locked file vault on a terminal before login asks
+// for the token; with any other backend, or an open vault, it does nothing.
+func openVaultForLogin(ctx context.Context, opts *LoginOptions, api vaultAPI) error {
+	st, err := api.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		return err
+	}
+	if st.GetBackend() != "file" || !st.GetLocked() {
+		return nil
+	}
+	if st.GetVaultExists() {
+		fmt.Fprintf(opts.IO.ErrOut, "Your tokens are in an encrypted vault at %s; it is locked.\n", st.GetVaultPath())
+	} else if why, ok := strings.CutPrefix(st.GetBackendReason(), "auto: "); ok && why != "" {
+		fmt.Fprintf(opts.IO.ErrOut, "%s%s, so hfbroker keeps tokens in an encrypted vault.\n", strings.ToUpper(why[:1]), why[1:])
+	}
+	resp, err := openVaultAs(ctx, opts.Factory, api, st, "", false)
+	if err != nil {
+		return err
+	}
+	if resp.GetCreated() {
+		fmt.Fprintf(opts.IO.ErrOut, "Created a new vault at %s; 'hfbroker unlock' opens it after a restart.\n", resp.GetVaultPath())
+	}
+	return nil
+}
+
+// readCheckedToken reads the token and checks its shape.
+func readCheckedToken(opts *LoginOptions) (secret.Token, error) {
+	tok, err := readToken(opts.IO, opts.Factory)
+	if err != nil {
+		return "", err
+	}
+	if err := secret.Check(tok.Reveal()); err != nil {
+		hint := "paste the whole token from your Hub settings (it starts with hf_)"
+		if errors.Is(err, secret.ErrOrgToken) {
+			hint = "create a personal access token in your Hub settings"
+		}
+		return "", errorWithHint(ExitError, hint, "%v", err)
+	}
+	return tok, nil
 }
 
 // readToken reads a token from a no-echo prompt, or from stdin when it is not

@@ -49,7 +49,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 			return enc.Encode(map[string]any{
 				"pid": s.GetPid(), "socket": s.GetSocket(), "backend": s.GetBackend(), "backend_reason": s.GetBackendReason(),
 				"profiles": s.GetProfileCount(), "default_profile": s.GetDefaultProfile(), "leases": s.GetLeaseCount(),
-				"locked": s.GetLocked(), "version": s.GetVersion(), "started_at": s.GetStartedAt().AsTime(),
+				"locked": s.GetLocked(), "vault_exists": s.GetVaultExists(), "vault_path": s.GetVaultPath(), "version": s.GetVersion(), "started_at": s.GetStartedAt().AsTime(),
 				"uptime_seconds": int64(uptime.Seconds()),
 				"config": map[string]any{"path": s.GetConfigPath(), "loaded_at": s.GetConfigLoadedAt().AsTime(),
 					"sha256": s.GetConfigHash(), "error": s.GetConfigError()},
@@ -58,7 +58,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(out, "hfbrokerd %s, pid %d, up %s\n", s.GetVersion(), s.GetPid(), uptime)
 		fmt.Fprintf(out, "socket:   %s\n", s.GetSocket())
 		backend := s.GetBackend()
-		if s.GetLocked() {
+		switch {
+		case s.GetBackend() == "file" && !s.GetVaultExists():
+			backend += " (no vault yet: run 'hfbroker login' to create it)"
+		case s.GetLocked():
 			backend += " (locked: run 'hfbroker unlock')"
 		}
 		fmt.Fprintf(out, "backend:  %s — %s\n", backend, s.GetBackendReason())

@@ -210,7 +210,7 @@ func autostart(ctx context.Context, path string, opts Options) error {
 	cmd.Stdout, cmd.Stderr = logf, logf
 	cmd.Env = daemonEnv(os.Environ(), path)
 	cmd.SysProcAttr = detach()
-	if err := cmd.Start(); err != nil {
+	if err := startWithoutInheritedFds(cmd.Start); err != nil {
 		hint := "install hfbrokerd next to hfbroker or on PATH"
 		if opts.Env("HFBROKER_DAEMON") != "" {
 			hint = "HFBROKER_DAEMON=" + opts.Env("HFBROKER_DAEMON") + " cannot be run: fix or unset it"

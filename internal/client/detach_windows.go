@@ -10,3 +10,7 @@ const exeSuffix = ".exe"
 func detach() *syscall.SysProcAttr { return &syscall.SysProcAttr{} }
 
 func daemonCommand(bin string) *exec.Cmd { return exec.Command(bin, "run") }
+
+// startWithoutInheritedFds: Windows hands a child only the handles it is
+// told to.
+func startWithoutInheritedFds(start func() error) error { return start() }

@@ -71,7 +71,9 @@ func openStore(ctx context.Context, cfg *config.Config, paths config.Paths, env 
 		if ferr != nil {
 			return nil, "", ferr
 		}
-		return fileStore{f}, fmt.Sprintf("auto: no usable keychain (%v)", err), nil
+		// The raw probe error (godbus's `exec: "dbus-launch": ...`) is in
+		// the log line above; status shows what it means.
+		return fileStore{f}, "auto: " + keystore.Unusable(err), nil
 	}
 	return nil, "", fmt.Errorf("unknown backend %q: want auto, keychain, file or memory", backend)
 }
@@ -82,8 +84,8 @@ func keychainOptions(env config.Env) keystore.KeychainOptions {
 	return keystore.KeychainOptions{Service: env("HFBROKER_KEYCHAIN_SERVICE")}
 }
 
-// openBackend opens a backend to migrate to. The file vault is unlocked (or
-// created) with passphrase; the keychain must answer a probe.
+// openBackend opens a backend to migrate to. The file vault is unlocked, or
+// created when there is none, with passphrase; the keychain must answer a probe.
 func openBackend(ctx context.Context, kind string, paths config.Paths, env config.Env, passphrase []byte) (store, error) {
 	switch kind {
 	case "keychain":
@@ -105,7 +107,13 @@ func openBackend(ctx context.Context, kind string, paths config.Paths, env confi
 			return nil, &broker.Error{Kind: broker.KindInvalid, Msg: "moving to the file backend needs the vault's passphrase",
 				Hint: "pass --passphrase-file, or run in a terminal to be asked"}
 		}
-		if err := f.Unlock(ctx, passphrase); err != nil {
+		err = f.Unlock(ctx, passphrase)
+		if errors.Is(err, keystore.ErrNoVault) {
+			// Moving to a vault that does not exist yet creates it; the CLI
+			// asked for the new passphrase twice.
+			err = f.Create(ctx, passphrase)
+		}
+		if err != nil {
 			if errors.Is(err, keystore.ErrBadPassphrase) {
 				return nil, &broker.Error{Kind: broker.KindInvalid, Msg: "wrong passphrase for the existing vault"}
 			}

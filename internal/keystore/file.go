@@ -40,11 +40,11 @@ type FileOptions struct {
 // (scrypt recipient), for machines without a keychain. Inside the age
 // payload is a small JSON document mapping profile names to tokens.
 //
-// A File starts locked; Get, Set and Delete then fail with ErrLocked. Unlock
-// decrypts the vault into memory. If the vault file does not exist yet, the
-// first Unlock creates it, encrypted to that passphrase, so the passphrase
-// of the first Unlock becomes the vault's passphrase. Lock forgets the tokens
-// and the passphrase.
+// A File starts locked; Get, Set and Delete then fail with ErrLocked. Create
+// makes a new vault, encrypted to a passphrase the caller has confirmed;
+// Unlock decrypts an existing one into memory. Lock forgets the tokens and
+// the passphrase. The vault is only ever read through a regular file the
+// user owns: a symbolic link at its path is refused, not followed.
 //
 // Every write re-encrypts the whole vault (one scrypt derivation) and
 // replaces the file atomically: a temp file in the same directory, fsync,
@@ -104,9 +104,11 @@ func (f *File) Locked() bool {
 
 // Unlock decrypts the vault with passphrase and keeps its tokens in memory.
 // A wrong passphrase returns ErrBadPassphrase and leaves the file untouched.
-// When no vault exists yet, Unlock creates an empty one encrypted to
-// passphrase. Unlocking an unlocked vault re-reads the file and replaces
-// what is in memory; a wrong passphrase then leaves the vault as it was.
+// When no vault exists yet, Unlock returns an error matching ErrNoVault and
+// creates nothing: a passphrase typed once, to open a vault, must not become
+// a new vault's passphrase (Create does that, after the caller confirmed it).
+// Unlocking an unlocked vault re-reads the file and replaces what is in
+// memory; a wrong passphrase then leaves the vault as it was.
 //
 // The caller keeps ownership of passphrase and may clear it afterwards; the
 // File keeps its own copy until Lock.
@@ -121,21 +123,84 @@ func (f *File) Unlock(ctx context.Context, passphrase []byte) error {
 	defer f.mu.Unlock()
 
 	tokens, err := f.read(passphrase)
-	if err == nil || errors.Is(err, fs.ErrNotExist) {
-		f.removeStaleTemps()
-	}
 	if errors.Is(err, fs.ErrNotExist) {
-		tokens = map[string]string{}
-		if err := f.write(passphrase, tokens); err != nil {
-			return fmt.Errorf("create vault: %w", err)
-		}
-	} else if err != nil {
+		return fmt.Errorf("unlock vault: %w at %s", ErrNoVault, f.path)
+	}
+	if err != nil {
 		return fmt.Errorf("unlock vault: %w", err)
+	}
+	f.removeStaleTemps()
+	f.forget()
+	f.tokens = tokens
+	f.passphrase = bytes.Clone(passphrase)
+	return nil
+}
+
+// Create writes a new, empty vault encrypted to passphrase and leaves it
+// unlocked. It never replaces a vault: when one exists it returns an error
+// matching ErrVaultExists and changes nothing. Choosing the passphrase
+// (asking twice, a minimum length) is the caller's job.
+func (f *File) Create(ctx context.Context, passphrase []byte) error {
+	if len(passphrase) == 0 {
+		return errors.New("create vault: empty passphrase")
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("create vault: %w", err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// The daemon is the vault's only writer, and f.mu is held: nothing can
+	// create the vault between this check and the write.
+	switch exists, err := f.exists(); {
+	case err != nil:
+		return fmt.Errorf("create vault: %w", err)
+	case exists:
+		return fmt.Errorf("create vault: %w at %s", ErrVaultExists, f.path)
+	}
+	f.removeStaleTemps()
+	tokens := map[string]string{}
+	if err := f.write(passphrase, tokens); err != nil {
+		return fmt.Errorf("create vault: %w", err)
 	}
 	f.forget()
 	f.tokens = tokens
 	f.passphrase = bytes.Clone(passphrase)
 	return nil
+}
+
+// Exists reports whether the vault file exists. Anything at the path that is
+// not a regular file (a symbolic link, a directory) is an error matching
+// ErrUnsafeVault, never "absent": Create must not write over it.
+func (f *File) Exists() (bool, error) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.exists()
+}
+
+func (f *File) exists() (bool, error) {
+	st, err := os.Lstat(f.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if !st.Mode().IsRegular() {
+		return false, unsafeVault(f.path, st.Mode())
+	}
+	return true, nil
+}
+
+// unsafeVault describes what is at the vault path without reading it.
+func unsafeVault(path string, mode fs.FileMode) error {
+	what := "not a regular file"
+	switch {
+	case mode&fs.ModeSymlink != 0:
+		what = "a symbolic link; hfbroker does not follow one there"
+	case mode.IsDir():
+		what = "a directory"
+	}
+	return fmt.Errorf("%w: %s is %s", ErrUnsafeVault, path, what)
 }
 
 // Lock forgets the tokens and the passphrase. The passphrase bytes are
@@ -278,10 +343,17 @@ func (f *File) update(ctx context.Context, op string, change func(map[string]str
 }
 
 // read decrypts the vault file with passphrase. It returns an error matching
-// fs.ErrNotExist when there is no vault, and ErrBadPassphrase when the
-// passphrase does not open it.
+// fs.ErrNotExist when there is no vault, ErrUnsafeVault when the path is not
+// a regular file of ours, and ErrBadPassphrase when the passphrase does not
+// open it.
+//
+// The file is opened without following a symbolic link (openVault): a
+// link planted at the vault path must not make the daemon read, and quote
+// back, a file of the link's choosing. For the same reason no error here
+// carries age's own text for a malformed file: age quotes the file's first
+// bytes ("unexpected intro: ..."), and those may be a token.
 func (f *File) read(passphrase []byte) (map[string]string, error) {
-	fh, err := os.Open(f.path)
+	fh, err := openVault(f.path)
 	if err != nil {
 		return nil, err
 	}
@@ -296,12 +368,12 @@ func (f *File) read(passphrase []byte) (map[string]string, error) {
 		return nil, ErrBadPassphrase
 	}
 	if err != nil {
-		return nil, fmt.Errorf("decrypt %s: %w", f.path, err)
+		return nil, fmt.Errorf("decrypt %s: not an age-encrypted vault, or a damaged one", f.path)
 	}
 	plain, err := io.ReadAll(r)
 	defer clear(plain)
 	if err != nil {
-		return nil, fmt.Errorf("decrypt %s: %w", f.path, err)
+		return nil, fmt.Errorf("decrypt %s: the vault is damaged (its content fails age's authentication)", f.path)
 	}
 	tokens, err := decodePayload(plain)
 	if err != nil {

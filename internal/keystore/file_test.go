@@ -35,8 +35,8 @@ func newUnlockedFile(t *testing.T) *File {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Unlock(context.Background(), testPass); err != nil {
-		t.Fatalf("Unlock: %v", err)
+	if err := f.Create(context.Background(), testPass); err != nil {
+		t.Fatalf("Create: %v", err)
 	}
 	return f
 }
@@ -94,21 +94,47 @@ func TestFileStartsLocked(t *testing.T) {
 	}
 }
 
-func TestFileFirstUnlockCreatesAPrivateVault(t *testing.T) {
+// Issue 19: the first unlock created the vault from one unconfirmed entry,
+// so a typo became the vault's passphrase. Unlock now only opens a vault;
+// Create, after the caller confirmed the passphrase, makes one.
+func TestFileUnlockDoesNotCreateAVaultFromOneUnconfirmedEntry(t *testing.T) {
+	f, err := NewFile(filepath.Join(t.TempDir(), "hfbroker", "vault.age"), FileOptions{WorkFactor: testWorkFactor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if exists, err := f.Exists(); exists || err != nil {
+		t.Fatalf("Exists on a fresh path = %v, %v; want false, nil", exists, err)
+	}
+	err = f.Unlock(context.Background(), []byte("typo"))
+	if !errors.Is(err, ErrNoVault) {
+		t.Fatalf("Unlock with no vault = %v, want ErrNoVault", err)
+	}
+	if !f.Locked() {
+		t.Error("Unlock with no vault left the File unlocked")
+	}
+	if _, err := os.Lstat(f.Path()); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Unlock with no vault wrote one: lstat = %v", err)
+	}
+}
+
+func TestFileCreateMakesAPrivateVault(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data", "hfbroker")
 	f, err := NewFile(filepath.Join(dir, "vault.age"), FileOptions{WorkFactor: testWorkFactor})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.Unlock(context.Background(), testPass); err != nil {
-		t.Fatalf("first Unlock: %v", err)
+	if err := f.Create(context.Background(), testPass); err != nil {
+		t.Fatalf("Create: %v", err)
 	}
 	if f.Locked() {
-		t.Fatal("still locked after Unlock")
+		t.Fatal("still locked after Create")
+	}
+	if exists, err := f.Exists(); !exists || err != nil {
+		t.Fatalf("Exists after Create = %v, %v", exists, err)
 	}
 	st, err := os.Stat(f.Path())
 	if err != nil {
-		t.Fatalf("the first Unlock did not create the vault: %v", err)
+		t.Fatalf("Create did not write the vault: %v", err)
 	}
 	if runtime.GOOS != "windows" {
 		if got := st.Mode().Perm(); got != 0o600 {
@@ -124,15 +150,135 @@ func TestFileFirstUnlockCreatesAPrivateVault(t *testing.T) {
 	}
 	p, err := decryptWithAge(t, f.Path(), testPass)
 	if err != nil {
-		t.Fatalf("the new vault does not open with the first passphrase: %v", err)
+		t.Fatalf("the new vault does not open with its passphrase: %v", err)
 	}
 	if p.Version != 1 || len(p.Tokens) != 0 {
 		t.Errorf("new vault payload = version %d, %d tokens; want version 1, empty", p.Version, len(p.Tokens))
 	}
-	// The passphrase of the first Unlock is now the vault's passphrase.
 	f.Lock()
 	if err := f.Unlock(context.Background(), []byte("another passphrase")); !errors.Is(err, ErrBadPassphrase) {
 		t.Errorf("Unlock with another passphrase = %v, want ErrBadPassphrase", err)
+	}
+	// Create never replaces a vault, whatever the passphrase.
+	before, _ := os.ReadFile(f.Path())
+	if err := f.Create(context.Background(), []byte("another passphrase")); !errors.Is(err, ErrVaultExists) {
+		t.Errorf("Create over a vault = %v, want ErrVaultExists", err)
+	}
+	if after, _ := os.ReadFile(f.Path()); !bytes.Equal(before, after) {
+		t.Error("Create rewrote an existing vault")
+	}
+}
+
+// Issue 19: a symbolic link at the vault path was followed, and age's error
+// for a file that is not age quoted its first bytes: a link to
+// ~/.cache/huggingface/token put the start of the token in an error the CLI
+// prints. The vault is now opened with O_NOFOLLOW and refused with a clear
+// error; nothing at the path is ever written over.
+func TestFileRefusesASymlinkedVaultAndNeverQuotesItsTarget(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("symbolic links need privileges on windows")
+	}
+	dir := t.TempDir()
+	foreign := filepath.Join(dir, "token")
+	if err := os.WriteFile(foreign, []byte(tokA.Reveal()+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "vault.age")
+	if err := os.Symlink(foreign, path); err != nil {
+		t.Fatal(err)
+	}
+	f, err := NewFile(path, FileOptions{WorkFactor: testWorkFactor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for name, err := range map[string]error{
+		"Unlock":           f.Unlock(ctx, testPass),
+		"Create":           f.Create(ctx, testPass),
+		"ChangePassphrase": f.ChangePassphrase(ctx, testPass, []byte("new passphrase")),
+	} {
+		if !errors.Is(err, ErrUnsafeVault) || !strings.Contains(err.Error(), "symbolic link") {
+			t.Errorf("%s through a symlinked vault = %v, want ErrUnsafeVault naming the symbolic link", name, err)
+		}
+		assertNoRunOf(t, name, err, tokA.Reveal())
+	}
+	if _, err := f.Exists(); !errors.Is(err, ErrUnsafeVault) {
+		t.Errorf("Exists on a symlink = %v, want ErrUnsafeVault", err)
+	}
+	if got, _ := os.ReadFile(foreign); string(got) != tokA.Reveal()+"\n" {
+		t.Error("the link's target was changed")
+	}
+	if st, err := os.Lstat(path); err != nil || st.Mode()&fs.ModeSymlink == 0 {
+		t.Errorf("the symlink was replaced: %v", err)
+	}
+}
+
+// Issue 19: a vault file that is not an age file (here: a plaintext token
+// written over it) made Unlock's error quote the file's first bytes.
+func TestFileErrorNeverQuotesAForeignFileAtTheVaultPath(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vault.age")
+	for _, content := range []string{
+		tokA.Reveal() + "\n",
+		"age-encryption.org/v1\n-> " + tokA.Reveal() + "\n",
+		"age-encryption.org/v1\n-> scrypt " + tokA.Reveal() + " 10\n",
+	} {
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		f, err := NewFile(path, FileOptions{WorkFactor: testWorkFactor})
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = f.Unlock(context.Background(), testPass)
+		if err == nil || errors.Is(err, ErrBadPassphrase) {
+			t.Fatalf("Unlock of a foreign file = %v, want a decrypt error", err)
+		}
+		assertNoRunOf(t, "Unlock", err, tokA.Reveal())
+	}
+}
+
+// Issue 19: a vault owned by another user (planted in a shared or
+// mis-owned data directory) is refused, not decrypted.
+func TestFileRefusesAVaultOwnedByAnotherUser(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("no uid ownership on windows")
+	}
+	requireRoot(t)
+	f := newUnlockedFile(t)
+	f.Lock()
+	if err := os.Chown(f.Path(), 65534, 65534); err != nil {
+		t.Fatal(err)
+	}
+	err := f.Unlock(context.Background(), testPass)
+	if !errors.Is(err, ErrUnsafeVault) || !strings.Contains(err.Error(), "uid 65534") {
+		t.Fatalf("Unlock of another user's vault = %v, want ErrUnsafeVault naming its owner", err)
+	}
+}
+
+// requireRoot skips when not root, unless HFBROKER_TEST_REQUIRE_ROOT=1 says
+// the run must cover root-only tests (CI runs as root).
+func requireRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
+		t.Fatal("HFBROKER_TEST_REQUIRE_ROOT=1 but the tests do not run as root")
+	}
+	t.Skip("needs root to give a file to another uid; CI sets HFBROKER_TEST_REQUIRE_ROOT=1")
+}
+
+// assertNoRunOf fails when err's text holds any 8-byte run of secret.
+func assertNoRunOf(t *testing.T, op string, err error, secret string) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	msg := err.Error()
+	for i := 0; i+8 <= len(secret); i++ {
+		if strings.Contains(msg, secret[i:i+8]) {
+			t.Fatalf("%s error quotes the foreign file: %q", op, msg)
+		}
 	}
 }
 
@@ -267,7 +413,7 @@ func TestFileKeepsItsOwnCopyOfThePassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	pass := bytes.Clone(testPass)
-	if err := f.Unlock(context.Background(), pass); err != nil {
+	if err := f.Create(context.Background(), pass); err != nil {
 		t.Fatal(err)
 	}
 	// The caller wipes its buffer, as a careful caller does.
@@ -452,7 +598,7 @@ func TestFileSurvivesKillDuringRewrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	if err := f.Unlock(ctx, testPass); err != nil {
+	if err := f.Create(ctx, testPass); err != nil {
 		t.Fatal(err)
 	}
 	if err := f.Set(ctx, "p", tokA); err != nil {

@@ -337,11 +337,11 @@ func classify(err error) error {
 	// does not answer, or there is none and dbus-launch is missing.
 	var opErr *net.OpError
 	if errors.As(err, &opErr) && opErr.Op == "dial" {
-		return fmt.Errorf("%w: connect to the D-Bus session bus: %v", ErrNoKeychain, err)
+		return fmt.Errorf("%w: connect to the D-Bus session bus: %v", ErrNoSessionBus, err)
 	}
 	var execErr *exec.Error
 	if errors.As(err, &execErr) {
-		return fmt.Errorf("%w: %v", ErrNoKeychain, err)
+		return fmt.Errorf("%w: %v", ErrNoSessionBus, err)
 	}
 	msg := err.Error()
 	for _, s := range []string{
@@ -356,18 +356,47 @@ func classify(err error) error {
 	}
 	for _, s := range []string{
 		"dbus-launch",
-		"was not provided by any .service files",
-		"org.freedesktop.DBus.Error.ServiceUnknown",
 		"couldn't determine address of session bus",
 		"DBUS_SESSION_BUS_ADDRESS",
 		"dbus: authentication failed",
+	} {
+		if strings.Contains(msg, s) {
+			return fmt.Errorf("%w: %v", ErrNoSessionBus, err)
+		}
+	}
+	for _, s := range []string{
+		"was not provided by any .service files",
+		"org.freedesktop.DBus.Error.ServiceUnknown",
 		"No such interface 'org.freedesktop.Secret",
 	} {
 		if strings.Contains(msg, s) {
-			return fmt.Errorf("%w: %v", ErrNoKeychain, err)
+			return fmt.Errorf("%w: %v", ErrNoSecretService, err)
 		}
 	}
 	return err
+}
+
+// Unusable says, in words for a person, why the keychain cannot be used,
+// from the error a call or Probe returned: "no Secret Service on this machine
+// (no D-Bus session)" rather than the D-Bus library's
+// `exec: "dbus-launch": executable file not found in $PATH`. The raw error
+// belongs in the daemon's log, not in what a person reads first.
+func Unusable(err error) string {
+	switch {
+	case err == nil:
+		return "the keychain answered"
+	case errors.Is(err, ErrNoSessionBus):
+		return "no Secret Service on this machine (no D-Bus session)"
+	case errors.Is(err, ErrNoSecretService):
+		return "no Secret Service on this machine (nothing on the D-Bus session provides it)"
+	case errors.Is(err, ErrTimeout):
+		return "the keychain did not answer in time"
+	case errors.Is(err, ErrLocked):
+		return "the keychain is locked"
+	case errors.Is(err, ErrNoKeychain):
+		return "no keychain on this platform"
+	}
+	return "the keychain failed"
 }
 
 // withoutToken makes sure an error's text does not carry the token. No

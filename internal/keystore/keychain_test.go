@@ -421,3 +421,41 @@ func TestClassifyMapsGoKeyringErrors(t *testing.T) {
 		t.Error("classify(nil) != nil")
 	}
 }
+
+// Issue 19: on a GPU server over SSH, `hfbroker status` showed the probe's
+// internals (`exec: "dbus-launch": executable file not found in $PATH`).
+// Unusable says what they mean.
+func TestUnusableSaysNoSecretServiceInsteadOfTheProbesInternals(t *testing.T) {
+	noBus := "no Secret Service on this machine (no D-Bus session)"
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"no dbus-launch", &exec.Error{Name: "dbus-launch", Err: exec.ErrNotFound}, noBus},
+		{"dbus-launch in the text", errors.New(`exec: "dbus-launch": executable file not found in $PATH`), noBus},
+		{"no session bus address", errors.New("dbus: couldn't determine address of session bus"), noBus},
+		{"a bus address that does not answer", &net.OpError{Op: "dial", Net: "unix", Err: errors.New("connect: no such file or directory")}, noBus},
+		{"a bus without the Secret Service", errors.New("The name org.freedesktop.secrets was not provided by any .service files"),
+			"no Secret Service on this machine (nothing on the D-Bus session provides it)"},
+		{"a prompt nobody answers", ErrTimeout, "the keychain did not answer in time"},
+		{"a locked collection", errors.New("prompt dismissed"), "the keychain is locked"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newKeychain(failingKeyring{tc.err}, KeychainOptions{})
+			defer k.Close()
+			err := k.Probe(context.Background())
+			if got := Unusable(err); got != tc.want {
+				t.Fatalf("Unusable(%v) = %q, want %q", err, got, tc.want)
+			}
+		})
+	}
+}
+
+// failingKeyring answers every call with err.
+type failingKeyring struct{ err error }
+
+func (f failingKeyring) Get(string, string) (string, error) { return "", f.err }
+func (f failingKeyring) Set(string, string, string) error   { return f.err }
+func (f failingKeyring) Delete(string, string) error        { return f.err }

@@ -56,7 +56,33 @@ var (
 	ErrInvalidName = errors.New("invalid profile name")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("the token store is closed")
+	// ErrNoVault: the file vault does not exist yet; File.Create makes it.
+	ErrNoVault = errors.New("no vault exists yet")
+	// ErrVaultExists: File.Create found a vault already there.
+	ErrVaultExists = errors.New("a vault already exists")
+	// ErrUnsafeVault: the vault path is not a regular file of ours (a
+	// symbolic link, another user's file, a device, a FIFO). Nothing is read
+	// from it, and its content never reaches an error.
+	ErrUnsafeVault = errors.New("the vault path is not a regular file owned by you")
 )
+
+// ErrNoSessionBus: there is no D-Bus session bus to reach (no
+// DBUS_SESSION_BUS_ADDRESS and no dbus-launch, or an address that does not
+// answer), the usual state of a server reached over SSH. It matches
+// ErrNoKeychain.
+var ErrNoSessionBus error = noKeychainError("no D-Bus session")
+
+// ErrNoSecretService: the D-Bus session answers but nothing on it provides
+// the Secret Service (no gnome-keyring or KeePassXC running). It matches
+// ErrNoKeychain.
+var ErrNoSecretService error = noKeychainError("nothing on the D-Bus session provides the Secret Service")
+
+type noKeychainError string
+
+func (e noKeychainError) Error() string { return string(e) }
+
+// Is makes the specific reasons match ErrNoKeychain.
+func (e noKeychainError) Is(target error) bool { return target == ErrNoKeychain }
 
 // ErrTimeout: a keychain call did not return before its deadline, or an
 // earlier call that timed out still occupies the keychain.

@@ -243,7 +243,10 @@ func (s *Server) RenewLease(ctx context.Context, req *pb.RenewLeaseRequest) (*pb
 func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusResponse, error) {
 	ps, def := s.b.Profiles()
 	locked := s.b.Locked()
+	vaultExists, vaultPath, _ := s.b.Vault()
 	resp := &pb.StatusResponse{
+		VaultExists:    vaultExists,
+		VaultPath:      vaultPath,
 		Pid:            int32(os.Getpid()),
 		Socket:         s.info.Socket,
 		Backend:        s.b.StoreKind(),
@@ -356,10 +359,12 @@ func (s *Server) Lock(ctx context.Context, _ *pb.LockRequest) (*pb.LockResponse,
 }
 
 func (s *Server) Unlock(ctx context.Context, req *pb.UnlockRequest) (*pb.UnlockResponse, error) {
-	if err := s.b.Unlock(ctx, req.GetPassphrase(), s.caller(ctx)); err != nil {
+	created, err := s.b.Unlock(ctx, req.GetPassphrase(), req.GetCreate(), s.caller(ctx))
+	if err != nil {
 		return nil, toStatus(err)
 	}
-	return &pb.UnlockResponse{}, nil
+	_, path, _ := s.b.Vault()
+	return &pb.UnlockResponse{Created: created, VaultPath: path}, nil
 }
 
 func (s *Server) ChangePassphrase(ctx context.Context, req *pb.ChangePassphraseRequest) (*pb.ChangePassphraseResponse, error) {

@@ -1864,7 +1864,12 @@ type StatusResponse struct {
 	ConfigHash string `protobuf:"bytes,13,opt,name=config_hash,json=configHash,proto3" json:"config_hash,omitempty"`
 	// config_error is why config.toml as it is on disk now was not loaded;
 	// the last good config stays in force. Empty when it loaded.
-	ConfigError   string `protobuf:"bytes,14,opt,name=config_error,json=configError,proto3" json:"config_error,omitempty"`
+	ConfigError string `protobuf:"bytes,14,opt,name=config_error,json=configError,proto3" json:"config_error,omitempty"`
+	// vault_exists is false while the file backend has no vault yet: the first
+	// unlock or login creates it.
+	VaultExists bool `protobuf:"varint,15,opt,name=vault_exists,json=vaultExists,proto3" json:"vault_exists,omitempty"`
+	// vault_path is the file vault's path (file backend only).
+	VaultPath     string `protobuf:"bytes,16,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1993,6 +1998,20 @@ func (x *StatusResponse) GetConfigHash() string {
 func (x *StatusResponse) GetConfigError() string {
 	if x != nil {
 		return x.ConfigError
+	}
+	return ""
+}
+
+func (x *StatusResponse) GetVaultExists() bool {
+	if x != nil {
+		return x.VaultExists
+	}
+	return false
+}
+
+func (x *StatusResponse) GetVaultPath() string {
+	if x != nil {
+		return x.VaultPath
 	}
 	return ""
 }
@@ -2484,8 +2503,12 @@ func (x *LockResponse) GetEndedLeases() int32 {
 
 // UnlockRequest carries a passphrase: never log it.
 type UnlockRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Passphrase    []byte                 `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Passphrase []byte                 `protobuf:"bytes,1,opt,name=passphrase,proto3" json:"passphrase,omitempty"`
+	// create allows creating the vault, encrypted to passphrase, when none
+	// exists yet. Without it an absent vault is an error: a passphrase typed
+	// once, to open a vault, never silently becomes a new vault's passphrase.
+	Create        bool `protobuf:"varint,2,opt,name=create,proto3" json:"create,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2527,8 +2550,19 @@ func (x *UnlockRequest) GetPassphrase() []byte {
 	return nil
 }
 
+func (x *UnlockRequest) GetCreate() bool {
+	if x != nil {
+		return x.Create
+	}
+	return false
+}
+
 type UnlockResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// created is true when this call created the vault.
+	Created bool `protobuf:"varint,1,opt,name=created,proto3" json:"created,omitempty"`
+	// vault_path is where the vault is.
+	VaultPath     string `protobuf:"bytes,2,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2561,6 +2595,20 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
 	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *UnlockResponse) GetCreated() bool {
+	if x != nil {
+		return x.Created
+	}
+	return false
+}
+
+func (x *UnlockResponse) GetVaultPath() string {
+	if x != nil {
+		return x.VaultPath
+	}
+	return ""
 }
 
 // ChangePassphraseRequest carries passphrases: never log it.
@@ -2997,7 +3045,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\">\n" +
 	"\x12RenewLeaseResponse\x12(\n" +
 	"\x05lease\x18\x01 \x01(\v2\x12.hfbroker.v1.LeaseR\x05lease\"\x0f\n" +
-	"\rStatusRequest\"\x82\x04\n" +
+	"\rStatusRequest\"\xc4\x04\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x18\n" +
@@ -3017,7 +3065,10 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x10config_loaded_at\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x0econfigLoadedAt\x12\x1f\n" +
 	"\vconfig_hash\x18\r \x01(\tR\n" +
 	"configHash\x12!\n" +
-	"\fconfig_error\x18\x0e \x01(\tR\vconfigError\"\x97\x01\n" +
+	"\fconfig_error\x18\x0e \x01(\tR\vconfigError\x12!\n" +
+	"\fvault_exists\x18\x0f \x01(\bR\vvaultExists\x12\x1d\n" +
+	"\n" +
+	"vault_path\x18\x10 \x01(\tR\tvaultPath\"\x97\x01\n" +
 	"\fCheckRequest\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
@@ -3056,12 +3107,16 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\"\r\n" +
 	"\vLockRequest\"1\n" +
 	"\fLockResponse\x12!\n" +
-	"\fended_leases\x18\x01 \x01(\x05R\vendedLeases\"/\n" +
+	"\fended_leases\x18\x01 \x01(\x05R\vendedLeases\"G\n" +
 	"\rUnlockRequest\x12\x1e\n" +
 	"\n" +
 	"passphrase\x18\x01 \x01(\fR\n" +
-	"passphrase\"\x10\n" +
-	"\x0eUnlockResponse\"g\n" +
+	"passphrase\x12\x16\n" +
+	"\x06create\x18\x02 \x01(\bR\x06create\"I\n" +
+	"\x0eUnlockResponse\x12\x18\n" +
+	"\acreated\x18\x01 \x01(\bR\acreated\x12\x1d\n" +
+	"\n" +
+	"vault_path\x18\x02 \x01(\tR\tvaultPath\"g\n" +
 	"\x17ChangePassphraseRequest\x12%\n" +
 	"\x0eold_passphrase\x18\x01 \x01(\fR\roldPassphrase\x12%\n" +
 	"\x0enew_passphrase\x18\x02 \x01(\fR\rnewPassphrase\"\x1a\n" +

@@ -1,0 +1,53 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+// vaultAPI is the part of the daemon's API that opening the vault uses.
+type vaultAPI interface {
+	Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error)
+	Unlock(context.Context, *pb.UnlockRequest) (*pb.UnlockResponse, error)
+}
+
+// openVault unlocks the file vault, or creates it when the daemon says there
+// is none yet: then the passphrase is a new one (asked twice on a terminal,
+// at least minPassphraseLen characters unless allowShort), and only then is
+// the daemon allowed to create (UnlockRequest.create). The passphrase comes
+// from file when set, else from a no-echo prompt.
+func openVault(ctx context.Context, f *Factory, api vaultAPI, file string, allowShort bool) (*pb.UnlockResponse, error) {
+	st, err := api.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		return nil, err
+	}
+	return openVaultAs(ctx, f, api, st, file, allowShort)
+}
+
+// openVaultAs is openVault for a caller that already has the daemon's status.
+func openVaultAs(ctx context.Context, f *Factory, api vaultAPI, st *pb.StatusResponse, file string, allowShort bool) (*pb.UnlockResponse, error) {
+	if st.GetBackend() != "file" {
+		// No passphrase to ask for; the daemon says why in its own words.
+		return api.Unlock(ctx, &pb.UnlockRequest{})
+	}
+	create := !st.GetVaultExists()
+	var (
+		pass []byte
+		err  error
+	)
+	if create {
+		if file == "" && f.IO.IsTerminal() {
+			fmt.Fprintf(f.IO.ErrOut, "No vault yet: choose a passphrase for the new one at %s.\n", st.GetVaultPath())
+		}
+		pass, err = readNewPassphrase(f, file, allowShort)
+	} else {
+		pass, err = readPassphraseFrom(f, file, "Vault passphrase: ")
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pass)
+	return api.Unlock(ctx, &pb.UnlockRequest{Passphrase: pass, Create: create})
+}
