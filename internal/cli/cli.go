@@ -116,7 +116,17 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
+	// --version is the version command's short form. It is a plain flag,
+	// not cobra's Version field, so that the build info is read only when
+	// it is asked for.
+	var showVersion bool
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version (as 'hfbroker version')")
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if showVersion {
+			return versionRun(f, false)
+		}
+		return cmd.Help()
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newCmdLogin(f, nil),

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/buildinfo"
 )
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -33,7 +35,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(stdout, "hfbrokerd", Version) },
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(stdout, "hfbrokerd version", buildinfo.Read()) },
 	})
 	addServiceCommands(root, stdout, stderr)
 	return root
