@@ -69,3 +69,7 @@ func setMemoryLimit(env func(string) string) {
 		debug.SetMemoryLimit(DefaultMemoryLimit)
 	}
 }
+
+// Command is hfbrokerd's command tree, for tools that document it (man
+// pages, internal/tools/gendocs).
+func Command(stdout, stderr io.Writer) *cobra.Command { return newRootCmd(stdout, stderr) }
