@@ -21,12 +21,14 @@ type choiceFlags struct {
 	withTTL  bool
 }
 
-func (c *choiceFlags) register(cmd *cobra.Command) {
+func (c *choiceFlags) register(cmd *cobra.Command, f *Factory) {
 	cmd.Flags().StringVar(&c.Profile, "profile", "", "use this profile's token")
 	cmd.Flags().StringVar(&c.Repo, "repo", "", "choose the least-privileged token for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
 	cmd.Flags().StringVar(&c.RepoType, "type", "", "repo type when --repo has no prefix: model, dataset or space")
 	cmd.Flags().BoolVar(&c.Write, "write", false, "the job will write to the repo")
 	cmd.MarkFlagsMutuallyExclusive("profile", "repo")
+	// The completion asks the daemon only when the shell does.
+	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles(f))
 }
 
 func (c *choiceFlags) registerTTL(cmd *cobra.Command) {

@@ -27,9 +27,10 @@ func newCmdLeases(f *Factory) *cobra.Command {
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	cmd.AddCommand(&cobra.Command{
-		Use:   "revoke ID",
-		Short: "End a live lease now",
-		Args:  cobra.ExactArgs(1),
+		Use:               "revoke ID",
+		Short:             "End a live lease now",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOneArg(completeLeases(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withClient(cmd.Context(), f, func(c *client.Client) error {
 				if _, err := c.RevokeLease(cmd.Context(), &pb.RevokeLeaseRequest{Id: args[0]}); err != nil {
