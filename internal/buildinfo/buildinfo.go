@@ -3,6 +3,7 @@
 package buildinfo
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -153,4 +154,19 @@ func sign(n int) int {
 		return 1
 	}
 	return 0
+}
+
+// ErrUnsupportedPlatform is returned by CheckPlatform for a system hfbroker
+// does not run on yet.
+var ErrUnsupportedPlatform = errors.New("unsupported platform")
+
+// CheckPlatform says, at start, whether hfbroker runs on goos, rather than
+// letting a command fail later in the socket code. Linux is supported and
+// tested; macOS (Keychain, launchd) is built and vetted; the socket and peer
+// credential code has no Windows implementation yet (README: Platforms).
+func CheckPlatform(goos string) error {
+	if goos == "windows" {
+		return fmt.Errorf("%w: Windows is not supported yet (the daemon's socket and peer checks have no Windows implementation); use hfbroker under WSL 2", ErrUnsupportedPlatform)
+	}
+	return nil
 }

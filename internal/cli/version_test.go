@@ -30,3 +30,22 @@ func TestVersionSkewSaysTheDaemonIsOlderAndHowToRestart(t *testing.T) {
 		t.Errorf("same build: versionSkew = %q, want empty", got)
 	}
 }
+
+// Issue 17: on Windows the CLI failed deep in the socket code ("not
+// implemented"); it must say at start that Windows is not supported yet.
+func TestMainSaysWindowsIsNotSupportedAtStart(t *testing.T) {
+	old := hostOS
+	t.Cleanup(func() { hostOS = old })
+	hostOS = "windows"
+	var out, errOut strings.Builder
+	code := Main([]string{"token"}, strings.NewReader(""), &out, &errOut)
+	if code != ExitError {
+		t.Errorf("exit code = %d, want %d", code, ExitError)
+	}
+	if got := errOut.String(); got != "hfbroker: error: unsupported platform: Windows is not supported yet (the daemon's socket and peer checks have no Windows implementation); use hfbroker under WSL 2\n" {
+		t.Errorf("stderr = %q", got)
+	}
+	if out.Len() != 0 {
+		t.Errorf("stdout = %q, want nothing", out.String())
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -279,6 +280,10 @@ func logInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 
 // Main is hfbrokerd's entry point.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if err := buildinfo.CheckPlatform(hostOS); err != nil {
+		fmt.Fprintf(stderr, "hfbrokerd: error: %s\n", err)
+		return 1
+	}
 	cmd := newRootCmd(stdout, stderr)
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
@@ -296,6 +301,9 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 }
+
+// hostOS is runtime.GOOS; tests play another system.
+var hostOS = runtime.GOOS
 
 // buildProto is the daemon's build as the status reply carries it.
 func buildProto(i buildinfo.Info) *pb.BuildInfo {
