@@ -6,7 +6,6 @@ import (
 	"io/fs"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,21 +72,36 @@ func typeName(t reflect.Type) string {
 	return t.Kind().String()
 }
 
-// defaults are the values that apply when a key is absent (Config's zero
-// values mean "default").
-var defaults = map[string]string{
-	"endpoint":          DefaultEndpoint,
-	"backend":           "auto",
-	"lease.default_ttl": DefaultLeaseTTL.String(),
-	"lease.max_ttl":     DefaultMaxTTL.String(),
-	"lease.git_ttl":     DefaultGitTTL.String(),
-	"git.prefer":        "write",
+// defaultValue is the value that applies when key is absent (Config's zero
+// values mean "default"). A switch rather than a map: the CLI's hot commands
+// link this package and must not build anything at start-up.
+func defaultValue(key string) string {
+	switch key {
+	case "endpoint":
+		return DefaultEndpoint
+	case "backend":
+		return "auto"
+	case "lease.default_ttl":
+		return DefaultLeaseTTL.String()
+	case "lease.max_ttl":
+		return DefaultMaxTTL.String()
+	case "lease.git_ttl":
+		return DefaultGitTTL.String()
+	case "git.prefer":
+		return "write"
+	}
+	return ""
 }
 
-// envOverrides are the environment variables that win over a key.
-var envOverrides = map[string]string{
-	"endpoint": "HF_ENDPOINT",
-	"backend":  "HFBROKER_BACKEND",
+// envOverride names the environment variable that wins over key, if any.
+func envOverride(key string) string {
+	switch key {
+	case "endpoint":
+		return "HF_ENDPOINT"
+	case "backend":
+		return "HFBROKER_BACKEND"
+	}
+	return ""
 }
 
 // Source says where an effective value came from.
@@ -168,7 +182,7 @@ func durationText(d duration) string {
 }
 
 func setting(env Env, name, shown, value string, defined map[string]bool) Setting {
-	if v := envOverrides[name]; v != "" && env(v) != "" {
+	if v := envOverride(name); v != "" && env(v) != "" {
 		val := env(v)
 		if name == "endpoint" {
 			if ep, err := NormalizeEndpoint(val); err == nil {
@@ -180,7 +194,7 @@ func setting(env Env, name, shown, value string, defined map[string]bool) Settin
 	if value != "" && (defined[name] || strings.Contains(shown, "[")) {
 		return Setting{Key: shown, Value: value, Source: SourceFile}
 	}
-	return Setting{Key: shown, Value: defaults[name], Source: SourceDefault}
+	return Setting{Key: shown, Value: defaultValue(name), Source: SourceDefault}
 }
 
 // Problem is a mistake in config.toml, with where it is.
@@ -231,13 +245,13 @@ func Check(path string) error {
 	return nil
 }
 
-var routeN = regexp.MustCompile(`^route (\d+) `)
-
 // lineOfMessage finds the line a Load error is about, from the key it names.
 func lineOfMessage(src, msg string) int {
-	if m := routeN.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return lineOfTable(src, "route", n)
+	if rest, ok := strings.CutPrefix(msg, "route "); ok {
+		num, _, _ := strings.Cut(rest, " ")
+		if n, err := strconv.Atoi(num); err == nil {
+			return lineOfTable(src, "route", n)
+		}
 	}
 	keys := Keys()
 	// Longest first, so "lease.git_ttl" wins over a shorter key inside it.
