@@ -47,10 +47,11 @@ its HFBROKER_LEASE, through background children, double forks, setsid and nohup)
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw the list until interrupted")
 	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "with --watch, how often to redraw")
 	cmd.AddCommand(&cobra.Command{
-		Use:     "revoke ID",
-		Short:   "End a live lease now",
-		Example: "  hfbroker leases revoke l-3f2a…",
-		Args:    cobra.ExactArgs(1),
+		Use:               "revoke ID",
+		Short:             "End a live lease now",
+		Example:           "  hfbroker leases revoke l-3f2a…",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOneArg(completeLeases(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLeaseID(args[0]); err != nil {
 				return err

@@ -29,7 +29,9 @@ type Info struct {
 	Backend       string
 	BackendReason string
 	Version       string
-	StartedAt     time.Time
+	// Build is the daemon binary's build (internal/buildinfo).
+	Build     *pb.BuildInfo
+	StartedAt time.Time
 	// OpenStore opens a backend for Migrate ("keychain" or "file"); for the
 	// file backend it unlocks (or creates) the vault with passphrase.
 	OpenStore func(ctx context.Context, kind string, passphrase []byte) (broker.Store, error)
@@ -257,6 +259,7 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 		Locked:         locked,
 		LeaseCount:     int32(s.b.LeaseCount()),
 		DefaultProfile: def,
+		Build:          s.info.Build,
 	}
 	if s.info.Config != nil {
 		c := s.info.Config()
