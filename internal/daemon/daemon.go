@@ -110,7 +110,7 @@ func Run(ctx context.Context, opts Options) error {
 
 	routes := make([]broker.Route, 0, len(cfg.Routes))
 	for _, r := range cfg.Routes {
-		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
+		routes = append(routes, broker.Route{Match: r.Match, Dir: r.Dir, Profile: r.Profile})
 	}
 	b, err := broker.New(broker.Options{
 		Store:        store,
