@@ -176,17 +176,19 @@ func (k kernelspec) argv() []string {
 // and how.
 func (k kernelspec) hfbroker() (kernelMeta, bool) {
 	argv := k.argv()
-	if len(argv) < 3 || argv[1] != "jupyter" || argv[2] != "kernel" ||
-		strings.TrimSuffix(filepath.Base(argv[0]), ".exe") != "hfbroker" {
+	if len(argv) < 3 || argv[1] != "jupyter" || argv[2] != "kernel" {
 		return kernelMeta{}, false
 	}
 	m := kernelMeta{Mode: "proxy"}
-	if md, ok := k.Spec["metadata"].(map[string]any); ok {
-		if h, ok := md["hfbroker"].(map[string]any); ok {
-			m.Wraps, _ = h["wraps"].(string)
-			if mode, _ := h["mode"].(string); mode != "" {
-				m.Mode = mode
-			}
+	md, _ := k.Spec["metadata"].(map[string]any)
+	h, marked := md["hfbroker"].(map[string]any)
+	if !marked && strings.TrimSuffix(filepath.Base(argv[0]), ".exe") != "hfbroker" {
+		return kernelMeta{}, false
+	}
+	if marked {
+		m.Wraps, _ = h["wraps"].(string)
+		if mode, _ := h["mode"].(string); mode != "" {
+			m.Mode = mode
 		}
 	}
 	return m, true
@@ -249,12 +251,9 @@ func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
 	if name == "" {
 		name = "hfbroker-" + opts.Kernel
 	}
-	self, err := os.Executable()
+	self, err := selfPath()
 	if err != nil {
-		return fmt.Errorf("find the hfbroker binary: %w", err)
-	}
-	if p, err := filepath.EvalSymlinks(self); err == nil {
-		self = p
+		return err
 	}
 	mode := "proxy"
 	argv := []string{self, "jupyter", "kernel", "--name", name}
@@ -330,6 +329,30 @@ func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
 	}
 	fmt.Fprintf(f.IO.Out, "Installed kernel %s (%s, starts %s through hfbroker, %s mode) in %s\n", name, spec["display_name"], opts.Kernel, mode, installed)
 	return nil
+}
+
+// selfPath is the hfbroker the kernelspec runs: the path it was started as
+// (a symlink such as /usr/local/bin/hfbroker stays one, so an upgrade that
+// moves its target keeps kernels working), else the running executable.
+func selfPath() (string, error) {
+	if len(os.Args) > 0 && os.Args[0] != "" {
+		p := os.Args[0]
+		if !strings.ContainsRune(p, filepath.Separator) {
+			p, _ = exec.LookPath(p)
+		}
+		if p != "" {
+			if abs, err := filepath.Abs(p); err == nil {
+				if info, err := os.Stat(abs); err == nil && info.Mode().IsRegular() {
+					return abs, nil
+				}
+			}
+		}
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find the hfbroker binary: %w", err)
+	}
+	return self, nil
 }
 
 // copyKernelResources copies a kernelspec's logos and other small files,
