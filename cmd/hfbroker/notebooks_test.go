@@ -22,6 +22,20 @@ import (
 func init() {
 	extraCmds["procs-hold"] = cmdProcsHold
 	extraCmds["wait-lease-pids"] = cmdWaitLeasePids
+	extraCmds["copy-save-hook"] = cmdCopySaveHook
+}
+
+// copy-save-hook DIR: copy packaging/jupyter/hfbroker_save_hook.py, the file
+// users add to jupyter_server_config.py, into DIR.
+func cmdCopySaveHook(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: copy-save-hook DIR")
+	}
+	b, err := os.ReadFile(filepath.Join("..", "..", "packaging", "jupyter", "hfbroker_save_hook.py"))
+	ts.Check(err)
+	dir := ts.MkAbs(args[0])
+	ts.Check(os.MkdirAll(dir, 0o755))
+	ts.Check(os.WriteFile(filepath.Join(dir, "hfbroker_save_hook.py"), b, 0o644))
 }
 
 // procs-hold VAR|@FILE PID: the process PID or one of its descendants holds
