@@ -15,6 +15,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 
 	"github.com/spf13/cobra"
 
@@ -509,17 +510,28 @@ func connectionFile(args []string) string {
 // kernelLabel says which kernel a lease is for: its kernelspec and its
 // connection file (which names the kernel's id in Jupyter's runtime dir).
 func kernelLabel(name string, args []string) string {
+	const maxLen = 256 // broker.MaxLabel
 	label := "jupyter kernel"
 	if name != "" {
 		label += " " + name
 	}
+	if len(label) > maxLen/2 {
+		label = label[:maxLen/2-3] + "..."
+	}
 	if cf := connectionFile(args); cf != "" {
+		// The end of the path names the kernel: keep it.
+		if room := maxLen - len(label) - 2; len(cf) > room {
+			cf = "..." + cf[len(cf)-(room-3):]
+		}
 		label += ", " + cf
 	}
-	if len(label) > 256 {
-		label = label[:253] + "..."
-	}
-	return label
+	label = strings.ToValidUTF8(label, "?")
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, label)
 }
 
 // jupyterKernelRun takes the kernel's lease and execs the kernel, which keeps
