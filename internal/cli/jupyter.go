@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"net/url"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -20,6 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/runenv"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -470,6 +472,15 @@ type JupyterKernelOptions struct {
 	EnvMode bool
 	Profile string
 	Args    []string
+	// anyEndpoint: HF_ENDPOINT is an enclosing exec's proxy, not a Hub.
+	anyEndpoint bool
+}
+
+// proxyEndpoint reports whether an HF_ENDPOINT is hfbroker's loopback proxy
+// (http on a loopback address), as 'exec --proxy' sets it.
+func proxyEndpoint(ep string) bool {
+	u, err := url.Parse(ep)
+	return err == nil && u.Scheme == "http" && config.IsLoopback(u.Hostname())
 }
 
 func newCmdJupyterKernel(f *Factory) *cobra.Command {
@@ -552,6 +563,11 @@ func jupyterKernelRun(cmd *cobra.Command, opts *JupyterKernelOptions) error {
 		}
 		return err
 	}
+	// A server started with 'hfbroker exec --proxy' passes down its own
+	// lease and the proxy as HF_ENDPOINT: the kernel's lease is then for
+	// whichever Hub its profile is bound to, not for the proxy.
+	_, nested := runenv.Nested(environ)
+	opts.anyEndpoint = nested && proxyEndpoint(f.Env(runenv.EnvEndpoint))
 	// Whatever the server was started with, the kernel's lease is its own:
 	// an inherited lease, token or profile does not reach it.
 	environ = slices.DeleteFunc(environ, func(kv string) bool {
@@ -592,13 +608,16 @@ func kernelLease(ctx context.Context, f *Factory, opts *JupyterKernelOptions) (*
 	}
 	req := &pb.LeaseRequest{Profile: opts.Profile, Purpose: purpose, Access: pb.Access_ACCESS_READ,
 		UntilExit: true, Label: kernelLabel(opts.Name, opts.Args)}
-	ep, err := f.Endpoint()
-	if err != nil {
-		return nil, err
+	if !opts.anyEndpoint {
+		ep, err := f.Endpoint()
+		if err != nil {
+			return nil, err
+		}
+		req.Endpoint = ep
 	}
-	req.Endpoint = ep
 	var resp *pb.LeaseResponse
 	if err := withClient(ctx, f, func(c *client.Client) error {
+		var err error
 		resp, err = c.Lease(ctx, req)
 		return err
 	}); err != nil {
