@@ -28,7 +28,9 @@ func newCmdLeases(f *Factory) *cobra.Command {
 		Long: `List live leases: what each may do, the processes it lives with, and the time
 left. FOLLOW says how a lease follows its job: "tree" (every process that inherits
 its HFBROKER_LEASE, through background children, double forks, setsid and nohup),
-"process" (the first process only) or "ttl" (no process: it lives out its TTL).`,
+"process" (the first process only) or "ttl" (no process: it lives out its TTL).
+LABEL, when a lease has one, says what it is for: a Jupyter kernel started
+through 'hfbroker jupyter install' shows its kernelspec and connection file.`,
 		Example: `  hfbroker leases
   hfbroker leases --watch
   hfbroker leases renew l-3f2a… --ttl 24h
