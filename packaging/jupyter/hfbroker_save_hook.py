@@ -57,7 +57,7 @@ def scrub_tokens(model, path=None, contents_manager=None, **kwargs):
         raise RuntimeError("hfbroker save hook: cannot scan %s for tokens: %s" % (path, e)) from None
     # 0: nothing found, or only ended lease tokens; 1: tokens found and
     # redacted. Anything else: fail the save rather than write a token.
-    if result.returncode not in (0, 1) or not result.stdout:
+    if result.returncode not in (0, 1) or (text and not result.stdout):
         # (1 with nothing on stdout: scan itself failed, e.g. on a notebook
         # over its 50 MiB limit.)
         reason = result.stderr.decode("utf-8", "replace").strip().splitlines()
