@@ -118,7 +118,7 @@ func setupWorld(t *testing.T, env *testscript.Env, haveSS bool) error {
 	hub.AddUser("bob", "Bob Example")
 	hub.AddOrg(hubtest.OrgSpec{Name: "acme", Fullname: "ACME ML"})
 	hub.AddMember("acme", "alice", hubtest.RoleWrite)
-	hub.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true})
+	hub.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true, Files: map[string]string{"config.json": `{"model_type": "fake-llm"}`}})
 	hub.AddRepo(hubtest.RepoSpec{ID: "acme/other", Private: true})
 	hub.AddRepo(hubtest.RepoSpec{ID: "alice/x", Private: true})
 	hub.AddRepo(hubtest.RepoSpec{ID: "bob/private", Private: true})

@@ -329,7 +329,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func settingsOf(c *config.Config) broker.Settings {
 	routes := make([]broker.Route, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
+		routes = append(routes, broker.Route{Match: r.Match, Dir: r.Dir, Profile: r.Profile})
 	}
 	return broker.Settings{DefaultTTL: c.LeaseTTL(), MaxTTL: c.MaxTTL(), GitTTL: c.GitTTL(),
 		MaxUntilExit: c.MaxUntilExit(), Routes: routes, GitPrefer: c.Git.Prefer}
