@@ -434,6 +434,9 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 	return c, nil
 }
 
+// EndedText says a cause EndedCause returned in words: "its TTL passed".
+func EndedText(cause string) string { return endedText(cause) }
+
 // endedText says a cause in words.
 func endedText(cause string) string {
 	switch cause {
