@@ -2,10 +2,12 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -98,19 +100,52 @@ until exit: to lease.max_until_exit again). An ended lease cannot be renewed.`,
 }
 
 type leaseJSON struct {
-	ID          string    `json:"id"`
-	Profile     string    `json:"profile"`
-	Fingerprint string    `json:"fingerprint"`
-	PID         int32     `json:"pid,omitempty"`
-	Executable  string    `json:"executable,omitempty"`
-	Repo        string    `json:"repo,omitempty"`
-	Access      string    `json:"access,omitempty"`
-	Purpose     string    `json:"purpose"`
-	Follow      string    `json:"follow,omitempty"`
-	Processes   int32     `json:"processes"`
-	UntilExit   bool      `json:"until_exit,omitempty"`
-	GrantedAt   time.Time `json:"granted_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	ID          string `json:"id"`
+	Profile     string `json:"profile"`
+	Fingerprint string `json:"fingerprint"`
+	PID         int32  `json:"pid,omitempty"`
+	Executable  string `json:"executable,omitempty"`
+	Repo        string `json:"repo,omitempty"`
+	Access      string `json:"access,omitempty"`
+	// Repos are every repo of the lease with its access; Public: a proxy
+	// lease that also reads public repos.
+	Repos     []repoGrantJSON `json:"repos,omitempty"`
+	Public    bool            `json:"public,omitempty"`
+	Purpose   string          `json:"purpose"`
+	Follow    string          `json:"follow,omitempty"`
+	Processes int32           `json:"processes"`
+	UntilExit bool            `json:"until_exit,omitempty"`
+	GrantedAt time.Time       `json:"granted_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+}
+
+type repoGrantJSON struct {
+	Repo   string `json:"repo"`
+	Access string `json:"access"`
+}
+
+// reposText is the REPOS column: "acme/llm(w), datasets/acme/corpus(r)",
+// then "public" when the lease reads public repos too; "-" for a lease
+// that names none (any repo the token reaches).
+func reposText(l leaseJSON) string {
+	var parts []string
+	for _, g := range l.Repos {
+		parts = append(parts, g.Repo+"("+g.Access[:1]+")")
+	}
+	if len(parts) == 0 && l.Repo != "" { // an older daemon
+		a := "r"
+		if l.Access == "write" {
+			a = "w"
+		}
+		parts = append(parts, l.Repo+"("+a+")")
+	}
+	if len(parts) == 0 {
+		return "-" // any repo the token reaches
+	}
+	if l.Public {
+		parts = append(parts, "public")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
@@ -124,8 +159,11 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 			ID: l.GetId(), Profile: l.GetProfile(), Fingerprint: l.GetFingerprint(), PID: l.GetPid(),
 			Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
 			Purpose: purposeText(l.GetPurpose()), Follow: l.GetFollow(), Processes: l.GetTreeSize(), UntilExit: l.GetUntilExit(),
-			GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
+			GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(), Public: l.GetPublic(),
 		})
+		for _, g := range l.GetRepos() {
+			list[len(list)-1].Repos = append(list[len(list)-1].Repos, repoGrantJSON{Repo: repoText(g.GetRepo()), Access: cmp.Or(accessText(g.GetAccess()), "read")})
+		}
 	}
 	return list, nil
 }
@@ -192,7 +230,7 @@ func durationText(d time.Duration) string {
 
 func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tACCESS\tPROCS\tFOLLOW\tAGE\tLEFT")
+	fmt.Fprintln(tw, "ID\tPROFILE\tPID\tEXECUTABLE\tREPOS\tPURPOSE\tPROCS\tFOLLOW\tAGE\tLEFT")
 	for _, l := range list {
 		left := durationText(l.ExpiresAt.Sub(now))
 		if l.UntilExit {
@@ -202,8 +240,8 @@ func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 		if l.Follow == "tree" || l.Follow == "process" {
 			procs = fmt.Sprint(l.Processes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
-			l.Purpose, dash(l.Access), procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), reposText(l),
+			l.Purpose, procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left)
 	}
 	return tw.Flush()
 }

@@ -494,6 +494,13 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ref, action, ok := parseRepoPath(r.URL.Path); ok {
+		if action == "" && h.publicInfo(raw, ref) {
+			// The info of a public repo, gated or not, is anyone's: the
+			// gate guards its files, not its card (model_info works
+			// before access is granted).
+			h.repoInfo(w, ref)
+			return
+		}
 		d := h.Check(raw, ref, action == "write")
 		if !d.Allowed() {
 			d.write(w)
@@ -669,6 +676,15 @@ func (h *Hub) entityID(s Scope) string {
 		}
 	}
 	return objectID(s.Type, s.Name)
+}
+
+// publicInfo reports whether repo info for ref may be answered without an
+// access decision: the repo exists, is public, and the token (if any) is valid.
+func (h *Hub) publicInfo(raw string, ref hub.RepoRef) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.repos[ref]
+	return r != nil && !r.private && (raw == "" || h.valid(raw) != nil)
 }
 
 func (h *Hub) repoInfo(w http.ResponseWriter, ref hub.RepoRef) {

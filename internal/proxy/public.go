@@ -57,8 +57,13 @@ func (p *Proxy) isPublic(ctx context.Context, l Lease, repo hub.RepoRef) (bool, 
 	info, err := p.repoInfo(ctx, l.Endpoint, l.Token, repo)
 	public := err == nil && info != nil && !info.Private && !info.Disabled
 	var he *hub.HTTPError
-	if err != nil && !errors.As(err, &he) {
+	switch {
+	case err != nil && !errors.As(err, &he):
 		return false, errors.New("the Hub could not be reached")
+	case err != nil && he.Code == "GatedRepo":
+		// A Hub that guards a gated repo's info too: the repo is public,
+		// and the request gets the Hub's own GatedRepo answer.
+		public = true
 	}
 	p.public.mu.Lock()
 	if len(p.public.m) >= maxPublicEntries {

@@ -312,7 +312,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39, 0}
 }
 
 // Repo names a Hub repository.
@@ -1196,7 +1196,14 @@ type LeaseRequest struct {
 	// until_exit asks for a lease with no TTL of its own: it ends when its
 	// processes have exited, within the daemon's maximum (30 days by default).
 	// ttl must then be unset.
-	UntilExit     bool `protobuf:"varint,8,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
+	UntilExit bool `protobuf:"varint,8,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
+	// repos are the repositories the lease is for, each with its access; an id
+	// may be a pattern "namespace/*" (every repo of that namespace and type).
+	// One token must cover them all. repo/access, when set, count as one more.
+	Repos []*RepoGrant `protobuf:"bytes,9,rep,name=repos,proto3" json:"repos,omitempty"`
+	// no_public turns off public read-through for a PROXY lease: it then reads
+	// only the repos it names.
+	NoPublic      bool `protobuf:"varint,10,opt,name=no_public,json=noPublic,proto3" json:"no_public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1287,6 +1294,73 @@ func (x *LeaseRequest) GetUntilExit() bool {
 	return false
 }
 
+func (x *LeaseRequest) GetRepos() []*RepoGrant {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *LeaseRequest) GetNoPublic() bool {
+	if x != nil {
+		return x.NoPublic
+	}
+	return false
+}
+
+// RepoGrant is one repository (or "namespace/*" pattern) of a lease and its access.
+type RepoGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repo          *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	Access        Access                 `protobuf:"varint,2,opt,name=access,proto3,enum=hfbroker.v1.Access" json:"access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepoGrant) Reset() {
+	*x = RepoGrant{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepoGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepoGrant) ProtoMessage() {}
+
+func (x *RepoGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepoGrant.ProtoReflect.Descriptor instead.
+func (*RepoGrant) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RepoGrant) GetRepo() *Repo {
+	if x != nil {
+		return x.Repo
+	}
+	return nil
+}
+
+func (x *RepoGrant) GetAccess() Access {
+	if x != nil {
+		return x.Access
+	}
+	return Access_ACCESS_UNSPECIFIED
+}
+
 // LeaseResponse carries a token: never log it.
 type LeaseResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1309,7 +1383,7 @@ type LeaseResponse struct {
 
 func (x *LeaseResponse) Reset() {
 	*x = LeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1321,7 +1395,7 @@ func (x *LeaseResponse) String() string {
 func (*LeaseResponse) ProtoMessage() {}
 
 func (x *LeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1334,7 +1408,7 @@ func (x *LeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseResponse.ProtoReflect.Descriptor instead.
 func (*LeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeaseResponse) GetLeaseId() string {
@@ -1413,14 +1487,19 @@ type Lease struct {
 	// until_exit: the lease has no TTL of its own (see LeaseRequest).
 	UntilExit bool `protobuf:"varint,13,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
 	// pids are the processes the lease lives with now.
-	Pids          []int32 `protobuf:"varint,14,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	Pids []int32 `protobuf:"varint,14,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	// repos are every repository of the lease with its access; repo/access
+	// hold the first, for older clients.
+	Repos []*RepoGrant `protobuf:"bytes,15,rep,name=repos,proto3" json:"repos,omitempty"`
+	// public: a PROXY lease that also reads public repos outside repos.
+	Public        bool `protobuf:"varint,16,opt,name=public,proto3" json:"public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1511,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1524,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Lease) GetId() string {
@@ -1546,6 +1625,20 @@ func (x *Lease) GetPids() []int32 {
 	return nil
 }
 
+func (x *Lease) GetRepos() []*RepoGrant {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *Lease) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
 type ListLeasesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -1554,7 +1647,7 @@ type ListLeasesRequest struct {
 
 func (x *ListLeasesRequest) Reset() {
 	*x = ListLeasesRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1566,7 +1659,7 @@ func (x *ListLeasesRequest) String() string {
 func (*ListLeasesRequest) ProtoMessage() {}
 
 func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1579,7 +1672,7 @@ func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
 func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 type ListLeasesResponse struct {
@@ -1591,7 +1684,7 @@ type ListLeasesResponse struct {
 
 func (x *ListLeasesResponse) Reset() {
 	*x = ListLeasesResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1603,7 +1696,7 @@ func (x *ListLeasesResponse) String() string {
 func (*ListLeasesResponse) ProtoMessage() {}
 
 func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1616,7 +1709,7 @@ func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
 func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListLeasesResponse) GetLeases() []*Lease {
@@ -1635,7 +1728,7 @@ type RevokeLeaseRequest struct {
 
 func (x *RevokeLeaseRequest) Reset() {
 	*x = RevokeLeaseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1740,7 @@ func (x *RevokeLeaseRequest) String() string {
 func (*RevokeLeaseRequest) ProtoMessage() {}
 
 func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1753,7 @@ func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RevokeLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeLeaseRequest) GetId() string {
@@ -1678,7 +1771,7 @@ type RevokeLeaseResponse struct {
 
 func (x *RevokeLeaseResponse) Reset() {
 	*x = RevokeLeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1783,7 @@ func (x *RevokeLeaseResponse) String() string {
 func (*RevokeLeaseResponse) ProtoMessage() {}
 
 func (x *RevokeLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1796,7 @@ func (x *RevokeLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RevokeLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 type RenewLeaseRequest struct {
@@ -1718,7 +1811,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1823,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1836,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RenewLeaseRequest) GetId() string {
@@ -1769,7 +1862,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1874,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1887,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RenewLeaseResponse) GetLease() *Lease {
@@ -1812,7 +1905,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1917,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1930,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 type StatusResponse struct {
@@ -1876,7 +1969,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +1981,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +1994,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatusResponse) GetPid() int32 {
@@ -2030,7 +2123,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2135,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2148,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CheckRequest) GetRepo() *Repo {
@@ -2103,7 +2196,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2208,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2221,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CheckResponse) GetChecks() []*ProfileCheck {
@@ -2185,7 +2278,7 @@ type ProfileCheck struct {
 
 func (x *ProfileCheck) Reset() {
 	*x = ProfileCheck{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2290,7 @@ func (x *ProfileCheck) String() string {
 func (*ProfileCheck) ProtoMessage() {}
 
 func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2303,7 @@ func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileCheck.ProtoReflect.Descriptor instead.
 func (*ProfileCheck) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ProfileCheck) GetProfile() string {
@@ -2312,7 +2405,7 @@ type ReportGitCredentialRequest struct {
 
 func (x *ReportGitCredentialRequest) Reset() {
 	*x = ReportGitCredentialRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2417,7 @@ func (x *ReportGitCredentialRequest) String() string {
 func (*ReportGitCredentialRequest) ProtoMessage() {}
 
 func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2430,7 @@ func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
@@ -2379,7 +2472,7 @@ type ReportGitCredentialResponse struct {
 
 func (x *ReportGitCredentialResponse) Reset() {
 	*x = ReportGitCredentialResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2484,7 @@ func (x *ReportGitCredentialResponse) String() string {
 func (*ReportGitCredentialResponse) ProtoMessage() {}
 
 func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2497,7 @@ func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReportGitCredentialResponse) GetKnown() bool {
@@ -2429,7 +2522,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2534,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2547,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 type LockResponse struct {
@@ -2466,7 +2559,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2571,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2584,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *LockResponse) GetEndedLeases() int32 {
@@ -2515,7 +2608,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2620,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2633,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *UnlockRequest) GetPassphrase() []byte {
@@ -2569,7 +2662,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2674,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2687,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UnlockResponse) GetCreated() bool {
@@ -2622,7 +2715,7 @@ type ChangePassphraseRequest struct {
 
 func (x *ChangePassphraseRequest) Reset() {
 	*x = ChangePassphraseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2727,7 @@ func (x *ChangePassphraseRequest) String() string {
 func (*ChangePassphraseRequest) ProtoMessage() {}
 
 func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2740,7 @@ func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
@@ -2672,7 +2765,7 @@ type ChangePassphraseResponse struct {
 
 func (x *ChangePassphraseResponse) Reset() {
 	*x = ChangePassphraseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2777,7 @@ func (x *ChangePassphraseResponse) String() string {
 func (*ChangePassphraseResponse) ProtoMessage() {}
 
 func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2790,7 @@ func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 type MigrateRequest struct {
@@ -2713,7 +2806,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2818,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2831,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *MigrateRequest) GetTo() string {
@@ -2765,7 +2858,7 @@ type MigrateResponse struct {
 
 func (x *MigrateResponse) Reset() {
 	*x = MigrateResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2870,7 @@ func (x *MigrateResponse) String() string {
 func (*MigrateResponse) ProtoMessage() {}
 
 func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2883,7 @@ func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
 func (*MigrateResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MigrateResponse) GetMoved() int32 {
@@ -2822,7 +2915,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +2927,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +2940,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -2882,7 +2975,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +2987,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3000,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -2992,7 +3085,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"expires_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"fetched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\"\xa6\x02\n" +
+	"fetched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\"\xf1\x02\n" +
 	"\fLeaseRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12%\n" +
 	"\x04repo\x18\x02 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
@@ -3002,7 +3095,13 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1d\n" +
 	"\n" +
-	"until_exit\x18\b \x01(\bR\tuntilExit\"\x84\x02\n" +
+	"until_exit\x18\b \x01(\bR\tuntilExit\x12,\n" +
+	"\x05repos\x18\t \x03(\v2\x16.hfbroker.v1.RepoGrantR\x05repos\x12\x1b\n" +
+	"\tno_public\x18\n" +
+	" \x01(\bR\bnoPublic\"_\n" +
+	"\tRepoGrant\x12%\n" +
+	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
+	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\"\x84\x02\n" +
 	"\rLeaseResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x129\n" +
@@ -3012,7 +3111,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
 	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\x12\x16\n" +
-	"\x06follow\x18\b \x01(\tR\x06follow\"\xe7\x03\n" +
+	"\x06follow\x18\b \x01(\tR\x06follow\"\xad\x04\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3033,7 +3132,9 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\ttree_size\x18\f \x01(\x05R\btreeSize\x12\x1d\n" +
 	"\n" +
 	"until_exit\x18\r \x01(\bR\tuntilExit\x12\x12\n" +
-	"\x04pids\x18\x0e \x03(\x05R\x04pids\"\x13\n" +
+	"\x04pids\x18\x0e \x03(\x05R\x04pids\x12,\n" +
+	"\x05repos\x18\x0f \x03(\v2\x16.hfbroker.v1.RepoGrantR\x05repos\x12\x16\n" +
+	"\x06public\x18\x10 \x01(\bR\x06public\"\x13\n" +
 	"\x11ListLeasesRequest\"@\n" +
 	"\x12ListLeasesResponse\x12*\n" +
 	"\x06leases\x18\x01 \x03(\v2\x12.hfbroker.v1.LeaseR\x06leases\"$\n" +
@@ -3178,7 +3279,7 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
@@ -3200,73 +3301,78 @@ var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(*Scope)(nil),                       // 17: hfbroker.v1.Scope
 	(*WhoamiResponse)(nil),              // 18: hfbroker.v1.WhoamiResponse
 	(*LeaseRequest)(nil),                // 19: hfbroker.v1.LeaseRequest
-	(*LeaseResponse)(nil),               // 20: hfbroker.v1.LeaseResponse
-	(*Lease)(nil),                       // 21: hfbroker.v1.Lease
-	(*ListLeasesRequest)(nil),           // 22: hfbroker.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),          // 23: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseRequest)(nil),          // 24: hfbroker.v1.RevokeLeaseRequest
-	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseRequest)(nil),           // 26: hfbroker.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),          // 27: hfbroker.v1.RenewLeaseResponse
-	(*StatusRequest)(nil),               // 28: hfbroker.v1.StatusRequest
-	(*StatusResponse)(nil),              // 29: hfbroker.v1.StatusResponse
-	(*CheckRequest)(nil),                // 30: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 32: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 33: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 34: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 35: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 36: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 37: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 38: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 39: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 40: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 41: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 42: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 43: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 44: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 46: google.protobuf.Duration
+	(*RepoGrant)(nil),                   // 20: hfbroker.v1.RepoGrant
+	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
+	(*Lease)(nil),                       // 22: hfbroker.v1.Lease
+	(*ListLeasesRequest)(nil),           // 23: hfbroker.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),          // 24: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseRequest)(nil),          // 25: hfbroker.v1.RevokeLeaseRequest
+	(*RevokeLeaseResponse)(nil),         // 26: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseRequest)(nil),           // 27: hfbroker.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),          // 28: hfbroker.v1.RenewLeaseResponse
+	(*StatusRequest)(nil),               // 29: hfbroker.v1.StatusRequest
+	(*StatusResponse)(nil),              // 30: hfbroker.v1.StatusResponse
+	(*CheckRequest)(nil),                // 31: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 32: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 33: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 34: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 35: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 36: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 37: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 38: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 39: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 40: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 41: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 42: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 43: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 44: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 45: hfbroker.v1.ProfileReason
+	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 47: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	45, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	45, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	46, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	46, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
 	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
 	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
 	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	45, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	46, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	46, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	46, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	45, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
-	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
-	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	45, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	45, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	46, // 22: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 23: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	45, // 24: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	45, // 25: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 27: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	32, // 28: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 29: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 30: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 31: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	44, // 32: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	47, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	20, // 15: hfbroker.v1.LeaseRequest.repos:type_name -> hfbroker.v1.RepoGrant
+	5,  // 16: hfbroker.v1.RepoGrant.repo:type_name -> hfbroker.v1.Repo
+	1,  // 17: hfbroker.v1.RepoGrant.access:type_name -> hfbroker.v1.Access
+	46, // 18: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 19: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
+	1,  // 20: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
+	2,  // 21: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
+	46, // 22: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	46, // 23: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 24: hfbroker.v1.Lease.repos:type_name -> hfbroker.v1.RepoGrant
+	22, // 25: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	47, // 26: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	22, // 27: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	46, // 28: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	46, // 29: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	5,  // 30: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 31: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	33, // 32: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 33: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 34: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 35: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	45, // 36: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -3280,7 +3386,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
