@@ -84,6 +84,7 @@ type repo struct {
 	private  bool
 	gated    hub.Gated
 	approved map[string]bool
+	files    map[string][]byte // path -> content, on main
 }
 
 // OrgSpec configures an organization.
@@ -467,6 +468,16 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		case <-h.closing:
 			return
 		}
+	}
+	if ref, kind, path, ok := parseContentPath(r.URL.Path); ok {
+		// Files: downloads (resolve) and uploads (preupload + commit).
+		raw, ok := bearer(r)
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "", hub.MsgInvalidCredentials)
+			return
+		}
+		h.content(w, r, raw, ref, kind, path)
+		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, http.StatusMethodNotAllowed, "", "Method not allowed")
