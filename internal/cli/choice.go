@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -93,8 +94,14 @@ func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseReq
 		}
 		req.Repos = append(req.Repos, &pb.RepoGrant{Repo: pr, Access: a})
 	}
-	if len(req.Repos) > 0 {
-		req.Access = pb.Access_ACCESS_UNSPECIFIED
+	for _, g := range req.Repos {
+		// The first plain repo goes in the single-repo fields too: a daemon
+		// from before repos then leases that one alone (narrower, never
+		// wider), and a current one merges it with its entry in repos.
+		if !strings.HasSuffix(g.Repo.GetId(), "/*") {
+			req.Repo, req.Access = g.Repo, g.Access
+			break
+		}
 	}
 	req.NoPublic = c.NoPublic
 	if c.withTTL && c.ttlFlag.Changed && c.TTL == 0 {
