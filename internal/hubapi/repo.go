@@ -186,7 +186,12 @@ const Wildcard = "*"
 func ParseRepoPattern(s string, defaultType RepoType) (RepoRef, error) {
 	if ns, ok := strings.CutSuffix(s, "/"+Wildcard); ok {
 		// Parse the namespace with a stand-in name, so the same rules apply.
+		// "datasets/*" would read as every model of a user "datasets": it
+		// is refused, the type needs its namespace ("datasets/acme/*").
 		r, err := ParseRepo(ns+"/x", defaultType)
+		if _, typeWord := ParseRepoType(strings.TrimSuffix(ns, "s")); typeWord == nil && strings.HasSuffix(ns, "s") {
+			err = errors.New("a type prefix needs a namespace")
+		}
 		if err != nil {
 			return RepoRef{}, fmt.Errorf("%w %q: a pattern is namespace/*, e.g. acme/* or datasets/acme/*", ErrInvalidRepo, clip(s))
 		}

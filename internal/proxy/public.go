@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +66,9 @@ func (p *Proxy) isPublic(ctx context.Context, l Lease, repo hub.RepoRef) (bool, 
 		// A Hub that guards a gated repo's info too: the repo is public,
 		// and the request gets the Hub's own GatedRepo answer.
 		public = true
+	case err != nil && he.Status != http.StatusNotFound && he.Status != http.StatusUnauthorized && he.Status != http.StatusForbidden:
+		// 429, 5xx: no answer about the repo, and nothing to remember.
+		return false, fmt.Errorf("the Hub answered %d", he.Status)
 	}
 	p.public.mu.Lock()
 	if len(p.public.m) >= maxPublicEntries {
