@@ -183,6 +183,28 @@ func TestPublicReadThrough(t *testing.T) {
 	}
 }
 
+// A Hub that cannot answer about a repo's visibility now (429, 5xx) gets a
+// 502, and its non-answer is not remembered as "private" for a minute.
+func TestPublicReadThroughRemembersNoNonAnswer(t *testing.T) {
+	e := newEnv(t)
+	l := e.leaseWith(Lease{ID: "l-busy", Repo: ref(t, "acme/llm"), Public: true})
+	for range 2 {
+		res, _ := e.do("GET", "/busy/model/resolve/main/x", l, nil)
+		if res.StatusCode != http.StatusBadGateway || !strings.Contains(res.Header.Get("X-Error-Message"), "answered 429") {
+			t.Fatalf("%d %q, want 502 naming the 429", res.StatusCode, res.Header.Get("X-Error-Message"))
+		}
+	}
+	asked := 0
+	for _, r := range e.up.requests() {
+		if r.Path == "/api/models/busy/model" {
+			asked++
+		}
+	}
+	if asked != 2 {
+		t.Errorf("asked %d times, want 2: a 429 is not an answer to cache", asked)
+	}
+}
+
 // Issue 20: huggingface_hub reported the proxy's 403 on the HEAD of a
 // download as LocalEntryNotFoundError "... check your connection": a repo
 // outside the lease must be the Hub's 404 RepoNotFound instead.

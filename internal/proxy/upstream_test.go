@@ -279,6 +279,8 @@ func (u *upstream) serveHub(w http.ResponseWriter, r *http.Request) {
 		serveFile(w, r, seedBench, publicBenchSize())
 	case p == "/pub/gated/resolve/main/small.bin":
 		hubErr(w, http.StatusForbidden, "GatedRepo", "Access to model pub/gated is restricted and you are not in the authorized list. Visit https://huggingface.co/pub/gated to ask for access.")
+	case p == "/api/models/busy/model":
+		hubErr(w, http.StatusTooManyRequests, "", "Rate limit exceeded")
 	case strings.HasPrefix(p, "/api/models/nobody/"):
 		hubErr(w, http.StatusNotFound, "RepoNotFound", "Repository not found")
 	case p == "/api/settings/tokens":
