@@ -176,8 +176,13 @@ func TestPublicReadThrough(t *testing.T) {
 	if e.up.reached("HEAD", "/acme/secret/resolve/main/small.bin") {
 		t.Error("a private repo outside the lease was reached")
 	}
+	// An LFS batch download is a read: it too needs the repo public.
+	res, _ := e.do("POST", "/acme/secret.git/info/lfs/objects/batch", l, strings.NewReader(`{"operation":"download","objects":[]}`))
+	if res.StatusCode != 404 || res.Header.Get("X-Error-Code") != "RepoNotFound" || e.up.reached("POST", "/acme/secret.git/info/lfs/objects/batch") {
+		t.Errorf("LFS download batch on a private repo outside the lease: %d %q", res.StatusCode, res.Header.Get("X-Error-Message"))
+	}
 	// A commit to a public repo outside the lease is not a read.
-	res, _ := e.do("POST", "/api/models/pub/model/commit/main", l, strings.NewReader("{}"))
+	res, _ = e.do("POST", "/api/models/pub/model/commit/main", l, strings.NewReader("{}"))
 	if res.StatusCode != 404 || !strings.Contains(res.Header.Get("X-Error-Message"), "add --write-repo pub/model") {
 		t.Errorf("commit to a public repo outside the lease: %d %q", res.StatusCode, res.Header.Get("X-Error-Message"))
 	}

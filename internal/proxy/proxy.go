@@ -1,5 +1,7 @@
 // Package proxy is the local Hub reverse proxy: it accepts lease tokens,
-// enforces each lease's repo and access, and swaps in the real token.
+// enforces each lease's repos and access (and lets it read public repos,
+// public.go), answers refusals as the Hub would (policy.go), and swaps in
+// the real token.
 //
 // A child started with --proxy gets HF_TOKEN=<lease token> and
 // HF_ENDPOINT=http://127.0.0.1:PORT. Every request it makes to the Hub comes
@@ -321,7 +323,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = body
-		v = allow
+		v.allow, v.needDownloadBatch = true, false // keeps checkPublic
 	}
 	if !v.allow {
 		refuseCode(cmp.Or(v.status, http.StatusForbidden), v.code, v.reason)
