@@ -386,6 +386,9 @@ func (b *Broker) EndAll(cause string) int {
 func (b *Broker) EndedCause(id string) (string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if l, ok := b.leases[id]; ok && b.expired(l, b.now()) {
+		return "ttl", true // past its TTL, the reaper not yet run
+	}
 	return b.ended.cause(id)
 }
 
