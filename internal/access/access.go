@@ -102,7 +102,7 @@ func (p Policy) Decide(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.
 	if want != Read && want != Write {
 		return deny(CodeBadRequest, fmt.Sprintf("unknown access %s", want), "ask for read or write access")
 	}
-	if !repo.Valid() {
+	if !repo.ValidPattern() {
 		return deny(CodeBadRequest, fmt.Sprintf("%q is not a valid repo", repo.String()), "name the repo as namespace/name, e.g. acme/llm or datasets/acme/corpus")
 	}
 	if me == nil {
@@ -505,6 +505,50 @@ func (p Policy) Choose(cands []Candidate, repo hub.RepoRef, want Access, info *h
 		}
 		if r := Rank(c.Me, repo, want, info); r < rank {
 			chosen, rank = c.Name, r
+		}
+	}
+	if chosen != "" {
+		return chosen, nil
+	}
+	return "", denials
+}
+
+// Want is one repo (or "ns/*" pattern) of a request for several, with the
+// access asked for it and what is known of its visibility (nil: unknown,
+// treated as private; always nil for a pattern).
+type Want struct {
+	Repo   hub.RepoRef
+	Access Access
+	Info   *hub.RepoInfo
+}
+
+// ChooseAll returns the least-privileged candidate allowed to do every want:
+// a candidate's rank is its highest Rank over the wants (the broadest power
+// it must be trusted with), ties broken by the sum of its ranks, then by the
+// candidates' order. When none is allowed it returns "" and one denial per
+// candidate, in order, for the first want it fails on; the reason names
+// that repo.
+func (p Policy) ChooseAll(cands []Candidate, wants []Want, now time.Time) (string, []Denial) {
+	chosen, worst, sum := "", math.MaxInt, math.MaxInt
+	var denials []Denial
+	for _, c := range cands {
+		w, s, denied := 0, 0, false
+		for _, want := range wants {
+			v := p.Decide(c.Me, want.Repo, want.Access, want.Info, now)
+			if !v.Allowed {
+				denials = append(denials, Denial{Name: c.Name, Code: v.Code,
+					Reason: fmt.Sprintf("cannot %s %s: %s", want.Access, want.Repo, v.Reason), Action: v.Action})
+				denied = true
+				break
+			}
+			r := Rank(c.Me, want.Repo, want.Access, want.Info)
+			w, s = max(w, r), s+r
+		}
+		if denied {
+			continue
+		}
+		if w < worst || (w == worst && s < sum) {
+			chosen, worst, sum = c.Name, w, s
 		}
 	}
 	if chosen != "" {

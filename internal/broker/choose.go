@@ -14,6 +14,9 @@ import (
 // least-privileged token whose Hub metadata allows the repo and access; else,
 // when no repo was named, the default.
 func (b *Broker) choose(ctx context.Context, req LeaseRequest) (Profile, error) {
+	if len(req.Repos) > 0 {
+		return b.chooseForRepos(ctx, req)
+	}
 	if req.Profile != "" {
 		p, err := b.profile(req.Profile)
 		if err != nil {

@@ -74,6 +74,12 @@ type LeaseRequest struct {
 	// Label says what the lease is for, for people reading the lease list
 	// (a Jupyter kernel's name and connection file).
 	Label string
+	// Repos are the repos (or "ns/*" patterns) the lease is for, each with
+	// its access; Repo/Access is the older single-repo form, and both may
+	// be given. Lease folds them: one plain repo ends up in Repo/Access.
+	Repos []RepoGrant
+	// NoPublic: a PROXY lease does not read public repos outside Repos.
+	NoPublic bool
 }
 
 // Lease is a granted lease. It never holds the token.
@@ -102,6 +108,12 @@ type Lease struct {
 	UntilExit bool
 	// Label is the request's label.
 	Label string
+	// Repos are every repo of the lease with its access (Repo/Access is
+	// the first, for older clients); empty for a lease for any repo.
+	Repos []RepoGrant
+	// Public: a PROXY lease that may also read public repos (and gated ones
+	// its token was granted) outside Repos.
+	Public bool
 
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
@@ -152,12 +164,15 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if len(req.Label) > MaxLabel || strings.ContainsFunc(req.Label, unicode.IsControl) {
 		return Grant{}, errorf(KindInvalid, "", "a lease label must be one line of at most %d bytes", MaxLabel)
 	}
-	if req.Repo != nil && req.Profile == "" {
+	if err := normalizeRepos(&req); err != nil {
+		return Grant{}, err
+	}
+	if (req.Repo != nil || len(req.Repos) > 0) && req.Profile == "" {
 		b.refreshStale(ctx)
 	}
 	p, err := b.choose(ctx, req)
 	if err != nil {
-		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: repoString(req.Repo),
+		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: requestRepos(req),
 			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
 		return Grant{}, err
 	}
@@ -200,10 +215,16 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		Label:       req.Label,
 		Repo:        req.Repo,
 		Access:      req.Access,
+		Repos:       req.repoGrants(),
+		Public:      req.Purpose == PurposeProxy && !req.NoPublic,
 		Purpose:     req.Purpose,
 		GrantedAt:   now.UTC().Round(0),
 		ExpiresAt:   now.Add(ttl).UTC().Round(0),
 		deadline:    now.Add(ttl),
+	}
+	if l.Repo == nil && len(l.Repos) > 0 {
+		r := l.Repos[0].Repo // older clients see the first
+		l.Repo, l.Access = &r, l.Repos[0].Access
 	}
 	if l.watched {
 		l.members, l.jobStart = []procRef{{pid, start}}, start
@@ -225,7 +246,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.mu.Unlock()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
+		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: *l, Token: tok}, nil
 }
 
@@ -379,6 +400,9 @@ func (b *Broker) EndAll(cause string) int {
 func (b *Broker) EndedCause(id string) (string, bool) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if l, ok := b.leases[id]; ok && b.expired(l, b.now()) {
+		return "ttl", true // past its TTL, the reaper not yet run
+	}
 	return b.ended.cause(id)
 }
 
@@ -423,9 +447,12 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 	c := l.snapshot()
 	b.mu.Unlock()
 	b.audit(audit.Event{Event: "lease.renewed", LeaseID: c.ID, Profile: c.Profile, Fingerprint: c.Fingerprint,
-		Repo: repoString(c.Repo), Access: accessText(c.Access), Purpose: string(c.Purpose), Reason: "renewed for " + ttl.String()}, caller)
+		Repo: leaseRepos(&c), Access: accessText(c.Access), Purpose: string(c.Purpose), Reason: "renewed for " + ttl.String()}, caller)
 	return c, nil
 }
+
+// EndedText says a cause EndedCause returned in words: "its TTL passed".
+func EndedText(cause string) string { return endedText(cause) }
 
 // endedText says a cause in words.
 func endedText(cause string) string {
@@ -509,7 +536,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 			b.opts.OnLeaseEnd(*l)
 		}
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause},
+			Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 }
@@ -752,6 +779,23 @@ func minTime(a, b time.Time) time.Time {
 		return b
 	}
 	return a
+}
+
+// requestRepos names a request's repos for the audit log.
+func requestRepos(req LeaseRequest) string {
+	if gs := req.repoGrants(); len(gs) > 1 || (len(gs) == 1 && gs[0].Repo.IsPattern()) {
+		return repoList(gs)
+	}
+	return repoString(req.Repo)
+}
+
+// leaseRepos names a lease's repos for the audit log: the repo alone, as
+// before, when there is one.
+func leaseRepos(l *Lease) string {
+	if len(l.Repos) > 1 || (len(l.Repos) == 1 && l.Repos[0].Repo.IsPattern()) {
+		return repoList(l.Repos)
+	}
+	return repoString(l.Repo)
 }
 
 func repoString(r *hub.RepoRef) string {

@@ -277,3 +277,23 @@ func TestAFailedSaveLeavesTheOldTokenInPlace(t *testing.T) {
 		t.Fatalf("the store does not hold the old token again: %v", err)
 	}
 }
+
+// Issue 20: the proxy asks why a lease token's lease ended the moment the
+// token fails, which for a TTL can be before the reaper has run: the answer
+// is already "ttl", not unknown.
+func TestEndedCauseKnowsATTLBeforeTheReaper(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.procs.set(4242, 7)
+	l := w.lease(t, 4242, 10*time.Minute)
+	if c, ok := w.b.EndedCause(l.ID); ok {
+		t.Fatalf("a live lease has an ended cause %q", c)
+	}
+	w.now = w.now.Add(11 * time.Minute)
+	if c, ok := w.b.EndedCause(l.ID); !ok || c != "ttl" {
+		t.Fatalf("EndedCause before the reaper = %q, %v; want ttl", c, ok)
+	}
+	w.b.Reap()
+	if c, ok := w.b.EndedCause(l.ID); !ok || c != "ttl" {
+		t.Fatalf("EndedCause after the reaper = %q, %v; want ttl", c, ok)
+	}
+}

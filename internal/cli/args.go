@@ -26,7 +26,11 @@ func parseRepoArg(what, s, typ string) (hubapi.RepoRef, error) {
 		}
 		def = t
 	}
-	ref, err := hubapi.ParseRepo(s, def)
+	parse := hubapi.ParseRepo
+	if what == "--repo" || what == "--write-repo" {
+		parse = hubapi.ParseRepoPattern // a lease may name "ns/*"
+	}
+	ref, err := parse(s, def)
 	if err != nil {
 		return hubapi.RepoRef{}, errorWithHint(ExitUsage, repoHint, "%s: %v", what, err)
 	}
@@ -96,3 +100,23 @@ func (v nonEmpty) Set(s string) error {
 }
 
 func (v nonEmpty) Type() string { return "string" }
+
+// nonEmptyList is a repeatable flag whose values must not be empty.
+type nonEmptyList struct{ p *[]string }
+
+func (v nonEmptyList) String() string {
+	if v.p == nil {
+		return ""
+	}
+	return strings.Join(*v.p, ",")
+}
+
+func (v nonEmptyList) Set(s string) error {
+	if s == "" {
+		return errors.New("must not be empty")
+	}
+	*v.p = append(*v.p, s)
+	return nil
+}
+
+func (v nonEmptyList) Type() string { return "stringArray" }

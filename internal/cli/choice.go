@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -13,10 +14,16 @@ import (
 // choiceFlags are the flags every lease-taking command shares: a profile, or
 // a repo and whether it will be written.
 type choiceFlags struct {
-	Profile  string
-	Repo     string
-	RepoType string
-	Write    bool
+	Profile string
+	// Repos are the --repo values (repeatable; NS/* for every repo of a
+	// namespace), read, or written with --write; WriteRepos the
+	// --write-repo ones, always written.
+	Repos      []string
+	WriteRepos []string
+	RepoType   string
+	Write      bool
+	// NoPublic: a proxy lease reads only the repos it names.
+	NoPublic bool
 	TTL      time.Duration
 	// UntilExit: the lease ends with the job's processes, not at a TTL
 	// (--until-exit, or --ttl 0).
@@ -27,9 +34,10 @@ type choiceFlags struct {
 
 func (c *choiceFlags) register(cmd *cobra.Command, f *Factory) {
 	cmd.Flags().Var(nonEmpty{&c.Profile}, "profile", "use this profile's token")
-	cmd.Flags().Var(nonEmpty{&c.Repo}, "repo", "choose the least-privileged token for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
+	cmd.Flags().Var(nonEmptyList{&c.Repos}, "repo", "choose the least-privileged token for this repo: NS/NAME, datasets/NS/NAME, spaces/NS/NAME, or NS/* for all of a namespace (repeatable: one token covers them all)")
+	cmd.Flags().Var(nonEmptyList{&c.WriteRepos}, "write-repo", "a repo the job will write to (repeatable; with --repo for the ones it reads)")
 	cmd.Flags().Var(nonEmpty{&c.RepoType}, "type", "repo type when --repo has no prefix: model, dataset or space")
-	cmd.Flags().BoolVar(&c.Write, "write", false, "the job will write to the repo")
+	cmd.Flags().BoolVar(&c.Write, "write", false, "the job will write to the --repo repos")
 	cmd.MarkFlagsMutuallyExclusive("profile", "repo")
 	// The completion asks the daemon only when the shell does.
 	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles(f))
@@ -52,20 +60,52 @@ func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseReq
 		}
 	}
 	if c.Write {
-		if c.Repo == "" && c.Profile == "" {
+		if len(c.Repos) == 0 && len(c.WriteRepos) == 0 && c.Profile == "" {
 			return nil, errorWithHint(ExitUsage, "add --repo NS/NAME", "--write needs --repo")
 		}
 		req.Access = pb.Access_ACCESS_WRITE
 	}
-	if c.Repo != "" {
-		ref, err := parseRepoArg("--repo", c.Repo, c.RepoType)
+	if len(c.Repos)+len(c.WriteRepos) == 0 && c.RepoType != "" {
+		return nil, errorWithHint(ExitUsage, "add --repo NS/NAME, or drop --type", "--type needs --repo")
+	}
+	type named struct {
+		flag, arg string
+		write     bool
+	}
+	var all []named
+	for _, r := range c.Repos {
+		all = append(all, named{"--repo", r, c.Write})
+	}
+	for _, r := range c.WriteRepos {
+		all = append(all, named{"--write-repo", r, true})
+	}
+	for _, n := range all {
+		ref, err := parseRepoArg(n.flag, n.arg, c.RepoType)
 		if err != nil {
 			return nil, err
 		}
-		req.Repo = &pb.Repo{Type: repoTypeProto(ref.Type.String()), Id: ref.ID()}
-	} else if c.RepoType != "" {
-		return nil, errorWithHint(ExitUsage, "add --repo NS/NAME, or drop --type", "--type needs --repo")
+		pr := &pb.Repo{Type: repoTypeProto(ref.Type.String()), Id: ref.ID()}
+		if len(all) == 1 && n.flag == "--repo" && !ref.IsPattern() {
+			// One repo: the single-repo fields every daemon reads.
+			req.Repo = pr
+			break
+		}
+		a := pb.Access_ACCESS_READ
+		if n.write {
+			a = pb.Access_ACCESS_WRITE
+		}
+		req.Repos = append(req.Repos, &pb.RepoGrant{Repo: pr, Access: a})
 	}
+	for _, g := range req.Repos {
+		// The first plain repo goes in the single-repo fields too: a daemon
+		// from before repos then leases that one alone (narrower, never
+		// wider), and a current one merges it with its entry in repos.
+		if !strings.HasSuffix(g.Repo.GetId(), "/*") {
+			req.Repo, req.Access = g.Repo, g.Access
+			break
+		}
+	}
+	req.NoPublic = c.NoPublic
 	if c.withTTL && c.ttlFlag.Changed && c.TTL == 0 {
 		c.UntilExit = true
 	}

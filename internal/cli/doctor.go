@@ -113,7 +113,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	}
 	var req *pb.LeaseRequest
 	if opts.Repo != "" {
-		ch := choiceFlags{Repo: opts.Repo, RepoType: opts.Type, Write: opts.Write}
+		ch := choiceFlags{Repos: []string{opts.Repo}, RepoType: opts.Type, Write: opts.Write}
 		if req, err = ch.leaseRequest(f, pb.Purpose_PURPOSE_TOKEN); err != nil {
 			return err
 		}

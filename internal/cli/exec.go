@@ -28,7 +28,7 @@ type ExecOptions struct {
 func newCmdExec(f *Factory) *cobra.Command {
 	opts := &ExecOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "exec [--profile P | --repo R [--write]] [--ttl D] [--mask] [--proxy] [--] [CMD ARGS...]",
+		Use:   "exec [--profile P | --repo R... [--write] [--write-repo W...]] [--ttl D] [--mask] [--proxy [--no-public]] [--] [CMD ARGS...]",
 		Short: "Run a command with HF_TOKEN set to the right token",
 		Long: `Run a command with HF_TOKEN set to a leased token. The command replaces hfbroker
 (same pid, signals, exit code and terminal); its lease ends when it exits or
@@ -40,7 +40,13 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
   --mask   supervise the command instead, replacing the token with hf_*** in
            its stdout and stderr (they become pipes, not the terminal)
   --proxy  give the command a lease token that works only through hfbroker's
-           local Hub proxy (HF_ENDPOINT), never the real token`,
+           local Hub proxy (HF_ENDPOINT), never the real token; the proxy
+           enforces the lease's repos, and lets it read public repos too
+           unless --no-public
+
+  --repo acme/llm --repo datasets/acme/corpus --write-repo acme/llm-ft
+           one token that reads the first two and writes the third;
+           acme/* stands for every model of acme`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
 			return execRun(cmd.Context(), opts)
@@ -51,6 +57,7 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
 	opts.Choice.registerTTL(cmd)
 	cmd.Flags().BoolVar(&opts.Mask, "mask", false, "hide the token in the command's output")
 	cmd.Flags().BoolVar(&opts.Proxy, "proxy", false, "give the command a lease token for the local Hub proxy, not the real token")
+	cmd.Flags().BoolVar(&opts.Choice.NoPublic, "no-public", false, "with --proxy: read only the repos named, not public ones")
 	cmd.Flags().BoolVar(&opts.AllowNested, "allow-nested", false, "allow exec inside another hfbroker exec")
 	return cmd
 }
@@ -78,6 +85,9 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 			return &userError{msg: ce.Error(), code: ce.ExitCode()}
 		}
 		return err
+	}
+	if opts.Choice.NoPublic && !opts.Proxy {
+		return errorWithHint(ExitUsage, "add --proxy, or drop --no-public", "--no-public needs --proxy")
 	}
 	purpose := pb.Purpose_PURPOSE_EXEC
 	if opts.Proxy {

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"slices"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -102,20 +104,53 @@ until exit: to lease.max_until_exit again). An ended lease cannot be renewed.`,
 }
 
 type leaseJSON struct {
-	ID          string    `json:"id"`
-	Profile     string    `json:"profile"`
-	Fingerprint string    `json:"fingerprint"`
-	PID         int32     `json:"pid,omitempty"`
-	Executable  string    `json:"executable,omitempty"`
-	Repo        string    `json:"repo,omitempty"`
-	Access      string    `json:"access,omitempty"`
-	Purpose     string    `json:"purpose"`
-	Follow      string    `json:"follow,omitempty"`
-	Processes   int32     `json:"processes"`
-	UntilExit   bool      `json:"until_exit,omitempty"`
-	Label       string    `json:"label,omitempty"`
-	GrantedAt   time.Time `json:"granted_at"`
-	ExpiresAt   time.Time `json:"expires_at"`
+	ID          string `json:"id"`
+	Profile     string `json:"profile"`
+	Fingerprint string `json:"fingerprint"`
+	PID         int32  `json:"pid,omitempty"`
+	Executable  string `json:"executable,omitempty"`
+	Repo        string `json:"repo,omitempty"`
+	Access      string `json:"access,omitempty"`
+	// Repos are every repo of the lease with its access; Public: a proxy
+	// lease that also reads public repos.
+	Repos     []repoGrantJSON `json:"repos,omitempty"`
+	Public    bool            `json:"public,omitempty"`
+	Purpose   string          `json:"purpose"`
+	Follow    string          `json:"follow,omitempty"`
+	Processes int32           `json:"processes"`
+	UntilExit bool            `json:"until_exit,omitempty"`
+	Label     string          `json:"label,omitempty"`
+	GrantedAt time.Time       `json:"granted_at"`
+	ExpiresAt time.Time       `json:"expires_at"`
+}
+
+type repoGrantJSON struct {
+	Repo   string `json:"repo"`
+	Access string `json:"access"`
+}
+
+// reposText is the REPOS column: "acme/llm(w), datasets/acme/corpus(r)",
+// then "public" when the lease reads public repos too; "-" for a lease
+// that names none (any repo the token reaches).
+func reposText(l leaseJSON) string {
+	var parts []string
+	for _, g := range l.Repos {
+		parts = append(parts, g.Repo+"("+g.Access[:1]+")")
+	}
+	if len(parts) == 0 && l.Repo != "" { // an older daemon
+		a := "r"
+		if l.Access == "write" {
+			a = "w"
+		}
+		parts = append(parts, l.Repo+"("+a+")")
+	}
+	if len(parts) == 0 {
+		return "-" // any repo the token reaches
+	}
+	if l.Public {
+		parts = append(parts, "public")
+	}
+	return strings.Join(parts, ", ")
 }
 
 func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
@@ -129,8 +164,11 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 			ID: l.GetId(), Profile: l.GetProfile(), Fingerprint: l.GetFingerprint(), PID: l.GetPid(),
 			Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
 			Purpose: purposeText(l.GetPurpose()), Follow: l.GetFollow(), Processes: l.GetTreeSize(), UntilExit: l.GetUntilExit(),
-			Label: l.GetLabel(), GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
+			Label: l.GetLabel(), GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(), Public: l.GetPublic(),
 		})
+		for _, g := range l.GetRepos() {
+			list[len(list)-1].Repos = append(list[len(list)-1].Repos, repoGrantJSON{Repo: repoText(g.GetRepo()), Access: cmp.Or(accessText(g.GetAccess()), "read")})
+		}
 	}
 	return list, nil
 }
@@ -200,7 +238,7 @@ func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 	// LABEL (what a lease is for: a Jupyter kernel and its connection
 	// file) comes last, and only when a lease has one: it is long.
 	labels := slices.ContainsFunc(list, func(l leaseJSON) bool { return l.Label != "" })
-	head := "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tACCESS\tPROCS\tFOLLOW\tAGE\tLEFT"
+	head := "ID\tPROFILE\tPID\tEXECUTABLE\tREPOS\tPURPOSE\tPROCS\tFOLLOW\tAGE\tLEFT"
 	if labels {
 		head += "\tLABEL"
 	}
@@ -218,8 +256,8 @@ func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 		if l.Follow == "tree" || l.Follow == "process" {
 			procs = fmt.Sprint(l.Processes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
-			l.Purpose, dash(l.Access), procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left, label)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), reposText(l),
+			l.Purpose, procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left, label)
 	}
 	return tw.Flush()
 }

@@ -19,7 +19,7 @@ type TokenOptions struct {
 func newCmdToken(f *Factory, runF func(*TokenOptions) error) *cobra.Command {
 	opts := &TokenOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "token [--profile NAME | --repo [TYPE/]NS/NAME [--write]]",
+		Use:   "token [--profile NAME | --repo [TYPE/]NS/NAME... [--write] [--write-repo R...]]",
 		Short: "Print a token (the only command that prints one)",
 		Long: `Print a token on standard output: the named profile's, the one chosen for a repo,
 or the default profile's. This is the only hfbroker command that prints a token.`,

@@ -147,6 +147,10 @@ func Run(ctx context.Context, opts Options) error {
 	stopHUP := reloadOnSIGHUP(cw)
 	defer stopHUP()
 	px.live = func(id string) bool { _, ok := b.LeaseValid(id); return ok }
+	px.endedCause = func(id string) (string, bool) {
+		c, ok := b.EndedCause(id)
+		return broker.EndedText(c), ok
+	}
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.

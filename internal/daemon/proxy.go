@@ -24,6 +24,8 @@ type proxyManager struct {
 	audit audit.Sink
 	// live reports whether a lease is still live; set once the broker exists.
 	live func(id string) bool
+	// endedCause says why a lease ended, in words; set with live.
+	endedCause func(id string) (string, bool)
 
 	mu    sync.Mutex
 	book  tokenBook // guarded by mu
@@ -49,7 +51,11 @@ func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	m.table.Add(tok, proxy.Lease{ID: l.ID, Endpoint: l.Endpoint, Token: real, Repo: l.Repo, Write: l.Access == broker.AccessWrite})
+	pl := proxy.Lease{ID: l.ID, Endpoint: l.Endpoint, Token: real, Repo: l.Repo, Write: l.Access == broker.AccessWrite, Public: l.Public}
+	for _, g := range l.Repos {
+		pl.Repos = append(pl.Repos, proxy.Grant{Repo: g.Repo, Write: g.Access == broker.AccessWrite})
+	}
+	m.table.Add(tok, pl)
 	m.mu.Lock()
 	m.book.issued(l.ID, secret.Fingerprint(tok), l.Label)
 	m.mu.Unlock()
@@ -148,7 +154,7 @@ func (m *proxyManager) start() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	m.p = proxy.New(proxy.Options{Leases: liveLeases{m}, Logger: m.log, Audit: func(ev proxy.Event) {
+	m.p = proxy.New(proxy.Options{Leases: liveLeases{m}, Logger: m.log, EndedCause: m.ended, Audit: func(ev proxy.Event) {
 		reason := ev.Reason
 		if ev.Denied && reason == "" {
 			reason = "denied"
@@ -188,6 +194,13 @@ func (m *proxyManager) summary(s proxy.Summary) {
 	}
 }
 
+func (m *proxyManager) ended(id string) (string, bool) {
+	if m.endedCause == nil {
+		return "", false
+	}
+	return m.endedCause(id)
+}
+
 // Close stops the proxy, waiting up to the deadline for downloads.
 func (m *proxyManager) Close(timeout time.Duration) {
 	m.mu.Lock()
@@ -222,3 +235,6 @@ func (l liveLeases) Lookup(tok string) (proxy.Lease, bool) {
 	}
 	return lease, true
 }
+
+// Ended implements proxy.EndedLeases.
+func (l liveLeases) Ended(tok string) (string, bool) { return l.m.table.Ended(tok) }

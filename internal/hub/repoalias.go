@@ -27,6 +27,11 @@ func ParseRepo(s string, defaultType RepoType) (RepoRef, error) {
 	return hubapi.ParseRepo(s, defaultType)
 }
 
+// ParseRepoPattern is hubapi.ParseRepoPattern: a repo, or "ns/*".
+func ParseRepoPattern(s string, defaultType RepoType) (RepoRef, error) {
+	return hubapi.ParseRepoPattern(s, defaultType)
+}
+
 // clip bounds user input quoted back in an error message.
 func clip(s string) string {
 	if len(s) > 120 {

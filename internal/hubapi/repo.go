@@ -175,3 +175,49 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// Wildcard is the name of a repo pattern that stands for every repo of its
+// namespace and type: "acme/*", "datasets/acme/*".
+const Wildcard = "*"
+
+// ParseRepoPattern parses what ParseRepo does, and also "ns/*" (with an
+// optional type prefix): every repo of that namespace and type. No other
+// wildcard is allowed.
+func ParseRepoPattern(s string, defaultType RepoType) (RepoRef, error) {
+	if ns, ok := strings.CutSuffix(s, "/"+Wildcard); ok {
+		// Parse the namespace with a stand-in name, so the same rules apply.
+		// "datasets/*" would read as every model of a user "datasets": it
+		// is refused, the type needs its namespace ("datasets/acme/*").
+		r, err := ParseRepo(ns+"/x", defaultType)
+		if _, typeWord := ParseRepoType(strings.TrimSuffix(ns, "s")); typeWord == nil && strings.HasSuffix(ns, "s") {
+			err = errors.New("a type prefix needs a namespace")
+		}
+		if err != nil {
+			return RepoRef{}, fmt.Errorf("%w %q: a pattern is namespace/*, e.g. acme/* or datasets/acme/*", ErrInvalidRepo, clip(s))
+		}
+		r.Name = Wildcard
+		return r, nil
+	}
+	return ParseRepo(s, defaultType)
+}
+
+// ValidPattern reports whether r is a valid repo or a valid "ns/*" pattern.
+func (r RepoRef) ValidPattern() bool {
+	if r.IsPattern() {
+		r.Name = "x"
+	}
+	return r.Valid()
+}
+
+// IsPattern reports whether r stands for every repo of its namespace.
+func (r RepoRef) IsPattern() bool { return r.Name == Wildcard }
+
+// Covers reports whether r, a repo or a pattern, covers the repo other,
+// comparing as the Hub does: the type exactly, the namespace and name without
+// regard to case.
+func (r RepoRef) Covers(other RepoRef) bool {
+	if r.Type != other.Type || !strings.EqualFold(r.Namespace, other.Namespace) {
+		return false
+	}
+	return r.IsPattern() || strings.EqualFold(r.Name, other.Name)
+}

@@ -144,3 +144,46 @@ func FuzzParseRepo(f *testing.F) {
 		}
 	})
 }
+
+// Issue 20: a lease names repos or "ns/*" patterns; a pattern covers every
+// repo of its namespace and type, compared as the Hub compares ids.
+func TestRepoPatterns(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		ok    bool
+		cover []string
+		miss  []string
+	}{
+		{in: "acme/*", ok: true, cover: []string{"acme/llm", "ACME/Other"}, miss: []string{"datasets/acme/llm", "acme-x/llm", "other/acme"}},
+		{in: "datasets/acme/*", ok: true, cover: []string{"datasets/acme/corpus"}, miss: []string{"acme/corpus", "spaces/acme/corpus"}},
+		{in: "acme/llm", ok: true, cover: []string{"acme/llm", "Acme/LLM"}, miss: []string{"acme/llm-ft", "datasets/acme/llm"}},
+		{in: "*/*"}, {in: "acme/l*"}, {in: "acme/**"}, {in: "*"}, {in: "-acme/*"}, {in: "acme/*/x"}, {in: "datasets/*"},
+	} {
+		p, err := hubapi.ParseRepoPattern(tc.in, hubapi.RepoModel)
+		if (err == nil) != tc.ok {
+			t.Errorf("hubapi.ParseRepoPattern(%q) error %v, want ok=%v", tc.in, err, tc.ok)
+			continue
+		}
+		if !tc.ok {
+			continue
+		}
+		if !p.ValidPattern() || p.String() != tc.in {
+			t.Errorf("%q: ValidPattern %v, String %q", tc.in, p.ValidPattern(), p.String())
+		}
+		for _, c := range tc.cover {
+			r, _ := hubapi.ParseRepo(c, hubapi.RepoModel)
+			if !p.Covers(r) {
+				t.Errorf("%q does not cover %s", tc.in, c)
+			}
+		}
+		for _, c := range tc.miss {
+			r, _ := hubapi.ParseRepo(c, hubapi.RepoModel)
+			if p.Covers(r) {
+				t.Errorf("%q covers %s", tc.in, c)
+			}
+		}
+	}
+	if _, err := hubapi.ParseRepo("acme/*", hubapi.RepoModel); err == nil {
+		t.Error("ParseRepo takes a pattern: only leases may name one")
+	}
+}

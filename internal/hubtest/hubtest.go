@@ -15,7 +15,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -85,7 +84,7 @@ type repo struct {
 	private  bool
 	gated    hub.Gated
 	approved map[string]bool
-	files    map[string]string // path -> content, served by resolve
+	files    map[string][]byte // path -> content, on main
 }
 
 // OrgSpec configures an organization.
@@ -322,7 +321,10 @@ func (h *Hub) AddRepo(spec RepoSpec) hub.RepoRef {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := &repo{ref: ref, id: objectID("repo", ref.String()), private: spec.Private, gated: spec.Gated, approved: map[string]bool{}, files: spec.Files}
+	r := &repo{ref: ref, id: objectID("repo", ref.String()), private: spec.Private, gated: spec.Gated, approved: map[string]bool{}}
+	for path, content := range spec.Files {
+		h.putLocked(r, path, []byte(content))
+	}
 	for _, u := range spec.Approved {
 		r.approved[u] = true
 	}
@@ -473,6 +475,16 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if ref, kind, path, ok := parseContentPath(r.URL.Path); ok {
+		// Files: downloads (resolve) and uploads (preupload + commit).
+		raw, ok := bearer(r)
+		if !ok {
+			writeError(w, http.StatusUnauthorized, "", hub.MsgInvalidCredentials)
+			return
+		}
+		h.content(w, r, raw, ref, kind, path)
+		return
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		writeError(w, http.StatusMethodNotAllowed, "", "Method not allowed")
 		return
@@ -499,6 +511,13 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if ref, action, ok := parseRepoPath(r.URL.Path); ok {
+		if action == "" && h.publicInfo(raw, ref) {
+			// The info of a public repo, gated or not, is anyone's: the
+			// gate guards its files, not its card (model_info works
+			// before access is granted).
+			h.repoInfo(w, ref)
+			return
+		}
 		d := h.Check(raw, ref, action == "write")
 		if !d.Allowed() {
 			d.write(w)
@@ -511,53 +530,7 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
-	if ref, file, ok := parseResolvePath(r.URL.Path); ok {
-		d := h.Check(raw, ref, false)
-		if !d.Allowed() {
-			d.write(w)
-			return
-		}
-		h.mu.Lock()
-		content, found := "", false
-		if rp := h.repos[ref]; rp != nil {
-			content, found = rp.files[file]
-		}
-		h.mu.Unlock()
-		if !found {
-			w.Header().Set("X-Error-Code", "EntryNotFound")
-			writeError(w, http.StatusNotFound, "EntryNotFound", "Entry not found")
-			return
-		}
-		w.Header().Set("ETag", `"`+objectID("file", ref.String()+"/"+file)+`"`)
-		w.Header().Set("X-Repo-Commit", objectID("commit", ref.String()))
-		w.Header().Set("Content-Type", "application/octet-stream")
-		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
-		if r.Method == http.MethodGet {
-			io.WriteString(w, content)
-		}
-		return
-	}
 	writeError(w, http.StatusNotFound, "", "Not Found")
-}
-
-// parseResolvePath reads /[datasets/|spaces/]NS/NAME/resolve/REV/FILE.
-func parseResolvePath(p string) (ref hub.RepoRef, file string, ok bool) {
-	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
-	prefix := ""
-	if len(parts) > 0 && (parts[0] == "datasets" || parts[0] == "spaces" || parts[0] == "models") {
-		prefix, parts = parts[0]+"/", parts[1:]
-	}
-	if len(parts) < 5 || parts[2] != "resolve" {
-		return ref, "", false
-	}
-	if prefix == "models/" {
-		prefix = ""
-	}
-	ref, err := hub.ParseRepo(prefix+parts[0]+"/"+parts[1], hub.RepoModel)
-	if err != nil {
-		return ref, "", false
-	}
-	return ref, strings.Join(parts[4:], "/"), true
 }
 
 // bearer returns the token from "Authorization: Bearer X"; "" if there is
@@ -720,6 +693,15 @@ func (h *Hub) entityID(s Scope) string {
 		}
 	}
 	return objectID(s.Type, s.Name)
+}
+
+// publicInfo reports whether repo info for ref may be answered without an
+// access decision: the repo exists, is public, and the token (if any) is valid.
+func (h *Hub) publicInfo(raw string, ref hub.RepoRef) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r := h.repos[ref]
+	return r != nil && !r.private && (raw == "" || h.valid(raw) != nil)
 }
 
 func (h *Hub) repoInfo(w http.ResponseWriter, ref hub.RepoRef) {

@@ -259,3 +259,43 @@ func TestResolveServesFilesToReaders(t *testing.T) {
 		t.Errorf("another user read a private file")
 	}
 }
+
+// Issue 20: the fake answers repo info, auth-check and the error headers for
+// private, public and gated repos as hf-hub-auth.md §1.7 says the Hub does:
+// a gated repo's info is anyone's (its files are not), a private repo the
+// token cannot see is 404 RepoNotFound, a gated one without approval 403
+// GatedRepo.
+func TestRepoVisibilityAnswersAsTheHub(t *testing.T) {
+	h := hubtest.New(t)
+	h.AddUser("alice", "Alice")
+	h.AddUser("bob", "Bob")
+	h.AddRepo(hubtest.RepoSpec{ID: "bob/secret", Private: true})
+	h.AddRepo(hubtest.RepoSpec{ID: "bob/open"})
+	h.AddRepo(hubtest.RepoSpec{ID: "bob/gated", Gated: hub.GatedManual})
+	tok := h.AddToken("alice", hubtest.TokenSpec{Role: "read", DisplayName: "r"})
+	for _, tc := range []struct {
+		path, tok  string
+		status     int
+		code       string
+		private    any
+		gatedField any
+	}{
+		{"/api/models/bob/open", tok, 200, "", false, false},
+		{"/api/models/bob/gated", tok, 200, "", false, "manual"},
+		{"/api/models/bob/gated", "", 200, "", false, "manual"},
+		{"/api/models/bob/gated/auth-check", tok, 403, "GatedRepo", nil, nil},
+		{"/api/models/bob/secret", tok, 404, "RepoNotFound", nil, nil},
+		{"/api/models/bob/secret/auth-check", tok, 404, "RepoNotFound", nil, nil},
+		{"/api/models/bob/missing", tok, 404, "RepoNotFound", nil, nil},
+		{"/api/models/bob/secret", "", 401, "", nil, nil},
+	} {
+		res, body := get(t, h, tc.path, tc.tok)
+		if res.StatusCode != tc.status || res.Header.Get("X-Error-Code") != tc.code {
+			t.Errorf("%s (token %v): %d %q, want %d %q", tc.path, tc.tok != "", res.StatusCode, res.Header.Get("X-Error-Code"), tc.status, tc.code)
+			continue
+		}
+		if tc.status == 200 && (body["private"] != tc.private || body["gated"] != tc.gatedField) {
+			t.Errorf("%s: private %v gated %v, want %v %v", tc.path, body["private"], body["gated"], tc.private, tc.gatedField)
+		}
+	}
+}

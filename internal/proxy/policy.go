@@ -19,7 +19,14 @@ type verdict struct {
 	// needDownloadBatch: allowed only if the body is an LFS batch request
 	// whose operation is "download" (a read lease posting to the batch API).
 	needDownloadBatch bool
-	reason            string
+	// checkPublic: allowed only if the repo, which the lease does not name,
+	// is public (public read-through): the caller asks the Hub.
+	checkPublic bool
+	// status and code shape a refusal as the Hub's answer for the same
+	// situation (see refusal); 0 means 403 without a code.
+	status int
+	code   string
+	reason string
 }
 
 func deny(format string, args ...any) verdict {
@@ -27,6 +34,59 @@ func deny(format string, args ...any) verdict {
 }
 
 var allow = verdict{allow: true}
+
+// Refusals shaped as the Hub's, so that clients raise the error they would
+// for the Hub (huggingface_hub utils/_http.py hf_raise_for_status, at commit
+// 01dd37b):
+//   - `elif error_code == "RepoNotFound" or (...)` -> RepositoryNotFoundError.
+//     A repo outside the lease answers 404 + X-Error-Code: RepoNotFound, as
+//     the Hub answers for a private repo the token cannot see. It must not be
+//     a bare 403: on the HEAD of a download, file_download.py
+//     _raise_on_head_call_error re-raises only RepositoryNotFoundError,
+//     GatedRepoError and 401s, and turns every other HTTP error into
+//     LocalEntryNotFoundError "... Please check your connection" - what
+//     users saw for the proxy's 403s.
+//   - `elif error_code == "GatedRepo"` -> GatedRepoError: the Hub's own
+//     answer for a gated repo passes through the proxy unchanged.
+//   - `elif response.status_code == 403:` -> HfHubHTTPError
+//     "403 Forbidden: <X-Error-Message>." A write to a repo the lease only
+//     reads: X-Error-Message names the lease and the flag that allows it.
+//   - 401 without a RepoNotFound code on an http:// URL (REPO_API_REGEX is
+//     ^https:// only) -> HfHubHTTPError 401, which _raise_on_head_call_error
+//     re-raises too: an ended lease.
+//
+// _format appends X-Error-Message (and the JSON body's "error") to the
+// message, so the reason reaches the user even on a HEAD.
+func outsideLease(l Lease, repo hub.RepoRef, write bool) verdict {
+	flag := "--repo"
+	if write {
+		flag = "--write-repo"
+	}
+	return verdict{status: http.StatusNotFound, code: "RepoNotFound",
+		reason: fmt.Sprintf("lease %s %s; add %s %s", l.ID, coverText(l), flag, repo)}
+}
+
+func readOnly(l Lease, repo hub.RepoRef, what string) verdict {
+	return deny("lease %s may only read %s (%s); add --write-repo %s", l.ID, repo, what, repo)
+}
+
+// coverText says what a lease covers: "covers acme/llm only".
+func coverText(l Lease) string {
+	gs := l.grants()
+	names := make([]string, 0, min(len(gs), 4))
+	for i, g := range gs {
+		if i == 3 {
+			names = append(names, fmt.Sprintf("and %d more", len(gs)-3))
+			break
+		}
+		names = append(names, g.Repo.String())
+	}
+	s := "covers " + strings.Join(names, ", ") + " only"
+	if l.Public {
+		s += " (and public repos)"
+	}
+	return s
+}
 
 // isRead reports whether m is a method that only reads.
 func isRead(m string) bool { return m == http.MethodGet || m == http.MethodHead }
@@ -45,7 +105,8 @@ var readOnlyPOSTs = map[string]string{
 }
 
 // decide checks one request against a lease. It does not look at the body;
-// a verdict with needDownloadBatch asks the caller to.
+// a verdict with needDownloadBatch asks the caller to, one with checkPublic
+// to ask the Hub whether the repo is public.
 func decide(l Lease, method string, rt route, escapedPath string) verdict {
 	if !isRead(method) && !isWrite(method) {
 		return deny("method %s is not allowed through the hfbroker proxy", method)
@@ -57,8 +118,8 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 		}
 		return allow
 	case routeList:
-		if l.Repo != nil {
-			return deny("lease %s is for %s: listing %s is not allowed", l.ID, l.Repo, rt.repo.Type.Plural())
+		if !l.anyRepo() {
+			return deny("lease %s is for %s: listing %s is not allowed", l.ID, l.grants()[0].Repo, rt.repo.Type.Plural())
 		}
 		if !isRead(method) {
 			return deny("%s %s is not allowed: only GET", method, escapedPath)
@@ -66,9 +127,23 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 		return allow
 	}
 
-	if l.Repo != nil && !sameRepo(*l.Repo, rt.repo) {
-		return deny("lease %s is for %s, not %s", l.ID, l.Repo, rt.repo)
+	write, in := l.grantFor(rt.repo)
+	if !in {
+		// Public read-through: what a read lease for the repo may do,
+		// once the Hub has said the repo is public.
+		v := decideRepo(Lease{ID: l.ID}, false, method, rt, escapedPath)
+		if !l.Public || (!v.allow && !v.needDownloadBatch) {
+			return outsideLease(l, rt.repo, !v.allow && !v.needDownloadBatch)
+		}
+		v.checkPublic = true
+		return v
 	}
+	return decideRepo(l, write, method, rt, escapedPath)
+}
+
+// decideRepo checks a request on a repo the lease covers, with write access
+// or not.
+func decideRepo(l Lease, write bool, method string, rt route, escapedPath string) verdict {
 	switch rt.kind {
 	case routeResolve, routeResolveCache:
 		if !isRead(method) {
@@ -88,8 +163,8 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 		if isRead(method) {
 			// xet-write-token is a GET, but the CAS token it mints can
 			// upload: it belongs to writes.
-			if sub == "xet-write-token" && !l.Write {
-				return deny("read lease %s cannot get a Xet write token for %s", l.ID, rt.repo)
+			if sub == "xet-write-token" && !write {
+				return readOnly(l, rt.repo, "a Xet write token uploads")
 			}
 			return allow
 		}
@@ -98,15 +173,15 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 				return allow
 			}
 		}
-		if !l.Write {
-			return deny("read lease %s cannot %s %s", l.ID, method, escapedPath)
+		if !write {
+			return readOnly(l, rt.repo, method+" "+escapedPath)
 		}
 		return allow
 	case routeLFS:
 		if isRead(method) {
 			return allow // lock listings and the like
 		}
-		if l.Write {
+		if write {
 			return allow
 		}
 		// A read lease may POST the batch API only to download: the
@@ -114,7 +189,7 @@ func decide(l Lease, method string, rt route, escapedPath string) verdict {
 		if method == http.MethodPost && len(rt.rest) == 4 && word(rt.rest, 2) == "objects" && word(rt.rest, 3) == "batch" {
 			return verdict{needDownloadBatch: true}
 		}
-		return deny("read lease %s cannot %s %s", l.ID, method, escapedPath)
+		return readOnly(l, rt.repo, method+" "+escapedPath)
 	}
 	return deny("%s: %s", errPath.Error(), escapedPath)
 }

@@ -1,5 +1,7 @@
 // Package proxy is the local Hub reverse proxy: it accepts lease tokens,
-// enforces each lease's repo and access, and swaps in the real token.
+// enforces each lease's repos and access (and lets it read public repos,
+// public.go), answers refusals as the Hub would (policy.go), and swaps in
+// the real token.
 //
 // A child started with --proxy gets HF_TOKEN=<lease token> and
 // HF_ENDPOINT=http://127.0.0.1:PORT. Every request it makes to the Hub comes
@@ -18,6 +20,8 @@
 package proxy
 
 import (
+	"cmp"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -47,6 +51,48 @@ type Lease struct {
 	Repo *hub.RepoRef
 	// Write adds POST/PUT/PATCH/DELETE on the repo's paths.
 	Write bool
+	// Repos are the repos (or "ns/*" patterns) of a lease for several,
+	// each read or write; with Repos set, Repo and Write are not read.
+	Repos []Grant
+	// Public lets the lease read public repos (and gated ones its token was
+	// granted) outside its repos: the proxy asks the Hub with Token.
+	Public bool
+
+	deadKey [32]byte // Table's keyed hash of the lease token
+}
+
+// Grant is one repo (or "ns/*" pattern) of a lease.
+type Grant struct {
+	Repo  hub.RepoRef
+	Write bool
+}
+
+// grants returns the lease's repos in one form; none means any repo.
+func (l Lease) grants() []Grant {
+	if len(l.Repos) > 0 {
+		return l.Repos
+	}
+	if l.Repo != nil {
+		return []Grant{{Repo: *l.Repo, Write: l.Write}}
+	}
+	return nil
+}
+
+// anyRepo reports a lease that names no repo: it may reach any.
+func (l Lease) anyRepo() bool { return len(l.Repos) == 0 && l.Repo == nil }
+
+// grantFor finds repo among the lease's repos: whether the lease covers it,
+// and with write access. A write grant wins over a read pattern.
+func (l Lease) grantFor(repo hub.RepoRef) (write, ok bool) {
+	if l.anyRepo() {
+		return l.Write, true
+	}
+	for _, g := range l.grants() {
+		if g.Repo.Covers(repo) {
+			write, ok = write || g.Write, true
+		}
+	}
+	return write, ok
 }
 
 // Leases finds the live lease of a lease token. A lease that has ended must
@@ -90,6 +136,19 @@ type Options struct {
 	// Close closes its idle connections.
 	Transport http.RoundTripper
 	Logger    *slog.Logger
+	// RepoInfo asks the Hub, with a lease's real token, whether a repo is
+	// private (public read-through). Nil means hub.Client over Transport.
+	RepoInfo func(ctx context.Context, endpoint string, tok secret.Token, repo hub.RepoRef) (*hub.RepoInfo, error)
+	// EndedCause says why a lease ended, in words ("its TTL passed"), for
+	// the 401 a dead lease token gets; nil, or false, says only that it
+	// ended. Leases that implement EndedLeases name the lease.
+	EndedCause func(id string) (string, bool)
+}
+
+// EndedLeases is implemented by a Leases that remembers, for a while, which
+// lease a dead lease token belonged to (Table does).
+type EndedLeases interface {
+	Ended(leaseToken string) (id string, ok bool)
 }
 
 // Proxy is the http.Handler of the local Hub proxy.
@@ -101,6 +160,9 @@ type Proxy struct {
 	log       *slog.Logger
 	pool      *bufferPool
 	tally     *tally
+	repoInfo  func(ctx context.Context, endpoint string, tok secret.Token, repo hub.RepoRef) (*hub.RepoInfo, error)
+	ended     func(id string) (string, bool)
+	public    *publicCache
 }
 
 // Messages the Hub (and huggingface_hub, which keys on the first) uses.
@@ -131,6 +193,11 @@ func New(o Options) *Proxy {
 	if p.transport == nil {
 		p.own = newTransport()
 		p.transport = p.own
+	}
+	p.repoInfo, p.ended, p.public = o.RepoInfo, o.EndedCause, newPublicCache()
+	if p.repoInfo == nil {
+		c := &hub.Client{HTTP: &http.Client{Transport: p.transport}}
+		p.repoInfo = c.RepoInfo
 	}
 	return p
 }
@@ -165,6 +232,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cw := &countingWriter{ResponseWriter: w}
 	ev := Event{Time: time.Now(), Method: r.Method, Path: clip(r.URL.EscapedPath())}
 	counted := false // a refusal counted in the Summary, not audited
+	var refuseCode func(status int, code, reason string)
 	defer func() {
 		// ReverseProxy panics with http.ErrAbortHandler when a stream breaks
 		// half-way; the event is still written, then the panic goes on so
@@ -185,7 +253,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
-	refuse := func(status int, reason string) {
+	refuse := func(status int, reason string) { refuseCode(status, "", reason) }
+	refuseCode = func(status int, code, reason string) {
 		ev.Denied, ev.Reason = true, reason
 		// Without a lease, anyone on the machine can send these: they are
 		// counted, never logged one by one. A lease holder's refusals are
@@ -196,7 +265,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
 		}
-		writeError(cw, status, reason)
+		writeHubError(cw, status, code, reason)
 	}
 
 	if !loopbackHost(r.Host) {
@@ -213,6 +282,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lease, ok := p.leases.Lookup(leaseToken)
 	if !ok {
+		if msg := p.endedMessage(leaseToken); msg != "" {
+			refuse(http.StatusUnauthorized, msg)
+			return
+		}
 		refuse(http.StatusUnauthorized, invalidCredentials)
 		return
 	}
@@ -250,11 +323,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		r.Body = body
-		v = allow
+		v.allow, v.needDownloadBatch = true, false // keeps checkPublic
 	}
 	if !v.allow {
-		refuse(http.StatusForbidden, v.reason)
+		refuseCode(cmp.Or(v.status, http.StatusForbidden), v.code, v.reason)
 		return
+	}
+	if v.checkPublic {
+		public, err := p.isPublic(r.Context(), lease, rt.repo)
+		if err != nil {
+			refuse(http.StatusBadGateway, fmt.Sprintf("lease %s: cannot ask the Hub whether %s is public: %v", lease.ID, rt.repo, err))
+			return
+		}
+		if !public {
+			o := outsideLease(lease, rt.repo, false)
+			refuseCode(o.status, o.code, o.reason)
+			return
+		}
 	}
 
 	base := "http://" + r.Host
@@ -351,8 +436,14 @@ func endpointOrigin(endpoint string) (*url.URL, error) {
 
 // writeError answers as the Hub does: the message in X-Error-Message (which
 // huggingface_hub reads) and in a JSON body {"error": …}.
-func writeError(w http.ResponseWriter, status int, msg string) {
+func writeError(w http.ResponseWriter, status int, msg string) { writeHubError(w, status, "", msg) }
+
+// writeHubError is writeError with the Hub's X-Error-Code, when not "".
+func writeHubError(w http.ResponseWriter, status int, code, msg string) {
 	h := w.Header()
+	if code != "" {
+		h.Set("X-Error-Code", code)
+	}
 	h.Set("Content-Type", "application/json; charset=utf-8")
 	h.Set("X-Error-Message", msg)
 	h.Set("X-Content-Type-Options", "nosniff")

@@ -302,15 +302,18 @@ func TestAnEndedLeaseFailsAtOnce(t *testing.T) {
 	}
 	e.leases.Remove(lease)
 	res, _ := e.do("GET", "/api/models/acme/llm/revision/main", lease, nil)
-	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("X-Error-Message") != invalidCredentials {
-		t.Fatalf("ended lease: status %d %q, want 401 %q", res.StatusCode, res.Header.Get("X-Error-Message"), invalidCredentials)
+	// Issue 20: the 401 says which lease ended (the table remembers it by a
+	// keyed hash of the token), not just "invalid credentials".
+	const ended = "lease l-ends ended: it is no longer live; start the job again for a new lease"
+	if res.StatusCode != http.StatusUnauthorized || res.Header.Get("X-Error-Message") != ended {
+		t.Fatalf("ended lease: status %d %q, want 401 %q", res.StatusCode, res.Header.Get("X-Error-Message"), ended)
 	}
 	if n := len(e.up.requests()); n != 1 {
 		t.Errorf("upstream saw %d requests, want only the one made while the lease lived", n)
 	}
 	// A request with no live lease is anyone's: it is counted, not audited.
-	if s := e.summary(); s.Requests != 1 || s.LastReason != invalidCredentials {
-		t.Errorf("summary after the ended lease's request = %+v, want 1 request refused for %q", s, invalidCredentials)
+	if s := e.summary(); s.Requests != 1 || s.LastReason != ended {
+		t.Errorf("summary after the ended lease's request = %+v, want 1 request refused for %q", s, ended)
 	}
 	for _, ev := range e.auditEvents() {
 		if ev.Status == 401 {
@@ -339,16 +342,16 @@ func TestLeasesAreEnforced(t *testing.T) {
 		{name: "a read lease downloads from its repo", lease: read, method: "HEAD", path: "/acme/llm/resolve/main/small.bin", want: 200},
 		{name: "a read lease may POST paths-info, which only reads", lease: read, method: "POST", path: "/api/models/acme/llm/paths-info/main", body: `{"paths":["a"]}`, want: 200},
 		{name: "a read lease gets a Xet read token", lease: read, method: "GET", path: "/api/models/acme/llm/xet-read-token/main", want: 200},
-		{name: "a read lease cannot get a Xet write token", lease: read, method: "GET", path: "/api/models/acme/llm/xet-write-token/main", want: 403, wantReason: "cannot get a Xet write token"},
-		{name: "a read lease cannot POST a commit", lease: read, method: "POST", path: "/api/models/acme/llm/commit/main", body: commit, want: 403, wantReason: "read lease l-read cannot POST /api/models/acme/llm/commit/main"},
-		{name: "a read lease cannot PUT a commit", lease: read, method: "PUT", path: "/api/models/acme/llm/commit/main", body: commit, want: 403, wantReason: "read lease l-read cannot PUT"},
-		{name: "a read lease cannot preupload, which is part of an upload", lease: read, method: "POST", path: "/api/models/acme/llm/preupload/main", body: `{}`, want: 403, wantReason: "cannot POST"},
+		{name: "a read lease cannot get a Xet write token", lease: read, method: "GET", path: "/api/models/acme/llm/xet-write-token/main", want: 403, wantReason: "lease l-read may only read acme/llm (a Xet write token uploads); add --write-repo acme/llm"},
+		{name: "a read lease cannot POST a commit", lease: read, method: "POST", path: "/api/models/acme/llm/commit/main", body: commit, want: 403, wantReason: "lease l-read may only read acme/llm (POST /api/models/acme/llm/commit/main); add --write-repo acme/llm"},
+		{name: "a read lease cannot PUT a commit", lease: read, method: "PUT", path: "/api/models/acme/llm/commit/main", body: commit, want: 403, wantReason: "lease l-read may only read acme/llm (PUT"},
+		{name: "a read lease cannot preupload, which is part of an upload", lease: read, method: "POST", path: "/api/models/acme/llm/preupload/main", body: `{}`, want: 403, wantReason: "may only read acme/llm (POST"},
 		{name: "a read lease may post an LFS batch that downloads", lease: read, method: "POST", path: "/acme/llm.git/info/lfs/objects/batch", body: `{"operation":"download","objects":[{"oid":"ab","size":1}]}`, want: 200},
 		{name: "a read lease cannot post an LFS batch that uploads", lease: read, method: "POST", path: "/acme/llm.git/info/lfs/objects/batch", body: `{"operation":"upload","objects":[]}`, want: 403, wantReason: `operation is "upload"`},
 		{name: "a read lease cannot smuggle an upload after a download key", lease: read, method: "POST", path: "/acme/llm.git/info/lfs/objects/batch", body: `{"operation":"download","operation":"upload"}`, want: 403, wantReason: "exactly one operation"},
-		{name: "a lease for acme/llm cannot read acme/other", lease: read, method: "GET", path: "/api/models/acme/other/revision/main", want: 403, wantReason: "lease l-read is for acme/llm, not acme/other"},
-		{name: "a lease for a model cannot read the dataset of the same name", lease: read, method: "GET", path: "/api/datasets/acme/llm", want: 403, wantReason: "not datasets/acme/llm"},
-		{name: "a lease for acme/llm cannot download from acme/other", lease: write, method: "GET", path: "/acme/other/resolve/main/big.bin", want: 403, wantReason: "not acme/other"},
+		{name: "a lease for acme/llm cannot read acme/other", lease: read, method: "GET", path: "/api/models/acme/other/revision/main", want: 404, wantReason: "lease l-read covers acme/llm only; add --repo acme/other"},
+		{name: "a lease for a model cannot read the dataset of the same name", lease: read, method: "GET", path: "/api/datasets/acme/llm", want: 404, wantReason: "add --repo datasets/acme/llm"},
+		{name: "a lease for acme/llm cannot download from acme/other", lease: write, method: "GET", path: "/acme/other/resolve/main/big.bin", want: 404, wantReason: "lease l-write covers acme/llm only; add --repo acme/other"},
 		{name: "a write lease POSTs a commit", lease: write, method: "POST", path: "/api/models/acme/llm/commit/main", body: commit, want: 200},
 		{name: "a write lease preuploads", lease: write, method: "POST", path: "/api/models/acme/llm/preupload/main", body: `{}`, want: 200},
 		{name: "a write lease posts an LFS upload batch", lease: write, method: "POST", path: "/acme/llm.git/info/lfs/objects/batch", body: `{"operation":"upload"}`, want: 200},
@@ -576,7 +579,7 @@ func TestEachRequestIsAudited(t *testing.T) {
 		t.Errorf("allowed request audited as %+v", ok)
 	}
 	denied := e.waitEvent(func(ev Event) bool { return ev.Method == "POST" })
-	if !denied.Denied || denied.Status != 403 || !strings.Contains(denied.Reason, "cannot POST") || denied.LeaseID != "l-audit" {
+	if !denied.Denied || denied.Status != 403 || !strings.Contains(denied.Reason, "may only read acme/llm (POST") || denied.LeaseID != "l-audit" {
 		t.Errorf("refused request audited as %+v", denied)
 	}
 	// An error from the Hub itself is not a refusal by the proxy.

@@ -107,6 +107,10 @@ func bigSize() int64 {
 	return 256 << 20
 }
 
+// publicBenchSize is the size of the public read-through benchmark file:
+// 256 MiB (issue 20), or 16 MiB under -short.
+func publicBenchSize() int64 { return bigSize() }
+
 // seenRequest is what the upstream recorded of one request.
 type seenRequest struct {
 	Method, Path, RawQuery, Host string
@@ -260,6 +264,25 @@ func (u *upstream) serveHub(w http.ResponseWriter, r *http.Request) {
 	case p == "/acme/llm.git/info/lfs/objects/batch" && r.Method == http.MethodPost:
 		w.Header().Set("Content-Type", "application/vnd.git-lfs+json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"transfer": "basic", "objects": []any{}, "echo": body})
+	// Public read-through (issue 20): a public repo, a public gated one the
+	// token was not granted, a private one, a dataset, and a missing repo,
+	// answered as hf-hub-auth.md says the Hub does.
+	case p == "/api/models/pub/model":
+		writeJSON(w, map[string]any{"id": "pub/model", "private": false, "gated": false})
+	case p == "/api/models/pub/gated":
+		writeJSON(w, map[string]any{"id": "pub/gated", "private": false, "gated": "manual"})
+	case p == "/api/models/acme/secret", p == "/api/datasets/acme/corpus", p == "/api/datasets/acme/private":
+		writeJSON(w, map[string]any{"id": strings.Join(strings.Split(p, "/")[3:], "/"), "private": true, "gated": false})
+	case p == "/pub/model/resolve/main/small.bin", p == "/datasets/acme/corpus/resolve/main/small.bin", p == "/acme/secret/resolve/main/small.bin":
+		serveFile(w, r, seedSmall, smallSize)
+	case p == "/pub/model/resolve/main/bench.bin":
+		serveFile(w, r, seedBench, publicBenchSize())
+	case p == "/pub/gated/resolve/main/small.bin":
+		hubErr(w, http.StatusForbidden, "GatedRepo", "Access to model pub/gated is restricted and you are not in the authorized list. Visit https://huggingface.co/pub/gated to ask for access.")
+	case p == "/api/models/busy/model":
+		hubErr(w, http.StatusTooManyRequests, "", "Rate limit exceeded")
+	case strings.HasPrefix(p, "/api/models/nobody/"):
+		hubErr(w, http.StatusNotFound, "RepoNotFound", "Repository not found")
 	case p == "/api/settings/tokens":
 		// Must never be reached through a lease.
 		writeJSON(w, []any{map[string]string{"name": "ci", "token": u.realToken}})

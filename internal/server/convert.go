@@ -74,6 +74,10 @@ func leaseProto(l broker.Lease) *pb.Lease {
 	for _, pid := range l.Processes {
 		out.Pids = append(out.Pids, int32(pid))
 	}
+	for _, g := range l.Repos {
+		out.Repos = append(out.Repos, &pb.RepoGrant{Repo: repoProto(&g.Repo), Access: accessProto(accessOrRead(g.Access))})
+	}
+	out.Public = l.Public
 	return out
 }
 
@@ -123,4 +127,11 @@ func purposeProto(p broker.Purpose) pb.Purpose {
 		return pb.Purpose_PURPOSE_PROXY
 	}
 	return pb.Purpose_PURPOSE_UNSPECIFIED
+}
+
+func accessOrRead(a broker.Access) broker.Access {
+	if a == 0 {
+		return broker.AccessRead
+	}
+	return a
 }

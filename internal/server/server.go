@@ -177,6 +177,22 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		}
 		lr.Repo = &ref
 	}
+	if len(req.GetRepos()) > maxRepos {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: fmt.Sprintf("a lease may name at most %d repos", maxRepos)})
+	}
+	for _, g := range req.GetRepos() {
+		r := g.GetRepo()
+		ref, err := hub.ParseRepoPattern(r.GetId(), repoTypeFromProto(r.GetType()))
+		if err != nil {
+			return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "name repos as NAMESPACE/NAME or NAMESPACE/*, e.g. acme/llm or datasets/acme/*"})
+		}
+		a := broker.AccessRead
+		if g.GetAccess() == pb.Access_ACCESS_WRITE {
+			a = broker.AccessWrite
+		}
+		lr.Repos = append(lr.Repos, broker.RepoGrant{Repo: ref, Access: a})
+	}
+	lr.NoPublic = req.GetNoPublic()
 	if lr.Purpose == broker.PurposeProxy && s.info.Proxy == nil {
 		return nil, status.Error(codes.Unimplemented, "this daemon runs no proxy")
 	}
@@ -205,6 +221,9 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 	}
 	return resp, nil
 }
+
+// maxRepos bounds the repos of one lease request (the broker has the same).
+const maxRepos = 64
 
 func (s *Server) ListLeases(ctx context.Context, req *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {
 	out := &pb.ListLeasesResponse{}

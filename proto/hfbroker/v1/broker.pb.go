@@ -312,7 +312,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41, 0}
 }
 
 // Repo names a Hub repository.
@@ -1199,7 +1199,14 @@ type LeaseRequest struct {
 	UntilExit bool `protobuf:"varint,8,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
 	// label says what the lease is for, shown in the lease list (a Jupyter
 	// kernel's name and connection file). At most 256 bytes; never a secret.
-	Label         string `protobuf:"bytes,9,opt,name=label,proto3" json:"label,omitempty"`
+	Label string `protobuf:"bytes,9,opt,name=label,proto3" json:"label,omitempty"`
+	// repos are the repositories the lease is for, each with its access; an id
+	// may be a pattern "namespace/*" (every repo of that namespace and type).
+	// One token must cover them all. repo/access, when set, count as one more.
+	Repos []*RepoGrant `protobuf:"bytes,10,rep,name=repos,proto3" json:"repos,omitempty"`
+	// no_public turns off public read-through for a PROXY lease: it then reads
+	// only the repos it names.
+	NoPublic      bool `protobuf:"varint,11,opt,name=no_public,json=noPublic,proto3" json:"no_public,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1297,6 +1304,73 @@ func (x *LeaseRequest) GetLabel() string {
 	return ""
 }
 
+func (x *LeaseRequest) GetRepos() []*RepoGrant {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *LeaseRequest) GetNoPublic() bool {
+	if x != nil {
+		return x.NoPublic
+	}
+	return false
+}
+
+// RepoGrant is one repository (or "namespace/*" pattern) of a lease and its access.
+type RepoGrant struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Repo          *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
+	Access        Access                 `protobuf:"varint,2,opt,name=access,proto3,enum=hfbroker.v1.Access" json:"access,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RepoGrant) Reset() {
+	*x = RepoGrant{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RepoGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RepoGrant) ProtoMessage() {}
+
+func (x *RepoGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RepoGrant.ProtoReflect.Descriptor instead.
+func (*RepoGrant) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *RepoGrant) GetRepo() *Repo {
+	if x != nil {
+		return x.Repo
+	}
+	return nil
+}
+
+func (x *RepoGrant) GetAccess() Access {
+	if x != nil {
+		return x.Access
+	}
+	return Access_ACCESS_UNSPECIFIED
+}
+
 // LeaseResponse carries a token: never log it.
 type LeaseResponse struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1319,7 +1393,7 @@ type LeaseResponse struct {
 
 func (x *LeaseResponse) Reset() {
 	*x = LeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1405,7 @@ func (x *LeaseResponse) String() string {
 func (*LeaseResponse) ProtoMessage() {}
 
 func (x *LeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[15]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1418,7 @@ func (x *LeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaseResponse.ProtoReflect.Descriptor instead.
 func (*LeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{15}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *LeaseResponse) GetLeaseId() string {
@@ -1429,13 +1503,18 @@ type Lease struct {
 	// token_fingerprint is the fingerprint of a PROXY lease's lease token
 	// (never the token), so that scan can tell a lease token it finds.
 	TokenFingerprint string `protobuf:"bytes,16,opt,name=token_fingerprint,json=tokenFingerprint,proto3" json:"token_fingerprint,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// repos are every repository of the lease with its access; repo/access
+	// hold the first, for older clients.
+	Repos []*RepoGrant `protobuf:"bytes,17,rep,name=repos,proto3" json:"repos,omitempty"`
+	// public: a PROXY lease that also reads public repos outside repos.
+	Public        bool `protobuf:"varint,18,opt,name=public,proto3" json:"public,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Lease) Reset() {
 	*x = Lease{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1447,7 +1526,7 @@ func (x *Lease) String() string {
 func (*Lease) ProtoMessage() {}
 
 func (x *Lease) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[16]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1460,7 +1539,7 @@ func (x *Lease) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Lease.ProtoReflect.Descriptor instead.
 func (*Lease) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{16}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Lease) GetId() string {
@@ -1575,6 +1654,20 @@ func (x *Lease) GetTokenFingerprint() string {
 	return ""
 }
 
+func (x *Lease) GetRepos() []*RepoGrant {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *Lease) GetPublic() bool {
+	if x != nil {
+		return x.Public
+	}
+	return false
+}
+
 type ListLeasesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// include_ended also returns the lease tokens of recently ended leases.
@@ -1585,7 +1678,7 @@ type ListLeasesRequest struct {
 
 func (x *ListLeasesRequest) Reset() {
 	*x = ListLeasesRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1597,7 +1690,7 @@ func (x *ListLeasesRequest) String() string {
 func (*ListLeasesRequest) ProtoMessage() {}
 
 func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[17]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1610,7 +1703,7 @@ func (x *ListLeasesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesRequest.ProtoReflect.Descriptor instead.
 func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{17}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ListLeasesRequest) GetIncludeEnded() bool {
@@ -1632,7 +1725,7 @@ type ListLeasesResponse struct {
 
 func (x *ListLeasesResponse) Reset() {
 	*x = ListLeasesResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1644,7 +1737,7 @@ func (x *ListLeasesResponse) String() string {
 func (*ListLeasesResponse) ProtoMessage() {}
 
 func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[18]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1657,7 +1750,7 @@ func (x *ListLeasesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListLeasesResponse.ProtoReflect.Descriptor instead.
 func (*ListLeasesResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{18}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListLeasesResponse) GetLeases() []*Lease {
@@ -1687,7 +1780,7 @@ type EndedLeaseToken struct {
 
 func (x *EndedLeaseToken) Reset() {
 	*x = EndedLeaseToken{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1699,7 +1792,7 @@ func (x *EndedLeaseToken) String() string {
 func (*EndedLeaseToken) ProtoMessage() {}
 
 func (x *EndedLeaseToken) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1712,7 +1805,7 @@ func (x *EndedLeaseToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndedLeaseToken.ProtoReflect.Descriptor instead.
 func (*EndedLeaseToken) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EndedLeaseToken) GetFingerprint() string {
@@ -1752,7 +1845,7 @@ type RevokeLeaseRequest struct {
 
 func (x *RevokeLeaseRequest) Reset() {
 	*x = RevokeLeaseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1764,7 +1857,7 @@ func (x *RevokeLeaseRequest) String() string {
 func (*RevokeLeaseRequest) ProtoMessage() {}
 
 func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1777,7 +1870,7 @@ func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RevokeLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *RevokeLeaseRequest) GetId() string {
@@ -1795,7 +1888,7 @@ type RevokeLeaseResponse struct {
 
 func (x *RevokeLeaseResponse) Reset() {
 	*x = RevokeLeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1807,7 +1900,7 @@ func (x *RevokeLeaseResponse) String() string {
 func (*RevokeLeaseResponse) ProtoMessage() {}
 
 func (x *RevokeLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1820,7 +1913,7 @@ func (x *RevokeLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RevokeLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 type RenewLeaseRequest struct {
@@ -1835,7 +1928,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1847,7 +1940,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1860,7 +1953,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RenewLeaseRequest) GetId() string {
@@ -1886,7 +1979,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1898,7 +1991,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1911,7 +2004,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RenewLeaseResponse) GetLease() *Lease {
@@ -1929,7 +2022,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1941,7 +2034,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1954,7 +2047,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 type StatusResponse struct {
@@ -1996,7 +2089,7 @@ type StatusResponse struct {
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2101,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2114,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatusResponse) GetPid() int32 {
@@ -2161,7 +2254,7 @@ type BuildInfo struct {
 
 func (x *BuildInfo) Reset() {
 	*x = BuildInfo{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2173,7 +2266,7 @@ func (x *BuildInfo) String() string {
 func (*BuildInfo) ProtoMessage() {}
 
 func (x *BuildInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2186,7 +2279,7 @@ func (x *BuildInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
 func (*BuildInfo) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *BuildInfo) GetVersion() string {
@@ -2238,7 +2331,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2250,7 +2343,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2263,7 +2356,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CheckRequest) GetRepo() *Repo {
@@ -2311,7 +2404,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2323,7 +2416,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2336,7 +2429,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CheckResponse) GetChecks() []*ProfileCheck {
@@ -2393,7 +2486,7 @@ type ProfileCheck struct {
 
 func (x *ProfileCheck) Reset() {
 	*x = ProfileCheck{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2405,7 +2498,7 @@ func (x *ProfileCheck) String() string {
 func (*ProfileCheck) ProtoMessage() {}
 
 func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2418,7 +2511,7 @@ func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileCheck.ProtoReflect.Descriptor instead.
 func (*ProfileCheck) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProfileCheck) GetProfile() string {
@@ -2520,7 +2613,7 @@ type ReportGitCredentialRequest struct {
 
 func (x *ReportGitCredentialRequest) Reset() {
 	*x = ReportGitCredentialRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2532,7 +2625,7 @@ func (x *ReportGitCredentialRequest) String() string {
 func (*ReportGitCredentialRequest) ProtoMessage() {}
 
 func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2545,7 +2638,7 @@ func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
@@ -2587,7 +2680,7 @@ type ReportGitCredentialResponse struct {
 
 func (x *ReportGitCredentialResponse) Reset() {
 	*x = ReportGitCredentialResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +2692,7 @@ func (x *ReportGitCredentialResponse) String() string {
 func (*ReportGitCredentialResponse) ProtoMessage() {}
 
 func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +2705,7 @@ func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReportGitCredentialResponse) GetKnown() bool {
@@ -2637,7 +2730,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2742,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2755,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 type LockResponse struct {
@@ -2674,7 +2767,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2686,7 +2779,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2699,7 +2792,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LockResponse) GetEndedLeases() int32 {
@@ -2723,7 +2816,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2735,7 +2828,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2748,7 +2841,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UnlockRequest) GetPassphrase() []byte {
@@ -2777,7 +2870,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2789,7 +2882,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2802,7 +2895,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UnlockResponse) GetCreated() bool {
@@ -2830,7 +2923,7 @@ type ChangePassphraseRequest struct {
 
 func (x *ChangePassphraseRequest) Reset() {
 	*x = ChangePassphraseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2842,7 +2935,7 @@ func (x *ChangePassphraseRequest) String() string {
 func (*ChangePassphraseRequest) ProtoMessage() {}
 
 func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2855,7 +2948,7 @@ func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
@@ -2880,7 +2973,7 @@ type ChangePassphraseResponse struct {
 
 func (x *ChangePassphraseResponse) Reset() {
 	*x = ChangePassphraseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +2985,7 @@ func (x *ChangePassphraseResponse) String() string {
 func (*ChangePassphraseResponse) ProtoMessage() {}
 
 func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +2998,7 @@ func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 type MigrateRequest struct {
@@ -2921,7 +3014,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2933,7 +3026,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2946,7 +3039,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MigrateRequest) GetTo() string {
@@ -2973,7 +3066,7 @@ type MigrateResponse struct {
 
 func (x *MigrateResponse) Reset() {
 	*x = MigrateResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +3078,7 @@ func (x *MigrateResponse) String() string {
 func (*MigrateResponse) ProtoMessage() {}
 
 func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +3091,7 @@ func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
 func (*MigrateResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MigrateResponse) GetMoved() int32 {
@@ -3030,7 +3123,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3042,7 +3135,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3055,7 +3148,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -3090,7 +3183,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +3195,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +3208,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -3200,7 +3293,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"expires_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"fetched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\"\xbc\x02\n" +
+	"fetched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\"\x87\x03\n" +
 	"\fLeaseRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12%\n" +
 	"\x04repo\x18\x02 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
@@ -3211,7 +3304,13 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1d\n" +
 	"\n" +
 	"until_exit\x18\b \x01(\bR\tuntilExit\x12\x14\n" +
-	"\x05label\x18\t \x01(\tR\x05label\"\x84\x02\n" +
+	"\x05label\x18\t \x01(\tR\x05label\x12,\n" +
+	"\x05repos\x18\n" +
+	" \x03(\v2\x16.hfbroker.v1.RepoGrantR\x05repos\x12\x1b\n" +
+	"\tno_public\x18\v \x01(\bR\bnoPublic\"_\n" +
+	"\tRepoGrant\x12%\n" +
+	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
+	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\"\x84\x02\n" +
 	"\rLeaseResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x129\n" +
@@ -3221,7 +3320,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
 	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\x12\x16\n" +
-	"\x06follow\x18\b \x01(\tR\x06follow\"\xaa\x04\n" +
+	"\x06follow\x18\b \x01(\tR\x06follow\"\xf0\x04\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3244,7 +3343,9 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"until_exit\x18\r \x01(\bR\tuntilExit\x12\x12\n" +
 	"\x04pids\x18\x0e \x03(\x05R\x04pids\x12\x14\n" +
 	"\x05label\x18\x0f \x01(\tR\x05label\x12+\n" +
-	"\x11token_fingerprint\x18\x10 \x01(\tR\x10tokenFingerprint\"8\n" +
+	"\x11token_fingerprint\x18\x10 \x01(\tR\x10tokenFingerprint\x12,\n" +
+	"\x05repos\x18\x11 \x03(\v2\x16.hfbroker.v1.RepoGrantR\x05repos\x12\x16\n" +
+	"\x06public\x18\x12 \x01(\bR\x06public\"8\n" +
 	"\x11ListLeasesRequest\x12#\n" +
 	"\rinclude_ended\x18\x01 \x01(\bR\fincludeEnded\"t\n" +
 	"\x12ListLeasesResponse\x12*\n" +
@@ -3404,7 +3505,7 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
@@ -3426,78 +3527,83 @@ var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(*Scope)(nil),                       // 17: hfbroker.v1.Scope
 	(*WhoamiResponse)(nil),              // 18: hfbroker.v1.WhoamiResponse
 	(*LeaseRequest)(nil),                // 19: hfbroker.v1.LeaseRequest
-	(*LeaseResponse)(nil),               // 20: hfbroker.v1.LeaseResponse
-	(*Lease)(nil),                       // 21: hfbroker.v1.Lease
-	(*ListLeasesRequest)(nil),           // 22: hfbroker.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),          // 23: hfbroker.v1.ListLeasesResponse
-	(*EndedLeaseToken)(nil),             // 24: hfbroker.v1.EndedLeaseToken
-	(*RevokeLeaseRequest)(nil),          // 25: hfbroker.v1.RevokeLeaseRequest
-	(*RevokeLeaseResponse)(nil),         // 26: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseRequest)(nil),           // 27: hfbroker.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),          // 28: hfbroker.v1.RenewLeaseResponse
-	(*StatusRequest)(nil),               // 29: hfbroker.v1.StatusRequest
-	(*StatusResponse)(nil),              // 30: hfbroker.v1.StatusResponse
-	(*BuildInfo)(nil),                   // 31: hfbroker.v1.BuildInfo
-	(*CheckRequest)(nil),                // 32: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 33: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 34: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 35: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 36: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 37: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 38: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 39: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 40: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 41: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 42: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 43: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 44: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 45: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 46: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 47: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 48: google.protobuf.Duration
+	(*RepoGrant)(nil),                   // 20: hfbroker.v1.RepoGrant
+	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
+	(*Lease)(nil),                       // 22: hfbroker.v1.Lease
+	(*ListLeasesRequest)(nil),           // 23: hfbroker.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),          // 24: hfbroker.v1.ListLeasesResponse
+	(*EndedLeaseToken)(nil),             // 25: hfbroker.v1.EndedLeaseToken
+	(*RevokeLeaseRequest)(nil),          // 26: hfbroker.v1.RevokeLeaseRequest
+	(*RevokeLeaseResponse)(nil),         // 27: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseRequest)(nil),           // 28: hfbroker.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),          // 29: hfbroker.v1.RenewLeaseResponse
+	(*StatusRequest)(nil),               // 30: hfbroker.v1.StatusRequest
+	(*StatusResponse)(nil),              // 31: hfbroker.v1.StatusResponse
+	(*BuildInfo)(nil),                   // 32: hfbroker.v1.BuildInfo
+	(*CheckRequest)(nil),                // 33: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 34: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 35: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 36: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 37: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 38: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 39: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 40: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 41: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 42: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 43: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 44: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 45: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 46: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 47: hfbroker.v1.ProfileReason
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	47, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	47, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	48, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	48, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
 	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
 	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
 	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	47, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	47, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	48, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	48, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	48, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	47, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
-	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
-	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	47, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	47, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	24, // 22: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
-	47, // 23: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
-	48, // 24: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 25: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	47, // 26: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	47, // 27: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	31, // 28: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
-	5,  // 29: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 30: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	34, // 31: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 32: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 33: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 34: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	46, // 35: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	49, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	20, // 15: hfbroker.v1.LeaseRequest.repos:type_name -> hfbroker.v1.RepoGrant
+	5,  // 16: hfbroker.v1.RepoGrant.repo:type_name -> hfbroker.v1.Repo
+	1,  // 17: hfbroker.v1.RepoGrant.access:type_name -> hfbroker.v1.Access
+	48, // 18: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 19: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
+	1,  // 20: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
+	2,  // 21: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
+	48, // 22: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	48, // 23: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	20, // 24: hfbroker.v1.Lease.repos:type_name -> hfbroker.v1.RepoGrant
+	22, // 25: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	25, // 26: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
+	48, // 27: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
+	49, // 28: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	22, // 29: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	48, // 30: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	48, // 31: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	32, // 32: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
+	5,  // 33: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 34: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	35, // 35: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 36: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 37: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 38: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	47, // 39: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	40, // [40:40] is the sub-list for method output_type
+	40, // [40:40] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -3511,7 +3617,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
