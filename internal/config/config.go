@@ -202,18 +202,26 @@ func Parse(path string, b []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
+	// where names the file and, when the key can be found, its line, as
+	// the TOML decoder's own errors do.
+	where := func(key ...string) string {
+		if n := lineOf(string(b), key); n > 0 {
+			return fmt.Sprintf("%s: line %d", path, n)
+		}
+		return path
+	}
 	if undec := md.Undecoded(); len(undec) > 0 {
-		return nil, fmt.Errorf("parse %s: unknown key %q", path, undec[0].String())
+		return nil, fmt.Errorf("parse %s: unknown key %q", where(undec[0]...), undec[0].String())
 	}
 	switch c.Backend {
 	case "", "auto", "keychain", "file", "memory":
 	default:
-		return nil, fmt.Errorf("parse %s: backend must be auto, keychain, file or memory, not %q", path, c.Backend)
+		return nil, fmt.Errorf("parse %s: backend must be auto, keychain, file or memory, not %q", where("backend"), c.Backend)
 	}
 	switch c.Git.Prefer {
 	case "", "write", "read":
 	default:
-		return nil, fmt.Errorf("parse %s: git.prefer must be write or read, not %q", path, c.Git.Prefer)
+		return nil, fmt.Errorf("parse %s: git.prefer must be write or read, not %q", where("git", "prefer"), c.Git.Prefer)
 	}
 	for i, r := range c.Routes {
 		if r.Match == "" || r.Profile == "" {
@@ -227,11 +235,45 @@ func Parse(path string, b []byte) (*Config, error) {
 	if c.Endpoint != "" {
 		ep, err := hubapi.NormalizeEndpoint(c.Endpoint)
 		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", path, err)
+			return nil, fmt.Errorf("parse %s: %w", where("endpoint"), err)
 		}
 		c.Endpoint = ep
 	}
 	return c, nil
+}
+
+// lineOf returns the 1-based line where key is set in a TOML text, or 0 when
+// it cannot tell: the first line under the key's table (a [table] or
+// [[array]] header spelled with the same parts) whose key, quotes and
+// spaces aside, is the key's last part. It is for error messages only.
+func lineOf(text string, key []string) int {
+	if len(key) == 0 {
+		return 0
+	}
+	table, last := strings.Join(key[:len(key)-1], "."), key[len(key)-1]
+	cur := ""
+	for i, l := range strings.Split(text, "\n") {
+		t := strings.TrimSpace(l)
+		if strings.HasPrefix(t, "[") {
+			h := strings.Trim(strings.SplitN(t, "#", 2)[0], " \t[]")
+			cur = strings.Join(unquoteParts(h), ".")
+			continue
+		}
+		k, _, ok := strings.Cut(t, "=")
+		if ok && cur == table && strings.Join(unquoteParts(k), ".") == last {
+			return i + 1
+		}
+	}
+	return 0
+}
+
+// unquoteParts splits a dotted TOML key into its parts without quotes.
+func unquoteParts(k string) []string {
+	parts := strings.Split(k, ".")
+	for i, p := range parts {
+		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
+	}
+	return parts
 }
 
 // Endpoint resolves the Hub endpoint as huggingface_hub does: HF_ENDPOINT,

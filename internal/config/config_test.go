@@ -130,3 +130,114 @@ func TestRouteThatCanNeverMatchIsAnErrorAtLoad(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadErrorsNameTheFileAndLine: every error Load returns about the
+// file's content names the file and, where a key is at fault, its line, so
+// 'hfbroker status' can point at what to fix.
+func TestLoadErrorsNameTheFileAndLine(t *testing.T) {
+	tests := []struct {
+		name, text, want string
+	}{
+		{"a syntax error", "endpoint = \"https://huggingface.co\"\nbackend = \n", "line 2"},
+		{"an unknown top-level key", "# mine\nendpoint = \"https://huggingface.co\"\nbakend = \"file\"\n", `line 3: unknown key "bakend"`},
+		{"an unknown key in a table", "[lease]\ndefault_ttl = \"1h\"\n\n  ttl = \"2h\"\n", `line 4: unknown key "lease.ttl"`},
+		{"an unknown quoted key", "[lease]\n\"ttl\" = \"2h\"\n", `line 2: unknown key "lease.ttl"`},
+		{"an unknown backend", "# c\n\nbackend = \"vault\"\n", `line 3: backend must be auto, keychain, file or memory, not "vault"`},
+		{"a bad duration", "[lease]\n\ndefault_ttl = \"forever\"\n", "line 3"},
+		{"a negative duration", "[lease]\nmax_ttl = \"-1h\"\n", "line 2"},
+		{"a bad git.prefer", "[git] # how git picks\nprefer = \"x\"\n", `line 2: git.prefer must be write or read, not "x"`},
+		{"a plain-http endpoint", "\n\nendpoint = \"http://example.com\"\n", "line 3: insecure endpoint"},
+		{"an endpoint with an empty query", "endpoint = \"https://huggingface.co?\"\n", "line 1: invalid endpoint"},
+		{"a route without a profile", "[[route]]\nmatch = \"acme/*\"\n", "route 1 needs both match and profile"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeConfig(t, tc.text)
+			_, err := Load(p)
+			if err == nil {
+				t.Fatalf("Load accepted\n%s", tc.text)
+			}
+			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load = %v; want the path %s and %q", err, p, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadOfAMissingFileIsAnEmptyConfig(t *testing.T) {
+	c, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil || c == nil || c.Backend != "" || c.Endpoint != "" {
+		t.Fatalf("Load = %+v, %v; want an empty config", c, err)
+	}
+	if c.LeaseTTL() != DefaultLeaseTTL || c.MaxTTL() != DefaultMaxTTL || c.GitTTL() != DefaultGitTTL || c.MaxUntilExit() != DefaultMaxUntilExit {
+		t.Fatal("an empty config does not give the default lifetimes")
+	}
+}
+
+// TestEndpointResolution: HF_ENDPOINT as huggingface_hub reads it, else the
+// config's, else https://huggingface.co; each in hubapi's normal form.
+func TestEndpointResolution(t *testing.T) {
+	tests := []struct {
+		name, env, cfg, want, wantErr string
+	}{
+		{name: "the default", want: DefaultEndpoint},
+		{name: "the config's", cfg: "https://hub.example/", want: "https://hub.example"},
+		{name: "HF_ENDPOINT wins", env: "https://mirror.example", cfg: "https://hub.example", want: "https://mirror.example"},
+		{name: "HF_ENDPOINT is normalised", env: "HTTPS://Mirror.Example//", want: "https://mirror.example"},
+		{name: "HF_ENDPOINT on loopback http", env: "http://127.0.0.1:8080/", want: "http://127.0.0.1:8080"},
+		{name: "a bad HF_ENDPOINT is named", env: "http://mirror.example", wantErr: "HF_ENDPOINT: insecure endpoint"},
+		{name: "HF_ENDPOINT with an empty query", env: "https://huggingface.co?", wantErr: "HF_ENDPOINT: invalid endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c *Config
+			if tc.cfg != "" {
+				var err error
+				if c, err = Parse("config.toml", []byte("endpoint = \""+tc.cfg+"\"\n")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := func(k string) string {
+				if k == "HF_ENDPOINT" {
+					return tc.env
+				}
+				return ""
+			}
+			got, err := Endpoint(env, c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Endpoint = %q, %v; want error %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Endpoint = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSetBackendWritesAPrivateFile: the rewrite creates the directory and
+// the file for the user alone, and a second run changes nothing.
+func TestSetBackendWritesAPrivateFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hfbroker", "config.toml")
+	if err := SetBackend(p, "keychain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetBackend(p, "keychain"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("config.toml mode %v, want 0600", fi.Mode().Perm())
+	}
+	if di, _ := os.Stat(filepath.Dir(p)); di.Mode().Perm() != 0o700 {
+		t.Errorf("config dir mode %v, want 0700", di.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "backend = \"keychain\"\n" {
+		t.Errorf("config.toml = %q", b)
+	}
+}
