@@ -69,12 +69,12 @@ func TestTokenNeverShowsThroughFmt(t *testing.T) {
 func TestTokenNeverShowsThroughJSON(t *testing.T) {
 	tok := secret.Token(raw)
 	for name, v := range map[string]any{
-		"token":   tok,
-		"struct":  holder{Tok: tok, Ptr: &tok, List: []secret.Token{tok}, Map: map[string]secret.Token{"k": tok}},
+		"token":  tok,
+		"struct": holder{Tok: tok, Ptr: &tok, List: []secret.Token{tok}, Map: map[string]secret.Token{"k": tok}},
 		// Not a map keyed by Token: encoding/json writes string-kinded
 		// keys as they are, before it looks for MarshalText. The code keys
 		// maps by Token only for sets it never marshals.
-		"any":     []any{tok},
+		"any": []any{tok},
 	} {
 		b, err := json.Marshal(v)
 		if err != nil {
