@@ -1,6 +1,6 @@
 // Package service installs and controls hfbrokerd as a per-user service (a
-// systemd user unit or a launchd agent) through kardianos/service, and renders
-// writes the unit files kept in packaging/.
+// systemd user unit or a launchd agent) through kardianos/service, writing
+// the unit files kept in packaging/.
 package service
 
 import (
