@@ -1,4 +1,5 @@
-// Package lane is the client side of hfbrokerd's local lane: BrokerService
+// Package lane is the client side of hfbrokerd's local lane (the server side
+// is internal/lane/laneserver, apart because it links gRPC): BrokerService
 // calls carried as size-delimited protobuf messages (LaneCall, LaneReply in
 // proto/hfbroker/v1/lane.proto) on the daemon's own socket, instead of gRPC
 // over HTTP/2.
