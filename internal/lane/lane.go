@@ -211,6 +211,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		}
 		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
 	}
+	if st := reply.GetStatus(); st != nil && st.GetCode() != int32(code.Code_OK) {
+		// The whole gRPC status; code, message and detail are its summary
+		// for clients that predate it.
+		e := &Error{Code: code.Code(st.GetCode()), Message: st.GetMessage()}
+		for _, a := range st.GetDetails() {
+			var d pb.ErrorDetail
+			if a.MessageIs(&d) && a.UnmarshalTo(&d) == nil {
+				e.Detail = &d
+				break
+			}
+		}
+		return e
+	}
 	if reply.GetCode() != int32(code.Code_OK) {
 		return &Error{Code: code.Code(reply.GetCode()), Message: reply.GetMessage(), Detail: reply.GetDetail()}
 	}

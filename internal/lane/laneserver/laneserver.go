@@ -221,10 +221,13 @@ func (s *Server) handle(ctx context.Context, call *pb.LaneCall) *pb.LaneReply {
 }
 
 func errorReply(st *status.Status) *pb.LaneReply {
-	r := &pb.LaneReply{Code: int32(st.Code()), Message: st.Message()}
-	if r.Code == int32(codes.OK) {
-		r.Code = int32(codes.Unknown)
+	if st.Code() == codes.OK {
+		// A handler that failed with an OK status still failed.
+		p := st.Proto()
+		p.Code = int32(codes.Unknown)
+		st = status.FromProto(p)
 	}
+	r := &pb.LaneReply{Code: int32(st.Code()), Message: st.Message(), Status: st.Proto()}
 	for _, d := range st.Details() {
 		if e, ok := d.(*pb.ErrorDetail); ok {
 			r.Detail = e
@@ -237,8 +240,11 @@ func errorReply(st *status.Status) *pb.LaneReply {
 // stoppingReply is the answer to a call the daemon's stop kept from
 // running or finishing.
 func stoppingReply(msg string) *pb.LaneReply {
-	return &pb.LaneReply{Code: int32(codes.Unavailable), Message: msg,
-		Detail: &pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}}
+	st := status.New(codes.Unavailable, msg)
+	if withD, err := st.WithDetails(&pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}); err == nil {
+		st = withD
+	}
+	return errorReply(st)
 }
 
 // cutGrace is how long a call cut by the stop's timeout has to send its

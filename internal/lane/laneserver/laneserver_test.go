@@ -111,8 +111,13 @@ func replies(t testing.TB, out []byte) []*pb.LaneReply {
 		if err != nil {
 			t.Fatalf("a reply does not parse: %v", err)
 		}
-		if rep.GetCode() == int32(codes.OK) && rep.GetMessage() != "" {
-			t.Fatalf("a successful reply carries an error message %q", rep.GetMessage())
+		if rep.GetCode() == int32(codes.OK) && (rep.GetMessage() != "" || rep.GetStatus() != nil) {
+			t.Fatalf("a successful reply carries an error: %v", &rep)
+		}
+		// An error carries the whole google.rpc.Status, and the summary
+		// fields older clients read agree with it.
+		if st := rep.GetStatus(); rep.GetCode() != int32(codes.OK) && (st == nil || st.GetCode() != rep.GetCode() || st.GetMessage() != rep.GetMessage()) {
+			t.Fatalf("error reply %v does not carry its status", &rep)
 		}
 		got = append(got, &rep)
 	}
@@ -138,6 +143,11 @@ func TestServeAnswersEachCallInOrder(t *testing.T) {
 		if codes.Code(r.GetCode()) != want[i] {
 			t.Errorf("reply %d: %v %q, want %v", i, codes.Code(r.GetCode()), r.GetMessage(), want[i])
 		}
+	}
+	// A stopping daemon's answer carries its hint in the status's details.
+	st := stoppingReply("stopping").GetStatus()
+	if st.GetCode() != int32(codes.Unavailable) || len(st.GetDetails()) != 1 {
+		t.Fatalf("stopping reply status %v", st)
 	}
 	var resp pb.StatusResponse
 	if err := proto.Unmarshal(got[0].GetResponse(), &resp); err != nil || resp.GetBackend() != "memory" {
