@@ -77,15 +77,17 @@ func NormalizeEndpoint(raw string) (string, error) {
 // strings.EqualFold would take "localhoſt" (U+017F, long s) for localhost,
 // a name that resolves elsewhere.
 func IsLoopback(host string) bool {
-	if asciiLower(host) == "localhost" {
+	if LowerASCII(host) == "localhost" {
 		return true
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
 
-// asciiLower lowercases ASCII letters only.
-func asciiLower(s string) string {
+// LowerASCII lowercases ASCII letters only: host names compare so, since
+// Unicode case folding would let "\u212a" (KELVIN SIGN) stand for "k" or
+// "\u017f" (long s) for "s".
+func LowerASCII(s string) string {
 	b := []byte(s)
 	for i, c := range b {
 		if 'A' <= c && c <= 'Z' {
