@@ -291,3 +291,14 @@ func Endpoint(env Env, c *Config) (string, error) {
 	}
 	return DefaultEndpoint, nil
 }
+
+// NormalizeEndpoint is hubapi.NormalizeEndpoint, kept for callers on other
+// branches.
+//
+// Deprecated: call hubapi.NormalizeEndpoint.
+func NormalizeEndpoint(raw string) (string, error) { return hubapi.NormalizeEndpoint(raw) }
+
+// IsLoopback is hubapi.IsLoopback, kept for callers on other branches.
+//
+// Deprecated: call hubapi.IsLoopback.
+func IsLoopback(host string) bool { return hubapi.IsLoopback(host) }
