@@ -122,7 +122,11 @@ func checkRouteMatch(m string) *Error {
 // broker's own choice.
 type Route struct {
 	// Match is a repo pattern: "acme/*", "acme/llm", "datasets/acme/*".
-	Match   string `toml:"match"`
+	Match string `toml:"match"`
+	// Dir instead matches leases that name no repo by the working
+	// directory of the process that takes them: "~/work/acme" (a Jupyter
+	// kernel works in its notebook's directory).
+	Dir     string `toml:"dir"`
 	Profile string `toml:"profile"`
 }
 
@@ -202,30 +206,32 @@ func Parse(path string, b []byte) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	// where names the file and, when the key can be found, its line, as
-	// the TOML decoder's own errors do.
-	where := func(key ...string) string {
-		if n := lineOf(string(b), key); n > 0 {
-			return fmt.Sprintf("%s: line %d", path, n)
-		}
-		return path
-	}
 	if undec := md.Undecoded(); len(undec) > 0 {
-		return nil, fmt.Errorf("parse %s: unknown key %q", where(undec[0]...), undec[0].String())
+		return nil, fmt.Errorf("parse %s: unknown key %q", path, undec[0].String())
 	}
 	switch c.Backend {
 	case "", "auto", "keychain", "file", "memory":
 	default:
-		return nil, fmt.Errorf("parse %s: backend must be auto, keychain, file or memory, not %q", where("backend"), c.Backend)
+		return nil, fmt.Errorf("parse %s: backend must be auto, keychain, file or memory, not %q", path, c.Backend)
 	}
 	switch c.Git.Prefer {
 	case "", "write", "read":
 	default:
-		return nil, fmt.Errorf("parse %s: git.prefer must be write or read, not %q", where("git", "prefer"), c.Git.Prefer)
+		return nil, fmt.Errorf("parse %s: git.prefer must be write or read, not %q", path, c.Git.Prefer)
 	}
 	for i, r := range c.Routes {
-		if r.Match == "" || r.Profile == "" {
-			return nil, fmt.Errorf("parse %s: route %d needs both match and profile", path, i+1)
+		if (r.Match == "") == (r.Dir == "") || r.Profile == "" {
+			return nil, fmt.Errorf("parse %s: route %d needs a profile and either match or dir", path, i+1)
+		}
+		if r.Dir != "" {
+			dir, err := routeDir(r.Dir)
+			if err != nil {
+				return nil, fmt.Errorf("parse %s: route %d: %w", path, i+1, err)
+			}
+			c.Routes[i].Dir = dir
+		}
+		if r.Match == "" {
+			continue // a directory route
 		}
 		if err := checkRouteMatch(r.Match); err != nil {
 			err.Msg = fmt.Sprintf("parse %s: route %d: %s", path, i+1, err.Msg)
@@ -235,45 +241,27 @@ func Parse(path string, b []byte) (*Config, error) {
 	if c.Endpoint != "" {
 		ep, err := hubapi.NormalizeEndpoint(c.Endpoint)
 		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", where("endpoint"), err)
+			// "endpoint: " names the key, for Check's line finder.
+			return nil, fmt.Errorf("parse %s: endpoint: %w", path, err)
 		}
 		c.Endpoint = ep
 	}
 	return c, nil
 }
 
-// lineOf returns the 1-based line where key is set in a TOML text, or 0 when
-// it cannot tell: the first line under the key's table (a [table] or
-// [[array]] header spelled with the same parts) whose key, quotes and
-// spaces aside, is the key's last part. It is for error messages only.
-func lineOf(text string, key []string) int {
-	if len(key) == 0 {
-		return 0
-	}
-	table, last := strings.Join(key[:len(key)-1], "."), key[len(key)-1]
-	cur := ""
-	for i, l := range strings.Split(text, "\n") {
-		t := strings.TrimSpace(l)
-		if strings.HasPrefix(t, "[") {
-			h := strings.Trim(strings.SplitN(t, "#", 2)[0], " \t[]")
-			cur = strings.Join(unquoteParts(h), ".")
-			continue
+// routeDir makes a route's dir absolute: "~/" is the home directory.
+func routeDir(d string) (string, error) {
+	if d == "~" || strings.HasPrefix(d, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("dir %q: %w", d, err)
 		}
-		k, _, ok := strings.Cut(t, "=")
-		if ok && cur == table && strings.Join(unquoteParts(k), ".") == last {
-			return i + 1
-		}
+		d = filepath.Join(home, strings.TrimPrefix(d, "~"))
 	}
-	return 0
-}
-
-// unquoteParts splits a dotted TOML key into its parts without quotes.
-func unquoteParts(k string) []string {
-	parts := strings.Split(k, ".")
-	for i, p := range parts {
-		parts[i] = strings.Trim(strings.TrimSpace(p), `"'`)
+	if !filepath.IsAbs(d) {
+		return "", fmt.Errorf("dir %q must be absolute or start with ~/", d)
 	}
-	return parts
+	return filepath.Clean(d), nil
 }
 
 // Endpoint resolves the Hub endpoint as huggingface_hub does: HF_ENDPOINT,

@@ -131,34 +131,40 @@ func TestRouteThatCanNeverMatchIsAnErrorAtLoad(t *testing.T) {
 	}
 }
 
-// TestLoadErrorsNameTheFileAndLine: every error Load returns about the
-// file's content names the file and, where a key is at fault, its line, so
-// 'hfbroker status' can point at what to fix.
-func TestLoadErrorsNameTheFileAndLine(t *testing.T) {
+// TestCheckNamesTheLineOfMoreMistakes adds to TestCheckNamesFileAndLine:
+// an indented or quoted key, a negative duration, and the endpoint rule from
+// hubapi (plain http off loopback; an empty query, which the old copy of the
+// rule here let through), whose error never shows a token pasted into the URL.
+func TestCheckNamesTheLineOfMoreMistakes(t *testing.T) {
+	const tok = "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdWXYZ"
 	tests := []struct {
-		name, text, want string
+		name, text string
+		line       int
+		want       string
 	}{
-		{"a syntax error", "endpoint = \"https://huggingface.co\"\nbackend = \n", "line 2"},
-		{"an unknown top-level key", "# mine\nendpoint = \"https://huggingface.co\"\nbakend = \"file\"\n", `line 3: unknown key "bakend"`},
-		{"an unknown key in a table", "[lease]\ndefault_ttl = \"1h\"\n\n  ttl = \"2h\"\n", `line 4: unknown key "lease.ttl"`},
-		{"an unknown quoted key", "[lease]\n\"ttl\" = \"2h\"\n", `line 2: unknown key "lease.ttl"`},
-		{"an unknown backend", "# c\n\nbackend = \"vault\"\n", `line 3: backend must be auto, keychain, file or memory, not "vault"`},
-		{"a bad duration", "[lease]\n\ndefault_ttl = \"forever\"\n", "line 3"},
-		{"a negative duration", "[lease]\nmax_ttl = \"-1h\"\n", "line 2"},
-		{"a bad git.prefer", "[git] # how git picks\nprefer = \"x\"\n", `line 2: git.prefer must be write or read, not "x"`},
-		{"a plain-http endpoint", "\n\nendpoint = \"http://example.com\"\n", "line 3: insecure endpoint"},
-		{"an endpoint with an empty query", "endpoint = \"https://huggingface.co?\"\n", "line 1: invalid endpoint"},
-		{"a route without a profile", "[[route]]\nmatch = \"acme/*\"\n", "route 1 needs both match and profile"},
+		{"an unknown key in a table, indented", "[lease]\ndefault_ttl = \"1h\"\n\n  ttl = \"2h\"\n", 4, `unknown key "lease.ttl"`},
+		{"an unknown quoted key", "[lease]\n\"ttl\" = \"2h\"\n", 2, `unknown key "lease.ttl"`},
+		{"a negative duration", "[lease]\nmax_ttl = \"-1h\"\n", 2, "must be positive"},
+		{"a plain-http endpoint", "\n\nendpoint = \"http://example.com\"\n", 3, "insecure endpoint"},
+		{"an endpoint with an empty query", "endpoint = \"https://huggingface.co?\"\n", 1, "invalid endpoint"},
+		{"an endpoint holding a token", "# mine\nendpoint = \"https://huggingface.co/?token=" + tok + "\"\n", 2, "invalid endpoint"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeConfig(t, tc.text)
-			_, err := Load(p)
-			if err == nil {
-				t.Fatalf("Load accepted\n%s", tc.text)
+			err := Check(p)
+			prob, ok := errors.AsType[*Problem](err)
+			if !ok {
+				t.Fatalf("Check = %v, want a *Problem", err)
 			}
-			if !strings.Contains(err.Error(), p) || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Load = %v; want the path %s and %q", err, p, tc.want)
+			if prob.File != p || prob.Line != tc.line || !strings.Contains(prob.Msg, tc.want) {
+				t.Fatalf("Check = %q (line %d); want line %d and %q", err, prob.Line, tc.line, tc.want)
+			}
+			if strings.Contains(err.Error(), tok[3:15]) {
+				t.Fatalf("the error shows the token: %v", err)
+			}
+			if _, lerr := Load(p); lerr == nil || !strings.Contains(lerr.Error(), p) {
+				t.Fatalf("Load = %v; want an error naming %s", lerr, p)
 			}
 		})
 	}
@@ -239,5 +245,37 @@ func TestSetBackendWritesAPrivateFile(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(p); string(b) != "backend = \"keychain\"\n" {
 		t.Errorf("config.toml = %q", b)
+	}
+}
+
+// Issue 18: [[route]] dir = "~/work/acme" gives kernels started there the
+// acme profile; the dir is made absolute at load, and a route names either
+// repos or a directory.
+func TestRouteDir(t *testing.T) {
+	home := t.TempDir()
+	t.Setenv("HOME", home)
+	load := func(body string) (*Config, error) {
+		p := filepath.Join(t.TempDir(), "config.toml")
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return Load(p)
+	}
+	c, err := load("[[route]]\ndir = \"~/work/acme/\"\nprofile = \"acme\"\n[[route]]\nmatch = \"acme/*\"\nprofile = \"acme\"\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := c.Routes[0].Dir, filepath.Join(home, "work", "acme"); got != want {
+		t.Errorf("dir = %q, want %q", got, want)
+	}
+	for body, want := range map[string]string{
+		"[[route]]\ndir = \"work/acme\"\nprofile = \"acme\"\n":              "must be absolute",
+		"[[route]]\ndir = \"/w\"\nmatch = \"acme/*\"\nprofile = \"acme\"\n": "either match or dir",
+		"[[route]]\nprofile = \"acme\"\n":                                   "either match or dir",
+		"[[route]]\ndir = \"/w\"\n":                                         "needs a profile",
+	} {
+		if _, err := load(body); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err = %v, want %q", body, err, want)
+		}
 	}
 }

@@ -108,9 +108,10 @@ func TestKardianosWritesTheRenderedUnit(t *testing.T) {
 			if !bytes.Equal(written, want) {
 				t.Errorf("kardianos wrote\n%s\nSystemdUnit renders\n%s", written, want)
 			}
-			// The installed unit is packaging's, comments aside, with
-			// this executable in place of /usr/bin/hfbrokerd.
-			packaged := withoutComments([]byte(packaging.SystemdUnit), "#")
+			// The installed unit is packaging's from [Unit] on (the
+			// header is for the packaged copy's readers), with this
+			// executable in place of /usr/bin/hfbrokerd.
+			packaged := packaging.SystemdUnit[strings.Index(packaging.SystemdUnit, "[Unit]"):]
 			esc := strings.ReplaceAll(exe, " ", `\x20`)
 			if got := strings.ReplaceAll(string(written), esc, "/usr/bin/hfbrokerd"); got != packaged {
 				t.Errorf("installed unit differs from packaging/systemd/hfbrokerd.service\n--- installed ---\n%s\n--- packaged ---\n%s", got, packaged)
