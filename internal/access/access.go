@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // Access is what a request wants to do with a repo.
@@ -68,7 +68,7 @@ type Verdict struct {
 }
 
 // DefaultEndpoint is used for URLs in actions when a Policy names none.
-const DefaultEndpoint = "https://huggingface.co"
+const DefaultEndpoint = hubapi.DefaultEndpoint
 
 // Policy carries what the rules need besides the request: the endpoint the
 // token belongs to, for the URLs in actions.
@@ -77,12 +77,12 @@ type Policy struct {
 }
 
 // Decide applies the access model with DefaultEndpoint.
-func Decide(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.RepoInfo, now time.Time) Verdict {
+func Decide(me *hubapi.Whoami, repo hubapi.RepoRef, want Access, info *hubapi.RepoInfo, now time.Time) Verdict {
 	return Policy{}.Decide(me, repo, want, info, now)
 }
 
 // Choose picks a token with DefaultEndpoint; see Policy.Choose.
-func Choose(cands []Candidate, repo hub.RepoRef, want Access, info *hub.RepoInfo, now time.Time) (string, []Denial) {
+func Choose(cands []Candidate, repo hubapi.RepoRef, want Access, info *hubapi.RepoInfo, now time.Time) (string, []Denial) {
 	return Policy{}.Choose(cands, repo, want, info, now)
 }
 
@@ -97,7 +97,7 @@ func (p Policy) endpoint() string {
 // info (from the repo info route) tells whether the repo is private or
 // gated; nil means unknown, and the repo is then treated as private, the
 // case that needs the most.
-func (p Policy) Decide(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.RepoInfo, now time.Time) Verdict {
+func (p Policy) Decide(me *hubapi.Whoami, repo hubapi.RepoRef, want Access, info *hubapi.RepoInfo, now time.Time) Verdict {
 	ep := p.endpoint()
 	if want != Read && want != Write {
 		return deny(CodeBadRequest, fmt.Sprintf("unknown access %s", want), "ask for read or write access")
@@ -114,7 +114,7 @@ func (p Policy) Decide(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.
 	}
 
 	var assumed string
-	private, gated := true, hub.GatedNone
+	private, gated := true, hubapi.GatedNone
 	if info != nil {
 		private, gated = info.Private, info.Gated
 	} else {
@@ -126,7 +126,7 @@ func (p Policy) Decide(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.
 
 	ns := repo.Namespace
 	own := strings.EqualFold(ns, me.Name)
-	var org *hub.Org
+	var org *hubapi.Org
 	for i := range me.Orgs {
 		if strings.EqualFold(me.Orgs[i].Name, ns) {
 			org = &me.Orgs[i]
@@ -222,7 +222,7 @@ func roleSentence(ns, role string) string {
 }
 
 // roleVerdict explains a role that cannot write.
-func roleVerdict(ns, role string, own, member bool, repo hub.RepoRef) Verdict {
+func roleVerdict(ns, role string, own, member bool, repo hubapi.RepoRef) Verdict {
 	switch {
 	case role == "contributor":
 		return deny(CodeRole, fmt.Sprintf("you have the contributor role in %s: contributors can open pull requests but not push", ns),
@@ -240,11 +240,11 @@ func roleVerdict(ns, role string, own, member bool, repo hub.RepoRef) Verdict {
 
 // restrictionVerdict explains an org's securityRestrictions, the troubleshooting
 // messages of hf-hub-auth.md §1.6 turned into things to do.
-func restrictionVerdict(ep string, me *hub.Whoami, org *hub.Org, repo hub.RepoRef, want Access) Verdict {
+func restrictionVerdict(ep string, me *hubapi.Whoami, org *hubapi.Org, repo hubapi.RepoRef, want Access) Verdict {
 	rs := org.SecurityRestrictions
 	name := org.Name
 	fine := fmt.Sprintf("%s/settings/tokens/new?tokenType=fineGrained", ep)
-	classic := me.Auth.AccessToken != nil && me.Auth.AccessToken.Role != hub.RoleFineGrained
+	classic := me.Auth.AccessToken != nil && me.Auth.AccessToken.Role != hubapi.RoleFineGrained
 	v := Verdict{Code: CodeRestriction}
 	switch {
 	case slices.Contains(rs, "token-revoked"):
@@ -275,9 +275,9 @@ func restrictionVerdict(ep string, me *hub.Whoami, org *hub.Org, repo hub.RepoRe
 
 func perm(want Access) string {
 	if want == Write {
-		return hub.PermRepoWrite
+		return hubapi.PermRepoWrite
 	}
-	return hub.PermRepoRead
+	return hubapi.PermRepoRead
 }
 
 // grants is what the token itself allows on one repo.
@@ -291,7 +291,7 @@ type grants struct {
 	ns            string
 }
 
-func tokenGrants(me *hub.Whoami, repo hub.RepoRef, org *hub.Org, info *hub.RepoInfo) grants {
+func tokenGrants(me *hubapi.Whoami, repo hubapi.RepoRef, org *hubapi.Org, info *hubapi.RepoInfo) grants {
 	g := grants{ns: repo.Namespace}
 	at := me.Auth.AccessToken
 	if at == nil {
@@ -299,13 +299,13 @@ func tokenGrants(me *hub.Whoami, repo hub.RepoRef, org *hub.Org, info *hub.RepoI
 	}
 	g.role = at.Role
 	switch at.Role {
-	case hub.RoleRead:
+	case hubapi.RoleRead:
 		g.reads = true
 		return g
-	case hub.RoleWrite:
+	case hubapi.RoleWrite:
 		g.reads, g.writes = true, true
 		return g
-	case hub.RoleFineGrained:
+	case hubapi.RoleFineGrained:
 		g.fine = true
 	default:
 		return g
@@ -330,8 +330,8 @@ func tokenGrants(me *hub.Whoami, repo hub.RepoRef, org *hub.Org, info *hub.RepoI
 		if g.scopeName == "" || s.Entity.Type != "user" && s.Entity.Type != "org" {
 			g.scopeName = name
 		}
-		g.reads = g.reads || slices.Contains(s.Permissions, hub.PermRepoRead)
-		g.writes = g.writes || slices.Contains(s.Permissions, hub.PermRepoWrite)
+		g.reads = g.reads || slices.Contains(s.Permissions, hubapi.PermRepoRead)
+		g.writes = g.writes || slices.Contains(s.Permissions, hubapi.PermRepoWrite)
 	}
 	return g
 }
@@ -339,9 +339,9 @@ func tokenGrants(me *hub.Whoami, repo hub.RepoRef, org *hub.Org, info *hub.RepoI
 // label names the token for sentences: "the write token".
 func (g grants) label() string {
 	switch g.role {
-	case hub.RoleRead, hub.RoleWrite:
+	case hubapi.RoleRead, hubapi.RoleWrite:
 		return "the " + g.role + " token"
-	case hub.RoleFineGrained:
+	case hubapi.RoleFineGrained:
 		return "the fine-grained token"
 	case "":
 		return "a token without access-token metadata"
@@ -357,11 +357,11 @@ func (g grants) subject() string {
 }
 
 // denial explains why the token itself falls short.
-func (g grants) denial(ep string, repo hub.RepoRef, want Access) Verdict {
+func (g grants) denial(ep string, repo hubapi.RepoRef, want Access) Verdict {
 	fine := fmt.Sprintf("%s/settings/tokens/new?tokenType=fineGrained", ep)
 	create := fmt.Sprintf("create a fine-grained token scoped to %s (or to %s) with %s at %s", g.ns, repo, perm(want), fine)
 	switch {
-	case g.role == hub.RoleRead && want == Write:
+	case g.role == hubapi.RoleRead && want == Write:
 		return deny(CodeTokenRole, "read token cannot write", create+", or use a write token")
 	case g.fine && !g.matched:
 		return deny(CodeScope, fmt.Sprintf("fine-grained token is not scoped to %s", g.ns), create)
@@ -386,7 +386,7 @@ const (
 // scopeRank says how closely a scoped entity fits the repo: the repo
 // itself, its namespace, or something else. Entities match by name or by
 // id, since the Hub's name field is optional.
-func scopeRank(me *hub.Whoami, repo hub.RepoRef, org *hub.Org, info *hub.RepoInfo, e hub.Entity) int {
+func scopeRank(me *hubapi.Whoami, repo hubapi.RepoRef, org *hubapi.Org, info *hubapi.RepoInfo, e hubapi.Entity) int {
 	ns := repo.Namespace
 	switch e.Type {
 	case "user":
@@ -414,22 +414,22 @@ func scopeRank(me *hub.Whoami, repo hub.RepoRef, org *hub.Org, info *hub.RepoInf
 // Privilege ranks a token for least-privilege choice on repo: fine-grained
 // scoped to the repo < scoped to its namespace < other fine-grained <
 // classic read < classic write. Lower is narrower.
-func Privilege(me *hub.Whoami, repo hub.RepoRef) int {
+func Privilege(me *hubapi.Whoami, repo hubapi.RepoRef) int {
 	if me == nil || me.Auth.AccessToken == nil {
 		return RankUnknown
 	}
 	switch me.Auth.AccessToken.Role {
-	case hub.RoleRead:
+	case hubapi.RoleRead:
 		return RankRead
-	case hub.RoleWrite:
+	case hubapi.RoleWrite:
 		return RankWrite
-	case hub.RoleFineGrained:
+	case hubapi.RoleFineGrained:
 	default:
 		return RankUnknown
 	}
 	best := RankFineGrained
 	if fg := me.Auth.AccessToken.FineGrained; fg != nil {
-		var org *hub.Org
+		var org *hubapi.Org
 		for i := range me.Orgs {
 			if strings.EqualFold(me.Orgs[i].Name, repo.Namespace) {
 				org = &me.Orgs[i]
@@ -449,7 +449,7 @@ func Privilege(me *hub.Whoami, repo hub.RepoRef) int {
 // the write order: a job that only reads never gets a token that could
 // push when one that cannot would do. Tokens nothing is known about rank
 // last.
-func Rank(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.RepoInfo) int {
+func Rank(me *hubapi.Whoami, repo hubapi.RepoRef, want Access, info *hubapi.RepoInfo) int {
 	r := Privilege(me, repo)
 	switch {
 	case want != Read:
@@ -464,8 +464,8 @@ func Rank(me *hub.Whoami, repo hub.RepoRef, want Access, info *hub.RepoInfo) int
 
 // canWrite reports whether the token itself (whatever the user's role)
 // grants writing to repo.
-func canWrite(me *hub.Whoami, repo hub.RepoRef, info *hub.RepoInfo) bool {
-	var org *hub.Org
+func canWrite(me *hubapi.Whoami, repo hubapi.RepoRef, info *hubapi.RepoInfo) bool {
+	var org *hubapi.Org
 	for i := range me.Orgs {
 		if strings.EqualFold(me.Orgs[i].Name, repo.Namespace) {
 			org = &me.Orgs[i]
@@ -479,7 +479,7 @@ func canWrite(me *hub.Whoami, repo hub.RepoRef, info *hub.RepoInfo) bool {
 // its whoami metadata (nil if never fetched).
 type Candidate struct {
 	Name string
-	Me   *hub.Whoami
+	Me   *hubapi.Whoami
 }
 
 // Denial is why one candidate cannot serve the request.
@@ -494,7 +494,7 @@ type Denial struct {
 // ties keep the candidates' order, so the caller decides (e.g. the default
 // profile first). When none is allowed it returns "" and one denial per
 // candidate, in order.
-func (p Policy) Choose(cands []Candidate, repo hub.RepoRef, want Access, info *hub.RepoInfo, now time.Time) (string, []Denial) {
+func (p Policy) Choose(cands []Candidate, repo hubapi.RepoRef, want Access, info *hubapi.RepoInfo, now time.Time) (string, []Denial) {
 	chosen, rank := "", math.MaxInt
 	var denials []Denial
 	for _, c := range cands {

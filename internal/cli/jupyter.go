@@ -21,7 +21,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/client"
-	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/runenv"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -480,7 +480,7 @@ type JupyterKernelOptions struct {
 // (http on a loopback address), as 'exec --proxy' sets it.
 func proxyEndpoint(ep string) bool {
 	u, err := url.Parse(ep)
-	return err == nil && u.Scheme == "http" && config.IsLoopback(u.Hostname())
+	return err == nil && u.Scheme == "http" && hubapi.IsLoopback(u.Hostname())
 }
 
 func newCmdJupyterKernel(f *Factory) *cobra.Command {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
-	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -15,10 +13,12 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // DefaultEndpoint is the Hub that huggingface_hub talks to when HF_ENDPOINT is unset.
-const DefaultEndpoint = "https://huggingface.co"
+const DefaultEndpoint = hubapi.DefaultEndpoint
 
 // Defaults for lease lifetimes.
 const (
@@ -239,9 +239,10 @@ func Parse(path string, b []byte) (*Config, error) {
 		}
 	}
 	if c.Endpoint != "" {
-		ep, err := NormalizeEndpoint(c.Endpoint)
+		ep, err := hubapi.NormalizeEndpoint(c.Endpoint)
 		if err != nil {
-			return nil, fmt.Errorf("parse %s: %w", path, err)
+			// "endpoint: " names the key, for Check's line finder.
+			return nil, fmt.Errorf("parse %s: endpoint: %w", path, err)
 		}
 		c.Endpoint = ep
 	}
@@ -267,7 +268,7 @@ func routeDir(d string) (string, error) {
 // else the config's, else https://huggingface.co.
 func Endpoint(env Env, c *Config) (string, error) {
 	if v := env("HF_ENDPOINT"); v != "" {
-		ep, err := NormalizeEndpoint(v)
+		ep, err := hubapi.NormalizeEndpoint(v)
 		if err != nil {
 			return "", fmt.Errorf("HF_ENDPOINT: %w", err)
 		}
@@ -279,36 +280,13 @@ func Endpoint(env Env, c *Config) (string, error) {
 	return DefaultEndpoint, nil
 }
 
-// NormalizeEndpoint checks an endpoint URL and returns it without a trailing
-// slash. Plain http is allowed only for loopback hosts: a token sent over
-// http to anywhere else can be read off the wire.
-func NormalizeEndpoint(raw string) (string, error) {
-	u, err := url.Parse(strings.TrimRight(raw, "/"))
-	if err != nil || u.Host == "" || u.Opaque != "" {
-		return "", fmt.Errorf("endpoint %q is not an absolute URL like https://huggingface.co", raw)
-	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("endpoint %q must not carry user info, a query or a fragment", raw)
-	}
-	switch u.Scheme {
-	case "https":
-	case "http":
-		if !IsLoopback(u.Hostname()) {
-			return "", fmt.Errorf("endpoint %q uses http on a non-loopback host; use https", raw)
-		}
-	default:
-		return "", fmt.Errorf("endpoint %q must use https", raw)
-	}
-	u.Scheme = strings.ToLower(u.Scheme)
-	u.Host = strings.ToLower(u.Host)
-	return u.String(), nil
-}
+// NormalizeEndpoint is hubapi.NormalizeEndpoint, kept for callers on other
+// branches.
+//
+// Deprecated: call hubapi.NormalizeEndpoint.
+func NormalizeEndpoint(raw string) (string, error) { return hubapi.NormalizeEndpoint(raw) }
 
-// IsLoopback reports whether host is localhost or a loopback IP.
-func IsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// IsLoopback is hubapi.IsLoopback, kept for callers on other branches.
+//
+// Deprecated: call hubapi.IsLoopback.
+func IsLoopback(host string) bool { return hubapi.IsLoopback(host) }

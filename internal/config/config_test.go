@@ -131,6 +131,123 @@ func TestRouteThatCanNeverMatchIsAnErrorAtLoad(t *testing.T) {
 	}
 }
 
+// TestCheckNamesTheLineOfMoreMistakes adds to TestCheckNamesFileAndLine:
+// an indented or quoted key, a negative duration, and the endpoint rule from
+// hubapi (plain http off loopback; an empty query, which the old copy of the
+// rule here let through), whose error never shows a token pasted into the URL.
+func TestCheckNamesTheLineOfMoreMistakes(t *testing.T) {
+	const tok = "hf_AbCdEfGhIjKlMnOpQrStUvWxYzAbCdWXYZ"
+	tests := []struct {
+		name, text string
+		line       int
+		want       string
+	}{
+		{"an unknown key in a table, indented", "[lease]\ndefault_ttl = \"1h\"\n\n  ttl = \"2h\"\n", 4, `unknown key "lease.ttl"`},
+		{"an unknown quoted key", "[lease]\n\"ttl\" = \"2h\"\n", 2, `unknown key "lease.ttl"`},
+		{"a negative duration", "[lease]\nmax_ttl = \"-1h\"\n", 2, "must be positive"},
+		{"a plain-http endpoint", "\n\nendpoint = \"http://example.com\"\n", 3, "insecure endpoint"},
+		{"an endpoint with an empty query", "endpoint = \"https://huggingface.co?\"\n", 1, "invalid endpoint"},
+		{"an endpoint holding a token", "# mine\nendpoint = \"https://huggingface.co/?token=" + tok + "\"\n", 2, "invalid endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := writeConfig(t, tc.text)
+			err := Check(p)
+			prob, ok := errors.AsType[*Problem](err)
+			if !ok {
+				t.Fatalf("Check = %v, want a *Problem", err)
+			}
+			if prob.File != p || prob.Line != tc.line || !strings.Contains(prob.Msg, tc.want) {
+				t.Fatalf("Check = %q (line %d); want line %d and %q", err, prob.Line, tc.line, tc.want)
+			}
+			if strings.Contains(err.Error(), tok[3:15]) {
+				t.Fatalf("the error shows the token: %v", err)
+			}
+			if _, lerr := Load(p); lerr == nil || !strings.Contains(lerr.Error(), p) {
+				t.Fatalf("Load = %v; want an error naming %s", lerr, p)
+			}
+		})
+	}
+}
+
+func TestLoadOfAMissingFileIsAnEmptyConfig(t *testing.T) {
+	c, err := Load(filepath.Join(t.TempDir(), "none.toml"))
+	if err != nil || c == nil || c.Backend != "" || c.Endpoint != "" {
+		t.Fatalf("Load = %+v, %v; want an empty config", c, err)
+	}
+	if c.LeaseTTL() != DefaultLeaseTTL || c.MaxTTL() != DefaultMaxTTL || c.GitTTL() != DefaultGitTTL || c.MaxUntilExit() != DefaultMaxUntilExit {
+		t.Fatal("an empty config does not give the default lifetimes")
+	}
+}
+
+// TestEndpointResolution: HF_ENDPOINT as huggingface_hub reads it, else the
+// config's, else https://huggingface.co; each in hubapi's normal form.
+func TestEndpointResolution(t *testing.T) {
+	tests := []struct {
+		name, env, cfg, want, wantErr string
+	}{
+		{name: "the default", want: DefaultEndpoint},
+		{name: "the config's", cfg: "https://hub.example/", want: "https://hub.example"},
+		{name: "HF_ENDPOINT wins", env: "https://mirror.example", cfg: "https://hub.example", want: "https://mirror.example"},
+		{name: "HF_ENDPOINT is normalised", env: "HTTPS://Mirror.Example//", want: "https://mirror.example"},
+		{name: "HF_ENDPOINT on loopback http", env: "http://127.0.0.1:8080/", want: "http://127.0.0.1:8080"},
+		{name: "a bad HF_ENDPOINT is named", env: "http://mirror.example", wantErr: "HF_ENDPOINT: insecure endpoint"},
+		{name: "HF_ENDPOINT with an empty query", env: "https://huggingface.co?", wantErr: "HF_ENDPOINT: invalid endpoint"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var c *Config
+			if tc.cfg != "" {
+				var err error
+				if c, err = Parse("config.toml", []byte("endpoint = \""+tc.cfg+"\"\n")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := func(k string) string {
+				if k == "HF_ENDPOINT" {
+					return tc.env
+				}
+				return ""
+			}
+			got, err := Endpoint(env, c)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("Endpoint = %q, %v; want error %q", got, err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("Endpoint = %q, %v; want %q", got, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestSetBackendWritesAPrivateFile: the rewrite creates the directory and
+// the file for the user alone, and a second run changes nothing.
+func TestSetBackendWritesAPrivateFile(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "hfbroker", "config.toml")
+	if err := SetBackend(p, "keychain"); err != nil {
+		t.Fatal(err)
+	}
+	if err := SetBackend(p, "keychain"); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("config.toml mode %v, want 0600", fi.Mode().Perm())
+	}
+	if di, _ := os.Stat(filepath.Dir(p)); di.Mode().Perm() != 0o700 {
+		t.Errorf("config dir mode %v, want 0700", di.Mode().Perm())
+	}
+	if b, _ := os.ReadFile(p); string(b) != "backend = \"keychain\"\n" {
+		t.Errorf("config.toml = %q", b)
+	}
+}
+
 // Issue 18: [[route]] dir = "~/work/acme" gives kernels started there the
 // acme profile; the dir is made absolute at load, and a route names either
 // repos or a directory.

@@ -53,7 +53,7 @@ func TestCheckNamesFileAndLine(t *testing.T) {
 		{"a bad value", "# comment\n\nbackend = \"cloud\"\n", 3, "backend must be"},
 		{"a bad enum in a table", "[git]\n\nprefer = \"sometimes\"\n", 3, "git.prefer must be"},
 		{"a route without profile", "[[route]]\nmatch = \"a/*\"\nprofile = \"x\"\n\n[[route]]\nmatch = \"b/*\"\n", 5, "route 2 needs"},
-		{"an http endpoint", "\nendpoint = \"http://hub.example\"\n", 2, "non-loopback"},
+		{"an http endpoint", "\nendpoint = \"http://hub.example\"\n", 2, "clear text"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeConfig(t, tc.src)

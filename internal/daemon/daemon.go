@@ -31,6 +31,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/lane/laneserver"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
@@ -206,7 +207,7 @@ func Run(ctx context.Context, opts Options) error {
 		Proxy:      px,
 	})
 	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
-	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard, limits.idle, log)
+	ls := laneserver.New(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard, limits.idle, log)
 	split := newSplitter(lis, ls, limits, log)
 	if opts.onPeers != nil {
 		opts.onPeers(split.peers)
@@ -240,7 +241,7 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	hs.Shutdown()
 	laneStopped := make(chan struct{})
-	go func() { ls.stop(opts.StopTimeout); close(laneStopped) }()
+	go func() { ls.Stop(opts.StopTimeout); close(laneStopped) }()
 	stopped := make(chan struct{})
 	go func() { srv.GracefulStop(); close(stopped) }()
 	select {

@@ -4,8 +4,6 @@ import (
 	"bufio"
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -14,17 +12,9 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protodelim"
-	"google.golang.org/protobuf/encoding/protowire"
-	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/lane"
-	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
-	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+	"github.com/hfbroker/hfbroker/internal/lane/laneserver"
 )
 
 // splitter accepts on the daemon's socket and sorts each connection by its
@@ -38,13 +28,13 @@ import (
 type splitter struct {
 	l       net.Listener
 	grpcLis *chanListener
-	lane    *laneServer
+	lane    *laneserver.Server
 	peers   *peerCounter
 	sniff   time.Duration
 	log     *slog.Logger
 }
 
-func newSplitter(l net.Listener, ls *laneServer, limits connLimits, log *slog.Logger) *splitter {
+func newSplitter(l net.Listener, ls *laneserver.Server, limits connLimits, log *slog.Logger) *splitter {
 	return &splitter{l: l, grpcLis: newChanListener(l), lane: ls, log: log,
 		peers: newPeerCounter(limits, uint32(os.Getuid()), log), sniff: limits.sniff}
 }
@@ -97,7 +87,7 @@ func (s *splitter) route(c net.Conn) {
 	c.SetReadDeadline(time.Time{})
 	if string(head) == lane.Magic {
 		br.Discard(len(head))
-		s.lane.serve(c, br)
+		s.lane.Serve(c, br)
 		return
 	}
 	s.grpcLis.deliver(&sniffedConn{Conn: c, r: br})
@@ -161,252 +151,6 @@ func (l *chanListener) deliver(c net.Conn) {
 	case <-l.closed:
 		c.Close()
 	}
-}
-
-// laneServer serves the local lane (internal/lane, proto/hfbroker/v1/lane.proto):
-// each LaneCall runs the BrokerService's generated gRPC handler behind the
-// same interceptor chain as a gRPC call, with the peer's credentials put in
-// the context by the same transport credentials' handshake. Calls on one
-// connection run one at a time, in order.
-type laneServer struct {
-	impl      any
-	methods   map[string]grpc.MethodDesc
-	service   string
-	intercept grpc.UnaryServerInterceptor
-	creds     credentials.TransportCredentials
-	check     func(context.Context) error // the guard's uid test
-	idle      time.Duration               // how long to wait for the next call
-	log       *slog.Logger
-
-	ctx    context.Context // handlers' base context; cancelled by a hard stop
-	cancel context.CancelFunc
-
-	mu          sync.Mutex
-	conns       map[*laneConn]struct{}
-	closing     bool
-	stopTimeout time.Duration // set by stop
-	wg          sync.WaitGroup
-}
-
-type laneConn struct {
-	nc   net.Conn
-	busy bool
-}
-
-func newLaneServer(desc *grpc.ServiceDesc, impl any, intercept grpc.UnaryServerInterceptor, guard grpccred.Guard, idle time.Duration, log *slog.Logger) *laneServer {
-	ms := make(map[string]grpc.MethodDesc, len(desc.Methods))
-	for _, m := range desc.Methods {
-		ms[m.MethodName] = m
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &laneServer{
-		impl: impl, methods: ms, service: desc.ServiceName, intercept: intercept, creds: guard.Creds, check: guard.Check, idle: idle, log: log,
-		ctx: ctx, cancel: cancel, conns: make(map[*laneConn]struct{}),
-	}
-}
-
-func (s *laneServer) serve(nc net.Conn, br *bufio.Reader) {
-	// The guard's handshake reads the peer's credentials, logs a refusal,
-	// and marks another uid's peer so the guard interceptor refuses its calls.
-	_, ai, err := s.creds.ServerHandshake(nc)
-	if err != nil {
-		nc.Close()
-		return
-	}
-	lc := &laneConn{nc: nc}
-	s.mu.Lock()
-	if s.closing {
-		s.mu.Unlock()
-		nc.Close()
-		return
-	}
-	s.conns[lc] = struct{}{}
-	s.wg.Add(1)
-	s.mu.Unlock()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, lc)
-		s.mu.Unlock()
-		nc.Close()
-		s.wg.Done()
-	}()
-
-	ctx := peer.NewContext(s.ctx, &peer.Peer{Addr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), AuthInfo: ai})
-	// Another uid's call is answered PermissionDenied whatever it asks for,
-	// an unknown method included (issue 19), and the connection closed.
-	refused := s.check(ctx)
-	read := protodelim.UnmarshalOptions{MaxSize: lane.MaxFrameSize}
-	// The first reply carries the magic first: the client checks it reached a
-	// daemon that speaks the lane.
-	out := []byte(lane.Magic)
-	first := true
-	for {
-		var call pb.LaneCall
-		s.mu.Lock()
-		if s.closing {
-			s.mu.Unlock()
-			return
-		}
-		// An idle connection is closed: its peer's slot (conns.go) frees
-		// up, and a client that comes back dials again (internal/client).
-		// Set under the lock, so that stop's wake-up (a deadline in the
-		// past) is never overwritten.
-		nc.SetReadDeadline(time.Now().Add(s.idle))
-		s.mu.Unlock()
-		if err := read.UnmarshalFrom(br, &call); err != nil {
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				s.log.Debug("lane: closing idle connection", "idle", s.idle)
-			case !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed):
-				s.log.Debug("lane: dropping connection", "err", err)
-			}
-			return
-		}
-		s.mu.Lock()
-		closing := s.closing
-		lc.busy = !closing
-		s.mu.Unlock()
-
-		var reply *pb.LaneReply
-		switch {
-		case refused != nil:
-			reply = errorReply(status.Convert(refused))
-		case closing:
-			// Read as the daemon began to stop: say so rather than hang up,
-			// which the client could only report as a crash.
-			reply = stoppingReply("hfbrokerd is stopping; the call was not run")
-		default:
-			reply = s.handle(ctx, &call)
-			if s.ctx.Err() != nil && reply.GetCode() != int32(codes.OK) {
-				// Cut by the stop's timeout: its handler saw a cancelled
-				// context; the caller is told why.
-				reply = stoppingReply(fmt.Sprintf("hfbrokerd stopped before the call finished (it waits at most %v for calls in flight)", s.stopTimeout))
-			}
-		}
-		if !first {
-			out = out[:0]
-		}
-		first = false
-		out = protowire.AppendVarint(out, uint64(proto.Size(reply)))
-		out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
-		if err == nil {
-			// A peer that does not read its reply does not hold the
-			// connection (or the daemon's stop) for longer than idle.
-			nc.SetWriteDeadline(time.Now().Add(s.idle))
-			_, err = nc.Write(out)
-		}
-
-		s.mu.Lock()
-		lc.busy = false
-		closing = s.closing
-		s.mu.Unlock()
-		if err != nil || closing || refused != nil {
-			return
-		}
-	}
-}
-
-func (s *laneServer) handle(ctx context.Context, call *pb.LaneCall) *pb.LaneReply {
-	md, ok := s.methods[call.GetMethod()]
-	if !ok {
-		return errorReply(status.Newf(codes.Unimplemented, "unknown method %q of service %s", call.GetMethod(), s.service))
-	}
-	if t := call.GetTimeout(); t != nil {
-		if err := t.CheckValid(); err != nil || t.AsDuration() <= 0 {
-			return errorReply(status.New(codes.InvalidArgument, "invalid timeout"))
-		}
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, t.AsDuration())
-		defer cancel()
-	}
-	dec := func(v any) error {
-		m, ok := v.(proto.Message)
-		if !ok {
-			return status.Errorf(codes.Internal, "lane: %T is not a protobuf message", v)
-		}
-		if err := proto.Unmarshal(call.GetRequest(), m); err != nil {
-			return status.Errorf(codes.Internal, "lane: error unmarshalling request: %v", err)
-		}
-		return nil
-	}
-	resp, err := md.Handler(s.impl, ctx, dec, s.intercept)
-	if err != nil {
-		return errorReply(status.Convert(err))
-	}
-	m, ok := resp.(proto.Message)
-	if !ok {
-		return errorReply(status.Newf(codes.Internal, "lane: %T is not a protobuf message", resp))
-	}
-	b, err := proto.Marshal(m)
-	if err != nil {
-		return errorReply(status.Newf(codes.Internal, "lane: encode response: %v", err))
-	}
-	if len(b) > MaxMessageSize {
-		return errorReply(status.Newf(codes.ResourceExhausted, "response is %d bytes, over the %d-byte limit", len(b), MaxMessageSize))
-	}
-	return &pb.LaneReply{Response: b}
-}
-
-func errorReply(st *status.Status) *pb.LaneReply {
-	r := &pb.LaneReply{Code: int32(st.Code()), Message: st.Message()}
-	if r.Code == int32(codes.OK) {
-		r.Code = int32(codes.Unknown)
-	}
-	for _, d := range st.Details() {
-		if e, ok := d.(*pb.ErrorDetail); ok {
-			r.Detail = e
-			break
-		}
-	}
-	return r
-}
-
-// stoppingReply is the answer to a call the daemon's stop kept from
-// running or finishing.
-func stoppingReply(msg string) *pb.LaneReply {
-	return &pb.LaneReply{Code: int32(codes.Unavailable), Message: msg,
-		Detail: &pb.ErrorDetail{Hint: "run the command again: hfbroker starts hfbrokerd when none is running ('hfbroker status' shows whether one is)"}}
-}
-
-// cutGrace is how long a call cut by the stop's timeout has to send its
-// answer before its connection is closed under it.
-const cutGrace = time.Second
-
-// stop ends idle connections at once and the others as their calls end,
-// each call answered first (issue 19: a call in flight must get its answer,
-// not a hang-up at the daemon's exit). A call still running after timeout
-// has its context cancelled and is answered Unavailable; only one that
-// ignores that for cutGrace more has its connection closed under it.
-func (s *laneServer) stop(timeout time.Duration) {
-	s.mu.Lock()
-	s.closing = true
-	s.stopTimeout = timeout
-	for lc := range s.conns {
-		if !lc.busy {
-			// Wake its read rather than close under it: a call read just
-			// now is answered that the daemon is stopping.
-			lc.nc.SetReadDeadline(time.Unix(1, 0))
-		}
-	}
-	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() { s.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(timeout):
-		s.cancel()
-		select {
-		case <-done:
-		case <-time.After(cutGrace):
-			s.mu.Lock()
-			for lc := range s.conns {
-				lc.nc.Close()
-			}
-			s.mu.Unlock()
-			<-done
-		}
-	}
-	s.cancel()
 }
 
 // chainUnary runs interceptors in order, the first outermost, as

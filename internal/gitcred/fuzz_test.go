@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // encodeRequest writes every field of req back in the wire format.
@@ -100,7 +102,7 @@ func FuzzMatch(f *testing.F) {
 		// A match means: the endpoint's own scheme, https or loopback
 		// http, and the same host after ASCII folding and default ports.
 		scheme := lowerASCII(ep.Scheme)
-		if protocol != scheme || (scheme != "https" && !(scheme == "http" && isLoopback(ep.Hostname()))) {
+		if protocol != scheme || (scheme != "https" && !(scheme == "http" && hubapi.IsLoopback(ep.Hostname()))) {
 			t.Fatalf("matched protocol %q for endpoint %q", protocol, endpoint)
 		}
 		h, e := lowerASCII(host), lowerASCII(ep.Host)
@@ -116,7 +118,7 @@ func FuzzMatch(f *testing.F) {
 		}
 		r := got.Repo
 		if r == nil || (r.Type != TypeModel && r.Type != TypeDataset && r.Type != TypeSpace) ||
-			!validRepoPart(r.Namespace) || !validRepoPart(r.Name) || !strings.Contains(path, r.ID()) {
+			!(hubapi.RepoRef{Namespace: r.Namespace, Name: r.Name}).Valid() || !strings.Contains(path, r.ID()) {
 			t.Fatalf("path %q routed to %+v", path, r)
 		}
 	})

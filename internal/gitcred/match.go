@@ -2,9 +2,10 @@ package gitcred
 
 import (
 	"errors"
-	"net"
 	"net/url"
 	"strings"
+
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // ErrNoMatch is matched (errors.Is) by every refusal from Match: the request
@@ -67,7 +68,7 @@ func Match(req *Request, endpoint *url.URL) (Target, error) {
 	switch scheme {
 	case "https":
 	case "http":
-		if !isLoopback(endpoint.Hostname()) {
+		if !hubapi.IsLoopback(endpoint.Hostname()) {
 			return Target{}, ErrBadEndpoint
 		}
 	default:
@@ -115,14 +116,6 @@ func canonicalHost(scheme, host string) string {
 	return host
 }
 
-func isLoopback(host string) bool {
-	if lowerASCII(host) == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // repoSuffixes are the git and git-lfs endpoints below a repository URL that
 // git may include in path=.
 var repoSuffixes = []string{"/info/refs", "/git-upload-pack", "/git-receive-pack"}
@@ -140,44 +133,15 @@ func ParseRepoPath(path string) (*RepoPath, error) {
 		p = strings.TrimSuffix(p, s)
 	}
 	p = strings.TrimSuffix(p, ".git")
-	parts := strings.Split(p, "/")
-	repo := &RepoPath{Type: TypeModel}
-	switch {
-	case len(parts) == 2 && (parts[0] == "models" || parts[0] == "datasets" || parts[0] == "spaces"):
-		// "datasets/acme" is a type prefix with a missing name, not a
-		// model in a namespace the Hub reserves.
-		return nil, ErrBadRepoPath
-	case len(parts) == 2:
-	case len(parts) == 3 && parts[0] == "models":
-		parts = parts[1:]
-	case len(parts) == 3 && parts[0] == "datasets":
-		repo.Type, parts = TypeDataset, parts[1:]
-	case len(parts) == 3 && parts[0] == "spaces":
-		repo.Type, parts = TypeSpace, parts[1:]
-	default:
+	// "datasets/acme" is a type prefix with a missing name, not a model in
+	// a namespace the Hub reserves.
+	if parts := strings.Split(p, "/"); len(parts) == 2 && (parts[0] == "models" || parts[0] == "datasets" || parts[0] == "spaces") {
 		return nil, ErrBadRepoPath
 	}
-	repo.Namespace, repo.Name = parts[0], parts[1]
-	if !validRepoPart(repo.Namespace) || !validRepoPart(repo.Name) || len(repo.ID()) > 96 {
+	// The repo id rule is the Hub's, decided once in hubapi.
+	ref, err := hubapi.ParseRepo(p, hubapi.RepoModel)
+	if err != nil {
 		return nil, ErrBadRepoPath
 	}
-	return repo, nil
-}
-
-// validRepoPart follows huggingface_hub's validate_repo_id: word characters,
-// '-' and '.', starting and ending with a word character, no "--" or "..".
-// That also rules out "." and ".." segments and any escaping.
-func validRepoPart(s string) bool {
-	if s == "" || strings.Contains(s, "--") || strings.Contains(s, "..") {
-		return false
-	}
-	word := func(c byte) bool {
-		return c == '_' || ('0' <= c && c <= '9') || ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z')
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; !word(c) && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return word(s[0]) && word(s[len(s)-1])
+	return &RepoPath{Type: ref.Type.String(), Namespace: ref.Namespace, Name: ref.Name}, nil
 }

@@ -166,7 +166,11 @@ func TestMatchRoutesTheRepoFromThePath(t *testing.T) {
 		{"acme/.git", ""},
 		{"acme/ll m", ""},
 		{"acme/llm?x", ""},
-		{"acme/" + strings.Repeat("a", 92), ""},
+		// The Hub's limit is 96 characters per part (hubapi.MaxNameLen),
+		// the same rule the daemon applies; it once was 96 for the whole id here.
+		{"acme/" + strings.Repeat("a", 96), "model:acme/" + strings.Repeat("a", 96)},
+		{"acme/" + strings.Repeat("a", 97), ""},
+		{strings.Repeat("a", 97) + "/llm", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.path, func(t *testing.T) {

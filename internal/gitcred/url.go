@@ -4,6 +4,8 @@ import (
 	"net/url"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // urlParts is what git's credential_from_url derives from a url= value.
@@ -169,12 +171,4 @@ func equalFoldASCII(a, b string) bool {
 	return lowerASCII(a) == lowerASCII(b)
 }
 
-func lowerASCII(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'A' <= c && c <= 'Z' {
-			b[i] = c + 'a' - 'A'
-		}
-	}
-	return string(b)
-}
+func lowerASCII(s string) string { return hubapi.LowerASCII(s) }

@@ -10,12 +10,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -29,11 +29,10 @@ const (
 
 // Errors about the request rather than the Hub's answer.
 var (
-	// ErrInsecureEndpoint: an http:// endpoint that is not loopback, which
-	// would send the token in clear text.
-	ErrInsecureEndpoint = errors.New("insecure endpoint")
-	// ErrBadEndpoint: the endpoint is not an absolute http(s) URL.
-	ErrBadEndpoint = errors.New("invalid endpoint")
+	// ErrInsecureEndpoint is hubapi.ErrInsecureEndpoint.
+	ErrInsecureEndpoint = hubapi.ErrInsecureEndpoint
+	// ErrBadEndpoint is hubapi.ErrBadEndpoint.
+	ErrBadEndpoint = hubapi.ErrBadEndpoint
 	// ErrCrossOriginRedirect: the endpoint redirected elsewhere; the client
 	// refuses rather than follow without (or, worse, with) the token.
 	ErrCrossOriginRedirect = errors.New("redirect to another origin refused")
@@ -61,36 +60,8 @@ type Client struct {
 // New returns a Client with the defaults.
 func New() *Client { return &Client{} }
 
-// ParseEndpoint checks and normalises a Hub endpoint such as
-// "https://huggingface.co/". It refuses http:// unless the host is loopback
-// (tests and the local proxy), credentials in the URL, queries and fragments.
-func ParseEndpoint(endpoint string) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return nil, fmt.Errorf("%w %q: %v", ErrBadEndpoint, clip(endpoint), errors.Unwrap(err))
-	}
-	switch {
-	case u.Scheme != "http" && u.Scheme != "https", u.Host == "", u.Opaque != "":
-		return nil, fmt.Errorf("%w %q: want an absolute https:// URL", ErrBadEndpoint, clip(endpoint))
-	case u.User != nil:
-		return nil, fmt.Errorf("%w: the endpoint URL must not hold credentials", ErrBadEndpoint)
-	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
-		return nil, fmt.Errorf("%w %q: the endpoint must not have a query or fragment", ErrBadEndpoint, clip(endpoint))
-	case u.Scheme == "http" && !isLoopback(u.Hostname()):
-		return nil, fmt.Errorf("%w %q: the token would travel in clear text; use https:// (http:// is allowed only for 127.0.0.1, ::1 and localhost)", ErrInsecureEndpoint, clip(endpoint))
-	}
-	u.Path = strings.TrimRight(u.Path, "/")
-	u.RawPath = ""
-	return u, nil
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
+// ParseEndpoint is hubapi.ParseEndpoint, the one endpoint rule.
+func ParseEndpoint(endpoint string) (*url.URL, error) { return hubapi.ParseEndpoint(endpoint) }
 
 // Whoami calls GET {endpoint}/api/whoami-v2. The Hub rate-limits this route
 // strictly: callers must cache the answer.

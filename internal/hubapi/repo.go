@@ -1,5 +1,8 @@
-// Package hubapi holds the Hub's rules that need no network: what a
-// repository id is. The CLI links it; it must not import net/http.
+// Package hubapi holds the Hub's rules that need no network, each decided
+// once: what a repository id is, what an endpoint is, which hosts count as
+// loopback, and the whoami-v2 and repo-info answers as types. The CLI, the
+// access model and the git codec link it; it must not import net/http
+// (deps_test.go).
 package hubapi
 
 import (
@@ -120,6 +123,14 @@ func ParseRepo(s string, defaultType RepoType) (RepoRef, error) {
 		return RepoRef{}, fmt.Errorf("%w %q: drop the .git suffix", ErrInvalidRepo, clip(s))
 	}
 	return ref, nil
+}
+
+// ValidRepoParts reports whether namespace and name, taken as they are (no
+// unescaping), form a repo id ParseRepo accepts. The proxy matches URL
+// segments with it.
+func ValidRepoParts(namespace, name string) bool {
+	return checkName("namespace", namespace) == nil && checkName("name", name) == nil &&
+		!strings.HasSuffix(name, ".git")
 }
 
 // checkName applies the Hub's per-part rules.

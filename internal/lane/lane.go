@@ -1,4 +1,5 @@
-// Package lane is the client side of hfbrokerd's local lane: BrokerService
+// Package lane is the client side of hfbrokerd's local lane (the server side
+// is internal/lane/laneserver, apart because it links gRPC): BrokerService
 // calls carried as size-delimited protobuf messages (LaneCall, LaneReply in
 // proto/hfbroker/v1/lane.proto) on the daemon's own socket, instead of gRPC
 // over HTTP/2.
@@ -209,6 +210,19 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 			return connectionClosed()
 		}
 		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
+	}
+	if st := reply.GetStatus(); st != nil && st.GetCode() != int32(code.Code_OK) {
+		// The whole gRPC status; code, message and detail are its summary
+		// for clients that predate it.
+		e := &Error{Code: code.Code(st.GetCode()), Message: st.GetMessage()}
+		for _, a := range st.GetDetails() {
+			var d pb.ErrorDetail
+			if a.MessageIs(&d) && a.UnmarshalTo(&d) == nil {
+				e.Detail = &d
+				break
+			}
+		}
+		return e
 	}
 	if reply.GetCode() != int32(code.Code_OK) {
 		return &Error{Code: code.Code(reply.GetCode()), Message: reply.GetMessage(), Detail: reply.GetDetail()}

@@ -13,8 +13,10 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -107,6 +109,24 @@ func TestErrorRepliesBecomeErrorsWithTheirDetail(t *testing.T) {
 	}
 	if c.Broken() {
 		t.Fatal("an error reply broke the connection")
+	}
+}
+
+// TestErrorRepliesReadTheWholeStatus: a reply's google.rpc.Status is the
+// answer when present (issue 13), its ErrorDetail found among its details;
+// the summary fields are for older clients and lose to it.
+func TestErrorRepliesReadTheWholeStatus(t *testing.T) {
+	detail := &pb.ErrorDetail{Kind: pb.ErrorDetail_KIND_LOCKED, Hint: "run 'hfbroker unlock'"}
+	other, _ := anypb.New(&pb.StatusRequest{})
+	packed, _ := anypb.New(detail)
+	c, _ := fakeDaemon(t, func(*pb.LaneCall) *pb.LaneReply {
+		return &pb.LaneReply{Code: int32(code.Code_UNKNOWN), Message: "summary",
+			Status: &spb.Status{Code: int32(code.Code_FAILED_PRECONDITION), Message: "the vault is locked", Details: []*anypb.Any{other, packed}}}
+	})
+	err := c.Invoke(context.Background(), "Lease", &pb.LeaseRequest{}, new(pb.LeaseResponse))
+	le, ok := errors.AsType[*Error](err)
+	if !ok || le.Code != code.Code_FAILED_PRECONDITION || le.Error() != "the vault is locked" || !proto.Equal(le.Detail, detail) {
+		t.Fatalf("err = %#v", err)
 	}
 }
 

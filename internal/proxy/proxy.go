@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -414,24 +415,21 @@ func loopbackHost(hostport string) bool {
 	} else if strings.HasPrefix(hostport, "[") {
 		host = strings.TrimSuffix(strings.TrimPrefix(hostport, "["), "]")
 	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return hubapi.IsLoopback(host)
 }
 
-// endpointOrigin parses a lease's endpoint into scheme and host.
+// endpointOrigin parses a lease's endpoint (hubapi.ParseEndpoint, the one
+// endpoint rule) into scheme and host. The proxy forwards to the origin
+// only, so it refuses an endpoint with a path rather than drop the path.
 func endpointOrigin(endpoint string) (*url.URL, error) {
-	u, err := url.Parse(endpoint)
+	u, err := hubapi.ParseEndpoint(endpoint)
 	if err != nil {
-		return nil, errors.New("the endpoint is not a URL")
+		return nil, err
 	}
-	if (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+	if u.Path != "" {
 		return nil, fmt.Errorf("the endpoint %s is not an http(s)://host origin", clip(u.Redacted()))
 	}
-	return &url.URL{Scheme: u.Scheme, Host: u.Host}, nil
+	return u, nil
 }
 
 // writeError answers as the Hub does: the message in X-Error-Message (which

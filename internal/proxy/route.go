@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // routeKind is what a request path addresses on the Hub.
@@ -228,7 +229,7 @@ func matchRoute(s []string) (route, bool) {
 	}
 	ns, name, rest := s[0], s[1], s[2:]
 	if base, ok := strings.CutSuffix(name, ".git"); ok {
-		if !plainName(ns) || !plainName(base) || len(rest) < 2 || !isWord(rest[0], "info") || !isWord(rest[1], "lfs") {
+		if !hubapi.ValidRepoParts(ns, base) || len(rest) < 2 || !isWord(rest[0], "info") || !isWord(rest[1], "lfs") {
 			return route{}, false
 		}
 		// The LFS API's own words (objects, batch, verify, locks) decide
@@ -241,7 +242,7 @@ func matchRoute(s []string) (route, bool) {
 		return route{kind: routeLFS, repo: hub.RepoRef{Type: typ, Namespace: ns, Name: base}, rest: rest}, true
 	}
 	// resolve needs a revision and a file: /NS/NAME/resolve/REV/FILE.
-	if !plainName(ns) || !plainName(name) || !isWord(rest[0], "resolve") || len(rest) < 3 {
+	if !hubapi.ValidRepoParts(ns, name) || !isWord(rest[0], "resolve") || len(rest) < 3 {
 		return route{}, false
 	}
 	return route{kind: routeResolve, repo: hub.RepoRef{Type: typ, Namespace: ns, Name: name}, rest: rest}, true
@@ -257,7 +258,7 @@ func matchAPI(s []string) (route, bool) {
 		switch {
 		case len(s) == 1:
 			return route{kind: routeList, repo: hub.RepoRef{Type: typ}}, true
-		case len(s) >= 3 && plainName(s[1]) && plainName(s[2]):
+		case len(s) >= 3 && hubapi.ValidRepoParts(s[1], s[2]):
 			// A namespace-less legacy id (/api/models/gpt2) is not
 			// supported: it would read as namespace "gpt2". Such repos
 			// are public and redirect to their org form anyway.
@@ -268,7 +269,7 @@ func matchAPI(s []string) (route, bool) {
 			}
 			return route{kind: routeRepoAPI, repo: hub.RepoRef{Type: typ, Namespace: s[1], Name: s[2]}, rest: s[3:]}, true
 		}
-	case len(s) >= 5 && isWord(s[0], "resolve-cache") && isTypeWord(s[1]) && plainName(s[2]) && plainName(s[3]):
+	case len(s) >= 5 && isWord(s[0], "resolve-cache") && isTypeWord(s[1]) && hubapi.ValidRepoParts(s[2], s[3]):
 		return route{kind: routeResolveCache, repo: hub.RepoRef{Type: typeOf(s[1]), Namespace: s[2], Name: s[3]}, rest: s[4:]}, true
 	}
 	return route{}, false
@@ -291,21 +292,6 @@ func isTypeWord(s string) bool {
 func typeOf(s string) hub.RepoType {
 	t, _ := hub.ParseRepoType(strings.ToLower(s))
 	return t
-}
-
-// plainName reports whether a namespace or name segment holds only the
-// characters the Hub allows in repo ids, unescaped.
-func plainName(s string) bool {
-	if s == "" || len(s) > hub.MaxNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // clip bounds client-supplied text quoted back in a reason or audit line.

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 func TestParseRoute(t *testing.T) {
@@ -121,7 +122,7 @@ func FuzzParseRoute(f *testing.F) {
 			return
 		}
 		if rt.kind != routeWhoami && rt.kind != routeList {
-			if !plainName(rt.repo.Namespace) || !plainName(rt.repo.Name) {
+			if !hubapi.ValidRepoParts(rt.repo.Namespace, rt.repo.Name) {
 				t.Fatalf("%q: accepted repo %+v is not plain", p, rt.repo)
 			}
 			if !strings.Contains(p, "/"+rt.repo.Namespace+"/"+rt.repo.Name) {

@@ -4,7 +4,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hfbroker/hfbroker/internal/broker"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -81,28 +81,28 @@ func leaseProto(l broker.Lease) *pb.Lease {
 	return out
 }
 
-func repoProto(r *hub.RepoRef) *pb.Repo {
+func repoProto(r *hubapi.RepoRef) *pb.Repo {
 	if r == nil {
 		return nil
 	}
 	t := pb.RepoType_REPO_TYPE_MODEL
 	switch r.Type {
-	case hub.RepoDataset:
+	case hubapi.RepoDataset:
 		t = pb.RepoType_REPO_TYPE_DATASET
-	case hub.RepoSpace:
+	case hubapi.RepoSpace:
 		t = pb.RepoType_REPO_TYPE_SPACE
 	}
 	return &pb.Repo{Type: t, Id: r.Namespace + "/" + r.Name}
 }
 
-func repoTypeFromProto(t pb.RepoType) hub.RepoType {
+func repoTypeFromProto(t pb.RepoType) hubapi.RepoType {
 	switch t {
 	case pb.RepoType_REPO_TYPE_DATASET:
-		return hub.RepoDataset
+		return hubapi.RepoDataset
 	case pb.RepoType_REPO_TYPE_SPACE:
-		return hub.RepoSpace
+		return hubapi.RepoSpace
 	}
-	return hub.RepoModel
+	return hubapi.RepoModel
 }
 
 func accessProto(a broker.Access) pb.Access {

@@ -15,8 +15,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hfbroker/hfbroker/internal/broker"
-	"github.com/hfbroker/hfbroker/internal/config"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -84,7 +83,7 @@ func (s *Server) caller(ctx context.Context) broker.Caller {
 func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
 	// The endpoint is where the token will be sent, by the Hub client and
 	// the proxy: the same rules as HF_ENDPOINT (https, or http on loopback).
-	endpoint, err := config.NormalizeEndpoint(req.GetEndpoint())
+	endpoint, err := hubapi.NormalizeEndpoint(req.GetEndpoint())
 	if err != nil {
 		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "set HF_ENDPOINT to an https URL such as https://huggingface.co"})
 	}
@@ -171,7 +170,7 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		lr.TTL = d.AsDuration()
 	}
 	if r := req.GetRepo(); r != nil && r.GetId() != "" {
-		ref, err := hub.ParseRepo(r.GetId(), repoTypeFromProto(r.GetType()))
+		ref, err := hubapi.ParseRepo(r.GetId(), repoTypeFromProto(r.GetType()))
 		if err != nil {
 			return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "name the repo as NAMESPACE/NAME, e.g. acme/llm or datasets/acme/data"})
 		}
@@ -364,7 +363,7 @@ func (s *Server) ReportGitCredential(ctx context.Context, req *pb.ReportGitCrede
 		Caller:      s.caller(ctx),
 	}
 	if rp := req.GetRepo(); rp != nil && rp.GetId() != "" {
-		if ref, err := hub.ParseRepo(rp.GetId(), repoTypeFromProto(rp.GetType())); err == nil {
+		if ref, err := hubapi.ParseRepo(rp.GetId(), repoTypeFromProto(rp.GetType())); err == nil {
 			r.Repo = ref.String()
 		}
 	}
@@ -380,7 +379,7 @@ func (s *Server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResp
 	if r == nil || r.GetId() == "" {
 		return nil, status.Error(codes.InvalidArgument, "a repo is required")
 	}
-	ref, err := hub.ParseRepo(r.GetId(), repoTypeFromProto(r.GetType()))
+	ref, err := hubapi.ParseRepo(r.GetId(), repoTypeFromProto(r.GetType()))
 	if err != nil {
 		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "name the repo as NAMESPACE/NAME, e.g. acme/llm or datasets/acme/data"})
 	}

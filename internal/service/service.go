@@ -1,6 +1,6 @@
 // Package service installs and controls hfbrokerd as a per-user service (a
-// systemd user unit or a launchd agent) through kardianos/service, and renders
-// the unit files it writes.
+// systemd user unit or a launchd agent) through kardianos/service, writing
+// the unit files kept in packaging/.
 package service
 
 import (
@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
 	"runtime"
-	"sort"
 	"strings"
 
 	kservice "github.com/kardianos/service"
+
+	"github.com/hfbroker/hfbroker/packaging"
 )
 
 // Name is the service name: the systemd unit is Name + ".service".
@@ -36,132 +38,11 @@ const (
 	description = "hfbroker daemon: keeps Hugging Face tokens and serves short-lived leases on a unix socket"
 )
 
-// systemdUnit replaces kardianos's default unit, whose
-// WantedBy=multi-user.target does not exist in a user manager (the unit would
-// never start at login) and whose RestartSec=120 and
-// EnvironmentFile=-/etc/sysconfig/… are system-service habits.
-//
-// Restart=on-failure rather than always: the daemon exits 0 when its socket
-// is removed or replaced on purpose, and that must not be undone.
-// ConditionFileIsExecutable makes a uninstalled binary a skipped unit rather
-// than a restart loop. The unit works with and without hfbrokerd.socket: when
-// the socket unit is active systemd passes its listener (LISTEN_FDS), else
-// the daemon binds $XDG_RUNTIME_DIR/hfbroker/hfbrokerd.sock itself.
-//
-// It is written for kardianos v1.3.0's mini template engine: no {{.Name}},
-// no and/or/eq.
-const systemdUnit = `[Unit]
-Description={{Description}}
-ConditionFileIsExecutable={{Path | cmdEscape}}
-
-[Service]
-ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
-Restart=on-failure
-RestartSec=2
-` + systemdSandbox + `
-[Install]
-WantedBy=default.target
-`
-
-// systemdSandbox is the sandboxing a *user* service can use without losing
-// the Secret Service (D-Bus in $XDG_RUNTIME_DIR), its state, config and
-// vault (under $HOME), its socket ($XDG_RUNTIME_DIR/hfbroker) or the Hub
-// (outgoing https). Each line says why it is safe.
-//
-// Left out on purpose, although systemd-analyze security counts them:
-// CapabilityBoundingSet=, AmbientCapabilities=, PrivateDevices=,
-// ProtectKernelModules=, ProtectKernelLogs= and ProtectClock= all drop
-// capabilities from the bounding set, which a user manager may not do
-// unless it could set up a user namespace: where it cannot (unprivileged
-// user namespaces disabled, or restricted as on Ubuntu 24.04) the unit
-// fails with 218/CAPABILITIES. The service has no capabilities anyway (it
-// runs as the user, and NoNewPrivileges= stops it gaining any).
-// PrivateUsers= set explicitly fails hard without user namespaces; the
-// namespacing lines below imply it where it works and are skipped (by
-// systemd, with a debug message) where it does not. PrivateNetwork= and
-// IPAddressDeny= would cut the daemon off from the Hub.
-//
-// The exposure score (systemd-analyze security --offline=true --user) is
-// pinned by packaging/test-unit-security.
-const systemdSandbox = `# Sandboxing (a user service can use all of these; each says why it is safe):
-# files the daemon creates (vault, audit log, socket) are private to the user.
-UMask=0077
-# the daemon never needs more privileges than its user (no setuid helpers).
-NoNewPrivileges=yes
-# a Go binary never changes its execution domain.
-LockPersonality=yes
-# Go code never maps memory writable and executable.
-MemoryDenyWriteExecute=yes
-# the daemon runs no realtime threads.
-RestrictRealtime=yes
-# it creates no setuid or setgid files.
-RestrictSUIDSGID=yes
-# it creates no namespaces ('hfbroker exec' runs in the CLI, not here).
-RestrictNamespaces=yes
-# one ABI: the binary's own.
-SystemCallArchitectures=native
-# an ordinary service's system calls; Go's setrlimit is prlimit64, which
-# stays allowed, so the RLIMIT_CORE=0 hardening still works.
-SystemCallFilter=@system-service
-SystemCallFilter=~@privileged @resources
-SystemCallErrorNumber=EPERM
-# unix sockets (its own socket, D-Bus for the Secret Service), IP for the Hub
-# and the loopback proxy, netlink for a cgo resolver's address checks.
-RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
-# the Secret Service is reached over D-Bus, not the kernel keyring.
-KeyringMode=private
-# no core files: they would hold tokens (the daemon also sets this itself).
-LimitCORE=0
-# the system is read-only; the daemon writes only its XDG directories under
-# $HOME (state, config, vault) and its socket in $XDG_RUNTIME_DIR. If you
-# move XDG_*_HOME out of $HOME, add them with 'systemctl --user edit'.
-ProtectSystem=strict
-ProtectHome=read-only
-ReadWritePaths=%h %t
-# /tmp is not used: the socket lives in $XDG_RUNTIME_DIR under a user manager.
-PrivateTmp=yes
-PrivateMounts=yes
-# the daemon reads no kernel tunables, cgroups or hostname settings.
-ProtectKernelTunables=yes
-ProtectControlGroups=yes
-ProtectHostname=yes
-# it reads /proc/PID of its own clients only (same user: still visible);
-# a user manager may fall back to the host's /proc, which is harmless.
-ProtectProc=invisible
-ProcSubset=pid
-`
-
-// launchdPlist replaces kardianos's default agent. RunAtLoad starts the agent
-// at login (the default is false: it would only start on `launchctl start`).
-// KeepAlive is the SuccessfulExit=false form, launchd's equivalent of
-// Restart=on-failure: the default <true/> would relaunch a daemon that exited
-// 0 on purpose, or that found another daemon already serving, forever.
-// The two log paths stay adjacent: packaging's plist omits exactly them.
-const launchdPlist = `<?xml version="1.0" encoding="UTF-8"?>
-<!DOCTYPE plist PUBLIC "-//Apple//DTD PLIST 1.0//EN" "http://www.apple.com/DTDs/PropertyList-1.0.dtd">
-<plist version="1.0">
-<dict>
-	<key>Label</key>
-	<string>{{Name | html}}</string>
-	<key>ProgramArguments</key>
-	<array>
-		<string>{{Path | html}}</string>
-{{range Arguments}}		<string>{{. | html}}</string>
-{{end}}	</array>
-	<key>RunAtLoad</key>
-	<{{RunAtLoad}}/>
-	<key>KeepAlive</key>
-	<dict>
-		<key>SuccessfulExit</key>
-		<false/>
-	</dict>
-	<key>StandardOutPath</key>
-	<string>{{StandardOutPath | html}}</string>
-	<key>StandardErrorPath</key>
-	<string>{{StandardErrorPath | html}}</string>
-</dict>
-</plist>
-`
+// The unit and the agent come from packaging/ (embedded), so that a packaged
+// install and 'hfbrokerd install' run the same service; see the comments in
+// those files for why each line is there. Install hands the finished file to
+// kardianos as its template: text without "{{" renders as itself, so what
+// kardianos writes is byte for byte what UnitFile shows.
 
 // Config is the kardianos configuration for hfbrokerd running executable.
 func Config(executable string) *kservice.Config {
@@ -177,14 +58,9 @@ func configFor(goos, executable, home string) *kservice.Config {
 		Arguments:   []string{"run"},
 		Executable:  executable,
 		Option: kservice.KeyValue{
-			"UserService":   true,
-			"SystemdScript": systemdUnit,
-			"LaunchdConfig": launchdPlist,
-			"RunAtLoad":     true,
-			// Only read by kardianos's default plist; ours encodes
-			// KeepAlive as SuccessfulExit=false. Kept so that dropping the
-			// custom template still relaunches the daemon.
-			"KeepAlive": true,
+			"UserService": true,
+			"RunAtLoad":   true,
+			"KeepAlive":   true,
 		},
 	}
 	if goos == "darwin" {
@@ -212,128 +88,85 @@ func homeDir() (string, error) {
 	return os.UserHomeDir()
 }
 
-// cmdQuote and cmdEscape are kardianos's systemd template functions.
-var systemdFuncs = map[string]tmplFunc{
-	"cmd":       func(s string) (string, error) { return `"` + strings.ReplaceAll(s, `"`, `\"`) + `"`, nil },
-	"cmdEscape": func(s string) (string, error) { return strings.ReplaceAll(s, " ", `\x20`), nil },
+// SystemdUnit returns the user unit that Install writes for executable:
+// packaging/systemd/hfbrokerd.service without its leading comments, with
+// executable in ConditionFileIsExecutable= and ExecStart=.
+func SystemdUnit(executable string) ([]byte, error) {
+	path, err := installPath(executable)
+	if err != nil {
+		return nil, err
+	}
+	// systemd splits ExecStart= on spaces; \x20 is its escape for one.
+	esc := strings.ReplaceAll(path, " ", `\x20`)
+	var b strings.Builder
+	header := true
+	for _, line := range strings.SplitAfter(packaging.SystemdUnit, "\n") {
+		if header && strings.HasPrefix(line, "#") {
+			continue
+		}
+		header = false
+		switch {
+		case strings.HasPrefix(line, "ConditionFileIsExecutable="):
+			line = "ConditionFileIsExecutable=" + esc + "\n"
+		case strings.HasPrefix(line, "ExecStart="):
+			_, args, _ := strings.Cut(strings.TrimPrefix(line, "ExecStart="), " ")
+			line = "ExecStart=" + esc + " " + args
+		}
+		b.WriteString(line)
+	}
+	return []byte(b.String()), nil
 }
 
+// plistEscaper escapes as Go's html.EscapeString, which kardianos used.
 var plistEscaper = strings.NewReplacer(`&`, "&amp;", `'`, "&#39;", `<`, "&lt;", `>`, "&gt;", `"`, "&#34;")
 
-var launchdFuncs = map[string]tmplFunc{
-	"html": func(s string) (string, error) { return plistEscaper.Replace(s), nil },
-}
+// programRE is the executable in the packaged plist's ProgramArguments.
+var programRE = regexp.MustCompile(`(<key>ProgramArguments</key>\s*<array>\s*<string>)[^<]*(</string>)`)
 
-// SystemdUnit renders the user unit that Install writes for executable.
-func SystemdUnit(executable string) ([]byte, error) {
-	return renderSystemd(configFor("linux", executable, ""))
-}
-
-// LaunchdPlist renders the agent plist that Install writes for executable,
-// for a user whose home directory is home.
+// LaunchdPlist returns the agent plist that Install writes for executable,
+// for a user whose home directory is home: packaging's plist without its
+// comments, with executable as the program and the agent's output logged
+// under LogDir(home), which a plist shared by every user cannot name.
 func LaunchdPlist(executable, home string) ([]byte, error) {
-	return renderLaunchd(configFor("darwin", executable, home), home)
-}
-
-// renderSystemd builds the data map exactly as kardianos's (*systemd).Install
-// does (for our options: no LogOutput, LimitNOFILE, ReloadSignal or PIDFile).
-func renderSystemd(c *kservice.Config) ([]byte, error) {
-	path, err := filepath.Abs(c.Executable)
+	path, err := installPath(executable)
 	if err != nil {
-		return nil, fmt.Errorf("resolve executable: %w", err)
+		return nil, err
 	}
-	data := map[string]any{
-		"Description":       c.Description,
-		"Path":              path,
-		"Name":              c.Name,
-		"Dependencies":      c.Dependencies,
-		"Arguments":         c.Arguments,
-		"ChRoot":            c.ChRoot,
-		"WorkingDirectory":  c.WorkingDirectory,
-		"UserName":          c.UserName,
-		"ReloadSignal":      optString(c, "ReloadSignal", ""),
-		"PIDFile":           optString(c, "PIDFile", ""),
-		"LogDirectory":      optString(c, "LogDirectory", "/var/log"),
-		"OutputFileSupport": "",
-		"LimitNOFILE":       "",
-		"Restart":           optString(c, "Restart", "always"),
-		"SuccessExitStatus": optString(c, "SuccessExitStatus", ""),
-		"EnvVars":           envVars(c.EnvVars, func(k, v string) string { return "Environment=" + k + "=" + v }),
+	var b strings.Builder
+	for _, line := range strings.SplitAfter(packaging.LaunchdPlist, "\n") {
+		if !strings.HasPrefix(strings.TrimSpace(line), "<!--") {
+			b.WriteString(line)
+		}
 	}
-	out, err := renderTemplate(optString(c, "SystemdScript", ""), data, systemdFuncs)
+	s := b.String()
+	loc := programRE.FindStringSubmatchIndex(s)
+	if loc == nil {
+		return nil, errors.New("packaging's launchd plist has no ProgramArguments")
+	}
+	s = s[:loc[3]] + plistEscaper.Replace(path) + s[loc[4]:]
+	logPath := func(kind string) string {
+		return plistEscaper.Replace(filepath.Join(LogDir(home), LaunchdLabel+"."+kind+".log"))
+	}
+	logs := "\t<key>StandardOutPath</key>\n\t<string>" + logPath("out") + "</string>\n" +
+		"\t<key>StandardErrorPath</key>\n\t<string>" + logPath("err") + "</string>\n"
+	end := strings.LastIndex(s, "</dict>\n</plist>")
+	if end < 0 {
+		return nil, errors.New("packaging's launchd plist does not end in </dict></plist>")
+	}
+	return []byte(s[:end] + logs + s[end:]), nil
+}
+
+// installPath is executable made absolute. It refuses "{{", which kardianos
+// would read as a template action in the file it is handed.
+func installPath(executable string) (string, error) {
+	path, err := filepath.Abs(executable)
 	if err != nil {
-		return nil, fmt.Errorf("render systemd unit: %w", err)
+		return "", fmt.Errorf("resolve executable: %w", err)
 	}
-	return []byte(out), nil
-}
-
-// renderLaunchd builds the data map exactly as kardianos's
-// (*darwinLaunchdService).Install does for a user service.
-func renderLaunchd(c *kservice.Config, home string) ([]byte, error) {
-	path, err := filepath.Abs(c.Executable)
-	if err != nil {
-		return nil, fmt.Errorf("resolve executable: %w", err)
+	if strings.Contains(path, "{{") {
+		return "", fmt.Errorf("cannot install a service for %q: the path contains {{", path)
 	}
-	logDir := optString(c, "LogDirectory", home)
-	logPath := func(kind string) string { return fmt.Sprintf("%s/%s.%s.log", logDir, c.Name, kind) }
-	data := map[string]any{
-		"Name":              c.Name,
-		"Path":              path,
-		"Arguments":         c.Arguments,
-		"ChRoot":            c.ChRoot,
-		"UserName":          c.UserName,
-		"WorkingDirectory":  c.WorkingDirectory,
-		"KeepAlive":         plistBool(optBool(c, "KeepAlive", true)),
-		"RunAtLoad":         plistBool(optBool(c, "RunAtLoad", false)),
-		"SessionCreate":     plistBool(optBool(c, "SessionCreate", false)),
-		"StandardOutPath":   logPath("out"),
-		"StandardErrorPath": logPath("err"),
-		"EnvVars": envVars(c.EnvVars, func(k, v string) string {
-			return "\t\t<key>" + plistEscaper.Replace(k) + "</key>\n\t\t<string>" + plistEscaper.Replace(v) + "</string>"
-		}),
-	}
-	out, err := renderTemplate(optString(c, "LaunchdConfig", ""), data, launchdFuncs)
-	if err != nil {
-		return nil, fmt.Errorf("render launchd plist: %w", err)
-	}
-	return []byte(out), nil
-}
-
-func optString(c *kservice.Config, key, def string) string {
-	if v, ok := c.Option[key].(string); ok {
-		return v
-	}
-	return def
-}
-
-func optBool(c *kservice.Config, key string, def bool) bool {
-	if v, ok := c.Option[key].(bool); ok {
-		return v
-	}
-	return def
-}
-
-func plistBool(b bool) string {
-	if b {
-		return "true"
-	}
-	return "false"
-}
-
-func envVars(vars map[string]string, f func(k, v string) string) []string {
-	if len(vars) == 0 {
-		return nil
-	}
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	out := make([]string, 0, len(keys))
-	for _, k := range keys {
-		out = append(out, f(k, vars[k]))
-	}
-	return out
+	return path, nil
 }
 
 // Manager is the part of a kardianos service the commands use, plus where
@@ -371,6 +204,15 @@ func newManager(sys kservice.System, executable string) (Manager, error) {
 		return nil, fmt.Errorf("find home directory: %w", err)
 	}
 	c := configFor(runtime.GOOS, executable, home)
+	unit, err := SystemdUnit(executable)
+	if err != nil {
+		return nil, err
+	}
+	plist, err := LaunchdPlist(executable, home)
+	if err != nil {
+		return nil, err
+	}
+	c.Option["SystemdScript"], c.Option["LaunchdConfig"] = string(unit), string(plist)
 	s, err := sys.New(noProgram{}, c)
 	if err != nil {
 		return nil, fmt.Errorf("set up %s service: %w", sys.String(), err)
@@ -397,10 +239,10 @@ func (m *manager) Platform() string { return m.platform }
 func (m *manager) UnitFile() (string, []byte, bool, error) {
 	switch m.platform {
 	case PlatformSystemd:
-		b, err := renderSystemd(m.cfg)
+		b, err := SystemdUnit(m.cfg.Executable)
 		return filepath.Join(m.home, ".config", "systemd", "user", m.cfg.Name+".service"), b, true, err
 	case PlatformLaunchd:
-		b, err := renderLaunchd(m.cfg, m.home)
+		b, err := LaunchdPlist(m.cfg.Executable, m.home)
 		return filepath.Join(m.home, "Library", "LaunchAgents", m.cfg.Name+".plist"), b, true, err
 	}
 	return "", nil, false, nil
@@ -410,7 +252,7 @@ func (m *manager) Install() error {
 	if m.platform == PlatformLaunchd {
 		// launchd does not create the directory of StandardErrorPath;
 		// without it the agent's output is lost.
-		if dir := optString(m.cfg, "LogDirectory", ""); dir != "" {
+		if dir, _ := m.cfg.Option["LogDirectory"].(string); dir != "" {
 			if err := os.MkdirAll(dir, 0o700); err != nil {
 				return fmt.Errorf("create log directory: %w", err)
 			}

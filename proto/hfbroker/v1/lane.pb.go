@@ -16,6 +16,7 @@
 package hfbrokerv1
 
 import (
+	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -105,7 +106,11 @@ type LaneReply struct {
 	// message is the status message when code is not 0.
 	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
 	// detail is the status's ErrorDetail, when it carries one.
-	Detail        *ErrorDetail `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	Detail *ErrorDetail `protobuf:"bytes,4,opt,name=detail,proto3" json:"detail,omitempty"`
+	// status is the whole gRPC status when code is not 0: code, message and
+	// every detail (ErrorDetail among them), as a gRPC client would see it.
+	// code, message and detail stay filled for clients that predate it.
+	Status        *status.Status `protobuf:"bytes,5,opt,name=status,proto3" json:"status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -168,20 +173,28 @@ func (x *LaneReply) GetDetail() *ErrorDetail {
 	return nil
 }
 
+func (x *LaneReply) GetStatus() *status.Status {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 var File_hfbroker_v1_lane_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_lane_proto_rawDesc = "" +
 	"\n" +
-	"\x16hfbroker/v1/lane.proto\x12\vhfbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x18hfbroker/v1/broker.proto\"q\n" +
+	"\x16hfbroker/v1/lane.proto\x12\vhfbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x17google/rpc/status.proto\x1a\x18hfbroker/v1/broker.proto\"q\n" +
 	"\bLaneCall\x12\x16\n" +
 	"\x06method\x18\x01 \x01(\tR\x06method\x12\x18\n" +
 	"\arequest\x18\x02 \x01(\fR\arequest\x123\n" +
-	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\x87\x01\n" +
+	"\atimeout\x18\x03 \x01(\v2\x19.google.protobuf.DurationR\atimeout\"\xb3\x01\n" +
 	"\tLaneReply\x12\x1a\n" +
 	"\bresponse\x18\x01 \x01(\fR\bresponse\x12\x12\n" +
 	"\x04code\x18\x02 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x03 \x01(\tR\amessage\x120\n" +
-	"\x06detail\x18\x04 \x01(\v2\x18.hfbroker.v1.ErrorDetailR\x06detailB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\x06detail\x18\x04 \x01(\v2\x18.hfbroker.v1.ErrorDetailR\x06detail\x12*\n" +
+	"\x06status\x18\x05 \x01(\v2\x12.google.rpc.StatusR\x06statusB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var (
 	file_hfbroker_v1_lane_proto_rawDescOnce sync.Once
@@ -201,15 +214,17 @@ var file_hfbroker_v1_lane_proto_goTypes = []any{
 	(*LaneReply)(nil),           // 1: hfbroker.v1.LaneReply
 	(*durationpb.Duration)(nil), // 2: google.protobuf.Duration
 	(*ErrorDetail)(nil),         // 3: hfbroker.v1.ErrorDetail
+	(*status.Status)(nil),       // 4: google.rpc.Status
 }
 var file_hfbroker_v1_lane_proto_depIdxs = []int32{
 	2, // 0: hfbroker.v1.LaneCall.timeout:type_name -> google.protobuf.Duration
 	3, // 1: hfbroker.v1.LaneReply.detail:type_name -> hfbroker.v1.ErrorDetail
-	2, // [2:2] is the sub-list for method output_type
-	2, // [2:2] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	4, // 2: hfbroker.v1.LaneReply.status:type_name -> google.rpc.Status
+	3, // [3:3] is the sub-list for method output_type
+	3, // [3:3] is the sub-list for method input_type
+	3, // [3:3] is the sub-list for extension type_name
+	3, // [3:3] is the sub-list for extension extendee
+	0, // [0:3] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_lane_proto_init() }
