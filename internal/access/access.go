@@ -517,9 +517,9 @@ func (p Policy) Choose(cands []Candidate, repo hubapi.RepoRef, want Access, info
 // access asked for it and what is known of its visibility (nil: unknown,
 // treated as private; always nil for a pattern).
 type Want struct {
-	Repo   hub.RepoRef
+	Repo   hubapi.RepoRef
 	Access Access
-	Info   *hub.RepoInfo
+	Info   *hubapi.RepoInfo
 }
 
 // ChooseAll returns the least-privileged candidate allowed to do every want:

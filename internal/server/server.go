@@ -181,7 +181,7 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 	}
 	for _, g := range req.GetRepos() {
 		r := g.GetRepo()
-		ref, err := hub.ParseRepoPattern(r.GetId(), repoTypeFromProto(r.GetType()))
+		ref, err := hubapi.ParseRepoPattern(r.GetId(), repoTypeFromProto(r.GetType()))
 		if err != nil {
 			return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "name repos as NAMESPACE/NAME or NAMESPACE/*, e.g. acme/llm or datasets/acme/*"})
 		}
