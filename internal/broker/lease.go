@@ -209,6 +209,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.leaseMax = max(b.leaseMax, len(b.leases))
 	b.wakeReaperLocked(l, now)
 	b.mu.Unlock()
+	b.leasesChanged()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 		Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
@@ -408,6 +409,7 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 	b.wakeReaperLocked(l, now)
 	c := l.snapshot()
 	b.mu.Unlock()
+	b.leasesChanged()
 	b.audit(audit.Event{Event: "lease.renewed", LeaseID: c.ID, Profile: c.Profile, Fingerprint: c.Fingerprint,
 		Repo: repoString(c.Repo), Access: accessText(c.Access), Purpose: string(c.Purpose), Reason: "renewed for " + ttl.String()}, caller)
 	return c, nil

@@ -24,22 +24,23 @@ type proxyManager struct {
 	// live reports whether a lease is still live; set once the broker exists.
 	live func(id string) bool
 
-	mu    sync.Mutex
-	table *proxy.Table
-	p     *proxy.Proxy
-	srv   *http.Server
-	url   string
-	done  chan struct{}
+	mu   sync.Mutex
+	p    *proxy.Proxy
+	srv  *http.Server
+	url  string
+	done chan struct{}
+
+	leaseTable // lease tokens by keyed hash, and what outlives a restart (proxystate.go)
 }
 
 func newProxyManager(log *slog.Logger, sink audit.Sink) *proxyManager {
-	return &proxyManager{log: log, audit: sink, table: proxy.NewTable()}
+	return &proxyManager{log: log, audit: sink}
 }
 
 // Issue registers a lease with the proxy and returns the lease token the
 // child gets instead of the real one, and the proxy's URL.
 func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string, error) {
-	url, err := m.start()
+	url, err := m.start(0)
 	if err != nil {
 		return "", "", err
 	}
@@ -47,27 +48,34 @@ func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	m.table.Add(tok, proxy.Lease{ID: l.ID, Endpoint: l.Endpoint, Token: real, Repo: l.Repo, Write: l.Access == broker.AccessWrite})
+	m.add(tok, proxyLease(l, real))
 	return tok, url, nil
 }
 
 // End makes a lease's token fail at once.
 func (m *proxyManager) End(l broker.Lease) {
 	if l.Purpose == broker.PurposeProxy {
-		m.table.RemoveID(l.ID)
+		m.remove(l.ID)
 	}
 }
 
-func (m *proxyManager) start() (string, error) {
+// start runs the proxy, on port if it is not zero (a restart's: see
+// proxystate.go), else on a new ephemeral port.
+func (m *proxyManager) start(port int) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.srv != nil {
 		return m.url, nil
 	}
-	lis, err := proxy.Listen()
+	lis, moved, err := proxy.ListenOn(port)
 	if err != nil {
 		return "", err
 	}
+	if moved {
+		m.log.Warn("hub proxy: its port before the restart is taken by another program; jobs started before the restart lose the Hub",
+			"port", port, "new", lis.Addr().String())
+	}
+	m.setPort(lis.Addr().(*net.TCPAddr).Port)
 	m.p = proxy.New(proxy.Options{Leases: liveLeases{m}, Logger: m.log, Audit: func(ev proxy.Event) {
 		reason := ev.Reason
 		if ev.Denied && reason == "" {
@@ -132,13 +140,16 @@ func (m *proxyManager) Close(timeout time.Duration) {
 type liveLeases struct{ m *proxyManager }
 
 func (l liveLeases) Lookup(tok string) (proxy.Lease, bool) {
-	lease, ok := l.m.table.Lookup(tok)
+	lease, ok := l.m.lookup(tok)
 	if !ok {
 		return proxy.Lease{}, false
 	}
 	if l.m.live != nil && !l.m.live(lease.ID) {
-		l.m.table.RemoveID(lease.ID)
+		l.m.remove(lease.ID)
 		return proxy.Lease{}, false
 	}
 	return lease, true
 }
+
+// Waiting implements proxy.Waiting: restored leases wait for an unlock.
+func (l liveLeases) Waiting() (time.Duration, string, bool) { return l.m.waiting() }

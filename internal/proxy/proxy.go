@@ -26,6 +26,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -213,6 +214,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	lease, ok := p.leases.Lookup(leaseToken)
 	if !ok {
+		if w, can := p.leases.(Waiting); can {
+			if after, reason, wait := w.Waiting(); wait {
+				cw.Header().Set("Retry-After", strconv.Itoa(max(int(after/time.Second), 1)))
+				refuse(http.StatusServiceUnavailable, reason)
+				return
+			}
+		}
 		refuse(http.StatusUnauthorized, invalidCredentials)
 		return
 	}

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"fmt"
@@ -43,28 +44,59 @@ func NewLeaseToken() (string, error) {
 }
 
 // Table is a Leases kept in memory, safe for concurrent use. It keys leases
-// by the SHA-256 of their token, so a lookup never compares token bytes in
-// variable time and the table holds no lease token itself.
+// by the SHA-256 of their token (with a key: HMAC-SHA256), so a lookup never
+// compares token bytes in variable time and the table holds no lease token
+// itself.
 type Table struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]Lease
+	key []byte // nil: plain SHA-256
+	mu  sync.RWMutex
+	m   map[Sum]Lease
 }
 
+// Sum is a lease token's hash as a Table keys it.
+type Sum = [sha256.Size]byte
+
 // NewTable returns an empty Table.
-func NewTable() *Table { return &Table{m: make(map[[sha256.Size]byte]Lease)} }
+func NewTable() *Table { return &Table{m: make(map[Sum]Lease)} }
+
+// NewKeyedTable returns an empty Table that keys leases by the HMAC-SHA256
+// of their token under key: its sums can be written down (the daemon's
+// lease state) without being a way to guess or check a token offline.
+func NewKeyedTable(key []byte) *Table {
+	return &Table{key: append([]byte(nil), key...), m: make(map[Sum]Lease)}
+}
+
+// Sum returns leaseToken's hash under the table's key.
+func (t *Table) Sum(leaseToken string) Sum {
+	if t.key == nil {
+		return sha256.Sum256([]byte(leaseToken))
+	}
+	h := hmac.New(sha256.New, t.key)
+	h.Write([]byte(leaseToken))
+	var s Sum
+	h.Sum(s[:0])
+	return s
+}
 
 // Add makes leaseToken valid for l, replacing any lease it had.
 func (t *Table) Add(leaseToken string, l Lease) {
+	t.AddSum(t.Sum(leaseToken), l)
+}
+
+// AddSum makes the token whose Sum is sum valid for l: a lease restored
+// from the daemon's state, whose token it never kept.
+func (t *Table) AddSum(sum Sum, l Lease) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.m[sha256.Sum256([]byte(leaseToken))] = l
+	t.m[sum] = l
 }
 
 // Remove ends leaseToken's lease: from now on it gets 401.
 func (t *Table) Remove(leaseToken string) {
+	sum := t.Sum(leaseToken)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	delete(t.m, sha256.Sum256([]byte(leaseToken)))
+	delete(t.m, sum)
 }
 
 // RemoveID ends every token of the lease with this ID and says how many
@@ -84,7 +116,7 @@ func (t *Table) RemoveID(id string) int {
 
 // Lookup implements Leases.
 func (t *Table) Lookup(leaseToken string) (Lease, bool) {
-	sum := sha256.Sum256([]byte(leaseToken))
+	sum := t.Sum(leaseToken)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	l, ok := t.m[sum]
