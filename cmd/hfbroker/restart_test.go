@@ -77,41 +77,65 @@ func cmdWaitCalls(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Fatalf("the job did not log %d more answered calls", n)
 }
 
-// check-calls FILE MAXGAP: every call got 200 but for runs of failures, and
-// each run lasted at most MAXGAP: from its first failed call to the next
-// call that got 200. The last call got 200.
+// check-calls FILE MAXREFUSED MAXWAIT: the job's calls were answered 200
+// but for runs without an answer (curl's 000: connection refused, the daemon
+// restarting) of at most MAXREFUSED each, from the first refused call to the
+// next answered one, and runs of 503 (restored leases waiting for the vault's
+// unlock, with Retry-After, which huggingface_hub retries) that, refused
+// calls included, lasted at most MAXWAIT until the next 200. The last call
+// got 200.
 func cmdCheckCalls(ts *testscript.TestScript, neg bool, args []string) {
-	if len(args) != 2 {
-		ts.Fatalf("usage: check-calls FILE MAXGAP")
+	if len(args) != 3 {
+		ts.Fatalf("usage: check-calls FILE MAXREFUSED MAXWAIT")
 	}
-	maxGap, err := time.ParseDuration(args[1])
+	maxRefused, err := time.ParseDuration(args[1])
+	ts.Check(err)
+	maxWait, err := time.ParseDuration(args[2])
 	ts.Check(err)
 	calls := readCalls(ts, args[0])
 	if len(calls) == 0 {
 		ts.Fatalf("no calls logged")
 	}
-	failedSince := -1.0
-	ok, failed := 0, 0
+	since := func(from, to float64) time.Duration {
+		return time.Duration((to - from) * float64(time.Second)).Round(time.Millisecond)
+	}
+	refusedSince, failedSince := -1.0, -1.0
+	ok, refused, waited := 0, 0, 0
 	for _, c := range calls {
-		if c.code != "200" {
-			failed++
-			if failedSince < 0 {
-				failedSince = c.at
+		if c.code != "000" && refusedSince >= 0 {
+			ts.Logf("refused for %v", since(refusedSince, c.at))
+			if since(refusedSince, c.at) > maxRefused {
+				ts.Fatalf("calls were refused for %v (from %.3f), more than %v", since(refusedSince, c.at), refusedSince, maxRefused)
+			}
+			refusedSince = -1
+		}
+		switch c.code {
+		case "200":
+			ok++
+			if failedSince >= 0 {
+				ts.Logf("no 200 for %v", since(failedSince, c.at))
+				if since(failedSince, c.at) > maxWait {
+					ts.Fatalf("calls got no 200 for %v (from %.3f), more than %v", since(failedSince, c.at), failedSince, maxWait)
+				}
+				failedSince = -1
 			}
 			continue
-		}
-		ok++
-		if failedSince >= 0 {
-			gap := time.Duration((c.at - failedSince) * float64(time.Second))
-			ts.Logf("no answer for %v", gap.Round(time.Millisecond))
-			if gap > maxGap {
-				ts.Fatalf("calls failed for %v (from %.3f), more than %v", gap.Round(time.Millisecond), failedSince, maxGap)
+		case "000":
+			refused++
+			if refusedSince < 0 {
+				refusedSince = c.at
 			}
-			failedSince = -1
+		case "503":
+			waited++
+		default:
+			ts.Fatalf("a call got %s (at %.3f)", c.code, c.at)
+		}
+		if failedSince < 0 {
+			failedSince = c.at
 		}
 	}
 	if failedSince >= 0 {
 		ts.Fatalf("the job's last calls failed (from %.3f)", failedSince)
 	}
-	ts.Logf("%d calls answered, %d failed", ok, failed)
+	ts.Logf("%d calls answered 200, %d refused, %d got 503", ok, refused, waited)
 }
