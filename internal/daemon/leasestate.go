@@ -14,6 +14,7 @@ import (
 	"slices"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/hfbroker/hfbroker/internal/atomicfile"
 	"github.com/hfbroker/hfbroker/internal/broker"
@@ -154,12 +155,19 @@ type leaseState struct {
 	done    uint64 // writes finished: every ask up to done is on disk
 	stopped bool
 	trimmed bool // the bound was hit (logged once)
+	waiters int  // callers of changed(true) not yet answered
 	kick    chan struct{}
+	urgent  chan struct{} // a waiter or stop: write now, not after minWriteGap
 	exited  chan struct{}
 }
 
+// minWriteGap spaces out the writes nobody waits for: in a burst of
+// thousands of env leases the file is rewritten ten times a second, not
+// once per lease. A write a proxy grant waits for goes at once.
+const minWriteGap = 100 * time.Millisecond
+
 func newLeaseState(path string, log *slog.Logger) *leaseState {
-	s := &leaseState{path: path, log: log, kick: make(chan struct{}, 1), exited: make(chan struct{})}
+	s := &leaseState{path: path, log: log, kick: make(chan struct{}, 1), urgent: make(chan struct{}, 1), exited: make(chan struct{})}
 	s.cond = sync.NewCond(&s.mu)
 	return s
 }
@@ -168,7 +176,20 @@ func newLeaseState(path string, log *slog.Logger) *leaseState {
 func (s *leaseState) start() {
 	go func() {
 		defer close(s.exited)
+		var last time.Time
 		for range s.kick {
+			s.mu.Lock()
+			hurry := s.waiters > 0 || s.stopped
+			s.mu.Unlock()
+			if d := time.Until(last.Add(minWriteGap)); d > 0 && !hurry {
+				t := time.NewTimer(d)
+				select {
+				case <-t.C:
+				case <-s.urgent:
+				}
+				t.Stop()
+			}
+			last = time.Now()
 			s.mu.Lock()
 			g, stopped := s.want, s.stopped
 			s.mu.Unlock()
@@ -203,9 +224,17 @@ func (s *leaseState) changed(wait bool) {
 		return
 	}
 	s.mu.Lock()
+	s.waiters++
+	s.mu.Unlock()
+	select {
+	case s.urgent <- struct{}{}:
+	default:
+	}
+	s.mu.Lock()
 	for s.done < g && !s.stopped {
 		s.cond.Wait()
 	}
+	s.waiters--
 	s.mu.Unlock()
 }
 
@@ -222,6 +251,10 @@ func (s *leaseState) stop() {
 	select {
 	case s.kick <- struct{}{}:
 	default: // a kick is pending: the writer sees stopped when it takes it
+	}
+	select {
+	case s.urgent <- struct{}{}:
+	default:
 	}
 	<-s.exited
 	s.mu.Lock()
