@@ -365,3 +365,45 @@ func TestAKillMidWriteLeavesTheOldStateOrTheNew(t *testing.T) {
 		t.Fatalf("leftover temporary file not removed: %v", err)
 	}
 }
+
+// The state file is bounded: past maxSavedLeases it keeps the proxy leases
+// (whose jobs break without them) and then the newest, and says so once.
+func TestTheLeaseStateIsBoundedAndKeepsProxyLeasesFirst(t *testing.T) {
+	path := filepath.Join(t.TempDir(), leaseStateName)
+	var logs testutil.SyncBuffer
+	s := newLeaseState(path, slog.New(slog.NewTextHandler(&logs, nil)))
+	now := time.Now()
+	var all []savedLease
+	for i := range maxSavedLeases + 500 {
+		l := savedLease{SavedLease: broker.SavedLease{ID: fmt.Sprintf("l-%016x", i), Profile: "laptop", Purpose: broker.PurposeExec,
+			Follow: broker.FollowTTL, GrantedAt: now, ExpiresAt: now.Add(time.Hour)}}
+		if i%1000 == 999 { // the oldest come last in a snapshot; these are proxy leases
+			l.Purpose, l.TokenHMAC = broker.PurposeProxy, strings.Repeat("ab", 32)
+		}
+		all = append(all, l)
+	}
+	s.snapshot = func() leaseStateFile { return leaseStateFile{Leases: all} }
+	s.start()
+	s.changed(true)
+	s.changed(true)
+	s.stop()
+	st := readLeaseState(path, os.Getuid(), slog.New(slog.DiscardHandler))
+	if st == nil || len(st.Leases) != maxSavedLeases {
+		t.Fatalf("state holds %v leases, want %d", st, maxSavedLeases)
+	}
+	proxies := 0
+	for _, l := range st.Leases {
+		if l.TokenHMAC != "" {
+			proxies++
+		}
+	}
+	if proxies != (maxSavedLeases+500)/1000 {
+		t.Fatalf("%d proxy leases kept, want all %d", proxies, (maxSavedLeases+500)/1000)
+	}
+	if fi, _ := os.Stat(path); fi.Size() > maxLeaseStateBytes {
+		t.Fatalf("state file is %d bytes, over the %d a daemon reads", fi.Size(), maxLeaseStateBytes)
+	}
+	if n := strings.Count(logs.String(), "lease state holds only the newest leases"); n != 1 {
+		t.Fatalf("the bound was logged %d times, want once:\n%s", n, logs.String())
+	}
+}
