@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/keystore"
 )
 
 // Issue 20 item 7: a restarted daemon takes back the leases of jobs that
@@ -115,5 +116,38 @@ func TestTheLeaseKeyLivesInTheStore(t *testing.T) {
 	}
 	if ps, _ := b2.Profiles(); len(ps) != 1 {
 		t.Fatalf("the key shows as a profile: %v", ps)
+	}
+}
+
+// otherKind is a memory store that calls itself another backend, so that
+// Migrate moves tokens into it.
+type otherKind struct{ *keystore.Memory }
+
+func (otherKind) Kind() string { return keystore.KindFile }
+
+// After 'hfbroker migrate', the lease key moves into the new store with the
+// next use, so that proxy leases saved after the migration are recognised
+// by the next daemon.
+func TestTheLeaseKeyFollowsAMigration(t *testing.T) {
+	w := newLeaseWorld(t)
+	ctx := context.Background()
+	k1, err := w.b.LeaseKey(ctx, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := otherKind{keystore.NewMemory()}
+	if _, err := w.b.Migrate(ctx, dst, Caller{}, nil); err != nil {
+		t.Fatal(err)
+	}
+	k2, err := w.b.LeaseKey(ctx, true)
+	if err != nil || string(k1) != string(k2) {
+		t.Fatalf("the key changed with the migration: %v", err)
+	}
+	b2, err := New(Options{Store: dst, Profiles: w.b.opts.Profiles, Procs: w.procs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k3, err := b2.LeaseKey(ctx, false); err != nil || string(k3) != string(k1) {
+		t.Fatalf("the new store does not hold the key: %v", err)
 	}
 }

@@ -64,6 +64,13 @@ func (m *proxyManager) add(tok string, l proxy.Lease) {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
 	m.resolve(ctx, true)
+	if m.leaseKey != nil {
+		// After 'hfbroker migrate' the key moves into the new store with
+		// the next lease (broker.LeaseKey); otherwise this is a cached read.
+		if _, err := m.leaseKey(ctx, true); err != nil {
+			m.log.Warn("hub proxy: cannot keep the lease key in the token store", "err", err)
+		}
+	}
 	m.tmu.Lock()
 	t := m.table
 	sum := t.Sum(tok)
