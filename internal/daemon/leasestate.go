@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/atomicfile"
@@ -82,7 +81,7 @@ func keyID(key []byte) string {
 // leases in it are lost, nothing else (tokens stay in the store).
 func readLeaseState(path string, uid int, log *slog.Logger) *leaseStateFile {
 	removeStaleStateTemps(path)
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := openStateFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -102,10 +101,10 @@ func readLeaseState(path string, uid int, log *slog.Logger) *leaseStateFile {
 	if !fi.Mode().IsRegular() {
 		return ignore("not a regular file", "mode", fi.Mode().String())
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
-		return ignore(fmt.Sprintf("owned by uid %d, not %d", st.Uid, uid))
+	if owner, ok := fileOwner(fi); ok && owner != uid {
+		return ignore(fmt.Sprintf("owned by uid %d, not %d", owner, uid))
 	}
-	if fi.Mode().Perm()&0o077 != 0 {
+	if statePermsMeaningful && fi.Mode().Perm()&0o077 != 0 {
 		return ignore("group or others may read or write it", "mode", fi.Mode().Perm().String())
 	}
 	if fi.Size() > maxLeaseStateBytes {
