@@ -16,6 +16,7 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/zalando/go-keyring"
 
+	"github.com/hfbroker/hfbroker/internal/buildinfo"
 	"github.com/hfbroker/hfbroker/internal/cli"
 	"github.com/hfbroker/hfbroker/internal/daemon"
 	"github.com/hfbroker/hfbroker/internal/hubtest"
@@ -27,12 +28,24 @@ import (
 // the fake Hub. Each script is a story a user would tell; see testdata/script.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"hfbroker":                func() { os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr)) },
+		"hfbroker": func() {
+			stampVersion("HFB_TEST_CLI_VERSION")
+			os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr))
+		},
 		"git-credential-hfbroker": func() { os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr)) },
-		"hfbrokerd":               func() { os.Exit(daemon.Main(os.Args[1:], os.Stdout, os.Stderr)) },
-		"hfb-rawclient":           rawClientMain,
-		"hfb-squat":               squatMain,
+		"hfbrokerd": func() {
+			stampVersion("HFB_TEST_DAEMON_VERSION")
+			os.Exit(daemon.Main(os.Args[1:], os.Stdout, os.Stderr))
+		},
+		"hfb-rawclient": rawClientMain,
+		"hfb-squat":     squatMain,
 	})
+}
+
+// stampVersion plays a release build's -ldflags -X buildinfo.Version: the
+// scripts stamp the CLI and the daemon apart to show an upgrade.
+func stampVersion(envVar string) {
+	buildinfo.Version = os.Getenv(envVar)
 }
 
 // secretService reports whether the real Secret Service is reachable, and
@@ -105,7 +118,7 @@ func setupWorld(t *testing.T, env *testscript.Env, haveSS bool) error {
 	hub.AddUser("bob", "Bob Example")
 	hub.AddOrg(hubtest.OrgSpec{Name: "acme", Fullname: "ACME ML"})
 	hub.AddMember("acme", "alice", hubtest.RoleWrite)
-	hub.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true})
+	hub.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true, Files: map[string]string{"config.json": `{"model_type": "fake-llm"}`}})
 	hub.AddRepo(hubtest.RepoSpec{ID: "acme/other", Private: true})
 	hub.AddRepo(hubtest.RepoSpec{ID: "alice/x", Private: true})
 	hub.AddRepo(hubtest.RepoSpec{ID: "bob/private", Private: true})

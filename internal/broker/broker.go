@@ -73,8 +73,11 @@ type Options struct {
 }
 
 // Route sends requests for repos matching Match to Profile.
+// A route with Dir instead sends leases that name no repo, taken by a
+// process working in Dir or below it, to Profile.
 type Route struct {
 	Match   string
+	Dir     string // absolute and clean
 	Profile string
 }
 

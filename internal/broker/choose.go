@@ -57,14 +57,50 @@ func (b *Broker) choose(ctx context.Context, req LeaseRequest) (Profile, error) 
 		}
 		return b.chooseForRepo(ctx, req)
 	}
-	p, err := b.profile("")
+	name := ""
+	if r, ok := b.dirRoute(req); ok {
+		name = r
+	}
+	p, err := b.profile(name)
 	if err != nil {
+		if name != "" {
+			return Profile{}, fmt.Errorf("route for this directory: %w", err)
+		}
 		return Profile{}, err
 	}
 	if err := b.endpointMatches(p, req.Endpoint); err != nil {
 		return Profile{}, err
 	}
 	return p, nil
+}
+
+// dirRoute returns the profile of the first config route whose directory
+// holds the working directory of the lease's process: a Jupyter kernel runs
+// in its notebook's directory, so a kernel started in ~/work/acme can get the
+// acme profile. The directory is read from /proc, not taken from the request.
+func (b *Broker) dirRoute(req LeaseRequest) (string, bool) {
+	pid := req.Caller.PID
+	if req.PID != 0 {
+		pid = req.PID
+	}
+	if pid == 0 {
+		return "", false
+	}
+	var cwd string
+	for _, r := range b.cfg().Routes {
+		if r.Dir == "" {
+			continue
+		}
+		if cwd == "" {
+			if cwd = b.opts.Procs.Cwd(pid); cwd == "" {
+				return "", false
+			}
+		}
+		if cwd == r.Dir || strings.HasPrefix(cwd, strings.TrimSuffix(r.Dir, "/")+"/") {
+			return r.Profile, true
+		}
+	}
+	return "", false
 }
 
 func (b *Broker) endpointMatches(p Profile, endpoint string) error {
@@ -80,6 +116,9 @@ func (b *Broker) endpointMatches(p Profile, endpoint string) error {
 func (b *Broker) route(req LeaseRequest) (Route, bool) {
 	id := req.Repo.String()
 	for _, r := range b.cfg().Routes {
+		if r.Match == "" {
+			continue
+		}
 		if ok, _ := path.Match(r.Match, id); ok {
 			return r, true
 		}

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/hfbroker/hfbroker/internal/access"
 	"github.com/hfbroker/hfbroker/internal/audit"
@@ -69,6 +71,9 @@ type LeaseRequest struct {
 	// UntilExit asks for a lease without a TTL: it ends with its processes,
 	// within Options.MaxUntilExit.
 	UntilExit bool
+	// Label says what the lease is for, for people reading the lease list
+	// (a Jupyter kernel's name and connection file).
+	Label string
 }
 
 // Lease is a granted lease. It never holds the token.
@@ -95,6 +100,8 @@ type Lease struct {
 	// UntilExit: the lease has no wall-clock limit of its own; it ends with
 	// its processes (within the configured maximum).
 	UntilExit bool
+	// Label is the request's label.
+	Label string
 
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
@@ -121,6 +128,9 @@ const (
 // processes of its job (runenv.EnvLease: exec sets it in the child).
 const LeaseEnv = "HFBROKER_LEASE"
 
+// MaxLabel bounds a lease's label.
+const MaxLabel = 256
+
 // procRef is one process, its start time guarding against pid reuse.
 type procRef struct {
 	pid   int
@@ -138,6 +148,9 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	ttl, err := b.leaseTTL(req)
 	if err != nil {
 		return Grant{}, err
+	}
+	if len(req.Label) > MaxLabel || strings.ContainsFunc(req.Label, unicode.IsControl) {
+		return Grant{}, errorf(KindInvalid, "", "a lease label must be one line of at most %d bytes", MaxLabel)
 	}
 	if req.Repo != nil && req.Profile == "" {
 		b.refreshStale(ctx)
@@ -184,6 +197,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		watched:     follow != FollowTTL,
 		Follow:      follow,
 		UntilExit:   req.UntilExit,
+		Label:       req.Label,
 		Repo:        req.Repo,
 		Access:      req.Access,
 		Purpose:     req.Purpose,

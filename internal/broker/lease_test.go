@@ -23,6 +23,7 @@ type fakeProcs struct {
 	ppid     map[int]int
 	env      map[int]string // pid -> the lease id in its environment
 	noFollow bool           // a system that cannot list processes
+	cwds     map[int]string // pid -> working directory; missing = /work
 }
 
 func (f *fakeProcs) StartTime(pid int) (uint64, error) {
@@ -63,7 +64,14 @@ func (f *fakeProcs) spawn(pid int, start uint64, parent int, id string) {
 	}
 	f.env[pid] = id
 }
-func (f *fakeProcs) Cwd(int) string { return "/work" }
+func (f *fakeProcs) Cwd(pid int) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if d, ok := f.cwds[pid]; ok {
+		return d
+	}
+	return "/work"
+}
 func (f *fakeProcs) set(pid int, start uint64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -37,6 +37,7 @@ type SavedLease struct {
 	Repo        *hub.RepoRef `json:"repo,omitempty"`
 	Access      string       `json:"access,omitempty"`
 	Purpose     Purpose      `json:"purpose"`
+	Label       string       `json:"label,omitempty"`
 	GrantedAt   time.Time    `json:"granted_at"`
 	ExpiresAt   time.Time    `json:"expires_at"`
 	Follow      Follow       `json:"follow"`
@@ -58,7 +59,7 @@ func (b *Broker) SavedLeases() []SavedLease {
 	out := make([]SavedLease, 0, len(b.leases))
 	for _, l := range b.leases {
 		s := SavedLease{ID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint, Endpoint: l.Endpoint, User: l.User,
-			UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, Repo: l.Repo, Access: accessText(l.Access), Purpose: l.Purpose,
+			UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, Repo: l.Repo, Access: accessText(l.Access), Purpose: l.Purpose, Label: l.Label,
 			GrantedAt: l.GrantedAt, ExpiresAt: l.ExpiresAt, Follow: l.Follow, UntilExit: l.UntilExit, JobStart: l.jobStart}
 		for _, m := range l.members {
 			s.Members = append(s.Members, SavedProc{PID: m.pid, Start: m.start})
@@ -90,7 +91,7 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 	causes := map[string]string{}
 	for _, s := range saved {
 		l := &Lease{ID: s.ID, Profile: s.Profile, Fingerprint: s.Fingerprint, Endpoint: s.Endpoint, User: s.User,
-			UID: s.UID, PID: s.PID, Exe: s.Exe, cwd: s.Cwd, Repo: s.Repo, Purpose: s.Purpose,
+			UID: s.UID, PID: s.PID, Exe: s.Exe, cwd: s.Cwd, Repo: s.Repo, Purpose: s.Purpose, Label: s.Label,
 			GrantedAt: s.GrantedAt.UTC().Round(0), ExpiresAt: s.ExpiresAt.UTC().Round(0), Follow: s.Follow,
 			UntilExit: s.UntilExit, jobStart: s.JobStart}
 		if s.Access != "" {
@@ -155,7 +156,7 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 }
 
 func validSaved(s SavedLease) bool {
-	if !strings.HasPrefix(s.ID, "l-") || len(s.ID) > 64 || s.Profile == "" || s.GrantedAt.IsZero() || s.ExpiresAt.IsZero() {
+	if !strings.HasPrefix(s.ID, "l-") || len(s.ID) > 64 || len(s.Label) > MaxLabel || s.Profile == "" || s.GrantedAt.IsZero() || s.ExpiresAt.IsZero() {
 		return false
 	}
 	switch s.Purpose {

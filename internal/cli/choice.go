@@ -25,12 +25,14 @@ type choiceFlags struct {
 	ttlFlag   *pflag.Flag
 }
 
-func (c *choiceFlags) register(cmd *cobra.Command) {
+func (c *choiceFlags) register(cmd *cobra.Command, f *Factory) {
 	cmd.Flags().Var(nonEmpty{&c.Profile}, "profile", "use this profile's token")
 	cmd.Flags().Var(nonEmpty{&c.Repo}, "repo", "choose the least-privileged token for this repo: NS/NAME, datasets/NS/NAME or spaces/NS/NAME")
 	cmd.Flags().Var(nonEmpty{&c.RepoType}, "type", "repo type when --repo has no prefix: model, dataset or space")
 	cmd.Flags().BoolVar(&c.Write, "write", false, "the job will write to the repo")
 	cmd.MarkFlagsMutuallyExclusive("profile", "repo")
+	// The completion asks the daemon only when the shell does.
+	_ = cmd.RegisterFlagCompletionFunc("profile", completeProfiles(f))
 }
 
 // registerTTL adds --ttl and --until-exit: only exec's lease has a job's

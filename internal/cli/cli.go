@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 	rpccode "google.golang.org/genproto/googleapis/rpc/code"
 
+	"github.com/hfbroker/hfbroker/internal/buildinfo"
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/lane"
@@ -100,8 +102,15 @@ func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
 
 // Main runs hfbroker with args and returns its exit code.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if err := buildinfo.CheckPlatform(hostOS); err != nil {
+		fmt.Fprintf(stderr, "hfbroker: error: %s\n", err)
+		return ExitError
+	}
 	return Run(NewFactory(stdin, stdout, stderr), args)
 }
+
+// hostOS is runtime.GOOS; tests play another system.
+var hostOS = runtime.GOOS
 
 // Run runs hfbroker with a given factory.
 func Run(f *Factory, args []string) int {
@@ -126,7 +135,17 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.CompletionOptions.HiddenDefaultCmd = true
+	// --version is the version command's short form. It is a plain flag,
+	// not cobra's Version field, so that the build info is read only when
+	// it is asked for.
+	var showVersion bool
+	root.Flags().BoolVar(&showVersion, "version", false, "print the version (as 'hfbroker version')")
+	root.RunE = func(cmd *cobra.Command, _ []string) error {
+		if showVersion {
+			return versionRun(f, false)
+		}
+		return cmd.Help()
+	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	root.AddCommand(
 		newCmdLogin(f, nil),

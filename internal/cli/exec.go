@@ -47,7 +47,7 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
 		},
 	}
 	cmd.Flags().SetInterspersed(false) // `hfbroker exec python -u x.py` keeps -u
-	opts.Choice.register(cmd)
+	opts.Choice.register(cmd, f)
 	opts.Choice.registerTTL(cmd)
 	cmd.Flags().BoolVar(&opts.Mask, "mask", false, "hide the token in the command's output")
 	cmd.Flags().BoolVar(&opts.Proxy, "proxy", false, "give the command a lease token for the local Hub proxy, not the real token")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -27,7 +28,9 @@ func newCmdLeases(f *Factory) *cobra.Command {
 		Long: `List live leases: what each may do, the processes it lives with, and the time
 left. FOLLOW says how a lease follows its job: "tree" (every process that inherits
 its HFBROKER_LEASE, through background children, double forks, setsid and nohup),
-"process" (the first process only) or "ttl" (no process: it lives out its TTL).`,
+"process" (the first process only) or "ttl" (no process: it lives out its TTL).
+LABEL, when a lease has one, says what it is for: a Jupyter kernel started
+through 'hfbroker jupyter install' shows its kernelspec and connection file.`,
 		Example: `  hfbroker leases
   hfbroker leases --watch
   hfbroker leases renew l-3f2a… --ttl 24h
@@ -47,10 +50,11 @@ its HFBROKER_LEASE, through background children, double forks, setsid and nohup)
 	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw the list until interrupted")
 	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "with --watch, how often to redraw")
 	cmd.AddCommand(&cobra.Command{
-		Use:     "revoke ID",
-		Short:   "End a live lease now",
-		Example: "  hfbroker leases revoke l-3f2a…",
-		Args:    cobra.ExactArgs(1),
+		Use:               "revoke ID",
+		Short:             "End a live lease now",
+		Example:           "  hfbroker leases revoke l-3f2a…",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOneArg(completeLeases(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkLeaseID(args[0]); err != nil {
 				return err
@@ -109,6 +113,7 @@ type leaseJSON struct {
 	Follow      string    `json:"follow,omitempty"`
 	Processes   int32     `json:"processes"`
 	UntilExit   bool      `json:"until_exit,omitempty"`
+	Label       string    `json:"label,omitempty"`
 	GrantedAt   time.Time `json:"granted_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
 }
@@ -124,7 +129,7 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 			ID: l.GetId(), Profile: l.GetProfile(), Fingerprint: l.GetFingerprint(), PID: l.GetPid(),
 			Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
 			Purpose: purposeText(l.GetPurpose()), Follow: l.GetFollow(), Processes: l.GetTreeSize(), UntilExit: l.GetUntilExit(),
-			GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
+			Label: l.GetLabel(), GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
 		})
 	}
 	return list, nil
@@ -192,8 +197,19 @@ func durationText(d time.Duration) string {
 
 func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tACCESS\tPROCS\tFOLLOW\tAGE\tLEFT")
+	// LABEL (what a lease is for: a Jupyter kernel and its connection
+	// file) comes last, and only when a lease has one: it is long.
+	labels := slices.ContainsFunc(list, func(l leaseJSON) bool { return l.Label != "" })
+	head := "ID\tPROFILE\tPID\tEXECUTABLE\tREPO\tPURPOSE\tACCESS\tPROCS\tFOLLOW\tAGE\tLEFT"
+	if labels {
+		head += "\tLABEL"
+	}
+	fmt.Fprintln(tw, head)
 	for _, l := range list {
+		label := ""
+		if labels {
+			label = "\t" + dash(oneLine(l.Label))
+		}
 		left := durationText(l.ExpiresAt.Sub(now))
 		if l.UntilExit {
 			left = "until exit (≤ " + left + ")"
@@ -202,8 +218,8 @@ func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 		if l.Follow == "tree" || l.Follow == "process" {
 			procs = fmt.Sprint(l.Processes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
-			l.Purpose, dash(l.Access), procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
+			l.Purpose, dash(l.Access), procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left, label)
 	}
 	return tw.Flush()
 }

@@ -105,9 +105,10 @@ type LogoutOptions struct {
 func newCmdLogout(f *Factory, runF func(*LogoutOptions) error) *cobra.Command {
 	opts := &LogoutOptions{Factory: f}
 	return &cobra.Command{
-		Use:   "logout NAME",
-		Short: "Remove a profile and its token, ending its leases",
-		Args:  cobra.ExactArgs(1),
+		Use:               "logout NAME",
+		Short:             "Remove a profile and its token, ending its leases",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if err := checkProfileArg(opts.Name); err != nil {
@@ -141,9 +142,10 @@ type SwitchOptions struct {
 func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
 	opts := &SwitchOptions{Factory: f}
 	return &cobra.Command{
-		Use:   "switch NAME",
-		Short: "Make a profile the default",
-		Args:  cobra.ExactArgs(1),
+		Use:               "switch NAME",
+		Short:             "Make a profile the default",
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Name = args[0]
 			if err := checkProfileArg(opts.Name); err != nil {

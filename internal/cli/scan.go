@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +27,21 @@ type ScanOptions struct {
 	// Profiles returns the stored profiles' names by token fingerprint; nil
 	// asks a running daemon. An error means "unknown", not failure.
 	Profiles func(ctx context.Context) (map[string]string, error)
+	// LeaseTokens returns the lease tokens the daemon knows by
+	// fingerprint: live ones and recently ended ones; nil asks a running
+	// daemon. An error means "unknown".
+	LeaseTokens func(ctx context.Context) (map[string]leaseTokenInfo, error)
 }
+
+// leaseTokenInfo is what the daemon says of a lease token it issued.
+type leaseTokenInfo struct {
+	LeaseID string
+	Label   string
+	Ended   bool
+}
+
+// maxStdin bounds what scan reads from stdin, as it bounds files.
+const maxStdin = 50 << 20
 
 func newCmdScanDefault(f *Factory) *cobra.Command { return newCmdScan(f, nil) }
 
@@ -48,6 +64,18 @@ replaced by hf_REDACTED. Notebooks stay valid JSON with their cells; in a
 Python code cell, a string literal that is exactly a token becomes
 os.environ["HF_TOKEN"] (run it with 'hfbroker exec'). Redacting does not make
 a token safe again if it was ever committed or shared: revoke it on the Hub.
+
+In a Python code cell, a login(token="hf_…") or notebook_login() line
+becomes a comment instead: huggingface_hub's login writes the token to a
+plaintext file, and a kernel started through 'hfbroker jupyter install'
+already has a lease.
+
+A lease token (what 'exec --proxy' and hfbroker kernels hand out) that the
+running daemon knows has ended is reported as "lease token, ended": it is
+worthless, and does not count. A live lease token, or a real token, does.
+
+PATH "-" reads stdin; with --redact, the redacted text goes to stdout and the
+report to stderr (the Jupyter save hook in packaging/jupyter/ uses this).
 
 Exits 1 when any token is found, also after --redact: as a pre-commit hook
 (see .pre-commit-hooks.yaml) that stops the commit so you can review the
@@ -80,6 +108,9 @@ type scanFindingJSON struct {
 	Cell     *int   `json:"cell,omitempty"`
 	Where    string `json:"where,omitempty"` // in a notebook: source, output or metadata
 	Redacted bool   `json:"redacted"`
+	// Lease is "live" or "ended" for a lease token the daemon issued.
+	Lease   string `json:"lease,omitempty"`
+	LeaseID string `json:"lease_id,omitempty"`
 }
 
 type scanJSON struct {
@@ -93,7 +124,24 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 	if len(roots) == 0 {
 		roots = []string{"."}
 	}
-	findings, scanErr := scan.Scan(ctx, roots, scan.Options{})
+	var findings []scan.Finding
+	var scanErr error
+	var stdin []byte
+	if slices.Contains(roots, "-") {
+		if len(roots) != 1 {
+			return errorWithHint(ExitUsage, "scan stdin alone: hfbroker scan -", "\"-\" (stdin) cannot be mixed with paths")
+		}
+		var err error
+		if stdin, err = io.ReadAll(io.LimitReader(f.IO.In, maxStdin+1)); err != nil {
+			return fmt.Errorf("read stdin: %w", err)
+		}
+		if len(stdin) > maxStdin {
+			return errorWithHint(ExitError, "", "stdin is larger than %d MiB", maxStdin>>20)
+		}
+		findings = scan.ScanBytes("-", stdin, true)
+	} else {
+		findings, scanErr = scan.Scan(ctx, roots, scan.Options{})
+	}
 	var errs []string
 	if scanErr != nil {
 		for _, line := range strings.Split(scanErr.Error(), "\n") {
@@ -112,9 +160,28 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 			profiles, known = m, true
 		}
 	}
+	var leaseTokens map[string]leaseTokenInfo
+	if len(findings) > 0 {
+		lookup := opts.LeaseTokens
+		if lookup == nil {
+			lookup = func(ctx context.Context) (map[string]leaseTokenInfo, error) { return knownLeaseTokens(ctx, f) }
+		}
+		leaseTokens, _ = lookup(ctx)
+	}
 
 	redacted := map[string]bool{}
-	if opts.Redact {
+	if opts.Redact && stdin != nil {
+		// A filter: the redacted text goes to stdout, even when nothing
+		// changed, so a save hook can always write what it gets back.
+		out, err := scan.RedactBytes(stdin, findings, "", true)
+		if err != nil {
+			return fmt.Errorf("redact stdin: %w", err)
+		}
+		if _, err := f.IO.Out.Write(out); err != nil {
+			return err
+		}
+		redacted["-"] = true
+	} else if opts.Redact {
 		byPath := map[string][]scan.Finding{}
 		var order []string
 		for _, fd := range findings {
@@ -141,6 +208,12 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 			name, ok := profiles[j.Fingerprint]
 			j.Stored, j.Profile = &ok, name
 		}
+		if lt, ok := leaseTokens[j.Fingerprint]; ok && fd.Kind == scan.KindHF {
+			j.Lease, j.LeaseID = "live", lt.LeaseID
+			if lt.Ended {
+				j.Lease = "ended"
+			}
+		}
 		if fd.Notebook != nil {
 			cell := fd.Notebook.Cell
 			if cell >= 0 {
@@ -151,35 +224,79 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 		out.Findings = append(out.Findings, j)
 	}
 
+	report := f.IO.Out
+	if stdin != nil && opts.Redact {
+		report = f.IO.ErrOut // stdout carries the redacted text
+	}
 	if opts.JSON {
-		enc := json.NewEncoder(f.IO.Out)
+		enc := json.NewEncoder(report)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
-		printScan(f, findings, out, known)
+		printScan(f, report, findings, out, known)
 	}
-	if len(findings) > 0 || len(errs) > 0 {
+	// An ended lease token is worthless: it does not fail the scan.
+	live := 0
+	for _, j := range out.Findings {
+		if j.Lease != "ended" {
+			live++
+		}
+	}
+	if live > 0 || len(errs) > 0 {
 		return exitCodeError{ExitError}
 	}
 	return nil
 }
 
-func printScan(f *Factory, findings []scan.Finding, out scanJSON, known bool) {
+// knownLeaseTokens asks a running daemon which lease tokens it issued, by
+// fingerprint, live and recently ended. Like storedProfiles, it never
+// starts a daemon.
+func knownLeaseTokens(ctx context.Context, f *Factory) (map[string]leaseTokenInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := client.Dial(ctx, client.Options{Env: f.Env, NoAutostart: true})
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	resp, err := c.ListLeases(ctx, &pb.ListLeasesRequest{IncludeEnded: true})
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]leaseTokenInfo{}
+	for _, e := range resp.GetEnded() {
+		m[e.GetFingerprint()] = leaseTokenInfo{LeaseID: e.GetLeaseId(), Label: e.GetLabel(), Ended: true}
+	}
+	for _, l := range resp.GetLeases() {
+		if fp := l.GetTokenFingerprint(); fp != "" {
+			m[fp] = leaseTokenInfo{LeaseID: l.GetId(), Label: l.GetLabel()}
+		}
+	}
+	return m, nil
+}
+
+func printScan(f *Factory, w io.Writer, findings []scan.Finding, out scanJSON, known bool) {
 	var paths []string
 	count := map[string]int{}
 	redacted := map[string]bool{}
+	ended := 0
 	for i, fd := range findings {
 		j := out.Findings[i]
 		owner := "stored profile unknown"
 		switch {
+		case j.Lease == "ended":
+			owner = "lease token, ended (lease " + j.LeaseID + "): worthless now"
+			ended++
+		case j.Lease == "live":
+			owner = "lease token, live (lease " + j.LeaseID + "): it works until the lease ends"
 		case j.Stored != nil && *j.Stored:
 			owner = fmt.Sprintf("same token as profile %q", j.Profile)
 		case j.Stored != nil:
 			owner = "not a stored profile"
 		}
-		fmt.Fprintf(f.IO.Out, "%s; %s\n", fd, owner)
+		fmt.Fprintf(w, "%s; %s\n", fd, owner)
 		if count[fd.Path] == 0 {
 			paths = append(paths, fd.Path)
 		}
@@ -189,7 +306,7 @@ func printScan(f *Factory, findings []scan.Finding, out scanJSON, known bool) {
 	left := 0
 	for _, p := range paths {
 		if redacted[p] {
-			fmt.Fprintf(f.IO.Out, "redacted %s in %s\n", plural(count[p], "token", "tokens"), p)
+			fmt.Fprintf(w, "redacted %s in %s\n", plural(count[p], "token", "tokens"), p)
 		} else {
 			left++
 		}
@@ -205,6 +322,9 @@ func printScan(f *Factory, findings []scan.Finding, out scanJSON, known bool) {
 	}
 	if !known {
 		fmt.Fprintln(f.IO.ErrOut, "hfbroker: note: hfbrokerd is not running, so the tokens could not be matched to stored profiles")
+	}
+	if ended == len(findings) {
+		return // only worthless lease tokens: nothing to do
 	}
 	if left > 0 {
 		fmt.Fprintln(f.IO.ErrOut, "hfbroker: hint: remove them with 'hfbroker scan --redact PATH…', and revoke on the Hub any token that was committed or shared")

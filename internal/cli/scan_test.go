@@ -53,7 +53,8 @@ func newScanWorld(t *testing.T, profiles map[string]string, profilesErr error) *
 		}
 	}
 	f := &Factory{IO: &IOStreams{In: strings.NewReader(""), Out: &w.out, ErrOut: &w.errOut, InFd: -1}, Env: func(string) string { return "" }}
-	w.opts = &ScanOptions{Factory: f, Paths: []string{w.dir}, Profiles: func(context.Context) (map[string]string, error) { return profiles, profilesErr }}
+	w.opts = &ScanOptions{Factory: f, Paths: []string{w.dir}, Profiles: func(context.Context) (map[string]string, error) { return profiles, profilesErr },
+		LeaseTokens: func(context.Context) (map[string]leaseTokenInfo, error) { return nil, errors.New("not running") }}
 	return w
 }
 
@@ -140,7 +141,9 @@ func TestScanRedactKeepsTheNotebookValidAndExitsOne(t *testing.T) {
 	if err := json.Unmarshal(data, &nb); err != nil {
 		t.Fatalf("redacted notebook is not JSON: %v\n%s", err, data)
 	}
-	if len(nb.Cells) != 2 || !strings.Contains(strings.Join(nb.Cells[1].Source, ""), `login(os.environ["HF_TOKEN"])`) {
+	// Issue 18: login("hf_…") becomes a comment, not login(os.environ[…]),
+	// which would write the token to huggingface_hub's token file.
+	if len(nb.Cells) != 2 || !strings.Contains(strings.Join(nb.Cells[1].Source, ""), `pass  # hfbroker: this kernel already has a lease`) {
 		t.Errorf("redacted notebook cells = %+v", nb.Cells)
 	}
 	for _, tok := range []string{tokWrite, tokRead} {
@@ -191,5 +194,67 @@ func TestScanFlags(t *testing.T) {
 	}
 	if !got.Redact || !got.JSON || strings.Join(got.Paths, ",") != "a,b" {
 		t.Errorf("options = %+v", got)
+	}
+}
+
+// Issue 18: a lease token left in a notebook is worthless once its lease has
+// ended; scan says so and does not fail for it. A live lease token, or a real
+// token beside it, still fails the scan.
+func TestScanReportsEndedLeaseTokensAndExitsZero(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		known map[string]leaseTokenInfo
+		code  int
+		want  []string
+	}{
+		{"both ended", map[string]leaseTokenInfo{
+			secret.Fingerprint(tokWrite): {LeaseID: "l-1", Ended: true},
+			secret.Fingerprint(tokRead):  {LeaseID: "l-2", Ended: true},
+		}, ExitOK, []string{"lease token, ended (lease l-1)", "lease token, ended (lease l-2)"}},
+		{"one live", map[string]leaseTokenInfo{
+			secret.Fingerprint(tokWrite): {LeaseID: "l-1", Ended: true},
+			secret.Fingerprint(tokRead):  {LeaseID: "l-2"},
+		}, ExitError, []string{"lease token, ended (lease l-1)", "lease token, live (lease l-2)"}},
+		{"one real", map[string]leaseTokenInfo{
+			secret.Fingerprint(tokWrite): {LeaseID: "l-1", Ended: true},
+		}, ExitError, []string{"lease token, ended (lease l-1)", "not a stored profile"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newScanWorld(t, map[string]string{}, nil)
+			w.opts.Paths = []string{filepath.Join(w.dir, "nb.ipynb")}
+			w.opts.LeaseTokens = func(context.Context) (map[string]leaseTokenInfo, error) { return tc.known, nil }
+			if code := w.run(t); code != tc.code {
+				t.Errorf("exit = %d, want %d\n%s%s", code, tc.code, w.out.String(), w.errOut.String())
+			}
+			for _, want := range tc.want {
+				if !strings.Contains(w.out.String(), want) {
+					t.Errorf("output lacks %q:\n%s", want, w.out.String())
+				}
+			}
+		})
+	}
+}
+
+// The Jupyter save hook pipes the notebook through 'scan --redact -': the
+// redacted notebook comes out on stdout, the report on stderr.
+func TestScanRedactStdinIsAFilter(t *testing.T) {
+	w := newScanWorld(t, map[string]string{}, nil)
+	nb := strings.NewReplacer("SRCTOKEN", tokWrite, "OUTTOKEN", tokRead).Replace(scanNotebook)
+	w.opts.Factory.IO.In = strings.NewReader(nb)
+	w.opts.Paths, w.opts.Redact = []string{"-"}, true
+	if code := w.run(t); code != ExitError {
+		t.Errorf("exit = %d, want 1 (tokens were found)", code)
+	}
+	if !json.Valid(w.out.Bytes()) || !strings.Contains(w.out.String(), `"cells"`) {
+		t.Fatalf("stdout is not the notebook:\n%s", w.out.String())
+	}
+	if !strings.Contains(w.out.String(), "hf_REDACTED") || !strings.Contains(w.errOut.String(), "redacted 2 tokens in -") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", w.out.String(), w.errOut.String())
+	}
+
+	// "-" with paths is a usage error.
+	w.opts.Paths = []string{"-", w.dir}
+	if ue, ok := errors.AsType[*userError](scanRun(context.Background(), w.opts)); !ok || ue.code != ExitUsage {
+		t.Errorf("scan - PATH: %v, want a usage error", ue)
 	}
 }

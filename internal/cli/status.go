@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/buildinfo"
 	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -43,6 +44,8 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		}
 		out := opts.Factory.IO.Out
 		uptime := time.Since(s.GetStartedAt().AsTime()).Round(time.Second)
+		cliB, daemonB := buildinfo.Read(), daemonBuild(s)
+		skew := versionSkew(cliB, daemonB, s.GetPid())
 		if opts.JSON {
 			enc := json.NewEncoder(out)
 			enc.SetIndent("", "  ")
@@ -53,6 +56,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 				"uptime_seconds": int64(uptime.Seconds()),
 				"config": map[string]any{"path": s.GetConfigPath(), "loaded_at": s.GetConfigLoadedAt().AsTime(),
 					"sha256": s.GetConfigHash(), "error": s.GetConfigError()},
+				"daemon_build": daemonB, "cli_build": cliB, "version_skew": skew,
 			})
 		}
 		fmt.Fprintf(out, "hfbrokerd %s, pid %d, up %s\n", s.GetVersion(), s.GetPid(), uptime)
@@ -69,6 +73,11 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(out, "leases:   %d live\n", s.GetLeaseCount())
 		if p := s.GetConfigPath(); p != "" {
 			fmt.Fprintf(out, "config:   %s\n", configText(s))
+		}
+		fmt.Fprintf(out, "daemon:   %s\n", daemonB)
+		fmt.Fprintf(out, "cli:      %s\n", cliB)
+		if skew != "" {
+			fmt.Fprintf(opts.Factory.IO.ErrOut, "hfbroker: warning: %s\n", skew)
 		}
 		return nil
 	})

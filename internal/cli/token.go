@@ -31,7 +31,7 @@ or the default profile's. This is the only hfbroker command that prints a token.
 			return tokenRun(cmd.Context(), opts)
 		},
 	}
-	opts.Choice.register(cmd)
+	opts.Choice.register(cmd, f)
 	return cmd
 }
 

@@ -24,9 +24,10 @@ type WhoamiOptions struct {
 func newCmdWhoami(f *Factory, runF func(*WhoamiOptions) error) *cobra.Command {
 	opts := &WhoamiOptions{Factory: f}
 	cmd := &cobra.Command{
-		Use:   "whoami [NAME] [--refresh] [--json]",
-		Short: "Show who a profile's token belongs to and what it may do",
-		Args:  cobra.MaximumNArgs(1),
+		Use:               "whoami [NAME] [--refresh] [--json]",
+		Short:             "Show who a profile's token belongs to and what it may do",
+		Args:              cobra.MaximumNArgs(1),
+		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Profile = args[0]

@@ -122,7 +122,11 @@ func checkRouteMatch(m string) *Error {
 // broker's own choice.
 type Route struct {
 	// Match is a repo pattern: "acme/*", "acme/llm", "datasets/acme/*".
-	Match   string `toml:"match"`
+	Match string `toml:"match"`
+	// Dir instead matches leases that name no repo by the working
+	// directory of the process that takes them: "~/work/acme" (a Jupyter
+	// kernel works in its notebook's directory).
+	Dir     string `toml:"dir"`
 	Profile string `toml:"profile"`
 }
 
@@ -216,8 +220,18 @@ func Parse(path string, b []byte) (*Config, error) {
 		return nil, fmt.Errorf("parse %s: git.prefer must be write or read, not %q", path, c.Git.Prefer)
 	}
 	for i, r := range c.Routes {
-		if r.Match == "" || r.Profile == "" {
-			return nil, fmt.Errorf("parse %s: route %d needs both match and profile", path, i+1)
+		if (r.Match == "") == (r.Dir == "") || r.Profile == "" {
+			return nil, fmt.Errorf("parse %s: route %d needs a profile and either match or dir", path, i+1)
+		}
+		if r.Dir != "" {
+			dir, err := routeDir(r.Dir)
+			if err != nil {
+				return nil, fmt.Errorf("parse %s: route %d: %w", path, i+1, err)
+			}
+			c.Routes[i].Dir = dir
+		}
+		if r.Match == "" {
+			continue // a directory route
 		}
 		if err := checkRouteMatch(r.Match); err != nil {
 			err.Msg = fmt.Sprintf("parse %s: route %d: %s", path, i+1, err.Msg)
@@ -232,6 +246,21 @@ func Parse(path string, b []byte) (*Config, error) {
 		c.Endpoint = ep
 	}
 	return c, nil
+}
+
+// routeDir makes a route's dir absolute: "~/" is the home directory.
+func routeDir(d string) (string, error) {
+	if d == "~" || strings.HasPrefix(d, "~/") {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("dir %q: %w", d, err)
+		}
+		d = filepath.Join(home, strings.TrimPrefix(d, "~"))
+	}
+	if !filepath.IsAbs(d) {
+		return "", fmt.Errorf("dir %q must be absolute or start with ~/", d)
+	}
+	return filepath.Clean(d), nil
 }
 
 // Endpoint resolves the Hub endpoint as huggingface_hub does: HF_ENDPOINT,

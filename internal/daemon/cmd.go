@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/buildinfo"
 )
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -33,7 +35,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "version",
 		Short: "Print the version",
 		Args:  cobra.NoArgs,
-		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(stdout, "hfbrokerd", Version) },
+		Run:   func(cmd *cobra.Command, _ []string) { fmt.Fprintln(stdout, "hfbrokerd version", buildinfo.Read()) },
 	})
 	addServiceCommands(root, stdout, stderr)
 	return root
@@ -74,3 +76,7 @@ func setMemoryLimit(env func(string) string) {
 		debug.SetMemoryLimit(DefaultMemoryLimit)
 	}
 }
+
+// Command is hfbrokerd's command tree, for tools that document it (man
+// pages, internal/tools/gendocs).
+func Command(stdout, stderr io.Writer) *cobra.Command { return newRootCmd(stdout, stderr) }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -27,17 +28,16 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/broker"
+	"github.com/hfbroker/hfbroker/internal/buildinfo"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
-
-// Version is set at build time with -ldflags "-X …/daemon.Version=v1.2.3".
-var Version = "dev"
 
 // MaxMessageSize bounds every message, over gRPC and the lane alike: nothing
 // the API carries comes near it, and a hostile peer of our own uid cannot make
@@ -190,11 +190,15 @@ func Run(ctx context.Context, opts Options) error {
 			s.Close()
 		}
 	}()
+	// The build is read when the daemon starts, not at package init, so a
+	// test can stamp buildinfo.Version first.
+	build := buildinfo.Read()
 	impl := server.New(b, server.Info{
 		Socket:        sockPath,
 		Backend:       store.Kind(),
 		BackendReason: reason,
-		Version:       Version,
+		Version:       build.Version,
+		Build:         buildProto(build),
 		StartedAt:     time.Now(),
 		OpenStore: func(ctx context.Context, kind string, pass []byte) (broker.Store, error) {
 			s, err := openBackend(ctx, kind, paths, opts.Env, pass)
@@ -228,7 +232,7 @@ func Run(ctx context.Context, opts Options) error {
 	serveErr := make(chan error, 1)
 	go split.run()
 	go func() { serveErr <- srv.Serve(split.grpcLis) }()
-	log.Info("hfbrokerd serving", "socket", sockPath, "pid", os.Getpid(), "backend", store.Kind(), "version", Version)
+	log.Info("hfbrokerd serving", "socket", sockPath, "pid", os.Getpid(), "backend", store.Kind(), "version", build.Version)
 	if opts.Ready != nil {
 		opts.Ready(sockPath)
 	}
@@ -316,6 +320,10 @@ func logInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 
 // Main is hfbrokerd's entry point.
 func Main(args []string, stdout, stderr io.Writer) int {
+	if err := buildinfo.CheckPlatform(hostOS); err != nil {
+		fmt.Fprintf(stderr, "hfbrokerd: error: %s\n", err)
+		return 1
+	}
 	cmd := newRootCmd(stdout, stderr)
 	cmd.SetArgs(args)
 	if err := cmd.Execute(); err != nil {
@@ -333,7 +341,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 func settingsOf(c *config.Config) broker.Settings {
 	routes := make([]broker.Route, 0, len(c.Routes))
 	for _, r := range c.Routes {
-		routes = append(routes, broker.Route{Match: r.Match, Profile: r.Profile})
+		routes = append(routes, broker.Route{Match: r.Match, Dir: r.Dir, Profile: r.Profile})
 	}
 	return broker.Settings{DefaultTTL: c.LeaseTTL(), MaxTTL: c.MaxTTL(), GitTTL: c.GitTTL(),
 		MaxUntilExit: c.MaxUntilExit(), Routes: routes, GitPrefer: c.Git.Prefer}
@@ -368,4 +376,12 @@ func reloadOnSIGHUP(cw *configWatcher) (stop func()) {
 // signalContext ends on SIGTERM or SIGINT.
 func signalContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+}
+
+// hostOS is runtime.GOOS; tests play another system.
+var hostOS = runtime.GOOS
+
+// buildProto is the daemon's build as the status reply carries it.
+func buildProto(i buildinfo.Info) *pb.BuildInfo {
+	return &pb.BuildInfo{Version: i.Version, Revision: i.Revision, Modified: i.Modified, GoVersion: i.GoVersion, Platform: i.Platform}
 }

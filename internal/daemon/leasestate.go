@@ -54,6 +54,9 @@ type leaseStateFile struct {
 type savedLease struct {
 	broker.SavedLease
 	TokenHMAC string `json:"token_hmac,omitempty"`
+	// TokenFingerprint is the lease token's secret.Fingerprint (32 bits of
+	// its SHA-256), which scan reports lease tokens by.
+	TokenFingerprint string `json:"token_fingerprint,omitempty"`
 }
 
 const (
@@ -312,6 +315,7 @@ func snapshotLeases(b *broker.Broker, px *proxyManager) leaseStateFile {
 				continue // not issued yet, or its key is not in the store: it cannot come back
 			}
 			sl.TokenHMAC = hex.EncodeToString(sum[:])
+			sl.TokenFingerprint = px.TokenFingerprint(l.ID)
 		}
 		st.Leases = append(st.Leases, sl)
 	}
@@ -326,6 +330,7 @@ func restoreLeases(st *leaseStateFile, b *broker.Broker, px *proxyManager, log *
 		return
 	}
 	sums := map[string]proxy.Sum{}
+	fps := map[string]string{}
 	saved := make([]broker.SavedLease, 0, len(st.Leases))
 	for _, l := range st.Leases {
 		if l.Purpose == broker.PurposeProxy {
@@ -335,6 +340,9 @@ func restoreLeases(st *leaseStateFile, b *broker.Broker, px *proxyManager, log *
 				continue
 			}
 			sums[l.ID] = proxy.Sum(raw)
+			if len(l.TokenFingerprint) <= 16 {
+				fps[l.ID] = l.TokenFingerprint
+			}
 		}
 		saved = append(saved, l.SavedLease)
 	}
@@ -342,7 +350,7 @@ func restoreLeases(st *leaseStateFile, b *broker.Broker, px *proxyManager, log *
 	var pending []restoredProxyLease
 	for _, l := range back {
 		if l.Purpose == broker.PurposeProxy {
-			pending = append(pending, restoredProxyLease{id: l.ID, sum: sums[l.ID]})
+			pending = append(pending, restoredProxyLease{id: l.ID, sum: sums[l.ID], fingerprint: fps[l.ID], label: l.Label})
 		}
 	}
 	log.Info("leases restored from before the restart", "restored", len(back), "saved", len(st.Leases), "proxy", len(pending))

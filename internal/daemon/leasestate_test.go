@@ -229,7 +229,8 @@ func assertStateClean(t *testing.T, w *restartWorld, leaseTok string, n int) {
 		t.Fatalf("state holds %d leases, want %d:\n%s", len(st.Leases), n, data)
 	}
 	for _, l := range st.Leases {
-		if l.Purpose == broker.PurposeProxy && (len(l.TokenHMAC) != 64 || st.KeyID == "" || st.ProxyPort == 0) {
+		if l.Purpose == broker.PurposeProxy && (len(l.TokenHMAC) != 64 || st.KeyID == "" || st.ProxyPort == 0 ||
+			l.TokenFingerprint != secret.Fingerprint(leaseTok)) {
 			t.Fatalf("proxy lease saved without its hash, key id or port:\n%s", data)
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/proxy"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/server"
 )
 
 // proxyManager runs the local Hub proxy, started on the first PROXY lease,
@@ -25,6 +26,7 @@ type proxyManager struct {
 	live func(id string) bool
 
 	mu   sync.Mutex
+	book tokenBook // guarded by mu
 	p    *proxy.Proxy
 	srv  *http.Server
 	url  string
@@ -48,7 +50,14 @@ func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string,
 	if err != nil {
 		return "", "", err
 	}
+	m.mu.Lock()
+	m.book.issued(l.ID, secret.Fingerprint(tok), l.Label)
+	m.mu.Unlock()
+	// add saves the lease state, the token's fingerprint with it.
 	m.add(tok, proxyLease(l, real))
+	if m.live != nil && !m.live(l.ID) {
+		m.End(l) // it ended before it was booked: End found nothing to move
+	}
 	return tok, url, nil
 }
 
@@ -56,6 +65,78 @@ func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string,
 func (m *proxyManager) End(l broker.Lease) {
 	if l.Purpose == broker.PurposeProxy {
 		m.remove(l.ID)
+		m.mu.Lock()
+		m.book.ended(l.ID, time.Now())
+		m.mu.Unlock()
+	}
+}
+
+// TokenFingerprint implements server.LeaseTokenBook.
+func (m *proxyManager) TokenFingerprint(leaseID string) string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.book.live[leaseID].fingerprint
+}
+
+// EndedTokens implements server.LeaseTokenBook.
+func (m *proxyManager) EndedTokens() []server.EndedLeaseToken {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.book.prune(time.Now())
+	out := make([]server.EndedLeaseToken, len(m.book.gone))
+	for i, e := range m.book.gone {
+		out[i] = server.EndedLeaseToken{Fingerprint: e.fingerprint, LeaseID: e.id, Label: e.label, EndedAt: e.at}
+	}
+	return out
+}
+
+// tokenBook remembers the fingerprints of the lease tokens issued: of live
+// leases, and of ended ones for endedTokenTTL (at most maxEndedTokens of
+// them), so that scan can report a lease token in a notebook as ended and
+// harmless. Never the tokens: a fingerprint is 32 bits of a SHA-256.
+type tokenBook struct {
+	live map[string]bookEntry // by lease id
+	gone []bookEntry          // oldest first
+}
+
+type bookEntry struct {
+	id, fingerprint, label string
+	at                     time.Time
+}
+
+const (
+	maxEndedTokens = 4096
+	endedTokenTTL  = 30 * 24 * time.Hour
+)
+
+func (b *tokenBook) issued(id, fingerprint, label string) {
+	if b.live == nil {
+		b.live = map[string]bookEntry{}
+	}
+	b.live[id] = bookEntry{id: id, fingerprint: fingerprint, label: label}
+}
+
+func (b *tokenBook) ended(id string, now time.Time) {
+	e, ok := b.live[id]
+	if !ok {
+		return
+	}
+	delete(b.live, id)
+	e.at = now
+	if len(b.gone) == maxEndedTokens {
+		b.gone = append(b.gone[:0], b.gone[1:]...)
+	}
+	b.gone = append(b.gone, e)
+	b.prune(now)
+}
+
+func (b *tokenBook) prune(now time.Time) {
+	i := 0
+	for i < len(b.gone) && now.Sub(b.gone[i].at) > endedTokenTTL {
+		i++
+	}
+	if i > 0 {
+		b.gone = append(b.gone[:0], b.gone[i:]...)
 	}
 }
 

@@ -43,8 +43,9 @@ type leaseTable struct {
 // restoredProxyLease is a proxy lease taken back after a restart: its id
 // and its lease token's hash, but not yet its real token.
 type restoredProxyLease struct {
-	id  string
-	sum proxy.Sum
+	id                 string
+	sum                proxy.Sum
+	fingerprint, label string // for the token book (scan)
 }
 
 // storeTimeout bounds the store reads of resolve (a keychain may hang).
@@ -180,6 +181,13 @@ func (m *proxyManager) restore(port int, kid string, leases []restoredProxyLease
 	m.tmu.Lock()
 	m.pending, m.pendingKID = append(m.pending, leases...), kid
 	m.tmu.Unlock()
+	m.mu.Lock()
+	for _, l := range leases {
+		if l.fingerprint != "" {
+			m.book.issued(l.id, l.fingerprint, l.label)
+		}
+	}
+	m.mu.Unlock()
 	if _, err := m.start(port); err != nil {
 		m.log.Warn("hub proxy: cannot start it for the restored leases", "err", err)
 	}

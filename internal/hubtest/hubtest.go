@@ -15,6 +15,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -84,6 +85,7 @@ type repo struct {
 	private  bool
 	gated    hub.Gated
 	approved map[string]bool
+	files    map[string]string // path -> content, served by resolve
 }
 
 // OrgSpec configures an organization.
@@ -152,6 +154,9 @@ type RepoSpec struct {
 	Private  bool
 	Gated    hub.Gated
 	Approved []string // users granted access to a gated repo
+	// Files are served at /{repo}/resolve/{rev}/{path} (any revision), as
+	// hf_hub_download fetches them.
+	Files map[string]string
 }
 
 // New starts a fake Hub that closes when the test ends.
@@ -317,7 +322,7 @@ func (h *Hub) AddRepo(spec RepoSpec) hub.RepoRef {
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r := &repo{ref: ref, id: objectID("repo", ref.String()), private: spec.Private, gated: spec.Gated, approved: map[string]bool{}}
+	r := &repo{ref: ref, id: objectID("repo", ref.String()), private: spec.Private, gated: spec.Gated, approved: map[string]bool{}, files: spec.Files}
 	for _, u := range spec.Approved {
 		r.approved[u] = true
 	}
@@ -506,7 +511,53 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, map[string]any{})
 		return
 	}
+	if ref, file, ok := parseResolvePath(r.URL.Path); ok {
+		d := h.Check(raw, ref, false)
+		if !d.Allowed() {
+			d.write(w)
+			return
+		}
+		h.mu.Lock()
+		content, found := "", false
+		if rp := h.repos[ref]; rp != nil {
+			content, found = rp.files[file]
+		}
+		h.mu.Unlock()
+		if !found {
+			w.Header().Set("X-Error-Code", "EntryNotFound")
+			writeError(w, http.StatusNotFound, "EntryNotFound", "Entry not found")
+			return
+		}
+		w.Header().Set("ETag", `"`+objectID("file", ref.String()+"/"+file)+`"`)
+		w.Header().Set("X-Repo-Commit", objectID("commit", ref.String()))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		w.Header().Set("Content-Length", fmt.Sprint(len(content)))
+		if r.Method == http.MethodGet {
+			io.WriteString(w, content)
+		}
+		return
+	}
 	writeError(w, http.StatusNotFound, "", "Not Found")
+}
+
+// parseResolvePath reads /[datasets/|spaces/]NS/NAME/resolve/REV/FILE.
+func parseResolvePath(p string) (ref hub.RepoRef, file string, ok bool) {
+	parts := strings.Split(strings.TrimPrefix(p, "/"), "/")
+	prefix := ""
+	if len(parts) > 0 && (parts[0] == "datasets" || parts[0] == "spaces" || parts[0] == "models") {
+		prefix, parts = parts[0]+"/", parts[1:]
+	}
+	if len(parts) < 5 || parts[2] != "resolve" {
+		return ref, "", false
+	}
+	if prefix == "models/" {
+		prefix = ""
+	}
+	ref, err := hub.ParseRepo(prefix+parts[0]+"/"+parts[1], hub.RepoModel)
+	if err != nil {
+		return ref, "", false
+	}
+	return ref, strings.Join(parts[4:], "/"), true
 }
 
 // bearer returns the token from "Authorization: Bearer X"; "" if there is

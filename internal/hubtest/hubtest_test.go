@@ -229,3 +229,33 @@ func TestAuthorizeHelper(t *testing.T) {
 		t.Fatal("a revoked token was authorized")
 	}
 }
+
+// The fake Hub serves a private repo's files at resolve, as
+// hf_hub_download fetches them, only to a token that can read the repo.
+func TestResolveServesFilesToReaders(t *testing.T) {
+	h := hubtest.New(t)
+	h.AddUser("alice", "Alice")
+	h.AddUser("bob", "Bob")
+	h.AddRepo(hubtest.RepoSpec{ID: "alice/x", Private: true, Files: map[string]string{"config.json": "{}"}})
+	alice := h.AddToken("alice", hubtest.TokenSpec{Role: "read"})
+	bob := h.AddToken("bob", hubtest.TokenSpec{Role: "read"})
+	get := func(tok, path string) int {
+		req, _ := http.NewRequest("GET", h.URL()+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok)
+		resp, err := h.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if c := get(alice, "/alice/x/resolve/main/config.json"); c != 200 {
+		t.Errorf("owner: %d, want 200", c)
+	}
+	if c := get(alice, "/alice/x/resolve/main/missing.json"); c != 404 {
+		t.Errorf("missing file: %d, want 404", c)
+	}
+	if c := get(bob, "/alice/x/resolve/main/config.json"); c == 200 {
+		t.Errorf("another user read a private file")
+	}
+}

@@ -449,6 +449,11 @@ var (
 	importOSLine = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`(?m)^[ \t]*import[ \t]+(?:[\w.]+[ \t]*,[ \t]*)*os[ \t]*(?:,.*)?(?:#.*)?$`)
 	})
+	// loginCall is a whole line that calls huggingface_hub's login: its
+	// indent, the function and its arguments.
+	loginCall = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^([ \t]*)(?:[A-Za-z_][A-Za-z0-9_]*\.)*(login|notebook_login|interpreter_login)[ \t]*\((.*)\)[ \t]*;?[ \t]*\r?$`)
+	})
 	futureImport = sync.OnceValue(func() *regexp.Regexp {
 		return regexp.MustCompile(`(?m)^[ \t]*from[ \t]+__future__[ \t]+import`)
 	})

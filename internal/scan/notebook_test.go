@@ -304,3 +304,100 @@ func FuzzNotebook(f *testing.F) {
 		}
 	})
 }
+
+// Issue 18: `login(token="hf_…")` redacted to login(token=os.environ[…])
+// wrote the real token to huggingface_hub's plaintext token file the first
+// time the cell ran under exec: the fix undid itself. login() and
+// notebook_login() lines become a comment; a bare literal still becomes
+// os.environ["HF_TOKEN"], and the cell stays valid Python.
+func TestRedactTurnsLoginCallsIntoAComment(t *testing.T) {
+	python := requireTool(t, "python3")
+	m := newTokenMaker(18)
+	tok, tok2 := m.hf(), m.hf()
+	src := strings.NewReplacer("TOK2", tok2, "TOK", tok).Replace(`{
+ "cells": [
+  {
+   "cell_type": "code",
+   "execution_count": null,
+   "metadata": {},
+   "outputs": [],
+   "source": [
+    "import huggingface_hub\n",
+    "from huggingface_hub import login, notebook_login\n",
+    "login(token=\"TOK\")\n",
+    "if True:\n",
+    "    huggingface_hub.login(\"TOK\", add_to_git_credential=True)\n",
+    "notebook_login()\n",
+    "x = \"TOK2\""
+   ]
+  }
+ ],
+ "metadata": {"kernelspec": {"language": "python", "name": "python3"}},
+ "nbformat": 4,
+ "nbformat_minor": 5
+}
+`)
+	path := filepath.Join(t.TempDir(), "login.ipynb")
+	writeFile(t, path, src, 0o600)
+	found, err := Scan(t.Context(), []string{path}, Options{})
+	if err != nil || len(found) != 3 {
+		t.Fatalf("found %d tokens (%v), want 3", len(found), err)
+	}
+	if err := Redact(path, found, ""); err != nil {
+		t.Fatal(err)
+	}
+	var nb struct {
+		Cells []struct {
+			Source []string `json:"source"`
+		} `json:"cells"`
+	}
+	if err := json.Unmarshal([]byte(readFile(t, path)), &nb); err != nil {
+		t.Fatalf("redacted notebook is not JSON: %v", err)
+	}
+	code := strings.Join(nb.Cells[0].Source, "")
+	assertNoToken(t, "redacted cell", code, tok, tok2)
+	for _, want := range []string{
+		"pass  # hfbroker: this kernel already has a lease",
+		"\n    pass  # hfbroker:",
+		`x = os.environ["HF_TOKEN"]`,
+		"import os\n",
+	} {
+		if !strings.Contains(code, want) {
+			t.Errorf("redacted cell lacks %q:\n%s", want, code)
+		}
+	}
+	for _, line := range strings.Split(code, "\n") {
+		if call, _, _ := strings.Cut(line, "#"); strings.Contains(call, "login(") {
+			t.Errorf("a login call is left: %q", line)
+		}
+	}
+	// Still valid Python.
+	if out, err := exec.Command(python, "-c", "import sys; compile(sys.argv[1], 'cell', 'exec')", code).CombinedOutput(); err != nil {
+		t.Errorf("redacted cell does not compile: %v: %s\n%s", err, out, code)
+	}
+}
+
+// The save hook's filter: RedactBytes rewrites a notebook that never was a
+// file, and takes out notebook_login() even when it holds no token.
+func TestRedactBytesFiltersANotebook(t *testing.T) {
+	m := newTokenMaker(19)
+	tok := m.hf()
+	src := `{"cells": [{"cell_type": "code", "metadata": {}, "outputs": [{"output_type": "stream", "name": "stdout", "text": ["` + tok + `\n"]}], "source": ["notebook_login()\n", "print(1)"]}], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}`
+	found := ScanBytes("-", []byte(src), true)
+	if len(found) != 1 || found[0].Notebook == nil || found[0].Notebook.Where != WhereOutput {
+		t.Fatalf("found %+v, want one token in an output", found)
+	}
+	out, err := RedactBytes([]byte(src), found, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	assertNoToken(t, "filtered notebook", string(out), tok)
+	if !json.Valid(out) || strings.Contains(string(out), "notebook_login()") || !strings.Contains(string(out), DefaultPlaceholder) {
+		t.Errorf("filtered notebook:\n%s", out)
+	}
+	// No token, no login: unchanged, byte for byte.
+	plain := `{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}`
+	if out, err := RedactBytes([]byte(plain), nil, "", true); err != nil || string(out) != plain {
+		t.Errorf("a clean notebook changed: %v\n%s", err, out)
+	}
+}

@@ -82,10 +82,33 @@ func Redact(path string, findings []Finding, placeholder string) error {
 // redactBytes returns data with the wanted tokens replaced. path only decides
 // whether data is a notebook.
 func redactBytes(path string, data []byte, want map[secret.Token]bool, placeholder string) ([]byte, error) {
+	return redactData(data, want, placeholder, isNotebook(path))
+}
+
+// RedactBytes is Redact for data that is not a file, such as a notebook
+// passing through a Jupyter save hook on stdin: it returns data with every
+// token in findings replaced. asNotebook parses data as a notebook (falling
+// back to text when it is not JSON); a notebook's login() and
+// notebook_login() lines are rewritten even when findings is empty.
+func RedactBytes(data []byte, findings []Finding, placeholder string, asNotebook bool) ([]byte, error) {
+	if placeholder == "" {
+		placeholder = DefaultPlaceholder
+	}
+	if len(Find([]byte(placeholder))) > 0 {
+		return nil, ErrBadPlaceholder
+	}
+	want := map[secret.Token]bool{}
+	for _, f := range findings {
+		want[f.Token] = true
+	}
+	return redactData(data, want, placeholder, asNotebook)
+}
+
+func redactData(data []byte, want map[secret.Token]bool, placeholder string, asNotebook bool) ([]byte, error) {
 	var edits []edit
 	found := map[secret.Token]bool{}
 	nb, isNB := (*notebook)(nil), false
-	if isNotebook(path) {
+	if asNotebook {
 		nb, isNB = parseNotebook(data)
 	}
 	if isNB {
@@ -144,11 +167,19 @@ func notebookEdits(data []byte, nb *notebook, want, found map[secret.Token]bool,
 	var edits []edit
 	jsonPlaceholder := jsonEscape(placeholder)
 	needsImport := map[int]bool{}
+	logins := nb.loginLines()
+	for _, l := range logins {
+		s := nb.strs[l.str]
+		edits = append(edits, edit{s.rawStart[l.start], s.rawEnd[l.end-1], jsonEscape(l.indent + loginComment)})
+	}
 	for _, m := range nb.matches(data) {
 		if !want[m.Token] {
 			continue
 		}
 		found[m.Token] = true
+		if slices.ContainsFunc(logins, func(l loginLine) bool { return l.str == m.str && l.start <= m.dOff && m.dEnd <= l.end }) {
+			continue // the whole line goes
+		}
 		if m.loc.Where == WhereSource && nb.rewritesLiterals(m.loc.Cell) {
 			s := nb.strs[m.str]
 			if exactLiteral(s.text, m.dOff, m.dEnd) {
@@ -175,6 +206,49 @@ func notebookEdits(data []byte, nb *notebook, want, found map[secret.Token]bool,
 		}
 	}
 	return edits
+}
+
+// loginComment replaces a login() or notebook_login() line in a code cell.
+// huggingface_hub's login writes the token to its plaintext token file, so
+// os.environ["HF_TOKEN"] there would undo the redaction the first time the
+// cell runs; a kernel started through hfbroker already has its token. "pass"
+// keeps an indented block that held only the call valid Python.
+const loginComment = `pass  # hfbroker: this kernel already has a lease in HF_TOKEN (hfbroker jupyter install); login() would write the token to disk`
+
+// loginLine is one line of a code cell's source that calls login() or
+// notebook_login(): decoded bytes [start, end) of nb.strs[str].
+type loginLine struct {
+	str, start, end int
+	indent          string
+}
+
+// loginLines finds the single-line calls of huggingface_hub's login,
+// notebook_login and interpreter_login in the Python code cells that
+// rewritesLiterals allows editing. A login() with no argument prompts and
+// holds no token, and is left alone.
+func (nb *notebook) loginLines() []loginLine {
+	var out []loginLine
+	for si := range nb.strs {
+		s := &nb.strs[si]
+		if s.where != WhereSource || s.cell < 0 || !nb.rewritesLiterals(s.cell) || len(s.rawStart) != len(s.text) {
+			continue
+		}
+		start := 0
+		for start < len(s.text) {
+			end := bytes.IndexByte(s.text[start:], '\n')
+			if end < 0 {
+				end = len(s.text)
+			} else {
+				end += start
+			}
+			line := s.text[start:end]
+			if m := loginCall().FindSubmatch(line); m != nil && (string(m[2]) != "login" || len(bytes.TrimSpace(m[3])) > 0) {
+				out = append(out, loginLine{str: si, start: start, end: end, indent: string(m[1])})
+			}
+			start = end + 1
+		}
+	}
+	return out
 }
 
 // rewritesLiterals reports whether token literals in a cell's source may

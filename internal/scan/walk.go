@@ -223,8 +223,16 @@ func isNotebook(path string) bool {
 // are walked string by string so escapes such as "\n" before a token do not
 // hide it and each finding knows its cell; anything else is scanned as text.
 func findInFile(path string, data []byte) []Finding {
+	return ScanBytes(path, data, isNotebook(path))
+}
+
+// ScanBytes finds tokens in data read from name (stdin, say), as Scan finds
+// them in a file; asNotebook parses data as a notebook, falling back to
+// text when it is not JSON.
+func ScanBytes(name string, data []byte, asNotebook bool) []Finding {
+	path := name
 	var out []Finding
-	if isNotebook(path) {
+	if asNotebook {
 		if nb, ok := parseNotebook(data); ok {
 			for _, m := range nb.matches(data) {
 				loc := m.loc

@@ -69,6 +69,7 @@ func leaseProto(l broker.Lease) *pb.Lease {
 		Follow:      string(l.Follow),
 		TreeSize:    int32(len(l.Processes)),
 		UntilExit:   l.UntilExit,
+		Label:       l.Label,
 	}
 	for _, pid := range l.Processes {
 		out.Pids = append(out.Pids, int32(pid))

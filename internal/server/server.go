@@ -29,7 +29,9 @@ type Info struct {
 	Backend       string
 	BackendReason string
 	Version       string
-	StartedAt     time.Time
+	// Build is the daemon binary's build (internal/buildinfo).
+	Build     *pb.BuildInfo
+	StartedAt time.Time
 	// OpenStore opens a backend for Migrate ("keychain" or "file"); for the
 	// file backend it unlocks (or creates) the vault with passphrase.
 	OpenStore func(ctx context.Context, kind string, passphrase []byte) (broker.Store, error)
@@ -142,6 +144,7 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		PID:       int(req.GetPid()),
 		Caller:    s.caller(ctx),
 		UntilExit: req.GetUntilExit(),
+		Label:     req.GetLabel(),
 	}
 	switch req.GetAccess() {
 	case pb.Access_ACCESS_WRITE:
@@ -203,8 +206,9 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 	return resp, nil
 }
 
-func (s *Server) ListLeases(ctx context.Context, _ *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {
+func (s *Server) ListLeases(ctx context.Context, req *pb.ListLeasesRequest) (*pb.ListLeasesResponse, error) {
 	out := &pb.ListLeasesResponse{}
+	book, _ := s.info.Proxy.(LeaseTokenBook)
 	for _, l := range s.b.Leases() {
 		// exec replaces hfbroker with the command after the lease was
 		// granted: show what the process runs now.
@@ -213,9 +217,35 @@ func (s *Server) ListLeases(ctx context.Context, _ *pb.ListLeasesRequest) (*pb.L
 				l.Exe = exe
 			}
 		}
-		out.Leases = append(out.Leases, leaseProto(l))
+		pl := leaseProto(l)
+		if book != nil && l.Purpose == broker.PurposeProxy {
+			pl.TokenFingerprint = book.TokenFingerprint(l.ID)
+		}
+		out.Leases = append(out.Leases, pl)
+	}
+	if req.GetIncludeEnded() && book != nil {
+		for _, e := range book.EndedTokens() {
+			out.Ended = append(out.Ended, &pb.EndedLeaseToken{Fingerprint: e.Fingerprint, LeaseId: e.LeaseID,
+				Label: e.Label, EndedAt: timestamppb.New(e.EndedAt)})
+		}
 	}
 	return out, nil
+}
+
+// LeaseTokenBook is what the proxy remembers of the lease tokens it issued:
+// their fingerprints, never the tokens, so that scan can tell a lease token
+// (live, or ended and worthless) from a real one.
+type LeaseTokenBook interface {
+	// TokenFingerprint is the fingerprint of a live lease's token; "" if none.
+	TokenFingerprint(leaseID string) string
+	// EndedTokens are the lease tokens of recently ended leases.
+	EndedTokens() []EndedLeaseToken
+}
+
+// EndedLeaseToken is an ended lease's token, by fingerprint.
+type EndedLeaseToken struct {
+	Fingerprint, LeaseID, Label string
+	EndedAt                     time.Time
 }
 
 func (s *Server) RevokeLease(ctx context.Context, req *pb.RevokeLeaseRequest) (*pb.RevokeLeaseResponse, error) {
@@ -257,6 +287,7 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 		Locked:         locked,
 		LeaseCount:     int32(s.b.LeaseCount()),
 		DefaultProfile: def,
+		Build:          s.info.Build,
 	}
 	if s.info.Config != nil {
 		c := s.info.Config()

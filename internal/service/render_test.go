@@ -124,7 +124,10 @@ func TestPackagedSystemdUnitIsTheRenderedUnit(t *testing.T) {
 			t.Errorf("packaged unit lacks %q", line)
 		}
 	}
-	if got := withoutComments(packaged, "#"); got != string(rendered) {
+	if !bytes.HasSuffix(packaged, rendered) {
+		t.Error("packaged unit does not end with the rendered unit, comments included")
+	}
+	if got, want := withoutComments(packaged, "#"), withoutComments(rendered, "#"); got != want {
 		t.Errorf("packaging/systemd/hfbrokerd.service (comments aside) differs from what 'hfbrokerd install' writes for /usr/bin/hfbrokerd\n--- packaged ---\n%s\n--- rendered ---\n%s", got, rendered)
 	}
 }
@@ -161,7 +164,19 @@ func TestPackagedPlistIsTheRenderedAgentWithoutPerUserLogs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rendered, err := LaunchdPlist("/usr/local/bin/hfbrokerd", "/Users/alice")
+	// The packaged plist is a template: the prefix is where hfbrokerd was
+	// installed (Homebrew's is /opt/homebrew on Apple Silicon), never a
+	// hardcoded /usr/local/bin.
+	if bytes.Contains(packaged, []byte("/usr/local/bin")) {
+		t.Error("packaged plist hardcodes /usr/local/bin; it must take the install prefix (@PREFIX@)")
+	}
+	if !bytes.Contains(packaged, []byte("<string>@PREFIX@/bin/hfbrokerd</string>")) {
+		t.Error("packaged plist does not run @PREFIX@/bin/hfbrokerd")
+	}
+	// Filled in as Homebrew on Apple Silicon would, it is what 'hfbrokerd
+	// install' writes for a binary there.
+	packaged = bytes.ReplaceAll(packaged, []byte("@PREFIX@"), []byte("/opt/homebrew"))
+	rendered, err := LaunchdPlist("/opt/homebrew/bin/hfbrokerd", "/Users/alice")
 	if err != nil {
 		t.Fatal(err)
 	}

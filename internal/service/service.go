@@ -58,9 +58,77 @@ ConditionFileIsExecutable={{Path | cmdEscape}}
 ExecStart={{Path | cmdEscape}}{{range Arguments}} {{. | cmd}}{{end}}
 Restart=on-failure
 RestartSec=2
-
+` + systemdSandbox + `
 [Install]
 WantedBy=default.target
+`
+
+// systemdSandbox is the sandboxing a *user* service can use without losing
+// the Secret Service (D-Bus in $XDG_RUNTIME_DIR), its state, config and
+// vault (under $HOME), its socket ($XDG_RUNTIME_DIR/hfbroker) or the Hub
+// (outgoing https). Each line says why it is safe.
+//
+// Left out on purpose, although systemd-analyze security counts them:
+// CapabilityBoundingSet=, AmbientCapabilities=, PrivateDevices=,
+// ProtectKernelModules=, ProtectKernelLogs= and ProtectClock= all drop
+// capabilities from the bounding set, which a user manager may not do
+// unless it could set up a user namespace: where it cannot (unprivileged
+// user namespaces disabled, or restricted as on Ubuntu 24.04) the unit
+// fails with 218/CAPABILITIES. The service has no capabilities anyway (it
+// runs as the user, and NoNewPrivileges= stops it gaining any).
+// PrivateUsers= set explicitly fails hard without user namespaces; the
+// namespacing lines below imply it where it works and are skipped (by
+// systemd, with a debug message) where it does not. PrivateNetwork= and
+// IPAddressDeny= would cut the daemon off from the Hub.
+//
+// The exposure score (systemd-analyze security --offline=true --user) is
+// pinned by packaging/test-unit-security.
+const systemdSandbox = `# Sandboxing (a user service can use all of these; each says why it is safe):
+# files the daemon creates (vault, audit log, socket) are private to the user.
+UMask=0077
+# the daemon never needs more privileges than its user (no setuid helpers).
+NoNewPrivileges=yes
+# a Go binary never changes its execution domain.
+LockPersonality=yes
+# Go code never maps memory writable and executable.
+MemoryDenyWriteExecute=yes
+# the daemon runs no realtime threads.
+RestrictRealtime=yes
+# it creates no setuid or setgid files.
+RestrictSUIDSGID=yes
+# it creates no namespaces ('hfbroker exec' runs in the CLI, not here).
+RestrictNamespaces=yes
+# one ABI: the binary's own.
+SystemCallArchitectures=native
+# an ordinary service's system calls; Go's setrlimit is prlimit64, which
+# stays allowed, so the RLIMIT_CORE=0 hardening still works.
+SystemCallFilter=@system-service
+SystemCallFilter=~@privileged @resources
+SystemCallErrorNumber=EPERM
+# unix sockets (its own socket, D-Bus for the Secret Service), IP for the Hub
+# and the loopback proxy, netlink for a cgo resolver's address checks.
+RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK
+# the Secret Service is reached over D-Bus, not the kernel keyring.
+KeyringMode=private
+# no core files: they would hold tokens (the daemon also sets this itself).
+LimitCORE=0
+# the system is read-only; the daemon writes only its XDG directories under
+# $HOME (state, config, vault) and its socket in $XDG_RUNTIME_DIR. If you
+# move XDG_*_HOME out of $HOME, add them with 'systemctl --user edit'.
+ProtectSystem=strict
+ProtectHome=read-only
+ReadWritePaths=%h %t
+# /tmp is not used: the socket lives in $XDG_RUNTIME_DIR under a user manager.
+PrivateTmp=yes
+PrivateMounts=yes
+# the daemon reads no kernel tunables, cgroups or hostname settings.
+ProtectKernelTunables=yes
+ProtectControlGroups=yes
+ProtectHostname=yes
+# it reads /proc/PID of its own clients only (same user: still visible);
+# a user manager may fall back to the host's /proc, which is harmless.
+ProtectProc=invisible
+ProcSubset=pid
 `
 
 // launchdPlist replaces kardianos's default agent. RunAtLoad starts the agent

@@ -312,7 +312,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40, 0}
 }
 
 // Repo names a Hub repository.
@@ -1196,7 +1196,10 @@ type LeaseRequest struct {
 	// until_exit asks for a lease with no TTL of its own: it ends when its
 	// processes have exited, within the daemon's maximum (30 days by default).
 	// ttl must then be unset.
-	UntilExit     bool `protobuf:"varint,8,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
+	UntilExit bool `protobuf:"varint,8,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
+	// label says what the lease is for, shown in the lease list (a Jupyter
+	// kernel's name and connection file). At most 256 bytes; never a secret.
+	Label         string `protobuf:"bytes,9,opt,name=label,proto3" json:"label,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1285,6 +1288,13 @@ func (x *LeaseRequest) GetUntilExit() bool {
 		return x.UntilExit
 	}
 	return false
+}
+
+func (x *LeaseRequest) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
 }
 
 // LeaseResponse carries a token: never log it.
@@ -1413,9 +1423,14 @@ type Lease struct {
 	// until_exit: the lease has no TTL of its own (see LeaseRequest).
 	UntilExit bool `protobuf:"varint,13,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
 	// pids are the processes the lease lives with now.
-	Pids          []int32 `protobuf:"varint,14,rep,packed,name=pids,proto3" json:"pids,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Pids []int32 `protobuf:"varint,14,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	// label is the request's label (see LeaseRequest).
+	Label string `protobuf:"bytes,15,opt,name=label,proto3" json:"label,omitempty"`
+	// token_fingerprint is the fingerprint of a PROXY lease's lease token
+	// (never the token), so that scan can tell a lease token it finds.
+	TokenFingerprint string `protobuf:"bytes,16,opt,name=token_fingerprint,json=tokenFingerprint,proto3" json:"token_fingerprint,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Lease) Reset() {
@@ -1546,8 +1561,24 @@ func (x *Lease) GetPids() []int32 {
 	return nil
 }
 
+func (x *Lease) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *Lease) GetTokenFingerprint() string {
+	if x != nil {
+		return x.TokenFingerprint
+	}
+	return ""
+}
+
 type ListLeasesRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// include_ended also returns the lease tokens of recently ended leases.
+	IncludeEnded  bool `protobuf:"varint,1,opt,name=include_ended,json=includeEnded,proto3" json:"include_ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1582,9 +1613,19 @@ func (*ListLeasesRequest) Descriptor() ([]byte, []int) {
 	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{17}
 }
 
+func (x *ListLeasesRequest) GetIncludeEnded() bool {
+	if x != nil {
+		return x.IncludeEnded
+	}
+	return false
+}
+
 type ListLeasesResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Leases        []*Lease               `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Leases []*Lease               `protobuf:"bytes,1,rep,name=leases,proto3" json:"leases,omitempty"`
+	// ended are lease tokens whose leases ended: worthless now. The daemon
+	// remembers their fingerprints, never the tokens, for a bounded time.
+	Ended         []*EndedLeaseToken `protobuf:"bytes,2,rep,name=ended,proto3" json:"ended,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1626,6 +1667,82 @@ func (x *ListLeasesResponse) GetLeases() []*Lease {
 	return nil
 }
 
+func (x *ListLeasesResponse) GetEnded() []*EndedLeaseToken {
+	if x != nil {
+		return x.Ended
+	}
+	return nil
+}
+
+// EndedLeaseToken is the lease token of an ended PROXY lease.
+type EndedLeaseToken struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Fingerprint   string                 `protobuf:"bytes,1,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
+	LeaseId       string                 `protobuf:"bytes,2,opt,name=lease_id,json=leaseId,proto3" json:"lease_id,omitempty"`
+	Label         string                 `protobuf:"bytes,3,opt,name=label,proto3" json:"label,omitempty"`
+	EndedAt       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=ended_at,json=endedAt,proto3" json:"ended_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *EndedLeaseToken) Reset() {
+	*x = EndedLeaseToken{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *EndedLeaseToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*EndedLeaseToken) ProtoMessage() {}
+
+func (x *EndedLeaseToken) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use EndedLeaseToken.ProtoReflect.Descriptor instead.
+func (*EndedLeaseToken) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *EndedLeaseToken) GetFingerprint() string {
+	if x != nil {
+		return x.Fingerprint
+	}
+	return ""
+}
+
+func (x *EndedLeaseToken) GetLeaseId() string {
+	if x != nil {
+		return x.LeaseId
+	}
+	return ""
+}
+
+func (x *EndedLeaseToken) GetLabel() string {
+	if x != nil {
+		return x.Label
+	}
+	return ""
+}
+
+func (x *EndedLeaseToken) GetEndedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.EndedAt
+	}
+	return nil
+}
+
 type RevokeLeaseRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
@@ -1635,7 +1752,7 @@ type RevokeLeaseRequest struct {
 
 func (x *RevokeLeaseRequest) Reset() {
 	*x = RevokeLeaseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1647,7 +1764,7 @@ func (x *RevokeLeaseRequest) String() string {
 func (*RevokeLeaseRequest) ProtoMessage() {}
 
 func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[19]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1660,7 +1777,7 @@ func (x *RevokeLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RevokeLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{19}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RevokeLeaseRequest) GetId() string {
@@ -1678,7 +1795,7 @@ type RevokeLeaseResponse struct {
 
 func (x *RevokeLeaseResponse) Reset() {
 	*x = RevokeLeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1690,7 +1807,7 @@ func (x *RevokeLeaseResponse) String() string {
 func (*RevokeLeaseResponse) ProtoMessage() {}
 
 func (x *RevokeLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[20]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1703,7 +1820,7 @@ func (x *RevokeLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RevokeLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{20}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{21}
 }
 
 type RenewLeaseRequest struct {
@@ -1718,7 +1835,7 @@ type RenewLeaseRequest struct {
 
 func (x *RenewLeaseRequest) Reset() {
 	*x = RenewLeaseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1847,7 @@ func (x *RenewLeaseRequest) String() string {
 func (*RenewLeaseRequest) ProtoMessage() {}
 
 func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[21]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1860,7 @@ func (x *RenewLeaseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseRequest.ProtoReflect.Descriptor instead.
 func (*RenewLeaseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{21}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RenewLeaseRequest) GetId() string {
@@ -1769,7 +1886,7 @@ type RenewLeaseResponse struct {
 
 func (x *RenewLeaseResponse) Reset() {
 	*x = RenewLeaseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1781,7 +1898,7 @@ func (x *RenewLeaseResponse) String() string {
 func (*RenewLeaseResponse) ProtoMessage() {}
 
 func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[22]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1794,7 +1911,7 @@ func (x *RenewLeaseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RenewLeaseResponse.ProtoReflect.Descriptor instead.
 func (*RenewLeaseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{22}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RenewLeaseResponse) GetLease() *Lease {
@@ -1812,7 +1929,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1941,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[23]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1954,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{23}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
 }
 
 type StatusResponse struct {
@@ -1869,14 +1986,17 @@ type StatusResponse struct {
 	// unlock or login creates it.
 	VaultExists bool `protobuf:"varint,15,opt,name=vault_exists,json=vaultExists,proto3" json:"vault_exists,omitempty"`
 	// vault_path is the file vault's path (file backend only).
-	VaultPath     string `protobuf:"bytes,16,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
+	VaultPath string `protobuf:"bytes,16,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
+	// build describes the daemon's binary, so that the CLI can tell a daemon
+	// still running an older build after an upgrade.
+	Build         *BuildInfo `protobuf:"bytes,17,opt,name=build,proto3" json:"build,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1888,7 +2008,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[24]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1901,7 +2021,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{24}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *StatusResponse) GetPid() int32 {
@@ -2016,6 +2136,94 @@ func (x *StatusResponse) GetVaultPath() string {
 	return ""
 }
 
+func (x *StatusResponse) GetBuild() *BuildInfo {
+	if x != nil {
+		return x.Build
+	}
+	return nil
+}
+
+// BuildInfo describes one binary's build (internal/buildinfo).
+type BuildInfo struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// version is the module version (v1.2.3) or "dev".
+	Version string `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	// revision is the VCS commit the binary was built from.
+	Revision string `protobuf:"bytes,2,opt,name=revision,proto3" json:"revision,omitempty"`
+	// modified is true when the work tree had uncommitted changes.
+	Modified  bool   `protobuf:"varint,3,opt,name=modified,proto3" json:"modified,omitempty"`
+	GoVersion string `protobuf:"bytes,4,opt,name=go_version,json=goVersion,proto3" json:"go_version,omitempty"`
+	// platform is GOOS/GOARCH.
+	Platform      string `protobuf:"bytes,5,opt,name=platform,proto3" json:"platform,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BuildInfo) Reset() {
+	*x = BuildInfo{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BuildInfo) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BuildInfo) ProtoMessage() {}
+
+func (x *BuildInfo) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BuildInfo.ProtoReflect.Descriptor instead.
+func (*BuildInfo) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *BuildInfo) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetRevision() string {
+	if x != nil {
+		return x.Revision
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetModified() bool {
+	if x != nil {
+		return x.Modified
+	}
+	return false
+}
+
+func (x *BuildInfo) GetGoVersion() string {
+	if x != nil {
+		return x.GoVersion
+	}
+	return ""
+}
+
+func (x *BuildInfo) GetPlatform() string {
+	if x != nil {
+		return x.Platform
+	}
+	return ""
+}
+
 type CheckRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Repo   *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
@@ -2030,7 +2238,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2250,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2263,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CheckRequest) GetRepo() *Repo {
@@ -2103,7 +2311,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2323,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2336,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CheckResponse) GetChecks() []*ProfileCheck {
@@ -2185,7 +2393,7 @@ type ProfileCheck struct {
 
 func (x *ProfileCheck) Reset() {
 	*x = ProfileCheck{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2405,7 @@ func (x *ProfileCheck) String() string {
 func (*ProfileCheck) ProtoMessage() {}
 
 func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2418,7 @@ func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileCheck.ProtoReflect.Descriptor instead.
 func (*ProfileCheck) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ProfileCheck) GetProfile() string {
@@ -2312,7 +2520,7 @@ type ReportGitCredentialRequest struct {
 
 func (x *ReportGitCredentialRequest) Reset() {
 	*x = ReportGitCredentialRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2532,7 @@ func (x *ReportGitCredentialRequest) String() string {
 func (*ReportGitCredentialRequest) ProtoMessage() {}
 
 func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2545,7 @@ func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
@@ -2379,7 +2587,7 @@ type ReportGitCredentialResponse struct {
 
 func (x *ReportGitCredentialResponse) Reset() {
 	*x = ReportGitCredentialResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2599,7 @@ func (x *ReportGitCredentialResponse) String() string {
 func (*ReportGitCredentialResponse) ProtoMessage() {}
 
 func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2612,7 @@ func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReportGitCredentialResponse) GetKnown() bool {
@@ -2429,7 +2637,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2649,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2662,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 type LockResponse struct {
@@ -2466,7 +2674,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2686,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2699,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *LockResponse) GetEndedLeases() int32 {
@@ -2515,7 +2723,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2735,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2748,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *UnlockRequest) GetPassphrase() []byte {
@@ -2569,7 +2777,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2789,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2802,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UnlockResponse) GetCreated() bool {
@@ -2622,7 +2830,7 @@ type ChangePassphraseRequest struct {
 
 func (x *ChangePassphraseRequest) Reset() {
 	*x = ChangePassphraseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2842,7 @@ func (x *ChangePassphraseRequest) String() string {
 func (*ChangePassphraseRequest) ProtoMessage() {}
 
 func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2855,7 @@ func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
@@ -2672,7 +2880,7 @@ type ChangePassphraseResponse struct {
 
 func (x *ChangePassphraseResponse) Reset() {
 	*x = ChangePassphraseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2892,7 @@ func (x *ChangePassphraseResponse) String() string {
 func (*ChangePassphraseResponse) ProtoMessage() {}
 
 func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2905,7 @@ func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 type MigrateRequest struct {
@@ -2713,7 +2921,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2933,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +2946,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *MigrateRequest) GetTo() string {
@@ -2765,7 +2973,7 @@ type MigrateResponse struct {
 
 func (x *MigrateResponse) Reset() {
 	*x = MigrateResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +2985,7 @@ func (x *MigrateResponse) String() string {
 func (*MigrateResponse) ProtoMessage() {}
 
 func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +2998,7 @@ func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
 func (*MigrateResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MigrateResponse) GetMoved() int32 {
@@ -2822,7 +3030,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3042,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3055,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -2882,7 +3090,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3102,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3115,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -2992,7 +3200,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"expires_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x129\n" +
 	"\n" +
-	"fetched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\"\xa6\x02\n" +
+	"fetched_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\tfetchedAt\"\xbc\x02\n" +
 	"\fLeaseRequest\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12%\n" +
 	"\x04repo\x18\x02 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
@@ -3002,7 +3210,8 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1d\n" +
 	"\n" +
-	"until_exit\x18\b \x01(\bR\tuntilExit\"\x84\x02\n" +
+	"until_exit\x18\b \x01(\bR\tuntilExit\x12\x14\n" +
+	"\x05label\x18\t \x01(\tR\x05label\"\x84\x02\n" +
 	"\rLeaseResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x129\n" +
@@ -3012,7 +3221,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
 	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\x12\x16\n" +
-	"\x06follow\x18\b \x01(\tR\x06follow\"\xe7\x03\n" +
+	"\x06follow\x18\b \x01(\tR\x06follow\"\xaa\x04\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3033,10 +3242,19 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\ttree_size\x18\f \x01(\x05R\btreeSize\x12\x1d\n" +
 	"\n" +
 	"until_exit\x18\r \x01(\bR\tuntilExit\x12\x12\n" +
-	"\x04pids\x18\x0e \x03(\x05R\x04pids\"\x13\n" +
-	"\x11ListLeasesRequest\"@\n" +
+	"\x04pids\x18\x0e \x03(\x05R\x04pids\x12\x14\n" +
+	"\x05label\x18\x0f \x01(\tR\x05label\x12+\n" +
+	"\x11token_fingerprint\x18\x10 \x01(\tR\x10tokenFingerprint\"8\n" +
+	"\x11ListLeasesRequest\x12#\n" +
+	"\rinclude_ended\x18\x01 \x01(\bR\fincludeEnded\"t\n" +
 	"\x12ListLeasesResponse\x12*\n" +
-	"\x06leases\x18\x01 \x03(\v2\x12.hfbroker.v1.LeaseR\x06leases\"$\n" +
+	"\x06leases\x18\x01 \x03(\v2\x12.hfbroker.v1.LeaseR\x06leases\x122\n" +
+	"\x05ended\x18\x02 \x03(\v2\x1c.hfbroker.v1.EndedLeaseTokenR\x05ended\"\x9b\x01\n" +
+	"\x0fEndedLeaseToken\x12 \n" +
+	"\vfingerprint\x18\x01 \x01(\tR\vfingerprint\x12\x19\n" +
+	"\blease_id\x18\x02 \x01(\tR\aleaseId\x12\x14\n" +
+	"\x05label\x18\x03 \x01(\tR\x05label\x125\n" +
+	"\bended_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aendedAt\"$\n" +
 	"\x12RevokeLeaseRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"\x15\n" +
 	"\x13RevokeLeaseResponse\"P\n" +
@@ -3045,7 +3263,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\">\n" +
 	"\x12RenewLeaseResponse\x12(\n" +
 	"\x05lease\x18\x01 \x01(\v2\x12.hfbroker.v1.LeaseR\x05lease\"\x0f\n" +
-	"\rStatusRequest\"\xc4\x04\n" +
+	"\rStatusRequest\"\xf2\x04\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x18\n" +
@@ -3068,7 +3286,15 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\fconfig_error\x18\x0e \x01(\tR\vconfigError\x12!\n" +
 	"\fvault_exists\x18\x0f \x01(\bR\vvaultExists\x12\x1d\n" +
 	"\n" +
-	"vault_path\x18\x10 \x01(\tR\tvaultPath\"\x97\x01\n" +
+	"vault_path\x18\x10 \x01(\tR\tvaultPath\x12,\n" +
+	"\x05build\x18\x11 \x01(\v2\x16.hfbroker.v1.BuildInfoR\x05build\"\x98\x01\n" +
+	"\tBuildInfo\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
+	"\brevision\x18\x02 \x01(\tR\brevision\x12\x1a\n" +
+	"\bmodified\x18\x03 \x01(\bR\bmodified\x12\x1d\n" +
+	"\n" +
+	"go_version\x18\x04 \x01(\tR\tgoVersion\x12\x1a\n" +
+	"\bplatform\x18\x05 \x01(\tR\bplatform\"\x97\x01\n" +
 	"\fCheckRequest\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
@@ -3178,7 +3404,7 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
@@ -3204,69 +3430,74 @@ var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(*Lease)(nil),                       // 21: hfbroker.v1.Lease
 	(*ListLeasesRequest)(nil),           // 22: hfbroker.v1.ListLeasesRequest
 	(*ListLeasesResponse)(nil),          // 23: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseRequest)(nil),          // 24: hfbroker.v1.RevokeLeaseRequest
-	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseRequest)(nil),           // 26: hfbroker.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),          // 27: hfbroker.v1.RenewLeaseResponse
-	(*StatusRequest)(nil),               // 28: hfbroker.v1.StatusRequest
-	(*StatusResponse)(nil),              // 29: hfbroker.v1.StatusResponse
-	(*CheckRequest)(nil),                // 30: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 32: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 33: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 34: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 35: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 36: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 37: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 38: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 39: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 40: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 41: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 42: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 43: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 44: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 46: google.protobuf.Duration
+	(*EndedLeaseToken)(nil),             // 24: hfbroker.v1.EndedLeaseToken
+	(*RevokeLeaseRequest)(nil),          // 25: hfbroker.v1.RevokeLeaseRequest
+	(*RevokeLeaseResponse)(nil),         // 26: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseRequest)(nil),           // 27: hfbroker.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),          // 28: hfbroker.v1.RenewLeaseResponse
+	(*StatusRequest)(nil),               // 29: hfbroker.v1.StatusRequest
+	(*StatusResponse)(nil),              // 30: hfbroker.v1.StatusResponse
+	(*BuildInfo)(nil),                   // 31: hfbroker.v1.BuildInfo
+	(*CheckRequest)(nil),                // 32: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 33: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 34: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 35: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 36: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 37: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 38: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 39: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 40: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 41: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 42: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 43: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 44: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 45: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 46: hfbroker.v1.ProfileReason
+	(*timestamppb.Timestamp)(nil),       // 47: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 48: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	45, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	45, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	47, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	47, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
 	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
 	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
 	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	45, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	47, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	46, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	45, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	48, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	47, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
 	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
 	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
 	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	45, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	45, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	47, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	47, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
 	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	46, // 22: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 23: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	45, // 24: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	45, // 25: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 27: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	32, // 28: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 29: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 30: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 31: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	44, // 32: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	24, // 22: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
+	47, // 23: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
+	48, // 24: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	21, // 25: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	47, // 26: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	47, // 27: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	31, // 28: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
+	5,  // 29: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 30: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	34, // 31: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 32: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 33: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 34: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	46, // 35: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -3280,7 +3511,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   40,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
