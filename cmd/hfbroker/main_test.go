@@ -158,7 +158,7 @@ func setupWorld(t *testing.T, env *testscript.Env, haveSS bool) error {
 		env.Setenv("DBUS_SESSION_BUS_ADDRESS", os.Getenv("DBUS_SESSION_BUS_ADDRESS"))
 		env.Setenv("HFBROKER_BACKEND", "keychain")
 		env.Defer(func() {
-			for _, n := range []string{"laptop", "reader", "acme-ci", "default", "work"} {
+			for _, n := range []string{"laptop", "reader", "acme-ci", "default", "work", "_hfbroker-lease-key"} {
 				keyring.Delete(service, n)
 			}
 		})

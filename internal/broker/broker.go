@@ -63,6 +63,9 @@ type Options struct {
 	// OnLeaseEnd, when set, is told of every lease that ends (the proxy
 	// forgets its lease token).
 	OnLeaseEnd func(Lease)
+	// OnLeasesChanged, when set, is told that a lease was granted or
+	// renewed (the daemon saves its lease state).
+	OnLeasesChanged func()
 	// OnIdle, when set, is called by Run when the last of a burst of
 	// leases (shrinkAfter or more at once) has ended: the daemon gives the
 	// burst's memory back to the system then.
@@ -150,6 +153,9 @@ type Broker struct {
 	store      Store // guarded by mu; replaced by Migrate
 	unlockFail int   // consecutive wrong passphrases, guarded by mu
 	gen        int   // bumped when cached tokens are forgotten, guarded by mu
+
+	leaseKey      []byte // LeaseKey's key, read from leaseKeyStore; guarded by mu
+	leaseKeyStore Store
 }
 
 func (b *Broker) currentStore() Store {

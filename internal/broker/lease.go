@@ -243,11 +243,15 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.leases[l.ID] = l
 	b.leaseMax = max(b.leaseMax, len(b.leases))
 	b.wakeReaperLocked(l, now)
+	// A copy taken under the lock: the pidfd reader may already be taking
+	// a fast job's exited processes out of l.members.
+	granted := l.snapshot()
 	b.mu.Unlock()
+	b.leasesChanged()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
-	return Grant{Lease: *l, Token: tok}, nil
+	return Grant{Lease: granted, Token: tok}, nil
 }
 
 func withPID(c Caller, pid int, exe string) Caller {
@@ -446,6 +450,7 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 	b.wakeReaperLocked(l, now)
 	c := l.snapshot()
 	b.mu.Unlock()
+	b.leasesChanged()
 	b.audit(audit.Event{Event: "lease.renewed", LeaseID: c.ID, Profile: c.Profile, Fingerprint: c.Fingerprint,
 		Repo: leaseRepos(&c), Access: accessText(c.Access), Purpose: string(c.Purpose), Reason: "renewed for " + ttl.String()}, caller)
 	return c, nil

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -119,21 +120,24 @@ func Run(ctx context.Context, opts Options) error {
 
 	px := newProxyManager(log, auditLog)
 	defer px.Close(opts.StopTimeout)
+	// Live leases outlive a restart (leasestate.go).
+	state := newLeaseState(filepath.Join(paths.StateDir, leaseStateName), log)
 
 	set := settingsOf(cfg)
 	b, err := broker.New(broker.Options{
-		Store:        store,
-		Hub:          hub.New(),
-		Audit:        auditLog,
-		Profiles:     &broker.ProfileStore{Path: paths.ProfilesFile()},
-		Logger:       log,
-		DefaultTTL:   set.DefaultTTL,
-		MaxTTL:       set.MaxTTL,
-		GitTTL:       set.GitTTL,
-		Routes:       set.Routes,
-		GitPrefer:    set.GitPrefer,
-		MaxUntilExit: set.MaxUntilExit,
-		OnLeaseEnd:   px.End,
+		Store:           store,
+		Hub:             hub.New(),
+		Audit:           auditLog,
+		Profiles:        &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Logger:          log,
+		DefaultTTL:      set.DefaultTTL,
+		MaxTTL:          set.MaxTTL,
+		GitTTL:          set.GitTTL,
+		Routes:          set.Routes,
+		GitPrefer:       set.GitPrefer,
+		MaxUntilExit:    set.MaxUntilExit,
+		OnLeaseEnd:      func(l broker.Lease) { px.End(l); state.changed(false) },
+		OnLeasesChanged: func() { state.changed(false) },
 		// After a burst, give the memory back now rather than at the
 		// scavenger's pace: an idle daemon should look idle in top.
 		OnIdle: debug.FreeOSMemory,
@@ -152,6 +156,14 @@ func Run(ctx context.Context, opts Options) error {
 		c, ok := b.EndedCause(id)
 		return broker.EndedText(c), ok
 	}
+	px.leaseKey, px.leaseToken, px.saved, px.storeLocked = b.LeaseKey, b.LeaseToken, state.changed, b.Locked
+	state.snapshot = func() leaseStateFile { return snapshotLeases(b, px) }
+	restoreLeases(readLeaseState(state.path, os.Getuid(), log), b, px, log)
+	state.start()
+	// The last write, after the reaper has stopped, holds the leases the
+	// next daemon takes back.
+	defer state.stop()
+	state.changed(false)
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.

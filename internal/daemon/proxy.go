@@ -27,23 +27,24 @@ type proxyManager struct {
 	// endedCause says why a lease ended, in words; set with live.
 	endedCause func(id string) (string, bool)
 
-	mu    sync.Mutex
-	book  tokenBook // guarded by mu
-	table *proxy.Table
-	p     *proxy.Proxy
-	srv   *http.Server
-	url   string
-	done  chan struct{}
+	mu   sync.Mutex
+	book tokenBook // guarded by mu
+	p    *proxy.Proxy
+	srv  *http.Server
+	url  string
+	done chan struct{}
+
+	leaseTable // lease tokens by keyed hash, and what outlives a restart (proxystate.go)
 }
 
 func newProxyManager(log *slog.Logger, sink audit.Sink) *proxyManager {
-	return &proxyManager{log: log, audit: sink, table: proxy.NewTable()}
+	return &proxyManager{log: log, audit: sink}
 }
 
 // Issue registers a lease with the proxy and returns the lease token the
 // child gets instead of the real one, and the proxy's URL.
 func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string, error) {
-	url, err := m.start()
+	url, err := m.start(0)
 	if err != nil {
 		return "", "", err
 	}
@@ -51,14 +52,11 @@ func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string,
 	if err != nil {
 		return "", "", err
 	}
-	pl := proxy.Lease{ID: l.ID, Endpoint: l.Endpoint, Token: real, Repo: l.Repo, Write: l.Access == broker.AccessWrite, Public: l.Public}
-	for _, g := range l.Repos {
-		pl.Repos = append(pl.Repos, proxy.Grant{Repo: g.Repo, Write: g.Access == broker.AccessWrite})
-	}
-	m.table.Add(tok, pl)
 	m.mu.Lock()
 	m.book.issued(l.ID, secret.Fingerprint(tok), l.Label)
 	m.mu.Unlock()
+	// add saves the lease state, the token's fingerprint with it.
+	m.add(tok, proxyLease(l, real))
 	if m.live != nil && !m.live(l.ID) {
 		m.End(l) // it ended before it was booked: End found nothing to move
 	}
@@ -68,7 +66,7 @@ func (m *proxyManager) Issue(l broker.Lease, real secret.Token) (string, string,
 // End makes a lease's token fail at once.
 func (m *proxyManager) End(l broker.Lease) {
 	if l.Purpose == broker.PurposeProxy {
-		m.table.RemoveID(l.ID)
+		m.remove(l.ID)
 		m.mu.Lock()
 		m.book.ended(l.ID, time.Now())
 		m.mu.Unlock()
@@ -144,16 +142,23 @@ func (b *tokenBook) prune(now time.Time) {
 	}
 }
 
-func (m *proxyManager) start() (string, error) {
+// start runs the proxy, on port if it is not zero (a restart's: see
+// proxystate.go), else on a new ephemeral port.
+func (m *proxyManager) start(port int) (string, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.srv != nil {
 		return m.url, nil
 	}
-	lis, err := proxy.Listen()
+	lis, moved, err := proxy.ListenOn(port)
 	if err != nil {
 		return "", err
 	}
+	if moved {
+		m.log.Warn("hub proxy: its port before the restart is taken by another program; jobs started before the restart lose the Hub",
+			"port", port, "new", lis.Addr().String())
+	}
+	m.setPort(lis.Addr().(*net.TCPAddr).Port)
 	m.p = proxy.New(proxy.Options{Leases: liveLeases{m}, Logger: m.log, EndedCause: m.ended, Audit: func(ev proxy.Event) {
 		reason := ev.Reason
 		if ev.Denied && reason == "" {
@@ -225,16 +230,27 @@ func (m *proxyManager) Close(timeout time.Duration) {
 type liveLeases struct{ m *proxyManager }
 
 func (l liveLeases) Lookup(tok string) (proxy.Lease, bool) {
-	lease, ok := l.m.table.Lookup(tok)
+	lease, ok := l.m.lookup(tok)
 	if !ok {
 		return proxy.Lease{}, false
 	}
 	if l.m.live != nil && !l.m.live(lease.ID) {
-		l.m.table.RemoveID(lease.ID)
+		l.m.remove(lease.ID)
 		return proxy.Lease{}, false
 	}
 	return lease, true
 }
 
 // Ended implements proxy.EndedLeases.
-func (l liveLeases) Ended(tok string) (string, bool) { return l.m.table.Ended(tok) }
+func (l liveLeases) Ended(tok string) (string, bool) {
+	l.m.tmu.Lock()
+	t := l.m.table
+	l.m.tmu.Unlock()
+	if t == nil {
+		return "", false
+	}
+	return t.Ended(tok)
+}
+
+// Waiting implements proxy.Waiting: restored leases wait for an unlock.
+func (l liveLeases) Waiting() (time.Duration, string, bool) { return l.m.waiting() }

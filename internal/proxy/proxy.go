@@ -30,6 +30,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,8 +59,6 @@ type Lease struct {
 	// Public lets the lease read public repos (and gated ones its token was
 	// granted) outside its repos: the proxy asks the Hub with Token.
 	Public bool
-
-	deadKey [32]byte // Table's keyed hash of the lease token
 }
 
 // Grant is one repo (or "ns/*" pattern) of a lease.
@@ -286,6 +285,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if msg := p.endedMessage(leaseToken); msg != "" {
 			refuse(http.StatusUnauthorized, msg)
 			return
+		}
+		if w, can := p.leases.(Waiting); can {
+			if after, reason, wait := w.Waiting(); wait {
+				cw.Header().Set("Retry-After", strconv.Itoa(max(int(after/time.Second), 1)))
+				refuse(http.StatusServiceUnavailable, reason)
+				return
+			}
 		}
 		refuse(http.StatusUnauthorized, invalidCredentials)
 		return

@@ -45,17 +45,18 @@ func NewLeaseToken() (string, error) {
 }
 
 // Table is a Leases kept in memory, safe for concurrent use. It keys leases
-// by the SHA-256 of their token, so a lookup never compares token bytes in
-// variable time and the table holds no lease token itself.
+// by the SHA-256 of their token (with a key: HMAC-SHA256), so a lookup never
+// compares token bytes in variable time and the table holds no lease token
+// itself.
 type Table struct {
-	mu sync.RWMutex
-	m  map[[sha256.Size]byte]Lease
+	key []byte // nil: plain SHA-256
+	mu  sync.RWMutex
+	m   map[Sum]Lease
 	// dead remembers, for a while, the lease a removed token belonged to,
 	// so that its next request hears that the lease ended. It is keyed by
-	// an HMAC of the token under a key drawn at start, never the token.
-	deadKey [32]byte
-	dead    map[[sha256.Size]byte]deadLease
-	order   [][sha256.Size]byte // dead keys, oldest first
+	// the same sum as m, never the token.
+	dead  map[Sum]deadLease
+	order []Sum // dead sums, oldest first
 }
 
 type deadLease struct {
@@ -69,44 +70,53 @@ const (
 	deadFor = time.Hour
 )
 
+// Sum is a lease token's hash as a Table keys it.
+type Sum = [sha256.Size]byte
+
 // NewTable returns an empty Table.
-func NewTable() *Table {
-	t := &Table{m: make(map[[sha256.Size]byte]Lease), dead: map[[sha256.Size]byte]deadLease{}}
-	if _, err := rand.Read(t.deadKey[:]); err != nil {
-		panic("proxy: no randomness for the dead-token key: " + err.Error())
-	}
+func NewTable() *Table { return &Table{m: make(map[Sum]Lease), dead: map[Sum]deadLease{}} }
+
+// NewKeyedTable returns an empty Table that keys leases by the HMAC-SHA256
+// of their token under key: its sums can be written down (the daemon's
+// lease state) without being a way to guess or check a token offline.
+func NewKeyedTable(key []byte) *Table {
+	t := NewTable()
+	t.key = append([]byte(nil), key...)
 	return t
 }
 
-func (t *Table) deadSum(leaseToken string) [sha256.Size]byte {
-	m := hmac.New(sha256.New, t.deadKey[:])
-	m.Write([]byte(leaseToken))
-	var out [sha256.Size]byte
-	m.Sum(out[:0])
-	return out
+// Sum returns leaseToken's hash under the table's key.
+func (t *Table) Sum(leaseToken string) Sum {
+	if t.key == nil {
+		return sha256.Sum256([]byte(leaseToken))
+	}
+	h := hmac.New(sha256.New, t.key)
+	h.Write([]byte(leaseToken))
+	var s Sum
+	h.Sum(s[:0])
+	return s
 }
 
-// buryLocked remembers that the token with this dead key belonged to id.
-// The table's mutex must be held. RemoveID knows the lease, not its token,
-// so Add keeps each token's dead key in its entry.
-func (t *Table) buryLocked(deadKey [sha256.Size]byte, id string) {
-	if _, dup := t.dead[deadKey]; !dup {
+// buryLocked remembers that the token with this sum belonged to lease id.
+// The table's mutex must be held.
+func (t *Table) buryLocked(sum Sum, id string) {
+	if _, dup := t.dead[sum]; !dup {
 		if len(t.order) >= maxDead {
 			delete(t.dead, t.order[0])
 			t.order = t.order[1:]
 		}
-		t.order = append(t.order, deadKey)
+		t.order = append(t.order, sum)
 	}
-	t.dead[deadKey] = deadLease{id: id, at: time.Now()}
+	t.dead[sum] = deadLease{id: id, at: time.Now()}
 }
 
 // Ended implements EndedLeases: the lease a token belonged to, if it ended
 // within the last hour (and among the last 4096).
 func (t *Table) Ended(leaseToken string) (string, bool) {
-	k := t.deadSum(leaseToken)
+	sum := t.Sum(leaseToken)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
-	d, ok := t.dead[k]
+	d, ok := t.dead[sum]
 	if !ok || time.Since(d.at) > deadFor {
 		return "", false
 	}
@@ -115,20 +125,25 @@ func (t *Table) Ended(leaseToken string) (string, bool) {
 
 // Add makes leaseToken valid for l, replacing any lease it had.
 func (t *Table) Add(leaseToken string, l Lease) {
+	t.AddSum(t.Sum(leaseToken), l)
+}
+
+// AddSum makes the token whose Sum is sum valid for l: a lease restored
+// from the daemon's state, whose token it never kept.
+func (t *Table) AddSum(sum Sum, l Lease) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	l.deadKey = t.deadSum(leaseToken)
-	t.m[sha256.Sum256([]byte(leaseToken))] = l
+	t.m[sum] = l
 }
 
 // Remove ends leaseToken's lease: from now on it gets 401.
 func (t *Table) Remove(leaseToken string) {
+	sum := t.Sum(leaseToken)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	k := sha256.Sum256([]byte(leaseToken))
-	if l, ok := t.m[k]; ok {
-		t.buryLocked(l.deadKey, l.ID)
-		delete(t.m, k)
+	if l, ok := t.m[sum]; ok {
+		t.buryLocked(sum, l.ID)
+		delete(t.m, sum)
 	}
 }
 
@@ -140,7 +155,7 @@ func (t *Table) RemoveID(id string) int {
 	n := 0
 	for k, l := range t.m {
 		if l.ID == id {
-			t.buryLocked(l.deadKey, l.ID)
+			t.buryLocked(k, l.ID)
 			delete(t.m, k)
 			n++
 		}
@@ -150,7 +165,7 @@ func (t *Table) RemoveID(id string) int {
 
 // Lookup implements Leases.
 func (t *Table) Lookup(leaseToken string) (Lease, bool) {
-	sum := sha256.Sum256([]byte(leaseToken))
+	sum := t.Sum(leaseToken)
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	l, ok := t.m[sum]
