@@ -63,6 +63,9 @@ type Options struct {
 	// OnLeaseEnd, when set, is told of every lease that ends (the proxy
 	// forgets its lease token).
 	OnLeaseEnd func(Lease)
+	// OAuthClientID is the client id for refreshing OAuth tokens whose
+	// login did not record one ("" means hub.DefaultOAuthClientID).
+	OAuthClientID string
 	// OnIdle, when set, is called by Run when the last of a burst of
 	// leases (shrinkAfter or more at once) has ended: the daemon gives the
 	// burst's memory back to the system then.
@@ -147,6 +150,8 @@ type Broker struct {
 	store      Store // guarded by mu; replaced by Migrate
 	unlockFail int   // consecutive wrong passphrases, guarded by mu
 	gen        int   // bumped when cached tokens are forgotten, guarded by mu
+
+	oauth oauthState // OAuth refreshes in flight (oauth.go)
 }
 
 func (b *Broker) currentStore() Store {
@@ -210,6 +215,14 @@ type AddRequest struct {
 	MakeDefault bool
 	NoVerify    bool
 	Caller      Caller
+
+	// Refresh, when set, makes an OAuth profile: Token is its access token,
+	// ExpiresAt when that expires, ClientID the OAuth client that issued
+	// it ("" for the default). Both tokens go into one store item.
+	Refresh   secret.Token
+	ExpiresAt time.Time
+	ClientID  string
+	refreshed bool // refreshBeforeAdd already proved the pair works
 }
 
 // AddToken verifies a token with the Hub (unless NoVerify), stores it in the
@@ -224,6 +237,13 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	}
 	if req.Name != "" {
 		if err := CheckName(req.Name); err != nil {
+			return Profile{}, false, err
+		}
+	}
+	if req.Refresh != "" && (req.ExpiresAt.IsZero() || !b.now().Before(req.ExpiresAt)) {
+		// An imported login whose access token has expired: refresh it
+		// first, so what is stored works.
+		if err := b.refreshBeforeAdd(ctx, &req); err != nil {
 			return Profile{}, false, err
 		}
 	}
@@ -254,18 +274,30 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		name = "default"
 	}
 
+	now := b.now()
+	stored := req.Token
+	if req.Refresh != "" {
+		if req.ExpiresAt.IsZero() && who != nil && who.Auth.ExpiresAt != nil {
+			req.ExpiresAt = *who.Auth.ExpiresAt
+		}
+		stored = b.newOAuthItem(req, now)
+	}
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
-	if err := b.currentStore().Set(ctx, name, req.Token); err != nil {
+	if err := b.currentStore().Set(ctx, name, stored); err != nil {
 		return Profile{}, false, b.storeError(err, name, "store the token")
 	}
-	now := b.now()
 	p := &Profile{
 		Name:        name,
 		Endpoint:    req.Endpoint,
 		AddedAt:     now.UTC().Round(0),
-		Fingerprint: req.Token.Fingerprint(),
+		Fingerprint: itemFingerprint(stored),
 		Whoami:      who,
+		OAuth:       req.Refresh != "",
+		ExpiresAt:   req.ExpiresAt.UTC().Round(0),
+	}
+	if p.ExpiresAt.IsZero() && who != nil && who.Auth.ExpiresAt != nil {
+		p.ExpiresAt = who.Auth.ExpiresAt.UTC().Round(0)
 	}
 	if who != nil {
 		p.VerifiedAt = now.UTC().Round(0)
@@ -274,7 +306,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	old, replaced := b.profiles[name]
 	oldTok, hadTok := b.tokens[name]
 	b.profiles[name] = p
-	b.tokens[name] = req.Token
+	b.tokens[name] = stored
 	def := b.def
 	if req.MakeDefault || def == "" {
 		b.def = name
@@ -482,7 +514,8 @@ type tokenRead struct {
 	err  error
 }
 
-// token reads a profile's token, from memory after the first read.
+// storedToken reads a profile's store value, from memory after the first
+// read: a classic token, or an OAuth pair (see oauth.go; token decodes it).
 //
 // Callers that miss the cache together share one store read: a cluster job
 // starting hundreds of processes against a fresh daemon would otherwise
@@ -490,7 +523,7 @@ type tokenRead struct {
 // would time out. A caller whose context ends stops waiting; the read goes
 // on for the others, and if it was the one that failed for its own
 // context's sake, the others start a new one.
-func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
+func (b *Broker) storedToken(ctx context.Context, name string) (secret.Token, error) {
 	for {
 		b.mu.Lock()
 		if tok, ok := b.tokens[name]; ok {
@@ -535,7 +568,7 @@ func (b *Broker) readToken(ctx context.Context, store Store, name string, r *tok
 	// the token the profile's metadata describes: a slow read may return
 	// the token an AddToken has just replaced.
 	if err == nil {
-		if p, still := b.profiles[name]; still && r.gen == b.gen && p.Fingerprint == tok.Fingerprint() {
+		if p, still := b.profiles[name]; still && r.gen == b.gen && p.Fingerprint == itemFingerprint(tok) {
 			if _, cached := b.tokens[name]; !cached {
 				b.tokens[name] = tok
 			}

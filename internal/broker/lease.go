@@ -95,6 +95,10 @@ type Lease struct {
 	// UntilExit: the lease has no wall-clock limit of its own; it ends with
 	// its processes (within the configured maximum).
 	UntilExit bool
+	// TokenExpiresAt is when the lease's token expires (OAuth), zero when
+	// it does not; ShortenedToToken says the lease was cut to end then.
+	TokenExpiresAt   time.Time
+	ShortenedToToken bool
 
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
@@ -151,10 +155,15 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.mu.Lock()
 	gen := b.gen
 	b.mu.Unlock()
-	tok, err := b.token(ctx, p.Name)
+	acc, err := b.accessToken(ctx, p.Name)
 	if err != nil {
+		if KindOf(err) == KindAccessDenied {
+			b.audit(audit.Event{Event: "lease.denied", Profile: p.Name, Repo: repoString(req.Repo),
+				Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
+		}
 		return Grant{}, err
 	}
+	tok := acc.tok
 	pid, start, exe, cwd, err := b.watchTarget(req)
 	if err != nil {
 		return Grant{}, err
@@ -171,6 +180,14 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		}
 	}
 	now := b.now()
+	// A lease never hands out a token that dies before it ends: an OAuth
+	// access token is refreshed when due (accessToken), and a lease longer
+	// than what is left of it ends with it. A proxy lease is the exception:
+	// the proxy asks for the current token on every request.
+	var shortened bool
+	if !acc.expiresAt.IsZero() && req.Purpose != PurposeProxy && now.Add(ttl).After(acc.expiresAt) {
+		ttl, shortened = max(acc.expiresAt.Sub(now), time.Second), true
+	}
 	l := &Lease{
 		ID:          newID("l-"),
 		Profile:     p.Name,
@@ -190,12 +207,15 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		GrantedAt:   now.UTC().Round(0),
 		ExpiresAt:   now.Add(ttl).UTC().Round(0),
 		deadline:    now.Add(ttl),
+
+		TokenExpiresAt:   acc.expiresAt,
+		ShortenedToToken: shortened,
 	}
 	if l.watched {
 		l.members, l.jobStart = []procRef{{pid, start}}, start
 	}
 	b.mu.Lock()
-	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != tok.Fingerprint() {
+	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != acc.fp {
 		b.mu.Unlock()
 		return Grant{}, errorf(KindNotFound, "", "profile %q changed while leasing; try again", p.Name)
 	}
