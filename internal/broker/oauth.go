@@ -379,3 +379,21 @@ func (b *Broker) RefreshNow(ctx context.Context, name string) (Profile, error) {
 	}
 	return b.profile(name)
 }
+
+// LeaseToken returns the token a live lease's requests carry now: for an
+// OAuth profile the current access token, refreshed when due, so a proxy
+// lease outlives any one access token.
+func (b *Broker) LeaseToken(ctx context.Context, id string) (secret.Token, error) {
+	l, ok := b.LeaseValid(id)
+	if !ok {
+		return "", errorf(KindNotFound, "", "no live lease %q", id)
+	}
+	a, err := b.accessToken(ctx, l.Profile)
+	if err != nil {
+		return "", err
+	}
+	if a.fp != l.Fingerprint {
+		return "", errorf(KindNotFound, "", "the token of profile %q was replaced", l.Profile)
+	}
+	return a.tok, nil
+}

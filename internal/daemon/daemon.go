@@ -133,6 +133,9 @@ func Run(ctx context.Context, opts Options) error {
 		GitPrefer:    set.GitPrefer,
 		MaxUntilExit: set.MaxUntilExit,
 		OnLeaseEnd:   px.End,
+		// OAuth profiles refresh with the client that issued them; this is
+		// for those whose login did not record one.
+		OAuthClientID: config.OAuthClientID(opts.Env, cfg),
 		// After a burst, give the memory back now rather than at the
 		// scavenger's pace: an idle daemon should look idle in top.
 		OnIdle: debug.FreeOSMemory,
@@ -147,6 +150,7 @@ func Run(ctx context.Context, opts Options) error {
 	stopHUP := reloadOnSIGHUP(cw)
 	defer stopHUP()
 	px.live = func(id string) bool { _, ok := b.LeaseValid(id); return ok }
+	px.current = b.LeaseToken
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.

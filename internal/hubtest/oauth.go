@@ -32,6 +32,8 @@ type oauthState struct {
 	clientID    string        // the only client id accepted; "" accepts any
 	lastClient  string
 	failRefresh int // answer the next n refreshes with 503
+	accesses    []string      // every access token issued
+	deviceCh    chan struct{} // gets a value when a device code is issued
 }
 
 type device struct {
@@ -84,6 +86,39 @@ func (h *Hub) Approve(user string) int {
 		}
 	}
 	return n
+}
+
+// WaitDevice waits until a device code waits for approval, or timeout.
+func (h *Hub) WaitDevice(timeout time.Duration) bool {
+	h.mu.Lock()
+	ch := h.deviceChLocked()
+	h.mu.Unlock()
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		if h.PendingDevices() > 0 {
+			return true
+		}
+		select {
+		case <-ch:
+		case <-tm.C:
+			return false
+		}
+	}
+}
+
+func (h *Hub) deviceChLocked() chan struct{} {
+	if h.oauth.deviceCh == nil {
+		h.oauth.deviceCh = make(chan struct{}, 1)
+	}
+	return h.oauth.deviceCh
+}
+
+// AccessTokens returns every OAuth access token issued so far, oldest first.
+func (h *Hub) AccessTokens() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return append([]string(nil), h.oauth.accesses...)
 }
 
 // Deny refuses every device code waiting for approval.
@@ -209,6 +244,7 @@ func (h *Hub) issueLocked(user string) (access, refresh string, expiresAt time.T
 		spec:     TokenSpec{Value: access, Role: hub.RoleWrite, ExpiresAt: expiresAt, CreatedAt: h.now().UTC()},
 		approved: map[string]bool{}, revokedIn: map[string]bool{}}
 	o.refresh[refresh] = &refreshToken{user: user}
+	o.accesses = append(o.accesses, access)
 	o.issued = append(o.issued, refresh)
 	return access, refresh, expiresAt
 }
@@ -268,6 +304,10 @@ func (h *Hub) serveOAuth(w http.ResponseWriter, r *http.Request) {
 		code, user := randHex(16), fmt.Sprintf("%s-%s", randHex(2), randHex(2))
 		d := &device{userCode: user, expires: h.now().Add(15 * time.Minute), user: o.autoUser}
 		o.devices[code] = d
+		select {
+		case h.deviceChLocked() <- struct{}{}:
+		default:
+		}
 		interval := o.interval
 		if interval <= 0 {
 			interval = 5

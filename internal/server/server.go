@@ -93,6 +93,9 @@ func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.Add
 		MakeDefault: req.GetMakeDefault(),
 		NoVerify:    req.GetNoVerify(),
 		Caller:      s.caller(ctx),
+		Refresh:     secret.Token(req.GetRefreshToken()),
+		ExpiresAt:   optionalTime(req.GetExpiresAt()),
+		ClientID:    req.GetClientId(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -189,6 +192,11 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		User:      g.Lease.User,
 		Endpoint:  g.Lease.Endpoint,
 		Follow:    string(g.Lease.Follow),
+
+		ShortenedToToken: g.Lease.ShortenedToToken,
+	}
+	if !g.Lease.TokenExpiresAt.IsZero() && lr.Purpose != broker.PurposeProxy {
+		resp.TokenExpiresAt = timestamppb.New(g.Lease.TokenExpiresAt)
 	}
 	if lr.Purpose == broker.PurposeProxy {
 		// The real token stays here: the caller gets a lease token that
@@ -401,4 +409,12 @@ func (s *Server) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.Migra
 		return nil, toStatus(err)
 	}
 	return &pb.MigrateResponse{Moved: int32(n), Backend: to}, nil
+}
+
+// optionalTime is a Timestamp as a time, zero when unset.
+func optionalTime(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
 }

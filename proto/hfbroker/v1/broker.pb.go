@@ -386,7 +386,13 @@ type Profile struct {
 	// display_name is the token's name in the Hub's settings.
 	DisplayName string `protobuf:"bytes,8,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// verified_at is when the Hub last confirmed the token.
-	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	VerifiedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	// oauth is true for a browser login: the daemon holds an access and a refresh token.
+	Oauth bool `protobuf:"varint,10,opt,name=oauth,proto3" json:"oauth,omitempty"`
+	// expires_at is when the current token expires; unset when it does not.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// needs_login is true when the Hub refused the refresh token: run `hfbroker login --web`.
+	NeedsLogin    bool `protobuf:"varint,12,opt,name=needs_login,json=needsLogin,proto3" json:"needs_login,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,6 +490,27 @@ func (x *Profile) GetVerifiedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Profile) GetOauth() bool {
+	if x != nil {
+		return x.Oauth
+	}
+	return false
+}
+
+func (x *Profile) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Profile) GetNeedsLogin() bool {
+	if x != nil {
+		return x.NeedsLogin
+	}
+	return false
+}
+
 // AddTokenRequest carries a token: never log it.
 type AddTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -491,9 +518,15 @@ type AddTokenRequest struct {
 	Name  string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	// endpoint is the Hub to verify against and bind the profile to.
-	Endpoint      string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	MakeDefault   bool   `protobuf:"varint,4,opt,name=make_default,json=makeDefault,proto3" json:"make_default,omitempty"`
-	NoVerify      bool   `protobuf:"varint,5,opt,name=no_verify,json=noVerify,proto3" json:"no_verify,omitempty"`
+	Endpoint    string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	MakeDefault bool   `protobuf:"varint,4,opt,name=make_default,json=makeDefault,proto3" json:"make_default,omitempty"`
+	NoVerify    bool   `protobuf:"varint,5,opt,name=no_verify,json=noVerify,proto3" json:"no_verify,omitempty"`
+	// refresh_token, when set, makes an OAuth profile: token is its access token. Never log it.
+	RefreshToken string `protobuf:"bytes,6,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// expires_at is when the access token expires (OAuth).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// client_id is the OAuth client that issued the tokens; empty for the default.
+	ClientId      string `protobuf:"bytes,8,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -561,6 +594,27 @@ func (x *AddTokenRequest) GetNoVerify() bool {
 		return x.NoVerify
 	}
 	return false
+}
+
+func (x *AddTokenRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *AddTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *AddTokenRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
 }
 
 type AddTokenResponse struct {
@@ -1302,9 +1356,14 @@ type LeaseResponse struct {
 	ProxyEndpoint string `protobuf:"bytes,7,opt,name=proxy_endpoint,json=proxyEndpoint,proto3" json:"proxy_endpoint,omitempty"`
 	// follow says how the lease follows its processes: "tree" (every process
 	// that inherits HFBROKER_LEASE), "process" (the caller alone) or "ttl".
-	Follow        string `protobuf:"bytes,8,opt,name=follow,proto3" json:"follow,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Follow string `protobuf:"bytes,8,opt,name=follow,proto3" json:"follow,omitempty"`
+	// token_expires_at is when the token itself expires (OAuth); unset when it does not.
+	// The git helper passes it on as password_expiry_utc.
+	TokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=token_expires_at,json=tokenExpiresAt,proto3" json:"token_expires_at,omitempty"`
+	// shortened_to_token is true when the lease was cut to end with its token.
+	ShortenedToToken bool `protobuf:"varint,10,opt,name=shortened_to_token,json=shortenedToToken,proto3" json:"shortened_to_token,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LeaseResponse) Reset() {
@@ -1391,6 +1450,20 @@ func (x *LeaseResponse) GetFollow() string {
 		return x.Follow
 	}
 	return ""
+}
+
+func (x *LeaseResponse) GetTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TokenExpiresAt
+	}
+	return nil
+}
+
+func (x *LeaseResponse) GetShortenedToToken() bool {
+	if x != nil {
+		return x.ShortenedToToken
+	}
+	return false
 }
 
 // Lease is a live lease's description. It never holds the token.
@@ -2931,7 +3004,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x18hfbroker/v1/broker.proto\x12\vhfbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n" +
 	"\x04Repo\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.hfbroker.v1.RepoTypeR\x04type\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xbf\x02\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xb1\x03\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x125\n" +
@@ -2943,13 +3016,23 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"token_role\x18\a \x01(\tR\ttokenRole\x12!\n" +
 	"\fdisplay_name\x18\b \x01(\tR\vdisplayName\x12;\n" +
 	"\vverified_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"verifiedAt\"\x97\x01\n" +
+	"verifiedAt\x12\x14\n" +
+	"\x05oauth\x18\n" +
+	" \x01(\bR\x05oauth\x129\n" +
+	"\n" +
+	"expires_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1f\n" +
+	"\vneeds_login\x18\f \x01(\bR\n" +
+	"needsLogin\"\x94\x02\n" +
 	"\x0fAddTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1a\n" +
 	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12!\n" +
 	"\fmake_default\x18\x04 \x01(\bR\vmakeDefault\x12\x1b\n" +
-	"\tno_verify\x18\x05 \x01(\bR\bnoVerify\"^\n" +
+	"\tno_verify\x18\x05 \x01(\bR\bnoVerify\x12#\n" +
+	"\rrefresh_token\x18\x06 \x01(\tR\frefreshToken\x129\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
+	"\tclient_id\x18\b \x01(\tR\bclientId\"^\n" +
 	"\x10AddTokenResponse\x12.\n" +
 	"\aprofile\x18\x01 \x01(\v2\x14.hfbroker.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\"(\n" +
@@ -3002,7 +3085,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12\x10\n" +
 	"\x03pid\x18\a \x01(\x05R\x03pid\x12\x1d\n" +
 	"\n" +
-	"until_exit\x18\b \x01(\bR\tuntilExit\"\x84\x02\n" +
+	"until_exit\x18\b \x01(\bR\tuntilExit\"\xf8\x02\n" +
 	"\rLeaseResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x129\n" +
@@ -3012,7 +3095,10 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
 	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\x12\x16\n" +
-	"\x06follow\x18\b \x01(\tR\x06follow\"\xe7\x03\n" +
+	"\x06follow\x18\b \x01(\tR\x06follow\x12D\n" +
+	"\x10token_expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\x12,\n" +
+	"\x12shortened_to_token\x18\n" +
+	" \x01(\bR\x10shortenedToToken\"\xe7\x03\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3232,41 +3318,44 @@ var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
 	45, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
 	45, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
-	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
-	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
-	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
-	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
-	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
-	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	45, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
-	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	46, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	45, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
-	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
-	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	45, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	45, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	46, // 22: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 23: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	45, // 24: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	45, // 25: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 27: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	32, // 28: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 29: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 30: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 31: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	44, // 32: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	45, // 3: hfbroker.v1.Profile.expires_at:type_name -> google.protobuf.Timestamp
+	45, // 4: hfbroker.v1.AddTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 5: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
+	6,  // 6: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
+	6,  // 7: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
+	6,  // 8: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
+	16, // 9: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
+	17, // 10: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
+	45, // 11: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	45, // 12: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	5,  // 13: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 14: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
+	2,  // 15: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
+	46, // 16: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	45, // 17: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	45, // 18: hfbroker.v1.LeaseResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	5,  // 19: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
+	1,  // 20: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
+	2,  // 21: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
+	45, // 22: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	45, // 23: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 24: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	46, // 25: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	21, // 26: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	45, // 27: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	45, // 28: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	5,  // 29: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 30: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	32, // 31: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 32: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 33: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 34: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	44, // 35: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	36, // [36:36] is the sub-list for method output_type
+	36, // [36:36] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
