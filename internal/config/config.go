@@ -135,7 +135,7 @@ type Config struct {
 	// OAuthClientID is the OAuth client of `hfbroker login --web`;
 	// HF_DEVICE_CODE_OAUTH_CLIENT_ID overrides it (see OAuthClientID).
 	OAuthClientID string `toml:"oauth_client_id"`
-	Lease   struct {
+	Lease         struct {
 		DefaultTTL duration `toml:"default_ttl"`
 		MaxTTL     duration `toml:"max_ttl"`
 		GitTTL     duration `toml:"git_ttl"`

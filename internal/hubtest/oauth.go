@@ -31,7 +31,7 @@ type oauthState struct {
 	stalled     chan struct{} // gets a value when a refresh waits on stall
 	clientID    string        // the only client id accepted; "" accepts any
 	lastClient  string
-	failRefresh int // answer the next n refreshes with 503
+	failRefresh int           // answer the next n refreshes with 503
 	accesses    []string      // every access token issued
 	deviceCh    chan struct{} // gets a value when a device code is issued
 }
