@@ -31,7 +31,7 @@ func init() { extraCmds["hub-oauth"] = cmdHubOAuth }
 //	hub-oauth wait-stalled         a refresh is waiting at the Hub
 //	hub-oauth release              let stalled refreshes through
 //	hub-oauth no-secret-in PATH... no file holds an issued access or refresh token
-//	hub-oauth stored-tokens FILE USER [expired]  write a huggingface_hub stored_tokens with a fresh login
+//	hub-oauth stored-tokens FILE SECTION USER [expired] [dead]  append a huggingface_hub OAuth section
 func cmdHubOAuth(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) == 0 {
 		ts.Fatalf("usage: hub-oauth VERB ...")
@@ -117,17 +117,30 @@ func cmdHubOAuth(ts *testscript.TestScript, neg bool, args []string) {
 			})
 		}
 	case "stored-tokens":
-		access, refresh, exp := h.IssueOAuth(args[2])
-		if len(args) > 3 && args[3] == "expired" {
-			exp = time.Now().Add(-time.Hour)
+		// stored-tokens FILE SECTION USER [expired] [dead]: append a
+		// huggingface_hub OAuth section; "dead": its refresh token is
+		// refused. Its tokens go to $OAUTH_ACCESS_<SECTION> and $OAUTH_REFRESH_<SECTION>.
+		access, refresh, exp := h.IssueOAuth(args[3])
+		for _, a := range args[4:] {
+			switch a {
+			case "expired":
+				exp = time.Now().Add(-time.Hour)
+			case "dead":
+				h.KillRefreshToken(refresh)
+			}
 		}
-		body := "[oauth-" + args[2] + "]\nhf_token = " + access + "\nrefresh_token = " + refresh +
+		body := "[" + args[2] + "]\nhf_token = " + access + "\nrefresh_token = " + refresh +
 			"\nexpires_at = " + strconv.FormatInt(exp.Unix(), 10) + "\n"
 		path := ts.MkAbs(args[1])
 		ts.Check(os.MkdirAll(filepath.Dir(path), 0o700))
-		ts.Check(os.WriteFile(path, []byte(body), 0o600))
-		ts.Setenv("OAUTH_ACCESS", access)
-		ts.Setenv("OAUTH_REFRESH", refresh)
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		ts.Check(err)
+		_, err = f.WriteString(body)
+		ts.Check(err)
+		ts.Check(f.Close())
+		key := strings.NewReplacer("-", "_").Replace(args[2])
+		ts.Setenv("OAUTH_ACCESS_"+key, access)
+		ts.Setenv("OAUTH_REFRESH_"+key, refresh)
 	default:
 		ts.Fatalf("hub-oauth: unknown verb %q", args[0])
 	}

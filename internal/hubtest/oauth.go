@@ -180,6 +180,15 @@ func (h *Hub) RevokeRefresh(user string) {
 	}
 }
 
+// KillRefreshToken makes one refresh token invalid, as if already used.
+func (h *Hub) KillRefreshToken(rt string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r, ok := h.oauth.refresh[rt]; ok {
+		r.used = true
+	}
+}
+
 // StallRefresh makes refreshes wait, before the fake decides anything, until
 // the returned release is called. Stalled reports each refresh that waits.
 func (h *Hub) StallRefresh() (stalled <-chan struct{}, release func()) {
