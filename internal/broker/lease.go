@@ -423,6 +423,11 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 		return Lease{}, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", limit),
 			"lease TTL %s is longer than the maximum %s", ttl, limit)
 	}
+	if !l.TokenExpiresAt.IsZero() && l.Purpose != PurposeProxy && now.Add(ttl).After(l.TokenExpiresAt) {
+		// The child holds this very access token (issue 14): the lease
+		// cannot outlive it.
+		ttl, l.ShortenedToToken = max(l.TokenExpiresAt.Sub(now), 0), true
+	}
 	l.deadline = now.Add(ttl)
 	l.ExpiresAt = l.deadline.UTC().Round(0)
 	b.wakeReaperLocked(l, now)

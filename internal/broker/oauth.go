@@ -96,7 +96,7 @@ type Refresher interface {
 type oauthState struct {
 	mu      sync.Mutex
 	calls   map[string]*refreshCall // refreshes in flight, by profile
-	unsaved map[string]bool         // profiles whose cached pair is not yet in the store
+	pending map[string]secret.Token // refreshed pairs the store refused to take yet, by profile
 }
 
 type refreshCall struct {
@@ -126,6 +126,11 @@ type handout struct {
 // accessToken returns the token to use now; an OAuth access token is
 // refreshed first when it is due.
 func (b *Broker) accessToken(ctx context.Context, name string) (handout, error) {
+	// A refreshed pair the store has not taken yet goes in first: the store
+	// still holds the dead refresh token.
+	if err := b.savePending(ctx, name); err != nil {
+		return handout{}, err
+	}
 	stored, err := b.storedToken(ctx, name)
 	if err != nil {
 		return handout{}, err
@@ -135,9 +140,6 @@ func (b *Broker) accessToken(ctx context.Context, name string) (handout, error) 
 		return handout{tok: stored, fp: stored.Fingerprint()}, nil
 	}
 	fp := itemFingerprint(stored)
-	if err := b.saveUnsaved(ctx, name); err != nil {
-		return handout{}, err
-	}
 	now := b.now()
 	if !it.due(now) {
 		return handout{secret.Token(it.Access), it.ExpiresAt, fp}, nil
@@ -255,11 +257,19 @@ func (b *Broker) doRefresh(name string, seen secret.Token) (secret.Token, error)
 	}
 	// The store first: until this returns, nobody gets the new access token.
 	serr := b.currentStore().Set(ctx, name, fresh)
+	if serr != nil {
+		// The old refresh token is dead, so this pair is the only live one:
+		// keep it aside (even across a lock) until the store takes it;
+		// savePending writes it before anything is handed out.
+		b.oauth.mu.Lock()
+		if b.oauth.pending == nil {
+			b.oauth.pending = map[string]secret.Token{}
+		}
+		b.oauth.pending[name] = fresh
+		b.oauth.mu.Unlock()
+	}
 	b.mu.Lock()
-	if gen == b.gen {
-		// Cache it even when the write failed: the old refresh token is
-		// dead, so this pair is the only live one. saveUnsaved writes it
-		// before it is handed out.
+	if gen == b.gen && serr == nil {
 		b.tokens[name] = fresh
 	}
 	upd := *cp
@@ -272,22 +282,17 @@ func (b *Broker) doRefresh(name string, seen secret.Token) (secret.Token, error)
 	b.mu.Unlock()
 	b.audit(audit.Event{Event: "token.refreshed", Profile: name, Fingerprint: p.Fingerprint}, Caller{})
 	if serr != nil {
-		b.oauth.mu.Lock()
-		if b.oauth.unsaved == nil {
-			b.oauth.unsaved = map[string]bool{}
-		}
-		b.oauth.unsaved[name] = true
-		b.oauth.mu.Unlock()
+		b.log.Error("the store refused a refreshed OAuth token; it is kept in memory until the store takes it", "profile", name, "err", serr)
 		return "", b.storeError(serr, name, "store the refreshed token")
 	}
 	return fresh, nil
 }
 
-// saveUnsaved writes a refreshed pair whose store write failed before its
-// access token is handed out.
-func (b *Broker) saveUnsaved(ctx context.Context, name string) error {
+// savePending writes a refreshed pair that the store refused (locked
+// vault, keychain timeout) before any token of the profile is handed out.
+func (b *Broker) savePending(ctx context.Context, name string) error {
 	b.oauth.mu.Lock()
-	pending := b.oauth.unsaved[name]
+	tok, pending := b.oauth.pending[name]
 	b.oauth.mu.Unlock()
 	if !pending {
 		return nil
@@ -295,17 +300,22 @@ func (b *Broker) saveUnsaved(ctx context.Context, name string) error {
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
 	b.mu.Lock()
-	tok, ok := b.tokens[name]
+	p, still := b.profiles[name]
 	b.mu.Unlock()
-	if !ok {
-		return nil
-	}
-	if err := b.currentStore().Set(ctx, name, tok); err != nil {
-		return b.storeError(err, name, "store the refreshed token")
+	// Only into the login it belongs to: not over a new login of that name.
+	if still && p.Fingerprint == itemFingerprint(tok) {
+		if err := b.currentStore().Set(ctx, name, tok); err != nil {
+			return b.storeError(err, name, "store the refreshed token")
+		}
 	}
 	b.oauth.mu.Lock()
-	delete(b.oauth.unsaved, name)
+	if b.oauth.pending[name] == tok {
+		delete(b.oauth.pending, name)
+	}
 	b.oauth.mu.Unlock()
+	b.mu.Lock()
+	delete(b.tokens, name) // read back what the store now holds
+	b.mu.Unlock()
 	return nil
 }
 

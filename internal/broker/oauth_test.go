@@ -287,3 +287,18 @@ func TestAnImportedExpiredOAuthLoginIsRefreshedBeforeItIsStored(t *testing.T) {
 		t.Fatal("the error holds a token")
 	}
 }
+
+func TestARenewedLeaseDoesNotOutliveItsAccessToken(t *testing.T) {
+	w := newOAuthWorld(t, time.Hour)
+	g, err := w.lease(t, broker.PurposeExec, 30*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := w.b.Renew(g.Lease.ID, 2*time.Hour, broker.Caller{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.ExpiresAt.After(g.Lease.TokenExpiresAt) || !l.ShortenedToToken {
+		t.Fatalf("renewed to %s, past the token's expiry %s", l.ExpiresAt, g.Lease.TokenExpiresAt)
+	}
+}
