@@ -199,3 +199,10 @@ func openBrowser(env config.Env, url string) {
 		go cmd.Wait()
 	}
 }
+
+// shortenedNote says that a lease was cut to its OAuth access token's
+// expiry (issue 14): the token handed out stops working then.
+func shortenedNote(resp *pb.LeaseResponse) string {
+	return fmt.Sprintf("hfbroker: note: the lease ends %s, when profile %s's access token expires (use 'exec --proxy' for longer jobs)",
+		resp.GetExpiresAt().AsTime().UTC().Format("2006-01-02 15:04:05 UTC"), resp.GetProfile())
+}
