@@ -152,6 +152,7 @@ type Broker struct {
 	gen        int   // bumped when cached tokens are forgotten, guarded by mu
 
 	oauth oauthState // OAuth refreshes in flight (oauth.go)
+	web   webLogins  // browser logins waiting for approval (weblogin.go)
 }
 
 func (b *Broker) currentStore() Store {

@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"io"
 	"os/exec"
 	"runtime"
 	"time"
@@ -13,7 +13,6 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
-	"github.com/hfbroker/hfbroker/internal/hub"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -38,22 +37,26 @@ type loginJSON struct {
 	Replaced  bool      `json:"replaced"`
 }
 
-// deviceHub is the part of the Hub client the device flow uses.
-type deviceHub interface {
-	StartDevice(ctx context.Context, endpoint, clientID string) (*hub.DeviceCode, error)
-	PollDevice(ctx context.Context, endpoint, clientID, deviceCode string, now time.Time) (*hub.OAuthToken, error)
+// webLoginAPI is the part of the daemon's API login --web uses: the daemon
+// runs the device flow (the CLI links no HTTP client) and keeps the device
+// code; the CLI shows the code and polls.
+type webLoginAPI interface {
+	loginAPI
+	StartWebLogin(context.Context, *pb.StartWebLoginRequest) (*pb.StartWebLoginResponse, error)
+	PollWebLogin(context.Context, *pb.PollWebLoginRequest) (*pb.PollWebLoginResponse, error)
 }
 
 func loginWebRun(ctx context.Context, opts *LoginOptions) error {
-	return runLoginWeb(ctx, opts, hub.New(), time.After, func(fn func(loginAPI) error) error {
+	return runLoginWeb(ctx, opts, time.After, func(fn func(webLoginAPI) error) error {
 		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
 	})
 }
 
-// runLoginWeb runs the device flow, then hands both tokens to the daemon.
-// after is time.After (tests pass a faster one).
-func runLoginWeb(ctx context.Context, opts *LoginOptions, h deviceHub, after func(time.Duration) <-chan time.Time,
-	connect func(fn func(loginAPI) error) error) error {
+// runLoginWeb starts the device flow in the daemon, shows the code, and polls
+// until the person approved it; the daemon then stores both tokens. after is
+// time.After (tests pass a faster one).
+func runLoginWeb(ctx context.Context, opts *LoginOptions, after func(time.Duration) <-chan time.Time,
+	connect func(fn func(webLoginAPI) error) error) error {
 	endpoint, err := opts.Factory.Endpoint()
 	if err != nil {
 		return err
@@ -62,104 +65,83 @@ func runLoginWeb(ctx context.Context, opts *LoginOptions, h deviceHub, after fun
 	if err != nil {
 		return err
 	}
-	clientID := hub.OAuthClientID(config.OAuthClientID(opts.Factory.Env, cfg), "")
-	dc, err := h.StartDevice(ctx, endpoint, clientID)
-	if err != nil {
-		return errorWithHint(ExitError, "check HF_ENDPOINT and your network, or log in with a token: hfbroker login",
-			"start the browser login at %s: %s", endpoint, oneLine(err.Error()))
-	}
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
 	terminal := opts.IO.IsTerminal()
-	if opts.JSON {
-		b, _ := json.Marshal(deviceJSON{dc.UserCode, dc.VerificationURI, dc.VerificationURIComplete, dc.ExpiresIn})
-		fmt.Fprintf(out, "%s\n", b)
-	} else {
-		fmt.Fprintf(errOut, "First copy your one-time code: %s\n", dc.UserCode)
-		fmt.Fprintf(errOut, "Then open %s in a browser and approve it.\n", dc.VerificationURIComplete)
-	}
-	if terminal && !opts.JSON {
-		openBrowser(opts.Factory.Env, dc.VerificationURIComplete)
-	}
-
-	interval := time.Duration(dc.Interval) * time.Second
-	deadline := time.Now().Add(time.Duration(dc.ExpiresIn) * time.Second)
-	spin := []string{"|", "/", "-", "\\"}
-	var tok *hub.OAuthToken
-	for i := 0; ; i++ {
-		if terminal && !opts.JSON {
-			fmt.Fprintf(errOut, "\r%s Waiting for approval in the browser…", spin[i%len(spin)])
-		}
-		t, err := h.PollDevice(ctx, endpoint, clientID, dc.DeviceCode, time.Now())
-		if err == nil {
-			tok = t
-			break
-		}
-		var oe *hub.OAuthError
-		switch {
-		case errors.As(err, &oe) && oe.Code == hub.OAuthPending:
-		case errors.As(err, &oe) && oe.Code == hub.OAuthSlowDown:
-			interval += 5 * time.Second
-		case errors.As(err, &oe) && oe.Code == hub.OAuthAccessDenied:
-			return errorWithHint(ExitDenied, "run 'hfbroker login --web' again and approve the code", "the browser login was denied")
-		case errors.As(err, &oe) && oe.Code == hub.OAuthExpiredToken:
-			return errorWithHint(ExitError, "run 'hfbroker login --web' again", "the login code expired before it was approved")
-		case errors.As(err, &oe):
-			return errorWithHint(ExitError, "run 'hfbroker login --web' again, or log in with a token: hfbroker login",
-				"the Hub refused the browser login: %s", oneLine(oe.Error()))
-		case errors.Is(err, hub.ErrOAuthTransient):
-			// A 5xx or a gateway page: keep polling until the code expires.
-		default:
-			return fmt.Errorf("browser login: %w", err)
-		}
-		if time.Now().After(deadline) {
-			return errorWithHint(ExitError, "run 'hfbroker login --web' again", "the login code expired before it was approved")
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-after(interval):
-		}
-	}
-	if terminal && !opts.JSON {
-		fmt.Fprint(errOut, "\r\033[K")
-	}
-	req := &pb.AddTokenRequest{Name: opts.Name, Token: tok.Access.Reveal(), RefreshToken: tok.Refresh.Reveal(),
-		Endpoint: endpoint, MakeDefault: opts.MakeDefault, ClientId: clientID}
-	if !tok.ExpiresAt.IsZero() {
-		req.ExpiresAt = timestamppb.New(tok.ExpiresAt)
-	}
-	return connect(func(api loginAPI) error {
+	return connect(func(api webLoginAPI) error {
 		if terminal {
+			// The tokens need somewhere to go: open the vault first.
 			if err := openVaultForLogin(ctx, opts, api); err != nil {
 				return err
 			}
 		}
-		resp, err := api.AddToken(ctx, req)
+		dc, err := api.StartWebLogin(ctx, &pb.StartWebLoginRequest{Endpoint: endpoint, ClientId: config.OAuthClientID(opts.Factory.Env, cfg)})
 		if err != nil {
 			return err
 		}
-		p := resp.GetProfile()
 		if opts.JSON {
-			lj := loginJSON{Profile: p.GetName(), User: p.GetUser(), Replaced: resp.GetReplaced()}
-			if p.GetExpiresAt() != nil {
-				lj.ExpiresAt = p.GetExpiresAt().AsTime()
-			}
-			b, _ := json.Marshal(lj)
+			b, _ := json.Marshal(deviceJSON{dc.GetUserCode(), dc.GetVerificationUri(), dc.GetVerificationUriComplete(), int(dc.GetExpiresIn())})
 			fmt.Fprintf(out, "%s\n", b)
-			return nil
+		} else {
+			fmt.Fprintf(errOut, "First copy your one-time code: %s\n", dc.GetUserCode())
+			fmt.Fprintf(errOut, "Then open %s in a browser and approve it.\n", dc.GetVerificationUriComplete())
 		}
-		verb := "Stored"
-		if resp.GetReplaced() {
-			verb = "Replaced"
+		if terminal && !opts.JSON {
+			openBrowser(opts.Factory.Env, dc.GetVerificationUriComplete())
 		}
-		def := ""
-		if p.GetDefault() {
-			def = ", default"
+		interval := time.Duration(max(dc.GetInterval(), 1)) * time.Second
+		spin := []string{"|", "/", "-", "\\"}
+		for i := 0; ; i++ {
+			if terminal && !opts.JSON {
+				fmt.Fprintf(errOut, "\r%s Waiting for approval in the browser…", spin[i%len(spin)])
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-after(interval):
+			}
+			resp, err := api.PollWebLogin(ctx, &pb.PollWebLoginRequest{LoginId: dc.GetLoginId(), Name: opts.Name, MakeDefault: opts.MakeDefault})
+			if err != nil {
+				if terminal && !opts.JSON {
+					fmt.Fprintln(errOut)
+				}
+				return err
+			}
+			switch resp.GetState() {
+			case pb.PollWebLoginResponse_STATE_SLOW_DOWN:
+				interval += 5 * time.Second
+			case pb.PollWebLoginResponse_STATE_DONE:
+				if terminal && !opts.JSON {
+					fmt.Fprint(errOut, "\r\033[K")
+				}
+				return printWebLogin(out, opts, resp.GetStored())
+			}
 		}
-		fmt.Fprintf(out, "%s profile %q (user %s, browser login%s; refreshed by hfbrokerd%s)\n", verb, p.GetName(), p.GetUser(),
-			expiryText(p.GetExpiresAt()), def)
-		return nil
 	})
+}
+
+// printWebLogin says which profile the browser login was stored as.
+func printWebLogin(out io.Writer, opts *LoginOptions, resp *pb.AddTokenResponse) error {
+	p := resp.GetProfile()
+	if opts.JSON {
+		lj := loginJSON{Profile: p.GetName(), User: p.GetUser(), Replaced: resp.GetReplaced()}
+		if p.GetExpiresAt() != nil {
+			lj.ExpiresAt = p.GetExpiresAt().AsTime()
+		}
+		b, _ := json.Marshal(lj)
+		_, err := fmt.Fprintf(out, "%s\n", b)
+		return err
+	}
+	verb := "Stored"
+	if resp.GetReplaced() {
+		verb = "Replaced"
+	}
+	def := ""
+	if p.GetDefault() {
+		def = ", default"
+	}
+	_, err := fmt.Fprintf(out, "%s profile %q (user %s, browser login%s; refreshed by hfbrokerd%s)\n", verb, p.GetName(), p.GetUser(),
+		expiryText(p.GetExpiresAt()), def)
+	return err
 }
 
 // expiryText is ", expires 2026-09-01 12:00 UTC", or "" when it does not.

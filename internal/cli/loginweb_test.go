@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,8 +11,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -54,53 +51,59 @@ func TestDoctorWarnsAboutTokensThatExpireSoonOrCannotBeRefreshed(t *testing.T) {
 	}
 }
 
-// scriptedDevice answers the device flow from a script of poll results.
-type scriptedDevice struct {
-	polls []error // nil: the token
-	n     int
+// scriptedLogin is a daemon whose browser login answers from a script.
+type scriptedLogin struct {
+	*fakeVaultDaemon
+	states []pb.PollWebLoginResponse_State
+	fail   error // returned after the states
+	n      int
 }
 
-func (d *scriptedDevice) StartDevice(context.Context, string, string) (*hub.DeviceCode, error) {
-	return &hub.DeviceCode{DeviceCode: "dev", UserCode: "ABCD-1234", VerificationURI: "https://hf.example/device",
-		VerificationURIComplete: "https://hf.example/device?user_code=ABCD-1234", Interval: 5, ExpiresIn: 900}, nil
+func (d *scriptedLogin) StartWebLogin(context.Context, *pb.StartWebLoginRequest) (*pb.StartWebLoginResponse, error) {
+	return &pb.StartWebLoginResponse{LoginId: "w-1", UserCode: "ABCD-1234", VerificationUri: "https://hf.example/device",
+		VerificationUriComplete: "https://hf.example/device?user_code=ABCD-1234", Interval: 5, ExpiresIn: 900}, nil
 }
 
-func (d *scriptedDevice) PollDevice(context.Context, string, string, string, time.Time) (*hub.OAuthToken, error) {
-	err := d.polls[d.n]
-	d.n++
-	if err != nil {
-		return nil, err
+func (d *scriptedLogin) PollWebLogin(context.Context, *pb.PollWebLoginRequest) (*pb.PollWebLoginResponse, error) {
+	if d.n == len(d.states) {
+		return nil, d.fail
 	}
-	return &hub.OAuthToken{Access: "hf_oauth_" + secret.Token(strings.Repeat("a", 40)), Refresh: "hf_oauth_refresh_x",
-		ExpiresAt: time.Now().Add(30 * 24 * time.Hour)}, nil
+	st := d.states[d.n]
+	d.n++
+	r := &pb.PollWebLoginResponse{State: st}
+	if st == pb.PollWebLoginResponse_STATE_DONE {
+		r.Stored = &pb.AddTokenResponse{Profile: &pb.Profile{Name: "oauth-alice", User: "alice", Oauth: true}}
+	}
+	return r, nil
 }
 
-// Issue 14: the device flow polls as RFC 8628 and huggingface_hub do:
-// authorization_pending keeps polling, slow_down adds 5 s to the interval,
-// a 5xx or non-JSON answer is transient; access_denied ends with exit 4.
-func TestLoginWebPollsUntilApprovedAndHandsBothTokensToTheDaemon(t *testing.T) {
-	pending := &hub.OAuthError{Code: hub.OAuthPending}
-	transient := fmt.Errorf("x: %w", hub.ErrOAuthTransient)
+// Issue 14: login --web shows the code and URL, polls at the Hub's
+// interval, 5 s slower after slow_down, and reports the stored profile;
+// the daemon's refusal (denied, expired) ends it with the daemon's error.
+func TestLoginWebPollsAtTheHubsIntervalUntilTheDaemonHasStoredTheLogin(t *testing.T) {
+	const (
+		pending  = pb.PollWebLoginResponse_STATE_PENDING
+		slowDown = pb.PollWebLoginResponse_STATE_SLOW_DOWN
+		done     = pb.PollWebLoginResponse_STATE_DONE
+	)
+	denied := errors.New("the browser login was denied")
 	for _, tc := range []struct {
-		name      string
-		polls     []error
-		waits     []time.Duration
-		wantCode  int
-		wantStore bool
+		name   string
+		states []pb.PollWebLoginResponse_State
+		fail   error
+		waits  []time.Duration
+		want   string
 	}{
-		{"pending, slow_down and a 5xx, then approved", []error{pending, &hub.OAuthError{Code: hub.OAuthSlowDown}, transient, nil},
-			[]time.Duration{5 * time.Second, 10 * time.Second, 10 * time.Second}, 0, true},
-		{"denied in the browser", []error{pending, &hub.OAuthError{Code: hub.OAuthAccessDenied}}, []time.Duration{5 * time.Second}, ExitDenied, false},
-		{"the code expired", []error{&hub.OAuthError{Code: hub.OAuthExpiredToken}}, nil, ExitError, false},
+		{"pending and slow_down, then approved", []pb.PollWebLoginResponse_State{pending, slowDown, pending, done}, nil,
+			[]time.Duration{5 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Second}, `Stored profile "oauth-alice" (user alice, browser login`},
+		{"denied in the browser", []pb.PollWebLoginResponse_State{pending}, denied, []time.Duration{5 * time.Second, 5 * time.Second}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
+			home := t.TempDir()
 			f := &Factory{IO: &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, InFd: -1},
-				Env: func(k string) string {
-					return map[string]string{"HOME": t.TempDir(), "HF_ENDPOINT": "https://hf.example"}[k]
-				}}
-			d := newFakeVaultDaemon(true)
-			d.locked = false
+				Env: func(k string) string { return map[string]string{"HOME": home, "HF_ENDPOINT": "https://hf.example"}[k] }}
+			d := &scriptedLogin{fakeVaultDaemon: newFakeVaultDaemon(true), states: tc.states, fail: tc.fail}
 			var waits []time.Duration
 			after := func(d time.Duration) <-chan time.Time {
 				waits = append(waits, d)
@@ -108,28 +111,22 @@ func TestLoginWebPollsUntilApprovedAndHandsBothTokensToTheDaemon(t *testing.T) {
 				ch <- time.Time{}
 				return ch
 			}
-			err := runLoginWeb(context.Background(), &LoginOptions{IO: f.IO, Factory: f, Web: true}, &scriptedDevice{polls: tc.polls}, after,
-				func(fn func(loginAPI) error) error { return fn(d) })
-			if tc.wantCode == 0 && err != nil {
-				t.Fatal(err)
+			err := runLoginWeb(context.Background(), &LoginOptions{IO: f.IO, Factory: f, Web: true}, after,
+				func(fn func(webLoginAPI) error) error { return fn(d) })
+			if tc.fail != nil && !errors.Is(err, tc.fail) {
+				t.Fatalf("err = %v, want %v", err, tc.fail)
 			}
-			if tc.wantCode != 0 {
-				ue, ok := errors.AsType[*userError](err)
-				if !ok || ue.code != tc.wantCode {
-					t.Fatalf("err = %v, want exit %d", err, tc.wantCode)
-				}
+			if tc.fail == nil && err != nil {
+				t.Fatal(err)
 			}
 			if !slices.Equal(waits, tc.waits) {
 				t.Fatalf("waited %v, want %v", waits, tc.waits)
 			}
-			if (len(d.stored) == 1) != tc.wantStore {
-				t.Fatalf("stored %d tokens", len(d.stored))
+			if !strings.Contains(out.String(), tc.want) {
+				t.Fatalf("stdout %q, want %q", out.String(), tc.want)
 			}
 			if !strings.Contains(errOut.String(), "ABCD-1234") || !strings.Contains(errOut.String(), "https://hf.example/device?user_code=ABCD-1234") {
 				t.Fatalf("the code and URL were not shown: %q", errOut.String())
-			}
-			if strings.Contains(out.String()+errOut.String(), "hf_oauth_") {
-				t.Fatal("a token was printed")
 			}
 		})
 	}

@@ -315,6 +315,62 @@ func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38, 0}
 }
 
+// State is where the login is.
+type PollWebLoginResponse_State int32
+
+const (
+	PollWebLoginResponse_STATE_UNSPECIFIED PollWebLoginResponse_State = 0
+	// STATE_PENDING: not approved yet (or the Hub did not answer): poll again.
+	PollWebLoginResponse_STATE_PENDING PollWebLoginResponse_State = 1
+	// STATE_SLOW_DOWN: poll again, 5 s less often.
+	PollWebLoginResponse_STATE_SLOW_DOWN PollWebLoginResponse_State = 2
+	// STATE_DONE: approved; the profile is stored.
+	PollWebLoginResponse_STATE_DONE PollWebLoginResponse_State = 3
+)
+
+// Enum value maps for PollWebLoginResponse_State.
+var (
+	PollWebLoginResponse_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_PENDING",
+		2: "STATE_SLOW_DOWN",
+		3: "STATE_DONE",
+	}
+	PollWebLoginResponse_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_PENDING":     1,
+		"STATE_SLOW_DOWN":   2,
+		"STATE_DONE":        3,
+	}
+)
+
+func (x PollWebLoginResponse_State) Enum() *PollWebLoginResponse_State {
+	p := new(PollWebLoginResponse_State)
+	*p = x
+	return p
+}
+
+func (x PollWebLoginResponse_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PollWebLoginResponse_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_hfbroker_v1_broker_proto_enumTypes[5].Descriptor()
+}
+
+func (PollWebLoginResponse_State) Type() protoreflect.EnumType {
+	return &file_hfbroker_v1_broker_proto_enumTypes[5]
+}
+
+func (x PollWebLoginResponse_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PollWebLoginResponse_State.Descriptor instead.
+func (PollWebLoginResponse_State) EnumDescriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{43, 0}
+}
+
 // Repo names a Hub repository.
 type Repo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2997,6 +3053,265 @@ func (x *ProfileReason) GetReason() string {
 	return ""
 }
 
+// StartWebLoginRequest begins `hfbroker login --web`.
+type StartWebLoginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the Hub to log in to.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// client_id is the OAuth client; empty means the daemon's default.
+	ClientId      string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartWebLoginRequest) Reset() {
+	*x = StartWebLoginRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartWebLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartWebLoginRequest) ProtoMessage() {}
+
+func (x *StartWebLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartWebLoginRequest.ProtoReflect.Descriptor instead.
+func (*StartWebLoginRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *StartWebLoginRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *StartWebLoginRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// StartWebLoginResponse is what the person needs to approve the login.
+type StartWebLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// login_id names this login in PollWebLogin; the device code stays in the daemon.
+	LoginId                 string `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	UserCode                string `protobuf:"bytes,2,opt,name=user_code,json=userCode,proto3" json:"user_code,omitempty"`
+	VerificationUri         string `protobuf:"bytes,3,opt,name=verification_uri,json=verificationUri,proto3" json:"verification_uri,omitempty"`
+	VerificationUriComplete string `protobuf:"bytes,4,opt,name=verification_uri_complete,json=verificationUriComplete,proto3" json:"verification_uri_complete,omitempty"`
+	// interval is how long to wait between polls, in seconds.
+	Interval int32 `protobuf:"varint,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	// expires_in is how long the code stays valid, in seconds.
+	ExpiresIn     int32 `protobuf:"varint,6,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartWebLoginResponse) Reset() {
+	*x = StartWebLoginResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartWebLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartWebLoginResponse) ProtoMessage() {}
+
+func (x *StartWebLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartWebLoginResponse.ProtoReflect.Descriptor instead.
+func (*StartWebLoginResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *StartWebLoginResponse) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetUserCode() string {
+	if x != nil {
+		return x.UserCode
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetVerificationUri() string {
+	if x != nil {
+		return x.VerificationUri
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetVerificationUriComplete() string {
+	if x != nil {
+		return x.VerificationUriComplete
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetInterval() int32 {
+	if x != nil {
+		return x.Interval
+	}
+	return 0
+}
+
+func (x *StartWebLoginResponse) GetExpiresIn() int32 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+// PollWebLoginRequest asks whether a browser login was approved.
+type PollWebLoginRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	LoginId string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	// name is the profile name; empty means oauth-USER.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	MakeDefault   bool   `protobuf:"varint,3,opt,name=make_default,json=makeDefault,proto3" json:"make_default,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollWebLoginRequest) Reset() {
+	*x = PollWebLoginRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollWebLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollWebLoginRequest) ProtoMessage() {}
+
+func (x *PollWebLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollWebLoginRequest.ProtoReflect.Descriptor instead.
+func (*PollWebLoginRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *PollWebLoginRequest) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+func (x *PollWebLoginRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PollWebLoginRequest) GetMakeDefault() bool {
+	if x != nil {
+		return x.MakeDefault
+	}
+	return false
+}
+
+// PollWebLoginResponse says how a browser login stands.
+type PollWebLoginResponse struct {
+	state protoimpl.MessageState     `protogen:"open.v1"`
+	State PollWebLoginResponse_State `protobuf:"varint,1,opt,name=state,proto3,enum=hfbroker.v1.PollWebLoginResponse_State" json:"state,omitempty"`
+	// stored is the stored profile once state is STATE_DONE.
+	Stored        *AddTokenResponse `protobuf:"bytes,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollWebLoginResponse) Reset() {
+	*x = PollWebLoginResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollWebLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollWebLoginResponse) ProtoMessage() {}
+
+func (x *PollWebLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollWebLoginResponse.ProtoReflect.Descriptor instead.
+func (*PollWebLoginResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *PollWebLoginResponse) GetState() PollWebLoginResponse_State {
+	if x != nil {
+		return x.State
+	}
+	return PollWebLoginResponse_STATE_UNSPECIFIED
+}
+
+func (x *PollWebLoginResponse) GetStored() *AddTokenResponse {
+	if x != nil {
+		return x.Stored
+	}
+	return nil
+}
+
 var File_hfbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_broker_proto_rawDesc = "" +
@@ -3230,7 +3545,31 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x12KIND_ACCESS_DENIED\x10\a\"A\n" +
 	"\rProfileReason\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*f\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"O\n" +
+	"\x14StartWebLoginRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\"\xf1\x01\n" +
+	"\x15StartWebLoginResponse\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x1b\n" +
+	"\tuser_code\x18\x02 \x01(\tR\buserCode\x12)\n" +
+	"\x10verification_uri\x18\x03 \x01(\tR\x0fverificationUri\x12:\n" +
+	"\x19verification_uri_complete\x18\x04 \x01(\tR\x17verificationUriComplete\x12\x1a\n" +
+	"\binterval\x18\x05 \x01(\x05R\binterval\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x06 \x01(\x05R\texpiresIn\"g\n" +
+	"\x13PollWebLoginRequest\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
+	"\fmake_default\x18\x03 \x01(\bR\vmakeDefault\"\xe4\x01\n" +
+	"\x14PollWebLoginResponse\x12=\n" +
+	"\x05state\x18\x01 \x01(\x0e2'.hfbroker.v1.PollWebLoginResponse.StateR\x05state\x125\n" +
+	"\x06stored\x18\x02 \x01(\v2\x1d.hfbroker.v1.AddTokenResponseR\x06stored\"V\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rSTATE_PENDING\x10\x01\x12\x13\n" +
+	"\x0fSTATE_SLOW_DOWN\x10\x02\x12\x0e\n" +
+	"\n" +
+	"STATE_DONE\x10\x03*f\n" +
 	"\bRepoType\x12\x19\n" +
 	"\x15REPO_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fREPO_TYPE_MODEL\x10\x01\x12\x15\n" +
@@ -3263,99 +3602,106 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_hfbroker_v1_broker_proto_rawDescData
 }
 
-var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
 	(Purpose)(0),                        // 2: hfbroker.v1.Purpose
 	(GitOperation)(0),                   // 3: hfbroker.v1.GitOperation
 	(ErrorDetail_Kind)(0),               // 4: hfbroker.v1.ErrorDetail.Kind
-	(*Repo)(nil),                        // 5: hfbroker.v1.Repo
-	(*Profile)(nil),                     // 6: hfbroker.v1.Profile
-	(*AddTokenRequest)(nil),             // 7: hfbroker.v1.AddTokenRequest
-	(*AddTokenResponse)(nil),            // 8: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenRequest)(nil),          // 9: hfbroker.v1.RemoveTokenRequest
-	(*RemoveTokenResponse)(nil),         // 10: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesRequest)(nil),         // 11: hfbroker.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),        // 12: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultRequest)(nil),           // 13: hfbroker.v1.SetDefaultRequest
-	(*SetDefaultResponse)(nil),          // 14: hfbroker.v1.SetDefaultResponse
-	(*WhoamiRequest)(nil),               // 15: hfbroker.v1.WhoamiRequest
-	(*Org)(nil),                         // 16: hfbroker.v1.Org
-	(*Scope)(nil),                       // 17: hfbroker.v1.Scope
-	(*WhoamiResponse)(nil),              // 18: hfbroker.v1.WhoamiResponse
-	(*LeaseRequest)(nil),                // 19: hfbroker.v1.LeaseRequest
-	(*LeaseResponse)(nil),               // 20: hfbroker.v1.LeaseResponse
-	(*Lease)(nil),                       // 21: hfbroker.v1.Lease
-	(*ListLeasesRequest)(nil),           // 22: hfbroker.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),          // 23: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseRequest)(nil),          // 24: hfbroker.v1.RevokeLeaseRequest
-	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseRequest)(nil),           // 26: hfbroker.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),          // 27: hfbroker.v1.RenewLeaseResponse
-	(*StatusRequest)(nil),               // 28: hfbroker.v1.StatusRequest
-	(*StatusResponse)(nil),              // 29: hfbroker.v1.StatusResponse
-	(*CheckRequest)(nil),                // 30: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 32: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 33: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 34: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 35: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 36: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 37: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 38: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 39: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 40: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 41: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 42: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 43: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 44: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 46: google.protobuf.Duration
+	(PollWebLoginResponse_State)(0),     // 5: hfbroker.v1.PollWebLoginResponse.State
+	(*Repo)(nil),                        // 6: hfbroker.v1.Repo
+	(*Profile)(nil),                     // 7: hfbroker.v1.Profile
+	(*AddTokenRequest)(nil),             // 8: hfbroker.v1.AddTokenRequest
+	(*AddTokenResponse)(nil),            // 9: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenRequest)(nil),          // 10: hfbroker.v1.RemoveTokenRequest
+	(*RemoveTokenResponse)(nil),         // 11: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesRequest)(nil),         // 12: hfbroker.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),        // 13: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultRequest)(nil),           // 14: hfbroker.v1.SetDefaultRequest
+	(*SetDefaultResponse)(nil),          // 15: hfbroker.v1.SetDefaultResponse
+	(*WhoamiRequest)(nil),               // 16: hfbroker.v1.WhoamiRequest
+	(*Org)(nil),                         // 17: hfbroker.v1.Org
+	(*Scope)(nil),                       // 18: hfbroker.v1.Scope
+	(*WhoamiResponse)(nil),              // 19: hfbroker.v1.WhoamiResponse
+	(*LeaseRequest)(nil),                // 20: hfbroker.v1.LeaseRequest
+	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
+	(*Lease)(nil),                       // 22: hfbroker.v1.Lease
+	(*ListLeasesRequest)(nil),           // 23: hfbroker.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),          // 24: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseRequest)(nil),          // 25: hfbroker.v1.RevokeLeaseRequest
+	(*RevokeLeaseResponse)(nil),         // 26: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseRequest)(nil),           // 27: hfbroker.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),          // 28: hfbroker.v1.RenewLeaseResponse
+	(*StatusRequest)(nil),               // 29: hfbroker.v1.StatusRequest
+	(*StatusResponse)(nil),              // 30: hfbroker.v1.StatusResponse
+	(*CheckRequest)(nil),                // 31: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 32: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 33: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 34: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 35: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 36: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 37: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 38: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 39: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 40: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 41: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 42: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 43: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 44: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 45: hfbroker.v1.ProfileReason
+	(*StartWebLoginRequest)(nil),        // 46: hfbroker.v1.StartWebLoginRequest
+	(*StartWebLoginResponse)(nil),       // 47: hfbroker.v1.StartWebLoginResponse
+	(*PollWebLoginRequest)(nil),         // 48: hfbroker.v1.PollWebLoginRequest
+	(*PollWebLoginResponse)(nil),        // 49: hfbroker.v1.PollWebLoginResponse
+	(*timestamppb.Timestamp)(nil),       // 50: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 51: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	45, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	45, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
-	45, // 3: hfbroker.v1.Profile.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 4: hfbroker.v1.AddTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
-	6,  // 5: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
-	6,  // 6: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
-	6,  // 7: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
-	6,  // 8: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
-	16, // 9: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
-	17, // 10: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	45, // 11: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 12: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
-	5,  // 13: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
+	50, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	50, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	50, // 3: hfbroker.v1.Profile.expires_at:type_name -> google.protobuf.Timestamp
+	50, // 4: hfbroker.v1.AddTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
+	7,  // 6: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
+	7,  // 7: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
+	7,  // 8: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
+	17, // 9: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
+	18, // 10: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
+	50, // 11: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	50, // 12: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	6,  // 13: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 14: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 15: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	46, // 16: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	45, // 17: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 18: hfbroker.v1.LeaseResponse.token_expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 19: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
+	51, // 16: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	50, // 17: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	50, // 18: hfbroker.v1.LeaseResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 19: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
 	1,  // 20: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
 	2,  // 21: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	45, // 22: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	45, // 23: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 24: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	46, // 25: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 26: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	45, // 27: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	45, // 28: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 29: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	50, // 22: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	50, // 23: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	22, // 24: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	51, // 25: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	22, // 26: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	50, // 27: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	50, // 28: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	6,  // 29: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 30: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	32, // 31: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	33, // 31: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
 	3,  // 32: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 33: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	6,  // 33: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
 	4,  // 34: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	44, // 35: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	36, // [36:36] is the sub-list for method output_type
-	36, // [36:36] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	45, // 35: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	5,  // 36: hfbroker.v1.PollWebLoginResponse.state:type_name -> hfbroker.v1.PollWebLoginResponse.State
+	9,  // 37: hfbroker.v1.PollWebLoginResponse.stored:type_name -> hfbroker.v1.AddTokenResponse
+	38, // [38:38] is the sub-list for method output_type
+	38, // [38:38] is the sub-list for method input_type
+	38, // [38:38] is the sub-list for extension type_name
+	38, // [38:38] is the sub-list for extension extendee
+	0,  // [0:38] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -3368,8 +3714,8 @@ func file_hfbroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   40,
+			NumEnums:      6,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
