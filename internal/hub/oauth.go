@@ -101,7 +101,7 @@ func (c *Client) StartDevice(ctx context.Context, endpoint, clientID string) (*D
 		return nil, err
 	}
 	if status < 200 || status > 299 {
-		if oe := oauthError("device login", body); oe != nil {
+		if oe := oauthError("device login", body, ""); oe != nil {
 			return nil, oe
 		}
 		return nil, fmt.Errorf("device login: %w: status %d", ErrUnexpected, status)
@@ -159,20 +159,30 @@ func (c *Client) tokenRequest(ctx context.Context, op, endpoint string, form url
 		}
 		return t, nil
 	}
-	if oe := oauthError(op, body); oe != nil {
+	if oe := oauthError(op, body, formSecret(form)); oe != nil {
 		return nil, oe
 	}
 	return nil, fmt.Errorf("%s: %w (status %d, no OAuth answer)", op, ErrOAuthTransient, status)
 }
 
-// oauthError reads an OAuth error body; nil when it is not one.
-func oauthError(op string, body []byte) *OAuthError {
+// formSecret is the secret a token request carries (refresh token or
+// device code), to be cut out of anything the Hub echoes back.
+func formSecret(form url.Values) string {
+	if v := form.Get("refresh_token"); v != "" {
+		return v
+	}
+	return form.Get("device_code")
+}
+
+// oauthError reads an OAuth error body; nil when it is not one. sent is
+// cut out of its text: a Hub may quote what it refused.
+func oauthError(op string, body []byte, sent string) *OAuthError {
 	var a tokenAnswer
 	if json.Unmarshal(body, &a) != nil || a.Error == "" {
 		return nil
 	}
 	clip := func(s string, n int) string {
-		s = cleanMessage(s, "")
+		s = cleanMessage(s, sent)
 		if len(s) > n {
 			s = s[:n]
 		}
@@ -212,11 +222,7 @@ func (c *Client) postForm(ctx context.Context, op, endpoint, path string, form u
 	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	resp, err := hc.Do(req)
 	if err != nil {
-		secretVal := form.Get("refresh_token")
-		if secretVal == "" {
-			secretVal = form.Get("device_code")
-		}
-		return 0, nil, fmt.Errorf("%w: %w", ErrOAuthTransient, &transportError{op: op, msg: cleanMessage(err.Error(), secretVal), err: err})
+		return 0, nil, fmt.Errorf("%w: %w", ErrOAuthTransient, &transportError{op: op, msg: cleanMessage(err.Error(), formSecret(form)), err: err})
 	}
 	defer resp.Body.Close()
 	limit := c.MaxBody
