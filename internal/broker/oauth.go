@@ -97,6 +97,7 @@ type oauthState struct {
 	mu      sync.Mutex
 	calls   map[string]*refreshCall // refreshes in flight, by profile
 	pending map[string]secret.Token // refreshed pairs the store refused to take yet, by profile
+	failed  map[string]time.Time    // when a profile's last refresh failed for a passing reason
 }
 
 type refreshCall struct {
@@ -105,8 +106,12 @@ type refreshCall struct {
 	err  error
 }
 
-// RefreshTimeout bounds one refresh at the Hub.
-const refreshTimeout = 30 * time.Second
+// refreshTimeout bounds one refresh at the Hub; refreshRetry is how long
+// after a failed refresh the next is tried while the token still works.
+const (
+	refreshTimeout = 30 * time.Second
+	refreshRetry   = 30 * time.Second
+)
 
 // token returns the token to hand out for a profile: the classic token, or
 // the OAuth access token, refreshed first when it is due.
@@ -147,16 +152,33 @@ func (b *Broker) accessToken(ctx context.Context, name string) (handout, error) 
 	if p, err := b.profile(name); err == nil && p.NeedsLogin {
 		return handout{}, needsLoginError(name)
 	}
+	// While the Hub is out of reach, leases keep the valid access token
+	// and do not each wait for a refresh of their own.
+	b.oauth.mu.Lock()
+	lastFail := b.oauth.failed[name]
+	b.oauth.mu.Unlock()
+	if now.Before(it.ExpiresAt) && now.Sub(lastFail) < refreshRetry {
+		return handout{secret.Token(it.Access), it.ExpiresAt, fp}, nil
+	}
 	fresh, err := b.refreshOAuth(ctx, name, stored)
 	if err != nil {
 		// A refresh that failed for a passing reason leaves the old access
 		// token usable until it expires.
 		if KindOf(err) != KindAccessDenied && now.Before(it.ExpiresAt) {
+			b.oauth.mu.Lock()
+			if b.oauth.failed == nil {
+				b.oauth.failed = map[string]time.Time{}
+			}
+			b.oauth.failed[name] = now
+			b.oauth.mu.Unlock()
 			b.log.Warn("oauth refresh failed; using the current access token", "profile", name, "err", err)
 			return handout{secret.Token(it.Access), it.ExpiresAt, fp}, nil
 		}
 		return handout{}, err
 	}
+	b.oauth.mu.Lock()
+	delete(b.oauth.failed, name)
+	b.oauth.mu.Unlock()
 	nit, _ := decodeOAuth(fresh)
 	return handout{secret.Token(nit.Access), nit.ExpiresAt, fp}, nil
 }

@@ -302,3 +302,27 @@ func TestARenewedLeaseDoesNotOutliveItsAccessToken(t *testing.T) {
 		t.Fatalf("renewed to %s, past the token's expiry %s", l.ExpiresAt, g.Lease.TokenExpiresAt)
 	}
 }
+
+func TestWhileTheHubCannotRefreshLeasesKeepTheValidTokenAndRetryLater(t *testing.T) {
+	w := newOAuthWorld(t, time.Hour)
+	g0, err := w.lease(t, broker.PurposeToken, time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Add(45 * time.Minute) // due: 15 min left of 60
+	w.h.FailRefreshes(1)
+	for range 3 {
+		g, err := w.lease(t, broker.PurposeToken, time.Second)
+		if err != nil || g.Token != g0.Token {
+			t.Fatalf("lease while the Hub fails: %v", err)
+		}
+	}
+	if n, _ := w.h.Refreshes(); n != 0 {
+		t.Fatalf("%d refreshes", n)
+	}
+	w.clk.Add(time.Minute) // past the retry pause
+	g, err := w.lease(t, broker.PurposeToken, time.Second)
+	if err != nil || g.Token == g0.Token || !w.works(t, g.Token) {
+		t.Fatalf("lease after the Hub is back: %v", err)
+	}
+}
