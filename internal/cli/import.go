@@ -290,10 +290,12 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		return 0, err
 	}
 	byFP := map[string]string{}
+	oauthNames := map[string]bool{}
 	imp.taken = map[string]bool{}
 	for _, p := range list.GetProfiles() {
 		byFP[p.GetFingerprint()] = p.GetName()
 		imp.taken[p.GetName()] = true
+		oauthNames[p.GetName()] = p.GetOauth()
 	}
 	failed := 0
 	for _, ft := range found {
@@ -301,6 +303,14 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		if name, ok := byFP[ft.token.Fingerprint()]; ok {
 			ft.safe = true
 			fmt.Fprintf(imp.out, "  already stored as profile %q\n", name)
+			continue
+		}
+		if name := profileNameFrom(ft.name); ft.refresh != "" && oauthNames[name] {
+			// An OAuth profile's fingerprint names its login, not its
+			// current access token: a second import of the same section
+			// would make two profiles rotate one refresh token.
+			ft.safe = true
+			fmt.Fprintf(imp.out, "  already stored as browser login %q\n", name)
 			continue
 		}
 		if err := secret.Check(ft.token.Reveal()); err != nil {
