@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -324,5 +325,69 @@ func TestWhileTheHubCannotRefreshLeasesKeepTheValidTokenAndRetryLater(t *testing
 	g, err := w.lease(t, broker.PurposeToken, time.Second)
 	if err != nil || g.Token == g0.Token || !w.works(t, g.Token) {
 		t.Fatalf("lease after the Hub is back: %v", err)
+	}
+}
+
+// Issue 14: in the file vault too, the pair is one item that survives a
+// restart (a new File opened on the same path), and the refresh works from
+// what the vault holds; the vault file holds neither token in clear.
+func TestAnOAuthPairRoundTripsThroughTheFileVault(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	vault := filepath.Join(dir, "vault.age")
+	open := func() *keystore.File {
+		f, err := keystore.NewFile(vault, keystore.FileOptions{WorkFactor: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	f := open()
+	if err := f.Create(ctx, []byte("correct horse")); err != nil {
+		t.Fatal(err)
+	}
+	w := &oauthWorld{clk: &clock{t: time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)}, h: hubtest.New(t), profiles: filepath.Join(dir, "profiles.json")}
+	w.h.SetClock(w.clk.Now)
+	w.h.AddUser("alice", "Alice")
+	w.h.SetOAuthLifetime(20 * time.Second)
+	newBroker := func(s keystore.Store) *broker.Broker {
+		b, err := broker.New(broker.Options{Store: s, Hub: &hub.Client{HTTP: w.h.Client()},
+			Profiles: &broker.ProfileStore{Path: w.profiles}, Now: w.clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	w.b = newBroker(f)
+	access, refresh, exp := w.h.IssueOAuth("alice")
+	if _, _, err := w.b.AddToken(ctx, broker.AddRequest{Token: secret.Token(access), Refresh: secret.Token(refresh), ExpiresAt: exp, Endpoint: w.h.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	w.clk.Add(15 * time.Second)
+	if _, err := w.lease(t, broker.PurposeToken, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	// Restart: a new vault handle, unlocked, and a new broker.
+	f2 := open()
+	if err := f2.Unlock(ctx, []byte("correct horse")); err != nil {
+		t.Fatal(err)
+	}
+	w.b = newBroker(f2)
+	w.clk.Add(15 * time.Second)
+	g, err := w.lease(t, broker.PurposeToken, time.Second)
+	if err != nil || !w.works(t, g.Token) {
+		t.Fatalf("after a restart on the vault: %v", err)
+	}
+	if n, refused := w.h.Refreshes(); n != 2 || refused != 0 {
+		t.Fatalf("%d refreshes, %d refused; want 2 and 0", n, refused)
+	}
+	raw, err := os.ReadFile(vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range append(w.h.AccessTokens(), w.h.RefreshTokens()...) {
+		if strings.Contains(string(raw), tok) {
+			t.Fatal("the vault file holds a token in clear")
+		}
 	}
 }
