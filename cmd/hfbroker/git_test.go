@@ -106,7 +106,7 @@ func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 	toHub := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(hubURL) }}
 	toGit := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(gitURL) }}
 	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") {
+		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth/") {
 			toHub.ServeHTTP(w, r)
 			return
 		}

@@ -294,6 +294,16 @@ type grants struct {
 func tokenGrants(me *hubapi.Whoami, repo hubapi.RepoRef, org *hubapi.Org, info *hubapi.RepoInfo) grants {
 	g := grants{ns: repo.Namespace}
 	at := me.Auth.AccessToken
+	if at == nil && me.Auth.Type == AuthOAuth {
+		// Issue 14: a device-login token (hf auth login, hfbroker login
+		// --web) has no accessToken block. huggingface_hub's device client
+		// asks for no scope, and the token acts as the user on the Hub, so
+		// it counts as a write token here (UNVERIFIED against the real Hub;
+		// the Hub's auth-check stays authoritative).
+		g.role = hubapi.RoleWrite
+		g.reads, g.writes = true, true
+		return g
+	}
 	if at == nil {
 		return g
 	}
@@ -411,10 +421,16 @@ func scopeRank(me *hubapi.Whoami, repo hubapi.RepoRef, org *hubapi.Org, info *hu
 	return RankFineGrained
 }
 
+// AuthOAuth is whoami's auth.type for an OAuth access token.
+const AuthOAuth = "oauth"
+
 // Privilege ranks a token for least-privilege choice on repo: fine-grained
 // scoped to the repo < scoped to its namespace < other fine-grained <
 // classic read < classic write. Lower is narrower.
 func Privilege(me *hubapi.Whoami, repo hubapi.RepoRef) int {
+	if me != nil && me.Auth.AccessToken == nil && me.Auth.Type == AuthOAuth {
+		return RankWrite // see tokenGrants
+	}
 	if me == nil || me.Auth.AccessToken == nil {
 		return RankUnknown
 	}

@@ -66,6 +66,9 @@ type Options struct {
 	// OnLeasesChanged, when set, is told that a lease was granted or
 	// renewed (the daemon saves its lease state).
 	OnLeasesChanged func()
+	// OAuthClientID is the client id for refreshing OAuth tokens whose
+	// login did not record one ("" means hub.DefaultOAuthClientID).
+	OAuthClientID string
 	// OnIdle, when set, is called by Run when the last of a burst of
 	// leases (shrinkAfter or more at once) has ended: the daemon gives the
 	// burst's memory back to the system then.
@@ -156,6 +159,8 @@ type Broker struct {
 
 	leaseKey      []byte // LeaseKey's key, read from leaseKeyStore; guarded by mu
 	leaseKeyStore Store
+	oauth         oauthState // OAuth refreshes in flight (oauth.go)
+	web           webLogins  // browser logins waiting for approval (weblogin.go)
 }
 
 func (b *Broker) currentStore() Store {
@@ -219,6 +224,14 @@ type AddRequest struct {
 	MakeDefault bool
 	NoVerify    bool
 	Caller      Caller
+
+	// Refresh, when set, makes an OAuth profile: Token is its access token,
+	// ExpiresAt when that expires, ClientID the OAuth client that issued
+	// it ("" for the default). Both tokens go into one store item.
+	Refresh   secret.Token
+	ExpiresAt time.Time
+	ClientID  string
+	refreshed bool // refreshBeforeAdd already proved the pair works
 }
 
 // AddToken verifies a token with the Hub (unless NoVerify), stores it in the
@@ -233,6 +246,13 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	}
 	if req.Name != "" {
 		if err := CheckName(req.Name); err != nil {
+			return Profile{}, false, err
+		}
+	}
+	if req.Refresh != "" && (req.ExpiresAt.IsZero() || !b.now().Before(req.ExpiresAt)) {
+		// An imported login whose access token has expired: refresh it
+		// first, so what is stored works.
+		if err := b.refreshBeforeAdd(ctx, &req); err != nil {
 			return Profile{}, false, err
 		}
 	}
@@ -263,18 +283,30 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		name = "default"
 	}
 
+	now := b.now()
+	stored := req.Token
+	if req.Refresh != "" {
+		if req.ExpiresAt.IsZero() && who != nil && who.Auth.ExpiresAt != nil {
+			req.ExpiresAt = *who.Auth.ExpiresAt
+		}
+		stored = b.newOAuthItem(req, now)
+	}
 	b.writeMu.Lock()
 	defer b.writeMu.Unlock()
-	if err := b.currentStore().Set(ctx, name, req.Token); err != nil {
+	if err := b.currentStore().Set(ctx, name, stored); err != nil {
 		return Profile{}, false, b.storeError(err, name, "store the token")
 	}
-	now := b.now()
 	p := &Profile{
 		Name:        name,
 		Endpoint:    req.Endpoint,
 		AddedAt:     now.UTC().Round(0),
-		Fingerprint: req.Token.Fingerprint(),
+		Fingerprint: itemFingerprint(stored),
 		Whoami:      who,
+		OAuth:       req.Refresh != "",
+		ExpiresAt:   req.ExpiresAt.UTC().Round(0),
+	}
+	if p.ExpiresAt.IsZero() && who != nil && who.Auth.ExpiresAt != nil {
+		p.ExpiresAt = who.Auth.ExpiresAt.UTC().Round(0)
 	}
 	if who != nil {
 		p.VerifiedAt = now.UTC().Round(0)
@@ -283,7 +315,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	old, replaced := b.profiles[name]
 	oldTok, hadTok := b.tokens[name]
 	b.profiles[name] = p
-	b.tokens[name] = req.Token
+	b.tokens[name] = stored
 	def := b.def
 	if req.MakeDefault || def == "" {
 		b.def = name
@@ -491,7 +523,8 @@ type tokenRead struct {
 	err  error
 }
 
-// token reads a profile's token, from memory after the first read.
+// storedToken reads a profile's store value, from memory after the first
+// read: a classic token, or an OAuth pair (see oauth.go; token decodes it).
 //
 // Callers that miss the cache together share one store read: a cluster job
 // starting hundreds of processes against a fresh daemon would otherwise
@@ -499,7 +532,7 @@ type tokenRead struct {
 // would time out. A caller whose context ends stops waiting; the read goes
 // on for the others, and if it was the one that failed for its own
 // context's sake, the others start a new one.
-func (b *Broker) token(ctx context.Context, name string) (secret.Token, error) {
+func (b *Broker) storedToken(ctx context.Context, name string) (secret.Token, error) {
 	for {
 		b.mu.Lock()
 		if tok, ok := b.tokens[name]; ok {
@@ -544,7 +577,7 @@ func (b *Broker) readToken(ctx context.Context, store Store, name string, r *tok
 	// the token the profile's metadata describes: a slow read may return
 	// the token an AddToken has just replaced.
 	if err == nil {
-		if p, still := b.profiles[name]; still && r.gen == b.gen && p.Fingerprint == tok.Fingerprint() {
+		if p, still := b.profiles[name]; still && r.gen == b.gen && p.Fingerprint == itemFingerprint(tok) {
 			if _, cached := b.tokens[name]; !cached {
 				b.tokens[name] = tok
 			}

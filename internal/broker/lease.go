@@ -114,6 +114,10 @@ type Lease struct {
 	// Public: a PROXY lease that may also read public repos (and gated ones
 	// its token was granted) outside Repos.
 	Public bool
+	// TokenExpiresAt is when the lease's token expires (OAuth), zero when
+	// it does not; ShortenedToToken says the lease was cut to end then.
+	TokenExpiresAt   time.Time
+	ShortenedToToken bool
 
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
@@ -179,10 +183,15 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.mu.Lock()
 	gen := b.gen
 	b.mu.Unlock()
-	tok, err := b.token(ctx, p.Name)
+	acc, err := b.accessToken(ctx, p.Name)
 	if err != nil {
+		if KindOf(err) == KindAccessDenied {
+			b.audit(audit.Event{Event: "lease.denied", Profile: p.Name, Repo: repoString(req.Repo),
+				Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
+		}
 		return Grant{}, err
 	}
+	tok := acc.tok
 	pid, start, exe, cwd, err := b.watchTarget(req)
 	if err != nil {
 		return Grant{}, err
@@ -199,6 +208,14 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		}
 	}
 	now := b.now()
+	// A lease never hands out a token that dies before it ends: an OAuth
+	// access token is refreshed when due (accessToken), and a lease longer
+	// than what is left of it ends with it. A proxy lease is the exception:
+	// the proxy asks for the current token on every request.
+	var shortened bool
+	if !acc.expiresAt.IsZero() && req.Purpose != PurposeProxy && now.Add(ttl).After(acc.expiresAt) {
+		ttl, shortened = max(acc.expiresAt.Sub(now), time.Second), true
+	}
 	l := &Lease{
 		ID:          newID("l-"),
 		Profile:     p.Name,
@@ -221,6 +238,9 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		GrantedAt:   now.UTC().Round(0),
 		ExpiresAt:   now.Add(ttl).UTC().Round(0),
 		deadline:    now.Add(ttl),
+
+		TokenExpiresAt:   acc.expiresAt,
+		ShortenedToToken: shortened,
 	}
 	if l.Repo == nil && len(l.Repos) > 0 {
 		r := l.Repos[0].Repo // older clients see the first
@@ -230,7 +250,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		l.members, l.jobStart = []procRef{{pid, start}}, start
 	}
 	b.mu.Lock()
-	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != tok.Fingerprint() {
+	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != acc.fp {
 		b.mu.Unlock()
 		return Grant{}, errorf(KindNotFound, "", "profile %q changed while leasing; try again", p.Name)
 	}
@@ -444,6 +464,11 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 		b.mu.Unlock()
 		return Lease{}, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", limit),
 			"lease TTL %s is longer than the maximum %s", ttl, limit)
+	}
+	if !l.TokenExpiresAt.IsZero() && l.Purpose != PurposeProxy && now.Add(ttl).After(l.TokenExpiresAt) {
+		// The child holds this very access token (issue 14): the lease
+		// cannot outlive it.
+		ttl, l.ShortenedToToken = max(l.TokenExpiresAt.Sub(now), 0), true
 	}
 	l.deadline = now.Add(ttl)
 	l.ExpiresAt = l.deadline.UTC().Round(0)

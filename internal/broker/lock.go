@@ -210,7 +210,7 @@ func (b *Broker) Migrate(ctx context.Context, dst Store, caller Caller, commit f
 		}
 	}
 	for _, p := range ps {
-		tok, err := b.token(ctx, p.Name)
+		tok, err := b.storedToken(ctx, p.Name)
 		if err != nil {
 			return 0, fmt.Errorf("read %q from the %s backend: %w", p.Name, src.Kind(), err)
 		}

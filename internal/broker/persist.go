@@ -185,24 +185,6 @@ func parseAccess(s string) (Access, error) {
 	return 0, fmt.Errorf("unknown access %q", s)
 }
 
-// LeaseToken returns the real token of a live lease, read through the
-// broker's cache from the store: a restored proxy lease gets its token back
-// this way. It fails if the profile now holds another token.
-func (b *Broker) LeaseToken(ctx context.Context, id string) (Lease, secret.Token, error) {
-	l, ok := b.LeaseValid(id)
-	if !ok {
-		return Lease{}, "", errorf(KindNotFound, "", "no live lease %q", id)
-	}
-	tok, err := b.token(ctx, l.Profile)
-	if err != nil {
-		return Lease{}, "", err
-	}
-	if tok.Fingerprint() != l.Fingerprint {
-		return Lease{}, "", errorf(KindNotFound, "", "the token of profile %q changed since lease %s was granted", l.Profile, id)
-	}
-	return l, tok, nil
-}
-
 // leaseKeyName is the store item that holds the key of the lease tokens'
 // keyed hashes. A profile name must start with a letter or digit, so no
 // profile can be called this.

@@ -31,6 +31,14 @@ type Profile struct {
 	// Rejected records that the Hub last answered 401 for this token: it was
 	// revoked or deleted. A successful refresh clears it.
 	Rejected bool `json:"rejected,omitempty"`
+	// OAuth: the store holds an access and a refresh token (login --web).
+	OAuth bool `json:"oauth,omitempty"`
+	// ExpiresAt is when the current token expires (OAuth tokens, expiring
+	// tokens); zero when it does not.
+	ExpiresAt time.Time `json:"expires_at,omitzero"`
+	// NeedsLogin: the Hub refused the refresh token; only a new
+	// 'hfbroker login --web' revives the profile.
+	NeedsLogin bool `json:"needs_login,omitempty"`
 }
 
 // User is the Hub user name of the token, "" when unknown.

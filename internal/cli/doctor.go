@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -70,8 +71,43 @@ type doctorJSON struct {
 
 type doctorProfileJSON struct {
 	whoamiJSON
-	Local *verdictJSON `json:"local,omitempty"`
-	Hub   *hubJSON     `json:"hub,omitempty"`
+	Local  *verdictJSON `json:"local,omitempty"`
+	Hub    *hubJSON     `json:"hub,omitempty"`
+	Expiry *expiryJSON  `json:"expiry,omitempty"`
+}
+
+// expiryJSON is when a profile's token expires (issue 14).
+type expiryJSON struct {
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	OAuth      bool       `json:"oauth"`
+	NeedsLogin bool       `json:"needs_login,omitempty"`
+	Warning    string     `json:"warning,omitempty"`
+}
+
+// expiryWarnWithin is how close an expiry doctor warns about.
+const expiryWarnWithin = 7 * 24 * time.Hour
+
+// profileExpiryCheck says when p's token expires and warns when it cannot
+// be refreshed any more, or will die within a week without a refresh.
+func profileExpiryCheck(p *pb.Profile, now time.Time) *expiryJSON {
+	if p.GetExpiresAt() == nil && !p.GetNeedsLogin() {
+		return nil
+	}
+	e := &expiryJSON{OAuth: p.GetOauth(), NeedsLogin: p.GetNeedsLogin()}
+	if p.GetExpiresAt() != nil {
+		t := p.GetExpiresAt().AsTime()
+		e.ExpiresAt = &t
+	}
+	switch {
+	case p.GetNeedsLogin():
+		e.Warning = fmt.Sprintf("the Hub refused its refresh token: run 'hfbroker login --web --name %s'", p.GetName())
+	case e.ExpiresAt == nil:
+	case p.GetOauth() && !now.Before(*e.ExpiresAt):
+		e.Warning = "its access token has expired and was not refreshed yet: check the daemon log and your network"
+	case !p.GetOauth() && e.ExpiresAt.Sub(now) < expiryWarnWithin:
+		e.Warning = fmt.Sprintf("it expires within 7 days and cannot be refreshed: create a new token at %s/settings/tokens", p.GetEndpoint())
+	}
+	return e
 }
 
 type verdictJSON struct {
@@ -157,6 +193,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 			} else {
 				pj.whoamiJSON = whoamiToJSON(w)
 			}
+			pj.Expiry = profileExpiryCheck(p, time.Now())
 			if ch := checks[p.GetName()]; ch != nil {
 				pj.Local = &verdictJSON{Allowed: ch.GetAllowed(), Code: ch.GetCode(), Reason: ch.GetReason(), Action: ch.GetAction(), Assumed: ch.GetAssumed()}
 				if ch.GetHubChecked() {
@@ -240,6 +277,18 @@ func printDoctor(w io.Writer, d doctorJSON) {
 				line += ", restricted: " + strings.Join(o.SecurityRestrictions, ", ")
 			}
 			fmt.Fprintln(w, line)
+		}
+		if e := p.Expiry; e != nil {
+			if e.ExpiresAt != nil {
+				line := "  expires: " + e.ExpiresAt.UTC().Format("2006-01-02 15:04 UTC")
+				if e.OAuth && !e.NeedsLogin {
+					line += " (hfbrokerd refreshes it)"
+				}
+				fmt.Fprintln(w, line)
+			}
+			if e.Warning != "" {
+				fmt.Fprintf(w, "  warning: %s\n", e.Warning)
+			}
 		}
 		if p.Local != nil {
 			verdict := "allowed"

@@ -104,6 +104,9 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 	}); err != nil {
 		return err
 	}
+	if resp.GetShortenedToToken() {
+		fmt.Fprintln(f.IO.ErrOut, shortenedNote(resp))
+	}
 	if resp.GetFollow() == "process" {
 		// The daemon cannot find this job's other processes here (no /proc).
 		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: background processes of %s lose access when it exits (this system cannot follow a process tree)\n", args[0])

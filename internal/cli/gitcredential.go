@@ -121,6 +121,11 @@ func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, wa
 	if resp.GetExpiresAt() != nil {
 		ans.PasswordExpiry = resp.GetExpiresAt().AsTime()
 	}
+	// Issue 14: an OAuth access token dies at its own expiry; git must not
+	// cache it past that (the daemon already ends the lease there).
+	if te := resp.GetTokenExpiresAt(); te != nil && (ans.PasswordExpiry.IsZero() || te.AsTime().Before(ans.PasswordExpiry)) {
+		ans.PasswordExpiry = te.AsTime()
+	}
 	if err := gitcred.WriteAnswer(f.IO.Out, ans); err != nil {
 		warn("not answering: %v", err)
 	}

@@ -10,12 +10,15 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/scan"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -110,6 +113,10 @@ type foundToken struct {
 	// safe is set once the token is stored in hfbroker, by this run or
 	// before: only then may its plaintext copies go.
 	safe bool
+	// refresh and expiresAt come from an OAuth section of stored_tokens
+	// (issue 14): the daemon keeps the refresh token beside the access token.
+	refresh   secret.Token
+	expiresAt time.Time
 }
 
 // plaintextFiles is what findPlaintext read, for the removal step.
@@ -167,6 +174,9 @@ func findPlaintext(opts *ImportOptions, home, host string) (found []*foundToken,
 		files.storedTokens = loc.StoredTokens
 		for _, st := range sts {
 			add(st.Token, st.Section, plainCopy{kind: copyStoredTokens, path: loc.StoredTokens, section: st.Section})
+			if ft := byValue[st.Token]; st.Refresh != "" && ft.refresh == "" {
+				ft.refresh, ft.expiresAt = st.Refresh, st.ExpiresAt
+			}
 		}
 	}
 	for _, p := range legacy {
@@ -280,10 +290,12 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		return 0, err
 	}
 	byFP := map[string]string{}
+	oauthNames := map[string]bool{}
 	imp.taken = map[string]bool{}
 	for _, p := range list.GetProfiles() {
 		byFP[p.GetFingerprint()] = p.GetName()
 		imp.taken[p.GetName()] = true
+		oauthNames[p.GetName()] = p.GetOauth()
 	}
 	failed := 0
 	for _, ft := range found {
@@ -291,6 +303,14 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		if name, ok := byFP[ft.token.Fingerprint()]; ok {
 			ft.safe = true
 			fmt.Fprintf(imp.out, "  already stored as profile %q\n", name)
+			continue
+		}
+		if name := profileNameFrom(ft.name); ft.refresh != "" && oauthNames[name] {
+			// An OAuth profile's fingerprint names its login, not its
+			// current access token: a second import of the same section
+			// would make two profiles rotate one refresh token.
+			ft.safe = true
+			fmt.Fprintf(imp.out, "  already stored as browser login %q\n", name)
 			continue
 		}
 		if err := secret.Check(ft.token.Reveal()); err != nil {
@@ -326,7 +346,13 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		if p.GetUser() != "" {
 			who = fmt.Sprintf("user %s, %s token", p.GetUser(), roleText(p.GetTokenRole()))
 		}
+		if p.GetOauth() {
+			who = fmt.Sprintf("user %s, browser login with its refresh token%s", p.GetUser(), expiryText(p.GetExpiresAt()))
+		}
 		fmt.Fprintf(imp.out, "  imported as profile %q (%s)\n", p.GetName(), who)
+		if p.GetOauth() && !imp.opts.RemovePlaintext {
+			fmt.Fprintln(imp.out, "  note: huggingface_hub still holds this login's refresh token; whichever refreshes first makes the other's copy useless: run 'hfbroker import --remove-plaintext'")
+		}
 	}
 	if imp.opts.RemovePlaintext {
 		failed += imp.removeCopies(found, files)
@@ -350,6 +376,16 @@ func removable(ft *foundToken) bool {
 // again under a free name and the temporary profile removed.
 func (imp *importer) add(ctx context.Context, ft *foundToken) (*pb.Profile, error) {
 	req := &pb.AddTokenRequest{Token: ft.token.Reveal(), Endpoint: imp.endpoint, NoVerify: imp.opts.NoVerify}
+	if ft.refresh != "" {
+		// An OAuth login: both tokens go to the store, and the daemon
+		// proves the pair works (a whoami, or a refresh when the access
+		// token has expired) before anything is stored, --no-verify or not:
+		// only a proven pair lets --remove-plaintext delete the refresh token.
+		req.RefreshToken, req.NoVerify = ft.refresh.Reveal(), false
+		if !ft.expiresAt.IsZero() {
+			req.ExpiresAt = timestamppb.New(ft.expiresAt)
+		}
+	}
 	switch {
 	case ft.name != "":
 		req.Name = imp.freeName(profileNameFrom(ft.name))

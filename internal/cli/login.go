@@ -22,6 +22,10 @@ type LoginOptions struct {
 	Name        string
 	MakeDefault bool
 	NoVerify    bool
+	// Web logs in through the browser (OAuth device flow); JSON prints its
+	// code and URL as JSON for scripts (loginweb.go).
+	Web  bool
+	JSON bool
 }
 
 // maxTokenInput bounds what login reads from stdin: far above any token, far
@@ -31,7 +35,7 @@ const maxTokenInput = 64 << 10
 func newCmdLogin(f *Factory, runF func(*LoginOptions) error) *cobra.Command {
 	opts := &LoginOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
-		Use:   "login [--name NAME] [--default] [--no-verify]",
+		Use:   "login [--web [--json]] [--name NAME] [--default] [--no-verify]",
 		Short: "Store a Hugging Face token in the keychain",
 		Long: `Store a Hugging Face token in the keychain, under a profile name.
 
@@ -46,6 +50,12 @@ encrypted file vault. On a terminal, login creates that vault (asking for its
 new passphrase twice) or unlocks it first; piped, a locked vault is an error:
 run 'hfbroker unlock' first.
 
+With --web, login goes through your browser instead (the Hub's device login,
+as 'hf auth login' does): it prints a code and a URL, and waits for you to
+approve. The daemon keeps the access token and its refresh token in the
+keychain and refreshes it itself; the profile is named oauth-USER unless
+--name says otherwise. --json prints the code and URL as one JSON object.
+
 A token given as an argument is refused: it would be visible in ps and kept
 in your shell history.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,8 +64,17 @@ in your shell history.`,
 				return errorWithHint(ExitUsage, "run 'hfbroker login' and paste the token at the prompt, or pipe it: hfbroker login < token.txt",
 					"login takes no arguments: a token on the command line would be visible in ps and your shell history")
 			}
+			if opts.JSON && !opts.Web {
+				return usageError{errors.New("--json goes with --web")}
+			}
+			if opts.Web && opts.NoVerify {
+				return usageError{errors.New("--no-verify does not go with --web")}
+			}
 			if runF != nil {
 				return runF(opts)
+			}
+			if opts.Web {
+				return loginWebRun(cmd.Context(), opts)
 			}
 			return loginRun(cmd.Context(), opts)
 		},
@@ -63,6 +82,8 @@ in your shell history.`,
 	cmd.Flags().StringVar(&opts.Name, "name", "", "profile name (default: the token's name on the Hub, else \"default\")")
 	cmd.Flags().BoolVar(&opts.MakeDefault, "default", false, "make this the default profile")
 	cmd.Flags().BoolVar(&opts.NoVerify, "no-verify", false, "store without asking the Hub whether the token works")
+	cmd.Flags().BoolVar(&opts.Web, "web", false, "log in through your browser (OAuth device login)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "with --web: print the code and URL as JSON")
 	return cmd
 }
 

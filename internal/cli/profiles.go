@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"text/tabwriter"
 	"time"
 
@@ -48,6 +49,10 @@ type profileJSON struct {
 	Endpoint    string     `json:"endpoint"`
 	AddedAt     time.Time  `json:"added_at"`
 	VerifiedAt  *time.Time `json:"verified_at,omitempty"`
+	// Issue 14: OAuth profiles and expiring tokens.
+	OAuth      bool       `json:"oauth,omitempty"`
+	ExpiresAt  *time.Time `json:"expires_at,omitempty"`
+	NeedsLogin bool       `json:"needs_login,omitempty"`
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
@@ -66,6 +71,11 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 					t := p.GetVerifiedAt().AsTime()
 					j.VerifiedAt = &t
 				}
+				j.OAuth, j.NeedsLogin = p.GetOauth(), p.GetNeedsLogin()
+				if p.GetExpiresAt() != nil {
+					t := p.GetExpiresAt().AsTime()
+					j.ExpiresAt = &t
+				}
 				list = append(list, j)
 			}
 			enc := json.NewEncoder(out)
@@ -77,16 +87,46 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return nil
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "DEFAULT\tNAME\tUSER\tROLE\tFINGERPRINT\tENDPOINT")
+		// An EXPIRES column only when a token expires (issue 14).
+		expiring := slices.ContainsFunc(resp.GetProfiles(), func(p *pb.Profile) bool { return p.GetExpiresAt() != nil || p.GetNeedsLogin() })
+		header := "DEFAULT\tNAME\tUSER\tROLE\tFINGERPRINT\tENDPOINT"
+		if expiring {
+			header += "\tEXPIRES"
+		}
+		fmt.Fprintln(tw, header)
 		for _, p := range resp.GetProfiles() {
 			mark := ""
 			if p.GetDefault() {
 				mark = "*"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, p.GetName(), dash(p.GetUser()), dash(roleText(p.GetTokenRole())), p.GetFingerprint(), p.GetEndpoint())
+			role := roleText(p.GetTokenRole())
+			if p.GetOauth() {
+				role = "oauth"
+			}
+			line := fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s", mark, p.GetName(), dash(p.GetUser()), dash(role), p.GetFingerprint(), p.GetEndpoint())
+			if expiring {
+				line += "\t" + profileExpiry(p)
+			}
+			fmt.Fprintln(tw, line)
 		}
 		return tw.Flush()
 	})
+}
+
+// profileExpiry says when a profile's token expires and whether the daemon
+// can refresh it: "expires 2026-09-01 12:00 UTC (refreshed)".
+func profileExpiry(p *pb.Profile) string {
+	switch {
+	case p.GetNeedsLogin():
+		return "refresh refused: run 'hfbroker login --web --name " + p.GetName() + "'"
+	case p.GetExpiresAt() == nil:
+		return "-"
+	}
+	s := "expires " + p.GetExpiresAt().AsTime().UTC().Format("2006-01-02 15:04 UTC")
+	if p.GetOauth() {
+		s += " (refreshed by hfbrokerd)"
+	}
+	return s
 }
 
 func dash(s string) string {

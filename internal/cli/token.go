@@ -45,6 +45,9 @@ func tokenRun(ctx context.Context, opts *TokenOptions) error {
 		if err != nil {
 			return err
 		}
+		if resp.GetShortenedToToken() {
+			fmt.Fprintln(opts.Factory.IO.ErrOut, shortenedNote(resp))
+		}
 		_, err = fmt.Fprintln(opts.Factory.IO.Out, resp.GetToken())
 		return err
 	})

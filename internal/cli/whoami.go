@@ -119,7 +119,9 @@ func whoamiRun(ctx context.Context, opts *WhoamiOptions) error {
 			}
 			fmt.Fprintln(out, line)
 		}
-		if w.GetExpiresAt() != nil {
+		if p.GetExpiresAt() != nil || p.GetNeedsLogin() {
+			fmt.Fprintf(out, "expires:  %s\n", strings.TrimPrefix(profileExpiry(p), "expires "))
+		} else if w.GetExpiresAt() != nil {
 			fmt.Fprintf(out, "expires:  %s\n", w.GetExpiresAt().AsTime().Format(time.RFC3339))
 		}
 		if w.GetFetchedAt() != nil {

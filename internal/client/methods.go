@@ -87,3 +87,13 @@ func (c *Client) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.Migra
 func (c *Client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
 	return invoke(ctx, c, "Check", req, new(pb.CheckResponse))
 }
+
+// StartWebLogin calls BrokerService.StartWebLogin.
+func (c *Client) StartWebLogin(ctx context.Context, req *pb.StartWebLoginRequest) (*pb.StartWebLoginResponse, error) {
+	return invoke(ctx, c, "StartWebLogin", req, new(pb.StartWebLoginResponse))
+}
+
+// PollWebLogin calls BrokerService.PollWebLogin.
+func (c *Client) PollWebLogin(ctx context.Context, req *pb.PollWebLoginRequest) (*pb.PollWebLoginResponse, error) {
+	return invoke(ctx, c, "PollWebLogin", req, new(pb.PollWebLoginResponse))
+}

@@ -136,7 +136,10 @@ type Config struct {
 	Endpoint string `toml:"endpoint"`
 	// Backend is "auto", "keychain", "file" or "memory".
 	Backend string `toml:"backend"`
-	Lease   struct {
+	// OAuthClientID is the OAuth client of `hfbroker login --web`;
+	// HF_DEVICE_CODE_OAUTH_CLIENT_ID overrides it (see OAuthClientID).
+	OAuthClientID string `toml:"oauth_client_id"`
+	Lease         struct {
 		DefaultTTL duration `toml:"default_ttl"`
 		MaxTTL     duration `toml:"max_ttl"`
 		GitTTL     duration `toml:"git_ttl"`
@@ -290,3 +293,16 @@ func NormalizeEndpoint(raw string) (string, error) { return hubapi.NormalizeEndp
 //
 // Deprecated: call hubapi.IsLoopback.
 func IsLoopback(host string) bool { return hubapi.IsLoopback(host) }
+
+// OAuthClientID resolves the OAuth client id of device login as
+// huggingface_hub does: HF_DEVICE_CODE_OAUTH_CLIENT_ID, else the config's
+// oauth_client_id, else "" (the Hub client's default public client).
+func OAuthClientID(env Env, c *Config) string {
+	if v := env("HF_DEVICE_CODE_OAUTH_CLIENT_ID"); v != "" {
+		return v
+	}
+	if c != nil {
+		return c.OAuthClientID
+	}
+	return ""
+}

@@ -34,6 +34,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/lane/laneserver"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
+	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -138,6 +139,9 @@ func Run(ctx context.Context, opts Options) error {
 		MaxUntilExit:    set.MaxUntilExit,
 		OnLeaseEnd:      func(l broker.Lease) { px.End(l); state.changed(false) },
 		OnLeasesChanged: func() { state.changed(false) },
+		// OAuth profiles refresh with the client that issued them; this is
+		// for those whose login did not record one.
+		OAuthClientID: config.OAuthClientID(opts.Env, cfg),
 		// After a burst, give the memory back now rather than at the
 		// scavenger's pace: an idle daemon should look idle in top.
 		OnIdle: debug.FreeOSMemory,
@@ -164,6 +168,10 @@ func Run(ctx context.Context, opts Options) error {
 	// next daemon takes back.
 	defer state.stop()
 	state.changed(false)
+	px.current = func(ctx context.Context, id string) (secret.Token, error) {
+		_, tok, err := b.LeaseToken(ctx, id)
+		return tok, err
+	}
 
 	// Another uid's connection gets through the handshake only to have
 	// every call answered PermissionDenied by the guard, first in the chain.

@@ -26,6 +26,9 @@ type proxyManager struct {
 	live func(id string) bool
 	// endedCause says why a lease ended, in words; set with live.
 	endedCause func(id string) (string, bool)
+	// current returns the token a lease's requests carry now: an OAuth
+	// access token changes under a long job as the broker refreshes it.
+	current func(ctx context.Context, id string) (secret.Token, error)
 
 	mu   sync.Mutex
 	book tokenBook // guarded by mu
@@ -237,6 +240,16 @@ func (l liveLeases) Lookup(tok string) (proxy.Lease, bool) {
 	if l.m.live != nil && !l.m.live(lease.ID) {
 		l.m.remove(lease.ID)
 		return proxy.Lease{}, false
+	}
+	if l.m.current != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		tok, err := l.m.current(ctx, lease.ID)
+		cancel()
+		if err != nil {
+			l.m.log.Warn("proxy: no current token for the lease", "lease", lease.ID, "err", err)
+			return proxy.Lease{}, false
+		}
+		lease.Token = tok
 	}
 	return lease, true
 }

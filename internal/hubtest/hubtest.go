@@ -58,6 +58,7 @@ type Hub struct {
 	delays    map[string]time.Duration
 	redirects map[string]string
 	requests  int
+	oauth     oauthState // device flow and refresh tokens (oauth.go)
 }
 
 type user struct {
@@ -76,6 +77,7 @@ type token struct {
 	revoked     bool
 	approved    map[string]bool // org -> approved under the org's policy
 	revokedIn   map[string]bool // org -> revoked by the org's admin
+	oauth       bool            // an hf_oauth_ access token from the device flow
 }
 
 type repo struct {
@@ -460,6 +462,10 @@ func (h *Hub) serve(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 
 	w.Header().Set("X-Request-Id", reqID)
+	if strings.HasPrefix(r.URL.Path, "/oauth/") {
+		h.serveOAuth(w, r)
+		return
+	}
 	if delay != 0 {
 		var timer <-chan time.Time
 		if delay > 0 {
@@ -644,6 +650,10 @@ func (h *Hub) whoami(w http.ResponseWriter, raw string) {
 		}
 	}
 	auth := map[string]any{"type": "access_token", "accessToken": at}
+	if t.oauth {
+		// OAuth tokens have no accessToken block (hf-hub-auth.md §1.2).
+		auth = map[string]any{"type": "oauth"}
+	}
 	if !t.spec.ExpiresAt.IsZero() {
 		auth["expiresAt"] = t.spec.ExpiresAt.UTC().Format(time.RFC3339Nano)
 	}

@@ -13,8 +13,9 @@ import (
 type StoredToken struct {
 	Section    string // the token's name: its displayName, or oauth-<user>
 	Token      secret.Token
-	HasRefresh bool      // an OAuth entry with a refresh_token
-	ExpiresAt  time.Time // zero when absent or unparsable
+	HasRefresh bool         // an OAuth entry with a refresh_token
+	Refresh    secret.Token // the refresh_token of an OAuth entry (issue 14: import carries it)
+	ExpiresAt  time.Time    // zero when absent or unparsable
 }
 
 func (s StoredToken) String() string {
@@ -80,7 +81,7 @@ func parseStoredTokens(data []byte) ([]StoredToken, error) {
 		}
 		st := StoredToken{Section: s.name, Token: secret.Token(tok)}
 		if r, _ := get(s, "refresh_token"); r != "" {
-			st.HasRefresh = true
+			st.HasRefresh, st.Refresh = true, secret.Token(r)
 		}
 		if e, _ := get(s, "expires_at"); e != "" {
 			if secs, err := strconv.ParseInt(e, 10, 64); err == nil {

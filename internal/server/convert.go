@@ -22,6 +22,10 @@ func profileProto(p broker.Profile, def string) *pb.Profile {
 	if !p.VerifiedAt.IsZero() {
 		out.VerifiedAt = timestamppb.New(p.VerifiedAt)
 	}
+	out.Oauth, out.NeedsLogin = p.OAuth, p.NeedsLogin
+	if !p.ExpiresAt.IsZero() {
+		out.ExpiresAt = timestamppb.New(p.ExpiresAt)
+	}
 	return out
 }
 

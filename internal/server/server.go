@@ -94,6 +94,9 @@ func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.Add
 		MakeDefault: req.GetMakeDefault(),
 		NoVerify:    req.GetNoVerify(),
 		Caller:      s.caller(ctx),
+		Refresh:     secret.Token(req.GetRefreshToken()),
+		ExpiresAt:   optionalTime(req.GetExpiresAt()),
+		ClientID:    req.GetClientId(),
 	})
 	if err != nil {
 		return nil, toStatus(err)
@@ -207,6 +210,11 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		User:      g.Lease.User,
 		Endpoint:  g.Lease.Endpoint,
 		Follow:    string(g.Lease.Follow),
+
+		ShortenedToToken: g.Lease.ShortenedToToken,
+	}
+	if !g.Lease.TokenExpiresAt.IsZero() && lr.Purpose != broker.PurposeProxy {
+		resp.TokenExpiresAt = timestamppb.New(g.Lease.TokenExpiresAt)
 	}
 	if lr.Purpose == broker.PurposeProxy {
 		// The real token stays here: the caller gets a lease token that
@@ -450,4 +458,47 @@ func (s *Server) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.Migra
 		return nil, toStatus(err)
 	}
 	return &pb.MigrateResponse{Moved: int32(n), Backend: to}, nil
+}
+
+// optionalTime is a Timestamp as a time, zero when unset.
+func optionalTime(ts *timestamppb.Timestamp) time.Time {
+	if ts == nil {
+		return time.Time{}
+	}
+	return ts.AsTime()
+}
+
+// StartWebLogin begins a browser login (issue 14).
+func (s *Server) StartWebLogin(ctx context.Context, req *pb.StartWebLoginRequest) (*pb.StartWebLoginResponse, error) {
+	endpoint, err := hubapi.NormalizeEndpoint(req.GetEndpoint())
+	if err != nil {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: err.Error(), Hint: "set HF_ENDPOINT to an https URL such as https://huggingface.co"})
+	}
+	if len(req.GetClientId()) > 256 {
+		return nil, toStatus(&broker.Error{Kind: broker.KindInvalid, Msg: "the OAuth client id is longer than 256 bytes"})
+	}
+	w, err := s.b.StartWebLogin(ctx, endpoint, req.GetClientId())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.StartWebLoginResponse{LoginId: w.ID, UserCode: w.UserCode, VerificationUri: w.VerificationURI,
+		VerificationUriComplete: w.VerificationURIComplete, Interval: int32(w.Interval / time.Second),
+		ExpiresIn: int32(w.ExpiresIn / time.Second)}, nil
+}
+
+// PollWebLogin asks once whether a browser login was approved (issue 14).
+func (s *Server) PollWebLogin(ctx context.Context, req *pb.PollWebLoginRequest) (*pb.PollWebLoginResponse, error) {
+	st, p, replaced, err := s.b.PollWebLogin(ctx, req.GetLoginId(), req.GetName(), req.GetMakeDefault(), s.caller(ctx))
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	switch st {
+	case broker.WebLoginSlowDown:
+		return &pb.PollWebLoginResponse{State: pb.PollWebLoginResponse_STATE_SLOW_DOWN}, nil
+	case broker.WebLoginDone:
+		_, def := s.b.Profiles()
+		return &pb.PollWebLoginResponse{State: pb.PollWebLoginResponse_STATE_DONE,
+			Stored: &pb.AddTokenResponse{Profile: profileProto(p, def), Replaced: replaced}}, nil
+	}
+	return &pb.PollWebLoginResponse{State: pb.PollWebLoginResponse_STATE_PENDING}, nil
 }

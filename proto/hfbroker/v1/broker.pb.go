@@ -315,6 +315,62 @@ func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
 	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41, 0}
 }
 
+// State is where the login is.
+type PollWebLoginResponse_State int32
+
+const (
+	PollWebLoginResponse_STATE_UNSPECIFIED PollWebLoginResponse_State = 0
+	// STATE_PENDING: not approved yet (or the Hub did not answer): poll again.
+	PollWebLoginResponse_STATE_PENDING PollWebLoginResponse_State = 1
+	// STATE_SLOW_DOWN: poll again, 5 s less often.
+	PollWebLoginResponse_STATE_SLOW_DOWN PollWebLoginResponse_State = 2
+	// STATE_DONE: approved; the profile is stored.
+	PollWebLoginResponse_STATE_DONE PollWebLoginResponse_State = 3
+)
+
+// Enum value maps for PollWebLoginResponse_State.
+var (
+	PollWebLoginResponse_State_name = map[int32]string{
+		0: "STATE_UNSPECIFIED",
+		1: "STATE_PENDING",
+		2: "STATE_SLOW_DOWN",
+		3: "STATE_DONE",
+	}
+	PollWebLoginResponse_State_value = map[string]int32{
+		"STATE_UNSPECIFIED": 0,
+		"STATE_PENDING":     1,
+		"STATE_SLOW_DOWN":   2,
+		"STATE_DONE":        3,
+	}
+)
+
+func (x PollWebLoginResponse_State) Enum() *PollWebLoginResponse_State {
+	p := new(PollWebLoginResponse_State)
+	*p = x
+	return p
+}
+
+func (x PollWebLoginResponse_State) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PollWebLoginResponse_State) Descriptor() protoreflect.EnumDescriptor {
+	return file_hfbroker_v1_broker_proto_enumTypes[5].Descriptor()
+}
+
+func (PollWebLoginResponse_State) Type() protoreflect.EnumType {
+	return &file_hfbroker_v1_broker_proto_enumTypes[5]
+}
+
+func (x PollWebLoginResponse_State) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PollWebLoginResponse_State.Descriptor instead.
+func (PollWebLoginResponse_State) EnumDescriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{46, 0}
+}
+
 // Repo names a Hub repository.
 type Repo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -386,7 +442,13 @@ type Profile struct {
 	// display_name is the token's name in the Hub's settings.
 	DisplayName string `protobuf:"bytes,8,opt,name=display_name,json=displayName,proto3" json:"display_name,omitempty"`
 	// verified_at is when the Hub last confirmed the token.
-	VerifiedAt    *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	VerifiedAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=verified_at,json=verifiedAt,proto3" json:"verified_at,omitempty"`
+	// oauth is true for a browser login: the daemon holds an access and a refresh token.
+	Oauth bool `protobuf:"varint,10,opt,name=oauth,proto3" json:"oauth,omitempty"`
+	// expires_at is when the current token expires; unset when it does not.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// needs_login is true when the Hub refused the refresh token: run `hfbroker login --web`.
+	NeedsLogin    bool `protobuf:"varint,12,opt,name=needs_login,json=needsLogin,proto3" json:"needs_login,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -484,6 +546,27 @@ func (x *Profile) GetVerifiedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Profile) GetOauth() bool {
+	if x != nil {
+		return x.Oauth
+	}
+	return false
+}
+
+func (x *Profile) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *Profile) GetNeedsLogin() bool {
+	if x != nil {
+		return x.NeedsLogin
+	}
+	return false
+}
+
 // AddTokenRequest carries a token: never log it.
 type AddTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -491,9 +574,15 @@ type AddTokenRequest struct {
 	Name  string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	Token string `protobuf:"bytes,2,opt,name=token,proto3" json:"token,omitempty"`
 	// endpoint is the Hub to verify against and bind the profile to.
-	Endpoint      string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
-	MakeDefault   bool   `protobuf:"varint,4,opt,name=make_default,json=makeDefault,proto3" json:"make_default,omitempty"`
-	NoVerify      bool   `protobuf:"varint,5,opt,name=no_verify,json=noVerify,proto3" json:"no_verify,omitempty"`
+	Endpoint    string `protobuf:"bytes,3,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	MakeDefault bool   `protobuf:"varint,4,opt,name=make_default,json=makeDefault,proto3" json:"make_default,omitempty"`
+	NoVerify    bool   `protobuf:"varint,5,opt,name=no_verify,json=noVerify,proto3" json:"no_verify,omitempty"`
+	// refresh_token, when set, makes an OAuth profile: token is its access token. Never log it.
+	RefreshToken string `protobuf:"bytes,6,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// expires_at is when the access token expires (OAuth).
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// client_id is the OAuth client that issued the tokens; empty for the default.
+	ClientId      string `protobuf:"bytes,8,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -561,6 +650,27 @@ func (x *AddTokenRequest) GetNoVerify() bool {
 		return x.NoVerify
 	}
 	return false
+}
+
+func (x *AddTokenRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *AddTokenRequest) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *AddTokenRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
 }
 
 type AddTokenResponse struct {
@@ -1386,9 +1496,14 @@ type LeaseResponse struct {
 	ProxyEndpoint string `protobuf:"bytes,7,opt,name=proxy_endpoint,json=proxyEndpoint,proto3" json:"proxy_endpoint,omitempty"`
 	// follow says how the lease follows its processes: "tree" (every process
 	// that inherits HFBROKER_LEASE), "process" (the caller alone) or "ttl".
-	Follow        string `protobuf:"bytes,8,opt,name=follow,proto3" json:"follow,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Follow string `protobuf:"bytes,8,opt,name=follow,proto3" json:"follow,omitempty"`
+	// token_expires_at is when the token itself expires (OAuth); unset when it does not.
+	// The git helper passes it on as password_expiry_utc.
+	TokenExpiresAt *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=token_expires_at,json=tokenExpiresAt,proto3" json:"token_expires_at,omitempty"`
+	// shortened_to_token is true when the lease was cut to end with its token.
+	ShortenedToToken bool `protobuf:"varint,10,opt,name=shortened_to_token,json=shortenedToToken,proto3" json:"shortened_to_token,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LeaseResponse) Reset() {
@@ -1475,6 +1590,20 @@ func (x *LeaseResponse) GetFollow() string {
 		return x.Follow
 	}
 	return ""
+}
+
+func (x *LeaseResponse) GetTokenExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.TokenExpiresAt
+	}
+	return nil
+}
+
+func (x *LeaseResponse) GetShortenedToToken() bool {
+	if x != nil {
+		return x.ShortenedToToken
+	}
+	return false
 }
 
 // Lease is a live lease's description. It never holds the token.
@@ -3225,6 +3354,265 @@ func (x *ProfileReason) GetReason() string {
 	return ""
 }
 
+// StartWebLoginRequest begins `hfbroker login --web`.
+type StartWebLoginRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// endpoint is the Hub to log in to.
+	Endpoint string `protobuf:"bytes,1,opt,name=endpoint,proto3" json:"endpoint,omitempty"`
+	// client_id is the OAuth client; empty means the daemon's default.
+	ClientId      string `protobuf:"bytes,2,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartWebLoginRequest) Reset() {
+	*x = StartWebLoginRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartWebLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartWebLoginRequest) ProtoMessage() {}
+
+func (x *StartWebLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartWebLoginRequest.ProtoReflect.Descriptor instead.
+func (*StartWebLoginRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *StartWebLoginRequest) GetEndpoint() string {
+	if x != nil {
+		return x.Endpoint
+	}
+	return ""
+}
+
+func (x *StartWebLoginRequest) GetClientId() string {
+	if x != nil {
+		return x.ClientId
+	}
+	return ""
+}
+
+// StartWebLoginResponse is what the person needs to approve the login.
+type StartWebLoginResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// login_id names this login in PollWebLogin; the device code stays in the daemon.
+	LoginId                 string `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	UserCode                string `protobuf:"bytes,2,opt,name=user_code,json=userCode,proto3" json:"user_code,omitempty"`
+	VerificationUri         string `protobuf:"bytes,3,opt,name=verification_uri,json=verificationUri,proto3" json:"verification_uri,omitempty"`
+	VerificationUriComplete string `protobuf:"bytes,4,opt,name=verification_uri_complete,json=verificationUriComplete,proto3" json:"verification_uri_complete,omitempty"`
+	// interval is how long to wait between polls, in seconds.
+	Interval int32 `protobuf:"varint,5,opt,name=interval,proto3" json:"interval,omitempty"`
+	// expires_in is how long the code stays valid, in seconds.
+	ExpiresIn     int32 `protobuf:"varint,6,opt,name=expires_in,json=expiresIn,proto3" json:"expires_in,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartWebLoginResponse) Reset() {
+	*x = StartWebLoginResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartWebLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartWebLoginResponse) ProtoMessage() {}
+
+func (x *StartWebLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartWebLoginResponse.ProtoReflect.Descriptor instead.
+func (*StartWebLoginResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{44}
+}
+
+func (x *StartWebLoginResponse) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetUserCode() string {
+	if x != nil {
+		return x.UserCode
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetVerificationUri() string {
+	if x != nil {
+		return x.VerificationUri
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetVerificationUriComplete() string {
+	if x != nil {
+		return x.VerificationUriComplete
+	}
+	return ""
+}
+
+func (x *StartWebLoginResponse) GetInterval() int32 {
+	if x != nil {
+		return x.Interval
+	}
+	return 0
+}
+
+func (x *StartWebLoginResponse) GetExpiresIn() int32 {
+	if x != nil {
+		return x.ExpiresIn
+	}
+	return 0
+}
+
+// PollWebLoginRequest asks whether a browser login was approved.
+type PollWebLoginRequest struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	LoginId string                 `protobuf:"bytes,1,opt,name=login_id,json=loginId,proto3" json:"login_id,omitempty"`
+	// name is the profile name; empty means oauth-USER.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	MakeDefault   bool   `protobuf:"varint,3,opt,name=make_default,json=makeDefault,proto3" json:"make_default,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollWebLoginRequest) Reset() {
+	*x = PollWebLoginRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollWebLoginRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollWebLoginRequest) ProtoMessage() {}
+
+func (x *PollWebLoginRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollWebLoginRequest.ProtoReflect.Descriptor instead.
+func (*PollWebLoginRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *PollWebLoginRequest) GetLoginId() string {
+	if x != nil {
+		return x.LoginId
+	}
+	return ""
+}
+
+func (x *PollWebLoginRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PollWebLoginRequest) GetMakeDefault() bool {
+	if x != nil {
+		return x.MakeDefault
+	}
+	return false
+}
+
+// PollWebLoginResponse says how a browser login stands.
+type PollWebLoginResponse struct {
+	state protoimpl.MessageState     `protogen:"open.v1"`
+	State PollWebLoginResponse_State `protobuf:"varint,1,opt,name=state,proto3,enum=hfbroker.v1.PollWebLoginResponse_State" json:"state,omitempty"`
+	// stored is the stored profile once state is STATE_DONE.
+	Stored        *AddTokenResponse `protobuf:"bytes,2,opt,name=stored,proto3" json:"stored,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PollWebLoginResponse) Reset() {
+	*x = PollWebLoginResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PollWebLoginResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PollWebLoginResponse) ProtoMessage() {}
+
+func (x *PollWebLoginResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PollWebLoginResponse.ProtoReflect.Descriptor instead.
+func (*PollWebLoginResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *PollWebLoginResponse) GetState() PollWebLoginResponse_State {
+	if x != nil {
+		return x.State
+	}
+	return PollWebLoginResponse_STATE_UNSPECIFIED
+}
+
+func (x *PollWebLoginResponse) GetStored() *AddTokenResponse {
+	if x != nil {
+		return x.Stored
+	}
+	return nil
+}
+
 var File_hfbroker_v1_broker_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_broker_proto_rawDesc = "" +
@@ -3232,7 +3620,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x18hfbroker/v1/broker.proto\x12\vhfbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n" +
 	"\x04Repo\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.hfbroker.v1.RepoTypeR\x04type\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xbf\x02\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xb1\x03\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x125\n" +
@@ -3244,13 +3632,23 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"token_role\x18\a \x01(\tR\ttokenRole\x12!\n" +
 	"\fdisplay_name\x18\b \x01(\tR\vdisplayName\x12;\n" +
 	"\vverified_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"verifiedAt\"\x97\x01\n" +
+	"verifiedAt\x12\x14\n" +
+	"\x05oauth\x18\n" +
+	" \x01(\bR\x05oauth\x129\n" +
+	"\n" +
+	"expires_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1f\n" +
+	"\vneeds_login\x18\f \x01(\bR\n" +
+	"needsLogin\"\x94\x02\n" +
 	"\x0fAddTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1a\n" +
 	"\bendpoint\x18\x03 \x01(\tR\bendpoint\x12!\n" +
 	"\fmake_default\x18\x04 \x01(\bR\vmakeDefault\x12\x1b\n" +
-	"\tno_verify\x18\x05 \x01(\bR\bnoVerify\"^\n" +
+	"\tno_verify\x18\x05 \x01(\bR\bnoVerify\x12#\n" +
+	"\rrefresh_token\x18\x06 \x01(\tR\frefreshToken\x129\n" +
+	"\n" +
+	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
+	"\tclient_id\x18\b \x01(\tR\bclientId\"^\n" +
 	"\x10AddTokenResponse\x12.\n" +
 	"\aprofile\x18\x01 \x01(\v2\x14.hfbroker.v1.ProfileR\aprofile\x12\x1a\n" +
 	"\breplaced\x18\x02 \x01(\bR\breplaced\"(\n" +
@@ -3310,7 +3708,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\tno_public\x18\v \x01(\bR\bnoPublic\"_\n" +
 	"\tRepoGrant\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
-	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\"\x84\x02\n" +
+	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\"\xf8\x02\n" +
 	"\rLeaseResponse\x12\x19\n" +
 	"\blease_id\x18\x01 \x01(\tR\aleaseId\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x129\n" +
@@ -3320,7 +3718,10 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
 	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\x12\x16\n" +
-	"\x06follow\x18\b \x01(\tR\x06follow\"\xf0\x04\n" +
+	"\x06follow\x18\b \x01(\tR\x06follow\x12D\n" +
+	"\x10token_expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\x12,\n" +
+	"\x12shortened_to_token\x18\n" +
+	" \x01(\bR\x10shortenedToToken\"\xf0\x04\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3471,7 +3872,31 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x12KIND_ACCESS_DENIED\x10\a\"A\n" +
 	"\rProfileReason\x12\x18\n" +
 	"\aprofile\x18\x01 \x01(\tR\aprofile\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason*f\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"O\n" +
+	"\x14StartWebLoginRequest\x12\x1a\n" +
+	"\bendpoint\x18\x01 \x01(\tR\bendpoint\x12\x1b\n" +
+	"\tclient_id\x18\x02 \x01(\tR\bclientId\"\xf1\x01\n" +
+	"\x15StartWebLoginResponse\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x1b\n" +
+	"\tuser_code\x18\x02 \x01(\tR\buserCode\x12)\n" +
+	"\x10verification_uri\x18\x03 \x01(\tR\x0fverificationUri\x12:\n" +
+	"\x19verification_uri_complete\x18\x04 \x01(\tR\x17verificationUriComplete\x12\x1a\n" +
+	"\binterval\x18\x05 \x01(\x05R\binterval\x12\x1d\n" +
+	"\n" +
+	"expires_in\x18\x06 \x01(\x05R\texpiresIn\"g\n" +
+	"\x13PollWebLoginRequest\x12\x19\n" +
+	"\blogin_id\x18\x01 \x01(\tR\aloginId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12!\n" +
+	"\fmake_default\x18\x03 \x01(\bR\vmakeDefault\"\xe4\x01\n" +
+	"\x14PollWebLoginResponse\x12=\n" +
+	"\x05state\x18\x01 \x01(\x0e2'.hfbroker.v1.PollWebLoginResponse.StateR\x05state\x125\n" +
+	"\x06stored\x18\x02 \x01(\v2\x1d.hfbroker.v1.AddTokenResponseR\x06stored\"V\n" +
+	"\x05State\x12\x15\n" +
+	"\x11STATE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rSTATE_PENDING\x10\x01\x12\x13\n" +
+	"\x0fSTATE_SLOW_DOWN\x10\x02\x12\x0e\n" +
+	"\n" +
+	"STATE_DONE\x10\x03*f\n" +
 	"\bRepoType\x12\x19\n" +
 	"\x15REPO_TYPE_UNSPECIFIED\x10\x00\x12\x13\n" +
 	"\x0fREPO_TYPE_MODEL\x10\x01\x12\x15\n" +
@@ -3504,106 +3929,116 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 	return file_hfbroker_v1_broker_proto_rawDescData
 }
 
-var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
 	(Purpose)(0),                        // 2: hfbroker.v1.Purpose
 	(GitOperation)(0),                   // 3: hfbroker.v1.GitOperation
 	(ErrorDetail_Kind)(0),               // 4: hfbroker.v1.ErrorDetail.Kind
-	(*Repo)(nil),                        // 5: hfbroker.v1.Repo
-	(*Profile)(nil),                     // 6: hfbroker.v1.Profile
-	(*AddTokenRequest)(nil),             // 7: hfbroker.v1.AddTokenRequest
-	(*AddTokenResponse)(nil),            // 8: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenRequest)(nil),          // 9: hfbroker.v1.RemoveTokenRequest
-	(*RemoveTokenResponse)(nil),         // 10: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesRequest)(nil),         // 11: hfbroker.v1.ListProfilesRequest
-	(*ListProfilesResponse)(nil),        // 12: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultRequest)(nil),           // 13: hfbroker.v1.SetDefaultRequest
-	(*SetDefaultResponse)(nil),          // 14: hfbroker.v1.SetDefaultResponse
-	(*WhoamiRequest)(nil),               // 15: hfbroker.v1.WhoamiRequest
-	(*Org)(nil),                         // 16: hfbroker.v1.Org
-	(*Scope)(nil),                       // 17: hfbroker.v1.Scope
-	(*WhoamiResponse)(nil),              // 18: hfbroker.v1.WhoamiResponse
-	(*LeaseRequest)(nil),                // 19: hfbroker.v1.LeaseRequest
-	(*RepoGrant)(nil),                   // 20: hfbroker.v1.RepoGrant
-	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
-	(*Lease)(nil),                       // 22: hfbroker.v1.Lease
-	(*ListLeasesRequest)(nil),           // 23: hfbroker.v1.ListLeasesRequest
-	(*ListLeasesResponse)(nil),          // 24: hfbroker.v1.ListLeasesResponse
-	(*EndedLeaseToken)(nil),             // 25: hfbroker.v1.EndedLeaseToken
-	(*RevokeLeaseRequest)(nil),          // 26: hfbroker.v1.RevokeLeaseRequest
-	(*RevokeLeaseResponse)(nil),         // 27: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseRequest)(nil),           // 28: hfbroker.v1.RenewLeaseRequest
-	(*RenewLeaseResponse)(nil),          // 29: hfbroker.v1.RenewLeaseResponse
-	(*StatusRequest)(nil),               // 30: hfbroker.v1.StatusRequest
-	(*StatusResponse)(nil),              // 31: hfbroker.v1.StatusResponse
-	(*BuildInfo)(nil),                   // 32: hfbroker.v1.BuildInfo
-	(*CheckRequest)(nil),                // 33: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 34: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 35: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 36: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 37: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 38: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 39: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 40: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 41: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 42: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 43: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 44: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 45: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 46: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 47: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
+	(PollWebLoginResponse_State)(0),     // 5: hfbroker.v1.PollWebLoginResponse.State
+	(*Repo)(nil),                        // 6: hfbroker.v1.Repo
+	(*Profile)(nil),                     // 7: hfbroker.v1.Profile
+	(*AddTokenRequest)(nil),             // 8: hfbroker.v1.AddTokenRequest
+	(*AddTokenResponse)(nil),            // 9: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenRequest)(nil),          // 10: hfbroker.v1.RemoveTokenRequest
+	(*RemoveTokenResponse)(nil),         // 11: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesRequest)(nil),         // 12: hfbroker.v1.ListProfilesRequest
+	(*ListProfilesResponse)(nil),        // 13: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultRequest)(nil),           // 14: hfbroker.v1.SetDefaultRequest
+	(*SetDefaultResponse)(nil),          // 15: hfbroker.v1.SetDefaultResponse
+	(*WhoamiRequest)(nil),               // 16: hfbroker.v1.WhoamiRequest
+	(*Org)(nil),                         // 17: hfbroker.v1.Org
+	(*Scope)(nil),                       // 18: hfbroker.v1.Scope
+	(*WhoamiResponse)(nil),              // 19: hfbroker.v1.WhoamiResponse
+	(*LeaseRequest)(nil),                // 20: hfbroker.v1.LeaseRequest
+	(*RepoGrant)(nil),                   // 21: hfbroker.v1.RepoGrant
+	(*LeaseResponse)(nil),               // 22: hfbroker.v1.LeaseResponse
+	(*Lease)(nil),                       // 23: hfbroker.v1.Lease
+	(*ListLeasesRequest)(nil),           // 24: hfbroker.v1.ListLeasesRequest
+	(*ListLeasesResponse)(nil),          // 25: hfbroker.v1.ListLeasesResponse
+	(*EndedLeaseToken)(nil),             // 26: hfbroker.v1.EndedLeaseToken
+	(*RevokeLeaseRequest)(nil),          // 27: hfbroker.v1.RevokeLeaseRequest
+	(*RevokeLeaseResponse)(nil),         // 28: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseRequest)(nil),           // 29: hfbroker.v1.RenewLeaseRequest
+	(*RenewLeaseResponse)(nil),          // 30: hfbroker.v1.RenewLeaseResponse
+	(*StatusRequest)(nil),               // 31: hfbroker.v1.StatusRequest
+	(*StatusResponse)(nil),              // 32: hfbroker.v1.StatusResponse
+	(*BuildInfo)(nil),                   // 33: hfbroker.v1.BuildInfo
+	(*CheckRequest)(nil),                // 34: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 35: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 36: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 37: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 38: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 39: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 40: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 41: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 42: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 43: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 44: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 45: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 46: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 47: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 48: hfbroker.v1.ProfileReason
+	(*StartWebLoginRequest)(nil),        // 49: hfbroker.v1.StartWebLoginRequest
+	(*StartWebLoginResponse)(nil),       // 50: hfbroker.v1.StartWebLoginResponse
+	(*PollWebLoginRequest)(nil),         // 51: hfbroker.v1.PollWebLoginRequest
+	(*PollWebLoginResponse)(nil),        // 52: hfbroker.v1.PollWebLoginResponse
+	(*timestamppb.Timestamp)(nil),       // 53: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 54: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	48, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	48, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
-	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
-	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
-	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
-	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
-	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
-	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	48, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	48, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
-	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
-	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	49, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	20, // 15: hfbroker.v1.LeaseRequest.repos:type_name -> hfbroker.v1.RepoGrant
-	5,  // 16: hfbroker.v1.RepoGrant.repo:type_name -> hfbroker.v1.Repo
-	1,  // 17: hfbroker.v1.RepoGrant.access:type_name -> hfbroker.v1.Access
-	48, // 18: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	5,  // 19: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
-	1,  // 20: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
-	2,  // 21: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	48, // 22: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	48, // 23: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	20, // 24: hfbroker.v1.Lease.repos:type_name -> hfbroker.v1.RepoGrant
-	22, // 25: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	25, // 26: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
-	48, // 27: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
-	49, // 28: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	22, // 29: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	48, // 30: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	48, // 31: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	32, // 32: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
-	5,  // 33: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 34: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	35, // 35: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 36: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 37: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 38: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	47, // 39: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	40, // [40:40] is the sub-list for method output_type
-	40, // [40:40] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	53, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	53, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	53, // 3: hfbroker.v1.Profile.expires_at:type_name -> google.protobuf.Timestamp
+	53, // 4: hfbroker.v1.AddTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	7,  // 5: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
+	7,  // 6: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
+	7,  // 7: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
+	7,  // 8: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
+	17, // 9: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
+	18, // 10: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
+	53, // 11: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	53, // 12: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	6,  // 13: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 14: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
+	2,  // 15: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
+	54, // 16: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	21, // 17: hfbroker.v1.LeaseRequest.repos:type_name -> hfbroker.v1.RepoGrant
+	6,  // 18: hfbroker.v1.RepoGrant.repo:type_name -> hfbroker.v1.Repo
+	1,  // 19: hfbroker.v1.RepoGrant.access:type_name -> hfbroker.v1.Access
+	53, // 20: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	53, // 21: hfbroker.v1.LeaseResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	6,  // 22: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
+	1,  // 23: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
+	2,  // 24: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
+	53, // 25: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	53, // 26: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	21, // 27: hfbroker.v1.Lease.repos:type_name -> hfbroker.v1.RepoGrant
+	23, // 28: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	26, // 29: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
+	53, // 30: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
+	54, // 31: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	23, // 32: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	53, // 33: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	53, // 34: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	33, // 35: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
+	6,  // 36: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 37: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	36, // 38: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 39: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	6,  // 40: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 41: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	48, // 42: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	5,  // 43: hfbroker.v1.PollWebLoginResponse.state:type_name -> hfbroker.v1.PollWebLoginResponse.State
+	9,  // 44: hfbroker.v1.PollWebLoginResponse.stored:type_name -> hfbroker.v1.AddTokenResponse
+	45, // [45:45] is the sub-list for method output_type
+	45, // [45:45] is the sub-list for method input_type
+	45, // [45:45] is the sub-list for extension type_name
+	45, // [45:45] is the sub-list for extension extendee
+	0,  // [0:45] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -3616,8 +4051,8 @@ func file_hfbroker_v1_broker_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
-			NumEnums:      5,
-			NumMessages:   43,
+			NumEnums:      6,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -28,7 +28,7 @@ var File_hfbroker_v1_broker_service_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\n" +
-	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\xd5\t\n" +
+	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\x82\v\n" +
 	"\rBrokerService\x12G\n" +
 	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
 	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
@@ -48,7 +48,9 @@ const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\x06Unlock\x12\x1a.hfbroker.v1.UnlockRequest\x1a\x1b.hfbroker.v1.UnlockResponse\x12_\n" +
 	"\x10ChangePassphrase\x12$.hfbroker.v1.ChangePassphraseRequest\x1a%.hfbroker.v1.ChangePassphraseResponse\x12D\n" +
 	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponse\x12>\n" +
-	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponse\x12V\n" +
+	"\rStartWebLogin\x12!.hfbroker.v1.StartWebLoginRequest\x1a\".hfbroker.v1.StartWebLoginResponse\x12S\n" +
+	"\fPollWebLogin\x12 .hfbroker.v1.PollWebLoginRequest\x1a!.hfbroker.v1.PollWebLoginResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*AddTokenRequest)(nil),             // 0: hfbroker.v1.AddTokenRequest
@@ -67,22 +69,26 @@ var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*ChangePassphraseRequest)(nil),     // 13: hfbroker.v1.ChangePassphraseRequest
 	(*MigrateRequest)(nil),              // 14: hfbroker.v1.MigrateRequest
 	(*CheckRequest)(nil),                // 15: hfbroker.v1.CheckRequest
-	(*AddTokenResponse)(nil),            // 16: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenResponse)(nil),         // 17: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesResponse)(nil),        // 18: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultResponse)(nil),          // 19: hfbroker.v1.SetDefaultResponse
-	(*WhoamiResponse)(nil),              // 20: hfbroker.v1.WhoamiResponse
-	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
-	(*ListLeasesResponse)(nil),          // 22: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseResponse)(nil),         // 23: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseResponse)(nil),          // 24: hfbroker.v1.RenewLeaseResponse
-	(*StatusResponse)(nil),              // 25: hfbroker.v1.StatusResponse
-	(*ReportGitCredentialResponse)(nil), // 26: hfbroker.v1.ReportGitCredentialResponse
-	(*LockResponse)(nil),                // 27: hfbroker.v1.LockResponse
-	(*UnlockResponse)(nil),              // 28: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseResponse)(nil),    // 29: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateResponse)(nil),             // 30: hfbroker.v1.MigrateResponse
-	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
+	(*StartWebLoginRequest)(nil),        // 16: hfbroker.v1.StartWebLoginRequest
+	(*PollWebLoginRequest)(nil),         // 17: hfbroker.v1.PollWebLoginRequest
+	(*AddTokenResponse)(nil),            // 18: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenResponse)(nil),         // 19: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesResponse)(nil),        // 20: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultResponse)(nil),          // 21: hfbroker.v1.SetDefaultResponse
+	(*WhoamiResponse)(nil),              // 22: hfbroker.v1.WhoamiResponse
+	(*LeaseResponse)(nil),               // 23: hfbroker.v1.LeaseResponse
+	(*ListLeasesResponse)(nil),          // 24: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseResponse)(nil),          // 26: hfbroker.v1.RenewLeaseResponse
+	(*StatusResponse)(nil),              // 27: hfbroker.v1.StatusResponse
+	(*ReportGitCredentialResponse)(nil), // 28: hfbroker.v1.ReportGitCredentialResponse
+	(*LockResponse)(nil),                // 29: hfbroker.v1.LockResponse
+	(*UnlockResponse)(nil),              // 30: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseResponse)(nil),    // 31: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateResponse)(nil),             // 32: hfbroker.v1.MigrateResponse
+	(*CheckResponse)(nil),               // 33: hfbroker.v1.CheckResponse
+	(*StartWebLoginResponse)(nil),       // 34: hfbroker.v1.StartWebLoginResponse
+	(*PollWebLoginResponse)(nil),        // 35: hfbroker.v1.PollWebLoginResponse
 }
 var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
@@ -101,24 +107,28 @@ var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	13, // 13: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
 	14, // 14: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
 	15, // 15: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
-	16, // 16: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	17, // 17: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	18, // 18: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	19, // 19: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	20, // 20: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	21, // 21: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	22, // 22: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	23, // 23: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	24, // 24: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
-	25, // 25: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	26, // 26: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
-	27, // 27: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
-	28, // 28: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
-	29, // 29: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
-	30, // 30: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
-	31, // 31: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
-	16, // [16:32] is the sub-list for method output_type
-	0,  // [0:16] is the sub-list for method input_type
+	16, // 16: hfbroker.v1.BrokerService.StartWebLogin:input_type -> hfbroker.v1.StartWebLoginRequest
+	17, // 17: hfbroker.v1.BrokerService.PollWebLogin:input_type -> hfbroker.v1.PollWebLoginRequest
+	18, // 18: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
+	19, // 19: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
+	20, // 20: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
+	21, // 21: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
+	22, // 22: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
+	23, // 23: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
+	24, // 24: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
+	25, // 25: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
+	26, // 26: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
+	27, // 27: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
+	28, // 28: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
+	29, // 29: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
+	30, // 30: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
+	31, // 31: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
+	32, // 32: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
+	33, // 33: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
+	34, // 34: hfbroker.v1.BrokerService.StartWebLogin:output_type -> hfbroker.v1.StartWebLoginResponse
+	35, // 35: hfbroker.v1.BrokerService.PollWebLogin:output_type -> hfbroker.v1.PollWebLoginResponse
+	18, // [18:36] is the sub-list for method output_type
+	0,  // [0:18] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

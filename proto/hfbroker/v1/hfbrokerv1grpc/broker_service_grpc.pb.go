@@ -40,6 +40,8 @@ const (
 	BrokerService_ChangePassphrase_FullMethodName    = "/hfbroker.v1.BrokerService/ChangePassphrase"
 	BrokerService_Migrate_FullMethodName             = "/hfbroker.v1.BrokerService/Migrate"
 	BrokerService_Check_FullMethodName               = "/hfbroker.v1.BrokerService/Check"
+	BrokerService_StartWebLogin_FullMethodName       = "/hfbroker.v1.BrokerService/StartWebLogin"
+	BrokerService_PollWebLogin_FullMethodName        = "/hfbroker.v1.BrokerService/PollWebLogin"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -87,6 +89,12 @@ type BrokerServiceClient interface {
 	// asked on a repo: the local verdict from the Hub metadata, and, when
 	// asked, the Hub's own auth-check answer.
 	Check(ctx context.Context, in *v1.CheckRequest, opts ...grpc.CallOption) (*v1.CheckResponse, error)
+	// StartWebLogin begins a browser login (the Hub's OAuth device flow): the
+	// daemon asks the Hub for a code and keeps the device code itself.
+	StartWebLogin(ctx context.Context, in *v1.StartWebLoginRequest, opts ...grpc.CallOption) (*v1.StartWebLoginResponse, error)
+	// PollWebLogin asks the Hub once whether the code was approved; once it
+	// was, the daemon stores both tokens and answers with the profile.
+	PollWebLogin(ctx context.Context, in *v1.PollWebLoginRequest, opts ...grpc.CallOption) (*v1.PollWebLoginResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -257,6 +265,26 @@ func (c *brokerServiceClient) Check(ctx context.Context, in *v1.CheckRequest, op
 	return out, nil
 }
 
+func (c *brokerServiceClient) StartWebLogin(ctx context.Context, in *v1.StartWebLoginRequest, opts ...grpc.CallOption) (*v1.StartWebLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.StartWebLoginResponse)
+	err := c.cc.Invoke(ctx, BrokerService_StartWebLogin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *brokerServiceClient) PollWebLogin(ctx context.Context, in *v1.PollWebLoginRequest, opts ...grpc.CallOption) (*v1.PollWebLoginResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.PollWebLoginResponse)
+	err := c.cc.Invoke(ctx, BrokerService_PollWebLogin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -302,6 +330,12 @@ type BrokerServiceServer interface {
 	// asked on a repo: the local verdict from the Hub metadata, and, when
 	// asked, the Hub's own auth-check answer.
 	Check(context.Context, *v1.CheckRequest) (*v1.CheckResponse, error)
+	// StartWebLogin begins a browser login (the Hub's OAuth device flow): the
+	// daemon asks the Hub for a code and keeps the device code itself.
+	StartWebLogin(context.Context, *v1.StartWebLoginRequest) (*v1.StartWebLoginResponse, error)
+	// PollWebLogin asks the Hub once whether the code was approved; once it
+	// was, the daemon stores both tokens and answers with the profile.
+	PollWebLogin(context.Context, *v1.PollWebLoginRequest) (*v1.PollWebLoginResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -359,6 +393,12 @@ func (UnimplementedBrokerServiceServer) Migrate(context.Context, *v1.MigrateRequ
 }
 func (UnimplementedBrokerServiceServer) Check(context.Context, *v1.CheckRequest) (*v1.CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedBrokerServiceServer) StartWebLogin(context.Context, *v1.StartWebLoginRequest) (*v1.StartWebLoginResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartWebLogin not implemented")
+}
+func (UnimplementedBrokerServiceServer) PollWebLogin(context.Context, *v1.PollWebLoginRequest) (*v1.PollWebLoginResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PollWebLogin not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -669,6 +709,42 @@ func _BrokerService_Check_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_StartWebLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.StartWebLoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).StartWebLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_StartWebLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).StartWebLogin(ctx, req.(*v1.StartWebLoginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _BrokerService_PollWebLogin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.PollWebLoginRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).PollWebLogin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_PollWebLogin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).PollWebLogin(ctx, req.(*v1.PollWebLoginRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -739,6 +815,14 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _BrokerService_Check_Handler,
+		},
+		{
+			MethodName: "StartWebLogin",
+			Handler:    _BrokerService_StartWebLogin_Handler,
+		},
+		{
+			MethodName: "PollWebLogin",
+			Handler:    _BrokerService_PollWebLogin_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
