@@ -87,6 +87,10 @@ func defaultValue(key string) string {
 		return DefaultMaxTTL.String()
 	case "lease.git_ttl":
 		return DefaultGitTTL.String()
+	case "lease.max_until_exit":
+		return DefaultMaxUntilExit.String()
+	case "oauth_client_id":
+		return "(huggingface_hub's)"
 	case "git.prefer":
 		return "write"
 	}
@@ -100,6 +104,8 @@ func envOverride(key string) string {
 		return "HF_ENDPOINT"
 	case "backend":
 		return "HFBROKER_BACKEND"
+	case "oauth_client_id":
+		return "HF_DEVICE_CODE_OAUTH_CLIENT_ID"
 	}
 	return ""
 }

@@ -113,3 +113,16 @@ func TestDescribeSaysWhereEachValueCameFrom(t *testing.T) {
 		}
 	}
 }
+
+// config show must say what applies for every key a user may leave out:
+// lease.max_until_exit once showed an empty default.
+func TestEveryScalarKeyHasADefault(t *testing.T) {
+	for _, k := range Keys() {
+		if k.Name == "route" || strings.HasPrefix(k.Name, "route.") {
+			continue
+		}
+		if defaultValue(k.Name) == "" {
+			t.Errorf("config key %q has no default for 'config show'", k.Name)
+		}
+	}
+}
