@@ -312,7 +312,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41, 0}
 }
 
 // Repo names a Hub repository.
@@ -1413,7 +1413,10 @@ type Lease struct {
 	// until_exit: the lease has no TTL of its own (see LeaseRequest).
 	UntilExit bool `protobuf:"varint,13,opt,name=until_exit,json=untilExit,proto3" json:"until_exit,omitempty"`
 	// pids are the processes the lease lives with now.
-	Pids          []int32 `protobuf:"varint,14,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	Pids []int32 `protobuf:"varint,14,rep,packed,name=pids,proto3" json:"pids,omitempty"`
+	// forward is the restricted socket's forward the lease came through;
+	// unset for a lease taken on the main socket.
+	Forward       *Forward `protobuf:"bytes,20,opt,name=forward,proto3" json:"forward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1542,6 +1545,13 @@ func (x *Lease) GetUntilExit() bool {
 func (x *Lease) GetPids() []int32 {
 	if x != nil {
 		return x.Pids
+	}
+	return nil
+}
+
+func (x *Lease) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
 	}
 	return nil
 }
@@ -1869,7 +1879,10 @@ type StatusResponse struct {
 	// unlock or login creates it.
 	VaultExists bool `protobuf:"varint,15,opt,name=vault_exists,json=vaultExists,proto3" json:"vault_exists,omitempty"`
 	// vault_path is the file vault's path (file backend only).
-	VaultPath     string `protobuf:"bytes,16,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
+	VaultPath string `protobuf:"bytes,16,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
+	// forward is set only when Status is asked through the restricted socket
+	// (remote.sock): the forward the caller comes through and what it allows.
+	Forward       *Forward `protobuf:"bytes,30,opt,name=forward,proto3" json:"forward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2016,6 +2029,265 @@ func (x *StatusResponse) GetVaultPath() string {
 	return ""
 }
 
+func (x *StatusResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+// Forward is a way in through the restricted socket (remote.sock): an ssh
+// forward registered by `hfbroker ssh`, or a direct connection (a container
+// that has the socket bind-mounted), which allows the least.
+type Forward struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// host is the ssh destination; empty for a direct connection.
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// ssh_pid is the ssh process on this machine that carries the forward
+	// (for a direct connection: the connecting process).
+	SshPid    int32                  `protobuf:"varint,3,opt,name=ssh_pid,json=sshPid,proto3" json:"ssh_pid,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// allow_write: leases may write (hfbroker ssh --allow-write).
+	AllowWrite bool `protobuf:"varint,5,opt,name=allow_write,json=allowWrite,proto3" json:"allow_write,omitempty"`
+	// allow_env: leases may hand out the real token (EXEC, TOKEN, GIT);
+	// otherwise only PROXY leases (hfbroker ssh --allow-env).
+	AllowEnv bool `protobuf:"varint,6,opt,name=allow_env,json=allowEnv,proto3" json:"allow_env,omitempty"`
+	// repos limits the repos leases may name (path.Match patterns such as
+	// "acme/*"); empty means any.
+	Repos []string `protobuf:"bytes,7,rep,name=repos,proto3" json:"repos,omitempty"`
+	// remote_proxy_port is the port on the remote's loopback that ssh
+	// forwards to this daemon's proxy; 0 when none.
+	RemoteProxyPort int32 `protobuf:"varint,8,opt,name=remote_proxy_port,json=remoteProxyPort,proto3" json:"remote_proxy_port,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Forward) Reset() {
+	*x = Forward{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Forward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Forward) ProtoMessage() {}
+
+func (x *Forward) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Forward.ProtoReflect.Descriptor instead.
+func (*Forward) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *Forward) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Forward) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Forward) GetSshPid() int32 {
+	if x != nil {
+		return x.SshPid
+	}
+	return 0
+}
+
+func (x *Forward) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Forward) GetAllowWrite() bool {
+	if x != nil {
+		return x.AllowWrite
+	}
+	return false
+}
+
+func (x *Forward) GetAllowEnv() bool {
+	if x != nil {
+		return x.AllowEnv
+	}
+	return false
+}
+
+func (x *Forward) GetRepos() []string {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *Forward) GetRemoteProxyPort() int32 {
+	if x != nil {
+		return x.RemoteProxyPort
+	}
+	return 0
+}
+
+type RegisterForwardRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Host            string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	AllowWrite      bool                   `protobuf:"varint,2,opt,name=allow_write,json=allowWrite,proto3" json:"allow_write,omitempty"`
+	AllowEnv        bool                   `protobuf:"varint,3,opt,name=allow_env,json=allowEnv,proto3" json:"allow_env,omitempty"`
+	Repos           []string               `protobuf:"bytes,4,rep,name=repos,proto3" json:"repos,omitempty"`
+	RemoteProxyPort int32                  `protobuf:"varint,5,opt,name=remote_proxy_port,json=remoteProxyPort,proto3" json:"remote_proxy_port,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RegisterForwardRequest) Reset() {
+	*x = RegisterForwardRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterForwardRequest) ProtoMessage() {}
+
+func (x *RegisterForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterForwardRequest.ProtoReflect.Descriptor instead.
+func (*RegisterForwardRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+}
+
+func (x *RegisterForwardRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RegisterForwardRequest) GetAllowWrite() bool {
+	if x != nil {
+		return x.AllowWrite
+	}
+	return false
+}
+
+func (x *RegisterForwardRequest) GetAllowEnv() bool {
+	if x != nil {
+		return x.AllowEnv
+	}
+	return false
+}
+
+func (x *RegisterForwardRequest) GetRepos() []string {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *RegisterForwardRequest) GetRemoteProxyPort() int32 {
+	if x != nil {
+		return x.RemoteProxyPort
+	}
+	return 0
+}
+
+type RegisterForwardResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Forward *Forward               `protobuf:"bytes,1,opt,name=forward,proto3" json:"forward,omitempty"`
+	// proxy_port is the local proxy's port (started by this call), for
+	// ssh -R REMOTE_PORT:127.0.0.1:PROXY_PORT.
+	ProxyPort int32 `protobuf:"varint,2,opt,name=proxy_port,json=proxyPort,proto3" json:"proxy_port,omitempty"`
+	// restricted_socket is the path of the restricted socket to forward.
+	RestrictedSocket string `protobuf:"bytes,3,opt,name=restricted_socket,json=restrictedSocket,proto3" json:"restricted_socket,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RegisterForwardResponse) Reset() {
+	*x = RegisterForwardResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterForwardResponse) ProtoMessage() {}
+
+func (x *RegisterForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterForwardResponse.ProtoReflect.Descriptor instead.
+func (*RegisterForwardResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+}
+
+func (x *RegisterForwardResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+func (x *RegisterForwardResponse) GetProxyPort() int32 {
+	if x != nil {
+		return x.ProxyPort
+	}
+	return 0
+}
+
+func (x *RegisterForwardResponse) GetRestrictedSocket() string {
+	if x != nil {
+		return x.RestrictedSocket
+	}
+	return ""
+}
+
 type CheckRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Repo   *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
@@ -2030,7 +2302,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2042,7 +2314,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[25]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2055,7 +2327,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{25}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CheckRequest) GetRepo() *Repo {
@@ -2103,7 +2375,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2115,7 +2387,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[26]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2128,7 +2400,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{26}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CheckResponse) GetChecks() []*ProfileCheck {
@@ -2185,7 +2457,7 @@ type ProfileCheck struct {
 
 func (x *ProfileCheck) Reset() {
 	*x = ProfileCheck{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2197,7 +2469,7 @@ func (x *ProfileCheck) String() string {
 func (*ProfileCheck) ProtoMessage() {}
 
 func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[27]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2210,7 +2482,7 @@ func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileCheck.ProtoReflect.Descriptor instead.
 func (*ProfileCheck) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{27}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ProfileCheck) GetProfile() string {
@@ -2312,7 +2584,7 @@ type ReportGitCredentialRequest struct {
 
 func (x *ReportGitCredentialRequest) Reset() {
 	*x = ReportGitCredentialRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2324,7 +2596,7 @@ func (x *ReportGitCredentialRequest) String() string {
 func (*ReportGitCredentialRequest) ProtoMessage() {}
 
 func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2337,7 +2609,7 @@ func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
@@ -2379,7 +2651,7 @@ type ReportGitCredentialResponse struct {
 
 func (x *ReportGitCredentialResponse) Reset() {
 	*x = ReportGitCredentialResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2391,7 +2663,7 @@ func (x *ReportGitCredentialResponse) String() string {
 func (*ReportGitCredentialResponse) ProtoMessage() {}
 
 func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2404,7 +2676,7 @@ func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReportGitCredentialResponse) GetKnown() bool {
@@ -2429,7 +2701,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2441,7 +2713,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2454,7 +2726,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 type LockResponse struct {
@@ -2466,7 +2738,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2478,7 +2750,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2491,7 +2763,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *LockResponse) GetEndedLeases() int32 {
@@ -2515,7 +2787,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2527,7 +2799,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2540,7 +2812,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *UnlockRequest) GetPassphrase() []byte {
@@ -2569,7 +2841,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2581,7 +2853,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2594,7 +2866,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *UnlockResponse) GetCreated() bool {
@@ -2622,7 +2894,7 @@ type ChangePassphraseRequest struct {
 
 func (x *ChangePassphraseRequest) Reset() {
 	*x = ChangePassphraseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2634,7 +2906,7 @@ func (x *ChangePassphraseRequest) String() string {
 func (*ChangePassphraseRequest) ProtoMessage() {}
 
 func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2647,7 +2919,7 @@ func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
@@ -2672,7 +2944,7 @@ type ChangePassphraseResponse struct {
 
 func (x *ChangePassphraseResponse) Reset() {
 	*x = ChangePassphraseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2684,7 +2956,7 @@ func (x *ChangePassphraseResponse) String() string {
 func (*ChangePassphraseResponse) ProtoMessage() {}
 
 func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2697,7 +2969,7 @@ func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 type MigrateRequest struct {
@@ -2713,7 +2985,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2725,7 +2997,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2738,7 +3010,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *MigrateRequest) GetTo() string {
@@ -2765,7 +3037,7 @@ type MigrateResponse struct {
 
 func (x *MigrateResponse) Reset() {
 	*x = MigrateResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2777,7 +3049,7 @@ func (x *MigrateResponse) String() string {
 func (*MigrateResponse) ProtoMessage() {}
 
 func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2790,7 +3062,7 @@ func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
 func (*MigrateResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *MigrateResponse) GetMoved() int32 {
@@ -2822,7 +3094,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2834,7 +3106,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2847,7 +3119,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -2882,7 +3154,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2894,7 +3166,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2907,7 +3179,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -3012,7 +3284,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x04user\x18\x05 \x01(\tR\x04user\x12\x1a\n" +
 	"\bendpoint\x18\x06 \x01(\tR\bendpoint\x12%\n" +
 	"\x0eproxy_endpoint\x18\a \x01(\tR\rproxyEndpoint\x12\x16\n" +
-	"\x06follow\x18\b \x01(\tR\x06follow\"\xe7\x03\n" +
+	"\x06follow\x18\b \x01(\tR\x06follow\"\x97\x04\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3033,7 +3305,8 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\ttree_size\x18\f \x01(\x05R\btreeSize\x12\x1d\n" +
 	"\n" +
 	"until_exit\x18\r \x01(\bR\tuntilExit\x12\x12\n" +
-	"\x04pids\x18\x0e \x03(\x05R\x04pids\"\x13\n" +
+	"\x04pids\x18\x0e \x03(\x05R\x04pids\x12.\n" +
+	"\aforward\x18\x14 \x01(\v2\x14.hfbroker.v1.ForwardR\aforward\"\x13\n" +
 	"\x11ListLeasesRequest\"@\n" +
 	"\x12ListLeasesResponse\x12*\n" +
 	"\x06leases\x18\x01 \x03(\v2\x12.hfbroker.v1.LeaseR\x06leases\"$\n" +
@@ -3045,7 +3318,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\">\n" +
 	"\x12RenewLeaseResponse\x12(\n" +
 	"\x05lease\x18\x01 \x01(\v2\x12.hfbroker.v1.LeaseR\x05lease\"\x0f\n" +
-	"\rStatusRequest\"\xc4\x04\n" +
+	"\rStatusRequest\"\xf4\x04\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x18\n" +
@@ -3068,7 +3341,31 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\fconfig_error\x18\x0e \x01(\tR\vconfigError\x12!\n" +
 	"\fvault_exists\x18\x0f \x01(\bR\vvaultExists\x12\x1d\n" +
 	"\n" +
-	"vault_path\x18\x10 \x01(\tR\tvaultPath\"\x97\x01\n" +
+	"vault_path\x18\x10 \x01(\tR\tvaultPath\x12.\n" +
+	"\aforward\x18\x1e \x01(\v2\x14.hfbroker.v1.ForwardR\aforward\"\x81\x02\n" +
+	"\aForward\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x17\n" +
+	"\assh_pid\x18\x03 \x01(\x05R\x06sshPid\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x1f\n" +
+	"\vallow_write\x18\x05 \x01(\bR\n" +
+	"allowWrite\x12\x1b\n" +
+	"\tallow_env\x18\x06 \x01(\bR\ballowEnv\x12\x14\n" +
+	"\x05repos\x18\a \x03(\tR\x05repos\x12*\n" +
+	"\x11remote_proxy_port\x18\b \x01(\x05R\x0fremoteProxyPort\"\xac\x01\n" +
+	"\x16RegisterForwardRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vallow_write\x18\x02 \x01(\bR\n" +
+	"allowWrite\x12\x1b\n" +
+	"\tallow_env\x18\x03 \x01(\bR\ballowEnv\x12\x14\n" +
+	"\x05repos\x18\x04 \x03(\tR\x05repos\x12*\n" +
+	"\x11remote_proxy_port\x18\x05 \x01(\x05R\x0fremoteProxyPort\"\x95\x01\n" +
+	"\x17RegisterForwardResponse\x12.\n" +
+	"\aforward\x18\x01 \x01(\v2\x14.hfbroker.v1.ForwardR\aforward\x12\x1d\n" +
+	"\n" +
+	"proxy_port\x18\x02 \x01(\x05R\tproxyPort\x12+\n" +
+	"\x11restricted_socket\x18\x03 \x01(\tR\x10restrictedSocket\"\x97\x01\n" +
 	"\fCheckRequest\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
@@ -3178,7 +3475,7 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
@@ -3210,63 +3507,70 @@ var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(*RenewLeaseResponse)(nil),          // 27: hfbroker.v1.RenewLeaseResponse
 	(*StatusRequest)(nil),               // 28: hfbroker.v1.StatusRequest
 	(*StatusResponse)(nil),              // 29: hfbroker.v1.StatusResponse
-	(*CheckRequest)(nil),                // 30: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 32: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 33: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 34: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 35: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 36: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 37: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 38: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 39: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 40: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 41: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 42: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 43: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 44: hfbroker.v1.ProfileReason
-	(*timestamppb.Timestamp)(nil),       // 45: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 46: google.protobuf.Duration
+	(*Forward)(nil),                     // 30: hfbroker.v1.Forward
+	(*RegisterForwardRequest)(nil),      // 31: hfbroker.v1.RegisterForwardRequest
+	(*RegisterForwardResponse)(nil),     // 32: hfbroker.v1.RegisterForwardResponse
+	(*CheckRequest)(nil),                // 33: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 34: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 35: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 36: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 37: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 38: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 39: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 40: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 41: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 42: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 43: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 44: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 45: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 46: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 47: hfbroker.v1.ProfileReason
+	(*timestamppb.Timestamp)(nil),       // 48: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 49: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	45, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	45, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	48, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	48, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
 	6,  // 3: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 4: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
 	6,  // 5: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
 	6,  // 6: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
 	16, // 7: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
 	17, // 8: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	45, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	45, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	48, // 9: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	48, // 10: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
 	5,  // 11: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 12: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 13: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	46, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
-	45, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	49, // 14: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	48, // 15: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
 	5,  // 16: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
 	1,  // 17: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
 	2,  // 18: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	45, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	45, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
-	21, // 21: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	46, // 22: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	21, // 23: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	45, // 24: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	45, // 25: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	5,  // 26: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 27: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	32, // 28: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 29: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	5,  // 30: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 31: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	44, // 32: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	33, // [33:33] is the sub-list for method output_type
-	33, // [33:33] is the sub-list for method input_type
-	33, // [33:33] is the sub-list for extension type_name
-	33, // [33:33] is the sub-list for extension extendee
-	0,  // [0:33] is the sub-list for field type_name
+	48, // 19: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	48, // 20: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 21: hfbroker.v1.Lease.forward:type_name -> hfbroker.v1.Forward
+	21, // 22: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	49, // 23: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	21, // 24: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	48, // 25: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	48, // 26: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	30, // 27: hfbroker.v1.StatusResponse.forward:type_name -> hfbroker.v1.Forward
+	48, // 28: hfbroker.v1.Forward.started_at:type_name -> google.protobuf.Timestamp
+	30, // 29: hfbroker.v1.RegisterForwardResponse.forward:type_name -> hfbroker.v1.Forward
+	5,  // 30: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 31: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	35, // 32: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 33: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	5,  // 34: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 35: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	47, // 36: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	37, // [37:37] is the sub-list for method output_type
+	37, // [37:37] is the sub-list for method input_type
+	37, // [37:37] is the sub-list for extension type_name
+	37, // [37:37] is the sub-list for extension extendee
+	0,  // [0:37] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -3280,7 +3584,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   40,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

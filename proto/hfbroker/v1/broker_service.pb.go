@@ -28,7 +28,8 @@ var File_hfbroker_v1_broker_service_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\n" +
-	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\xd5\t\n" +
+	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\xb3\n" +
+	"\n" +
 	"\rBrokerService\x12G\n" +
 	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
 	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
@@ -48,7 +49,8 @@ const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\x06Unlock\x12\x1a.hfbroker.v1.UnlockRequest\x1a\x1b.hfbroker.v1.UnlockResponse\x12_\n" +
 	"\x10ChangePassphrase\x12$.hfbroker.v1.ChangePassphraseRequest\x1a%.hfbroker.v1.ChangePassphraseResponse\x12D\n" +
 	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponse\x12>\n" +
-	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponse\x12\\\n" +
+	"\x0fRegisterForward\x12#.hfbroker.v1.RegisterForwardRequest\x1a$.hfbroker.v1.RegisterForwardResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*AddTokenRequest)(nil),             // 0: hfbroker.v1.AddTokenRequest
@@ -67,22 +69,24 @@ var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*ChangePassphraseRequest)(nil),     // 13: hfbroker.v1.ChangePassphraseRequest
 	(*MigrateRequest)(nil),              // 14: hfbroker.v1.MigrateRequest
 	(*CheckRequest)(nil),                // 15: hfbroker.v1.CheckRequest
-	(*AddTokenResponse)(nil),            // 16: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenResponse)(nil),         // 17: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesResponse)(nil),        // 18: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultResponse)(nil),          // 19: hfbroker.v1.SetDefaultResponse
-	(*WhoamiResponse)(nil),              // 20: hfbroker.v1.WhoamiResponse
-	(*LeaseResponse)(nil),               // 21: hfbroker.v1.LeaseResponse
-	(*ListLeasesResponse)(nil),          // 22: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseResponse)(nil),         // 23: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseResponse)(nil),          // 24: hfbroker.v1.RenewLeaseResponse
-	(*StatusResponse)(nil),              // 25: hfbroker.v1.StatusResponse
-	(*ReportGitCredentialResponse)(nil), // 26: hfbroker.v1.ReportGitCredentialResponse
-	(*LockResponse)(nil),                // 27: hfbroker.v1.LockResponse
-	(*UnlockResponse)(nil),              // 28: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseResponse)(nil),    // 29: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateResponse)(nil),             // 30: hfbroker.v1.MigrateResponse
-	(*CheckResponse)(nil),               // 31: hfbroker.v1.CheckResponse
+	(*RegisterForwardRequest)(nil),      // 16: hfbroker.v1.RegisterForwardRequest
+	(*AddTokenResponse)(nil),            // 17: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenResponse)(nil),         // 18: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesResponse)(nil),        // 19: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultResponse)(nil),          // 20: hfbroker.v1.SetDefaultResponse
+	(*WhoamiResponse)(nil),              // 21: hfbroker.v1.WhoamiResponse
+	(*LeaseResponse)(nil),               // 22: hfbroker.v1.LeaseResponse
+	(*ListLeasesResponse)(nil),          // 23: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseResponse)(nil),         // 24: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseResponse)(nil),          // 25: hfbroker.v1.RenewLeaseResponse
+	(*StatusResponse)(nil),              // 26: hfbroker.v1.StatusResponse
+	(*ReportGitCredentialResponse)(nil), // 27: hfbroker.v1.ReportGitCredentialResponse
+	(*LockResponse)(nil),                // 28: hfbroker.v1.LockResponse
+	(*UnlockResponse)(nil),              // 29: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseResponse)(nil),    // 30: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateResponse)(nil),             // 31: hfbroker.v1.MigrateResponse
+	(*CheckResponse)(nil),               // 32: hfbroker.v1.CheckResponse
+	(*RegisterForwardResponse)(nil),     // 33: hfbroker.v1.RegisterForwardResponse
 }
 var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
@@ -101,24 +105,26 @@ var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	13, // 13: hfbroker.v1.BrokerService.ChangePassphrase:input_type -> hfbroker.v1.ChangePassphraseRequest
 	14, // 14: hfbroker.v1.BrokerService.Migrate:input_type -> hfbroker.v1.MigrateRequest
 	15, // 15: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
-	16, // 16: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	17, // 17: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	18, // 18: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	19, // 19: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	20, // 20: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	21, // 21: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	22, // 22: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	23, // 23: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	24, // 24: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
-	25, // 25: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	26, // 26: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
-	27, // 27: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
-	28, // 28: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
-	29, // 29: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
-	30, // 30: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
-	31, // 31: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
-	16, // [16:32] is the sub-list for method output_type
-	0,  // [0:16] is the sub-list for method input_type
+	16, // 16: hfbroker.v1.BrokerService.RegisterForward:input_type -> hfbroker.v1.RegisterForwardRequest
+	17, // 17: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
+	18, // 18: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
+	19, // 19: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
+	20, // 20: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
+	21, // 21: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
+	22, // 22: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
+	23, // 23: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
+	24, // 24: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
+	25, // 25: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
+	26, // 26: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
+	27, // 27: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
+	28, // 28: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
+	29, // 29: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
+	30, // 30: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
+	31, // 31: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
+	32, // 32: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
+	33, // 33: hfbroker.v1.BrokerService.RegisterForward:output_type -> hfbroker.v1.RegisterForwardResponse
+	17, // [17:34] is the sub-list for method output_type
+	0,  // [0:17] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

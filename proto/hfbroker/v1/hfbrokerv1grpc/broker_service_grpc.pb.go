@@ -40,6 +40,7 @@ const (
 	BrokerService_ChangePassphrase_FullMethodName    = "/hfbroker.v1.BrokerService/ChangePassphrase"
 	BrokerService_Migrate_FullMethodName             = "/hfbroker.v1.BrokerService/Migrate"
 	BrokerService_Check_FullMethodName               = "/hfbroker.v1.BrokerService/Check"
+	BrokerService_RegisterForward_FullMethodName     = "/hfbroker.v1.BrokerService/RegisterForward"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -87,6 +88,10 @@ type BrokerServiceClient interface {
 	// asked on a repo: the local verdict from the Hub metadata, and, when
 	// asked, the Hub's own auth-check answer.
 	Check(ctx context.Context, in *v1.CheckRequest, opts ...grpc.CallOption) (*v1.CheckResponse, error)
+	// RegisterForward records an ssh forward of the restricted socket
+	// (`hfbroker ssh`): the caller, which then becomes the ssh process, is the
+	// forward; its leases end when that process exits. Only on the main socket.
+	RegisterForward(ctx context.Context, in *v1.RegisterForwardRequest, opts ...grpc.CallOption) (*v1.RegisterForwardResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -257,6 +262,16 @@ func (c *brokerServiceClient) Check(ctx context.Context, in *v1.CheckRequest, op
 	return out, nil
 }
 
+func (c *brokerServiceClient) RegisterForward(ctx context.Context, in *v1.RegisterForwardRequest, opts ...grpc.CallOption) (*v1.RegisterForwardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.RegisterForwardResponse)
+	err := c.cc.Invoke(ctx, BrokerService_RegisterForward_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -302,6 +317,10 @@ type BrokerServiceServer interface {
 	// asked on a repo: the local verdict from the Hub metadata, and, when
 	// asked, the Hub's own auth-check answer.
 	Check(context.Context, *v1.CheckRequest) (*v1.CheckResponse, error)
+	// RegisterForward records an ssh forward of the restricted socket
+	// (`hfbroker ssh`): the caller, which then becomes the ssh process, is the
+	// forward; its leases end when that process exits. Only on the main socket.
+	RegisterForward(context.Context, *v1.RegisterForwardRequest) (*v1.RegisterForwardResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -359,6 +378,9 @@ func (UnimplementedBrokerServiceServer) Migrate(context.Context, *v1.MigrateRequ
 }
 func (UnimplementedBrokerServiceServer) Check(context.Context, *v1.CheckRequest) (*v1.CheckResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Check not implemented")
+}
+func (UnimplementedBrokerServiceServer) RegisterForward(context.Context, *v1.RegisterForwardRequest) (*v1.RegisterForwardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterForward not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -669,6 +691,24 @@ func _BrokerService_Check_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_RegisterForward_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.RegisterForwardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).RegisterForward(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_RegisterForward_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).RegisterForward(ctx, req.(*v1.RegisterForwardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -739,6 +779,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Check",
 			Handler:    _BrokerService_Check_Handler,
+		},
+		{
+			MethodName: "RegisterForward",
+			Handler:    _BrokerService_RegisterForward_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
