@@ -69,6 +69,9 @@ type LeaseRequest struct {
 	// UntilExit asks for a lease without a TTL: it ends with its processes,
 	// within Options.MaxUntilExit.
 	UntilExit bool
+	// Forward is the restricted socket's forward the request came through
+	// (forward.go); empty on the main socket.
+	Forward Forward
 }
 
 // Lease is a granted lease. It never holds the token.
@@ -95,6 +98,8 @@ type Lease struct {
 	// UntilExit: the lease has no wall-clock limit of its own; it ends with
 	// its processes (within the configured maximum).
 	UntilExit bool
+	// Forward is the forward the lease came through; zero on the main socket.
+	Forward Forward
 
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
@@ -145,7 +150,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	p, err := b.choose(ctx, req)
 	if err != nil {
 		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: repoString(req.Repo),
-			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
+			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error(), Forward: req.Forward.String()}, req.Caller)
 		return Grant{}, err
 	}
 	b.mu.Lock()
@@ -184,6 +189,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		watched:     follow != FollowTTL,
 		Follow:      follow,
 		UntilExit:   req.UntilExit,
+		Forward:     req.Forward,
 		Repo:        req.Repo,
 		Access:      req.Access,
 		Purpose:     req.Purpose,
@@ -211,7 +217,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.mu.Unlock()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
+		Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String()}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: *l, Token: tok}, nil
 }
 
@@ -426,6 +432,8 @@ func endedText(cause string) string {
 		return "hfbroker was locked"
 	case "profile-removed":
 		return "its profile was removed"
+	case CauseForwardClosed:
+		return "the ssh forward it came through closed"
 	}
 	return cause
 }
@@ -495,7 +503,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 			b.opts.OnLeaseEnd(*l)
 		}
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause},
+			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause, Forward: l.Forward.String()},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 }

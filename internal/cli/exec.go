@@ -103,7 +103,11 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		"HFBROKER_PROFILE": resp.GetProfile(),
 		"HFBROKER_LEASE":   resp.GetLeaseId(),
 	}
-	if opts.Proxy {
+	if resp.GetProxyEndpoint() != "" {
+		// A forwarded socket (hfbroker ssh) makes a plain exec a proxy
+		// lease unless the forward allows the real token.
+		set["HF_ENDPOINT"] = resp.GetProxyEndpoint()
+	} else if opts.Proxy {
 		if resp.GetProxyEndpoint() == "" {
 			return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
 		}

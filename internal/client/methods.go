@@ -87,3 +87,8 @@ func (c *Client) Migrate(ctx context.Context, req *pb.MigrateRequest) (*pb.Migra
 func (c *Client) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {
 	return invoke(ctx, c, "Check", req, new(pb.CheckResponse))
 }
+
+// RegisterForward calls BrokerService.RegisterForward.
+func (c *Client) RegisterForward(ctx context.Context, req *pb.RegisterForwardRequest) (*pb.RegisterForwardResponse, error) {
+	return invoke(ctx, c, "RegisterForward", req, new(pb.RegisterForwardResponse))
+}

@@ -57,6 +57,10 @@ type Options struct {
 	Ready func(socketPath string)
 	// NoHarden skips making the process non-dumpable (in-process tests).
 	NoHarden bool
+	// RemoteSocket overrides the restricted socket's path (else remote.sock
+	// beside the socket; none when Listener is set); NoRemoteSocket serves none.
+	RemoteSocket   string
+	NoRemoteSocket bool
 
 	// limits overrides defaultConnLimits (tests shorten the timeouts).
 	limits *connLimits
@@ -197,8 +201,18 @@ func Run(ctx context.Context, opts Options) error {
 		Config:     cw.status,
 		Proxy:      px,
 	})
-	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
-	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard, limits.idle, log)
+	// Both sockets serve forwardServer: the server plus RegisterForward,
+	// and the forwards' rules on the restricted socket (remote.go).
+	fw := newForwards(b, px, restrictedPath(opts, sockPath), log)
+	defer fw.close()
+	fimpl := &forwardServer{Server: impl, fw: fw, b: b}
+	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, fimpl)
+	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, fimpl, intercept, guard, limits.idle, log)
+	stopRestricted := func(time.Duration) {}
+	if fw.path != "" {
+		rintercept := chainUnary(guard.Unary, fw.unary, cw.unary, recoverInterceptor(log), logInterceptor(log))
+		stopRestricted = serveRestricted(fw.path, fimpl, rintercept, guard, limits, log)
+	}
 	split := newSplitter(lis, ls, limits, log)
 	if opts.onPeers != nil {
 		opts.onPeers(split.peers)
@@ -243,6 +257,7 @@ func Run(ctx context.Context, opts Options) error {
 		<-stopped
 	}
 	<-laneStopped
+	stopRestricted(opts.StopTimeout)
 	return runErr
 }
 
