@@ -114,6 +114,9 @@ LogLevel ERROR
 	ts.Setenv("SSHCFG", filepath.Join(dir, "ssh_config"))
 	ts.Setenv("RHOME", rhome)
 	ts.Setenv("HFB", hfb)
+	raw, err := lookPathIn("hfb-rawclient", ts.Getenv("PATH"))
+	ts.Check(err)
+	ts.Setenv("HFB_RAW", raw)
 	ts.Setenv("SSHDLOG", filepath.Join(dir, "sshd.log"))
 }
 
@@ -126,4 +129,3 @@ func lookPathIn(name, path string) (string, error) {
 	}
 	return "", fmt.Errorf("%s not on PATH", name)
 }
-
