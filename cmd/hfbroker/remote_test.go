@@ -114,9 +114,16 @@ LogLevel ERROR
 	ts.Setenv("SSHCFG", filepath.Join(dir, "ssh_config"))
 	ts.Setenv("RHOME", rhome)
 	ts.Setenv("HFB", hfb)
+	// A copy of the raw client that uid 65534 may run.
 	raw, err := lookPathIn("hfb-rawclient", ts.Getenv("PATH"))
 	ts.Check(err)
-	ts.Setenv("HFB_RAW", raw)
+	pubDir := filepath.Join(dir, "pub")
+	ts.Check(os.MkdirAll(pubDir, 0o755))
+	ts.Check(os.Chmod(dir, 0o711))
+	b, err := os.ReadFile(raw)
+	ts.Check(err)
+	ts.Check(os.WriteFile(filepath.Join(pubDir, "hfb-rawclient"), b, 0o755))
+	ts.Setenv("HFB_RAW", filepath.Join(pubDir, "hfb-rawclient"))
 	ts.Setenv("SSHDLOG", filepath.Join(dir, "sshd.log"))
 }
 
