@@ -332,11 +332,54 @@ func (s *forwardServer) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.Le
 	if err != nil {
 		return nil, err
 	}
+	if err := s.readOnlyRealToken(ctx, p, r, resp); err != nil {
+		s.b.Revoke(resp.GetLeaseId(), broker.Caller{PID: p.fwd.PID})
+		return nil, err
+	}
 	if resp.GetProxyEndpoint() != "" && p.remoteProxyPort > 0 {
 		// The remote reaches the proxy through ssh -R on its own loopback.
 		resp.ProxyEndpoint = "http://127.0.0.1:" + strconv.Itoa(p.remoteProxyPort)
 	}
 	return resp, nil
+}
+
+// readOnlyRealToken keeps a forward without --allow-write from getting a
+// real token that can write: the proxy enforces a read lease, but a real
+// token (--allow-env) can do whatever its token can. So such a lease is
+// granted only for a named repo its token cannot write to.
+func (s *forwardServer) readOnlyRealToken(ctx context.Context, p *forwardPolicy, r *pb.LeaseRequest, resp *pb.LeaseResponse) error {
+	if p.allowWrite || r.GetPurpose() == pb.Purpose_PURPOSE_PROXY {
+		return nil
+	}
+	hint := p.reconnect("--allow-write --allow-env")
+	repo := r.GetRepo()
+	if repo.GetId() == "" {
+		return p.refuse(hint, "allows read leases only: a real token needs a repo named, to check that it cannot write")
+	}
+	ref, err := hub.ParseRepo(repo.GetId(), repoTypeOf(repo))
+	if err != nil {
+		return status.Error(codes.InvalidArgument, err.Error())
+	}
+	checks, _, err := s.b.CheckRepo(ctx, ref, broker.AccessWrite, "", false)
+	if err != nil {
+		return p.refuse(hint, "allows read leases only, and whether the token can write %s is unknown", ref)
+	}
+	for _, c := range checks {
+		if c.Profile == resp.GetProfile() && c.Allowed {
+			return p.refuse(hint, "allows read leases only, and the token chosen for %s (profile %s) can write to it", ref, c.Profile)
+		}
+	}
+	return nil
+}
+
+func repoTypeOf(r *pb.Repo) hub.RepoType {
+	switch r.GetType() {
+	case pb.RepoType_REPO_TYPE_DATASET:
+		return hub.RepoDataset
+	case pb.RepoType_REPO_TYPE_SPACE:
+		return hub.RepoSpace
+	}
+	return hub.RepoModel
 }
 
 // apply checks a lease request against the forward's rules and returns the
@@ -397,14 +440,7 @@ func (p *forwardPolicy) reconnect(flag string) string {
 // repoAllowed matches the repo against the forward's patterns, in both its
 // short form (acme/llm) and its typed form (datasets/acme/data).
 func (p *forwardPolicy) repoAllowed(r *pb.Repo) bool {
-	typ := hub.RepoModel
-	switch r.GetType() {
-	case pb.RepoType_REPO_TYPE_DATASET:
-		typ = hub.RepoDataset
-	case pb.RepoType_REPO_TYPE_SPACE:
-		typ = hub.RepoSpace
-	}
-	ref, err := hub.ParseRepo(r.GetId(), typ)
+	ref, err := hub.ParseRepo(r.GetId(), repoTypeOf(r))
 	if err != nil {
 		return false
 	}
