@@ -111,6 +111,9 @@ type leaseJSON struct {
 	UntilExit   bool      `json:"until_exit,omitempty"`
 	GrantedAt   time.Time `json:"granted_at"`
 	ExpiresAt   time.Time `json:"expires_at"`
+	// Forward is the restricted socket's forward the lease came through
+	// (issue 15): "ssh HOST (ssh pid N, started T)" or "direct (pid N, …)".
+	Forward string `json:"forward,omitempty"`
 }
 
 func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
@@ -124,7 +127,7 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 			ID: l.GetId(), Profile: l.GetProfile(), Fingerprint: l.GetFingerprint(), PID: l.GetPid(),
 			Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
 			Purpose: purposeText(l.GetPurpose()), Follow: l.GetFollow(), Processes: l.GetTreeSize(), UntilExit: l.GetUntilExit(),
-			GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(),
+			GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(), Forward: forwardText(l.GetForward()),
 		})
 	}
 	return list, nil
@@ -202,7 +205,11 @@ func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 		if l.Follow == "tree" || l.Follow == "process" {
 			procs = fmt.Sprint(l.Processes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), dash(l.Repo),
+		exe := dash(l.Executable)
+		if l.Forward != "" {
+			exe = l.Forward // the process here is ssh; where the lease went says more
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", l.ID, l.Profile, l.PID, exe, dash(l.Repo),
 			l.Purpose, dash(l.Access), procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left)
 	}
 	return tw.Flush()
@@ -243,4 +250,16 @@ func purposeText(p pb.Purpose) string {
 		return "proxy"
 	}
 	return ""
+}
+
+// forwardText is a lease's forward as the audit log writes it.
+func forwardText(f *pb.Forward) string {
+	if f == nil {
+		return ""
+	}
+	at := f.GetStartedAt().AsTime().UTC().Format(time.RFC3339)
+	if f.GetHost() == "" {
+		return fmt.Sprintf("direct (pid %d, started %s)", f.GetSshPid(), at)
+	}
+	return fmt.Sprintf("ssh %s (ssh pid %d, started %s)", f.GetHost(), f.GetSshPid(), at)
 }
