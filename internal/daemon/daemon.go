@@ -66,6 +66,8 @@ type Options struct {
 	limits *connLimits
 	// onPeers, if set, is handed the connection counter (tests).
 	onPeers func(*peerCounter)
+	// onForwards, if set, is handed the table of ssh forwards (tests).
+	onForwards func(*forwards)
 }
 
 // Run serves until ctx ends or the socket is removed or replaced.
@@ -205,6 +207,9 @@ func Run(ctx context.Context, opts Options) error {
 	// and the forwards' rules on the restricted socket (remote.go).
 	fw := newForwards(b, px, restrictedPath(opts, sockPath), log)
 	defer fw.close()
+	if opts.onForwards != nil {
+		opts.onForwards(fw)
+	}
 	fimpl := &forwardServer{Server: impl, fw: fw, b: b}
 	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, fimpl)
 	ls := newLaneServer(&hfbrokerv1grpc.BrokerService_ServiceDesc, fimpl, intercept, guard, limits.idle, log)

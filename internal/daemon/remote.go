@@ -93,6 +93,8 @@ type forwards struct {
 	mu    sync.Mutex
 	byPID map[int]*forwardPolicy
 	wg    sync.WaitGroup
+	// onClosed, if set, is called after a forward's leases ended (tests).
+	onClosed func(id string)
 }
 
 func newForwards(b *broker.Broker, px *proxyManager, restricted string, log *slog.Logger) *forwards {
@@ -166,6 +168,9 @@ func (fw *forwards) closed(p *forwardPolicy) {
 	fw.mu.Unlock()
 	n := fw.b.EndForward(p.fwd.ID)
 	fw.log.Info("ssh forward closed", "forward", p.fwd.String(), "ended_leases", n)
+	if fw.onClosed != nil {
+		fw.onClosed(p.fwd.ID)
+	}
 }
 
 // watch calls exited once pid has exited (through a pidfd in the runtime's
