@@ -216,7 +216,7 @@ func Run(ctx context.Context, opts Options) error {
 	stopRestricted := func(time.Duration) {}
 	if fw.path != "" {
 		rintercept := chainUnary(guard.Unary, fw.unary, cw.unary, recoverInterceptor(log), logInterceptor(log))
-		stopRestricted = serveRestricted(fw.path, fimpl, rintercept, guard, limits, log)
+		stopRestricted = serveRestricted(fw, fimpl, rintercept, guard, limits, log)
 	}
 	split := newSplitter(lis, ls, limits, log)
 	if opts.onPeers != nil {

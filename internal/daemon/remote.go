@@ -558,11 +558,14 @@ func restrictedPath(opts Options, mainPath string) string {
 
 // serveRestricted listens on the restricted socket and serves impl there
 // behind intercept; stop ends it. A socket that cannot be bound is logged,
-// not fatal: the main socket serves on.
-func serveRestricted(p string, impl hfbrokerv1grpc.BrokerServiceServer, intercept grpc.UnaryServerInterceptor, guard grpccred.Guard, limits connLimits, log *slog.Logger) (stop func(time.Duration)) {
+// not fatal: the main socket serves on, and hfbroker ssh is told there is
+// no restricted socket to forward.
+func serveRestricted(fw *forwards, impl hfbrokerv1grpc.BrokerServiceServer, intercept grpc.UnaryServerInterceptor, guard grpccred.Guard, limits connLimits, log *slog.Logger) (stop func(time.Duration)) {
+	p := fw.path
 	l, err := socket.Listen(p)
 	if err != nil {
 		log.Warn("restricted socket not served", "socket", p, "err", err)
+		fw.path = ""
 		return func(time.Duration) {}
 	}
 	srv := grpc.NewServer(
