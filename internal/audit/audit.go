@@ -51,6 +51,9 @@ type Event struct {
 	PID         int       `json:"pid,omitempty"`
 	Exe         string    `json:"exe,omitempty"`
 	Cwd         string    `json:"cwd,omitempty"`
+	// Forward names the restricted socket's forward a lease came through
+	// (issue 15): host, ssh pid and start time.
+	Forward string `json:"forward,omitempty"`
 
 	// Proxy requests.
 	Method string `json:"method,omitempty"`

@@ -80,6 +80,9 @@ type LeaseRequest struct {
 	Repos []RepoGrant
 	// NoPublic: a PROXY lease does not read public repos outside Repos.
 	NoPublic bool
+	// Forward is the restricted socket's forward the request came through
+	// (forward.go); empty on the main socket.
+	Forward Forward
 }
 
 // Lease is a granted lease. It never holds the token.
@@ -118,6 +121,8 @@ type Lease struct {
 	// it does not; ShortenedToToken says the lease was cut to end then.
 	TokenExpiresAt   time.Time
 	ShortenedToToken bool
+	// Forward is the forward the lease came through; zero on the main socket.
+	Forward Forward
 
 	cwd      string    // the process's directory, for the audit log
 	watched  bool      // the lease ends when its processes have exited
@@ -177,7 +182,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	p, err := b.choose(ctx, req)
 	if err != nil {
 		b.audit(audit.Event{Event: "lease.denied", Profile: req.Profile, Repo: requestRepos(req),
-			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error()}, req.Caller)
+			Access: accessText(req.Access), Purpose: string(req.Purpose), Reason: err.Error(), Forward: req.Forward.String()}, req.Caller)
 		return Grant{}, err
 	}
 	b.mu.Lock()
@@ -230,6 +235,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		Follow:      follow,
 		UntilExit:   req.UntilExit,
 		Label:       req.Label,
+		Forward:     req.Forward,
 		Repo:        req.Repo,
 		Access:      req.Access,
 		Repos:       req.repoGrants(),
@@ -270,7 +276,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.leasesChanged()
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose)}, withPID(req.Caller, pid, exe))
+		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String()}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: granted, Token: tok}, nil
 }
 
@@ -497,6 +503,8 @@ func endedText(cause string) string {
 		return "hfbroker was locked"
 	case "profile-removed":
 		return "its profile was removed"
+	case CauseForwardClosed:
+		return "the ssh forward it came through closed"
 	}
 	return cause
 }
@@ -566,7 +574,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 			b.opts.OnLeaseEnd(*l)
 		}
 		b.audit(audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-			Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause},
+			Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause, Forward: l.Forward.String()},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 }

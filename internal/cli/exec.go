@@ -116,11 +116,13 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		"HFBROKER_PROFILE": resp.GetProfile(),
 		"HFBROKER_LEASE":   resp.GetLeaseId(),
 	}
-	if opts.Proxy {
-		if resp.GetProxyEndpoint() == "" {
-			return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
-		}
-		set["HF_ENDPOINT"] = resp.GetProxyEndpoint()
+	if ep := resp.GetProxyEndpoint(); ep != "" {
+		// With --proxy, and through a forwarded socket (hfbroker ssh), where
+		// a plain exec becomes a proxy lease unless the forward allows the
+		// real token.
+		set["HF_ENDPOINT"] = ep
+	} else if opts.Proxy {
+		return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
 	}
 	env := runenv.Build(environ, set)
 	if !opts.Mask {

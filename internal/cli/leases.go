@@ -120,8 +120,11 @@ type leaseJSON struct {
 	Processes int32           `json:"processes"`
 	UntilExit bool            `json:"until_exit,omitempty"`
 	Label     string          `json:"label,omitempty"`
-	GrantedAt time.Time       `json:"granted_at"`
-	ExpiresAt time.Time       `json:"expires_at"`
+	// Forward is the restricted socket's forward the lease came through
+	// (issue 15): "ssh HOST (ssh pid N, started T)" or "direct (pid N, …)".
+	Forward   string    `json:"forward,omitempty"`
+	GrantedAt time.Time `json:"granted_at"`
+	ExpiresAt time.Time `json:"expires_at"`
 }
 
 type repoGrantJSON struct {
@@ -165,6 +168,7 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 			Executable: l.GetExecutable(), Repo: repoText(l.GetRepo()), Access: accessText(l.GetAccess()),
 			Purpose: purposeText(l.GetPurpose()), Follow: l.GetFollow(), Processes: l.GetTreeSize(), UntilExit: l.GetUntilExit(),
 			Label: l.GetLabel(), GrantedAt: l.GetGrantedAt().AsTime(), ExpiresAt: l.GetExpiresAt().AsTime(), Public: l.GetPublic(),
+			Forward: forwardText(l.GetForward()),
 		})
 		for _, g := range l.GetRepos() {
 			list[len(list)-1].Repos = append(list[len(list)-1].Repos, repoGrantJSON{Repo: repoText(g.GetRepo()), Access: cmp.Or(accessText(g.GetAccess()), "read")})
@@ -256,7 +260,11 @@ func writeLeaseTable(w io.Writer, list []leaseJSON, now time.Time) error {
 		if l.Follow == "tree" || l.Follow == "process" {
 			procs = fmt.Sprint(l.Processes)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", l.ID, l.Profile, l.PID, dash(l.Executable), reposText(l),
+		exe := dash(l.Executable)
+		if l.Forward != "" {
+			exe = l.Forward // the process here is ssh; where the lease went says more
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s%s\n", l.ID, l.Profile, l.PID, exe, reposText(l),
 			l.Purpose, procs, dash(l.Follow), now.Sub(l.GrantedAt).Round(time.Second), left, label)
 	}
 	return tw.Flush()
@@ -297,4 +305,16 @@ func purposeText(p pb.Purpose) string {
 		return "proxy"
 	}
 	return ""
+}
+
+// forwardText is a lease's forward as the audit log writes it.
+func forwardText(f *pb.Forward) string {
+	if f == nil {
+		return ""
+	}
+	at := f.GetStartedAt().AsTime().UTC().Format(time.RFC3339)
+	if f.GetHost() == "" {
+		return fmt.Sprintf("direct (pid %d, started %s)", f.GetSshPid(), at)
+	}
+	return fmt.Sprintf("ssh %s (ssh pid %d, started %s)", f.GetHost(), f.GetSshPid(), at)
 }

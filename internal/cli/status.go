@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -44,6 +46,10 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		}
 		out := opts.Factory.IO.Out
 		uptime := time.Since(s.GetStartedAt().AsTime()).Round(time.Second)
+		if fw := s.GetForward(); fw != nil {
+			// Through the restricted socket (issue 15): what this forward allows.
+			return forwardStatus(out, s, fw, uptime, opts.JSON)
+		}
 		cliB, daemonB := buildinfo.Read(), daemonBuild(s)
 		skew := versionSkew(cliB, daemonB, s.GetPid())
 		if opts.JSON {
@@ -96,4 +102,40 @@ func configText(s *pb.StatusResponse) string {
 		t += "\n          not reloaded, the config above stays in force: " + oneLine(e)
 	}
 	return t
+}
+
+// forwardStatus describes the daemon as a remote or a container sees it
+// through the restricted socket: the forward and what it allows.
+func forwardStatus(out io.Writer, s *pb.StatusResponse, fw *pb.Forward, uptime time.Duration, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(out)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{
+			"pid": s.GetPid(), "socket": s.GetSocket(), "leases": s.GetLeaseCount(), "locked": s.GetLocked(), "version": s.GetVersion(),
+			"uptime_seconds": int64(uptime.Seconds()),
+			"forward": map[string]any{"id": fw.GetId(), "host": fw.GetHost(), "ssh_pid": fw.GetSshPid(), "started_at": fw.GetStartedAt().AsTime(),
+				"allow_write": fw.GetAllowWrite(), "allow_env": fw.GetAllowEnv(), "repos": fw.GetRepos()},
+		})
+	}
+	fmt.Fprintf(out, "hfbrokerd %s, pid %d, up %s (on the machine that holds the tokens)\n", s.GetVersion(), s.GetPid(), uptime)
+	from := "a direct connection to the restricted socket (pid " + fmt.Sprint(fw.GetSshPid()) + ")"
+	if fw.GetHost() != "" {
+		from = fmt.Sprintf("forwarded from %s (ssh pid %d)", fw.GetHost(), fw.GetSshPid())
+	}
+	fmt.Fprintf(out, "socket:   %s\n", from)
+	allows := "read leases"
+	if fw.GetAllowWrite() {
+		allows = "read and write leases"
+	}
+	if fw.GetAllowEnv() {
+		allows += ", the real token when asked"
+	} else {
+		allows += ", through the proxy only"
+	}
+	if r := fw.GetRepos(); len(r) > 0 {
+		allows += "; repos: " + strings.Join(r, ", ")
+	}
+	fmt.Fprintf(out, "allows:   %s\n", allows)
+	fmt.Fprintf(out, "leases:   %d live through it\n", s.GetLeaseCount())
+	return nil
 }

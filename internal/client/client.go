@@ -133,6 +133,9 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if errors.Is(err, ErrForeignSocket) {
 			return nil, &UnreachableError{Socket: path, Err: err, hint: "someone else controls this socket; remove it or set HFBROKER_SOCKET"}
 		}
+		if Restricted(path, opts.Env) {
+			return nil, &UnreachableError{Socket: path, Err: err, hint: restrictedHint(opts.Env)}
+		}
 		if opts.NoAutostart || opts.Env("HFBROKER_NO_AUTOSTART") == "1" {
 			return nil, &UnreachableError{Socket: path, Err: err, hint: "start the daemon with 'hfbrokerd' (autostart is off: HFBROKER_NO_AUTOSTART=1)"}
 		}

@@ -97,3 +97,8 @@ func (c *Client) StartWebLogin(ctx context.Context, req *pb.StartWebLoginRequest
 func (c *Client) PollWebLogin(ctx context.Context, req *pb.PollWebLoginRequest) (*pb.PollWebLoginResponse, error) {
 	return invoke(ctx, c, "PollWebLogin", req, new(pb.PollWebLoginResponse))
 }
+
+// RegisterForward calls BrokerService.RegisterForward.
+func (c *Client) RegisterForward(ctx context.Context, req *pb.RegisterForwardRequest) (*pb.RegisterForwardResponse, error) {
+	return invoke(ctx, c, "RegisterForward", req, new(pb.RegisterForwardResponse))
+}

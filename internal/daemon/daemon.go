@@ -60,11 +60,17 @@ type Options struct {
 	Ready func(socketPath string)
 	// NoHarden skips making the process non-dumpable (in-process tests).
 	NoHarden bool
+	// RemoteSocket overrides the restricted socket's path (else remote.sock
+	// beside the socket; none when Listener is set); NoRemoteSocket serves none.
+	RemoteSocket   string
+	NoRemoteSocket bool
 
 	// limits overrides defaultConnLimits (tests shorten the timeouts).
 	limits *connLimits
 	// onPeers, if set, is handed the connection counter (tests).
 	onPeers func(*peerCounter)
+	// onForwards, if set, is handed the table of ssh forwards (tests).
+	onForwards func(*forwards)
 }
 
 // Run serves until ctx ends or the socket is removed or replaced.
@@ -226,8 +232,21 @@ func Run(ctx context.Context, opts Options) error {
 		Config:     cw.status,
 		Proxy:      px,
 	})
-	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, impl)
-	ls := laneserver.New(&hfbrokerv1grpc.BrokerService_ServiceDesc, impl, intercept, guard, limits.idle, log)
+	// Both sockets serve forwardServer: the server plus RegisterForward,
+	// and the forwards' rules on the restricted socket (remote.go).
+	fw := newForwards(b, px, restrictedPath(opts, sockPath), log)
+	defer fw.close()
+	if opts.onForwards != nil {
+		opts.onForwards(fw)
+	}
+	fimpl := &forwardServer{Server: impl, fw: fw, b: b}
+	hfbrokerv1grpc.RegisterBrokerServiceServer(srv, fimpl)
+	ls := laneserver.New(&hfbrokerv1grpc.BrokerService_ServiceDesc, fimpl, intercept, guard, limits.idle, log)
+	stopRestricted := func(time.Duration) {}
+	if fw.path != "" {
+		rintercept := chainUnary(guard.Unary, fw.unary, cw.unary, recoverInterceptor(log), logInterceptor(log))
+		stopRestricted = serveRestricted(fw, fimpl, rintercept, guard, limits, log)
+	}
 	split := newSplitter(lis, ls, limits, log)
 	if opts.onPeers != nil {
 		opts.onPeers(split.peers)
@@ -272,6 +291,7 @@ func Run(ctx context.Context, opts Options) error {
 		<-stopped
 	}
 	<-laneStopped
+	stopRestricted(opts.StopTimeout)
 	return runErr
 }
 

@@ -80,6 +80,14 @@ func (s *Server) caller(ctx context.Context) broker.Caller {
 	return broker.Caller{UID: int(c.UID), PID: int(c.PID)}
 }
 
+type forwardKey struct{}
+
+// WithForward marks ctx as a call that came through the restricted socket's
+// forward f (issue 15): Lease records f on the lease and in the audit log.
+func WithForward(ctx context.Context, f broker.Forward) context.Context {
+	return context.WithValue(ctx, forwardKey{}, f)
+}
+
 func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
 	// The endpoint is where the token will be sent, by the Hub client and
 	// the proxy: the same rules as HF_ENDPOINT (https, or http on loopback).
@@ -148,6 +156,7 @@ func (s *Server) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResp
 		UntilExit: req.GetUntilExit(),
 		Label:     req.GetLabel(),
 	}
+	lr.Forward, _ = ctx.Value(forwardKey{}).(broker.Forward)
 	switch req.GetAccess() {
 	case pb.Access_ACCESS_WRITE:
 		lr.Access = broker.AccessWrite

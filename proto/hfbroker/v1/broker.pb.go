@@ -312,7 +312,7 @@ func (x ErrorDetail_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorDetail_Kind.Descriptor instead.
 func (ErrorDetail_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{44, 0}
 }
 
 // State is where the login is.
@@ -368,7 +368,7 @@ func (x PollWebLoginResponse_State) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PollWebLoginResponse_State.Descriptor instead.
 func (PollWebLoginResponse_State) EnumDescriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{46, 0}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{49, 0}
 }
 
 // Repo names a Hub repository.
@@ -1636,7 +1636,10 @@ type Lease struct {
 	// hold the first, for older clients.
 	Repos []*RepoGrant `protobuf:"bytes,17,rep,name=repos,proto3" json:"repos,omitempty"`
 	// public: a PROXY lease that also reads public repos outside repos.
-	Public        bool `protobuf:"varint,18,opt,name=public,proto3" json:"public,omitempty"`
+	Public bool `protobuf:"varint,18,opt,name=public,proto3" json:"public,omitempty"`
+	// forward is the restricted socket's forward the lease came through;
+	// unset for a lease taken on the main socket.
+	Forward       *Forward `protobuf:"bytes,20,opt,name=forward,proto3" json:"forward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1795,6 +1798,13 @@ func (x *Lease) GetPublic() bool {
 		return x.Public
 	}
 	return false
+}
+
+func (x *Lease) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
 }
 
 type ListLeasesRequest struct {
@@ -2211,7 +2221,10 @@ type StatusResponse struct {
 	VaultPath string `protobuf:"bytes,16,opt,name=vault_path,json=vaultPath,proto3" json:"vault_path,omitempty"`
 	// build describes the daemon's binary, so that the CLI can tell a daemon
 	// still running an older build after an upgrade.
-	Build         *BuildInfo `protobuf:"bytes,17,opt,name=build,proto3" json:"build,omitempty"`
+	Build *BuildInfo `protobuf:"bytes,17,opt,name=build,proto3" json:"build,omitempty"`
+	// forward is set only when Status is asked through the restricted socket
+	// (remote.sock): the forward the caller comes through and what it allows.
+	Forward       *Forward `protobuf:"bytes,30,opt,name=forward,proto3" json:"forward,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2365,6 +2378,13 @@ func (x *StatusResponse) GetBuild() *BuildInfo {
 	return nil
 }
 
+func (x *StatusResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
 // BuildInfo describes one binary's build (internal/buildinfo).
 type BuildInfo struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2446,6 +2466,258 @@ func (x *BuildInfo) GetPlatform() string {
 	return ""
 }
 
+// Forward is a way in through the restricted socket (remote.sock): an ssh
+// forward registered by `hfbroker ssh`, or a direct connection (a container
+// that has the socket bind-mounted), which allows the least.
+type Forward struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// host is the ssh destination; empty for a direct connection.
+	Host string `protobuf:"bytes,2,opt,name=host,proto3" json:"host,omitempty"`
+	// ssh_pid is the ssh process on this machine that carries the forward
+	// (for a direct connection: the connecting process).
+	SshPid    int32                  `protobuf:"varint,3,opt,name=ssh_pid,json=sshPid,proto3" json:"ssh_pid,omitempty"`
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// allow_write: leases may write (hfbroker ssh --allow-write).
+	AllowWrite bool `protobuf:"varint,5,opt,name=allow_write,json=allowWrite,proto3" json:"allow_write,omitempty"`
+	// allow_env: leases may hand out the real token (EXEC, TOKEN, GIT);
+	// otherwise only PROXY leases (hfbroker ssh --allow-env).
+	AllowEnv bool `protobuf:"varint,6,opt,name=allow_env,json=allowEnv,proto3" json:"allow_env,omitempty"`
+	// repos limits the repos leases may name (path.Match patterns such as
+	// "acme/*"); empty means any.
+	Repos []string `protobuf:"bytes,7,rep,name=repos,proto3" json:"repos,omitempty"`
+	// remote_proxy_port is the port on the remote's loopback that ssh
+	// forwards to this daemon's proxy; 0 when none.
+	RemoteProxyPort int32 `protobuf:"varint,8,opt,name=remote_proxy_port,json=remoteProxyPort,proto3" json:"remote_proxy_port,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *Forward) Reset() {
+	*x = Forward{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Forward) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Forward) ProtoMessage() {}
+
+func (x *Forward) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Forward.ProtoReflect.Descriptor instead.
+func (*Forward) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+}
+
+func (x *Forward) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Forward) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Forward) GetSshPid() int32 {
+	if x != nil {
+		return x.SshPid
+	}
+	return 0
+}
+
+func (x *Forward) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *Forward) GetAllowWrite() bool {
+	if x != nil {
+		return x.AllowWrite
+	}
+	return false
+}
+
+func (x *Forward) GetAllowEnv() bool {
+	if x != nil {
+		return x.AllowEnv
+	}
+	return false
+}
+
+func (x *Forward) GetRepos() []string {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *Forward) GetRemoteProxyPort() int32 {
+	if x != nil {
+		return x.RemoteProxyPort
+	}
+	return 0
+}
+
+type RegisterForwardRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Host            string                 `protobuf:"bytes,1,opt,name=host,proto3" json:"host,omitempty"`
+	AllowWrite      bool                   `protobuf:"varint,2,opt,name=allow_write,json=allowWrite,proto3" json:"allow_write,omitempty"`
+	AllowEnv        bool                   `protobuf:"varint,3,opt,name=allow_env,json=allowEnv,proto3" json:"allow_env,omitempty"`
+	Repos           []string               `protobuf:"bytes,4,rep,name=repos,proto3" json:"repos,omitempty"`
+	RemoteProxyPort int32                  `protobuf:"varint,5,opt,name=remote_proxy_port,json=remoteProxyPort,proto3" json:"remote_proxy_port,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *RegisterForwardRequest) Reset() {
+	*x = RegisterForwardRequest{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterForwardRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterForwardRequest) ProtoMessage() {}
+
+func (x *RegisterForwardRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterForwardRequest.ProtoReflect.Descriptor instead.
+func (*RegisterForwardRequest) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+}
+
+func (x *RegisterForwardRequest) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *RegisterForwardRequest) GetAllowWrite() bool {
+	if x != nil {
+		return x.AllowWrite
+	}
+	return false
+}
+
+func (x *RegisterForwardRequest) GetAllowEnv() bool {
+	if x != nil {
+		return x.AllowEnv
+	}
+	return false
+}
+
+func (x *RegisterForwardRequest) GetRepos() []string {
+	if x != nil {
+		return x.Repos
+	}
+	return nil
+}
+
+func (x *RegisterForwardRequest) GetRemoteProxyPort() int32 {
+	if x != nil {
+		return x.RemoteProxyPort
+	}
+	return 0
+}
+
+type RegisterForwardResponse struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Forward *Forward               `protobuf:"bytes,1,opt,name=forward,proto3" json:"forward,omitempty"`
+	// proxy_port is the local proxy's port (started by this call), for
+	// ssh -R REMOTE_PORT:127.0.0.1:PROXY_PORT.
+	ProxyPort int32 `protobuf:"varint,2,opt,name=proxy_port,json=proxyPort,proto3" json:"proxy_port,omitempty"`
+	// restricted_socket is the path of the restricted socket to forward.
+	RestrictedSocket string `protobuf:"bytes,3,opt,name=restricted_socket,json=restrictedSocket,proto3" json:"restricted_socket,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *RegisterForwardResponse) Reset() {
+	*x = RegisterForwardResponse{}
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RegisterForwardResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RegisterForwardResponse) ProtoMessage() {}
+
+func (x *RegisterForwardResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RegisterForwardResponse.ProtoReflect.Descriptor instead.
+func (*RegisterForwardResponse) Descriptor() ([]byte, []int) {
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *RegisterForwardResponse) GetForward() *Forward {
+	if x != nil {
+		return x.Forward
+	}
+	return nil
+}
+
+func (x *RegisterForwardResponse) GetProxyPort() int32 {
+	if x != nil {
+		return x.ProxyPort
+	}
+	return 0
+}
+
+func (x *RegisterForwardResponse) GetRestrictedSocket() string {
+	if x != nil {
+		return x.RestrictedSocket
+	}
+	return ""
+}
+
 type CheckRequest struct {
 	state  protoimpl.MessageState `protogen:"open.v1"`
 	Repo   *Repo                  `protobuf:"bytes,1,opt,name=repo,proto3" json:"repo,omitempty"`
@@ -2460,7 +2732,7 @@ type CheckRequest struct {
 
 func (x *CheckRequest) Reset() {
 	*x = CheckRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2472,7 +2744,7 @@ func (x *CheckRequest) String() string {
 func (*CheckRequest) ProtoMessage() {}
 
 func (x *CheckRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[28]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2485,7 +2757,7 @@ func (x *CheckRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckRequest.ProtoReflect.Descriptor instead.
 func (*CheckRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{28}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CheckRequest) GetRepo() *Repo {
@@ -2533,7 +2805,7 @@ type CheckResponse struct {
 
 func (x *CheckResponse) Reset() {
 	*x = CheckResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2545,7 +2817,7 @@ func (x *CheckResponse) String() string {
 func (*CheckResponse) ProtoMessage() {}
 
 func (x *CheckResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[29]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2558,7 +2830,7 @@ func (x *CheckResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckResponse.ProtoReflect.Descriptor instead.
 func (*CheckResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{29}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CheckResponse) GetChecks() []*ProfileCheck {
@@ -2615,7 +2887,7 @@ type ProfileCheck struct {
 
 func (x *ProfileCheck) Reset() {
 	*x = ProfileCheck{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2627,7 +2899,7 @@ func (x *ProfileCheck) String() string {
 func (*ProfileCheck) ProtoMessage() {}
 
 func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[30]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2640,7 +2912,7 @@ func (x *ProfileCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileCheck.ProtoReflect.Descriptor instead.
 func (*ProfileCheck) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{30}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ProfileCheck) GetProfile() string {
@@ -2742,7 +3014,7 @@ type ReportGitCredentialRequest struct {
 
 func (x *ReportGitCredentialRequest) Reset() {
 	*x = ReportGitCredentialRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2754,7 +3026,7 @@ func (x *ReportGitCredentialRequest) String() string {
 func (*ReportGitCredentialRequest) ProtoMessage() {}
 
 func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[31]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2767,7 +3039,7 @@ func (x *ReportGitCredentialRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialRequest.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{31}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReportGitCredentialRequest) GetOperation() GitOperation {
@@ -2809,7 +3081,7 @@ type ReportGitCredentialResponse struct {
 
 func (x *ReportGitCredentialResponse) Reset() {
 	*x = ReportGitCredentialResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +3093,7 @@ func (x *ReportGitCredentialResponse) String() string {
 func (*ReportGitCredentialResponse) ProtoMessage() {}
 
 func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[32]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +3106,7 @@ func (x *ReportGitCredentialResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportGitCredentialResponse.ProtoReflect.Descriptor instead.
 func (*ReportGitCredentialResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{32}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ReportGitCredentialResponse) GetKnown() bool {
@@ -2859,7 +3131,7 @@ type LockRequest struct {
 
 func (x *LockRequest) Reset() {
 	*x = LockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2871,7 +3143,7 @@ func (x *LockRequest) String() string {
 func (*LockRequest) ProtoMessage() {}
 
 func (x *LockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[33]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2884,7 +3156,7 @@ func (x *LockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockRequest.ProtoReflect.Descriptor instead.
 func (*LockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{33}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
 }
 
 type LockResponse struct {
@@ -2896,7 +3168,7 @@ type LockResponse struct {
 
 func (x *LockResponse) Reset() {
 	*x = LockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2908,7 +3180,7 @@ func (x *LockResponse) String() string {
 func (*LockResponse) ProtoMessage() {}
 
 func (x *LockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[34]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2921,7 +3193,7 @@ func (x *LockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LockResponse.ProtoReflect.Descriptor instead.
 func (*LockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{34}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LockResponse) GetEndedLeases() int32 {
@@ -2945,7 +3217,7 @@ type UnlockRequest struct {
 
 func (x *UnlockRequest) Reset() {
 	*x = UnlockRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2957,7 +3229,7 @@ func (x *UnlockRequest) String() string {
 func (*UnlockRequest) ProtoMessage() {}
 
 func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[35]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2970,7 +3242,7 @@ func (x *UnlockRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockRequest.ProtoReflect.Descriptor instead.
 func (*UnlockRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{35}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *UnlockRequest) GetPassphrase() []byte {
@@ -2999,7 +3271,7 @@ type UnlockResponse struct {
 
 func (x *UnlockResponse) Reset() {
 	*x = UnlockResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3011,7 +3283,7 @@ func (x *UnlockResponse) String() string {
 func (*UnlockResponse) ProtoMessage() {}
 
 func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[36]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3024,7 +3296,7 @@ func (x *UnlockResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnlockResponse.ProtoReflect.Descriptor instead.
 func (*UnlockResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{36}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *UnlockResponse) GetCreated() bool {
@@ -3052,7 +3324,7 @@ type ChangePassphraseRequest struct {
 
 func (x *ChangePassphraseRequest) Reset() {
 	*x = ChangePassphraseRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3064,7 +3336,7 @@ func (x *ChangePassphraseRequest) String() string {
 func (*ChangePassphraseRequest) ProtoMessage() {}
 
 func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[37]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3077,7 +3349,7 @@ func (x *ChangePassphraseRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseRequest.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{37}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ChangePassphraseRequest) GetOldPassphrase() []byte {
@@ -3102,7 +3374,7 @@ type ChangePassphraseResponse struct {
 
 func (x *ChangePassphraseResponse) Reset() {
 	*x = ChangePassphraseResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3114,7 +3386,7 @@ func (x *ChangePassphraseResponse) String() string {
 func (*ChangePassphraseResponse) ProtoMessage() {}
 
 func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[38]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3127,7 +3399,7 @@ func (x *ChangePassphraseResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangePassphraseResponse.ProtoReflect.Descriptor instead.
 func (*ChangePassphraseResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{38}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
 }
 
 type MigrateRequest struct {
@@ -3143,7 +3415,7 @@ type MigrateRequest struct {
 
 func (x *MigrateRequest) Reset() {
 	*x = MigrateRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3155,7 +3427,7 @@ func (x *MigrateRequest) String() string {
 func (*MigrateRequest) ProtoMessage() {}
 
 func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[39]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3168,7 +3440,7 @@ func (x *MigrateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateRequest.ProtoReflect.Descriptor instead.
 func (*MigrateRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{39}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *MigrateRequest) GetTo() string {
@@ -3195,7 +3467,7 @@ type MigrateResponse struct {
 
 func (x *MigrateResponse) Reset() {
 	*x = MigrateResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3207,7 +3479,7 @@ func (x *MigrateResponse) String() string {
 func (*MigrateResponse) ProtoMessage() {}
 
 func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[40]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3220,7 +3492,7 @@ func (x *MigrateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MigrateResponse.ProtoReflect.Descriptor instead.
 func (*MigrateResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{40}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *MigrateResponse) GetMoved() int32 {
@@ -3252,7 +3524,7 @@ type ErrorDetail struct {
 
 func (x *ErrorDetail) Reset() {
 	*x = ErrorDetail{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3264,7 +3536,7 @@ func (x *ErrorDetail) String() string {
 func (*ErrorDetail) ProtoMessage() {}
 
 func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[41]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3277,7 +3549,7 @@ func (x *ErrorDetail) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ErrorDetail.ProtoReflect.Descriptor instead.
 func (*ErrorDetail) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{41}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ErrorDetail) GetKind() ErrorDetail_Kind {
@@ -3312,7 +3584,7 @@ type ProfileReason struct {
 
 func (x *ProfileReason) Reset() {
 	*x = ProfileReason{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3324,7 +3596,7 @@ func (x *ProfileReason) String() string {
 func (*ProfileReason) ProtoMessage() {}
 
 func (x *ProfileReason) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[42]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3337,7 +3609,7 @@ func (x *ProfileReason) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ProfileReason.ProtoReflect.Descriptor instead.
 func (*ProfileReason) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{42}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ProfileReason) GetProfile() string {
@@ -3367,7 +3639,7 @@ type StartWebLoginRequest struct {
 
 func (x *StartWebLoginRequest) Reset() {
 	*x = StartWebLoginRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3379,7 +3651,7 @@ func (x *StartWebLoginRequest) String() string {
 func (*StartWebLoginRequest) ProtoMessage() {}
 
 func (x *StartWebLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[43]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3392,7 +3664,7 @@ func (x *StartWebLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartWebLoginRequest.ProtoReflect.Descriptor instead.
 func (*StartWebLoginRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{43}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *StartWebLoginRequest) GetEndpoint() string {
@@ -3427,7 +3699,7 @@ type StartWebLoginResponse struct {
 
 func (x *StartWebLoginResponse) Reset() {
 	*x = StartWebLoginResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[44]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3439,7 +3711,7 @@ func (x *StartWebLoginResponse) String() string {
 func (*StartWebLoginResponse) ProtoMessage() {}
 
 func (x *StartWebLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[44]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3452,7 +3724,7 @@ func (x *StartWebLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartWebLoginResponse.ProtoReflect.Descriptor instead.
 func (*StartWebLoginResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{44}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *StartWebLoginResponse) GetLoginId() string {
@@ -3510,7 +3782,7 @@ type PollWebLoginRequest struct {
 
 func (x *PollWebLoginRequest) Reset() {
 	*x = PollWebLoginRequest{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[45]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3522,7 +3794,7 @@ func (x *PollWebLoginRequest) String() string {
 func (*PollWebLoginRequest) ProtoMessage() {}
 
 func (x *PollWebLoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[45]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3535,7 +3807,7 @@ func (x *PollWebLoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollWebLoginRequest.ProtoReflect.Descriptor instead.
 func (*PollWebLoginRequest) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{45}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *PollWebLoginRequest) GetLoginId() string {
@@ -3571,7 +3843,7 @@ type PollWebLoginResponse struct {
 
 func (x *PollWebLoginResponse) Reset() {
 	*x = PollWebLoginResponse{}
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[46]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3583,7 +3855,7 @@ func (x *PollWebLoginResponse) String() string {
 func (*PollWebLoginResponse) ProtoMessage() {}
 
 func (x *PollWebLoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_hfbroker_v1_broker_proto_msgTypes[46]
+	mi := &file_hfbroker_v1_broker_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3596,7 +3868,7 @@ func (x *PollWebLoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PollWebLoginResponse.ProtoReflect.Descriptor instead.
 func (*PollWebLoginResponse) Descriptor() ([]byte, []int) {
-	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{46}
+	return file_hfbroker_v1_broker_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *PollWebLoginResponse) GetState() PollWebLoginResponse_State {
@@ -3721,7 +3993,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x06follow\x18\b \x01(\tR\x06follow\x12D\n" +
 	"\x10token_expires_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\x0etokenExpiresAt\x12,\n" +
 	"\x12shortened_to_token\x18\n" +
-	" \x01(\bR\x10shortenedToToken\"\xf0\x04\n" +
+	" \x01(\bR\x10shortenedToToken\"\xa0\x05\n" +
 	"\x05Lease\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\x12\x10\n" +
@@ -3746,7 +4018,8 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x05label\x18\x0f \x01(\tR\x05label\x12+\n" +
 	"\x11token_fingerprint\x18\x10 \x01(\tR\x10tokenFingerprint\x12,\n" +
 	"\x05repos\x18\x11 \x03(\v2\x16.hfbroker.v1.RepoGrantR\x05repos\x12\x16\n" +
-	"\x06public\x18\x12 \x01(\bR\x06public\"8\n" +
+	"\x06public\x18\x12 \x01(\bR\x06public\x12.\n" +
+	"\aforward\x18\x14 \x01(\v2\x14.hfbroker.v1.ForwardR\aforward\"8\n" +
 	"\x11ListLeasesRequest\x12#\n" +
 	"\rinclude_ended\x18\x01 \x01(\bR\fincludeEnded\"t\n" +
 	"\x12ListLeasesResponse\x12*\n" +
@@ -3765,7 +4038,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x03ttl\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x03ttl\">\n" +
 	"\x12RenewLeaseResponse\x12(\n" +
 	"\x05lease\x18\x01 \x01(\v2\x12.hfbroker.v1.LeaseR\x05lease\"\x0f\n" +
-	"\rStatusRequest\"\xf2\x04\n" +
+	"\rStatusRequest\"\xa2\x05\n" +
 	"\x0eStatusResponse\x12\x10\n" +
 	"\x03pid\x18\x01 \x01(\x05R\x03pid\x12\x16\n" +
 	"\x06socket\x18\x02 \x01(\tR\x06socket\x12\x18\n" +
@@ -3789,14 +4062,38 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\fvault_exists\x18\x0f \x01(\bR\vvaultExists\x12\x1d\n" +
 	"\n" +
 	"vault_path\x18\x10 \x01(\tR\tvaultPath\x12,\n" +
-	"\x05build\x18\x11 \x01(\v2\x16.hfbroker.v1.BuildInfoR\x05build\"\x98\x01\n" +
+	"\x05build\x18\x11 \x01(\v2\x16.hfbroker.v1.BuildInfoR\x05build\x12.\n" +
+	"\aforward\x18\x1e \x01(\v2\x14.hfbroker.v1.ForwardR\aforward\"\x98\x01\n" +
 	"\tBuildInfo\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x12\x1a\n" +
 	"\brevision\x18\x02 \x01(\tR\brevision\x12\x1a\n" +
 	"\bmodified\x18\x03 \x01(\bR\bmodified\x12\x1d\n" +
 	"\n" +
 	"go_version\x18\x04 \x01(\tR\tgoVersion\x12\x1a\n" +
-	"\bplatform\x18\x05 \x01(\tR\bplatform\"\x97\x01\n" +
+	"\bplatform\x18\x05 \x01(\tR\bplatform\"\x81\x02\n" +
+	"\aForward\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04host\x18\x02 \x01(\tR\x04host\x12\x17\n" +
+	"\assh_pid\x18\x03 \x01(\x05R\x06sshPid\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x1f\n" +
+	"\vallow_write\x18\x05 \x01(\bR\n" +
+	"allowWrite\x12\x1b\n" +
+	"\tallow_env\x18\x06 \x01(\bR\ballowEnv\x12\x14\n" +
+	"\x05repos\x18\a \x03(\tR\x05repos\x12*\n" +
+	"\x11remote_proxy_port\x18\b \x01(\x05R\x0fremoteProxyPort\"\xac\x01\n" +
+	"\x16RegisterForwardRequest\x12\x12\n" +
+	"\x04host\x18\x01 \x01(\tR\x04host\x12\x1f\n" +
+	"\vallow_write\x18\x02 \x01(\bR\n" +
+	"allowWrite\x12\x1b\n" +
+	"\tallow_env\x18\x03 \x01(\bR\ballowEnv\x12\x14\n" +
+	"\x05repos\x18\x04 \x03(\tR\x05repos\x12*\n" +
+	"\x11remote_proxy_port\x18\x05 \x01(\x05R\x0fremoteProxyPort\"\x95\x01\n" +
+	"\x17RegisterForwardResponse\x12.\n" +
+	"\aforward\x18\x01 \x01(\v2\x14.hfbroker.v1.ForwardR\aforward\x12\x1d\n" +
+	"\n" +
+	"proxy_port\x18\x02 \x01(\x05R\tproxyPort\x12+\n" +
+	"\x11restricted_socket\x18\x03 \x01(\tR\x10restrictedSocket\"\x97\x01\n" +
 	"\fCheckRequest\x12%\n" +
 	"\x04repo\x18\x01 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12+\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x13.hfbroker.v1.AccessR\x06access\x12\x17\n" +
@@ -3930,7 +4227,7 @@ func file_hfbroker_v1_broker_proto_rawDescGZIP() []byte {
 }
 
 var file_hfbroker_v1_broker_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_hfbroker_v1_broker_proto_msgTypes = make([]protoimpl.MessageInfo, 50)
 var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(RepoType)(0),                       // 0: hfbroker.v1.RepoType
 	(Access)(0),                         // 1: hfbroker.v1.Access
@@ -3966,79 +4263,86 @@ var file_hfbroker_v1_broker_proto_goTypes = []any{
 	(*StatusRequest)(nil),               // 31: hfbroker.v1.StatusRequest
 	(*StatusResponse)(nil),              // 32: hfbroker.v1.StatusResponse
 	(*BuildInfo)(nil),                   // 33: hfbroker.v1.BuildInfo
-	(*CheckRequest)(nil),                // 34: hfbroker.v1.CheckRequest
-	(*CheckResponse)(nil),               // 35: hfbroker.v1.CheckResponse
-	(*ProfileCheck)(nil),                // 36: hfbroker.v1.ProfileCheck
-	(*ReportGitCredentialRequest)(nil),  // 37: hfbroker.v1.ReportGitCredentialRequest
-	(*ReportGitCredentialResponse)(nil), // 38: hfbroker.v1.ReportGitCredentialResponse
-	(*LockRequest)(nil),                 // 39: hfbroker.v1.LockRequest
-	(*LockResponse)(nil),                // 40: hfbroker.v1.LockResponse
-	(*UnlockRequest)(nil),               // 41: hfbroker.v1.UnlockRequest
-	(*UnlockResponse)(nil),              // 42: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseRequest)(nil),     // 43: hfbroker.v1.ChangePassphraseRequest
-	(*ChangePassphraseResponse)(nil),    // 44: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateRequest)(nil),              // 45: hfbroker.v1.MigrateRequest
-	(*MigrateResponse)(nil),             // 46: hfbroker.v1.MigrateResponse
-	(*ErrorDetail)(nil),                 // 47: hfbroker.v1.ErrorDetail
-	(*ProfileReason)(nil),               // 48: hfbroker.v1.ProfileReason
-	(*StartWebLoginRequest)(nil),        // 49: hfbroker.v1.StartWebLoginRequest
-	(*StartWebLoginResponse)(nil),       // 50: hfbroker.v1.StartWebLoginResponse
-	(*PollWebLoginRequest)(nil),         // 51: hfbroker.v1.PollWebLoginRequest
-	(*PollWebLoginResponse)(nil),        // 52: hfbroker.v1.PollWebLoginResponse
-	(*timestamppb.Timestamp)(nil),       // 53: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),         // 54: google.protobuf.Duration
+	(*Forward)(nil),                     // 34: hfbroker.v1.Forward
+	(*RegisterForwardRequest)(nil),      // 35: hfbroker.v1.RegisterForwardRequest
+	(*RegisterForwardResponse)(nil),     // 36: hfbroker.v1.RegisterForwardResponse
+	(*CheckRequest)(nil),                // 37: hfbroker.v1.CheckRequest
+	(*CheckResponse)(nil),               // 38: hfbroker.v1.CheckResponse
+	(*ProfileCheck)(nil),                // 39: hfbroker.v1.ProfileCheck
+	(*ReportGitCredentialRequest)(nil),  // 40: hfbroker.v1.ReportGitCredentialRequest
+	(*ReportGitCredentialResponse)(nil), // 41: hfbroker.v1.ReportGitCredentialResponse
+	(*LockRequest)(nil),                 // 42: hfbroker.v1.LockRequest
+	(*LockResponse)(nil),                // 43: hfbroker.v1.LockResponse
+	(*UnlockRequest)(nil),               // 44: hfbroker.v1.UnlockRequest
+	(*UnlockResponse)(nil),              // 45: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseRequest)(nil),     // 46: hfbroker.v1.ChangePassphraseRequest
+	(*ChangePassphraseResponse)(nil),    // 47: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateRequest)(nil),              // 48: hfbroker.v1.MigrateRequest
+	(*MigrateResponse)(nil),             // 49: hfbroker.v1.MigrateResponse
+	(*ErrorDetail)(nil),                 // 50: hfbroker.v1.ErrorDetail
+	(*ProfileReason)(nil),               // 51: hfbroker.v1.ProfileReason
+	(*StartWebLoginRequest)(nil),        // 52: hfbroker.v1.StartWebLoginRequest
+	(*StartWebLoginResponse)(nil),       // 53: hfbroker.v1.StartWebLoginResponse
+	(*PollWebLoginRequest)(nil),         // 54: hfbroker.v1.PollWebLoginRequest
+	(*PollWebLoginResponse)(nil),        // 55: hfbroker.v1.PollWebLoginResponse
+	(*timestamppb.Timestamp)(nil),       // 56: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),         // 57: google.protobuf.Duration
 }
 var file_hfbroker_v1_broker_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.Repo.type:type_name -> hfbroker.v1.RepoType
-	53, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
-	53, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
-	53, // 3: hfbroker.v1.Profile.expires_at:type_name -> google.protobuf.Timestamp
-	53, // 4: hfbroker.v1.AddTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 1: hfbroker.v1.Profile.added_at:type_name -> google.protobuf.Timestamp
+	56, // 2: hfbroker.v1.Profile.verified_at:type_name -> google.protobuf.Timestamp
+	56, // 3: hfbroker.v1.Profile.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 4: hfbroker.v1.AddTokenRequest.expires_at:type_name -> google.protobuf.Timestamp
 	7,  // 5: hfbroker.v1.AddTokenResponse.profile:type_name -> hfbroker.v1.Profile
 	7,  // 6: hfbroker.v1.ListProfilesResponse.profiles:type_name -> hfbroker.v1.Profile
 	7,  // 7: hfbroker.v1.SetDefaultResponse.profile:type_name -> hfbroker.v1.Profile
 	7,  // 8: hfbroker.v1.WhoamiResponse.profile:type_name -> hfbroker.v1.Profile
 	17, // 9: hfbroker.v1.WhoamiResponse.orgs:type_name -> hfbroker.v1.Org
 	18, // 10: hfbroker.v1.WhoamiResponse.scopes:type_name -> hfbroker.v1.Scope
-	53, // 11: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
-	53, // 12: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
+	56, // 11: hfbroker.v1.WhoamiResponse.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 12: hfbroker.v1.WhoamiResponse.fetched_at:type_name -> google.protobuf.Timestamp
 	6,  // 13: hfbroker.v1.LeaseRequest.repo:type_name -> hfbroker.v1.Repo
 	1,  // 14: hfbroker.v1.LeaseRequest.access:type_name -> hfbroker.v1.Access
 	2,  // 15: hfbroker.v1.LeaseRequest.purpose:type_name -> hfbroker.v1.Purpose
-	54, // 16: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
+	57, // 16: hfbroker.v1.LeaseRequest.ttl:type_name -> google.protobuf.Duration
 	21, // 17: hfbroker.v1.LeaseRequest.repos:type_name -> hfbroker.v1.RepoGrant
 	6,  // 18: hfbroker.v1.RepoGrant.repo:type_name -> hfbroker.v1.Repo
 	1,  // 19: hfbroker.v1.RepoGrant.access:type_name -> hfbroker.v1.Access
-	53, // 20: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
-	53, // 21: hfbroker.v1.LeaseResponse.token_expires_at:type_name -> google.protobuf.Timestamp
+	56, // 20: hfbroker.v1.LeaseResponse.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 21: hfbroker.v1.LeaseResponse.token_expires_at:type_name -> google.protobuf.Timestamp
 	6,  // 22: hfbroker.v1.Lease.repo:type_name -> hfbroker.v1.Repo
 	1,  // 23: hfbroker.v1.Lease.access:type_name -> hfbroker.v1.Access
 	2,  // 24: hfbroker.v1.Lease.purpose:type_name -> hfbroker.v1.Purpose
-	53, // 25: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
-	53, // 26: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
+	56, // 25: hfbroker.v1.Lease.granted_at:type_name -> google.protobuf.Timestamp
+	56, // 26: hfbroker.v1.Lease.expires_at:type_name -> google.protobuf.Timestamp
 	21, // 27: hfbroker.v1.Lease.repos:type_name -> hfbroker.v1.RepoGrant
-	23, // 28: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
-	26, // 29: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
-	53, // 30: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
-	54, // 31: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
-	23, // 32: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
-	53, // 33: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
-	53, // 34: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
-	33, // 35: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
-	6,  // 36: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
-	1,  // 37: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
-	36, // 38: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
-	3,  // 39: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
-	6,  // 40: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
-	4,  // 41: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
-	48, // 42: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
-	5,  // 43: hfbroker.v1.PollWebLoginResponse.state:type_name -> hfbroker.v1.PollWebLoginResponse.State
-	9,  // 44: hfbroker.v1.PollWebLoginResponse.stored:type_name -> hfbroker.v1.AddTokenResponse
-	45, // [45:45] is the sub-list for method output_type
-	45, // [45:45] is the sub-list for method input_type
-	45, // [45:45] is the sub-list for extension type_name
-	45, // [45:45] is the sub-list for extension extendee
-	0,  // [0:45] is the sub-list for field type_name
+	34, // 28: hfbroker.v1.Lease.forward:type_name -> hfbroker.v1.Forward
+	23, // 29: hfbroker.v1.ListLeasesResponse.leases:type_name -> hfbroker.v1.Lease
+	26, // 30: hfbroker.v1.ListLeasesResponse.ended:type_name -> hfbroker.v1.EndedLeaseToken
+	56, // 31: hfbroker.v1.EndedLeaseToken.ended_at:type_name -> google.protobuf.Timestamp
+	57, // 32: hfbroker.v1.RenewLeaseRequest.ttl:type_name -> google.protobuf.Duration
+	23, // 33: hfbroker.v1.RenewLeaseResponse.lease:type_name -> hfbroker.v1.Lease
+	56, // 34: hfbroker.v1.StatusResponse.started_at:type_name -> google.protobuf.Timestamp
+	56, // 35: hfbroker.v1.StatusResponse.config_loaded_at:type_name -> google.protobuf.Timestamp
+	33, // 36: hfbroker.v1.StatusResponse.build:type_name -> hfbroker.v1.BuildInfo
+	34, // 37: hfbroker.v1.StatusResponse.forward:type_name -> hfbroker.v1.Forward
+	56, // 38: hfbroker.v1.Forward.started_at:type_name -> google.protobuf.Timestamp
+	34, // 39: hfbroker.v1.RegisterForwardResponse.forward:type_name -> hfbroker.v1.Forward
+	6,  // 40: hfbroker.v1.CheckRequest.repo:type_name -> hfbroker.v1.Repo
+	1,  // 41: hfbroker.v1.CheckRequest.access:type_name -> hfbroker.v1.Access
+	39, // 42: hfbroker.v1.CheckResponse.checks:type_name -> hfbroker.v1.ProfileCheck
+	3,  // 43: hfbroker.v1.ReportGitCredentialRequest.operation:type_name -> hfbroker.v1.GitOperation
+	6,  // 44: hfbroker.v1.ReportGitCredentialRequest.repo:type_name -> hfbroker.v1.Repo
+	4,  // 45: hfbroker.v1.ErrorDetail.kind:type_name -> hfbroker.v1.ErrorDetail.Kind
+	51, // 46: hfbroker.v1.ErrorDetail.reasons:type_name -> hfbroker.v1.ProfileReason
+	5,  // 47: hfbroker.v1.PollWebLoginResponse.state:type_name -> hfbroker.v1.PollWebLoginResponse.State
+	9,  // 48: hfbroker.v1.PollWebLoginResponse.stored:type_name -> hfbroker.v1.AddTokenResponse
+	49, // [49:49] is the sub-list for method output_type
+	49, // [49:49] is the sub-list for method input_type
+	49, // [49:49] is the sub-list for extension type_name
+	49, // [49:49] is the sub-list for extension extendee
+	0,  // [0:49] is the sub-list for field type_name
 }
 
 func init() { file_hfbroker_v1_broker_proto_init() }
@@ -4052,7 +4356,7 @@ func file_hfbroker_v1_broker_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_hfbroker_v1_broker_proto_rawDesc), len(file_hfbroker_v1_broker_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   47,
+			NumMessages:   50,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

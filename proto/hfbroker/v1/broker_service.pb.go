@@ -28,7 +28,7 @@ var File_hfbroker_v1_broker_service_proto protoreflect.FileDescriptor
 
 const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\n" +
-	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\x82\v\n" +
+	" hfbroker/v1/broker_service.proto\x12\vhfbroker.v1\x1a\x18hfbroker/v1/broker.proto2\xe0\v\n" +
 	"\rBrokerService\x12G\n" +
 	"\bAddToken\x12\x1c.hfbroker.v1.AddTokenRequest\x1a\x1d.hfbroker.v1.AddTokenResponse\x12P\n" +
 	"\vRemoveToken\x12\x1f.hfbroker.v1.RemoveTokenRequest\x1a .hfbroker.v1.RemoveTokenResponse\x12S\n" +
@@ -50,7 +50,8 @@ const file_hfbroker_v1_broker_service_proto_rawDesc = "" +
 	"\aMigrate\x12\x1b.hfbroker.v1.MigrateRequest\x1a\x1c.hfbroker.v1.MigrateResponse\x12>\n" +
 	"\x05Check\x12\x19.hfbroker.v1.CheckRequest\x1a\x1a.hfbroker.v1.CheckResponse\x12V\n" +
 	"\rStartWebLogin\x12!.hfbroker.v1.StartWebLoginRequest\x1a\".hfbroker.v1.StartWebLoginResponse\x12S\n" +
-	"\fPollWebLogin\x12 .hfbroker.v1.PollWebLoginRequest\x1a!.hfbroker.v1.PollWebLoginResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
+	"\fPollWebLogin\x12 .hfbroker.v1.PollWebLoginRequest\x1a!.hfbroker.v1.PollWebLoginResponse\x12\\\n" +
+	"\x0fRegisterForward\x12#.hfbroker.v1.RegisterForwardRequest\x1a$.hfbroker.v1.RegisterForwardResponseB;Z9github.com/hfbroker/hfbroker/proto/hfbroker/v1;hfbrokerv1b\x06proto3"
 
 var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*AddTokenRequest)(nil),             // 0: hfbroker.v1.AddTokenRequest
@@ -71,24 +72,26 @@ var file_hfbroker_v1_broker_service_proto_goTypes = []any{
 	(*CheckRequest)(nil),                // 15: hfbroker.v1.CheckRequest
 	(*StartWebLoginRequest)(nil),        // 16: hfbroker.v1.StartWebLoginRequest
 	(*PollWebLoginRequest)(nil),         // 17: hfbroker.v1.PollWebLoginRequest
-	(*AddTokenResponse)(nil),            // 18: hfbroker.v1.AddTokenResponse
-	(*RemoveTokenResponse)(nil),         // 19: hfbroker.v1.RemoveTokenResponse
-	(*ListProfilesResponse)(nil),        // 20: hfbroker.v1.ListProfilesResponse
-	(*SetDefaultResponse)(nil),          // 21: hfbroker.v1.SetDefaultResponse
-	(*WhoamiResponse)(nil),              // 22: hfbroker.v1.WhoamiResponse
-	(*LeaseResponse)(nil),               // 23: hfbroker.v1.LeaseResponse
-	(*ListLeasesResponse)(nil),          // 24: hfbroker.v1.ListLeasesResponse
-	(*RevokeLeaseResponse)(nil),         // 25: hfbroker.v1.RevokeLeaseResponse
-	(*RenewLeaseResponse)(nil),          // 26: hfbroker.v1.RenewLeaseResponse
-	(*StatusResponse)(nil),              // 27: hfbroker.v1.StatusResponse
-	(*ReportGitCredentialResponse)(nil), // 28: hfbroker.v1.ReportGitCredentialResponse
-	(*LockResponse)(nil),                // 29: hfbroker.v1.LockResponse
-	(*UnlockResponse)(nil),              // 30: hfbroker.v1.UnlockResponse
-	(*ChangePassphraseResponse)(nil),    // 31: hfbroker.v1.ChangePassphraseResponse
-	(*MigrateResponse)(nil),             // 32: hfbroker.v1.MigrateResponse
-	(*CheckResponse)(nil),               // 33: hfbroker.v1.CheckResponse
-	(*StartWebLoginResponse)(nil),       // 34: hfbroker.v1.StartWebLoginResponse
-	(*PollWebLoginResponse)(nil),        // 35: hfbroker.v1.PollWebLoginResponse
+	(*RegisterForwardRequest)(nil),      // 18: hfbroker.v1.RegisterForwardRequest
+	(*AddTokenResponse)(nil),            // 19: hfbroker.v1.AddTokenResponse
+	(*RemoveTokenResponse)(nil),         // 20: hfbroker.v1.RemoveTokenResponse
+	(*ListProfilesResponse)(nil),        // 21: hfbroker.v1.ListProfilesResponse
+	(*SetDefaultResponse)(nil),          // 22: hfbroker.v1.SetDefaultResponse
+	(*WhoamiResponse)(nil),              // 23: hfbroker.v1.WhoamiResponse
+	(*LeaseResponse)(nil),               // 24: hfbroker.v1.LeaseResponse
+	(*ListLeasesResponse)(nil),          // 25: hfbroker.v1.ListLeasesResponse
+	(*RevokeLeaseResponse)(nil),         // 26: hfbroker.v1.RevokeLeaseResponse
+	(*RenewLeaseResponse)(nil),          // 27: hfbroker.v1.RenewLeaseResponse
+	(*StatusResponse)(nil),              // 28: hfbroker.v1.StatusResponse
+	(*ReportGitCredentialResponse)(nil), // 29: hfbroker.v1.ReportGitCredentialResponse
+	(*LockResponse)(nil),                // 30: hfbroker.v1.LockResponse
+	(*UnlockResponse)(nil),              // 31: hfbroker.v1.UnlockResponse
+	(*ChangePassphraseResponse)(nil),    // 32: hfbroker.v1.ChangePassphraseResponse
+	(*MigrateResponse)(nil),             // 33: hfbroker.v1.MigrateResponse
+	(*CheckResponse)(nil),               // 34: hfbroker.v1.CheckResponse
+	(*StartWebLoginResponse)(nil),       // 35: hfbroker.v1.StartWebLoginResponse
+	(*PollWebLoginResponse)(nil),        // 36: hfbroker.v1.PollWebLoginResponse
+	(*RegisterForwardResponse)(nil),     // 37: hfbroker.v1.RegisterForwardResponse
 }
 var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	0,  // 0: hfbroker.v1.BrokerService.AddToken:input_type -> hfbroker.v1.AddTokenRequest
@@ -109,26 +112,28 @@ var file_hfbroker_v1_broker_service_proto_depIdxs = []int32{
 	15, // 15: hfbroker.v1.BrokerService.Check:input_type -> hfbroker.v1.CheckRequest
 	16, // 16: hfbroker.v1.BrokerService.StartWebLogin:input_type -> hfbroker.v1.StartWebLoginRequest
 	17, // 17: hfbroker.v1.BrokerService.PollWebLogin:input_type -> hfbroker.v1.PollWebLoginRequest
-	18, // 18: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
-	19, // 19: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
-	20, // 20: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
-	21, // 21: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
-	22, // 22: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
-	23, // 23: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
-	24, // 24: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
-	25, // 25: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
-	26, // 26: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
-	27, // 27: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
-	28, // 28: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
-	29, // 29: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
-	30, // 30: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
-	31, // 31: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
-	32, // 32: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
-	33, // 33: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
-	34, // 34: hfbroker.v1.BrokerService.StartWebLogin:output_type -> hfbroker.v1.StartWebLoginResponse
-	35, // 35: hfbroker.v1.BrokerService.PollWebLogin:output_type -> hfbroker.v1.PollWebLoginResponse
-	18, // [18:36] is the sub-list for method output_type
-	0,  // [0:18] is the sub-list for method input_type
+	18, // 18: hfbroker.v1.BrokerService.RegisterForward:input_type -> hfbroker.v1.RegisterForwardRequest
+	19, // 19: hfbroker.v1.BrokerService.AddToken:output_type -> hfbroker.v1.AddTokenResponse
+	20, // 20: hfbroker.v1.BrokerService.RemoveToken:output_type -> hfbroker.v1.RemoveTokenResponse
+	21, // 21: hfbroker.v1.BrokerService.ListProfiles:output_type -> hfbroker.v1.ListProfilesResponse
+	22, // 22: hfbroker.v1.BrokerService.SetDefault:output_type -> hfbroker.v1.SetDefaultResponse
+	23, // 23: hfbroker.v1.BrokerService.Whoami:output_type -> hfbroker.v1.WhoamiResponse
+	24, // 24: hfbroker.v1.BrokerService.Lease:output_type -> hfbroker.v1.LeaseResponse
+	25, // 25: hfbroker.v1.BrokerService.ListLeases:output_type -> hfbroker.v1.ListLeasesResponse
+	26, // 26: hfbroker.v1.BrokerService.RevokeLease:output_type -> hfbroker.v1.RevokeLeaseResponse
+	27, // 27: hfbroker.v1.BrokerService.RenewLease:output_type -> hfbroker.v1.RenewLeaseResponse
+	28, // 28: hfbroker.v1.BrokerService.Status:output_type -> hfbroker.v1.StatusResponse
+	29, // 29: hfbroker.v1.BrokerService.ReportGitCredential:output_type -> hfbroker.v1.ReportGitCredentialResponse
+	30, // 30: hfbroker.v1.BrokerService.Lock:output_type -> hfbroker.v1.LockResponse
+	31, // 31: hfbroker.v1.BrokerService.Unlock:output_type -> hfbroker.v1.UnlockResponse
+	32, // 32: hfbroker.v1.BrokerService.ChangePassphrase:output_type -> hfbroker.v1.ChangePassphraseResponse
+	33, // 33: hfbroker.v1.BrokerService.Migrate:output_type -> hfbroker.v1.MigrateResponse
+	34, // 34: hfbroker.v1.BrokerService.Check:output_type -> hfbroker.v1.CheckResponse
+	35, // 35: hfbroker.v1.BrokerService.StartWebLogin:output_type -> hfbroker.v1.StartWebLoginResponse
+	36, // 36: hfbroker.v1.BrokerService.PollWebLogin:output_type -> hfbroker.v1.PollWebLoginResponse
+	37, // 37: hfbroker.v1.BrokerService.RegisterForward:output_type -> hfbroker.v1.RegisterForwardResponse
+	19, // [19:38] is the sub-list for method output_type
+	0,  // [0:19] is the sub-list for method input_type
 	0,  // [0:0] is the sub-list for extension type_name
 	0,  // [0:0] is the sub-list for extension extendee
 	0,  // [0:0] is the sub-list for field type_name

@@ -42,6 +42,7 @@ const (
 	BrokerService_Check_FullMethodName               = "/hfbroker.v1.BrokerService/Check"
 	BrokerService_StartWebLogin_FullMethodName       = "/hfbroker.v1.BrokerService/StartWebLogin"
 	BrokerService_PollWebLogin_FullMethodName        = "/hfbroker.v1.BrokerService/PollWebLogin"
+	BrokerService_RegisterForward_FullMethodName     = "/hfbroker.v1.BrokerService/RegisterForward"
 )
 
 // BrokerServiceClient is the client API for BrokerService service.
@@ -95,6 +96,10 @@ type BrokerServiceClient interface {
 	// PollWebLogin asks the Hub once whether the code was approved; once it
 	// was, the daemon stores both tokens and answers with the profile.
 	PollWebLogin(ctx context.Context, in *v1.PollWebLoginRequest, opts ...grpc.CallOption) (*v1.PollWebLoginResponse, error)
+	// RegisterForward records an ssh forward of the restricted socket
+	// (`hfbroker ssh`): the caller, which then becomes the ssh process, is the
+	// forward; its leases end when that process exits. Only on the main socket.
+	RegisterForward(ctx context.Context, in *v1.RegisterForwardRequest, opts ...grpc.CallOption) (*v1.RegisterForwardResponse, error)
 }
 
 type brokerServiceClient struct {
@@ -285,6 +290,16 @@ func (c *brokerServiceClient) PollWebLogin(ctx context.Context, in *v1.PollWebLo
 	return out, nil
 }
 
+func (c *brokerServiceClient) RegisterForward(ctx context.Context, in *v1.RegisterForwardRequest, opts ...grpc.CallOption) (*v1.RegisterForwardResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(v1.RegisterForwardResponse)
+	err := c.cc.Invoke(ctx, BrokerService_RegisterForward_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // BrokerServiceServer is the server API for BrokerService service.
 // All implementations must embed UnimplementedBrokerServiceServer
 // for forward compatibility.
@@ -336,6 +351,10 @@ type BrokerServiceServer interface {
 	// PollWebLogin asks the Hub once whether the code was approved; once it
 	// was, the daemon stores both tokens and answers with the profile.
 	PollWebLogin(context.Context, *v1.PollWebLoginRequest) (*v1.PollWebLoginResponse, error)
+	// RegisterForward records an ssh forward of the restricted socket
+	// (`hfbroker ssh`): the caller, which then becomes the ssh process, is the
+	// forward; its leases end when that process exits. Only on the main socket.
+	RegisterForward(context.Context, *v1.RegisterForwardRequest) (*v1.RegisterForwardResponse, error)
 	mustEmbedUnimplementedBrokerServiceServer()
 }
 
@@ -399,6 +418,9 @@ func (UnimplementedBrokerServiceServer) StartWebLogin(context.Context, *v1.Start
 }
 func (UnimplementedBrokerServiceServer) PollWebLogin(context.Context, *v1.PollWebLoginRequest) (*v1.PollWebLoginResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PollWebLogin not implemented")
+}
+func (UnimplementedBrokerServiceServer) RegisterForward(context.Context, *v1.RegisterForwardRequest) (*v1.RegisterForwardResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RegisterForward not implemented")
 }
 func (UnimplementedBrokerServiceServer) mustEmbedUnimplementedBrokerServiceServer() {}
 func (UnimplementedBrokerServiceServer) testEmbeddedByValue()                       {}
@@ -745,6 +767,24 @@ func _BrokerService_PollWebLogin_Handler(srv interface{}, ctx context.Context, d
 	return interceptor(ctx, in, info, handler)
 }
 
+func _BrokerService_RegisterForward_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(v1.RegisterForwardRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(BrokerServiceServer).RegisterForward(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: BrokerService_RegisterForward_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(BrokerServiceServer).RegisterForward(ctx, req.(*v1.RegisterForwardRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // BrokerService_ServiceDesc is the grpc.ServiceDesc for BrokerService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -823,6 +863,10 @@ var BrokerService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "PollWebLogin",
 			Handler:    _BrokerService_PollWebLogin_Handler,
+		},
+		{
+			MethodName: "RegisterForward",
+			Handler:    _BrokerService_RegisterForward_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

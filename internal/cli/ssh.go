@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"math/big"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
+)
+
+func init() { extraCommands = append(extraCommands, newCmdSSH) }
+
+// SSHOptions are ssh's inputs.
+type SSHOptions struct {
+	Factory    *Factory
+	AllowWrite bool
+	AllowEnv   bool
+	Repos      []string
+	RemoteDir  string
+	ProxyPort  int
+	Host       string
+	SSHArgs    []string
+	Command    []string
+}
+
+func newCmdSSH(f *Factory) *cobra.Command {
+	opts := &SSHOptions{Factory: f}
+	cmd := &cobra.Command{
+		Use:   "ssh [--allow-write] [--allow-env] [--repo PATTERN]... HOST [SSH ARGS...] [-- REMOTE COMMAND...]",
+		Short: "Log in to a machine over ssh and let it use hfbroker's leases, never holding a token",
+		Long: `Run the system ssh to HOST, forwarding hfbrokerd's restricted socket (remote.sock)
+to a private path there and the Hub proxy's port to its loopback. On HOST,
+'hfbroker exec', 'hfbroker exec --proxy' and the git helper then work with no
+daemon, keychain or token of their own: HFBROKER_SOCKET points at the forward.
+
+What the remote may ask for is limited here:
+  by default     read leases through the proxy only (the real token stays here)
+  --allow-write  leases that can write
+  --allow-env    leases that hand out the real token (plain exec, git, token)
+  --repo P       only repos matching P (e.g. acme/llm, acme/*); repeatable
+Every lease of the forward ends when the ssh session ends.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Host = args[0]
+			rest := args[1:]
+			for i, a := range rest {
+				if a == "--" {
+					opts.SSHArgs, opts.Command = rest[:i], rest[i+1:]
+					return sshRun(cmd.Context(), opts)
+				}
+			}
+			opts.SSHArgs = rest
+			return sshRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().SetInterspersed(false) // everything after HOST is ssh's
+	cmd.Flags().BoolVar(&opts.AllowWrite, "allow-write", false, "let the remote take leases that can write")
+	cmd.Flags().BoolVar(&opts.AllowEnv, "allow-env", false, "let the remote take leases that hold the real token")
+	cmd.Flags().StringArrayVar(&opts.Repos, "repo", nil, "let the remote ask only for repos matching this pattern (repeatable)")
+	cmd.Flags().StringVar(&opts.RemoteDir, "remote-dir", "", "private directory on the remote for the socket (default ${XDG_RUNTIME_DIR:-$HOME/.hfbroker}/forward)")
+	cmd.Flags().IntVar(&opts.ProxyPort, "remote-proxy-port", 0, "port on the remote's loopback for the proxy (default: a random one)")
+	return cmd
+}
+
+func sshRun(ctx context.Context, opts *SSHOptions) error {
+	f := opts.Factory
+	if strings.HasPrefix(opts.Host, "-") {
+		return errorWithHint(ExitUsage, "put hfbroker's flags first, then HOST, then ssh's options", "HOST must come before ssh's options (got %q)", opts.Host)
+	}
+	sshPath := f.Env("HFBROKER_SSH")
+	if sshPath == "" {
+		p, err := exec.LookPath("ssh")
+		if err != nil {
+			return errorWithHint(ExitError, "install OpenSSH's client (apt-get install openssh-client)", "ssh not found on PATH")
+		}
+		sshPath = p
+	}
+	remotePort := opts.ProxyPort
+	if remotePort == 0 {
+		// Below Linux's ephemeral range (32768-60999): a port there may be
+		// some outgoing connection's local port, and the bind would fail.
+		n, err := rand.Int(rand.Reader, big.NewInt(32768-10000))
+		if err != nil {
+			return err
+		}
+		remotePort = 10000 + int(n.Int64())
+	}
+	if remotePort < 1 || remotePort > 65535 {
+		return errorWithHint(ExitUsage, "pass a port between 1 and 65535", "--remote-proxy-port %d is out of range", remotePort)
+	}
+
+	var id [6]byte
+	rand.Read(id[:])
+	sockName := "remote-" + hex.EncodeToString(id[:]) + ".sock"
+	// 1. A private directory on the remote, and no stale socket where ours goes.
+	dir, err := sshPrepare(ctx, sshPath, opts, sockName)
+	if err != nil {
+		return err
+	}
+	remoteSock := dir + "/" + sockName
+
+	// 2. Register this process as the forward: it becomes ssh below, and
+	// the daemon ends the forward's leases the moment it exits.
+	var reg *pb.RegisterForwardResponse
+	if err := withClient(ctx, f, func(c *client.Client) error {
+		if client.Restricted(c.Socket, f.Env) {
+			return errorWithHint(ExitError, "run 'hfbroker ssh' on the machine that holds the tokens",
+				"%s is a restricted socket: it cannot be forwarded again", c.Socket)
+		}
+		reg, err = c.RegisterForward(ctx, &pb.RegisterForwardRequest{Host: opts.Host, AllowWrite: opts.AllowWrite,
+			AllowEnv: opts.AllowEnv, Repos: opts.Repos, RemoteProxyPort: int32(remotePort)})
+		return err
+	}); err != nil {
+		return err
+	}
+
+	// 3. Become ssh.
+	argv := []string{"ssh",
+		// A connection of our own: a shared master would carry the
+		// forwards in another process, which the daemon does not know.
+		"-o", "ControlMaster=no", "-o", "ControlPath=none",
+		"-o", "ExitOnForwardFailure=yes",
+		"-R", remoteSock + ":" + reg.GetRestrictedSocket(),
+		"-R", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", remotePort, reg.GetProxyPort()),
+	}
+	envs := []string{"HFBROKER_SOCKET=" + shellQuote(remoteSock), client.ForwardEnv + "=" + shellQuote(opts.Host)}
+	var remote string
+	if len(opts.Command) > 0 {
+		q := make([]string, len(opts.Command))
+		for i, a := range opts.Command {
+			q[i] = shellQuote(a)
+		}
+		remote = "env " + strings.Join(envs, " ") + " " + strings.Join(q, " ")
+	} else {
+		argv = append(argv, "-t")
+		remote = "env " + strings.Join(envs, " ") + ` sh -c 'exec "${SHELL:-/bin/sh}" -l'`
+	}
+	argv = append(argv, opts.SSHArgs...)
+	argv = append(argv, "--", opts.Host, remote)
+	err = syscall.Exec(sshPath, argv, os.Environ())
+	return fmt.Errorf("run %s: %w", sshPath, err)
+}
+
+// sshPrepare makes the remote's private socket directory (0700) and removes
+// a stale socket at our path; it returns the directory.
+func sshPrepare(ctx context.Context, sshPath string, opts *SSHOptions, sockName string) (string, error) {
+	base := `"${XDG_RUNTIME_DIR:-$HOME/.hfbroker}/forward"`
+	if opts.RemoteDir != "" {
+		base = shellQuote(opts.RemoteDir)
+	}
+	script := `umask 077; d=` + base + `; mkdir -p "$d" && chmod 700 "$d" && rm -f "$d"/` + sockName + ` && printf '%s\n' "$d"`
+	argv := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=none"}, opts.SSHArgs...)
+	argv = append(argv, "--", opts.Host, script)
+	cmd := exec.CommandContext(ctx, sshPath, argv...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		msg := oneLine(errb.String())
+		if msg == "" {
+			msg = err.Error()
+		}
+		return "", errorWithHint(ExitError, "check that 'ssh "+opts.Host+"' works on its own", "prepare the socket directory on %s: %s", opts.Host, msg)
+	}
+	dir := strings.TrimSpace(out.String())
+	if i := strings.LastIndexByte(dir, '\n'); i >= 0 {
+		dir = dir[i+1:] // a login banner may come first
+	}
+	if !strings.HasPrefix(dir, "/") {
+		return "", errorWithHint(ExitError, "pass --remote-dir /an/absolute/dir", "the remote's socket directory %q is not an absolute path", dir)
+	}
+	return dir, nil
+}
+
+// shellQuote quotes s for a POSIX shell (the remote's sh runs ssh's command).
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=:@,+%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
