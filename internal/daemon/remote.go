@@ -22,7 +22,6 @@ import (
 	"log/slog"
 	"net"
 	"net/url"
-	"os"
 	"path"
 	"path/filepath"
 	"strconv"
@@ -30,7 +29,6 @@ import (
 	"time"
 	"unicode"
 
-	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -172,65 +170,6 @@ func (fw *forwards) closed(p *forwardPolicy) {
 	if fw.onClosed != nil {
 		fw.onClosed(p.fwd.ID)
 	}
-}
-
-// watch calls exited once pid has exited (through a pidfd in the runtime's
-// poller; polling on kernels without pidfds), unless stop comes first.
-func (fw *forwards) watch(pid int, exited func()) (stop func(), err error) {
-	done := make(chan struct{})
-	var once sync.Once
-	stop = func() { once.Do(func() { close(done) }) }
-	fd, perr := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
-	fw.wg.Add(1)
-	if perr != nil {
-		go func() {
-			defer fw.wg.Done()
-			t := time.NewTicker(250 * time.Millisecond)
-			defer t.Stop()
-			for {
-				select {
-				case <-done:
-					return
-				case <-t.C:
-					if unix.Kill(pid, 0) == unix.ESRCH {
-						exited()
-						return
-					}
-				}
-			}
-		}()
-		return stop, nil
-	}
-	f := os.NewFile(uintptr(fd), "pidfd")
-	rc, err := f.SyscallConn()
-	if err != nil {
-		f.Close()
-		fw.wg.Done()
-		return nil, err
-	}
-	go func() {
-		<-done
-		f.Close() // wakes the Read below with an error
-	}()
-	go func() {
-		defer fw.wg.Done()
-		rerr := rc.Read(func(fd uintptr) bool {
-			// A pidfd is readable once its process has exited.
-			fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-			n, _ := unix.Poll(fds, 0)
-			return n > 0
-		})
-		select {
-		case <-done:
-			return
-		default:
-		}
-		if rerr == nil {
-			exited()
-		}
-		stop()
-	}()
-	return stop, nil
 }
 
 // policyFor says what a peer of the restricted socket may do.
