@@ -148,24 +148,10 @@ func (b *Broker) chooseForRepo(ctx context.Context, req LeaseRequest) (Profile, 
 		req.Access = AccessRead
 	}
 	ps, _ := b.Profiles()
-	var cands []access.Candidate
-	byName := map[string]Profile{}
-	var reasons []Reason
-	for _, p := range ps {
-		if req.Endpoint != "" && !strings.EqualFold(strings.TrimRight(req.Endpoint, "/"), p.Endpoint) {
-			reasons = append(reasons, Reason{p.Name, "bound to " + p.Endpoint})
-			continue
-		}
-		if p.Rejected {
-			reasons = append(reasons, Reason{p.Name, rejectedReason})
-			continue
-		}
-		cands = append(cands, access.Candidate{Name: p.Name, Me: p.Whoami})
-		byName[p.Name] = p
-	}
 	if len(ps) == 0 {
 		return Profile{}, errorf(KindNotFound, "run 'hfbroker login'", "no token is stored")
 	}
+	cands, byName, reasons := candidates(ps, req.Endpoint)
 	policy := access.Policy{Endpoint: req.Endpoint}
 	info := b.repoInfo(ctx, *req.Repo, req.Endpoint)
 	name, denials := policy.Choose(cands, *req.Repo, req.Access, info, b.now())
@@ -219,3 +205,23 @@ func writeFlag(a Access) string {
 
 // rejectedReason explains a profile whose token the Hub answered 401 for.
 const rejectedReason = "the Hub rejected this token (revoked or deleted); log in with a new one"
+
+// candidates are the profiles a choice may consider for endpoint, with one
+// reason for each one it may not (bound to another endpoint, rejected by
+// the Hub).
+func candidates(ps []Profile, endpoint string) (cands []access.Candidate, byName map[string]Profile, reasons []Reason) {
+	byName = map[string]Profile{}
+	for _, p := range ps {
+		if endpoint != "" && !strings.EqualFold(strings.TrimRight(endpoint, "/"), p.Endpoint) {
+			reasons = append(reasons, Reason{p.Name, "bound to " + p.Endpoint})
+			continue
+		}
+		if p.Rejected {
+			reasons = append(reasons, Reason{p.Name, rejectedReason})
+			continue
+		}
+		cands = append(cands, access.Candidate{Name: p.Name, Me: p.Whoami})
+		byName[p.Name] = p
+	}
+	return cands, byName, reasons
+}

@@ -136,21 +136,7 @@ func (b *Broker) chooseForRepos(ctx context.Context, req LeaseRequest) (Profile,
 	if len(ps) == 0 {
 		return Profile{}, errorf(KindNotFound, "run 'hfbroker login'", "no token is stored")
 	}
-	var cands []access.Candidate
-	byName := map[string]Profile{}
-	var reasons []Reason
-	for _, p := range ps {
-		if req.Endpoint != "" && !strings.EqualFold(strings.TrimRight(req.Endpoint, "/"), p.Endpoint) {
-			reasons = append(reasons, Reason{p.Name, "bound to " + p.Endpoint})
-			continue
-		}
-		if p.Rejected {
-			reasons = append(reasons, Reason{p.Name, rejectedReason})
-			continue
-		}
-		cands = append(cands, access.Candidate{Name: p.Name, Me: p.Whoami})
-		byName[p.Name] = p
-	}
+	cands, byName, reasons := candidates(ps, req.Endpoint)
 	fill(req.Endpoint)
 	name, denials := access.Policy{Endpoint: req.Endpoint}.ChooseAll(cands, wants, b.now())
 	if name != "" {
