@@ -176,3 +176,31 @@ func TestRenewExtendsALiveLeaseAndRefusesAnEndedOne(t *testing.T) {
 		t.Errorf("renew an unknown lease: err = %v, want not found", err)
 	}
 }
+
+// Only job leases outlive a restart: a token or git lease belongs to one
+// short command. Saving every lease made each 'hfbroker token' a state
+// write and, under load, copied tens of thousands of leases under the
+// broker's mutex every 100 ms (lease p99 at 16 clients went from 1.6x to
+// 7.4x the raw echo's).
+func TestOnlyJobLeasesAreSavedForARestart(t *testing.T) {
+	w := newLeaseWorld(t)
+	changed := 0
+	w.b.opts.OnLeasesChanged = func() { changed++ }
+	w.procs.set(100, 1)
+	for _, p := range []Purpose{PurposeToken, PurposeGit} {
+		if _, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: p, TTL: time.Minute, Caller: Caller{UID: 1000, PID: 100}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changed != 0 || len(w.b.SavedLeases()) != 0 {
+		t.Fatalf("token and git leases: %d state writes asked, %d saved; want none", changed, len(w.b.SavedLeases()))
+	}
+	for _, p := range []Purpose{PurposeExec, PurposeProxy} {
+		if _, err := w.b.Lease(context.Background(), LeaseRequest{Purpose: p, TTL: time.Minute, Caller: Caller{UID: 1000, PID: 100}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if changed != 2 || len(w.b.SavedLeases()) != 2 {
+		t.Fatalf("exec and proxy leases: %d state writes asked, %d saved; want 2 and 2", changed, len(w.b.SavedLeases()))
+	}
+}

@@ -273,7 +273,9 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	// a fast job's exited processes out of l.members.
 	granted := l.snapshot()
 	b.mu.Unlock()
-	b.leasesChanged()
+	if l.Persisted() {
+		b.leasesChanged()
+	}
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
 		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String()}, withPID(req.Caller, pid, exe))
@@ -481,7 +483,9 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 	b.wakeReaperLocked(l, now)
 	c := l.snapshot()
 	b.mu.Unlock()
-	b.leasesChanged()
+	if c.Persisted() {
+		b.leasesChanged()
+	}
 	b.audit(audit.Event{Event: "lease.renewed", LeaseID: c.ID, Profile: c.Profile, Fingerprint: c.Fingerprint,
 		Repo: leaseRepos(&c), Access: accessText(c.Access), Purpose: string(c.Purpose), Reason: "renewed for " + ttl.String()}, caller)
 	return c, nil

@@ -58,8 +58,11 @@ type SavedProc struct {
 // SavedLeases returns the live leases to save, newest first.
 func (b *Broker) SavedLeases() []SavedLease {
 	b.mu.Lock()
-	out := make([]SavedLease, 0, len(b.leases))
+	var out []SavedLease
 	for _, l := range b.leases {
+		if !l.Persisted() {
+			continue
+		}
 		s := SavedLease{ID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint, Endpoint: l.Endpoint, User: l.User,
 			UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, Repo: l.Repo, Access: accessText(l.Access), Purpose: l.Purpose, Label: l.Label,
 			GrantedAt: l.GrantedAt, ExpiresAt: l.ExpiresAt, Follow: l.Follow, UntilExit: l.UntilExit, JobStart: l.jobStart,
@@ -245,6 +248,13 @@ func readLeaseKey(ctx context.Context, store Store) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// Persisted says whether the lease is kept across a daemon restart: a job's
+// (exec, exec --proxy, a Jupyter kernel), which may run for days. A token
+// or git lease belongs to one short command that has its token already;
+// saving those would cost a write per 'hfbroker token' and, under load,
+// hold the broker while tens of thousands of them are copied.
+func (l *Lease) Persisted() bool { return l.Purpose == PurposeExec || l.Purpose == PurposeProxy }
 
 func (b *Broker) leasesChanged() {
 	if b.opts.OnLeasesChanged != nil {

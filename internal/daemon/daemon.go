@@ -132,18 +132,23 @@ func Run(ctx context.Context, opts Options) error {
 
 	set := settingsOf(cfg)
 	b, err := broker.New(broker.Options{
-		Store:           store,
-		Hub:             hub.New(),
-		Audit:           auditLog,
-		Profiles:        &broker.ProfileStore{Path: paths.ProfilesFile()},
-		Logger:          log,
-		DefaultTTL:      set.DefaultTTL,
-		MaxTTL:          set.MaxTTL,
-		GitTTL:          set.GitTTL,
-		Routes:          set.Routes,
-		GitPrefer:       set.GitPrefer,
-		MaxUntilExit:    set.MaxUntilExit,
-		OnLeaseEnd:      func(l broker.Lease) { px.End(l); state.changed(false) },
+		Store:        store,
+		Hub:          hub.New(),
+		Audit:        auditLog,
+		Profiles:     &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Logger:       log,
+		DefaultTTL:   set.DefaultTTL,
+		MaxTTL:       set.MaxTTL,
+		GitTTL:       set.GitTTL,
+		Routes:       set.Routes,
+		GitPrefer:    set.GitPrefer,
+		MaxUntilExit: set.MaxUntilExit,
+		OnLeaseEnd: func(l broker.Lease) {
+			px.End(l)
+			if l.Persisted() {
+				state.changed(false)
+			}
+		},
 		OnLeasesChanged: func() { state.changed(false) },
 		// OAuth profiles refresh with the client that issued them; this is
 		// for those whose login did not record one.
