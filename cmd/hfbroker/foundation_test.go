@@ -42,13 +42,7 @@ const nobody = 65534
 // requireRoot skips a test that needs to switch uid, unless CI demands it.
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Getuid() == 0 {
-		return
-	}
-	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
-		t.Fatal("HFBROKER_TEST_REQUIRE_ROOT=1 but the tests do not run as root")
-	}
-	t.Skip("needs root to run a process as another uid; CI sets HFBROKER_TEST_REQUIRE_ROOT=1 to make it mandatory")
+	testutil.RequireRoot(t, "to run a process as another uid")
 }
 
 // world is a private HOME and socket for a Go-level foundation test.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/testutil"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -337,16 +338,7 @@ func TestAnotherUIDIsDeniedEvenAnUnknownMethod(t *testing.T) {
 // nobody is the uid the cross-user test runs its client as.
 const nobody = 65534
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() == 0 {
-		return
-	}
-	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
-		t.Fatal("this test needs root to run a process as uid 65534 (HFBROKER_TEST_REQUIRE_ROOT=1)")
-	}
-	t.Skip("needs root to run a process as uid 65534; set HFBROKER_TEST_REQUIRE_ROOT=1 to make this fatal")
-}
+func requireRoot(t *testing.T) { t.Helper(); testutil.RequireRoot(t, "to run a process as uid 65534") }
 
 // copyTestBinary copies the test binary into dir, readable and executable by
 // everyone: uid 65534 cannot reach the go build cache.

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/hfbroker/hfbroker/internal/testutil"
 )
 
 // testWorkFactor keeps scrypt cheap in tests; production uses age's default.
@@ -257,16 +259,7 @@ func TestFileRefusesAVaultOwnedByAnotherUser(t *testing.T) {
 
 // requireRoot skips when not root, unless HFBROKER_TEST_REQUIRE_ROOT=1 says
 // the run must cover root-only tests (CI runs as root).
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Geteuid() == 0 {
-		return
-	}
-	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
-		t.Fatal("HFBROKER_TEST_REQUIRE_ROOT=1 but the tests do not run as root")
-	}
-	t.Skip("needs root to give a file to another uid; CI sets HFBROKER_TEST_REQUIRE_ROOT=1")
-}
+func requireRoot(t *testing.T) { t.Helper(); testutil.RequireRoot(t, "to give a file to another uid") }
 
 // assertNoRunOf fails when err's text holds any 8-byte run of secret.
 func assertNoRunOf(t *testing.T, op string, err error, secret string) {

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/hfbroker/hfbroker/internal/testutil"
 )
 
 // childModeEnv makes the re-executed test binary run a helper instead of the
@@ -55,13 +57,7 @@ func shortDir(t *testing.T) string {
 // this run must cover the cross-user cases (CI runs as root).
 func requireRoot(t *testing.T) {
 	t.Helper()
-	if os.Getuid() == 0 {
-		return
-	}
-	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
-		t.Fatal("this test needs root (HFBROKER_TEST_REQUIRE_ROOT=1)")
-	}
-	t.Skip("needs root to create files owned by another uid; set HFBROKER_TEST_REQUIRE_ROOT=1 to make this fatal")
+	testutil.RequireRoot(t, "to create files owned by another uid")
 }
 
 func mustListen(t *testing.T, path string) *Listener {

@@ -3,7 +3,9 @@ package testutil
 
 import (
 	"bytes"
+	"os"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a bytes.Buffer that goroutines may write while a test reads
@@ -23,4 +25,19 @@ func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// RequireRoot skips a test that needs root (to run a process as, or give a
+// file to, another uid), unless HFBROKER_TEST_REQUIRE_ROOT=1 (CI), where
+// not being root fails it: such a test must not skip silently there. why
+// says what the test needs root for.
+func RequireRoot(t testing.TB, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
+		t.Fatalf("HFBROKER_TEST_REQUIRE_ROOT=1 but the tests do not run as root (needed %s)", why)
+	}
+	t.Skipf("needs root %s; set HFBROKER_TEST_REQUIRE_ROOT=1 to make this fatal", why)
 }

@@ -52,16 +52,7 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-func requireRoot(t *testing.T) {
-	t.Helper()
-	if os.Getuid() == 0 {
-		return
-	}
-	if os.Getenv("HFBROKER_TEST_REQUIRE_ROOT") == "1" {
-		t.Fatal("this test needs root to run a process as uid 65534 (HFBROKER_TEST_REQUIRE_ROOT=1)")
-	}
-	t.Skip("needs root to run a process as uid 65534; set HFBROKER_TEST_REQUIRE_ROOT=1 to make this fatal")
-}
+func requireRoot(t *testing.T) { t.Helper(); testutil.RequireRoot(t, "to run a process as uid 65534") }
 
 // sharedDir returns a short-named directory with the given mode, so that
 // sockets fit in sun_path and, for the cross-user tests, uid 65534 can reach
