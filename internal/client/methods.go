@@ -73,9 +73,19 @@ func (c *Client) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusR
 	return invoke(ctx, c, "Status", req, new(pb.StatusResponse))
 }
 
-// ReportGitCredential calls BrokerService.ReportGitCredential.
+// ReportGitCredential calls BrokerService.ReportGitCredential. Its messages
+// are encoded by hand (wire.go), as Lease's are: git runs the helper's
+// store after every operation that used a token.
 func (c *Client) ReportGitCredential(ctx context.Context, req *pb.ReportGitCredentialRequest) (*pb.ReportGitCredentialResponse, error) {
-	return invoke(ctx, c, "ReportGitCredential", req, new(pb.ReportGitCredentialResponse))
+	out, err := invokeRaw(ctx, c, "ReportGitCredential", appendReportGitCredentialRequest(nil, req))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := decodeReportGitCredentialResponse(out)
+	if err != nil {
+		return nil, &lane.Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode ReportGitCredential response: %v", err)}
+	}
+	return resp, nil
 }
 
 // Lock calls BrokerService.Lock.

@@ -7,7 +7,7 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-// The Lease call's messages are encoded here by hand, with protowire, as
+// The Lease and ReportGitCredential calls' messages are encoded here by hand, with protowire, as
 // proto.Marshal and proto.Unmarshal would: their first reflective use builds
 // broker.proto's descriptors and the types' coders, about a millisecond of
 // CPU in a CLI process that lives for a few (issue 16). Building and reading
@@ -40,10 +40,7 @@ func appendMessage(b []byte, num protowire.Number, m []byte) []byte {
 func appendLeaseRequest(b []byte, req *pb.LeaseRequest) []byte {
 	b = appendString(b, 1, req.GetProfile())
 	if r := req.GetRepo(); r != nil {
-		var m []byte
-		m = appendVarint(m, 1, uint64(int64(r.GetType())))
-		m = appendString(m, 2, r.GetId())
-		b = appendMessage(b, 2, m)
+		b = appendMessage(b, 2, appendRepo(nil, r))
 	}
 	b = appendVarint(b, 3, uint64(int64(req.GetAccess())))
 	b = appendVarint(b, 4, uint64(int64(req.GetPurpose())))
@@ -56,6 +53,42 @@ func appendLeaseRequest(b []byte, req *pb.LeaseRequest) []byte {
 		b = appendVarint(b, 8, 1)
 	}
 	return b
+}
+
+// appendRepo encodes a Repo.
+func appendRepo(b []byte, r *pb.Repo) []byte {
+	b = appendVarint(b, 1, uint64(int64(r.GetType())))
+	return appendString(b, 2, r.GetId())
+}
+
+// appendReportGitCredentialRequest appends req's encoding.
+func appendReportGitCredentialRequest(b []byte, req *pb.ReportGitCredentialRequest) []byte {
+	b = appendVarint(b, 1, uint64(int64(req.GetOperation())))
+	b = appendString(b, 2, req.GetFingerprint())
+	if r := req.GetRepo(); r != nil {
+		b = appendMessage(b, 3, appendRepo(nil, r))
+	}
+	return appendString(b, 4, req.GetHost())
+}
+
+// decodeReportGitCredentialResponse decodes a ReportGitCredentialResponse,
+// skipping fields it does not know.
+func decodeReportGitCredentialResponse(b []byte) (*pb.ReportGitCredentialResponse, error) {
+	resp := &pb.ReportGitCredentialResponse{}
+	err := decodeFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		switch {
+		case num == 1 && typ == protowire.VarintType:
+			x, _ := protowire.ConsumeVarint(v)
+			resp.Known = x != 0
+		case num == 2 && typ == protowire.BytesType:
+			resp.Profile = string(v)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
 }
 
 // appendSecondsNanos encodes a google.protobuf.Duration or Timestamp.

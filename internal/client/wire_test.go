@@ -25,7 +25,7 @@ func fieldNumbers(m proto.Message) []protoreflect.FieldNumber {
 	return nums
 }
 
-// Issue 16: Lease's messages are encoded by hand (wire.go) so that
+// Issue 16: Lease's and ReportGitCredential's messages are encoded by hand (wire.go) so that
 // `hfbroker token` does not pay for proto's reflection. The encoding must
 // stay proto's, and a field added to these messages fails this test until
 // wire.go knows it (the hand codec would silently drop it).
@@ -39,6 +39,8 @@ func TestLeaseMessagesMatchProto(t *testing.T) {
 		{&durationpb.Duration{}, []protoreflect.FieldNumber{1, 2}},
 		{&pb.LeaseResponse{}, []protoreflect.FieldNumber{1, 2, 3, 4, 5, 6, 7, 8}},
 		{&timestamppb.Timestamp{}, []protoreflect.FieldNumber{1, 2}},
+		{&pb.ReportGitCredentialRequest{}, []protoreflect.FieldNumber{1, 2, 3, 4}},
+		{&pb.ReportGitCredentialResponse{}, []protoreflect.FieldNumber{1, 2}},
 	} {
 		if got := fieldNumbers(tc.m); !slices.Equal(got, tc.want) {
 			t.Errorf("%s has fields %v; wire.go knows %v: teach it the new ones", tc.m.ProtoReflect().Descriptor().FullName(), got, tc.want)
@@ -98,5 +100,36 @@ func TestLeaseMessagesMatchProto(t *testing.T) {
 		if _, err := decodeLeaseResponse(bad); err == nil {
 			t.Errorf("decodeLeaseResponse(%x) accepted a malformed message", bad)
 		}
+	}
+}
+
+func TestReportGitCredentialMessagesMatchProto(t *testing.T) {
+	for _, req := range []*pb.ReportGitCredentialRequest{
+		{},
+		{Operation: pb.GitOperation_GIT_OPERATION_ERASE, Fingerprint: "sha256:abcd", Repo: &pb.Repo{Type: pb.RepoType_REPO_TYPE_SPACE, Id: "acme/demo"}, Host: "huggingface.co"},
+		{Operation: pb.GitOperation_GIT_OPERATION_STORE, Repo: &pb.Repo{}},
+	} {
+		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendReportGitCredentialRequest(nil, req); !bytes.Equal(got, want) {
+			t.Errorf("appendReportGitCredentialRequest(%v) = %x, proto encodes %x", req, got, want)
+		}
+	}
+	for _, want := range []*pb.ReportGitCredentialResponse{{}, {Known: true, Profile: "work"}} {
+		b, err := proto.Marshal(want)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b = protowire.AppendTag(b, 99, protowire.BytesType)
+		b = protowire.AppendString(b, "future")
+		got, err := decodeReportGitCredentialResponse(b)
+		if err != nil || !proto.Equal(got, want) {
+			t.Errorf("decodeReportGitCredentialResponse = %v, %v; want %v", got, err, want)
+		}
+	}
+	if _, err := decodeReportGitCredentialResponse([]byte{0x12, 0x05}); err == nil {
+		t.Error("decodeReportGitCredentialResponse accepted a truncated field")
 	}
 }
