@@ -114,7 +114,7 @@ var hostOS = runtime.GOOS
 
 // Run runs hfbroker with a given factory.
 func Run(f *Factory, args []string) int {
-	root := NewRootCmd(f)
+	root := newRootCmdFor(f, args)
 	root.SetArgs(args)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
@@ -128,6 +128,77 @@ func Run(f *Factory, args []string) int {
 
 // NewRootCmd builds the command tree.
 func NewRootCmd(f *Factory) *cobra.Command {
+	root := newRootOnly(f)
+	for _, build := range commands() {
+		root.AddCommand(build(f))
+	}
+	return root
+}
+
+// newRootCmdFor builds the root with only the command args name, when they
+// plainly name one: a command such as `hfbroker token`, which git runs twice
+// per operation, then pays for building one command, not all of them (issue
+// 16). Anything else builds the whole tree: no command, a flag first, help,
+// shell completion, or a name no command has (cobra's "unknown command" and
+// its suggestions need every command).
+func newRootCmdFor(f *Factory, args []string) *cobra.Command {
+	name, ok := commandName(args)
+	if !ok {
+		return NewRootCmd(f)
+	}
+	for _, build := range commands() {
+		if cmd := build(f); cmd.Name() == name || cmd.HasAlias(name) {
+			root := newRootOnly(f)
+			root.AddCommand(cmd)
+			return root
+		}
+	}
+	return NewRootCmd(f)
+}
+
+// commandName returns the command args name when the tree needs nothing but
+// that command to run them.
+func commandName(args []string) (string, bool) {
+	if len(args) == 0 {
+		return "", false
+	}
+	name := args[0]
+	switch {
+	case name == "" || strings.HasPrefix(name, "-"), name == "help", name == "completion",
+		name == cobra.ShellCompRequestCmd, name == cobra.ShellCompNoDescRequestCmd:
+		return "", false
+	}
+	for _, a := range args[1:] {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "--help" {
+			// Help lists the command's place in the tree.
+			return "", false
+		}
+	}
+	return name, true
+}
+
+// commands are the constructors of hfbroker's commands, the hot ones first
+// so that building one of them by name builds little else.
+func commands() []func(*Factory) *cobra.Command {
+	builtin := []func(*Factory) *cobra.Command{
+		func(f *Factory) *cobra.Command { return newCmdToken(f, nil) },
+		newCmdGitCredential,
+		newCmdExec,
+		func(f *Factory) *cobra.Command { return newCmdLogin(f, nil) },
+		func(f *Factory) *cobra.Command { return newCmdLogout(f, nil) },
+		func(f *Factory) *cobra.Command { return newCmdList(f, nil) },
+		func(f *Factory) *cobra.Command { return newCmdSwitch(f, nil) },
+		func(f *Factory) *cobra.Command { return newCmdWhoami(f, nil) },
+		func(f *Factory) *cobra.Command { return newCmdStatus(f, nil) },
+	}
+	return append(builtin, extraCommands...)
+}
+
+// newRootOnly builds the root command without its subcommands.
+func newRootOnly(f *Factory) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "hfbroker",
 		Short:         "Keep Hugging Face tokens out of plaintext and hand each job the right one",
@@ -147,18 +218,6 @@ func NewRootCmd(f *Factory) *cobra.Command {
 		return cmd.Help()
 	}
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(
-		newCmdLogin(f, nil),
-		newCmdLogout(f, nil),
-		newCmdList(f, nil),
-		newCmdSwitch(f, nil),
-		newCmdWhoami(f, nil),
-		newCmdToken(f, nil),
-		newCmdStatus(f, nil),
-	)
-	for _, add := range extraCommands {
-		root.AddCommand(add(f))
-	}
 	return root
 }
 

@@ -13,8 +13,6 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdExec) }
-
 // ExecOptions are exec's inputs.
 type ExecOptions struct {
 	Factory     *Factory

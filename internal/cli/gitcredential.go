@@ -16,8 +16,6 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdGitCredential) }
-
 // gitDaemonTimeout bounds how long git waits on us: git waits on a helper
 // forever, so a stuck daemon must not hang a clone.
 const gitDaemonTimeout = 5 * time.Second

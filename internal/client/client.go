@@ -65,11 +65,33 @@ func (c *Client) Close() error {
 
 // invoke runs one BrokerService call.
 func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, req proto.Message, resp Resp) (Resp, error) {
+	var zero Resp
+	l, err := c.conn()
+	if err != nil {
+		return zero, err
+	}
+	if err := l.Invoke(ctx, method, req, resp); err != nil {
+		return zero, err
+	}
+	return resp, nil
+}
+
+// invokeRaw runs one BrokerService call whose messages the caller encodes
+// and decodes by hand (wire.go). The response is valid until the next call.
+func invokeRaw(ctx context.Context, c *Client, method string, req []byte) ([]byte, error) {
+	l, err := c.conn()
+	if err != nil {
+		return nil, err
+	}
+	return l.InvokeRaw(ctx, method, req)
+}
+
+// conn returns the lane to call on.
+func (c *Client) conn() (*lane.Conn, error) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed {
-		c.mu.Unlock()
-		var zero Resp
-		return zero, &lane.Error{Code: code.Code_UNAVAILABLE, Message: "the connection to hfbrokerd is closed"}
+		return nil, &lane.Error{Code: code.Code_UNAVAILABLE, Message: "the connection to hfbrokerd is closed"}
 	}
 	l := c.lane
 	// The daemon closes idle connections (lane.IdleTimeout): dial a fresh
@@ -82,19 +104,12 @@ func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, r
 		c.lane = nil
 		nc, err := dialChecked(c.Socket)
 		if err != nil {
-			c.mu.Unlock()
-			var zero Resp
-			return zero, &lane.Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
+			return nil, &lane.Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
 		}
 		l = lane.NewConn(nc)
 		c.lane = l
 	}
-	c.mu.Unlock()
-	if err := l.Invoke(ctx, method, req, resp); err != nil {
-		var zero Resp
-		return zero, err
-	}
-	return resp, nil
+	return l, nil
 }
 
 // UnreachableError means no daemon could be reached or started (exit code 3).

@@ -2,6 +2,11 @@ package client
 
 import (
 	"context"
+	"fmt"
+
+	"google.golang.org/genproto/googleapis/rpc/code"
+
+	"github.com/hfbroker/hfbroker/internal/lane"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -33,9 +38,19 @@ func (c *Client) Whoami(ctx context.Context, req *pb.WhoamiRequest) (*pb.WhoamiR
 	return invoke(ctx, c, "Whoami", req, new(pb.WhoamiResponse))
 }
 
-// Lease calls BrokerService.Lease.
+// Lease calls BrokerService.Lease. Its messages are encoded by hand
+// (wire.go): `hfbroker token`, `exec` and git's credential helper make this
+// one call, and proto's reflection would cost them more than the call.
 func (c *Client) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.LeaseResponse, error) {
-	return invoke(ctx, c, "Lease", req, new(pb.LeaseResponse))
+	out, err := invokeRaw(ctx, c, "Lease", appendLeaseRequest(nil, req))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := decodeLeaseResponse(out)
+	if err != nil {
+		return nil, &lane.Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode Lease response: %v", err)}
+	}
+	return resp, nil
 }
 
 // ListLeases calls BrokerService.ListLeases.
@@ -58,9 +73,19 @@ func (c *Client) Status(ctx context.Context, req *pb.StatusRequest) (*pb.StatusR
 	return invoke(ctx, c, "Status", req, new(pb.StatusResponse))
 }
 
-// ReportGitCredential calls BrokerService.ReportGitCredential.
+// ReportGitCredential calls BrokerService.ReportGitCredential. Its messages
+// are encoded by hand (wire.go), as Lease's are: git runs the helper's
+// store after every operation that used a token.
 func (c *Client) ReportGitCredential(ctx context.Context, req *pb.ReportGitCredentialRequest) (*pb.ReportGitCredentialResponse, error) {
-	return invoke(ctx, c, "ReportGitCredential", req, new(pb.ReportGitCredentialResponse))
+	out, err := invokeRaw(ctx, c, "ReportGitCredential", appendReportGitCredentialRequest(nil, req))
+	if err != nil {
+		return nil, err
+	}
+	resp, err := decodeReportGitCredentialResponse(out)
+	if err != nil {
+		return nil, &lane.Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode ReportGitCredential response: %v", err)}
+	}
+	return resp, nil
 }
 
 // Lock calls BrokerService.Lock.

@@ -28,10 +28,9 @@ import (
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/code"
-	"google.golang.org/protobuf/encoding/protodelim"
+	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/known/durationpb"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -76,7 +75,9 @@ type Conn struct {
 	opened bool
 	broken error
 	buf    []byte
-	last   time.Time // when the last call ended (or the Conn was made)
+	// callBuf and replyBuf are reused by the next call.
+	callBuf, replyBuf []byte
+	last              time.Time // when the last call ended (or the Conn was made)
 }
 
 // NewConn returns a lane over nc, a connection to the daemon's socket. The
@@ -118,25 +119,40 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 	if err != nil {
 		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("encode %s request: %v", method, err)}
 	}
-	if len(body) > MaxMessageSize {
-		return &Error{Code: code.Code_RESOURCE_EXHAUSTED, Message: fmt.Sprintf("%s request is %d bytes, over the %d-byte limit", method, len(body), MaxMessageSize)}
+	out, err := c.InvokeRaw(ctx, method, body)
+	if err != nil {
+		return err
 	}
-	call := &pb.LaneCall{Method: method, Request: body}
+	if err := proto.Unmarshal(out, resp); err != nil {
+		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
+	}
+	return nil
+}
+
+// InvokeRaw is Invoke with the request and the response encoded: callers
+// that encode their messages by hand (internal/client does for the hot
+// calls) spare a short-lived process proto's reflective first use. The
+// response is valid until the next call on c.
+func (c *Conn) InvokeRaw(ctx context.Context, method string, body []byte) ([]byte, error) {
+	if len(body) > MaxMessageSize {
+		return nil, &Error{Code: code.Code_RESOURCE_EXHAUSTED, Message: fmt.Sprintf("%s request is %d bytes, over the %d-byte limit", method, len(body), MaxMessageSize)}
+	}
+	var timeout time.Duration
 	if d, ok := ctx.Deadline(); ok {
 		left := time.Until(d)
 		if left <= 0 {
-			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
+			return nil, &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
 		}
-		call.Timeout = durationpb.New(left)
+		timeout = left
 	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.broken != nil {
-		return &Error{Code: code.Code_UNAVAILABLE, Message: "connection to hfbrokerd already failed: " + c.broken.Error()}
+		return nil, &Error{Code: code.Code_UNAVAILABLE, Message: "connection to hfbrokerd already failed: " + c.broken.Error()}
 	}
 	if err := ctx.Err(); err != nil {
-		return ctxError(err)
+		return nil, ctxError(err)
 	}
 
 	// One write per call: the magic (first call only), the size, the call.
@@ -144,10 +160,10 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 	if !c.opened {
 		frame = append(frame, Magic...)
 	}
-	frame = protowire.AppendVarint(frame, uint64(proto.Size(call)))
-	if frame, err = (proto.MarshalOptions{UseCachedSize: true}).MarshalAppend(frame, call); err != nil {
-		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("encode %s call: %v", method, err)}
-	}
+	call := appendCall(c.callBuf[:0], method, body, timeout)
+	c.callBuf = call
+	frame = protowire.AppendVarint(frame, uint64(len(call)))
+	frame = append(frame, call...)
 	c.buf = frame
 
 	// Cancellation interrupts blocked I/O by moving the deadline to the past.
@@ -170,9 +186,9 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 		c.last = time.Now()
 	}()
 
-	var reply pb.LaneReply
+	var raw []byte
 	first := !c.opened
-	_, err = c.nc.Write(frame)
+	_, err := c.nc.Write(frame)
 	if err != nil && first && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
 		// The daemon may have answered and hung up before reading the call
 		// (it refuses a process over its connection cap so): read what it
@@ -188,49 +204,63 @@ func (c *Conn) Invoke(ctx context.Context, method string, req, resp proto.Messag
 			var head [len(Magic)]byte
 			if _, err = io.ReadFull(c.r, head[:]); err == nil && string(head[:]) != Magic {
 				c.broken = errors.New("not the lane")
-				return olderDaemon("hfbrokerd answered in another protocol")
+				return nil, olderDaemon("hfbrokerd answered in another protocol")
 			}
 		}
 		if err == nil {
-			err = protodelim.UnmarshalOptions{MaxSize: MaxFrameSize}.UnmarshalFrom(c.r, &reply)
+			raw, err = readFrame(c.r, c.replyBuf)
 		}
 	}
 	if err != nil {
 		c.broken = err
 		if cerr := ctx.Err(); cerr != nil {
-			return ctxError(cerr)
+			return nil, ctxError(cerr)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
+			return nil, &Error{Code: code.Code_DEADLINE_EXCEEDED, Message: context.DeadlineExceeded.Error()}
 		}
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
 			// A connection that ends without a byte of answer is a daemon
 			// that stopped or crashed (kill -9), first call or not: a
 			// daemon older than the lane answers with HTTP/2, caught above.
-			return connectionClosed()
+			return nil, connectionClosed()
 		}
-		return &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
+		return nil, &Error{Code: code.Code_UNAVAILABLE, Message: err.Error()}
 	}
-	if st := reply.GetStatus(); st != nil && st.GetCode() != int32(code.Code_OK) {
+	c.replyBuf = raw
+	reply, err := decodeReply(raw)
+	if err != nil {
+		c.broken = err
+		return nil, &Error{Code: code.Code_UNAVAILABLE, Message: fmt.Sprintf("decode %s reply: %v", method, err)}
+	}
+	if reply.hasStatus {
 		// The whole gRPC status; code, message and detail are its summary
-		// for clients that predate it.
-		e := &Error{Code: code.Code(st.GetCode()), Message: st.GetMessage()}
-		for _, a := range st.GetDetails() {
-			var d pb.ErrorDetail
-			if a.MessageIs(&d) && a.UnmarshalTo(&d) == nil {
-				e.Detail = &d
-				break
+		// for clients that predate it. Decoded by proto: the error path
+		// may pay for reflection.
+		st := new(status.Status)
+		if proto.Unmarshal(reply.status, st) == nil && st.GetCode() != int32(code.Code_OK) {
+			e := &Error{Code: code.Code(st.GetCode()), Message: st.GetMessage()}
+			for _, a := range st.GetDetails() {
+				var d pb.ErrorDetail
+				if a.MessageIs(&d) && a.UnmarshalTo(&d) == nil {
+					e.Detail = &d
+					break
+				}
+			}
+			return nil, e
+		}
+	}
+	if reply.code != int32(code.Code_OK) {
+		e := &Error{Code: code.Code(reply.code), Message: reply.message}
+		if reply.hasDetail {
+			d := new(pb.ErrorDetail)
+			if proto.Unmarshal(reply.detail, d) == nil {
+				e.Detail = d
 			}
 		}
-		return e
+		return nil, e
 	}
-	if reply.GetCode() != int32(code.Code_OK) {
-		return &Error{Code: code.Code(reply.GetCode()), Message: reply.GetMessage(), Detail: reply.GetDetail()}
-	}
-	if err := proto.Unmarshal(reply.GetResponse(), resp); err != nil {
-		return &Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
-	}
-	return nil
+	return reply.response, nil
 }
 
 // connectionClosed is the error for a connection the daemon ended without
