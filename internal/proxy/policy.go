@@ -67,6 +67,9 @@ func outsideLease(l Lease, repo hub.RepoRef, write bool) verdict {
 }
 
 func readOnly(l Lease, repo hub.RepoRef, what string) verdict {
+	if l.WriteHint != "" {
+		return deny("lease %s may only read %s (%s); %s", l.ID, repo, what, l.WriteHint)
+	}
 	return deny("lease %s may only read %s (%s); add --write-repo %s", l.ID, repo, what, repo)
 }
 
@@ -190,6 +193,16 @@ func decideRepo(l Lease, write bool, method string, rt route, escapedPath string
 			return verdict{needDownloadBatch: true}
 		}
 		return readOnly(l, rt.repo, method+" "+escapedPath)
+	case routeGit:
+		// Discovery is a GET, the service a POST; nothing else is git's.
+		if refs := len(rt.rest) == 2; refs && !isRead(method) || !refs && method != http.MethodPost {
+			return deny("%s %s is not allowed: git's info/refs is a GET, its services a POST", method, escapedPath)
+		}
+		// upload-pack only reads, though it is a POST, like paths-info.
+		if rt.service == gitReceivePack && !write {
+			return readOnly(l, rt.repo, "git push")
+		}
+		return allow
 	}
 	return deny("%s: %s", errPath.Error(), escapedPath)
 }

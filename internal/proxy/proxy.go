@@ -22,9 +22,11 @@ package proxy
 import (
 	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +61,10 @@ type Lease struct {
 	// Public lets the lease read public repos (and gated ones its token was
 	// granted) outside its repos: the proxy asks the Hub with Token.
 	Public bool
+	// WriteHint says what would let the lease write, in the refusal of a
+	// write it may not do; empty means "add --write-repo REPO" (the flag of
+	// hfbroker exec). A lease of an ssh forward names hfbroker ssh's flag.
+	WriteHint string
 }
 
 // Grant is one repo (or "ns/*" pattern) of a lease.
@@ -253,6 +259,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 
+	// git shows the text of a refusal only when it is text/plain, and asks
+	// its credential helper only after a Basic challenge: a git or LFS path
+	// gets its refusals in git's shape, before its lease is even looked at.
+	kind := kindOf(r.URL.EscapedPath())
 	refuse := func(status int, reason string) { refuseCode(status, "", reason) }
 	refuseCode = func(status int, code, reason string) {
 		ev.Denied, ev.Reason = true, reason
@@ -265,6 +275,13 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			p.log.Info("proxy: refused", "lease", ev.LeaseID, "method", r.Method, "path", ev.Path, "status", status, "reason", reason)
 		}
+		if status == http.StatusUnauthorized && (kind == routeGit || kind == routeLFS) {
+			cw.Header().Set("WWW-Authenticate", `Basic realm="hfbroker proxy"`)
+		}
+		if kind == routeGit {
+			writeGitError(cw, status, code, reason)
+			return
+		}
 		writeHubError(cw, status, code, reason)
 	}
 
@@ -275,7 +292,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, fmt.Sprintf("host %s is not a loopback address", clip(r.Host)))
 		return
 	}
-	leaseToken, ok := bearer(r.Header)
+	leaseToken, ok := credential(r.Header)
 	if !ok {
 		refuse(http.StatusUnauthorized, invalidCredentials)
 		return
@@ -311,7 +328,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	escaped := r.URL.EscapedPath()
-	rt, err := parseRoute(escaped)
+	rt, err := parseRequest(escaped, r.URL.RawQuery)
 	if err != nil {
 		refuse(http.StatusForbidden, err.Error())
 		return
@@ -365,7 +382,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pr.Out.URL.Host = upstream.Host
 			pr.Out.URL.User = nil
 			pr.Out.Host = ""
-			pr.Out.Header.Set("Authorization", "Bearer "+lease.Token.Reveal())
+			if rt.kind == routeGit {
+				// The Hub's git endpoint takes the token as a Basic
+				// password, as git sends it; the user name is ignored
+				// (huggingface_hub sends "hf_user" too).
+				pr.Out.SetBasicAuth("hf_user", lease.Token.Reveal())
+			} else {
+				pr.Out.Header.Set("Authorization", "Bearer "+lease.Token.Reveal())
+			}
 			// Cookies are a second credential: none go up.
 			pr.Out.Header.Del("Cookie")
 		},
@@ -390,15 +414,30 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rp.ServeHTTP(cw, r)
 }
 
-// bearer returns the token of the request's single Bearer Authorization
-// header.
-func bearer(h http.Header) (string, bool) {
+// credential returns the lease token of the request's single Authorization
+// header: a Bearer token, as Hub clients send it, or the password of Basic
+// credentials, as git and git-lfs send what hfbroker's git helper answered
+// (the user name is anything).
+func credential(h http.Header) (string, bool) {
 	vals := h.Values("Authorization")
 	if len(vals) != 1 {
 		return "", false
 	}
 	scheme, tok, ok := strings.Cut(strings.TrimSpace(vals[0]), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
+	if !ok {
+		return "", false
+	}
+	switch {
+	case strings.EqualFold(scheme, "Bearer"):
+	case strings.EqualFold(scheme, "Basic"):
+		userPass, err := base64.StdEncoding.DecodeString(strings.TrimSpace(tok))
+		if err != nil {
+			return "", false
+		}
+		if _, tok, ok = strings.Cut(string(userPass), ":"); !ok {
+			return "", false
+		}
+	default:
 		return "", false
 	}
 	tok = strings.TrimSpace(tok)
@@ -441,6 +480,24 @@ func endpointOrigin(endpoint string) (*url.URL, error) {
 // writeError answers as the Hub does: the message in X-Error-Message (which
 // huggingface_hub reads) and in a JSON body {"error": …}.
 func writeError(w http.ResponseWriter, status int, msg string) { writeHubError(w, status, "", msg) }
+
+// writeGitError is writeHubError for git: git prints a refusal's body, line
+// by line after "remote: ", only when it is text/plain. A repo outside the
+// lease reads as the Hub's own "Repository not found".
+func writeGitError(w http.ResponseWriter, status int, code, msg string) {
+	h := w.Header()
+	if code != "" {
+		h.Set("X-Error-Code", code)
+	}
+	h.Set("X-Error-Message", msg)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if code == "RepoNotFound" {
+		msg = "Repository not found: " + msg
+	}
+	w.WriteHeader(status)
+	_, _ = io.WriteString(w, "hfbroker proxy: "+msg+"\n")
+}
 
 // writeHubError is writeError with the Hub's X-Error-Code, when not "".
 func writeHubError(w http.ResponseWriter, status int, code, msg string) {

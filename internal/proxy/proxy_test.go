@@ -261,7 +261,7 @@ func TestCredentialsAreChecked(t *testing.T) {
 		{name: "no Authorization header gets 401", auth: nil},
 		{name: "an unknown lease token gets 401", auth: []string{"Bearer " + unknown}},
 		{name: "the real token itself gets 401", auth: []string{"Bearer " + e.realToken}},
-		{name: "Basic auth with the lease token gets 401", auth: []string{"Basic " + lease}},
+		{name: "Basic auth that is not user:password gets 401", auth: []string{"Basic " + lease}},
 		{name: "two Authorization headers get 401", auth: []string{"Bearer " + lease, "Bearer " + lease}},
 		{name: "an empty bearer gets 401", auth: []string{"Bearer "}},
 	}

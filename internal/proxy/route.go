@@ -33,6 +33,18 @@ const (
 	// routeLFS is /NS/NAME.git/info/lfs/… (and the datasets/ and spaces/
 	// forms): the LFS batch, verify and locks API.
 	routeLFS
+	// routeGit is git's smart HTTP below /NS/NAME.git or /NS/NAME (and the
+	// datasets/ and spaces/ forms): GET info/refs?service=S, the discovery,
+	// and POST git-upload-pack (fetch) or git-receive-pack (push).
+	routeGit
+)
+
+// The two git services. A fetch is upload-pack, a push receive-pack: the
+// Hub asks for write access at receive-pack's discovery already, and so
+// does the proxy (a read lease must not learn it could push either).
+const (
+	gitUploadPack  = "git-upload-pack"
+	gitReceivePack = "git-receive-pack"
 )
 
 // route is a parsed, checked request path.
@@ -40,8 +52,12 @@ type route struct {
 	kind routeKind
 	repo hub.RepoRef
 	// rest holds the escaped segments after the repo (after "NAME.git" for
-	// LFS), e.g. ["revision","main"] or ["info","lfs","objects","batch"].
+	// LFS and git), e.g. ["revision","main"] or ["info","lfs","objects","batch"].
 	rest []string
+	// service is the git service of a routeGit, gitUploadPack or
+	// gitReceivePack: from the path for a POST, from the query for
+	// info/refs (parseRequest).
+	service string
 }
 
 // errPath is wrapped by every error parseRoute returns; its text is what the
@@ -89,6 +105,25 @@ const maxPathLen = 8 << 10
 //     check (the Hub treats repo ids so) but are never rewritten: the path
 //     is forwarded byte for byte as it was checked.
 func parseRoute(escaped string) (route, error) {
+	return parseRequest(escaped, "")
+}
+
+// parseRequest is parseRoute for a whole request target: the escaped path
+// and the raw query. The query matters to git's routes only, where it names
+// the service, and is read as strictly as the path:
+//   - info/refs takes exactly "service=git-upload-pack" or
+//     "service=git-receive-pack", byte for byte, which is all git sends. No
+//     second parameter, no repeated "service" and no encoding: servers
+//     disagree on which of two values wins, and one that decodes
+//     "git%2Dreceive-pack" would route a push the proxy read as something
+//     else. Without a service it is git's dumb protocol, which the Hub does
+//     not serve.
+//   - The POST routes take no query at all: the service is the path's last
+//     segment, so "git-upload-pack?service=git-receive-pack" is refused
+//     rather than read one way here and maybe another upstream.
+//
+// The query of every other route is forwarded as it is and decides nothing.
+func parseRequest(escaped, rawQuery string) (route, error) {
 	segs, err := checkPath(escaped)
 	if err != nil {
 		return route{}, err
@@ -97,7 +132,54 @@ func parseRoute(escaped string) (route, error) {
 	if !ok {
 		return route{}, fmt.Errorf("%w: %s", errPath, clip(escaped))
 	}
+	if rt.kind == routeGit {
+		if rt.service, err = gitService(rt.rest, rawQuery); err != nil {
+			return route{}, fmt.Errorf("%w: %s: %v", errPath, clip(escaped), err)
+		}
+	}
 	return rt, nil
+}
+
+// kindOf is the kind of route a path addresses, 0 for none, before its query
+// and lease are checked: it chooses the shape of a refusal (git's or the
+// Hub API's), nothing else.
+func kindOf(escaped string) routeKind {
+	segs, err := checkPath(escaped)
+	if err != nil {
+		return 0
+	}
+	rt, _ := matchRoute(segs)
+	return rt.kind
+}
+
+// gitService reads the service of a git route (see parseRequest).
+func gitService(rest []string, rawQuery string) (string, error) {
+	if len(rest) == 1 { // POST …/git-upload-pack or …/git-receive-pack
+		if rawQuery != "" {
+			return "", errors.New("a git service takes no query")
+		}
+		return strings.ToLower(rest[0]), nil
+	}
+	svc, ok := strings.CutPrefix(rawQuery, "service=")
+	if !ok {
+		return "", errors.New("info/refs needs ?service=git-upload-pack or ?service=git-receive-pack (git's dumb protocol is not served)")
+	}
+	if svc != gitUploadPack && svc != gitReceivePack {
+		return "", fmt.Errorf("unknown git service query %q", clip(rawQuery))
+	}
+	return svc, nil
+}
+
+// isGitRest reports whether the segments after a repo are one of git's
+// smart-HTTP routes: info/refs, git-upload-pack or git-receive-pack.
+func isGitRest(rest []string) bool {
+	switch len(rest) {
+	case 1:
+		return isWord(rest[0], gitUploadPack) || isWord(rest[0], gitReceivePack)
+	case 2:
+		return isWord(rest[0], "info") && isWord(rest[1], "refs")
+	}
+	return false
 }
 
 // checkPath splits an escaped path into its segments and applies the
@@ -228,6 +310,15 @@ func matchRoute(s []string) (route, bool) {
 		return route{}, false
 	}
 	ns, name, rest := s[0], s[1], s[2:]
+	if isGitRest(rest) {
+		// git clones https://huggingface.co/acme/llm as it is and adds
+		// ".git" only if the user did: both forms name the repo.
+		base, _ := strings.CutSuffix(name, ".git")
+		if !hubapi.ValidRepoParts(ns, base) {
+			return route{}, false
+		}
+		return route{kind: routeGit, repo: hub.RepoRef{Type: typ, Namespace: ns, Name: base}, rest: rest}, true
+	}
 	if base, ok := strings.CutSuffix(name, ".git"); ok {
 		if !hubapi.ValidRepoParts(ns, base) || len(rest) < 2 || !isWord(rest[0], "info") || !isWord(rest[1], "lfs") {
 			return route{}, false

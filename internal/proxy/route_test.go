@@ -53,8 +53,8 @@ func TestParseRoute(t *testing.T) {
 		{name: "a repo's tree page is refused", path: "/acme/llm/tree/main"},
 		{name: "a resolve without a file is refused", path: "/acme/llm/resolve/main"},
 		{name: "a models/ web prefix is refused", path: "/models/acme/llm/resolve/main/x"},
-		{name: "git smart HTTP is refused", path: "/acme/llm.git/info/refs"},
-		{name: "git-receive-pack is refused", path: "/acme/llm.git/git-receive-pack"},
+		{name: "git's dumb protocol (info/refs without a service) is refused", path: "/acme/llm.git/info/refs"},
+		{name: "git-receive-pack is a git route", path: "/acme/llm.git/git-receive-pack", kind: routeGit, repo: model("acme", "llm"), rest: "git-receive-pack"},
 		{name: "a dot-dot segment is refused", path: "/api/models/acme/llm/../../settings/tokens"},
 		{name: "a dot segment is refused", path: "/api/models/acme/./llm"},
 		{name: "an encoded dot-dot segment is refused", path: "/api/models/acme/llm/%2e%2e/x"},
@@ -102,6 +102,70 @@ func TestParseRoute(t *testing.T) {
 	}
 }
 
+// TestParseGitRequest: git's smart HTTP, fetch and push (issue 15: git on a
+// remote goes through the forwarded proxy). What decides read or write, the
+// service, is read as strictly as a path: exactly as git sends it.
+func TestParseGitRequest(t *testing.T) {
+	model := func(ns, name string) hub.RepoRef { return hub.RepoRef{Type: hub.RepoModel, Namespace: ns, Name: name} }
+	tests := []struct {
+		name    string
+		path    string
+		query   string
+		repo    hub.RepoRef // zero: refused
+		service string
+	}{
+		{name: "a fetch's discovery", path: "/acme/llm.git/info/refs", query: "service=git-upload-pack", repo: model("acme", "llm"), service: gitUploadPack},
+		{name: "a push's discovery", path: "/acme/llm.git/info/refs", query: "service=git-receive-pack", repo: model("acme", "llm"), service: gitReceivePack},
+		{name: "a fetch", path: "/acme/llm.git/git-upload-pack", repo: model("acme", "llm"), service: gitUploadPack},
+		{name: "a push", path: "/acme/llm.git/git-receive-pack", repo: model("acme", "llm"), service: gitReceivePack},
+		{name: "a clone URL without .git", path: "/acme/llm/info/refs", query: "service=git-upload-pack", repo: model("acme", "llm"), service: gitUploadPack},
+		{name: "a push without .git", path: "/acme/llm/git-receive-pack", repo: model("acme", "llm"), service: gitReceivePack},
+		{name: "a dataset", path: "/datasets/acme/corpus.git/info/refs", query: "service=git-receive-pack", repo: hub.RepoRef{Type: hub.RepoDataset, Namespace: "acme", Name: "corpus"}, service: gitReceivePack},
+		{name: "a space without .git", path: "/spaces/acme/demo/git-upload-pack", repo: hub.RepoRef{Type: hub.RepoSpace, Namespace: "acme", Name: "demo"}, service: gitUploadPack},
+		{name: "an upper-case service word is still a push", path: "/acme/llm.git/GIT-RECEIVE-PACK", repo: model("acme", "llm"), service: gitReceivePack},
+		{name: "a trailing slash is harmless", path: "/acme/llm.git/git-upload-pack/", repo: model("acme", "llm"), service: gitUploadPack},
+
+		{name: "the dumb protocol is refused", path: "/acme/llm.git/info/refs"},
+		{name: "an unknown service is refused", path: "/acme/llm.git/info/refs", query: "service=git-upload-archive"},
+		{name: "a second service is refused", path: "/acme/llm.git/info/refs", query: "service=git-upload-pack&service=git-receive-pack"},
+		{name: "a second parameter is refused", path: "/acme/llm.git/info/refs", query: "service=git-upload-pack&x=1"},
+		{name: "an encoded service is refused", path: "/acme/llm.git/info/refs", query: "service=git%2Dreceive-pack"},
+		{name: "a service behind a semicolon is refused", path: "/acme/llm.git/info/refs", query: "x=1;service=git-upload-pack"},
+		{name: "a service of another case is refused", path: "/acme/llm.git/info/refs", query: "SERVICE=git-upload-pack"},
+		{name: "receive-pack in the query of an upload-pack path is refused", path: "/acme/llm.git/git-upload-pack", query: "service=git-receive-pack"},
+		{name: "any query on a service is refused", path: "/acme/llm.git/git-receive-pack", query: "x"},
+		{name: "an encoded dot-dot before the service is refused", path: "/acme/llm.git/%2e%2e/git-upload-pack"},
+		{name: "a dot-dot out of the repo is refused", path: "/acme/other/../llm.git/git-receive-pack"},
+		{name: "an encoded letter in the service word is refused", path: "/acme/llm.git/git-receive-p%61ck"},
+		{name: "an encoded slash in info/refs is refused", path: "/acme/llm.git/info%2Frefs", query: "service=git-upload-pack"},
+		{name: "an encoded repo name is refused", path: "/acme/ll%6D.git/git-upload-pack"},
+		{name: "a service below the service is refused", path: "/acme/llm.git/git-upload-pack/x"},
+		{name: "a service without a repo name is refused", path: "/acme/git-upload-pack"},
+		{name: "a models/ prefix is refused", path: "/models/acme/llm.git/git-upload-pack"},
+		{name: "a namespace-less repo is refused", path: "/llm.git/info/refs", query: "service=git-upload-pack"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rt, err := parseRequest(tc.path, tc.query)
+			if tc.repo == (hub.RepoRef{}) {
+				if err == nil {
+					t.Fatalf("parseRequest(%q, %q) = %+v, want an error", tc.path, tc.query, rt)
+				}
+				if !strings.HasPrefix(err.Error(), "path not allowed through the hfbroker proxy") {
+					t.Errorf("error %q does not start with the reason clients see", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("parseRequest(%q, %q): %v", tc.path, tc.query, err)
+			}
+			if rt.kind != routeGit || rt.repo != tc.repo || rt.service != tc.service {
+				t.Errorf("parseRequest(%q, %q) = %+v, want a git route to %+v for %s", tc.path, tc.query, rt, tc.repo, tc.service)
+			}
+		})
+	}
+}
+
 // FuzzParseRoute checks that whatever parseRoute accepts names a valid repo
 // in plain segments, holds no dot segment, decoded or not, decodes without
 // ambiguity (no encoded unreserved character, no double encoding), and that
@@ -113,6 +177,7 @@ func FuzzParseRoute(f *testing.F) {
 		"/datasets/acme/c.git/info/lfs/objects/batch", "/api/resolve-cache/spaces/a/b/c/d",
 		"/api/models/acme/llm/..%2F..", "/acme/llm/resolve/main/%2e%2e",
 		"/api/models/acme/llm/%73ettings", "/API/Datasets/acme/llm/SETTINGS", "/api/models/acme/llm/xet-write-%2574oken/main",
+		"/acme/llm.git/git-receive-pack", "/spaces/acme/demo/git-upload-pack", "/acme/llm.git/%2e%2e/git-receive-pack",
 	} {
 		f.Add(s)
 	}
@@ -150,6 +215,11 @@ func FuzzParseRoute(f *testing.F) {
 			if d2, err := url.PathUnescape(d); err == nil && d2 != d {
 				t.Fatalf("%q: accepted segment %q, which decodes twice", p, seg)
 			}
+		}
+		// A path the Hub would read as a push (decoded, in any case) is a
+		// push to the lease check too.
+		if strings.HasSuffix(strings.ToLower(strings.TrimSuffix(dec, "/")), "/"+gitReceivePack) && rt.service != gitReceivePack {
+			t.Fatalf("%q: read as %+v, not as a push", p, rt)
 		}
 		// Read the path as a Hub that decodes everything, encoded slashes
 		// included, and ignores case: its settings and xet-write-token
@@ -203,16 +273,28 @@ func TestDecide(t *testing.T) {
 		{name: "an any-repo lease reads any repo", lease: anyRead, method: "GET", path: "/api/datasets/x/y", want: true},
 		{name: "an any-repo read lease cannot write", lease: anyRead, method: "POST", path: "/api/datasets/x/y/commit/main", want: false},
 		{name: "an any-repo lease lists datasets", lease: anyRead, method: "GET", path: "/api/datasets", want: true},
+		{name: "a read lease fetches with git", lease: read, method: "GET", path: "/acme/llm.git/info/refs?service=git-upload-pack", want: true},
+		{name: "a read lease posts git-upload-pack", lease: read, method: "POST", path: "/acme/llm.git/git-upload-pack", want: true},
+		{name: "a read lease cannot discover a git push", lease: read, method: "GET", path: "/acme/llm.git/info/refs?service=git-receive-pack", want: false},
+		{name: "a read lease cannot git push", lease: read, method: "POST", path: "/acme/llm/git-receive-pack", want: false},
+		{name: "a write lease discovers a git push", lease: write, method: "GET", path: "/acme/llm/info/refs?service=git-receive-pack", want: true},
+		{name: "a write lease git pushes", lease: write, method: "POST", path: "/acme/llm.git/git-receive-pack", want: true},
+		{name: "a write lease cannot git push to another repo", lease: write, method: "POST", path: "/acme/other.git/git-receive-pack", want: false},
+		{name: "a write lease cannot git push to a dataset of the same name", lease: write, method: "POST", path: "/datasets/acme/llm.git/git-receive-pack", want: false},
+		{name: "git's discovery is not a POST", lease: write, method: "POST", path: "/acme/llm.git/info/refs?service=git-upload-pack", want: false},
+		{name: "git's services are not a GET", lease: write, method: "GET", path: "/acme/llm.git/git-upload-pack", want: false},
+		{name: "git's services are not a PUT", lease: write, method: "PUT", path: "/acme/llm.git/git-receive-pack", want: false},
 		{name: "CONNECT is refused", lease: write, method: "CONNECT", path: "/api/models/acme/llm", want: false},
 		{name: "OPTIONS is refused", lease: write, method: http.MethodOptions, path: "/api/models/acme/llm", want: false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rt, err := parseRoute(tc.path)
+			path, query, _ := strings.Cut(tc.path, "?")
+			rt, err := parseRequest(path, query)
 			if err != nil {
 				t.Fatal(err)
 			}
-			v := decide(tc.lease, tc.method, rt, tc.path)
+			v := decide(tc.lease, tc.method, rt, path)
 			if v.allow != tc.want || v.needDownloadBatch != tc.wantBatch {
 				t.Errorf("decide = %+v, want allow %v batch %v", v, tc.want, tc.wantBatch)
 			}

@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"bytes"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/hfbroker/hfbroker/internal/gittest"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// gitEnv is a proxy in front of a real git smart-HTTP server that takes the
+// real token only, as a Basic password (the Hub's git endpoint does).
+type gitEnv struct {
+	*env
+	git   *gittest.Server
+	mu    sync.Mutex
+	shown []string // "REPO write=BOOL ok=BOOL" for each credential the server saw
+}
+
+func newGitEnv(t *testing.T) *gitEnv {
+	t.Helper()
+	e := &gitEnv{env: newEnv(t)}
+	e.git = gittest.New(t, gittest.Options{Authorize: func(user, password, repo string, write bool) bool {
+		ok := password == e.realToken
+		e.mu.Lock()
+		e.shown = append(e.shown, repo+" write="+map[bool]string{true: "true", false: "false"}[write]+" ok="+map[bool]string{true: "true", false: "false"}[ok])
+		e.mu.Unlock()
+		return ok
+	}})
+	e.git.CreateRepo("acme/llm")
+	e.git.CreateRepo("acme/other")
+	return e
+}
+
+func (e *gitEnv) lease(id, repo string, write bool) string {
+	e.t.Helper()
+	tok, err := NewLeaseToken()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.leases.Add(tok, Lease{ID: id, Endpoint: e.git.Endpoint(), Token: secret.Token(e.realToken), Repo: ref(e.t, repo), Write: write})
+	return tok
+}
+
+// run runs git in dir with a credential helper that answers leaseToken, as
+// hfbroker's git helper does on a remote; it returns git's output.
+func (e *gitEnv) run(t *testing.T, dir, leaseToken string, args ...string) (string, error) {
+	t.Helper()
+	home := t.TempDir()
+	cmd := exec.Command(gittest.LookGit(t), append([]string{
+		"-c", `credential.helper=!f() { test "$1" = get && printf 'username=hf_user\npassword=%s\n' "$LEASE"; }; f`,
+	}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = append(gittest.CleanEnv(home), "LEASE="+leaseToken)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	err := cmd.Run()
+	if strings.Contains(out.String(), e.realToken) {
+		t.Errorf("git's output holds the real token")
+	}
+	return out.String(), err
+}
+
+// TestGitFetchesAndPushesThroughTheProxy (issue 15): git on a remote reaches
+// the Hub's git endpoint through the proxy with a lease token as its Basic
+// password; a read lease clones and its push is refused with the reason in
+// git's own error output, a write lease pushes, a repo outside the lease is
+// "not found", and the git server sees the real token only.
+func TestGitFetchesAndPushesThroughTheProxy(t *testing.T) {
+	e := newGitEnv(t)
+	read := e.lease("l-read", "acme/llm", false)
+	write := e.lease("l-write", "acme/llm", true)
+	work := t.TempDir()
+
+	out, err := e.run(t, work, read, "clone", "-q", e.url+"/acme/llm", "a")
+	if err != nil {
+		t.Fatalf("clone with a read lease: %v\n%s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(work, "a", "README.md")); err != nil {
+		t.Fatalf("the clone has no README.md: %v", err)
+	}
+	repo := filepath.Join(work, "a")
+	if out, err := e.run(t, repo, read, "commit", "-q", "--allow-empty", "-m", "x"); err != nil {
+		t.Fatalf("commit: %v\n%s", err, out)
+	}
+
+	out, err = e.run(t, repo, read, "push", "origin", "main")
+	if err == nil {
+		t.Fatalf("a push with a read lease worked:\n%s", out)
+	}
+	const why = "remote: hfbroker proxy: lease l-read may only read acme/llm (git push); add --write-repo acme/llm"
+	if !strings.Contains(out, why) {
+		t.Errorf("git's output does not give the reason %q:\n%s", why, out)
+	}
+
+	out, err = e.run(t, repo, write, "push", "origin", "main")
+	if err != nil {
+		t.Fatalf("a push with a write lease: %v\n%s", err, out)
+	}
+	if !strings.Contains(out, "main -> main") {
+		t.Errorf("the push did not update main:\n%s", out)
+	}
+
+	out, err = e.run(t, work, write, "clone", "-q", e.url+"/acme/other.git", "b")
+	if err == nil {
+		t.Fatalf("a clone outside the lease worked:\n%s", out)
+	}
+	if !strings.Contains(out, "remote: hfbroker proxy: Repository not found: lease l-write covers acme/llm only") {
+		t.Errorf("a repo outside the lease is not shown as not found:\n%s", out)
+	}
+
+	e.leases.Remove(read)
+	out, err = e.run(t, work, read, "clone", "-q", e.url+"/acme/llm", "c")
+	if err == nil || !strings.Contains(out, "remote: hfbroker proxy: lease l-read ended") {
+		t.Errorf("a clone with an ended lease: err %v, output:\n%s", err, out)
+	}
+
+	// What reached the git server: the real token only, and never for a
+	// push that the read lease made or for the other repo.
+	e.mu.Lock()
+	shown := strings.Join(e.shown, "\n")
+	e.mu.Unlock()
+	if strings.Contains(shown, "ok=false") || strings.Contains(shown, "acme/other") {
+		t.Errorf("the git server saw a credential it refused or a request for acme/other:\n%s", shown)
+	}
+	if !strings.Contains(shown, "acme/llm write=true ok=true") {
+		t.Errorf("the git server saw no push with the real token:\n%s", shown)
+	}
+}
+
+// TestGitGetsABasicChallenge: git sends credentials only after a 401 with a
+// Basic challenge, and shows a refusal's text only when it is text/plain.
+func TestGitGetsABasicChallenge(t *testing.T) {
+	e := newGitEnv(t)
+	read := e.lease("l-read", "acme/llm", false)
+	res, body := e.do("GET", "/acme/llm.git/info/refs?service=git-upload-pack", "", nil)
+	if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Fatalf("no credentials: status %d, WWW-Authenticate %q; want 401 with a Basic challenge", res.StatusCode, res.Header.Get("WWW-Authenticate"))
+	}
+	if ct := res.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || !strings.Contains(body, invalidCredentials) {
+		t.Errorf("refusal %q (%s), want the reason as text/plain", body, ct)
+	}
+	// The Hub API keeps its JSON refusals and no challenge.
+	if res, _ := e.do("GET", "/api/whoami-v2", "", nil); res.Header.Get("WWW-Authenticate") != "" {
+		t.Errorf("an API refusal carries a Basic challenge")
+	}
+	req, _ := http.NewRequest("GET", e.url+"/acme/llm.git/info/refs?service=git-upload-pack", nil)
+	req.SetBasicAuth("anything", read)
+	res, err := e.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		t.Errorf("Basic credentials with the lease token as the password: status %d, want 200", res.StatusCode)
+	}
+}
