@@ -23,7 +23,7 @@ func init() {
 // with its own host key, config and an authorized user key. It sets
 // $SSHPORT, $SSHCFG (an ssh client config to pass with -F), $RHOME (the
 // remote's HOME, short enough for a socket path) and $HFB (hfbroker's path,
-// since the remote shell's PATH does not hold it).
+// since the remote shell's PATH does not hold it; $HFBDIR its directory).
 func cmdSSHDStart(ts *testscript.TestScript, neg bool, args []string) {
 	sshd, err := exec.LookPath("sshd")
 	if err != nil {
@@ -114,6 +114,7 @@ LogLevel ERROR
 	ts.Setenv("SSHCFG", filepath.Join(dir, "ssh_config"))
 	ts.Setenv("RHOME", rhome)
 	ts.Setenv("HFB", hfb)
+	ts.Setenv("HFBDIR", filepath.Dir(hfb)) // for a remote PATH that finds hfbroker
 	// A copy of the raw client that uid 65534 may run.
 	raw, err := lookPathIn("hfb-rawclient", ts.Getenv("PATH"))
 	ts.Check(err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/gitcred"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -68,6 +69,16 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 		return
 	}
 	target, err := gitcred.Match(req, epURL)
+	// In an 'hfbroker ssh' session git reaches the Hub through the
+	// forwarded proxy on this machine's loopback (ssh.go points it there):
+	// the request names that port, and the lease says whether it is ours.
+	proxied := false
+	if errors.Is(err, gitcred.ErrNoMatch) && f.Env(client.ForwardEnv) != "" && req.Protocol == "http" {
+		if u := (&url.URL{Scheme: "http", Host: req.Host}); hubapi.IsLoopback(u.Hostname()) {
+			target, err = gitcred.Match(req, u)
+			proxied = true
+		}
+	}
 	if err != nil {
 		if errors.Is(err, gitcred.ErrNoMatch) {
 			return // not our host: let git ask its other helpers
@@ -85,15 +96,22 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 		return
 	}
 	defer c.Close()
-	switch op {
-	case "get":
-		gitGet(ctx, f, c, repo, warn)
-	case "store", "erase":
+	switch {
+	case op == "get":
+		gitGet(ctx, f, c, repo, proxied, target.Host, warn)
+	case proxied:
+		// A lease token: nothing to keep, and nothing to forget that its
+		// lease's end does not already take away.
+	default:
 		gitReport(ctx, f, c, op, req, repo, target.Host, warn)
 	}
 }
 
-func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, warn func(string, ...any)) {
+// gitGet answers git's get. host is the one git asked for: the Hub's, or,
+// when proxied, the forwarded proxy's. A lease token goes only to the proxy
+// that issued it and a real token never to a proxy, so an answer of the
+// wrong kind for host is revoked unsaid.
+func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, proxied bool, host string, warn func(string, ...any)) {
 	resp, err := c.Lease(ctx, &pb.LeaseRequest{
 		Repo:     repo,
 		Purpose:  pb.Purpose_PURPOSE_GIT,
@@ -110,6 +128,23 @@ func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, wa
 			warn("hint: %s", oneLine(hint))
 		}
 		return
+	}
+	if ep := resp.GetProxyEndpoint(); proxied || ep != "" {
+		u, err := url.Parse(ep)
+		if !proxied || ep == "" || err != nil || !strings.EqualFold(u.Host, host) {
+			_, _ = c.RevokeLease(ctx, &pb.RevokeLeaseRequest{Id: resp.GetLeaseId()})
+			fwd := oneLine(f.Env(client.ForwardEnv))
+			switch {
+			case !proxied:
+				warn("this socket is forwarded from %s and gives git lease tokens for its proxy only: run git in the 'hfbroker ssh %s' session, which points git at %s", fwd, fwd, ep)
+				warn("hint: or reconnect with 'hfbroker ssh --allow-env %s' to give git the real token", fwd)
+			case ep == "":
+				warn("this socket is forwarded from %s with --allow-env: git gets the real token for the Hub itself, not for %s", fwd, host)
+			default:
+				warn("%s is not the proxy forwarded from %s (%s): run git in its 'hfbroker ssh' session", host, fwd, ep)
+			}
+			return
+		}
 	}
 	user := resp.GetUser()
 	if user == "" {

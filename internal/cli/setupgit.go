@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/client"
 )
 
 func init() { extraCommands = append(extraCommands, newCmdSetupGit) }
@@ -97,6 +99,10 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 		}
 	}
 	fmt.Fprintf(opts.Factory.IO.Out, "git now asks hfbroker for %s credentials (%s config)\n", endpoint, strings.TrimPrefix(scope, "--"))
+	if host := opts.Factory.Env(client.ForwardEnv); host != "" && opts.Factory.Env("GIT_CONFIG_COUNT") != "" {
+		// hfbroker ssh (without --allow-env) set git up for its session.
+		fmt.Fprintf(opts.Factory.IO.Out, "In this session git reaches the Hub through the proxy forwarded from %s, with lease tokens only (set by 'hfbroker ssh' for the session)\n", oneLine(host))
+	}
 	return nil
 }
 

@@ -134,6 +134,14 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 		"-R", fmt.Sprintf("127.0.0.1:%d:127.0.0.1:%d", remotePort, reg.GetProxyPort()),
 	}
 	envs := []string{"HFBROKER_SOCKET=" + shellQuote(remoteSock), client.ForwardEnv + "=" + shellQuote(opts.Host)}
+	if !opts.AllowEnv {
+		// Without the real token git must go through the proxy too.
+		endpoint, err := f.Endpoint()
+		if err != nil {
+			return err
+		}
+		envs = append(envs, gitProxyEnv(endpoint, remotePort)...)
+	}
 	var remote string
 	if len(opts.Command) > 0 {
 		q := make([]string, len(opts.Command))
@@ -149,6 +157,36 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 	argv = append(argv, "--", opts.Host, remote)
 	err = syscall.Exec(sshPath, argv, os.Environ())
 	return fmt.Errorf("run %s: %w", sshPath, err)
+}
+
+// gitProxyEnv points the remote session's git at the forwarded proxy, for
+// this machine's Hub endpoint, with hfbroker's git helper answering lease
+// tokens for it (gitcredential.go).
+//
+// It is git's environment config (GIT_CONFIG_COUNT, git 2.31 and later),
+// not the remote's ~/.gitconfig, because the port is the session's own: a
+// random one per 'hfbroker ssh', so that two sessions to one host do not
+// collide. A global url.<proxy>.insteadOf would outlive the session and
+// send every later clone of the Hub to a closed port, or to another
+// session's; in the environment it lives and ends with the forward, as
+// HFBROKER_SOCKET does. The helper is found on the remote's PATH, where
+// hfbroker itself must be for 'hfbroker ssh HOST -- hfbroker …'.
+//
+// The empty helper first drops helpers inherited for that URL, so a
+// 'store' helper neither answers for the proxy nor keeps a lease token.
+func gitProxyEnv(endpoint string, port int) []string {
+	proxy := fmt.Sprintf("http://127.0.0.1:%d", port)
+	kv := [][2]string{
+		{"url." + proxy + "/.insteadOf", strings.TrimRight(endpoint, "/") + "/"},
+		{"credential." + proxy + ".helper", ""},
+		{"credential." + proxy + ".helper", "!hfbroker git-credential"},
+		{"credential." + proxy + ".useHttpPath", "true"},
+	}
+	out := []string{fmt.Sprintf("GIT_CONFIG_COUNT=%d", len(kv))}
+	for i, e := range kv {
+		out = append(out, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, shellQuote(e[0])), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, shellQuote(e[1])))
+	}
+	return out
 }
 
 // sshPrepare makes the remote's private socket directory (0700) and removes

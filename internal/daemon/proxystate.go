@@ -57,6 +57,11 @@ const retryUnlockAfter = 2 * time.Second
 
 func proxyLease(l broker.Lease, real secret.Token) proxy.Lease {
 	pl := proxy.Lease{ID: l.ID, Endpoint: l.Endpoint, Token: real, Repo: l.Repo, Write: l.Access == broker.AccessWrite, Public: l.Public}
+	if l.Forward.Host != "" {
+		// A remote's refused write: the forward's flag allows it, not
+		// hfbroker exec's --write-repo there.
+		pl.WriteHint = "reconnect with 'hfbroker ssh --allow-write " + l.Forward.Host + "' (with a token that can write there)"
+	}
 	for _, g := range l.Repos {
 		pl.Repos = append(pl.Repos, proxy.Grant{Repo: g.Repo, Write: g.Access == broker.AccessWrite})
 	}

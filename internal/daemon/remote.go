@@ -273,6 +273,9 @@ func (s *forwardServer) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.Le
 	if err != nil {
 		return nil, err
 	}
+	if req.GetPurpose() == pb.Purpose_PURPOSE_GIT && r.GetPurpose() == pb.Purpose_PURPOSE_PROXY {
+		r.Access = s.gitProxyAccess(ctx, p, r)
+	}
 	resp, err := s.Server.Lease(ctx, r)
 	if err != nil {
 		return nil, err
@@ -286,6 +289,27 @@ func (s *forwardServer) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.Le
 		resp.ProxyEndpoint = "http://127.0.0.1:" + strconv.Itoa(p.remoteProxyPort)
 	}
 	return resp, nil
+}
+
+// gitProxyAccess is the access of a git lease through the proxy. git does
+// not tell its helper whether it will fetch or push, so the lease can push
+// when both the forward (--allow-write) and a token for the repo can; else
+// it reads, and the proxy refuses a push with the reason, in git's output.
+func (s *forwardServer) gitProxyAccess(ctx context.Context, p *forwardPolicy, r *pb.LeaseRequest) pb.Access {
+	if !p.allowWrite || r.GetAccess() == pb.Access_ACCESS_READ {
+		return pb.Access_ACCESS_READ
+	}
+	if r.GetAccess() == pb.Access_ACCESS_WRITE {
+		return pb.Access_ACCESS_WRITE
+	}
+	ref, err := hub.ParseRepo(r.GetRepo().GetId(), repoTypeOf(r.GetRepo()))
+	if err != nil {
+		return pb.Access_ACCESS_READ // the lease request fails on it with the reason
+	}
+	if _, choice, err := s.b.CheckRepo(ctx, ref, broker.AccessWrite, r.GetEndpoint(), false); err == nil && choice.Profile != "" {
+		return pb.Access_ACCESS_WRITE
+	}
+	return pb.Access_ACCESS_READ
 }
 
 // readOnlyRealToken keeps a forward without --allow-write from getting a
@@ -346,7 +370,18 @@ func (p *forwardPolicy) apply(req *pb.LeaseRequest) (*pb.LeaseRequest, error) {
 		}
 	case pb.Purpose_PURPOSE_GIT:
 		if !p.allowEnv {
-			return nil, p.refuse(p.reconnect("--allow-env"), "gives git no real token (git does not go through hfbroker's proxy)")
+			// git goes through the proxy: hfbroker ssh points the
+			// session's git at the forwarded port, and the git helper
+			// answers a lease token. The lease is for one repo, the one
+			// git names (credential.useHttpPath).
+			if r.GetRepo().GetId() == "" {
+				return nil, p.refuse("let git name the repo: git config credential.useHttpPath true (hfbroker setup-git sets it)",
+					"gives git leases for one repo through the proxy, and git named none")
+			}
+			r.Purpose = pb.Purpose_PURPOSE_PROXY
+			if r.GetLabel() == "" {
+				r.Label = "git"
+			}
 		}
 	default:
 		if !p.allowEnv {
@@ -472,7 +507,7 @@ func (s *forwardServer) RenewLease(ctx context.Context, req *pb.RenewLeaseReques
 
 func cloneLeaseRequest(r *pb.LeaseRequest) *pb.LeaseRequest {
 	return &pb.LeaseRequest{Profile: r.GetProfile(), Repo: r.GetRepo(), Access: r.GetAccess(), Purpose: r.GetPurpose(),
-		Ttl: r.GetTtl(), Endpoint: r.GetEndpoint(), Pid: r.GetPid(), UntilExit: r.GetUntilExit()}
+		Ttl: r.GetTtl(), Endpoint: r.GetEndpoint(), Pid: r.GetPid(), UntilExit: r.GetUntilExit(), Label: r.GetLabel()}
 }
 
 func containsControl(s string) bool {
