@@ -6,6 +6,7 @@ package gittest
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"net/http/httptest"
@@ -241,6 +242,17 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + repo + ".git" + suffix
 	r2.URL.RawPath = ""
+	if r2.ContentLength < 0 {
+		// git sends a pack over http.postBuffer (1 MiB) chunked, as the
+		// Hub accepts; net/http/cgi refuses chunked bodies (CGI wants a
+		// CONTENT_LENGTH), so this test server reads the body first.
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(rec, "read body", http.StatusBadRequest)
+			return
+		}
+		r2.Body, r2.ContentLength, r2.TransferEncoding = io.NopCloser(bytes.NewReader(body)), int64(len(body)), nil
+	}
 	h := &cgi.Handler{
 		Path: s.git,
 		Args: []string{"http-backend"},

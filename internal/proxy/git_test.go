@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/rand"
 	"net/http"
 	"os"
 	"os/exec"
@@ -99,6 +100,18 @@ func TestGitFetchesAndPushesThroughTheProxy(t *testing.T) {
 		t.Errorf("git's output does not give the reason %q:\n%s", why, out)
 	}
 
+	// A pack over git's 1 MiB post buffer goes up chunked, streamed.
+	big := make([]byte, 3<<20)
+	_, _ = rand.Read(big)
+	if err := os.WriteFile(filepath.Join(repo, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := e.run(t, repo, write, "add", "big.bin"); err != nil {
+		t.Fatalf("add: %v\n%s", err, out)
+	}
+	if out, err := e.run(t, repo, write, "commit", "-q", "-m", "big"); err != nil {
+		t.Fatalf("commit: %v\n%s", err, out)
+	}
 	out, err = e.run(t, repo, write, "push", "origin", "main")
 	if err != nil {
 		t.Fatalf("a push with a write lease: %v\n%s", err, out)
