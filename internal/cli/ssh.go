@@ -42,6 +42,9 @@ func newCmdSSH(f *Factory) *cobra.Command {
 to a private path there and the Hub proxy's port to its loopback. On HOST,
 'hfbroker exec', 'hfbroker exec --proxy' and the git helper then work with no
 daemon, keychain or token of their own: HFBROKER_SOCKET points at the forward.
+Without --allow-env the session's git goes through the proxy too (set in git's
+environment config for the session: GIT_CONFIG_COUNT); hfbroker must be on
+HOST's PATH.
 
 What the remote may ask for is limited here:
   by default     read leases through the proxy only (the real token stays here)
