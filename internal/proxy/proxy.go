@@ -262,7 +262,12 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// git shows the text of a refusal only when it is text/plain, and asks
 	// its credential helper only after a Basic challenge: a git or LFS path
 	// gets its refusals in git's shape, before its lease is even looked at.
-	kind := kindOf(r.URL.EscapedPath())
+	escaped := r.URL.EscapedPath()
+	rt, routeErr := parseRequest(escaped, r.URL.RawQuery) // refused below, after the lease
+	kind := rt.kind
+	if routeErr != nil {
+		kind = kindOf(escaped) // a git path with a bad query is still git's
+	}
 	refuse := func(status int, reason string) { refuseCode(status, "", reason) }
 	refuseCode = func(status int, code, reason string) {
 		ev.Denied, ev.Reason = true, reason
@@ -327,10 +332,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, o+" is not allowed: the hfbroker proxy decides on the request's own method and path")
 		return
 	}
-	escaped := r.URL.EscapedPath()
-	rt, err := parseRequest(escaped, r.URL.RawQuery)
-	if err != nil {
-		refuse(http.StatusForbidden, err.Error())
+	if routeErr != nil {
+		refuse(http.StatusForbidden, routeErr.Error())
 		return
 	}
 	// parseRoute accepted escaped only if it decodes without ambiguity.
