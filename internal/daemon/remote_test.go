@@ -17,6 +17,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -220,5 +221,20 @@ func TestForwardLeasesEndWithTheSSHProcess(t *testing.T) {
 		if cause, ok := fw.b.EndedCause(id); !ok || cause != broker.CauseForwardClosed {
 			t.Errorf("lease %s: ended %v, cause %q; want %s", id, ok, cause, broker.CauseForwardClosed)
 		}
+	}
+}
+
+// Issue 15: a remote's refused write (a git push through the forwarded
+// proxy, most often) names the flag that allows it, hfbroker ssh's
+// --allow-write, not hfbroker exec's --write-repo there.
+func TestAForwardsProxyLeaseNamesHfbrokerSshInItsWriteRefusal(t *testing.T) {
+	llm := hub.RepoRef{Type: hub.RepoModel, Namespace: "acme", Name: "llm"}
+	remote := proxyLease(broker.Lease{ID: "l-1", Repo: &llm, Access: broker.AccessRead,
+		Forward: broker.Forward{ID: "fwd-1-2", Host: "gpu1", PID: 1}}, "")
+	if want := "reconnect with 'hfbroker ssh --allow-write gpu1'"; !strings.HasPrefix(remote.WriteHint, want) {
+		t.Errorf("a forward's lease: write hint %q, want it to start with %q", remote.WriteHint, want)
+	}
+	if local := proxyLease(broker.Lease{ID: "l-2", Repo: &llm, Access: broker.AccessRead}, ""); local.WriteHint != "" {
+		t.Errorf("a local lease: write hint %q, want none (the proxy's --write-repo)", local.WriteHint)
 	}
 }
