@@ -3,6 +3,7 @@ package proxy
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -172,5 +173,23 @@ func TestGitGetsABasicChallenge(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusOK {
 		t.Errorf("Basic credentials with the lease token as the password: status %d, want 200", res.StatusCode)
+	}
+}
+
+// TestGitLFSSeesWhyItWasRefused: git-lfs shows the "message" of an LFS error
+// body; a read lease's upload batch is refused with the reason there.
+func TestGitLFSSeesWhyItWasRefused(t *testing.T) {
+	e := newGitEnv(t)
+	read := e.lease("l-read", "acme/llm", false)
+	res, body := e.do("POST", "/acme/llm.git/info/lfs/objects/batch", read, strings.NewReader(`{"operation":"upload","objects":[]}`),
+		"Content-Type", "application/vnd.git-lfs+json")
+	var msg struct{ Message string }
+	if res.StatusCode != http.StatusForbidden || json.Unmarshal([]byte(body), &msg) != nil ||
+		!strings.Contains(msg.Message, "lease l-read: read lease may only post LFS batch downloads") {
+		t.Errorf("an upload batch with a read lease: status %d, body %s; want 403 with the reason as the message", res.StatusCode, body)
+	}
+	res, _ = e.do("POST", "/acme/llm.git/info/lfs/objects/batch", "", strings.NewReader(`{"operation":"download","objects":[]}`))
+	if res.StatusCode != http.StatusUnauthorized || !strings.HasPrefix(res.Header.Get("WWW-Authenticate"), "Basic ") {
+		t.Errorf("an LFS batch without credentials: status %d, WWW-Authenticate %q; want 401 with a Basic challenge", res.StatusCode, res.Header.Get("WWW-Authenticate"))
 	}
 }

@@ -283,11 +283,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == http.StatusUnauthorized && (kind == routeGit || kind == routeLFS) {
 			cw.Header().Set("WWW-Authenticate", `Basic realm="hfbroker proxy"`)
 		}
-		if kind == routeGit {
+		switch kind {
+		case routeGit:
 			writeGitError(cw, status, code, reason)
-			return
+		case routeLFS:
+			writeLFSError(cw, status, code, reason)
+		default:
+			writeHubError(cw, status, code, reason)
 		}
-		writeHubError(cw, status, code, reason)
 	}
 
 	if !loopbackHost(r.Host) {
@@ -500,6 +503,21 @@ func writeGitError(w http.ResponseWriter, status int, code, msg string) {
 	}
 	w.WriteHeader(status)
 	_, _ = io.WriteString(w, "hfbroker proxy: "+msg+"\n")
+}
+
+// writeLFSError is writeHubError for git-lfs, which shows the "message" of
+// an error's JSON body (the LFS API's error shape) and ignores "error".
+func writeLFSError(w http.ResponseWriter, status int, code, msg string) {
+	h := w.Header()
+	if code != "" {
+		h.Set("X-Error-Code", code)
+	}
+	h.Set("Content-Type", "application/vnd.git-lfs+json")
+	h.Set("X-Error-Message", msg)
+	h.Set("X-Content-Type-Options", "nosniff")
+	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
 }
 
 // writeHubError is writeError with the Hub's X-Error-Code, when not "".
