@@ -512,7 +512,7 @@ func writeLFSError(w http.ResponseWriter, status int, code, msg string) {
 	if code != "" {
 		h.Set("X-Error-Code", code)
 	}
-	h.Set("Content-Type", "application/vnd.git-lfs+json")
+	h.Set("Content-Type", "application/json; charset=utf-8") // git-lfs reads JSON of either type
 	h.Set("X-Error-Message", msg)
 	h.Set("X-Content-Type-Options", "nosniff")
 	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
