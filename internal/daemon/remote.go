@@ -398,13 +398,26 @@ func (p *forwardPolicy) apply(req *pb.LeaseRequest) (*pb.LeaseRequest, error) {
 			r.Access = pb.Access_ACCESS_READ
 		}
 	}
+	// A lease for several repos (exec --repo a --write-repo b) is checked
+	// repo by repo, as one for a single repo is.
+	for _, g := range r.GetRepos() {
+		if g.GetAccess() == pb.Access_ACCESS_WRITE && !p.allowWrite {
+			return nil, p.refuse(p.reconnect("--allow-write"), "allows read leases only, and this one writes %s", g.GetRepo().GetId())
+		}
+	}
 	if len(p.repos) > 0 {
 		repo := r.GetRepo()
-		if repo.GetId() == "" {
+		if repo.GetId() == "" && len(r.GetRepos()) == 0 {
 			return nil, p.refuse("name one with --repo", "allows leases for %v only, and this one names no repo", p.repos)
 		}
-		if !p.repoAllowed(repo) {
+		if repo.GetId() != "" && !p.repoAllowed(repo) {
 			return nil, p.refuse(p.reconnect("--repo "+repo.GetId()), "does not allow %s (it allows %v)", repo.GetId(), p.repos)
+		}
+		for _, g := range r.GetRepos() {
+			if !p.repoAllowed(g.GetRepo()) {
+				id := g.GetRepo().GetId()
+				return nil, p.refuse(p.reconnect("--repo "+id), "does not allow %s (it allows %v)", id, p.repos)
+			}
 		}
 	}
 	return r, nil
@@ -420,7 +433,9 @@ func (p *forwardPolicy) reconnect(flag string) string {
 // repoAllowed matches the repo against the forward's patterns, in both its
 // short form (acme/llm) and its typed form (datasets/acme/data).
 func (p *forwardPolicy) repoAllowed(r *pb.Repo) bool {
-	ref, err := hub.ParseRepo(r.GetId(), repoTypeOf(r))
+	// A pattern (acme/*) is allowed by a forward pattern it matches as
+	// text: acme/* allows acme/*, acme/l* does not.
+	ref, err := hub.ParseRepoPattern(r.GetId(), repoTypeOf(r))
 	if err != nil {
 		return false
 	}
@@ -507,7 +522,8 @@ func (s *forwardServer) RenewLease(ctx context.Context, req *pb.RenewLeaseReques
 
 func cloneLeaseRequest(r *pb.LeaseRequest) *pb.LeaseRequest {
 	return &pb.LeaseRequest{Profile: r.GetProfile(), Repo: r.GetRepo(), Access: r.GetAccess(), Purpose: r.GetPurpose(),
-		Ttl: r.GetTtl(), Endpoint: r.GetEndpoint(), Pid: r.GetPid(), UntilExit: r.GetUntilExit(), Label: r.GetLabel()}
+		Ttl: r.GetTtl(), Endpoint: r.GetEndpoint(), Pid: r.GetPid(), UntilExit: r.GetUntilExit(), Label: r.GetLabel(),
+		Repos: r.GetRepos(), NoPublic: r.GetNoPublic()}
 }
 
 func containsControl(s string) bool {

@@ -73,6 +73,19 @@ func TestForwardPolicyApply(t *testing.T) {
 		{"a model pattern does not match a dataset", forwardPolicy{fwd: ssh, repos: []string{"acme/*"}},
 			&pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_PROXY, Repo: &pb.Repo{Type: pb.RepoType_REPO_TYPE_DATASET, Id: "acme/data"}}, 0, 0,
 			"does not allow acme/data"},
+		{"several repos keep their list through the forward", forwardPolicy{fwd: ssh, repos: []string{"acme/*"}},
+			&pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_EXEC, Repos: []*pb.RepoGrant{{Repo: &pb.Repo{Id: "acme/*"}}, {Repo: &pb.Repo{Id: "acme/llm"}}}, NoPublic: true},
+			pb.Purpose_PURPOSE_PROXY, pb.Access_ACCESS_READ, ""},
+		{"a write repo among several is refused without --allow-write", forwardPolicy{fwd: ssh},
+			&pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_EXEC, Repo: repo, Access: pb.Access_ACCESS_READ,
+				Repos: []*pb.RepoGrant{{Repo: repo}, {Repo: &pb.Repo{Id: "acme/out"}, Access: pb.Access_ACCESS_WRITE}}}, 0, 0,
+			"allows read leases only, and this one writes acme/out"},
+		{"--repo refuses one repo of several outside it", forwardPolicy{fwd: ssh, repos: []string{"acme/l*"}},
+			&pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_PROXY, Repo: repo, Repos: []*pb.RepoGrant{{Repo: repo}, {Repo: &pb.Repo{Id: "evil/x"}}}}, 0, 0,
+			"does not allow evil/x"},
+		{"--repo refuses a pattern wider than its own", forwardPolicy{fwd: ssh, repos: []string{"acme/l*"}},
+			&pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_PROXY, Repos: []*pb.RepoGrant{{Repo: &pb.Repo{Id: "acme/*"}}}}, 0, 0,
+			"does not allow acme/*"},
 		{"a container (direct connection) is told to use hfbroker ssh", forwardPolicy{fwd: broker.Forward{ID: "direct-5-6", PID: 5}},
 			&pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_TOKEN}, 0, 0,
 			"restricted socket (a container or other direct connection) and allows proxy leases only"},
@@ -91,6 +104,9 @@ func TestForwardPolicyApply(t *testing.T) {
 			}
 			if got.GetPurpose() != tc.wantPurpose || got.GetAccess() != tc.wantAccess {
 				t.Errorf("purpose, access = %v, %v; want %v, %v", got.GetPurpose(), got.GetAccess(), tc.wantPurpose, tc.wantAccess)
+			}
+			if len(got.GetRepos()) != len(tc.req.GetRepos()) || got.GetNoPublic() != tc.req.GetNoPublic() {
+				t.Errorf("repos %v, no_public %v; want the request's %v, %v", got.GetRepos(), got.GetNoPublic(), tc.req.GetRepos(), tc.req.GetNoPublic())
 			}
 			if got.GetPid() != 0 || got.GetEndpoint() != "" {
 				t.Errorf("pid %d, endpoint %q: a remote's pid and endpoint must not pass", got.GetPid(), got.GetEndpoint())
