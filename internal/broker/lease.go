@@ -314,6 +314,10 @@ func (b *Broker) leaseTTL(req LeaseRequest) (time.Duration, error) {
 	return ttl, nil
 }
 
+// GitTTL is the lifetime of a git lease (lease.git_ttl): a git lease that
+// the daemon turns into a proxy lease (through a forward) keeps it.
+func (b *Broker) GitTTL() time.Duration { return b.cfg().GitTTL }
+
 // watchTarget decides which process the lease lives with. A GIT lease
 // lives out its TTL: the credential helper exits as soon as it has answered,
 // and git uses the password after that.

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/hfbroker/hfbroker/internal/broker"
@@ -275,6 +276,11 @@ func (s *forwardServer) Lease(ctx context.Context, req *pb.LeaseRequest) (*pb.Le
 	}
 	if req.GetPurpose() == pb.Purpose_PURPOSE_GIT && r.GetPurpose() == pb.Purpose_PURPOSE_PROXY {
 		r.Access = s.gitProxyAccess(ctx, p, r)
+		if r.GetTtl() == nil {
+			// git asks once per operation: its leases live as long as
+			// git leases do, not as long as a job's.
+			r.Ttl = durationpb.New(s.b.GitTTL())
+		}
 	}
 	resp, err := s.Server.Lease(ctx, r)
 	if err != nil {

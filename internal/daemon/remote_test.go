@@ -17,6 +17,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -181,6 +182,16 @@ func TestRestrictedSocketAllowsLeasesOnly(t *testing.T) {
 	if err != nil || len(ls.GetLeases()) != 1 || !strings.HasPrefix(ls.GetLeases()[0].GetForward().GetId(), "direct-") ||
 		ls.GetLeases()[0].GetPurpose() != pb.Purpose_PURPOSE_PROXY || ls.GetLeases()[0].GetAccess() != pb.Access_ACCESS_READ {
 		t.Fatalf("leases = %v, %v; want one read proxy lease marked direct-…", ls, err)
+	}
+	// git asks once per operation: its proxy lease lives as long as a git
+	// lease, not an hour like a job's (they piled up, one per fetch).
+	git, err := c.Lease(ctx, &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_GIT, Repo: &pb.Repo{Id: "alice/llm"}})
+	if err != nil {
+		t.Fatalf("git's Lease: %v", err)
+	}
+	if left := time.Until(git.GetExpiresAt().AsTime()); git.GetProxyEndpoint() == "" || left > config.DefaultGitTTL || left < config.DefaultGitTTL-time.Minute {
+		t.Errorf("git's lease through the restricted socket: proxy %q, %s left; want a proxy lease of lease.git_ttl (%s)",
+			git.GetProxyEndpoint(), left.Round(time.Second), config.DefaultGitTTL)
 	}
 	c.Close()
 	mc.Close()
