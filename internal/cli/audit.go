@@ -14,10 +14,6 @@ import (
 	"github.com/hfbroker/hfbroker/internal/config"
 )
 
-func init() {
-	extraCommands = append(extraCommands, func(f *Factory) *cobra.Command { return newCmdAudit(f, nil) })
-}
-
 // AuditOptions are audit's inputs.
 type AuditOptions struct {
 	Factory *Factory

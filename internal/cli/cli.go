@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -59,8 +60,11 @@ func (s *IOStreams) SetStdinTTY(tty bool) { s.stdinTTY = &tty }
 type Factory struct {
 	IO  *IOStreams
 	Env config.Env
-	// Dial connects to the daemon (starting it if needed).
-	Dial func(ctx context.Context) (*client.Client, error)
+	// Daemon connects to the daemon, starting it if needed.
+	Daemon DaemonFunc
+	// RunningDaemon connects to a daemon that is already running and never
+	// starts one (scan, a pre-commit hook, must not leave one behind).
+	RunningDaemon DaemonFunc
 	// ReadPassword reads a line from the terminal without echo.
 	ReadPassword func(fd int) ([]byte, error)
 }
@@ -94,8 +98,11 @@ func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
 		Env:          os.Getenv,
 		ReadPassword: term.ReadPassword,
 	}
-	f.Dial = func(ctx context.Context) (*client.Client, error) {
-		return client.Dial(ctx, client.Options{Env: f.Env})
+	f.Daemon = func(ctx context.Context) (Daemon, error) {
+		return dialDaemon(ctx, client.Options{Env: f.Env})
+	}
+	f.RunningDaemon = func(ctx context.Context) (Daemon, error) {
+		return dialDaemon(ctx, client.Options{Env: f.Env, NoAutostart: true})
 	}
 	return f
 }
@@ -129,8 +136,8 @@ func Run(f *Factory, args []string) int {
 // NewRootCmd builds the command tree.
 func NewRootCmd(f *Factory) *cobra.Command {
 	root := newRootOnly(f)
-	for _, build := range commands() {
-		root.AddCommand(build(f))
+	for _, c := range commands() {
+		root.AddCommand(c.build(f))
 	}
 	return root
 }
@@ -146,10 +153,10 @@ func newRootCmdFor(f *Factory, args []string) *cobra.Command {
 	if !ok {
 		return NewRootCmd(f)
 	}
-	for _, build := range commands() {
-		if cmd := build(f); cmd.Name() == name || cmd.HasAlias(name) {
+	for _, c := range commands() {
+		if slices.Contains(c.names, name) {
 			root := newRootOnly(f)
-			root.AddCommand(cmd)
+			root.AddCommand(c.build(f))
 			return root
 		}
 	}
@@ -180,21 +187,42 @@ func commandName(args []string) (string, bool) {
 	return name, true
 }
 
-// commands are the constructors of hfbroker's commands, the hot ones first
-// so that building one of them by name builds little else.
-func commands() []func(*Factory) *cobra.Command {
-	builtin := []func(*Factory) *cobra.Command{
-		func(f *Factory) *cobra.Command { return newCmdToken(f, nil) },
-		newCmdGitCredential,
-		newCmdExec,
-		func(f *Factory) *cobra.Command { return newCmdLogin(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdLogout(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdList(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdSwitch(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdWhoami(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdStatus(f, nil) },
+// command is one of hfbroker's top-level commands: the names it answers to
+// (its name, then its aliases) and its constructor, so that the root can
+// build the one command a command line names and nothing else.
+type command struct {
+	names []string
+	build func(*Factory) *cobra.Command
+}
+
+// commands are hfbroker's top-level commands, every one of them, in one
+// place. TestCommandListNamesEachCommand keeps names true to the commands.
+func commands() []command {
+	return []command{
+		{[]string{"token"}, func(f *Factory) *cobra.Command { return newCmdToken(f, nil) }},
+		{[]string{"git-credential"}, newCmdGitCredential},
+		{[]string{"exec"}, func(f *Factory) *cobra.Command { return newCmdExec(f, nil) }},
+		{[]string{"login"}, func(f *Factory) *cobra.Command { return newCmdLogin(f, nil) }},
+		{[]string{"logout"}, func(f *Factory) *cobra.Command { return newCmdLogout(f, nil) }},
+		{[]string{"list", "ls"}, func(f *Factory) *cobra.Command { return newCmdList(f, nil) }},
+		{[]string{"switch"}, func(f *Factory) *cobra.Command { return newCmdSwitch(f, nil) }},
+		{[]string{"whoami"}, func(f *Factory) *cobra.Command { return newCmdWhoami(f, nil) }},
+		{[]string{"status"}, func(f *Factory) *cobra.Command { return newCmdStatus(f, nil) }},
+		{[]string{"leases"}, newCmdLeases},
+		{[]string{"audit"}, func(f *Factory) *cobra.Command { return newCmdAudit(f, nil) }},
+		{[]string{"doctor"}, func(f *Factory) *cobra.Command { return newCmdDoctor(f, nil) }},
+		{[]string{"import"}, func(f *Factory) *cobra.Command { return newCmdImport(f, nil) }},
+		{[]string{"scan"}, func(f *Factory) *cobra.Command { return newCmdScan(f, nil) }},
+		{[]string{"lock"}, newCmdLock},
+		{[]string{"unlock"}, newCmdUnlock},
+		{[]string{"passwd"}, newCmdPasswd},
+		{[]string{"migrate"}, newCmdMigrate},
+		{[]string{"config"}, newCmdConfig},
+		{[]string{"jupyter"}, newCmdJupyter},
+		{[]string{"setup-git"}, newCmdSetupGit},
+		{[]string{"ssh"}, newCmdSSH},
+		{[]string{"version"}, newCmdVersion},
 	}
-	return append(builtin, extraCommands...)
 }
 
 // newRootOnly builds the root command without its subcommands.
@@ -220,9 +248,6 @@ func newRootOnly(f *Factory) *cobra.Command {
 	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
 	return root
 }
-
-// extraCommands lets command files register themselves.
-var extraCommands []func(*Factory) *cobra.Command
 
 // usageError is a mistake in how the command was called (exit 2).
 type usageError struct{ err error }
@@ -328,16 +353,6 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// withClient dials the daemon and runs fn.
-func withClient(ctx context.Context, f *Factory, fn func(*client.Client) error) error {
-	c, err := f.Dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return fn(c)
 }
 
 // Args returns the command line to run for argv: invoked as

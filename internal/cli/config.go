@@ -11,8 +11,6 @@ import (
 	"github.com/hfbroker/hfbroker/internal/config"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdConfig) }
-
 // newCmdConfig groups the commands that read config.toml without a daemon.
 func newCmdConfig(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{

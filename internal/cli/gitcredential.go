@@ -79,7 +79,7 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 	if target.Repo != nil {
 		repo = &pb.Repo{Type: repoTypeProto(target.Repo.Type), Id: target.Repo.ID()}
 	}
-	c, err := f.Dial(ctx)
+	c, err := f.Daemon(ctx)
 	if err != nil {
 		warn("%v", err)
 		return
@@ -93,7 +93,7 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 	}
 }
 
-func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, warn func(string, ...any)) {
+func gitGet(ctx context.Context, f *Factory, c Daemon, repo *pb.Repo, warn func(string, ...any)) {
 	resp, err := c.Lease(ctx, &pb.LeaseRequest{
 		Repo:     repo,
 		Purpose:  pb.Purpose_PURPOSE_GIT,
@@ -129,7 +129,7 @@ func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, wa
 	}
 }
 
-func gitReport(ctx context.Context, f *Factory, c *client.Client, op string, req *gitcred.Request, repo *pb.Repo, host string, warn func(string, ...any)) {
+func gitReport(ctx context.Context, f *Factory, c Daemon, op string, req *gitcred.Request, repo *pb.Repo, host string, warn func(string, ...any)) {
 	in := &pb.ReportGitCredentialRequest{Repo: repo, Host: host, Operation: pb.GitOperation_GIT_OPERATION_STORE}
 	if op == "erase" {
 		in.Operation = pb.GitOperation_GIT_OPERATION_ERASE

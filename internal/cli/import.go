@@ -14,15 +14,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/scan"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-func init() { extraCommands = append(extraCommands, newCmdImportDefault) }
 
 // ImportOptions are import's inputs.
 type ImportOptions struct {
@@ -33,8 +30,6 @@ type ImportOptions struct {
 	// GitConfig runs "git config ARGS…" and returns its stdout; nil runs git.
 	GitConfig func(args ...string) (string, error)
 }
-
-func newCmdImportDefault(f *Factory) *cobra.Command { return newCmdImport(f, nil) }
 
 func newCmdImport(f *Factory, runF func(*ImportOptions) error) *cobra.Command {
 	opts := &ImportOptions{Factory: f}
@@ -227,7 +222,7 @@ type importAPI interface {
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
 	return runImport(ctx, opts, func(fn func(importAPI) error) error {
-		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
+		return withDaemon(ctx, opts.Factory.Daemon, func(c Daemon) error { return fn(c) })
 	})
 }
 

@@ -20,13 +20,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/runenv"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-func init() { extraCommands = append(extraCommands, newCmdJupyter) }
 
 // NoTokenPath is the HF_TOKEN_PATH a kernel gets: a path that holds no token
 // and cannot be created, even by root. huggingface_hub reads the token file
@@ -616,7 +613,7 @@ func kernelLease(ctx context.Context, f *Factory, opts *JupyterKernelOptions) (*
 		req.Endpoint = ep
 	}
 	var resp *pb.LeaseResponse
-	if err := withClient(ctx, f, func(c *client.Client) error {
+	if err := withDaemon(ctx, f.Daemon, func(c Daemon) error {
 		var err error
 		resp, err = c.Lease(ctx, req)
 		return err

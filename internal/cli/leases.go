@@ -15,11 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-func init() { extraCommands = append(extraCommands, newCmdLeases) }
 
 func newCmdLeases(f *Factory) *cobra.Command {
 	var asJSON, watch bool
@@ -61,7 +58,7 @@ through 'hfbroker jupyter install' shows its kernelspec and connection file.`,
 			if err := checkLeaseID(args[0]); err != nil {
 				return err
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
+			return withDaemon(cmd.Context(), f.Daemon, func(c Daemon) error {
 				if _, err := c.RevokeLease(cmd.Context(), &pb.RevokeLeaseRequest{Id: args[0]}); err != nil {
 					return err
 				}
@@ -86,7 +83,7 @@ until exit: to lease.max_until_exit again). An ended lease cannot be renewed.`,
 			if renewTTL > 0 {
 				req.Ttl = durationpb.New(renewTTL)
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
+			return withDaemon(cmd.Context(), f.Daemon, func(c Daemon) error {
 				resp, err := c.RenewLease(cmd.Context(), req)
 				if err != nil {
 					return err
@@ -156,7 +153,7 @@ func reposText(l leaseJSON) string {
 	return strings.Join(parts, ", ")
 }
 
-func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
+func listLeases(ctx context.Context, c Daemon) ([]leaseJSON, error) {
 	resp, err := c.ListLeases(ctx, &pb.ListLeasesRequest{})
 	if err != nil {
 		return nil, err
@@ -178,7 +175,7 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 }
 
 func leasesRun(ctx context.Context, f *Factory, asJSON bool) error {
-	return withClient(ctx, f, func(c *client.Client) error {
+	return withDaemon(ctx, f.Daemon, func(c Daemon) error {
 		list, err := listLeases(ctx, c)
 		if err != nil {
 			return err
@@ -202,7 +199,7 @@ func leasesWatch(ctx context.Context, f *Factory, every time.Duration) error {
 	if every < 100*time.Millisecond {
 		return errorWithHint(ExitUsage, "pass an interval such as 2s", "--interval must be at least 100ms")
 	}
-	return withClient(ctx, f, func(c *client.Client) error {
+	return withDaemon(ctx, f.Daemon, func(c Daemon) error {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {

@@ -12,14 +12,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-func init() {
-	extraCommands = append(extraCommands, newCmdLock, newCmdUnlock, newCmdPasswd, newCmdMigrate)
-}
 
 func newCmdLock(f *Factory) *cobra.Command {
 	return &cobra.Command{
@@ -27,7 +22,7 @@ func newCmdLock(f *Factory) *cobra.Command {
 		Short: "Forget every token held in memory and end every lease",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
+			return withDaemon(cmd.Context(), f.Daemon, func(c Daemon) error {
 				resp, err := c.Lock(cmd.Context(), &pb.LockRequest{})
 				if err != nil {
 					return err
@@ -61,7 +56,7 @@ new passphrase twice, and refuses one shorter than 8 characters unless
 --allow-short is given.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
+			return withDaemon(cmd.Context(), f.Daemon, func(c Daemon) error {
 				return unlockRun(cmd.Context(), opts, c)
 			})
 		},
@@ -109,7 +104,7 @@ func newCmdPasswd(f *Factory) *cobra.Command {
 				return err
 			}
 			defer clear(newPass)
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
+			return withDaemon(cmd.Context(), f.Daemon, func(c Daemon) error {
 				if _, err := c.ChangePassphrase(cmd.Context(), &pb.ChangePassphraseRequest{OldPassphrase: oldPass, NewPassphrase: newPass}); err != nil {
 					return err
 				}
@@ -152,7 +147,7 @@ terminal its passphrase is asked twice.`,
 				pass = p
 				defer clear(pass)
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
+			return withDaemon(cmd.Context(), f.Daemon, func(c Daemon) error {
 				resp, err := c.Migrate(cmd.Context(), &pb.MigrateRequest{To: to, Passphrase: pass})
 				if err != nil {
 					return err

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -95,7 +94,7 @@ type loginAPI interface {
 
 func loginRun(ctx context.Context, opts *LoginOptions) error {
 	return runLogin(ctx, opts, func(fn func(loginAPI) error) error {
-		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
+		return withDaemon(ctx, opts.Factory.Daemon, func(c Daemon) error { return fn(c) })
 	})
 }
 

@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -48,7 +47,7 @@ type webLoginAPI interface {
 
 func loginWebRun(ctx context.Context, opts *LoginOptions) error {
 	return runLoginWeb(ctx, opts, time.After, func(fn func(webLoginAPI) error) error {
-		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
+		return withDaemon(ctx, opts.Factory.Daemon, func(c Daemon) error { return fn(c) })
 	})
 }
 

@@ -11,12 +11,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/scan"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-func init() { extraCommands = append(extraCommands, newCmdScanDefault) }
 
 // ScanOptions are scan's inputs.
 type ScanOptions struct {
@@ -42,8 +39,6 @@ type leaseTokenInfo struct {
 
 // maxStdin bounds what scan reads from stdin, as it bounds files.
 const maxStdin = 50 << 20
-
-func newCmdScanDefault(f *Factory) *cobra.Command { return newCmdScan(f, nil) }
 
 func newCmdScan(f *Factory, runF func(*ScanOptions) error) *cobra.Command {
 	opts := &ScanOptions{Factory: f}
@@ -256,7 +251,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 func knownLeaseTokens(ctx context.Context, f *Factory) (map[string]leaseTokenInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{Env: f.Env, NoAutostart: true})
+	c, err := f.RunningDaemon(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -339,7 +334,7 @@ func printScan(f *Factory, w io.Writer, findings []scan.Finding, out scanJSON, k
 func storedProfiles(ctx context.Context, f *Factory) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{Env: f.Env, NoAutostart: true})
+	c, err := f.RunningDaemon(ctx)
 	if err != nil {
 		return nil, err
 	}

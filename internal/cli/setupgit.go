@@ -12,8 +12,6 @@ import (
 	"github.com/spf13/cobra"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdSetupGit) }
-
 // SetupGitOptions are setup-git's inputs.
 type SetupGitOptions struct {
 	Factory   *Factory

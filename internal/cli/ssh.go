@@ -18,8 +18,6 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdSSH) }
-
 // SSHOptions are ssh's inputs.
 type SSHOptions struct {
 	Factory    *Factory
@@ -112,10 +110,10 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 	// 2. Register this process as the forward: it becomes ssh below, and
 	// the daemon ends the forward's leases the moment it exits.
 	var reg *pb.RegisterForwardResponse
-	if err := withClient(ctx, f, func(c *client.Client) error {
-		if client.Restricted(c.Socket, f.Env) {
+	if err := withDaemon(ctx, f.Daemon, func(c Daemon) error {
+		if client.Restricted(c.SocketPath(), f.Env) {
 			return errorWithHint(ExitError, "run 'hfbroker ssh' on the machine that holds the tokens",
-				"%s is a restricted socket: it cannot be forwarded again", c.Socket)
+				"%s is a restricted socket: it cannot be forwarded again", c.SocketPath())
 		}
 		reg, err = c.RegisterForward(ctx, &pb.RegisterForwardRequest{Host: opts.Host, AllowWrite: opts.AllowWrite,
 			AllowEnv: opts.AllowEnv, Repos: opts.Repos, RemoteProxyPort: int32(remotePort)})

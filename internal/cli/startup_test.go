@@ -76,3 +76,23 @@ func TestUnknownCommandStillSuggestsTheNearest(t *testing.T) {
 		t.Fatalf("stdout %q stderr %q", out, errOut)
 	}
 }
+
+// The root builds a command by the names the list gives it; a name that
+// drifted from its command's would build the whole tree again, or none.
+func TestCommandListNamesEachCommand(t *testing.T) {
+	f := NewFactory(strings.NewReader(""), io.Discard, io.Discard)
+	seen := map[string]bool{}
+	for _, c := range commands() {
+		cmd := c.build(f)
+		want := append([]string{cmd.Name()}, cmd.Aliases...)
+		if !slices.Equal(c.names, want) {
+			t.Errorf("the list names %q, the command answers to %q", c.names, want)
+		}
+		for _, n := range c.names {
+			if seen[n] {
+				t.Errorf("two commands answer to %q", n)
+			}
+			seen[n] = true
+		}
+	}
+}

@@ -10,8 +10,6 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdVersion) }
-
 func newCmdVersion(f *Factory) *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
