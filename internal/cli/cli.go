@@ -139,6 +139,8 @@ func NewRootCmd(f *Factory) *cobra.Command {
 	for _, c := range commands() {
 		root.AddCommand(c.build(f))
 	}
+	root.InitDefaultCompletionCmd()
+	typeArgErrors(root)
 	return root
 }
 
@@ -157,6 +159,7 @@ func newRootCmdFor(f *Factory, args []string) *cobra.Command {
 		if slices.Contains(c.names, name) {
 			root := newRootOnly(f)
 			root.AddCommand(c.build(f))
+			typeArgErrors(root)
 			return root
 		}
 	}
@@ -245,15 +248,83 @@ func newRootOnly(f *Factory) *cobra.Command {
 		}
 		return cmd.Help()
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	// Usage errors are typed where cobra finds them, so that reportError
+	// never reads cobra's English: a flag that does not parse, an argument
+	// where the root takes none (an unknown command), a required flag
+	// missing or two that do not go together, and (typeArgErrors) an
+	// argument count a command refuses.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
+		}
+		return &UsageError{fmt.Errorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggestions(cmd, args[0]))}
+	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		// cobra checks these too, after this hook, untyped.
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return &UsageError{err}
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return &UsageError{err}
+		}
+		return nil
+	}
 	return root
 }
 
-// usageError is a mistake in how the command was called (exit 2).
-type usageError struct{ err error }
+// suggestions is cobra's "Did you mean this?" for an unknown command.
+func suggestions(root *cobra.Command, arg string) string {
+	if root.SuggestionsMinimumDistance <= 0 {
+		root.SuggestionsMinimumDistance = 2
+	}
+	var sb strings.Builder
+	if s := root.SuggestionsFor(arg); len(s) > 0 {
+		sb.WriteString("\n\nDid you mean this?\n")
+		for _, c := range s {
+			fmt.Fprintf(&sb, "\t%v\n", c)
+		}
+	}
+	return sb.String()
+}
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+// typeArgErrors makes every command's argument check in the tree under
+// root (cobra's own completion command's too) return a UsageError: a
+// positional-argument validator only ever judges how a command was called.
+func typeArgErrors(root *cobra.Command) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if check := c.Args; check != nil && c != root {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					if _, typed := errors.AsType[*UsageError](err); typed {
+						return err
+					}
+					return &UsageError{err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
+
+// UsageError is a mistake in how a command was called: exit 2, with a hint
+// to read the command's --help. cobra's flag and argument errors arrive as
+// one (newRootOnly, typeArgErrors); commands return one for a mistake of
+// their own.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Hint points to the help of the command that was called wrong.
+func (e *UsageError) Hint(cmd *cobra.Command) string {
+	return fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
+}
 
 // userError is an error with a hint and an exit code.
 type userError struct {
@@ -294,9 +365,8 @@ func reportError(w io.Writer, cmd *cobra.Command, err error) int {
 		Hint() string
 	}](err); ok {
 		hint = he.Hint() // e.g. a config.toml error
-	} else if _, ok := errors.AsType[usageError](err); ok || isCobraUsage(err) {
-		code = ExitUsage
-		hint = fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
+	} else if ue, ok := errors.AsType[*UsageError](err); ok {
+		code, hint = ExitUsage, ue.Hint(cmd)
 	}
 	fmt.Fprintf(w, "hfbroker: error: %s\n", oneLine(msg))
 	for _, r := range reasons {
@@ -332,16 +402,6 @@ func fromStatus(st *lane.Error) (code int, msg, hint string, reasons []string) {
 		}
 	}
 	return code, msg, hint, reasons
-}
-
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "requires exactly", "flag needs an argument", "invalid argument", "none of the others can be", "required flag"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
 }
 
 // oneLine keeps an error to one line so nothing it quotes can forge output.

@@ -65,7 +65,7 @@ could not be read or rewritten; the others are still imported.`,
 		// Not cobra.NoArgs: its error quotes the argument, which may be a token.
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{errors.New("import takes no arguments: it finds the tokens itself")}
+				return &UsageError{errors.New("import takes no arguments: it finds the tokens itself")}
 			}
 			return nil
 		},

@@ -64,10 +64,10 @@ in your shell history.`,
 					"login takes no arguments: a token on the command line would be visible in ps and your shell history")
 			}
 			if opts.JSON && !opts.Web {
-				return usageError{errors.New("--json goes with --web")}
+				return &UsageError{errors.New("--json goes with --web")}
 			}
 			if opts.Web && opts.NoVerify {
-				return usageError{errors.New("--no-verify does not go with --web")}
+				return &UsageError{errors.New("--no-verify does not go with --web")}
 			}
 			if runF != nil {
 				return runF(opts)

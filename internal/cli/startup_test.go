@@ -27,6 +27,9 @@ func TestRunBuildsOnlyTheNamedCommand(t *testing.T) {
 		t.Fatalf("the full tree has %d commands", len(full.Commands()))
 	}
 	for _, c := range full.Commands() {
+		if c.Name() == "completion" {
+			continue // cobra's own: it needs the whole tree to complete
+		}
 		for _, name := range append([]string{c.Name()}, c.Aliases...) {
 			root := newRootCmdFor(f, []string{name, "x"})
 			if got := commandNames(root); !slices.Equal(got, []string{c.Name()}) {
