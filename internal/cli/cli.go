@@ -211,7 +211,7 @@ func commands() []command {
 		{[]string{"switch"}, func(f *Factory) *cobra.Command { return newCmdSwitch(f, nil) }},
 		{[]string{"whoami"}, func(f *Factory) *cobra.Command { return newCmdWhoami(f, nil) }},
 		{[]string{"status"}, func(f *Factory) *cobra.Command { return newCmdStatus(f, nil) }},
-		{[]string{"leases"}, newCmdLeases},
+		{[]string{"leases"}, func(f *Factory) *cobra.Command { return newCmdLeases(f, nil) }},
 		{[]string{"audit"}, func(f *Factory) *cobra.Command { return newCmdAudit(f, nil) }},
 		{[]string{"doctor"}, func(f *Factory) *cobra.Command { return newCmdDoctor(f, nil) }},
 		{[]string{"import"}, func(f *Factory) *cobra.Command { return newCmdImport(f, nil) }},
