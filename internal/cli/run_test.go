@@ -104,7 +104,9 @@ func TestDaemonUnreachableIsPassedOnAsIs(t *testing.T) {
 	io, _, _ := testIO()
 	unreachable := func(context.Context) (Daemon, error) { return nil, &client.UnreachableError{} }
 	for name, run := range map[string]func() error{
-		"token":  func() error { return tokenRun(context.Background(), &TokenOptions{IO: io, Daemon: unreachable, Endpoint: hubEndpoint}) },
+		"token": func() error {
+			return tokenRun(context.Background(), &TokenOptions{IO: io, Daemon: unreachable, Endpoint: hubEndpoint})
+		},
 		"status": func() error { return statusRun(context.Background(), &StatusOptions{IO: io, Daemon: unreachable}) },
 		"leases": func() error { return leasesRun(context.Background(), &LeasesOptions{IO: io, Daemon: unreachable}) },
 		"list":   func() error { return listRun(context.Background(), &ListOptions{IO: io, Daemon: unreachable}) },
@@ -319,7 +321,9 @@ func TestListRunJSONShape(t *testing.T) {
 
 func TestListRunWithNoProfilesSaysHowToAddOne(t *testing.T) {
 	io, out, errOut := testIO()
-	d := &fakeDaemon{listProfiles: func(*pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) { return &pb.ListProfilesResponse{}, nil }}
+	d := &fakeDaemon{listProfiles: func(*pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+		return &pb.ListProfilesResponse{}, nil
+	}}
 	if err := listRun(context.Background(), &ListOptions{IO: io, Daemon: connectTo(d)}); err != nil {
 		t.Fatal(err)
 	}
