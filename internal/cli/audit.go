@@ -16,6 +16,8 @@ import (
 
 // AuditOptions are audit's inputs.
 type AuditOptions struct {
+	IO *IOStreams
+	// Factory gives the environment (where the audit log is).
 	Factory *Factory
 	Since   string
 	Until   string
@@ -28,7 +30,7 @@ type AuditOptions struct {
 }
 
 func newCmdAudit(f *Factory, runF func(*AuditOptions) error) *cobra.Command {
-	opts := &AuditOptions{Factory: f}
+	opts := &AuditOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "audit [--since T] [--until T] [--profile NAME] [--repo [TYPE/]NS/NAME] [--json]",
 		Short: "Show the audit log: tokens added and removed, leases granted, denied and ended",
@@ -156,7 +158,7 @@ func auditRun(opts *AuditOptions) error {
 		return err
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(f.IO.Out)
+		enc := json.NewEncoder(opts.IO.Out)
 		for _, ev := range evs {
 			if err := enc.Encode(ev); err != nil {
 				return err
@@ -165,10 +167,10 @@ func auditRun(opts *AuditOptions) error {
 		return nil
 	}
 	if len(evs) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No audit events.")
+		fmt.Fprintln(opts.IO.ErrOut, "No audit events.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tPROFILE\tREPO\tPURPOSE\tPID\tEXECUTABLE\tDETAIL")
 	for _, ev := range evs {
 		detail := ev.Reason

@@ -224,7 +224,7 @@ func commands() []command {
 		{[]string{"jupyter"}, newCmdJupyter},
 		{[]string{"setup-git"}, newCmdSetupGit},
 		{[]string{"ssh"}, newCmdSSH},
-		{[]string{"version"}, newCmdVersion},
+		{[]string{"version"}, func(f *Factory) *cobra.Command { return newCmdVersion(f, nil) }},
 	}
 }
 
@@ -244,7 +244,7 @@ func newRootOnly(f *Factory) *cobra.Command {
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version (as 'hfbroker version')")
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if showVersion {
-			return versionRun(f, false)
+			return versionRun(&VersionOptions{IO: f.IO})
 		}
 		return cmd.Help()
 	}

@@ -23,6 +23,9 @@ import (
 
 // ImportOptions are import's inputs.
 type ImportOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory gives the environment (HOME, HF_HOME, the endpoint).
 	Factory         *Factory
 	DryRun          bool
 	RemovePlaintext bool
@@ -32,7 +35,7 @@ type ImportOptions struct {
 }
 
 func newCmdImport(f *Factory, runF func(*ImportOptions) error) *cobra.Command {
-	opts := &ImportOptions{Factory: f}
+	opts := &ImportOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "import [--dry-run] [--remove-plaintext] [--no-verify]",
 		Short: "Move tokens that huggingface_hub, git and your environment keep in plaintext into hfbroker",
@@ -222,7 +225,7 @@ type importAPI interface {
 
 func importRun(ctx context.Context, opts *ImportOptions) error {
 	return runImport(ctx, opts, func(fn func(importAPI) error) error {
-		return withDaemon(ctx, opts.Factory.Daemon, func(c Daemon) error { return fn(c) })
+		return withDaemon(ctx, opts.Daemon, func(c Daemon) error { return fn(c) })
 	})
 }
 
@@ -240,10 +243,10 @@ func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(im
 	}
 	found, files, problems := findPlaintext(opts, home, hostOf(endpoint))
 	for _, p := range problems {
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(p.Error()))
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(p.Error()))
 	}
 	if len(found) == 0 {
-		fmt.Fprintln(f.IO.Out, "nothing to import: no plaintext Hugging Face tokens found")
+		fmt.Fprintln(opts.IO.Out, "nothing to import: no plaintext Hugging Face tokens found")
 		if len(problems) > 0 {
 			return exitCodeError{ExitError}
 		}
@@ -251,7 +254,7 @@ func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(im
 	}
 	var failed int
 	err = connect(func(api importAPI) error {
-		imp := &importer{opts: opts, api: api, out: f.IO.Out, home: home, endpoint: endpoint}
+		imp := &importer{opts: opts, api: api, out: opts.IO.Out, home: home, endpoint: endpoint}
 		n, err := imp.run(ctx, found, files)
 		failed = n
 		return err

@@ -16,7 +16,10 @@ import (
 
 // LoginOptions are login's inputs.
 type LoginOptions struct {
-	IO          *IOStreams
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory is the terminal the token and passphrase are asked on, and
+	// the environment (the endpoint, HFBROKER_PASSPHRASE_FILE).
 	Factory     *Factory
 	Name        string
 	MakeDefault bool
@@ -32,7 +35,7 @@ type LoginOptions struct {
 const maxTokenInput = 64 << 10
 
 func newCmdLogin(f *Factory, runF func(*LoginOptions) error) *cobra.Command {
-	opts := &LoginOptions{IO: f.IO, Factory: f}
+	opts := &LoginOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "login [--web [--json]] [--name NAME] [--default] [--no-verify]",
 		Short: "Store a Hugging Face token in the keychain",
@@ -94,7 +97,7 @@ type loginAPI interface {
 
 func loginRun(ctx context.Context, opts *LoginOptions) error {
 	return runLogin(ctx, opts, func(fn func(loginAPI) error) error {
-		return withDaemon(ctx, opts.Factory.Daemon, func(c Daemon) error { return fn(c) })
+		return withDaemon(ctx, opts.Daemon, func(c Daemon) error { return fn(c) })
 	})
 }
 

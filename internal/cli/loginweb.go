@@ -47,7 +47,7 @@ type webLoginAPI interface {
 
 func loginWebRun(ctx context.Context, opts *LoginOptions) error {
 	return runLoginWeb(ctx, opts, time.After, func(fn func(webLoginAPI) error) error {
-		return withDaemon(ctx, opts.Factory.Daemon, func(c Daemon) error { return fn(c) })
+		return withDaemon(ctx, opts.Daemon, func(c Daemon) error { return fn(c) })
 	})
 }
 
