@@ -43,6 +43,9 @@ holds a token.
 back from now (7d = 7×24h), yesterday or today (the start of that local day),
 a date (2026-12-01, local midnight) or an RFC 3339 time (2026-12-01T15:04:05Z).
 --since is inclusive, --until exclusive.`,
+		Example: `  hfbroker audit --since 1h
+  hfbroker audit --since yesterday --profile acme-ci
+  hfbroker audit --repo datasets/acme/corpus --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, name := range []string{"since", "until"} {

@@ -39,6 +39,9 @@ Hub's auth-check — and what to do when it cannot. Also lists plaintext copies
 of tokens left on disk or in the environment.
 
 Exits 4 when a repo is given and no token fits.`,
+		Example: `  hfbroker doctor
+  hfbroker doctor acme/llm --write
+  hfbroker doctor datasets/acme/corpus --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {

@@ -47,6 +47,10 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
   --repo acme/llm --repo datasets/acme/corpus --write-repo acme/llm-ft
            one token that reads the first two and writes the third;
            acme/* stands for every model of acme`,
+		Example: `  hfbroker exec --repo acme/llm -- python train.py
+  hfbroker exec --repo acme/llm --write -- huggingface-cli upload acme/llm ./out
+  hfbroker exec --proxy --repo 'acme/*' -- python eval.py
+  hfbroker exec --profile acme-ci --ttl 2h -- ./job.sh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
 			if runF != nil {

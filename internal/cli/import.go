@@ -66,6 +66,8 @@ Exits 0 when every token found is stored (or none was found), 1 when any was
 not imported (a legacy api_org_ token, which is skipped, counts) or a file
 could not be read or rewritten; the others are still imported.`,
 		// Not cobra.NoArgs: its error quotes the argument, which may be a token.
+		Example: `  hfbroker import --dry-run
+  hfbroker import --remove-plaintext`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				return &UsageError{errors.New("import takes no arguments: it finds the tokens itself")}

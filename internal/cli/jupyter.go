@@ -107,6 +107,8 @@ kernel'. The kernelspec goes where 'jupyter kernelspec install' puts it for
 
   --env-mode  give the kernel the real token in HF_TOKEN instead of a lease
               token (it can then leak into the notebook's outputs)`,
+		Example: `  hfbroker jupyter install
+  hfbroker jupyter install --kernel ir --profile acme-ci`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -132,6 +134,8 @@ func newCmdJupyterUninstall(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "uninstall [NAME…]",
 		Short: "Remove hfbroker kernelspecs (default: all of them)",
+		Example: `  hfbroker jupyter uninstall
+  hfbroker jupyter uninstall hfbroker-python3`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
 			return jupyterUninstallRun(cmd.Context(), opts)
@@ -146,7 +150,9 @@ func newCmdJupyterList(f *Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List the kernelspecs that start kernels through hfbroker",
-		Args:  cobra.NoArgs,
+		Example: `  hfbroker jupyter list
+  hfbroker jupyter list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return jupyterListRun(cmd.Context(), opts)
 		},

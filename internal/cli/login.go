@@ -60,6 +60,9 @@ keychain and refreshes it itself; the profile is named oauth-USER unless
 
 A token given as an argument is refused: it would be visible in ps and kept
 in your shell history.`,
+		Example: `  hfbroker login
+  hfbroker login --name acme-ci < token.txt
+  hfbroker login --web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				// Never echo args[0]: it may be the token itself.

@@ -26,7 +26,9 @@ func newCmdList(f *Factory, runF func(*ListOptions) error) *cobra.Command {
 		Use:     "list [--json]",
 		Aliases: []string{"ls"},
 		Short:   "List stored profiles (never their tokens)",
-		Args:    cobra.NoArgs,
+		Example: `  hfbroker list
+  hfbroker list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -148,6 +150,7 @@ func newCmdLogout(f *Factory, runF func(*LogoutOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:               "logout NAME",
 		Short:             "Remove a profile and its token, ending its leases",
+		Example:           "  hfbroker logout acme-ci",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -190,6 +193,7 @@ func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
 	return &cobra.Command{
 		Use:               "switch NAME",
 		Short:             "Make a profile the default",
+		Example:           "  hfbroker switch acme-ci",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {

@@ -77,6 +77,9 @@ report to stderr (the Jupyter save hook in packaging/jupyter/ uses this).
 Exits 1 when any token is found, also after --redact: as a pre-commit hook
 (see .pre-commit-hooks.yaml) that stops the commit so you can review the
 rewritten files. Exits 0 when none is found.`,
+		Example: `  hfbroker scan
+  hfbroker scan notebooks/ --redact
+  git diff --cached | hfbroker scan -`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Paths = args
 			if runF != nil {

@@ -35,6 +35,9 @@ func newCmdSetupGit(f *Factory) *cobra.Command {
   credential.<endpoint>.useHttpPath = true   (so each repo gets its own token)
 
 Running it again changes nothing; --uninstall removes exactly these settings.`,
+		Example: `  hfbroker setup-git
+  hfbroker setup-git --local
+  hfbroker setup-git --uninstall`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return setupGitRun(cmd.Context(), opts)

@@ -47,6 +47,9 @@ What the remote may ask for is limited here:
   --allow-env    leases that hand out the real token (plain exec, git, token)
   --repo P       only repos matching P (e.g. acme/llm, acme/*); repeatable
 Every lease of the forward ends when the ssh session ends.`,
+		Example: `  hfbroker ssh gpu-box
+  hfbroker ssh --allow-write --repo 'acme/*' gpu-box
+  hfbroker ssh gpu-box -- hfbroker exec --proxy -- python train.py`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]

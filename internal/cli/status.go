@@ -26,7 +26,9 @@ func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status [--json]",
 		Short: "Show the daemon's pid, socket, token store and counts",
-		Args:  cobra.NoArgs,
+		Example: `  hfbroker status
+  hfbroker status --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)

@@ -25,6 +25,9 @@ func newCmdToken(f *Factory, runF func(*TokenOptions) error) *cobra.Command {
 		Short: "Print a token (the only command that prints one)",
 		Long: `Print a token on standard output: the named profile's, the one chosen for a repo,
 or the default profile's. This is the only hfbroker command that prints a token.`,
+		Example: `  hfbroker token
+  hfbroker token --repo acme/llm --write
+  HF_TOKEN=$(hfbroker token --profile acme-ci) hf download acme/llm`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {

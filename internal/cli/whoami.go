@@ -24,8 +24,11 @@ type WhoamiOptions struct {
 func newCmdWhoami(f *Factory, runF func(*WhoamiOptions) error) *cobra.Command {
 	opts := &WhoamiOptions{IO: f.IO, Daemon: f.Daemon}
 	cmd := &cobra.Command{
-		Use:               "whoami [NAME] [--refresh] [--json]",
-		Short:             "Show who a profile's token belongs to and what it may do",
+		Use:   "whoami [NAME] [--refresh] [--json]",
+		Short: "Show who a profile's token belongs to and what it may do",
+		Example: `  hfbroker whoami
+  hfbroker whoami acme-ci --refresh
+  hfbroker whoami --json`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
