@@ -203,7 +203,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{[]string{"token"}, func(f *Factory) *cobra.Command { return newCmdToken(f, nil) }},
-		{[]string{"git-credential"}, newCmdGitCredential},
+		{[]string{"git-credential"}, func(f *Factory) *cobra.Command { return newCmdGitCredential(f, nil) }},
 		{[]string{"exec"}, func(f *Factory) *cobra.Command { return newCmdExec(f, nil) }},
 		{[]string{"login"}, func(f *Factory) *cobra.Command { return newCmdLogin(f, nil) }},
 		{[]string{"logout"}, func(f *Factory) *cobra.Command { return newCmdLogout(f, nil) }},
@@ -222,8 +222,8 @@ func commands() []command {
 		{[]string{"migrate"}, func(f *Factory) *cobra.Command { return newCmdMigrate(f, nil) }},
 		{[]string{"config"}, newCmdConfig},
 		{[]string{"jupyter"}, newCmdJupyter},
-		{[]string{"setup-git"}, newCmdSetupGit},
-		{[]string{"ssh"}, newCmdSSH},
+		{[]string{"setup-git"}, func(f *Factory) *cobra.Command { return newCmdSetupGit(f, nil) }},
+		{[]string{"ssh"}, func(f *Factory) *cobra.Command { return newCmdSSH(f, nil) }},
 		{[]string{"version"}, func(f *Factory) *cobra.Command { return newCmdVersion(f, nil) }},
 	}
 }

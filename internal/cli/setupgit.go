@@ -14,6 +14,8 @@ import (
 
 // SetupGitOptions are setup-git's inputs.
 type SetupGitOptions struct {
+	IO *IOStreams
+	// Factory gives the environment (the endpoint).
 	Factory   *Factory
 	Uninstall bool
 	Local     bool
@@ -22,8 +24,8 @@ type SetupGitOptions struct {
 	Executable string
 }
 
-func newCmdSetupGit(f *Factory) *cobra.Command {
-	opts := &SetupGitOptions{Factory: f}
+func newCmdSetupGit(f *Factory, runF func(*SetupGitOptions) error) *cobra.Command {
+	opts := &SetupGitOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "setup-git [--uninstall] [--global|--local]",
 		Short: "Make hfbroker git's credential helper for the Hub",
@@ -40,6 +42,9 @@ Running it again changes nothing; --uninstall removes exactly these settings.`,
   hfbroker setup-git --uninstall`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
 			return setupGitRun(cmd.Context(), opts)
 		},
 	}
@@ -88,7 +93,7 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 		return err
 	}
 	if opts.Uninstall {
-		fmt.Fprintf(opts.Factory.IO.Out, "Removed hfbroker's git credential settings for %s (%s)\n", endpoint, strings.TrimPrefix(scope, "--"))
+		fmt.Fprintf(opts.IO.Out, "Removed hfbroker's git credential settings for %s (%s)\n", endpoint, strings.TrimPrefix(scope, "--"))
 		return nil
 	}
 	helper := "!'" + exe + "' git-credential"
@@ -97,7 +102,7 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 			return err
 		}
 	}
-	fmt.Fprintf(opts.Factory.IO.Out, "git now asks hfbroker for %s credentials (%s config)\n", endpoint, strings.TrimPrefix(scope, "--"))
+	fmt.Fprintf(opts.IO.Out, "git now asks hfbroker for %s credentials (%s config)\n", endpoint, strings.TrimPrefix(scope, "--"))
 	return nil
 }
 
