@@ -218,22 +218,9 @@ func runGitConfig(args ...string) (string, error) {
 	return string(out), err
 }
 
-// importAPI is the part of the daemon's API import uses.
-type importAPI interface {
-	ListProfiles(ctx context.Context, in *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error)
-	AddToken(ctx context.Context, in *pb.AddTokenRequest) (*pb.AddTokenResponse, error)
-	RemoveToken(ctx context.Context, in *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error)
-}
-
+// importRun moves the plaintext tokens it finds into the daemon. It
+// connects only when there is something to import.
 func importRun(ctx context.Context, opts *ImportOptions) error {
-	return runImport(ctx, opts, func(fn func(importAPI) error) error {
-		return withDaemon(ctx, opts.Daemon, func(c Daemon) error { return fn(c) })
-	})
-}
-
-// runImport is import with the daemon connection given: connect runs fn with
-// the daemon's API. It connects only when there is something to import.
-func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(importAPI) error) error) error {
 	f := opts.Factory
 	endpoint, err := f.Endpoint()
 	if err != nil {
@@ -255,7 +242,7 @@ func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(im
 		return nil
 	}
 	var failed int
-	err = connect(func(api importAPI) error {
+	err = withDaemon(ctx, opts.Daemon, func(api Daemon) error {
 		imp := &importer{opts: opts, api: api, out: opts.IO.Out, home: home, endpoint: endpoint}
 		n, err := imp.run(ctx, found, files)
 		failed = n
@@ -274,7 +261,7 @@ func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(im
 // plaintext copies.
 type importer struct {
 	opts     *ImportOptions
-	api      importAPI
+	api      Daemon
 	out      io.Writer
 	home     string
 	endpoint string

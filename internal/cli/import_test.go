@@ -29,6 +29,7 @@ func fakeToken(seed string) string {
 // name means the display name, an existing name is replaced, and the first
 // profile becomes the default.
 type fakeImportDaemon struct {
+	Daemon   // nil: any other call panics
 	hub      map[string]string
 	profiles []*pb.Profile
 	tokens   map[string]string
@@ -95,6 +96,8 @@ func (d *fakeImportDaemon) RemoveToken(_ context.Context, req *pb.RemoveTokenReq
 	return &pb.RemoveTokenResponse{}, nil
 }
 
+func (d *fakeImportDaemon) Close() error { return nil }
+
 func (d *fakeImportDaemon) names() []string {
 	var out []string
 	for _, p := range d.profiles {
@@ -139,7 +142,8 @@ func (w *importWorld) write(t *testing.T, path, content string) {
 }
 
 func (w *importWorld) run(d *fakeImportDaemon) error {
-	return runImport(context.Background(), w.opts, func(fn func(importAPI) error) error { return fn(d) })
+	w.opts.Daemon = connectTo(d)
+	return importRun(context.Background(), w.opts)
 }
 
 // assertNoTokens fails when any of the tokens appears in the output.
@@ -369,10 +373,11 @@ func TestImportSkipsOrganizationTokens(t *testing.T) {
 func TestImportWithNothingFoundSaysSoAndExitsZero(t *testing.T) {
 	w := newImportWorld(t)
 	w.write(t, w.gitCreds, otherLines)
-	err := runImport(context.Background(), w.opts, func(func(importAPI) error) error {
+	w.opts.Daemon = func(context.Context) (Daemon, error) {
 		t.Error("import connected to the daemon with nothing to import")
-		return nil
-	})
+		return nil, errors.New("no daemon")
+	}
+	err := importRun(context.Background(), w.opts)
 	if err != nil || !strings.Contains(w.out.String(), "nothing to import") {
 		t.Errorf("err = %v, output:\n%s", err, w.out.String())
 	}

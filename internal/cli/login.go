@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -28,6 +29,9 @@ type LoginOptions struct {
 	// code and URL as JSON for scripts (loginweb.go).
 	Web  bool
 	JSON bool
+	// After is time.After, the wait between polls of a web login; nil
+	// means time.After (tests pass a faster one).
+	After func(time.Duration) <-chan time.Time
 }
 
 // maxTokenInput bounds what login reads from stdin: far above any token, far
@@ -92,25 +96,13 @@ in your shell history.`,
 	return cmd
 }
 
-// loginAPI is the part of the daemon's API login uses.
-type loginAPI interface {
-	vaultAPI
-	AddToken(context.Context, *pb.AddTokenRequest) (*pb.AddTokenResponse, error)
-}
-
-func loginRun(ctx context.Context, opts *LoginOptions) error {
-	return runLogin(ctx, opts, func(fn func(loginAPI) error) error {
-		return withDaemon(ctx, opts.Daemon, func(c Daemon) error { return fn(c) })
-	})
-}
-
-// runLogin stores a token. Piped, it reads and checks the token before
+// loginRun stores a token. Piped, it reads and checks the token before
 // asking the daemon anything, and a locked vault is an error (exit 4) with
 // its hint: a script must not hang on a prompt. On a terminal it first makes
 // sure the token has somewhere to go: an absent vault is created (new
 // passphrase, twice) and a locked one unlocked, inline, so that `hfbroker
 // login` alone goes from install to a stored token, as `gh auth login` does.
-func runLogin(ctx context.Context, opts *LoginOptions, connect func(fn func(loginAPI) error) error) error {
+func loginRun(ctx context.Context, opts *LoginOptions) error {
 	terminal := opts.IO.IsTerminal()
 	var tok secret.Token
 	if !terminal {
@@ -124,7 +116,7 @@ func runLogin(ctx context.Context, opts *LoginOptions, connect func(fn func(logi
 	if err != nil {
 		return err
 	}
-	return connect(func(api loginAPI) error {
+	return withDaemon(ctx, opts.Daemon, func(api Daemon) error {
 		if terminal {
 			if err := openVaultForLogin(ctx, opts, api); err != nil {
 				return err

@@ -244,7 +244,7 @@ func TestLoginOnATerminalOpensTheVaultInlineThenStoresTheToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newVaultWorld(t, true, "", tc.answers...)
 			d := newFakeVaultDaemon(tc.exists)
-			err := runLogin(context.Background(), &LoginOptions{IO: w.f.IO, Factory: w.f}, func(fn func(loginAPI) error) error { return fn(d) })
+			err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f})
 			if err != nil {
 				t.Fatalf("login: %v\n%s", err, w.output())
 			}
@@ -273,7 +273,7 @@ func TestLoginPipedIntoALockedVaultKeepsTheLockedError(t *testing.T) {
 	for _, exists := range []bool{false, true} {
 		w := newVaultWorld(t, false, tok+"\n")
 		d := newFakeVaultDaemon(exists)
-		err := runLogin(context.Background(), &LoginOptions{IO: w.f.IO, Factory: w.f}, func(fn func(loginAPI) error) error { return fn(d) })
+		err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f})
 		var buf bytes.Buffer
 		code := reportError(&buf, NewRootCmd(w.f), err)
 		if code != ExitDenied || !strings.Contains(buf.String(), "hfbroker: error: locked: run 'hfbroker unlock'") {
