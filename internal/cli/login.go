@@ -157,7 +157,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 
 // openVaultForLogin opens a locked file vault on a terminal before login asks
 // for the token; with any other backend, or an open vault, it does nothing.
-func openVaultForLogin(ctx context.Context, opts *LoginOptions, api vaultAPI) error {
+func openVaultForLogin(ctx context.Context, opts *LoginOptions, api Daemon) error {
 	st, err := api.Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		return err
