@@ -122,15 +122,32 @@ var hostOS = runtime.GOOS
 // Run runs hfbroker with a given factory.
 func Run(f *Factory, args []string) int {
 	root := newRootCmdFor(f, args)
-	root.SetArgs(args)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	cmd, err := root.ExecuteContextC(context.Background())
+	cmd, err := execute(root, args)
 	if err == nil {
 		return ExitOK
 	}
 	return reportError(f.IO.ErrOut, cmd, err)
+}
+
+// execute runs the command args name in root's tree. A name the tree does
+// not have is cobra's "unknown command" (with its "Did you mean this?"),
+// found here first, as cobra would find it, so that it arrives typed.
+func execute(root *cobra.Command, args []string) (*cobra.Command, error) {
+	if len(args) == 0 || (args[0] != cobra.ShellCompRequestCmd && args[0] != cobra.ShellCompNoDescRequestCmd) {
+		// The commands cobra adds itself, as ExecuteC would add them.
+		root.InitDefaultHelpCmd()
+		root.InitDefaultCompletionCmd(args...)
+		if _, _, err := root.Find(args); err != nil {
+			// Find fails only on an argument to the root that names
+			// no command.
+			return root, &UsageError{err}
+		}
+	}
+	root.SetArgs(args)
+	return root.ExecuteContextC(context.Background())
 }
 
 // NewRootCmd builds the command tree.
@@ -249,17 +266,11 @@ func newRootOnly(f *Factory) *cobra.Command {
 		return cmd.Help()
 	}
 	// Usage errors are typed where cobra finds them, so that reportError
-	// never reads cobra's English: a flag that does not parse, an argument
-	// where the root takes none (an unknown command), a required flag
-	// missing or two that do not go together, and (typeArgErrors) an
-	// argument count a command refuses.
+	// never reads cobra's English: a flag that does not parse, a required
+	// flag missing or two that do not go together, (typeArgErrors) an
+	// argument count a command refuses, and (execute) a command name the
+	// tree does not have.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
-	root.Args = func(cmd *cobra.Command, args []string) error {
-		if len(args) == 0 {
-			return nil
-		}
-		return &UsageError{fmt.Errorf("unknown command %q for %q%s", args[0], cmd.CommandPath(), suggestions(cmd, args[0]))}
-	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		// cobra checks these too, after this hook, untyped.
 		if err := cmd.ValidateRequiredFlags(); err != nil {
@@ -271,21 +282,6 @@ func newRootOnly(f *Factory) *cobra.Command {
 		return nil
 	}
 	return root
-}
-
-// suggestions is cobra's "Did you mean this?" for an unknown command.
-func suggestions(root *cobra.Command, arg string) string {
-	if root.SuggestionsMinimumDistance <= 0 {
-		root.SuggestionsMinimumDistance = 2
-	}
-	var sb strings.Builder
-	if s := root.SuggestionsFor(arg); len(s) > 0 {
-		sb.WriteString("\n\nDid you mean this?\n")
-		for _, c := range s {
-			fmt.Fprintf(&sb, "\t%v\n", c)
-		}
-	}
-	return sb.String()
 }
 
 // typeArgErrors makes every command's argument check in the tree under

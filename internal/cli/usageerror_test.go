@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -19,6 +18,7 @@ func TestCobraUsageMistakesArriveAsUsageErrors(t *testing.T) {
 	}{
 		{"an unknown command", []string{"tokn"}},
 		{"an argument where the root takes none", []string{"--version", "extra"}},
+		{"an unknown command with a flag after it", []string{"tokn", "--json"}},
 		{"an unknown flag", []string{"token", "--ttl", "5m"}},
 		{"an unknown shorthand flag", []string{"status", "-z"}},
 		{"a flag without its value", []string{"token", "--profile"}},
@@ -36,11 +36,10 @@ func TestCobraUsageMistakesArriveAsUsageErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, _, _ := usageFactory(t)
 			root := newRootCmdFor(f, tc.args)
-			root.SetArgs(tc.args)
 			root.SetIn(f.IO.In)
 			root.SetOut(f.IO.Out)
 			root.SetErr(f.IO.ErrOut)
-			cmd, err := root.ExecuteContextC(context.Background())
+			cmd, err := execute(root, tc.args)
 			ue, ok := errors.AsType[*UsageError](err)
 			if !ok {
 				t.Fatalf("error %v (%T) is not a *UsageError", err, err)
@@ -61,5 +60,17 @@ func TestAnErrorThatReadsLikeCobrasIsNotAUsageError(t *testing.T) {
 	}
 	if code := reportError(errOut, NewRootCmd(f), &UsageError{errors.New("anything at all")}); code != ExitUsage {
 		t.Errorf("exit %d, want %d", code, ExitUsage)
+	}
+}
+
+// The unknown command is found before the flags are parsed, as cobra finds
+// it: `hfbroker tokn --json` is a typo of a command, and says so.
+func TestAnUnknownCommandWithFlagsStillSuggestsTheNearest(t *testing.T) {
+	f, out, errOut := usageFactory(t)
+	if code := Run(f, []string{"tokn", "--repo", "acme/llm"}); code != ExitUsage {
+		t.Fatalf("exit %d, want %d", code, ExitUsage)
+	}
+	if !strings.Contains(errOut.String(), `unknown command "tokn"`) || !strings.Contains(errOut.String(), "token") || out.Len() != 0 {
+		t.Fatalf("stdout %q stderr %q", out, errOut)
 	}
 }
