@@ -17,8 +17,8 @@ import (
 // AuditOptions are audit's inputs.
 type AuditOptions struct {
 	IO *IOStreams
-	// Factory gives the environment (where the audit log is).
-	Factory *Factory
+	// Env is the environment, which says where the audit log is.
+	Env     config.Env
 	Since   string
 	Until   string
 	Profile string
@@ -30,7 +30,7 @@ type AuditOptions struct {
 }
 
 func newCmdAudit(f *Factory, runF func(*AuditOptions) error) *cobra.Command {
-	opts := &AuditOptions{IO: f.IO, Factory: f}
+	opts := &AuditOptions{IO: f.IO, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "audit [--since T] [--until T] [--profile NAME] [--repo [TYPE/]NS/NAME] [--json]",
 		Short: "Show the audit log: tokens added and removed, leases granted, denied and ended",
@@ -147,12 +147,11 @@ func auditFilter(opts *AuditOptions) (audit.Filter, error) {
 }
 
 func auditRun(opts *AuditOptions) error {
-	f := opts.Factory
 	filter, err := auditFilter(opts)
 	if err != nil {
 		return err
 	}
-	paths, err := config.ResolvePaths(f.Env)
+	paths, err := config.ResolvePaths(opts.Env)
 	if err != nil {
 		return err
 	}
