@@ -290,7 +290,7 @@ func newRootOnly(f *Factory) *cobra.Command {
 func typeArgErrors(root *cobra.Command) {
 	var walk func(*cobra.Command)
 	walk = func(c *cobra.Command) {
-		if check := c.Args; check != nil && c != root {
+		if check := c.Args; check != nil {
 			c.Args = func(cmd *cobra.Command, args []string) error {
 				if err := check(cmd, args); err != nil {
 					if _, typed := errors.AsType[*UsageError](err); typed {
@@ -309,9 +309,9 @@ func typeArgErrors(root *cobra.Command) {
 }
 
 // UsageError is a mistake in how a command was called: exit 2, with a hint
-// to read the command's --help. cobra's flag and argument errors arrive as
-// one (newRootOnly, typeArgErrors); commands return one for a mistake of
-// their own.
+// to read the command's --help. cobra's flag, argument and unknown-command
+// errors arrive as one (newRootOnly, typeArgErrors, execute); commands
+// return one for a mistake of their own.
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
