@@ -14,13 +14,11 @@ import (
 	"github.com/hfbroker/hfbroker/internal/config"
 )
 
-func init() {
-	extraCommands = append(extraCommands, func(f *Factory) *cobra.Command { return newCmdAudit(f, nil) })
-}
-
 // AuditOptions are audit's inputs.
 type AuditOptions struct {
-	Factory *Factory
+	IO *IOStreams
+	// Env is the environment, which says where the audit log is.
+	Env     config.Env
 	Since   string
 	Until   string
 	Profile string
@@ -32,7 +30,7 @@ type AuditOptions struct {
 }
 
 func newCmdAudit(f *Factory, runF func(*AuditOptions) error) *cobra.Command {
-	opts := &AuditOptions{Factory: f}
+	opts := &AuditOptions{IO: f.IO, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "audit [--since T] [--until T] [--profile NAME] [--repo [TYPE/]NS/NAME] [--json]",
 		Short: "Show the audit log: tokens added and removed, leases granted, denied and ended",
@@ -45,6 +43,9 @@ holds a token.
 back from now (7d = 7×24h), yesterday or today (the start of that local day),
 a date (2026-12-01, local midnight) or an RFC 3339 time (2026-12-01T15:04:05Z).
 --since is inclusive, --until exclusive.`,
+		Example: `  hfbroker audit --since 1h
+  hfbroker audit --since yesterday --profile acme-ci
+  hfbroker audit --repo datasets/acme/corpus --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			for _, name := range []string{"since", "until"} {
@@ -146,12 +147,11 @@ func auditFilter(opts *AuditOptions) (audit.Filter, error) {
 }
 
 func auditRun(opts *AuditOptions) error {
-	f := opts.Factory
 	filter, err := auditFilter(opts)
 	if err != nil {
 		return err
 	}
-	paths, err := config.ResolvePaths(f.Env)
+	paths, err := config.ResolvePaths(opts.Env)
 	if err != nil {
 		return err
 	}
@@ -160,7 +160,7 @@ func auditRun(opts *AuditOptions) error {
 		return err
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(f.IO.Out)
+		enc := json.NewEncoder(opts.IO.Out)
 		for _, ev := range evs {
 			if err := enc.Encode(ev); err != nil {
 				return err
@@ -169,10 +169,10 @@ func auditRun(opts *AuditOptions) error {
 		return nil
 	}
 	if len(evs) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No audit events.")
+		fmt.Fprintln(opts.IO.ErrOut, "No audit events.")
 		return nil
 	}
-	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tPROFILE\tREPO\tPURPOSE\tPID\tEXECUTABLE\tDETAIL")
 	for _, ev := range evs {
 		detail := ev.Reason

@@ -52,7 +52,7 @@ func (c *choiceFlags) registerTTL(cmd *cobra.Command) {
 	cmd.Flags().BoolVar(&c.UntilExit, "until-exit", false, "no lease lifetime: the lease ends when the job's last process exits (at most lease.max_until_exit, 30 days)")
 }
 
-func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseRequest, error) {
+func (c *choiceFlags) leaseRequest(endpoint func() (string, error), purpose pb.Purpose) (*pb.LeaseRequest, error) {
 	req := &pb.LeaseRequest{Profile: c.Profile, Purpose: purpose, Access: pb.Access_ACCESS_READ}
 	if c.Profile != "" {
 		if err := checkProfileArg(c.Profile); err != nil {
@@ -120,7 +120,7 @@ func (c *choiceFlags) leaseRequest(f *Factory, purpose pb.Purpose) (*pb.LeaseReq
 		}
 		req.Ttl = durationpb.New(c.TTL)
 	}
-	if ep, err := f.Endpoint(); err == nil {
+	if ep, err := endpoint(); err == nil {
 		req.Endpoint = ep
 	} else {
 		return nil, err

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -59,8 +60,11 @@ func (s *IOStreams) SetStdinTTY(tty bool) { s.stdinTTY = &tty }
 type Factory struct {
 	IO  *IOStreams
 	Env config.Env
-	// Dial connects to the daemon (starting it if needed).
-	Dial func(ctx context.Context) (*client.Client, error)
+	// Daemon connects to the daemon, starting it if needed.
+	Daemon DaemonFunc
+	// RunningDaemon connects to a daemon that is already running and never
+	// starts one (scan, a pre-commit hook, must not leave one behind).
+	RunningDaemon DaemonFunc
 	// ReadPassword reads a line from the terminal without echo.
 	ReadPassword func(fd int) ([]byte, error)
 }
@@ -94,8 +98,11 @@ func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
 		Env:          os.Getenv,
 		ReadPassword: term.ReadPassword,
 	}
-	f.Dial = func(ctx context.Context) (*client.Client, error) {
-		return client.Dial(ctx, client.Options{Env: f.Env})
+	f.Daemon = func(ctx context.Context) (Daemon, error) {
+		return dialDaemon(ctx, client.Options{Env: f.Env})
+	}
+	f.RunningDaemon = func(ctx context.Context) (Daemon, error) {
+		return dialDaemon(ctx, client.Options{Env: f.Env, NoAutostart: true})
 	}
 	return f
 }
@@ -115,23 +122,42 @@ var hostOS = runtime.GOOS
 // Run runs hfbroker with a given factory.
 func Run(f *Factory, args []string) int {
 	root := newRootCmdFor(f, args)
-	root.SetArgs(args)
 	root.SetIn(f.IO.In)
 	root.SetOut(f.IO.Out)
 	root.SetErr(f.IO.ErrOut)
-	cmd, err := root.ExecuteContextC(context.Background())
+	cmd, err := execute(root, args)
 	if err == nil {
 		return ExitOK
 	}
 	return reportError(f.IO.ErrOut, cmd, err)
 }
 
+// execute runs the command args name in root's tree. A name the tree does
+// not have is cobra's "unknown command" (with its "Did you mean this?"),
+// found here first, as cobra would find it, so that it arrives typed.
+func execute(root *cobra.Command, args []string) (*cobra.Command, error) {
+	if len(args) == 0 || (args[0] != cobra.ShellCompRequestCmd && args[0] != cobra.ShellCompNoDescRequestCmd) {
+		// The commands cobra adds itself, as ExecuteC would add them.
+		root.InitDefaultHelpCmd()
+		root.InitDefaultCompletionCmd(args...)
+		if _, _, err := root.Find(args); err != nil {
+			// Find fails only on an argument to the root that names
+			// no command.
+			return root, &UsageError{err}
+		}
+	}
+	root.SetArgs(args)
+	return root.ExecuteContextC(context.Background())
+}
+
 // NewRootCmd builds the command tree.
 func NewRootCmd(f *Factory) *cobra.Command {
 	root := newRootOnly(f)
-	for _, build := range commands() {
-		root.AddCommand(build(f))
+	for _, c := range commands() {
+		root.AddCommand(c.build(f))
 	}
+	root.InitDefaultCompletionCmd()
+	typeArgErrors(root)
 	return root
 }
 
@@ -146,10 +172,11 @@ func newRootCmdFor(f *Factory, args []string) *cobra.Command {
 	if !ok {
 		return NewRootCmd(f)
 	}
-	for _, build := range commands() {
-		if cmd := build(f); cmd.Name() == name || cmd.HasAlias(name) {
+	for _, c := range commands() {
+		if slices.Contains(c.names, name) {
 			root := newRootOnly(f)
-			root.AddCommand(cmd)
+			root.AddCommand(c.build(f))
+			typeArgErrors(root)
 			return root
 		}
 	}
@@ -180,21 +207,42 @@ func commandName(args []string) (string, bool) {
 	return name, true
 }
 
-// commands are the constructors of hfbroker's commands, the hot ones first
-// so that building one of them by name builds little else.
-func commands() []func(*Factory) *cobra.Command {
-	builtin := []func(*Factory) *cobra.Command{
-		func(f *Factory) *cobra.Command { return newCmdToken(f, nil) },
-		newCmdGitCredential,
-		newCmdExec,
-		func(f *Factory) *cobra.Command { return newCmdLogin(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdLogout(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdList(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdSwitch(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdWhoami(f, nil) },
-		func(f *Factory) *cobra.Command { return newCmdStatus(f, nil) },
+// command is one of hfbroker's top-level commands: the names it answers to
+// (its name, then its aliases) and its constructor, so that the root can
+// build the one command a command line names and nothing else.
+type command struct {
+	names []string
+	build func(*Factory) *cobra.Command
+}
+
+// commands are hfbroker's top-level commands, every one of them, in one
+// place. TestCommandListNamesEachCommand keeps names true to the commands.
+func commands() []command {
+	return []command{
+		{[]string{"token"}, func(f *Factory) *cobra.Command { return newCmdToken(f, nil) }},
+		{[]string{"git-credential"}, func(f *Factory) *cobra.Command { return newCmdGitCredential(f, nil) }},
+		{[]string{"exec"}, func(f *Factory) *cobra.Command { return newCmdExec(f, nil) }},
+		{[]string{"login"}, func(f *Factory) *cobra.Command { return newCmdLogin(f, nil) }},
+		{[]string{"logout"}, func(f *Factory) *cobra.Command { return newCmdLogout(f, nil) }},
+		{[]string{"list", "ls"}, func(f *Factory) *cobra.Command { return newCmdList(f, nil) }},
+		{[]string{"switch"}, func(f *Factory) *cobra.Command { return newCmdSwitch(f, nil) }},
+		{[]string{"whoami"}, func(f *Factory) *cobra.Command { return newCmdWhoami(f, nil) }},
+		{[]string{"status"}, func(f *Factory) *cobra.Command { return newCmdStatus(f, nil) }},
+		{[]string{"leases"}, func(f *Factory) *cobra.Command { return newCmdLeases(f, nil) }},
+		{[]string{"audit"}, func(f *Factory) *cobra.Command { return newCmdAudit(f, nil) }},
+		{[]string{"doctor"}, func(f *Factory) *cobra.Command { return newCmdDoctor(f, nil) }},
+		{[]string{"import"}, func(f *Factory) *cobra.Command { return newCmdImport(f, nil) }},
+		{[]string{"scan"}, func(f *Factory) *cobra.Command { return newCmdScan(f, nil) }},
+		{[]string{"lock"}, func(f *Factory) *cobra.Command { return newCmdLock(f, nil) }},
+		{[]string{"unlock"}, func(f *Factory) *cobra.Command { return newCmdUnlock(f, nil) }},
+		{[]string{"passwd"}, func(f *Factory) *cobra.Command { return newCmdPasswd(f, nil) }},
+		{[]string{"migrate"}, func(f *Factory) *cobra.Command { return newCmdMigrate(f, nil) }},
+		{[]string{"config"}, newCmdConfig},
+		{[]string{"jupyter"}, newCmdJupyter},
+		{[]string{"setup-git"}, func(f *Factory) *cobra.Command { return newCmdSetupGit(f, nil) }},
+		{[]string{"ssh"}, func(f *Factory) *cobra.Command { return newCmdSSH(f, nil) }},
+		{[]string{"version"}, func(f *Factory) *cobra.Command { return newCmdVersion(f, nil) }},
 	}
-	return append(builtin, extraCommands...)
 }
 
 // newRootOnly builds the root command without its subcommands.
@@ -213,22 +261,66 @@ func newRootOnly(f *Factory) *cobra.Command {
 	root.Flags().BoolVar(&showVersion, "version", false, "print the version (as 'hfbroker version')")
 	root.RunE = func(cmd *cobra.Command, _ []string) error {
 		if showVersion {
-			return versionRun(f, false)
+			return versionRun(&VersionOptions{IO: f.IO})
 		}
 		return cmd.Help()
 	}
-	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error { return usageError{err} })
+	// Usage errors are typed where cobra finds them, so that reportError
+	// never reads cobra's English: a flag that does not parse, a required
+	// flag missing or two that do not go together, (typeArgErrors) an
+	// argument count a command refuses, and (execute) a command name the
+	// tree does not have.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &UsageError{err} })
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		// cobra checks these too, after this hook, untyped.
+		if err := cmd.ValidateRequiredFlags(); err != nil {
+			return &UsageError{err}
+		}
+		if err := cmd.ValidateFlagGroups(); err != nil {
+			return &UsageError{err}
+		}
+		return nil
+	}
 	return root
 }
 
-// extraCommands lets command files register themselves.
-var extraCommands []func(*Factory) *cobra.Command
+// typeArgErrors makes every command's argument check in the tree under
+// root (cobra's own completion command's too) return a UsageError: a
+// positional-argument validator only ever judges how a command was called.
+func typeArgErrors(root *cobra.Command) {
+	var walk func(*cobra.Command)
+	walk = func(c *cobra.Command) {
+		if check := c.Args; check != nil {
+			c.Args = func(cmd *cobra.Command, args []string) error {
+				if err := check(cmd, args); err != nil {
+					if _, typed := errors.AsType[*UsageError](err); typed {
+						return err
+					}
+					return &UsageError{err}
+				}
+				return nil
+			}
+		}
+		for _, sub := range c.Commands() {
+			walk(sub)
+		}
+	}
+	walk(root)
+}
 
-// usageError is a mistake in how the command was called (exit 2).
-type usageError struct{ err error }
+// UsageError is a mistake in how a command was called: exit 2, with a hint
+// to read the command's --help. cobra's flag, argument and unknown-command
+// errors arrive as one (newRootOnly, typeArgErrors, execute); commands
+// return one for a mistake of their own.
+type UsageError struct{ Err error }
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+func (e *UsageError) Error() string { return e.Err.Error() }
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Hint points to the help of the command that was called wrong.
+func (e *UsageError) Hint(cmd *cobra.Command) string {
+	return fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
+}
 
 // userError is an error with a hint and an exit code.
 type userError struct {
@@ -269,9 +361,8 @@ func reportError(w io.Writer, cmd *cobra.Command, err error) int {
 		Hint() string
 	}](err); ok {
 		hint = he.Hint() // e.g. a config.toml error
-	} else if _, ok := errors.AsType[usageError](err); ok || isCobraUsage(err) {
-		code = ExitUsage
-		hint = fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
+	} else if ue, ok := errors.AsType[*UsageError](err); ok {
+		code, hint = ExitUsage, ue.Hint(cmd)
 	}
 	fmt.Fprintf(w, "hfbroker: error: %s\n", oneLine(msg))
 	for _, r := range reasons {
@@ -309,16 +400,6 @@ func fromStatus(st *lane.Error) (code int, msg, hint string, reasons []string) {
 	return code, msg, hint, reasons
 }
 
-func isCobraUsage(err error) bool {
-	s := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand flag", "accepts ", "requires at least", "requires at most", "requires exactly", "flag needs an argument", "invalid argument", "none of the others can be", "required flag"} {
-		if strings.Contains(s, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // oneLine keeps an error to one line so nothing it quotes can forge output.
 func oneLine(s string) string {
 	s = strings.TrimSpace(s)
@@ -328,16 +409,6 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// withClient dials the daemon and runs fn.
-func withClient(ctx context.Context, f *Factory, fn func(*client.Client) error) error {
-	c, err := f.Dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	return fn(c)
 }
 
 // Args returns the command line to run for argv: invoked as

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -22,7 +21,7 @@ const completionTimeout = 2 * time.Second
 // completeProfiles completes profile names.
 func completeProfiles(f *Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		return askDaemon(cmd, f, toComplete, func(ctx context.Context, c *client.Client) ([]cobra.Completion, error) {
+		return askDaemon(cmd, f, toComplete, func(ctx context.Context, c Daemon) ([]cobra.Completion, error) {
 			resp, err := c.ListProfiles(ctx, &pb.ListProfilesRequest{})
 			if err != nil {
 				return nil, err
@@ -43,7 +42,7 @@ func completeProfiles(f *Factory) cobra.CompletionFunc {
 // completeLeases completes live lease ids, described by profile and purpose.
 func completeLeases(f *Factory) cobra.CompletionFunc {
 	return func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-		return askDaemon(cmd, f, toComplete, func(ctx context.Context, c *client.Client) ([]cobra.Completion, error) {
+		return askDaemon(cmd, f, toComplete, func(ctx context.Context, c Daemon) ([]cobra.Completion, error) {
 			resp, err := c.ListLeases(ctx, &pb.ListLeasesRequest{})
 			if err != nil {
 				return nil, err
@@ -71,7 +70,7 @@ func completeOneArg(fn cobra.CompletionFunc) cobra.CompletionFunc {
 	}
 }
 
-func askDaemon(cmd *cobra.Command, f *Factory, toComplete string, list func(context.Context, *client.Client) ([]cobra.Completion, error)) ([]cobra.Completion, cobra.ShellCompDirective) {
+func askDaemon(cmd *cobra.Command, f *Factory, toComplete string, list func(context.Context, Daemon) ([]cobra.Completion, error)) ([]cobra.Completion, cobra.ShellCompDirective) {
 	ctx := cmd.Context()
 	if ctx == nil {
 		ctx = context.Background()
@@ -79,7 +78,7 @@ func askDaemon(cmd *cobra.Command, f *Factory, toComplete string, list func(cont
 	ctx, cancel := context.WithTimeout(ctx, completionTimeout)
 	defer cancel()
 	var all []cobra.Completion
-	err := withClient(ctx, f, func(c *client.Client) error {
+	err := withDaemon(ctx, f.Daemon, func(c Daemon) error {
 		var err error
 		all, err = list(ctx, c)
 		return err

@@ -10,14 +10,15 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdDoctor) }
-
 // DoctorOptions are doctor's inputs.
 type DoctorOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory gives the environment and config.toml (the endpoint, the
+	// plaintext copies of tokens to look for).
 	Factory *Factory
 	Repo    string
 	Type    string
@@ -26,8 +27,8 @@ type DoctorOptions struct {
 	NoHub   bool
 }
 
-func newCmdDoctor(f *Factory) *cobra.Command {
-	opts := &DoctorOptions{Factory: f}
+func newCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
+	opts := &DoctorOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "doctor [REPO] [--write] [--type model|dataset|space] [--json]",
 		Short: "Explain what each token can do, and what to do when none fits",
@@ -38,6 +39,9 @@ Hub's auth-check — and what to do when it cannot. Also lists plaintext copies
 of tokens left on disk or in the environment.
 
 Exits 4 when a repo is given and no token fits.`,
+		Example: `  hfbroker doctor
+  hfbroker doctor acme/llm --write
+  hfbroker doctor datasets/acme/corpus --json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -45,6 +49,9 @@ Exits 4 when a repo is given and no token fits.`,
 					return errorWithHint(ExitUsage, repoHint, "REPO is empty")
 				}
 				opts.Repo = args[0]
+			}
+			if runF != nil {
+				return runF(opts)
 			}
 			return doctorRun(cmd.Context(), opts)
 		},
@@ -150,13 +157,13 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 	var req *pb.LeaseRequest
 	if opts.Repo != "" {
 		ch := choiceFlags{Repos: []string{opts.Repo}, RepoType: opts.Type, Write: opts.Write}
-		if req, err = ch.leaseRequest(f, pb.Purpose_PURPOSE_TOKEN); err != nil {
+		if req, err = ch.leaseRequest(f.Endpoint, pb.Purpose_PURPOSE_TOKEN); err != nil {
 			return err
 		}
 	}
 	out := doctorJSON{Endpoint: endpoint, Profiles: []doctorProfileJSON{}, Plaintext: []plaintextJSON{}}
 	noneFits := false
-	err = withClient(ctx, f, func(c *client.Client) error {
+	err = withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		st, err := c.Status(ctx, &pb.StatusRequest{})
 		if err != nil {
 			return err
@@ -211,13 +218,13 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		return err
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(f.IO.Out)
+		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
 			return err
 		}
 	} else {
-		printDoctor(f.IO.Out, out)
+		printDoctor(opts.IO.Out, out)
 	}
 	if noneFits {
 		return exitCodeError{ExitDenied}

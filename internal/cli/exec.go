@@ -8,14 +8,16 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/runenv"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // ExecOptions are exec's inputs.
 type ExecOptions struct {
-	Factory     *Factory
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Endpoint resolves the Hub endpoint (HF_ENDPOINT, config.toml).
+	Endpoint    func() (string, error)
 	Choice      choiceFlags
 	Mask        bool
 	Proxy       bool
@@ -23,8 +25,8 @@ type ExecOptions struct {
 	Args        []string
 }
 
-func newCmdExec(f *Factory) *cobra.Command {
-	opts := &ExecOptions{Factory: f}
+func newCmdExec(f *Factory, runF func(*ExecOptions) error) *cobra.Command {
+	opts := &ExecOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint}
 	cmd := &cobra.Command{
 		Use:   "exec [--profile P | --repo R... [--write] [--write-repo W...]] [--ttl D] [--mask] [--proxy [--no-public]] [--] [CMD ARGS...]",
 		Short: "Run a command with HF_TOKEN set to the right token",
@@ -45,8 +47,15 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
   --repo acme/llm --repo datasets/acme/corpus --write-repo acme/llm-ft
            one token that reads the first two and writes the third;
            acme/* stands for every model of acme`,
+		Example: `  hfbroker exec --repo acme/llm -- python train.py
+  hfbroker exec --repo acme/llm --write -- huggingface-cli upload acme/llm ./out
+  hfbroker exec --proxy --repo 'acme/*' -- python eval.py
+  hfbroker exec --profile acme-ci --ttl 2h -- ./job.sh`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
+			if runF != nil {
+				return runF(opts)
+			}
 			return execRun(cmd.Context(), opts)
 		},
 	}
@@ -61,7 +70,6 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
 }
 
 func execRun(ctx context.Context, opts *ExecOptions) error {
-	f := opts.Factory
 	environ := os.Environ()
 	if lease, nested := runenv.Nested(environ); nested && !opts.AllowNested {
 		return errorWithHint(ExitUsage, "exit that shell first, or pass --allow-nested",
@@ -91,23 +99,23 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 	if opts.Proxy {
 		purpose = pb.Purpose_PURPOSE_PROXY
 	}
-	req, err := opts.Choice.leaseRequest(f, purpose)
+	req, err := opts.Choice.leaseRequest(opts.Endpoint, purpose)
 	if err != nil {
 		return err
 	}
 	var resp *pb.LeaseResponse
-	if err := withClient(ctx, f, func(c *client.Client) error {
+	if err := withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		resp, err = c.Lease(ctx, req)
 		return err
 	}); err != nil {
 		return err
 	}
 	if resp.GetShortenedToToken() {
-		fmt.Fprintln(f.IO.ErrOut, shortenedNote(resp))
+		fmt.Fprintln(opts.IO.ErrOut, shortenedNote(resp))
 	}
 	if resp.GetFollow() == "process" {
 		// The daemon cannot find this job's other processes here (no /proc).
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: background processes of %s lose access when it exits (this system cannot follow a process tree)\n", args[0])
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: background processes of %s lose access when it exits (this system cannot follow a process tree)\n", args[0])
 	}
 	set := map[string]string{
 		"HF_TOKEN":         resp.GetToken(),
@@ -134,7 +142,7 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 	}
 	code, err := runenv.Supervise(ctx, runenv.SuperviseOptions{
 		Path: path, Args: args, Env: env,
-		Stdin: f.IO.In, Stdout: f.IO.Out, Stderr: f.IO.ErrOut,
+		Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut,
 		Mask: []string{resp.GetToken()},
 	})
 	if err != nil {
@@ -142,7 +150,7 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		if errors.As(err, &ce) {
 			return &userError{msg: ce.Error(), code: ce.ExitCode()}
 		}
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(err.Error()))
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(err.Error()))
 	}
 	return exitCodeError{code}
 }

@@ -27,16 +27,21 @@ const gitDaemonTimeout = 5 * time.Second
 // Only get answers, and only for the configured endpoint's host. store and
 // erase never touch the keychain: a failed push must not log anyone out (gh
 // makes the same choice), and git must not be able to plant a token.
-func newCmdGitCredential(f *Factory) *cobra.Command {
+func newCmdGitCredential(f *Factory, runF func(*GitCredentialOptions) error) *cobra.Command {
+	opts := &GitCredentialOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint, Env: f.Env}
 	return &cobra.Command{
 		Use:    "git-credential get|store|erase",
 		Short:  "git credential helper (set up with 'hfbroker setup-git')",
 		Hidden: true,
 		Args:   cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Op = args[0]
+			if runF != nil {
+				return runF(opts)
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), gitDaemonTimeout)
 			defer cancel()
-			gitCredentialRun(ctx, f, args[0])
+			gitCredentialRun(ctx, opts)
 			// Always exit 0: a non-zero exit makes git print noise and
 			// does not stop it trying other helpers anyway.
 			return nil
@@ -44,21 +49,34 @@ func newCmdGitCredential(f *Factory) *cobra.Command {
 	}
 }
 
-func gitCredentialRun(ctx context.Context, f *Factory, op string) {
+// GitCredentialOptions are git-credential's inputs.
+type GitCredentialOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Endpoint resolves the Hub endpoint (HF_ENDPOINT, config.toml).
+	Endpoint func() (string, error)
+	// Env reads the environment (HFBROKER_FORWARD in an 'hfbroker ssh' session).
+	Env func(string) string
+	// Op is git's operation: get, store or erase.
+	Op string
+}
+
+func gitCredentialRun(ctx context.Context, opts *GitCredentialOptions) {
+	op := opts.Op
 	warn := func(format string, args ...any) {
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker git-credential: "+format+"\n", args...)
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker git-credential: "+format+"\n", args...)
 	}
 	switch op {
 	case "get", "store", "erase":
 	default:
 		return // git: unknown operations are silently ignored
 	}
-	req, err := gitcred.Parse(f.IO.In)
+	req, err := gitcred.Parse(opts.IO.In)
 	if err != nil {
 		warn("refused a malformed request: %v", err)
 		return
 	}
-	endpoint, err := f.Endpoint()
+	endpoint, err := opts.Endpoint()
 	if err != nil {
 		warn("%v", err)
 		return
@@ -73,7 +91,7 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 	// forwarded proxy on this machine's loopback (ssh.go points it there):
 	// the request names that port, and the lease says whether it is ours.
 	proxied := false
-	if errors.Is(err, gitcred.ErrNoMatch) && f.Env(client.ForwardEnv) != "" && req.Protocol == "http" {
+	if errors.Is(err, gitcred.ErrNoMatch) && opts.Env(client.ForwardEnv) != "" && req.Protocol == "http" {
 		if u := (&url.URL{Scheme: "http", Host: req.Host}); hubapi.IsLoopback(u.Hostname()) {
 			target, err = gitcred.Match(req, u)
 			proxied = true
@@ -90,7 +108,7 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 	if target.Repo != nil {
 		repo = &pb.Repo{Type: repoTypeProto(target.Repo.Type), Id: target.Repo.ID()}
 	}
-	c, err := f.Dial(ctx)
+	c, err := opts.Daemon(ctx)
 	if err != nil {
 		warn("%v", err)
 		return
@@ -98,12 +116,12 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 	defer c.Close()
 	switch {
 	case op == "get":
-		gitGet(ctx, f, c, repo, proxied, target.Host, warn)
+		gitGet(ctx, opts, c, repo, proxied, target.Host, warn)
 	case proxied:
 		// A lease token: nothing to keep, and nothing to forget that its
 		// lease's end does not already take away.
 	default:
-		gitReport(ctx, f, c, op, req, repo, target.Host, warn)
+		gitReport(ctx, opts, c, op, req, repo, target.Host, warn)
 	}
 }
 
@@ -111,12 +129,12 @@ func gitCredentialRun(ctx context.Context, f *Factory, op string) {
 // when proxied, the forwarded proxy's. A lease token goes only to the proxy
 // that issued it and a real token never to a proxy, so an answer of the
 // wrong kind for host is revoked unsaid.
-func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, proxied bool, host string, warn func(string, ...any)) {
+func gitGet(ctx context.Context, opts *GitCredentialOptions, c Daemon, repo *pb.Repo, proxied bool, host string, warn func(string, ...any)) {
 	resp, err := c.Lease(ctx, &pb.LeaseRequest{
 		Repo:     repo,
 		Purpose:  pb.Purpose_PURPOSE_GIT,
 		Access:   pb.Access_ACCESS_UNSPECIFIED, // the daemon prefers a token that can push
-		Endpoint: mustEndpoint(f),
+		Endpoint: mustEndpoint(opts.Endpoint),
 	})
 	if err != nil {
 		_, msg, hint, reasons := fromStatusErr(err)
@@ -133,7 +151,7 @@ func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, pr
 		u, err := url.Parse(ep)
 		if !proxied || ep == "" || err != nil || !strings.EqualFold(u.Host, host) {
 			_, _ = c.RevokeLease(ctx, &pb.RevokeLeaseRequest{Id: resp.GetLeaseId()})
-			fwd := oneLine(f.Env(client.ForwardEnv))
+			fwd := oneLine(opts.Env(client.ForwardEnv))
 			switch {
 			case !proxied:
 				warn("this socket is forwarded from %s and gives git lease tokens for its proxy only: run git in the 'hfbroker ssh %s' session, which points git at %s", fwd, fwd, ep)
@@ -159,12 +177,12 @@ func gitGet(ctx context.Context, f *Factory, c *client.Client, repo *pb.Repo, pr
 	if te := resp.GetTokenExpiresAt(); te != nil && (ans.PasswordExpiry.IsZero() || te.AsTime().Before(ans.PasswordExpiry)) {
 		ans.PasswordExpiry = te.AsTime()
 	}
-	if err := gitcred.WriteAnswer(f.IO.Out, ans); err != nil {
+	if err := gitcred.WriteAnswer(opts.IO.Out, ans); err != nil {
 		warn("not answering: %v", err)
 	}
 }
 
-func gitReport(ctx context.Context, f *Factory, c *client.Client, op string, req *gitcred.Request, repo *pb.Repo, host string, warn func(string, ...any)) {
+func gitReport(ctx context.Context, opts *GitCredentialOptions, c Daemon, op string, req *gitcred.Request, repo *pb.Repo, host string, warn func(string, ...any)) {
 	in := &pb.ReportGitCredentialRequest{Repo: repo, Host: host, Operation: pb.GitOperation_GIT_OPERATION_STORE}
 	if op == "erase" {
 		in.Operation = pb.GitOperation_GIT_OPERATION_ERASE
@@ -196,8 +214,8 @@ func gitReport(ctx context.Context, f *Factory, c *client.Client, op string, req
 	}
 }
 
-func mustEndpoint(f *Factory) string {
-	ep, _ := f.Endpoint()
+func mustEndpoint(endpoint func() (string, error)) string {
+	ep, _ := endpoint()
 	return ep
 }
 

@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/scan"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -22,10 +21,11 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdImportDefault) }
-
 // ImportOptions are import's inputs.
 type ImportOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory gives the environment (HOME, HF_HOME, the endpoint).
 	Factory         *Factory
 	DryRun          bool
 	RemovePlaintext bool
@@ -34,10 +34,8 @@ type ImportOptions struct {
 	GitConfig func(args ...string) (string, error)
 }
 
-func newCmdImportDefault(f *Factory) *cobra.Command { return newCmdImport(f, nil) }
-
 func newCmdImport(f *Factory, runF func(*ImportOptions) error) *cobra.Command {
-	opts := &ImportOptions{Factory: f}
+	opts := &ImportOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "import [--dry-run] [--remove-plaintext] [--no-verify]",
 		Short: "Move tokens that huggingface_hub, git and your environment keep in plaintext into hfbroker",
@@ -68,9 +66,11 @@ Exits 0 when every token found is stored (or none was found), 1 when any was
 not imported (a legacy api_org_ token, which is skipped, counts) or a file
 could not be read or rewritten; the others are still imported.`,
 		// Not cobra.NoArgs: its error quotes the argument, which may be a token.
+		Example: `  hfbroker import --dry-run
+  hfbroker import --remove-plaintext`,
 		Args: func(_ *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return usageError{errors.New("import takes no arguments: it finds the tokens itself")}
+				return &UsageError{errors.New("import takes no arguments: it finds the tokens itself")}
 			}
 			return nil
 		},
@@ -218,22 +218,9 @@ func runGitConfig(args ...string) (string, error) {
 	return string(out), err
 }
 
-// importAPI is the part of the daemon's API import uses.
-type importAPI interface {
-	ListProfiles(ctx context.Context, in *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error)
-	AddToken(ctx context.Context, in *pb.AddTokenRequest) (*pb.AddTokenResponse, error)
-	RemoveToken(ctx context.Context, in *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error)
-}
-
+// importRun moves the plaintext tokens it finds into the daemon. It
+// connects only when there is something to import.
 func importRun(ctx context.Context, opts *ImportOptions) error {
-	return runImport(ctx, opts, func(fn func(importAPI) error) error {
-		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
-	})
-}
-
-// runImport is import with the daemon connection given: connect runs fn with
-// the daemon's API. It connects only when there is something to import.
-func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(importAPI) error) error) error {
 	f := opts.Factory
 	endpoint, err := f.Endpoint()
 	if err != nil {
@@ -245,18 +232,18 @@ func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(im
 	}
 	found, files, problems := findPlaintext(opts, home, hostOf(endpoint))
 	for _, p := range problems {
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(p.Error()))
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(p.Error()))
 	}
 	if len(found) == 0 {
-		fmt.Fprintln(f.IO.Out, "nothing to import: no plaintext Hugging Face tokens found")
+		fmt.Fprintln(opts.IO.Out, "nothing to import: no plaintext Hugging Face tokens found")
 		if len(problems) > 0 {
 			return exitCodeError{ExitError}
 		}
 		return nil
 	}
 	var failed int
-	err = connect(func(api importAPI) error {
-		imp := &importer{opts: opts, api: api, out: f.IO.Out, home: home, endpoint: endpoint}
+	err = withDaemon(ctx, opts.Daemon, func(api Daemon) error {
+		imp := &importer{opts: opts, api: api, out: opts.IO.Out, home: home, endpoint: endpoint}
 		n, err := imp.run(ctx, found, files)
 		failed = n
 		return err
@@ -274,7 +261,7 @@ func runImport(ctx context.Context, opts *ImportOptions, connect func(fn func(im
 // plaintext copies.
 type importer struct {
 	opts     *ImportOptions
-	api      importAPI
+	api      Daemon
 	out      io.Writer
 	home     string
 	endpoint string

@@ -24,26 +24,27 @@ func fakeToken(seed string) string {
 	return "hf_" + body[:34]
 }
 
-// fakeDaemon answers import's RPCs the way the broker does: a token is
+// fakeImportDaemon answers import's RPCs the way the broker does: a token is
 // verified against hub (token → display name) unless no_verify, an empty
 // name means the display name, an existing name is replaced, and the first
 // profile becomes the default.
-type fakeDaemon struct {
+type fakeImportDaemon struct {
+	Daemon   // nil: any other call panics
 	hub      map[string]string
 	profiles []*pb.Profile
 	tokens   map[string]string
 	adds     []string // names of AddToken calls, in order
 }
 
-func newFakeDaemon(hub map[string]string) *fakeDaemon {
-	return &fakeDaemon{hub: hub, tokens: map[string]string{}}
+func newFakeImportDaemon(hub map[string]string) *fakeImportDaemon {
+	return &fakeImportDaemon{hub: hub, tokens: map[string]string{}}
 }
 
-func (d *fakeDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
+func (d *fakeImportDaemon) ListProfiles(context.Context, *pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
 	return &pb.ListProfilesResponse{Profiles: slices.Clone(d.profiles)}, nil
 }
 
-func (d *fakeDaemon) AddToken(_ context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
+func (d *fakeImportDaemon) AddToken(_ context.Context, req *pb.AddTokenRequest) (*pb.AddTokenResponse, error) {
 	d.adds = append(d.adds, req.GetName())
 	p := &pb.Profile{Name: req.GetName(), Fingerprint: secret.Token(req.GetToken()).Fingerprint(), Endpoint: req.GetEndpoint()}
 	if !req.GetNoVerify() {
@@ -79,7 +80,7 @@ func (d *fakeDaemon) AddToken(_ context.Context, req *pb.AddTokenRequest) (*pb.A
 	return &pb.AddTokenResponse{Profile: p, Replaced: replaced}, nil
 }
 
-func (d *fakeDaemon) RemoveToken(_ context.Context, req *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error) {
+func (d *fakeImportDaemon) RemoveToken(_ context.Context, req *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error) {
 	wasDefault := false
 	d.profiles = slices.DeleteFunc(d.profiles, func(p *pb.Profile) bool {
 		if p.GetName() == req.GetName() {
@@ -95,7 +96,9 @@ func (d *fakeDaemon) RemoveToken(_ context.Context, req *pb.RemoveTokenRequest) 
 	return &pb.RemoveTokenResponse{}, nil
 }
 
-func (d *fakeDaemon) names() []string {
+func (d *fakeImportDaemon) Close() error { return nil }
+
+func (d *fakeImportDaemon) names() []string {
 	var out []string
 	for _, p := range d.profiles {
 		out = append(out, p.GetName())
@@ -127,7 +130,7 @@ func newImportWorld(t *testing.T) *importWorld {
 		IO:  &IOStreams{In: strings.NewReader(""), Out: &w.out, ErrOut: &w.errOut, InFd: -1},
 		Env: func(k string) string { return w.env[k] },
 	}
-	w.opts = &ImportOptions{Factory: f, GitConfig: func(...string) (string, error) { return "", errors.New("exit status 1") }}
+	w.opts = &ImportOptions{IO: f.IO, Factory: f, GitConfig: func(...string) (string, error) { return "", errors.New("exit status 1") }}
 	return w
 }
 
@@ -138,8 +141,9 @@ func (w *importWorld) write(t *testing.T, path, content string) {
 	}
 }
 
-func (w *importWorld) run(d *fakeDaemon) error {
-	return runImport(context.Background(), w.opts, func(fn func(importAPI) error) error { return fn(d) })
+func (w *importWorld) run(d *fakeImportDaemon) error {
+	w.opts.Daemon = connectTo(d)
+	return importRun(context.Background(), w.opts)
 }
 
 // assertNoTokens fails when any of the tokens appears in the output.
@@ -194,7 +198,7 @@ func TestImportStoresEachTokenOnceAndRemovesItsPlaintextCopies(t *testing.T) {
 	w.write(t, w.gitCreds, "https://alice:"+tokRead+"@huggingface.co\n"+otherLines+"https://alice:"+tokWrite+"@HuggingFace.co/alice/x\n")
 	w.env["HF_TOKEN"] = tokWrite
 	w.opts.RemovePlaintext = true
-	d := newFakeDaemon(map[string]string{tokWrite: "laptop", tokRead: "reader", tokFG: "acme-ci"})
+	d := newFakeImportDaemon(map[string]string{tokWrite: "laptop", tokRead: "reader", tokFG: "acme-ci"})
 
 	if err := w.run(d); err != nil {
 		t.Fatalf("import failed: %v\n%s%s", err, w.out.String(), w.errOut.String())
@@ -235,7 +239,7 @@ func TestImportRemovesNothingOfATokenTheHubRejects(t *testing.T) {
 	w.write(t, w.storedTokens, stored)
 	w.write(t, w.gitCreds, creds)
 	w.opts.RemovePlaintext = true
-	d := newFakeDaemon(map[string]string{tokWrite: "laptop"})
+	d := newFakeImportDaemon(map[string]string{tokWrite: "laptop"})
 
 	err := w.run(d)
 	if exitCodeOf(err) != ExitError {
@@ -264,7 +268,7 @@ func TestImportDryRunChangesNothing(t *testing.T) {
 	w.write(t, w.storedTokens, stored)
 	w.write(t, w.gitCreds, creds)
 	w.opts.DryRun, w.opts.RemovePlaintext = true, true
-	d := newFakeDaemon(map[string]string{tokWrite: "laptop", tokRead: "reader"})
+	d := newFakeImportDaemon(map[string]string{tokWrite: "laptop", tokRead: "reader"})
 
 	if err := w.run(d); err != nil {
 		t.Fatalf("dry run failed: %v", err)
@@ -289,7 +293,7 @@ func TestImportNeverReplacesAStoredProfile(t *testing.T) {
 	// both Hub names are taken by a profile holding another token.
 	w.write(t, w.tokenFile, tokWrite)
 	w.write(t, w.gitCreds, "https://a:"+tokRead+"@huggingface.co\n")
-	d := newFakeDaemon(map[string]string{tokWrite: "laptop", tokRead: "laptop", tokFG: "laptop"})
+	d := newFakeImportDaemon(map[string]string{tokWrite: "laptop", tokRead: "laptop", tokFG: "laptop"})
 	if _, err := d.AddToken(context.Background(), &pb.AddTokenRequest{Name: "laptop", Token: tokFG}); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +320,7 @@ func TestImportNeverReplacesAStoredProfile(t *testing.T) {
 func TestImportCarriesTheDefaultFromTheTemporaryProfile(t *testing.T) {
 	w := newImportWorld(t)
 	w.write(t, w.tokenFile, tokWrite)
-	d := newFakeDaemon(map[string]string{tokWrite: "my laptop"})
+	d := newFakeImportDaemon(map[string]string{tokWrite: "my laptop"})
 
 	if err := w.run(d); err != nil {
 		t.Fatalf("import failed: %v", err)
@@ -330,7 +334,7 @@ func TestImportReportsATokenAlreadyStoredAndRemovesItsCopies(t *testing.T) {
 	w := newImportWorld(t)
 	w.write(t, w.tokenFile, tokWrite)
 	w.opts.RemovePlaintext = true
-	d := newFakeDaemon(map[string]string{tokWrite: "laptop"})
+	d := newFakeImportDaemon(map[string]string{tokWrite: "laptop"})
 	if _, err := d.AddToken(context.Background(), &pb.AddTokenRequest{Name: "work", Token: tokWrite}); err != nil {
 		t.Fatal(err)
 	}
@@ -354,7 +358,7 @@ func TestImportSkipsOrganizationTokens(t *testing.T) {
 	w := newImportWorld(t)
 	org := "api_org_" + strings.Repeat("Q", 34)
 	w.env["HUGGING_FACE_HUB_TOKEN"] = org
-	d := newFakeDaemon(nil)
+	d := newFakeImportDaemon(nil)
 
 	err := w.run(d)
 	if exitCodeOf(err) != ExitError {
@@ -369,10 +373,11 @@ func TestImportSkipsOrganizationTokens(t *testing.T) {
 func TestImportWithNothingFoundSaysSoAndExitsZero(t *testing.T) {
 	w := newImportWorld(t)
 	w.write(t, w.gitCreds, otherLines)
-	err := runImport(context.Background(), w.opts, func(func(importAPI) error) error {
+	w.opts.Daemon = func(context.Context) (Daemon, error) {
 		t.Error("import connected to the daemon with nothing to import")
-		return nil
-	})
+		return nil, errors.New("no daemon")
+	}
+	err := importRun(context.Background(), w.opts)
 	if err != nil || !strings.Contains(w.out.String(), "nothing to import") {
 		t.Errorf("err = %v, output:\n%s", err, w.out.String())
 	}
@@ -386,7 +391,7 @@ func TestImportReadsTheFileOfAStoreHelper(t *testing.T) {
 		return "credential.helper store --file ~/creds\n", nil
 	}
 	w.opts.NoVerify, w.opts.RemovePlaintext = true, true
-	d := newFakeDaemon(nil)
+	d := newFakeImportDaemon(nil)
 
 	if err := w.run(d); err != nil {
 		t.Fatalf("import failed: %v", err)

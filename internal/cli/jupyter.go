@@ -20,13 +20,10 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/runenv"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
-
-func init() { extraCommands = append(extraCommands, newCmdJupyter) }
 
 // NoTokenPath is the HF_TOKEN_PATH a kernel gets: a path that holds no token
 // and cannot be created, even by root. huggingface_hub reads the token file
@@ -53,8 +50,10 @@ type kernelMeta struct {
 	Mode  string `json:"mode"` // proxy or env
 }
 
-// JupyterOptions are jupyter install's inputs.
+// JupyterOptions are jupyter install's, uninstall's and list's inputs.
 type JupyterOptions struct {
+	IO *IOStreams
+	// Factory gives the environment (the endpoint, PATH for jupyter).
 	Factory   *Factory
 	Kernel    string
 	Name      string
@@ -94,12 +93,12 @@ write a plaintext token file inside the kernel.`,
   hfbroker jupyter list
   hfbroker jupyter uninstall hfbroker-python3`,
 	}
-	cmd.AddCommand(newCmdJupyterInstall(f, nil), newCmdJupyterUninstall(f), newCmdJupyterList(f), newCmdJupyterKernel(f))
+	cmd.AddCommand(newCmdJupyterInstall(f, nil), newCmdJupyterUninstall(f, nil), newCmdJupyterList(f, nil), newCmdJupyterKernel(f, nil))
 	return cmd
 }
 
 func newCmdJupyterInstall(f *Factory, runF func(*JupyterOptions) error) *cobra.Command {
-	opts := &JupyterOptions{Factory: f}
+	opts := &JupyterOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "install [--kernel NAME] [--name NAME] [--user | --sys-prefix | --prefix P] [--env-mode] [--profile P]",
 		Short: "Install a kernelspec that starts a kernel through hfbroker",
@@ -110,6 +109,8 @@ kernel'. The kernelspec goes where 'jupyter kernelspec install' puts it for
 
   --env-mode  give the kernel the real token in HF_TOKEN instead of a lease
               token (it can then leak into the notebook's outputs)`,
+		Example: `  hfbroker jupyter install
+  hfbroker jupyter install --kernel ir --profile acme-ci`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
@@ -130,13 +131,18 @@ kernel'. The kernelspec goes where 'jupyter kernelspec install' puts it for
 	return cmd
 }
 
-func newCmdJupyterUninstall(f *Factory) *cobra.Command {
-	opts := &JupyterOptions{Factory: f}
+func newCmdJupyterUninstall(f *Factory, runF func(*JupyterOptions) error) *cobra.Command {
+	opts := &JupyterOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "uninstall [NAME…]",
 		Short: "Remove hfbroker kernelspecs (default: all of them)",
+		Example: `  hfbroker jupyter uninstall
+  hfbroker jupyter uninstall hfbroker-python3`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
+			if runF != nil {
+				return runF(opts)
+			}
 			return jupyterUninstallRun(cmd.Context(), opts)
 		},
 	}
@@ -144,13 +150,18 @@ func newCmdJupyterUninstall(f *Factory) *cobra.Command {
 	return cmd
 }
 
-func newCmdJupyterList(f *Factory) *cobra.Command {
-	opts := &JupyterOptions{Factory: f}
+func newCmdJupyterList(f *Factory, runF func(*JupyterOptions) error) *cobra.Command {
+	opts := &JupyterOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List the kernelspecs that start kernels through hfbroker",
-		Args:  cobra.NoArgs,
+		Example: `  hfbroker jupyter list
+  hfbroker jupyter list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
 			return jupyterListRun(cmd.Context(), opts)
 		},
 	}
@@ -233,7 +244,6 @@ func runJupyter(ctx context.Context, jupyter string, args ...string) ([]byte, er
 }
 
 func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
-	f := opts.Factory
 	specs, err := kernelspecs(ctx, opts.Jupyter)
 	if err != nil {
 		return err
@@ -330,7 +340,7 @@ func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
 	if installed == "" {
 		installed = "(not on Jupyter's path: add the prefix to JUPYTER_PATH)"
 	}
-	fmt.Fprintf(f.IO.Out, "Installed kernel %s (%s, starts %s through hfbroker, %s mode) in %s\n", name, spec["display_name"], opts.Kernel, mode, installed)
+	fmt.Fprintf(opts.IO.Out, "Installed kernel %s (%s, starts %s through hfbroker, %s mode) in %s\n", name, spec["display_name"], opts.Kernel, mode, installed)
 	return nil
 }
 
@@ -388,7 +398,6 @@ func copyKernelResources(from, to string) error {
 }
 
 func jupyterUninstallRun(ctx context.Context, opts *JupyterOptions) error {
-	f := opts.Factory
 	specs, err := kernelspecs(ctx, opts.Jupyter)
 	if err != nil {
 		return err
@@ -401,7 +410,7 @@ func jupyterUninstallRun(ctx context.Context, opts *JupyterOptions) error {
 			}
 		}
 		if len(names) == 0 {
-			fmt.Fprintln(f.IO.ErrOut, "No hfbroker kernels installed.")
+			fmt.Fprintln(opts.IO.ErrOut, "No hfbroker kernels installed.")
 			return nil
 		}
 		sort.Strings(names)
@@ -420,7 +429,7 @@ func jupyterUninstallRun(ctx context.Context, opts *JupyterOptions) error {
 		return err
 	}
 	for _, n := range names {
-		fmt.Fprintf(f.IO.Out, "Removed kernel %s from %s\n", n, specs[n].ResourceDir)
+		fmt.Fprintf(opts.IO.Out, "Removed kernel %s from %s\n", n, specs[n].ResourceDir)
 	}
 	return nil
 }
@@ -434,7 +443,6 @@ type jupyterKernelJSON struct {
 }
 
 func jupyterListRun(ctx context.Context, opts *JupyterOptions) error {
-	f := opts.Factory
 	specs, err := kernelspecs(ctx, opts.Jupyter)
 	if err != nil {
 		return err
@@ -448,16 +456,16 @@ func jupyterListRun(ctx context.Context, opts *JupyterOptions) error {
 	}
 	slices.SortFunc(list, func(a, b jupyterKernelJSON) int { return strings.Compare(a.Name, b.Name) })
 	if opts.JSON {
-		enc := json.NewEncoder(f.IO.Out)
+		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(list)
 	}
 	if len(list) == 0 {
-		fmt.Fprintln(f.IO.ErrOut, "No hfbroker kernels installed.")
-		fmt.Fprintln(f.IO.ErrOut, "hfbroker: hint: run 'hfbroker jupyter install'")
+		fmt.Fprintln(opts.IO.ErrOut, "No hfbroker kernels installed.")
+		fmt.Fprintln(opts.IO.ErrOut, "hfbroker: hint: run 'hfbroker jupyter install'")
 		return nil
 	}
-	tw := tabwriter.NewWriter(f.IO.Out, 0, 4, 2, ' ', 0)
+	tw := tabwriter.NewWriter(opts.IO.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSTARTS\tMODE\tDISPLAY NAME\tDIRECTORY")
 	for _, k := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", k.Name, dash(k.Wraps), k.Mode, k.DisplayName, k.ResourceDir)
@@ -467,6 +475,9 @@ func jupyterListRun(ctx context.Context, opts *JupyterOptions) error {
 
 // JupyterKernelOptions are the kernel launcher's inputs.
 type JupyterKernelOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory gives the environment (HF_ENDPOINT, the endpoint).
 	Factory *Factory
 	Name    string
 	EnvMode bool
@@ -483,8 +494,8 @@ func proxyEndpoint(ep string) bool {
 	return err == nil && u.Scheme == "http" && hubapi.IsLoopback(u.Hostname())
 }
 
-func newCmdJupyterKernel(f *Factory) *cobra.Command {
-	opts := &JupyterKernelOptions{Factory: f}
+func newCmdJupyterKernel(f *Factory, runF func(*JupyterKernelOptions) error) *cobra.Command {
+	opts := &JupyterKernelOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:    "kernel [--name NAME] [--env-mode] [--profile P] -- KERNEL ARGV…",
 		Short:  "Start a Jupyter kernel with its own lease (used by the installed kernelspec)",
@@ -492,6 +503,9 @@ func newCmdJupyterKernel(f *Factory) *cobra.Command {
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Args = args
+			if runF != nil {
+				return runF(opts)
+			}
 			return jupyterKernelRun(cmd, opts)
 		},
 	}
@@ -577,8 +591,8 @@ func jupyterKernelRun(cmd *cobra.Command, opts *JupyterKernelOptions) error {
 	set := map[string]string{envTokenPath: NoTokenPath()}
 	resp, err := kernelLease(ctx, f, opts)
 	if err != nil {
-		reportError(f.IO.ErrOut, cmd, err)
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker: warning: kernel %s starts without a Hugging Face token; restart it once fixed\n", dash(opts.Name))
+		reportError(opts.IO.ErrOut, cmd, err)
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: kernel %s starts without a Hugging Face token; restart it once fixed\n", dash(opts.Name))
 	} else {
 		set[runenv.EnvToken] = resp.GetToken()
 		set[runenv.EnvProfile] = resp.GetProfile()
@@ -616,7 +630,7 @@ func kernelLease(ctx context.Context, f *Factory, opts *JupyterKernelOptions) (*
 		req.Endpoint = ep
 	}
 	var resp *pb.LeaseResponse
-	if err := withClient(ctx, f, func(c *client.Client) error {
+	if err := withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		var err error
 		resp, err = c.Lease(ctx, req)
 		return err

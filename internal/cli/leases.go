@@ -15,15 +15,24 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdLeases) }
+// LeasesOptions are leases's inputs.
+type LeasesOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	JSON   bool
+	Watch  bool
+	// Interval is how often --watch redraws.
+	Interval time.Duration
+	// Now is the clock the table's AGE and LEFT count from; nil means
+	// time.Now.
+	Now func() time.Time
+}
 
-func newCmdLeases(f *Factory) *cobra.Command {
-	var asJSON, watch bool
-	var every time.Duration
+func newCmdLeases(f *Factory, runF func(*LeasesOptions) error) *cobra.Command {
+	opts := &LeasesOptions{IO: f.IO, Daemon: f.Daemon}
 	cmd := &cobra.Command{
 		Use:   "leases [--json] [--watch]",
 		Short: "List live leases",
@@ -39,39 +48,75 @@ through 'hfbroker jupyter install' shows its kernelspec and connection file.`,
   hfbroker leases revoke l-3f2a…`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !watch {
-				return leasesRun(cmd.Context(), f, asJSON)
-			}
-			if asJSON {
+			if opts.Watch && opts.JSON {
 				return errorWithHint(ExitUsage, "pass either --json or --watch", "--watch redraws a table; it has no JSON form")
 			}
-			return leasesWatch(cmd.Context(), f, every)
+			if runF != nil {
+				return runF(opts)
+			}
+			if opts.Watch {
+				return leasesWatch(cmd.Context(), opts)
+			}
+			return leasesRun(cmd.Context(), opts)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
-	cmd.Flags().BoolVarP(&watch, "watch", "w", false, "redraw the list until interrupted")
-	cmd.Flags().DurationVar(&every, "interval", 2*time.Second, "with --watch, how often to redraw")
-	cmd.AddCommand(&cobra.Command{
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
+	cmd.Flags().BoolVarP(&opts.Watch, "watch", "w", false, "redraw the list until interrupted")
+	cmd.Flags().DurationVar(&opts.Interval, "interval", 2*time.Second, "with --watch, how often to redraw")
+	cmd.AddCommand(newCmdLeasesRevoke(f, nil), newCmdLeasesRenew(f, nil))
+	return cmd
+}
+
+// LeasesRevokeOptions are leases revoke's inputs.
+type LeasesRevokeOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	ID     string
+}
+
+func newCmdLeasesRevoke(f *Factory, runF func(*LeasesRevokeOptions) error) *cobra.Command {
+	opts := &LeasesRevokeOptions{IO: f.IO, Daemon: f.Daemon}
+	return &cobra.Command{
 		Use:               "revoke ID",
 		Short:             "End a live lease now",
 		Example:           "  hfbroker leases revoke l-3f2a…",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeOneArg(completeLeases(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkLeaseID(args[0]); err != nil {
+			opts.ID = args[0]
+			if err := checkLeaseID(opts.ID); err != nil {
 				return err
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
-				if _, err := c.RevokeLease(cmd.Context(), &pb.RevokeLeaseRequest{Id: args[0]}); err != nil {
-					return err
-				}
-				fmt.Fprintf(f.IO.Out, "Revoked lease %s\n", args[0])
-				return nil
-			})
+			if runF != nil {
+				return runF(opts)
+			}
+			return leasesRevokeRun(cmd.Context(), opts)
 		},
+	}
+}
+
+func leasesRevokeRun(ctx context.Context, opts *LeasesRevokeOptions) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
+		if _, err := c.RevokeLease(ctx, &pb.RevokeLeaseRequest{Id: opts.ID}); err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "Revoked lease %s\n", opts.ID)
+		return nil
 	})
-	var renewTTL time.Duration
-	renew := &cobra.Command{
+}
+
+// LeasesRenewOptions are leases renew's inputs.
+type LeasesRenewOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	ID     string
+	// TTL is the new lifetime from now; 0: the lease's own again.
+	TTL time.Duration
+}
+
+func newCmdLeasesRenew(f *Factory, runF func(*LeasesRenewOptions) error) *cobra.Command {
+	opts := &LeasesRenewOptions{IO: f.IO, Daemon: f.Daemon}
+	cmd := &cobra.Command{
 		Use:   "renew ID [--ttl D]",
 		Short: "Extend a live lease",
 		Long: `Extend a live lease: to --ttl from now, or by its own lifetime again (a lease
@@ -79,28 +124,35 @@ until exit: to lease.max_until_exit again). An ended lease cannot be renewed.`,
 		Example: "  hfbroker leases renew l-3f2a… --ttl 24h",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if renewTTL < 0 {
+			opts.ID = args[0]
+			if opts.TTL < 0 {
 				return errorWithHint(ExitUsage, "pass a positive duration such as 24h", "--ttl must be positive")
 			}
-			req := &pb.RenewLeaseRequest{Id: args[0]}
-			if renewTTL > 0 {
-				req.Ttl = durationpb.New(renewTTL)
+			if runF != nil {
+				return runF(opts)
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
-				resp, err := c.RenewLease(cmd.Context(), req)
-				if err != nil {
-					return err
-				}
-				l := resp.GetLease()
-				fmt.Fprintf(f.IO.Out, "Renewed lease %s: ends in %s (%s)\n", l.GetId(),
-					time.Until(l.GetExpiresAt().AsTime()).Round(time.Second), l.GetExpiresAt().AsTime().Local().Format(time.DateTime))
-				return nil
-			})
+			return leasesRenewRun(cmd.Context(), opts)
 		},
 	}
-	renew.Flags().DurationVar(&renewTTL, "ttl", 0, "new lifetime from now (default: the lease's own lifetime again)")
-	cmd.AddCommand(renew)
+	cmd.Flags().DurationVar(&opts.TTL, "ttl", 0, "new lifetime from now (default: the lease's own lifetime again)")
 	return cmd
+}
+
+func leasesRenewRun(ctx context.Context, opts *LeasesRenewOptions) error {
+	req := &pb.RenewLeaseRequest{Id: opts.ID}
+	if opts.TTL > 0 {
+		req.Ttl = durationpb.New(opts.TTL)
+	}
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
+		resp, err := c.RenewLease(ctx, req)
+		if err != nil {
+			return err
+		}
+		l := resp.GetLease()
+		fmt.Fprintf(opts.IO.Out, "Renewed lease %s: ends in %s (%s)\n", l.GetId(),
+			time.Until(l.GetExpiresAt().AsTime()).Round(time.Second), l.GetExpiresAt().AsTime().Local().Format(time.DateTime))
+		return nil
+	})
 }
 
 type leaseJSON struct {
@@ -156,7 +208,7 @@ func reposText(l leaseJSON) string {
 	return strings.Join(parts, ", ")
 }
 
-func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
+func listLeases(ctx context.Context, c Daemon) ([]leaseJSON, error) {
 	resp, err := c.ListLeases(ctx, &pb.ListLeasesRequest{})
 	if err != nil {
 		return nil, err
@@ -177,32 +229,40 @@ func listLeases(ctx context.Context, c *client.Client) ([]leaseJSON, error) {
 	return list, nil
 }
 
-func leasesRun(ctx context.Context, f *Factory, asJSON bool) error {
-	return withClient(ctx, f, func(c *client.Client) error {
+func leasesRun(ctx context.Context, opts *LeasesOptions) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		list, err := listLeases(ctx, c)
 		if err != nil {
 			return err
 		}
-		if asJSON {
-			enc := json.NewEncoder(f.IO.Out)
+		if opts.JSON {
+			enc := json.NewEncoder(opts.IO.Out)
 			enc.SetIndent("", "  ")
 			return enc.Encode(list)
 		}
 		if len(list) == 0 {
-			fmt.Fprintln(f.IO.ErrOut, "No live leases.")
+			fmt.Fprintln(opts.IO.ErrOut, "No live leases.")
 			return nil
 		}
-		return writeLeaseTable(f.IO.Out, list, time.Now())
+		return writeLeaseTable(opts.IO.Out, list, opts.now())
 	})
+}
+
+func (opts *LeasesOptions) now() time.Time {
+	if opts.Now != nil {
+		return opts.Now()
+	}
+	return time.Now()
 }
 
 // leasesWatch redraws the table every interval until interrupted, as
 // watch(1) would, on one connection.
-func leasesWatch(ctx context.Context, f *Factory, every time.Duration) error {
+func leasesWatch(ctx context.Context, opts *LeasesOptions) error {
+	every := opts.Interval
 	if every < 100*time.Millisecond {
 		return errorWithHint(ExitUsage, "pass an interval such as 2s", "--interval must be at least 100ms")
 	}
-	return withClient(ctx, f, func(c *client.Client) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		t := time.NewTicker(every)
 		defer t.Stop()
 		for {
@@ -211,14 +271,14 @@ func leasesWatch(ctx context.Context, f *Factory, every time.Duration) error {
 				return err
 			}
 			var buf bytes.Buffer
-			now := time.Now()
+			now := opts.now()
 			fmt.Fprintf(&buf, "\x1b[H\x1b[2JLive leases at %s (every %s; Ctrl-C to stop)\n\n", now.Format(time.TimeOnly), every)
 			if len(list) == 0 {
 				fmt.Fprintln(&buf, "No live leases.")
 			} else if err := writeLeaseTable(&buf, list, now); err != nil {
 				return err
 			}
-			f.IO.Out.Write(buf.Bytes())
+			opts.IO.Out.Write(buf.Bytes())
 			select {
 			case <-ctx.Done():
 				return nil

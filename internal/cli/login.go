@@ -7,17 +7,20 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // LoginOptions are login's inputs.
 type LoginOptions struct {
-	IO          *IOStreams
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory is the terminal the token and passphrase are asked on, and
+	// the environment (the endpoint, HFBROKER_PASSPHRASE_FILE).
 	Factory     *Factory
 	Name        string
 	MakeDefault bool
@@ -26,6 +29,9 @@ type LoginOptions struct {
 	// code and URL as JSON for scripts (loginweb.go).
 	Web  bool
 	JSON bool
+	// After is time.After, the wait between polls of a web login; nil
+	// means time.After (tests pass a faster one).
+	After func(time.Duration) <-chan time.Time
 }
 
 // maxTokenInput bounds what login reads from stdin: far above any token, far
@@ -33,7 +39,7 @@ type LoginOptions struct {
 const maxTokenInput = 64 << 10
 
 func newCmdLogin(f *Factory, runF func(*LoginOptions) error) *cobra.Command {
-	opts := &LoginOptions{IO: f.IO, Factory: f}
+	opts := &LoginOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "login [--web [--json]] [--name NAME] [--default] [--no-verify]",
 		Short: "Store a Hugging Face token in the keychain",
@@ -58,6 +64,9 @@ keychain and refreshes it itself; the profile is named oauth-USER unless
 
 A token given as an argument is refused: it would be visible in ps and kept
 in your shell history.`,
+		Example: `  hfbroker login
+  hfbroker login --name acme-ci < token.txt
+  hfbroker login --web`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) > 0 {
 				// Never echo args[0]: it may be the token itself.
@@ -65,10 +74,10 @@ in your shell history.`,
 					"login takes no arguments: a token on the command line would be visible in ps and your shell history")
 			}
 			if opts.JSON && !opts.Web {
-				return usageError{errors.New("--json goes with --web")}
+				return &UsageError{errors.New("--json goes with --web")}
 			}
 			if opts.Web && opts.NoVerify {
-				return usageError{errors.New("--no-verify does not go with --web")}
+				return &UsageError{errors.New("--no-verify does not go with --web")}
 			}
 			if runF != nil {
 				return runF(opts)
@@ -87,25 +96,13 @@ in your shell history.`,
 	return cmd
 }
 
-// loginAPI is the part of the daemon's API login uses.
-type loginAPI interface {
-	vaultAPI
-	AddToken(context.Context, *pb.AddTokenRequest) (*pb.AddTokenResponse, error)
-}
-
-func loginRun(ctx context.Context, opts *LoginOptions) error {
-	return runLogin(ctx, opts, func(fn func(loginAPI) error) error {
-		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
-	})
-}
-
-// runLogin stores a token. Piped, it reads and checks the token before
+// loginRun stores a token. Piped, it reads and checks the token before
 // asking the daemon anything, and a locked vault is an error (exit 4) with
 // its hint: a script must not hang on a prompt. On a terminal it first makes
 // sure the token has somewhere to go: an absent vault is created (new
 // passphrase, twice) and a locked one unlocked, inline, so that `hfbroker
 // login` alone goes from install to a stored token, as `gh auth login` does.
-func runLogin(ctx context.Context, opts *LoginOptions, connect func(fn func(loginAPI) error) error) error {
+func loginRun(ctx context.Context, opts *LoginOptions) error {
 	terminal := opts.IO.IsTerminal()
 	var tok secret.Token
 	if !terminal {
@@ -119,7 +116,7 @@ func runLogin(ctx context.Context, opts *LoginOptions, connect func(fn func(logi
 	if err != nil {
 		return err
 	}
-	return connect(func(api loginAPI) error {
+	return withDaemon(ctx, opts.Daemon, func(api Daemon) error {
 		if terminal {
 			if err := openVaultForLogin(ctx, opts, api); err != nil {
 				return err
@@ -160,7 +157,7 @@ func runLogin(ctx context.Context, opts *LoginOptions, connect func(fn func(logi
 
 // openVaultForLogin opens a locked file vault on a terminal before login asks
 // for the token; with any other backend, or an open vault, it does nothing.
-func openVaultForLogin(ctx context.Context, opts *LoginOptions, api vaultAPI) error {
+func openVaultForLogin(ctx context.Context, opts *LoginOptions, api Daemon) error {
 	st, err := api.Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		return err

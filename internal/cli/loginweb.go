@@ -11,7 +11,6 @@ import (
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -37,26 +36,15 @@ type loginJSON struct {
 	Replaced  bool      `json:"replaced"`
 }
 
-// webLoginAPI is the part of the daemon's API login --web uses: the daemon
-// runs the device flow (the CLI links no HTTP client) and keeps the device
-// code; the CLI shows the code and polls.
-type webLoginAPI interface {
-	loginAPI
-	StartWebLogin(context.Context, *pb.StartWebLoginRequest) (*pb.StartWebLoginResponse, error)
-	PollWebLogin(context.Context, *pb.PollWebLoginRequest) (*pb.PollWebLoginResponse, error)
-}
-
+// loginWebRun starts the device flow in the daemon, shows the code, and polls
+// until the person approved it; the daemon then stores both tokens. The
+// daemon runs the device flow (the CLI links no HTTP client) and keeps the
+// device code; the CLI shows the code and polls.
 func loginWebRun(ctx context.Context, opts *LoginOptions) error {
-	return runLoginWeb(ctx, opts, time.After, func(fn func(webLoginAPI) error) error {
-		return withClient(ctx, opts.Factory, func(c *client.Client) error { return fn(c) })
-	})
-}
-
-// runLoginWeb starts the device flow in the daemon, shows the code, and polls
-// until the person approved it; the daemon then stores both tokens. after is
-// time.After (tests pass a faster one).
-func runLoginWeb(ctx context.Context, opts *LoginOptions, after func(time.Duration) <-chan time.Time,
-	connect func(fn func(webLoginAPI) error) error) error {
+	after := opts.After
+	if after == nil {
+		after = time.After
+	}
 	endpoint, err := opts.Factory.Endpoint()
 	if err != nil {
 		return err
@@ -67,7 +55,7 @@ func runLoginWeb(ctx context.Context, opts *LoginOptions, after func(time.Durati
 	}
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
 	terminal := opts.IO.IsTerminal()
-	return connect(func(api webLoginAPI) error {
+	return withDaemon(ctx, opts.Daemon, func(api Daemon) error {
 		if terminal {
 			// The tokens need somewhere to go: open the vault first.
 			if err := openVaultForLogin(ctx, opts, api); err != nil {

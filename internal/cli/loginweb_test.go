@@ -111,8 +111,7 @@ func TestLoginWebPollsAtTheHubsIntervalUntilTheDaemonHasStoredTheLogin(t *testin
 				ch <- time.Time{}
 				return ch
 			}
-			err := runLoginWeb(context.Background(), &LoginOptions{IO: f.IO, Factory: f, Web: true}, after,
-				func(fn func(webLoginAPI) error) error { return fn(d) })
+			err := loginWebRun(context.Background(), &LoginOptions{IO: f.IO, Daemon: connectTo(d), Factory: f, Web: true, After: after})
 			if tc.fail != nil && !errors.Is(err, tc.fail) {
 				t.Fatalf("err = %v, want %v", err, tc.fail)
 			}

@@ -10,23 +10,25 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // ListOptions are list's inputs.
 type ListOptions struct {
-	Factory *Factory
-	JSON    bool
+	IO     *IOStreams
+	Daemon DaemonFunc
+	JSON   bool
 }
 
 func newCmdList(f *Factory, runF func(*ListOptions) error) *cobra.Command {
-	opts := &ListOptions{Factory: f}
+	opts := &ListOptions{IO: f.IO, Daemon: f.Daemon}
 	cmd := &cobra.Command{
 		Use:     "list [--json]",
 		Aliases: []string{"ls"},
 		Short:   "List stored profiles (never their tokens)",
-		Args:    cobra.NoArgs,
+		Example: `  hfbroker list
+  hfbroker list --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -56,12 +58,12 @@ type profileJSON struct {
 }
 
 func listRun(ctx context.Context, opts *ListOptions) error {
-	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		resp, err := c.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		if err != nil {
 			return err
 		}
-		out := opts.Factory.IO.Out
+		out := opts.IO.Out
 		if opts.JSON {
 			list := make([]profileJSON, 0, len(resp.GetProfiles()))
 			for _, p := range resp.GetProfiles() {
@@ -83,7 +85,7 @@ func listRun(ctx context.Context, opts *ListOptions) error {
 			return enc.Encode(list)
 		}
 		if len(resp.GetProfiles()) == 0 {
-			fmt.Fprintln(opts.Factory.IO.ErrOut, "No profiles. Run 'hfbroker login' to store a token.")
+			fmt.Fprintln(opts.IO.ErrOut, "No profiles. Run 'hfbroker login' to store a token.")
 			return nil
 		}
 		tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
@@ -138,15 +140,17 @@ func dash(s string) string {
 
 // LogoutOptions are logout's inputs.
 type LogoutOptions struct {
-	Factory *Factory
-	Name    string
+	IO     *IOStreams
+	Daemon DaemonFunc
+	Name   string
 }
 
 func newCmdLogout(f *Factory, runF func(*LogoutOptions) error) *cobra.Command {
-	opts := &LogoutOptions{Factory: f}
+	opts := &LogoutOptions{IO: f.IO, Daemon: f.Daemon}
 	return &cobra.Command{
 		Use:               "logout NAME",
 		Short:             "Remove a profile and its token, ending its leases",
+		Example:           "  hfbroker logout acme-ci",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -157,33 +161,39 @@ func newCmdLogout(f *Factory, runF func(*LogoutOptions) error) *cobra.Command {
 			if runF != nil {
 				return runF(opts)
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
-				resp, err := c.RemoveToken(cmd.Context(), &pb.RemoveTokenRequest{Name: opts.Name})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(f.IO.Out, "Removed profile %q", opts.Name)
-				if n := resp.GetEndedLeases(); n > 0 {
-					fmt.Fprintf(f.IO.Out, " and ended %d lease(s)", n)
-				}
-				fmt.Fprintln(f.IO.Out)
-				return nil
-			})
+			return logoutRun(cmd.Context(), opts)
 		},
 	}
+}
+
+func logoutRun(ctx context.Context, opts *LogoutOptions) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
+		resp, err := c.RemoveToken(ctx, &pb.RemoveTokenRequest{Name: opts.Name})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "Removed profile %q", opts.Name)
+		if n := resp.GetEndedLeases(); n > 0 {
+			fmt.Fprintf(opts.IO.Out, " and ended %d lease(s)", n)
+		}
+		fmt.Fprintln(opts.IO.Out)
+		return nil
+	})
 }
 
 // SwitchOptions are switch's inputs.
 type SwitchOptions struct {
-	Factory *Factory
-	Name    string
+	IO     *IOStreams
+	Daemon DaemonFunc
+	Name   string
 }
 
 func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
-	opts := &SwitchOptions{Factory: f}
+	opts := &SwitchOptions{IO: f.IO, Daemon: f.Daemon}
 	return &cobra.Command{
 		Use:               "switch NAME",
 		Short:             "Make a profile the default",
+		Example:           "  hfbroker switch acme-ci",
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -194,16 +204,20 @@ func newCmdSwitch(f *Factory, runF func(*SwitchOptions) error) *cobra.Command {
 			if runF != nil {
 				return runF(opts)
 			}
-			return withClient(cmd.Context(), f, func(c *client.Client) error {
-				resp, err := c.SetDefault(cmd.Context(), &pb.SetDefaultRequest{Name: opts.Name})
-				if err != nil {
-					return err
-				}
-				fmt.Fprintf(f.IO.Out, "Default profile is now %q\n", resp.GetProfile().GetName())
-				return nil
-			})
+			return switchRun(cmd.Context(), opts)
 		},
 	}
+}
+
+func switchRun(ctx context.Context, opts *SwitchOptions) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
+		resp, err := c.SetDefault(ctx, &pb.SetDefaultRequest{Name: opts.Name})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(opts.IO.Out, "Default profile is now %q\n", resp.GetProfile().GetName())
+		return nil
+	})
 }
 
 // roleText is a token role as people write it: the Hub's "fineGrained" is

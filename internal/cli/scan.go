@@ -11,15 +11,14 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/scan"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdScanDefault) }
-
 // ScanOptions are scan's inputs.
 type ScanOptions struct {
+	IO *IOStreams
+	// Factory gives the environment (HOME, where the daemon is).
 	Factory *Factory
 	Paths   []string
 	Redact  bool
@@ -43,10 +42,8 @@ type leaseTokenInfo struct {
 // maxStdin bounds what scan reads from stdin, as it bounds files.
 const maxStdin = 50 << 20
 
-func newCmdScanDefault(f *Factory) *cobra.Command { return newCmdScan(f, nil) }
-
 func newCmdScan(f *Factory, runF func(*ScanOptions) error) *cobra.Command {
-	opts := &ScanOptions{Factory: f}
+	opts := &ScanOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "scan [PATH…] [--redact] [--json]",
 		Short: "Find Hugging Face tokens in files and notebooks",
@@ -80,6 +77,9 @@ report to stderr (the Jupyter save hook in packaging/jupyter/ uses this).
 Exits 1 when any token is found, also after --redact: as a pre-commit hook
 (see .pre-commit-hooks.yaml) that stops the commit so you can review the
 rewritten files. Exits 0 when none is found.`,
+		Example: `  hfbroker scan
+  hfbroker scan notebooks/ --redact
+  git diff --cached | hfbroker scan -`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Paths = args
 			if runF != nil {
@@ -132,7 +132,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 			return errorWithHint(ExitUsage, "scan stdin alone: hfbroker scan -", "\"-\" (stdin) cannot be mixed with paths")
 		}
 		var err error
-		if stdin, err = io.ReadAll(io.LimitReader(f.IO.In, maxStdin+1)); err != nil {
+		if stdin, err = io.ReadAll(io.LimitReader(opts.IO.In, maxStdin+1)); err != nil {
 			return fmt.Errorf("read stdin: %w", err)
 		}
 		if len(stdin) > maxStdin {
@@ -177,7 +177,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 		if err != nil {
 			return fmt.Errorf("redact stdin: %w", err)
 		}
-		if _, err := f.IO.Out.Write(out); err != nil {
+		if _, err := opts.IO.Out.Write(out); err != nil {
 			return err
 		}
 		redacted["-"] = true
@@ -224,9 +224,9 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 		out.Findings = append(out.Findings, j)
 	}
 
-	report := f.IO.Out
+	report := opts.IO.Out
 	if stdin != nil && opts.Redact {
-		report = f.IO.ErrOut // stdout carries the redacted text
+		report = opts.IO.ErrOut // stdout carries the redacted text
 	}
 	if opts.JSON {
 		enc := json.NewEncoder(report)
@@ -235,7 +235,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 			return err
 		}
 	} else {
-		printScan(f, report, findings, out, known)
+		printScan(opts.IO, report, findings, out, known)
 	}
 	// An ended lease token is worthless: it does not fail the scan.
 	live := 0
@@ -256,7 +256,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 func knownLeaseTokens(ctx context.Context, f *Factory) (map[string]leaseTokenInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{Env: f.Env, NoAutostart: true})
+	c, err := f.RunningDaemon(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func knownLeaseTokens(ctx context.Context, f *Factory) (map[string]leaseTokenInf
 	return m, nil
 }
 
-func printScan(f *Factory, w io.Writer, findings []scan.Finding, out scanJSON, known bool) {
+func printScan(ios *IOStreams, w io.Writer, findings []scan.Finding, out scanJSON, known bool) {
 	var paths []string
 	count := map[string]int{}
 	redacted := map[string]bool{}
@@ -312,24 +312,24 @@ func printScan(f *Factory, w io.Writer, findings []scan.Finding, out scanJSON, k
 		}
 	}
 	for _, e := range out.Errors {
-		fmt.Fprintf(f.IO.ErrOut, "hfbroker: error: %s\n", e)
+		fmt.Fprintf(ios.ErrOut, "hfbroker: error: %s\n", e)
 	}
 	if len(findings) == 0 {
 		if len(out.Errors) == 0 {
-			fmt.Fprintln(f.IO.ErrOut, "no Hugging Face tokens found")
+			fmt.Fprintln(ios.ErrOut, "no Hugging Face tokens found")
 		}
 		return
 	}
 	if !known {
-		fmt.Fprintln(f.IO.ErrOut, "hfbroker: note: hfbrokerd is not running, so the tokens could not be matched to stored profiles")
+		fmt.Fprintln(ios.ErrOut, "hfbroker: note: hfbrokerd is not running, so the tokens could not be matched to stored profiles")
 	}
 	if ended == len(findings) {
 		return // only worthless lease tokens: nothing to do
 	}
 	if left > 0 {
-		fmt.Fprintln(f.IO.ErrOut, "hfbroker: hint: remove them with 'hfbroker scan --redact PATH…', and revoke on the Hub any token that was committed or shared")
+		fmt.Fprintln(ios.ErrOut, "hfbroker: hint: remove them with 'hfbroker scan --redact PATH…', and revoke on the Hub any token that was committed or shared")
 	} else {
-		fmt.Fprintln(f.IO.ErrOut, "hfbroker: hint: review the rewritten files, and revoke on the Hub any token that was committed or shared")
+		fmt.Fprintln(ios.ErrOut, "hfbroker: hint: review the rewritten files, and revoke on the Hub any token that was committed or shared")
 	}
 }
 
@@ -339,7 +339,7 @@ func printScan(f *Factory, w io.Writer, findings []scan.Finding, out scanJSON, k
 func storedProfiles(ctx context.Context, f *Factory) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := client.Dial(ctx, client.Options{Env: f.Env, NoAutostart: true})
+	c, err := f.RunningDaemon(ctx)
 	if err != nil {
 		return nil, err
 	}

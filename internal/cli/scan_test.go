@@ -53,7 +53,7 @@ func newScanWorld(t *testing.T, profiles map[string]string, profilesErr error) *
 		}
 	}
 	f := &Factory{IO: &IOStreams{In: strings.NewReader(""), Out: &w.out, ErrOut: &w.errOut, InFd: -1}, Env: func(string) string { return "" }}
-	w.opts = &ScanOptions{Factory: f, Paths: []string{w.dir}, Profiles: func(context.Context) (map[string]string, error) { return profiles, profilesErr },
+	w.opts = &ScanOptions{IO: f.IO, Factory: f, Paths: []string{w.dir}, Profiles: func(context.Context) (map[string]string, error) { return profiles, profilesErr },
 		LeaseTokens: func(context.Context) (map[string]leaseTokenInfo, error) { return nil, errors.New("not running") }}
 	return w
 }

@@ -14,10 +14,10 @@ import (
 	"github.com/hfbroker/hfbroker/internal/client"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdSetupGit) }
-
 // SetupGitOptions are setup-git's inputs.
 type SetupGitOptions struct {
+	IO *IOStreams
+	// Factory gives the environment (the endpoint).
 	Factory   *Factory
 	Uninstall bool
 	Local     bool
@@ -26,8 +26,8 @@ type SetupGitOptions struct {
 	Executable string
 }
 
-func newCmdSetupGit(f *Factory) *cobra.Command {
-	opts := &SetupGitOptions{Factory: f}
+func newCmdSetupGit(f *Factory, runF func(*SetupGitOptions) error) *cobra.Command {
+	opts := &SetupGitOptions{IO: f.IO, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "setup-git [--uninstall] [--global|--local]",
 		Short: "Make hfbroker git's credential helper for the Hub",
@@ -39,8 +39,14 @@ func newCmdSetupGit(f *Factory) *cobra.Command {
   credential.<endpoint>.useHttpPath = true   (so each repo gets its own token)
 
 Running it again changes nothing; --uninstall removes exactly these settings.`,
+		Example: `  hfbroker setup-git
+  hfbroker setup-git --local
+  hfbroker setup-git --uninstall`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
 			return setupGitRun(cmd.Context(), opts)
 		},
 	}
@@ -89,7 +95,7 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 		return err
 	}
 	if opts.Uninstall {
-		fmt.Fprintf(opts.Factory.IO.Out, "Removed hfbroker's git credential settings for %s (%s)\n", endpoint, strings.TrimPrefix(scope, "--"))
+		fmt.Fprintf(opts.IO.Out, "Removed hfbroker's git credential settings for %s (%s)\n", endpoint, strings.TrimPrefix(scope, "--"))
 		return nil
 	}
 	helper := "!'" + exe + "' git-credential"
@@ -98,10 +104,10 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 			return err
 		}
 	}
-	fmt.Fprintf(opts.Factory.IO.Out, "git now asks hfbroker for %s credentials (%s config)\n", endpoint, strings.TrimPrefix(scope, "--"))
+	fmt.Fprintf(opts.IO.Out, "git now asks hfbroker for %s credentials (%s config)\n", endpoint, strings.TrimPrefix(scope, "--"))
 	if host := opts.Factory.Env(client.ForwardEnv); host != "" && opts.Factory.Env("GIT_CONFIG_COUNT") != "" {
 		// hfbroker ssh (without --allow-env) set git up for its session.
-		fmt.Fprintf(opts.Factory.IO.Out, "In this session git reaches the Hub through the proxy forwarded from %s, with lease tokens only (set by 'hfbroker ssh' for the session)\n", oneLine(host))
+		fmt.Fprintf(opts.IO.Out, "In this session git reaches the Hub through the proxy forwarded from %s, with lease tokens only (set by 'hfbroker ssh' for the session)\n", oneLine(host))
 	}
 	return nil
 }

@@ -18,10 +18,11 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdSSH) }
-
 // SSHOptions are ssh's inputs.
 type SSHOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory gives the environment (HFBROKER_SSH, where the socket is).
 	Factory    *Factory
 	AllowWrite bool
 	AllowEnv   bool
@@ -33,8 +34,8 @@ type SSHOptions struct {
 	Command    []string
 }
 
-func newCmdSSH(f *Factory) *cobra.Command {
-	opts := &SSHOptions{Factory: f}
+func newCmdSSH(f *Factory, runF func(*SSHOptions) error) *cobra.Command {
+	opts := &SSHOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
 	cmd := &cobra.Command{
 		Use:   "ssh [--allow-write] [--allow-env] [--repo PATTERN]... HOST [SSH ARGS...] [-- REMOTE COMMAND...]",
 		Short: "Log in to a machine over ssh and let it use hfbroker's leases, never holding a token",
@@ -52,17 +53,23 @@ What the remote may ask for is limited here:
   --allow-env    leases that hand out the real token (plain exec, git, token)
   --repo P       only repos matching P (e.g. acme/llm, acme/*); repeatable
 Every lease of the forward ends when the ssh session ends.`,
+		Example: `  hfbroker ssh gpu-box
+  hfbroker ssh --allow-write --repo 'acme/*' gpu-box
+  hfbroker ssh gpu-box -- hfbroker exec --proxy -- python train.py`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Host = args[0]
 			rest := args[1:]
+			opts.SSHArgs = rest
 			for i, a := range rest {
 				if a == "--" {
 					opts.SSHArgs, opts.Command = rest[:i], rest[i+1:]
-					return sshRun(cmd.Context(), opts)
+					break
 				}
 			}
-			opts.SSHArgs = rest
+			if runF != nil {
+				return runF(opts)
+			}
 			return sshRun(cmd.Context(), opts)
 		},
 	}
@@ -115,10 +122,10 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 	// 2. Register this process as the forward: it becomes ssh below, and
 	// the daemon ends the forward's leases the moment it exits.
 	var reg *pb.RegisterForwardResponse
-	if err := withClient(ctx, f, func(c *client.Client) error {
-		if client.Restricted(c.Socket, f.Env) {
+	if err := withDaemon(ctx, opts.Daemon, func(c Daemon) error {
+		if client.Restricted(c.SocketPath(), f.Env) {
 			return errorWithHint(ExitError, "run 'hfbroker ssh' on the machine that holds the tokens",
-				"%s is a restricted socket: it cannot be forwarded again", c.Socket)
+				"%s is a restricted socket: it cannot be forwarded again", c.SocketPath())
 		}
 		reg, err = c.RegisterForward(ctx, &pb.RegisterForwardRequest{Host: opts.Host, AllowWrite: opts.AllowWrite,
 			AllowEnv: opts.AllowEnv, Repos: opts.Repos, RemoteProxyPort: int32(remotePort)})

@@ -11,22 +11,24 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/buildinfo"
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // StatusOptions are status's inputs.
 type StatusOptions struct {
-	Factory *Factory
-	JSON    bool
+	IO     *IOStreams
+	Daemon DaemonFunc
+	JSON   bool
 }
 
 func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
-	opts := &StatusOptions{Factory: f}
+	opts := &StatusOptions{IO: f.IO, Daemon: f.Daemon}
 	cmd := &cobra.Command{
 		Use:   "status [--json]",
 		Short: "Show the daemon's pid, socket, token store and counts",
-		Args:  cobra.NoArgs,
+		Example: `  hfbroker status
+  hfbroker status --json`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(opts)
@@ -39,12 +41,12 @@ func newCmdStatus(f *Factory, runF func(*StatusOptions) error) *cobra.Command {
 }
 
 func statusRun(ctx context.Context, opts *StatusOptions) error {
-	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		s, err := c.Status(ctx, &pb.StatusRequest{})
 		if err != nil {
 			return err
 		}
-		out := opts.Factory.IO.Out
+		out := opts.IO.Out
 		uptime := time.Since(s.GetStartedAt().AsTime()).Round(time.Second)
 		if fw := s.GetForward(); fw != nil {
 			// Through the restricted socket (issue 15): what this forward allows.
@@ -83,7 +85,7 @@ func statusRun(ctx context.Context, opts *StatusOptions) error {
 		fmt.Fprintf(out, "daemon:   %s\n", daemonB)
 		fmt.Fprintf(out, "cli:      %s\n", cliB)
 		if skew != "" {
-			fmt.Fprintf(opts.Factory.IO.ErrOut, "hfbroker: warning: %s\n", skew)
+			fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", skew)
 		}
 		return nil
 	})

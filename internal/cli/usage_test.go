@@ -26,7 +26,7 @@ func usageFactory(t *testing.T) (*Factory, *bytes.Buffer, *bytes.Buffer) {
 	f := &Factory{
 		IO:  &IOStreams{In: strings.NewReader(""), Out: &out, ErrOut: &errOut, InFd: -1},
 		Env: func(k string) string { return env[k] },
-		Dial: func(context.Context) (*client.Client, error) {
+		Daemon: func(context.Context) (Daemon, error) {
 			t.Error("a malformed argument reached the daemon")
 			return nil, &client.UnreachableError{}
 		},

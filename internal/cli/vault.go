@@ -7,18 +7,12 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-// vaultAPI is the part of the daemon's API that opening the vault uses.
-type vaultAPI interface {
-	Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error)
-	Unlock(context.Context, *pb.UnlockRequest) (*pb.UnlockResponse, error)
-}
-
 // openVault unlocks the file vault, or creates it when the daemon says there
 // is none yet: then the passphrase is a new one (asked twice on a terminal,
 // at least minPassphraseLen characters unless allowShort), and only then is
 // the daemon allowed to create (UnlockRequest.create). The passphrase comes
 // from file when set, else from a no-echo prompt.
-func openVault(ctx context.Context, f *Factory, api vaultAPI, file string, allowShort bool) (*pb.UnlockResponse, error) {
+func openVault(ctx context.Context, f *Factory, api Daemon, file string, allowShort bool) (*pb.UnlockResponse, error) {
 	st, err := api.Status(ctx, &pb.StatusRequest{})
 	if err != nil {
 		return nil, err
@@ -27,7 +21,7 @@ func openVault(ctx context.Context, f *Factory, api vaultAPI, file string, allow
 }
 
 // openVaultAs is openVault for a caller that already has the daemon's status.
-func openVaultAs(ctx context.Context, f *Factory, api vaultAPI, st *pb.StatusResponse, file string, allowShort bool) (*pb.UnlockResponse, error) {
+func openVaultAs(ctx context.Context, f *Factory, api Daemon, st *pb.StatusResponse, file string, allowShort bool) (*pb.UnlockResponse, error) {
 	if st.GetBackend() != "file" {
 		// No passphrase to ask for; the daemon says why in its own words.
 		return api.Unlock(ctx, &pb.UnlockRequest{})

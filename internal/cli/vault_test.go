@@ -22,6 +22,7 @@ const testVaultPath = "/home/alice/.local/share/hfbroker/vault.age"
 // the file backend does: an absent vault is created only when the request
 // says create, a locked vault refuses AddToken with KIND_LOCKED.
 type fakeVaultDaemon struct {
+	Daemon  // nil: any other call panics
 	backend string
 	exists  bool
 	locked  bool
@@ -33,6 +34,8 @@ type fakeVaultDaemon struct {
 func newFakeVaultDaemon(exists bool) *fakeVaultDaemon {
 	return &fakeVaultDaemon{backend: "file", exists: exists, locked: true, pass: "the vault passphrase"}
 }
+
+func (d *fakeVaultDaemon) Close() error { return nil }
 
 func (d *fakeVaultDaemon) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
 	return &pb.StatusResponse{Backend: d.backend, Locked: d.locked, VaultExists: d.exists, VaultPath: testVaultPath,
@@ -125,7 +128,7 @@ func TestFirstUnlockDoesNotCreateTheVaultFromOneUnconfirmedEntry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newVaultWorld(t, true, "", tc.answers...)
 			d := newFakeVaultDaemon(tc.exists)
-			err := unlockRun(context.Background(), &UnlockOptions{Factory: w.f, AllowShort: tc.allowShort}, d)
+			err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f, AllowShort: tc.allowShort})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("unlock = %v, want an error containing %q", err, tc.wantErr)
@@ -165,10 +168,10 @@ func TestUnlockFromAPassphraseFileCreatesOnlyALongEnoughVault(t *testing.T) {
 
 	w := newVaultWorld(t, false, "")
 	d := newFakeVaultDaemon(false)
-	if err := unlockRun(context.Background(), &UnlockOptions{Factory: w.f, PassphraseFile: short}, d); err == nil || len(d.unlocks) != 0 {
+	if err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f, PassphraseFile: short}); err == nil || len(d.unlocks) != 0 {
 		t.Fatalf("unlock with a short passphrase file = %v, %d requests; want refused before the daemon", err, len(d.unlocks))
 	}
-	if err := unlockRun(context.Background(), &UnlockOptions{Factory: w.f, PassphraseFile: long}, d); err != nil || !d.unlocks[0].GetCreate() {
+	if err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f, PassphraseFile: long}); err != nil || !d.unlocks[0].GetCreate() {
 		t.Fatalf("unlock with a good passphrase file = %v", err)
 	}
 }
@@ -241,7 +244,7 @@ func TestLoginOnATerminalOpensTheVaultInlineThenStoresTheToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newVaultWorld(t, true, "", tc.answers...)
 			d := newFakeVaultDaemon(tc.exists)
-			err := runLogin(context.Background(), &LoginOptions{IO: w.f.IO, Factory: w.f}, func(fn func(loginAPI) error) error { return fn(d) })
+			err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f})
 			if err != nil {
 				t.Fatalf("login: %v\n%s", err, w.output())
 			}
@@ -270,7 +273,7 @@ func TestLoginPipedIntoALockedVaultKeepsTheLockedError(t *testing.T) {
 	for _, exists := range []bool{false, true} {
 		w := newVaultWorld(t, false, tok+"\n")
 		d := newFakeVaultDaemon(exists)
-		err := runLogin(context.Background(), &LoginOptions{IO: w.f.IO, Factory: w.f}, func(fn func(loginAPI) error) error { return fn(d) })
+		err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f})
 		var buf bytes.Buffer
 		code := reportError(&buf, NewRootCmd(w.f), err)
 		if code != ExitDenied || !strings.Contains(buf.String(), "hfbroker: error: locked: run 'hfbroker unlock'") {

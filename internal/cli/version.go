@@ -10,38 +10,45 @@ import (
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func init() { extraCommands = append(extraCommands, newCmdVersion) }
+// VersionOptions are version's inputs.
+type VersionOptions struct {
+	IO   *IOStreams
+	JSON bool
+}
 
-func newCmdVersion(f *Factory) *cobra.Command {
-	var asJSON bool
+func newCmdVersion(f *Factory, runF func(*VersionOptions) error) *cobra.Command {
+	opts := &VersionOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "version [--json]",
 		Short: "Print hfbroker's version, VCS revision, Go version and platform",
 		Long: "Print hfbroker's version, the VCS revision it was built from (and whether the tree\n" +
 			"was modified), the Go version and the platform. It does not ask the daemon: 'hfbroker\n" +
 			"status' shows the daemon's version too.",
+		Example: `  hfbroker version
+  hfbroker version --json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return versionRun(f, asJSON)
+			if runF != nil {
+				return runF(opts)
+			}
+			return versionRun(opts)
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "print JSON")
 	return cmd
 }
 
-func versionRun(f *Factory, asJSON bool) error {
+func versionRun(opts *VersionOptions) error {
 	info := buildinfo.Read()
-	if asJSON {
-		enc := json.NewEncoder(f.IO.Out)
+	if opts.JSON {
+		enc := json.NewEncoder(opts.IO.Out)
 		enc.SetIndent("", "  ")
 		return enc.Encode(info)
 	}
-	_, err := fmt.Fprintln(f.IO.Out, "hfbroker version", info)
+	_, err := fmt.Fprintln(opts.IO.Out, "hfbroker version", info)
 	return err
 }
 
-// daemonBuild is the daemon's build from its status reply; a daemon older
-// than the BuildInfo field reports only its version.
 func daemonBuild(s *pb.StatusResponse) buildinfo.Info {
 	b := s.GetBuild()
 	if b == nil {

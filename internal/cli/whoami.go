@@ -9,23 +9,26 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hfbroker/hfbroker/internal/client"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // WhoamiOptions are whoami's inputs.
 type WhoamiOptions struct {
-	Factory *Factory
+	IO      *IOStreams
+	Daemon  DaemonFunc
 	Profile string
 	Refresh bool
 	JSON    bool
 }
 
 func newCmdWhoami(f *Factory, runF func(*WhoamiOptions) error) *cobra.Command {
-	opts := &WhoamiOptions{Factory: f}
+	opts := &WhoamiOptions{IO: f.IO, Daemon: f.Daemon}
 	cmd := &cobra.Command{
-		Use:               "whoami [NAME] [--refresh] [--json]",
-		Short:             "Show who a profile's token belongs to and what it may do",
+		Use:   "whoami [NAME] [--refresh] [--json]",
+		Short: "Show who a profile's token belongs to and what it may do",
+		Example: `  hfbroker whoami
+  hfbroker whoami acme-ci --refresh
+  hfbroker whoami --json`,
 		Args:              cobra.MaximumNArgs(1),
 		ValidArgsFunction: completeOneArg(completeProfiles(f)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -75,12 +78,12 @@ type scopeJSON struct {
 }
 
 func whoamiRun(ctx context.Context, opts *WhoamiOptions) error {
-	return withClient(ctx, opts.Factory, func(c *client.Client) error {
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		w, err := c.Whoami(ctx, &pb.WhoamiRequest{Profile: opts.Profile, Refresh: opts.Refresh})
 		if err != nil {
 			return err
 		}
-		out := opts.Factory.IO.Out
+		out := opts.IO.Out
 		if opts.JSON {
 			j := whoamiToJSON(w)
 			if w.GetFetchedAt() != nil {

@@ -50,6 +50,9 @@ type Client struct {
 	closed bool
 }
 
+// SocketPath is the socket the client talks to.
+func (c *Client) SocketPath() string { return c.Socket }
+
 // Close closes the connection.
 func (c *Client) Close() error {
 	c.mu.Lock()

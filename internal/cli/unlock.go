@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+// UnlockOptions are unlock's inputs.
+type UnlockOptions struct {
+	IO     *IOStreams
+	Daemon DaemonFunc
+	// Factory is the terminal the passphrase is asked on, and the
+	// environment (HFBROKER_PASSPHRASE_FILE).
+	Factory        *Factory
+	PassphraseFile string
+	AllowShort     bool
+}
+
+func newCmdUnlock(f *Factory, runF func(*UnlockOptions) error) *cobra.Command {
+	opts := &UnlockOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	cmd := &cobra.Command{
+		Use:   "unlock [--passphrase-file FILE] [--allow-short]",
+		Short: "Open the encrypted file vault, or create it",
+		Long: `Open the encrypted file vault (backend "file") with its passphrase, read from a
+prompt that does not echo, or from --passphrase-file / HFBROKER_PASSPHRASE_FILE
+for automation (refused unless it is yours and only you can read and write it,
+as ssh requires of a private key).
+
+When there is no vault yet, unlock creates it: on a terminal it asks for the
+new passphrase twice, and refuses one shorter than 8 characters unless
+--allow-short is given.`,
+		Example: `  hfbroker unlock
+  hfbroker unlock --passphrase-file ~/.config/hfbroker/passphrase`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(opts)
+			}
+			return unlockRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().StringVar(&opts.PassphraseFile, "passphrase-file", "", "read the passphrase from this file (yours, mode 0600 or stricter)")
+	cmd.Flags().BoolVar(&opts.AllowShort, "allow-short", false, "accept a new vault passphrase shorter than 8 characters")
+	return cmd
+}
+
+func unlockRun(ctx context.Context, opts *UnlockOptions) error {
+	f := opts.Factory
+	file := opts.PassphraseFile
+	if file == "" {
+		file = f.Env("HFBROKER_PASSPHRASE_FILE")
+	}
+	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
+		resp, err := openVault(ctx, f, c, file, opts.AllowShort)
+		if err != nil {
+			return err
+		}
+		if resp.GetCreated() {
+			fmt.Fprintf(opts.IO.Out, "Created a new vault at %s; it is unlocked\n", resp.GetVaultPath())
+			return nil
+		}
+		fmt.Fprintln(opts.IO.Out, "Unlocked")
+		return nil
+	})
+}
