@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
@@ -845,4 +846,14 @@ func repoString(r *hub.RepoRef) string {
 		return ""
 	}
 	return r.String()
+}
+
+// sortLeases orders leases by grant time, then id.
+func sortLeases(ls []Lease) {
+	sort.Slice(ls, func(i, j int) bool {
+		if !ls[i].GrantedAt.Equal(ls[j].GrantedAt) {
+			return ls[i].GrantedAt.Before(ls[j].GrantedAt)
+		}
+		return ls[i].ID < ls[j].ID
+	})
 }
