@@ -38,7 +38,7 @@ type Options struct {
 	Store    Store
 	Hub      Hub
 	Audit    AuditSink // nil: no audit
-	Profiles *ProfileStore
+	Profiles ProfileStore
 	Procs    Procs            // nil: the operating system's processes
 	Now      func() time.Time // nil: time.Now
 	Logger   *slog.Logger     // nil: discard
@@ -205,7 +205,7 @@ func New(opts Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.profiles, b.def = profiles, def
+	b.profiles, b.def = usableProfiles(profiles, def)
 	return b, nil
 }
 

@@ -2,16 +2,11 @@ package broker
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/atomicfile"
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/keystore"
@@ -19,7 +14,7 @@ import (
 )
 
 // Profile is a stored token's metadata. It never holds the token: the file it
-// is persisted to is readable by anything running as the user.
+// is persisted to (ProfileStore) is readable by anything running as the user.
 type Profile struct {
 	Name        string    `json:"name"`
 	Endpoint    string    `json:"endpoint"`
@@ -69,53 +64,63 @@ func (p *Profile) DisplayName() string {
 	return p.Whoami.Auth.AccessToken.DisplayName
 }
 
-// profileFile is the on-disk form of all profiles.
-type profileFile struct {
-	Version  int        `json:"version"`
-	Default  string     `json:"default,omitempty"`
-	Profiles []*Profile `json:"profiles"`
+// ProfileStore keeps profile metadata (never a token) between daemon runs.
+// The daemon gives the broker a file (profilefile.Store); tests use
+// MemoryProfiles. The broker calls it with its mutex held, and owns what
+// Load returns.
+type ProfileStore interface {
+	// Load returns the profiles kept and the default's name; a store that
+	// holds nothing yet returns none.
+	Load() (profiles map[string]*Profile, def string, err error)
+	// Save replaces what is kept with profiles and def, all or nothing.
+	Save(profiles map[string]*Profile, def string) error
 }
 
-// ProfileStore persists profile metadata as one JSON file, written atomically
-// (temp file, fsync, rename) with mode 0600.
-type ProfileStore struct {
-	Path string
+// MemoryProfiles is a ProfileStore in memory, for tests: what it keeps
+// outlives the broker that saved it, as a file would.
+type MemoryProfiles struct {
+	mu       sync.Mutex
+	profiles map[string]Profile
+	def      string
 }
 
-// Load reads the file; a missing file is no profiles.
-func (s *ProfileStore) Load() (map[string]*Profile, string, error) {
-	b, err := os.ReadFile(s.Path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return map[string]*Profile{}, "", nil
+// Load returns copies of what was saved.
+func (m *MemoryProfiles) Load() (map[string]*Profile, string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]*Profile, len(m.profiles))
+	for name, p := range m.profiles {
+		out[name] = &p
 	}
-	if err != nil {
-		return nil, "", fmt.Errorf("read profiles: %w", err)
+	return out, m.def, nil
+}
+
+// Save keeps copies of profiles and def.
+func (m *MemoryProfiles) Save(profiles map[string]*Profile, def string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.profiles = make(map[string]Profile, len(profiles))
+	for name, p := range profiles {
+		m.profiles[name] = *p
 	}
-	var f profileFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return nil, "", fmt.Errorf("parse profiles %s: %w", s.Path, err)
-	}
-	m := make(map[string]*Profile, len(f.Profiles))
-	for _, p := range f.Profiles {
+	m.def = def
+	return nil
+}
+
+// usableProfiles keeps the loaded profiles a broker can serve: those with a
+// valid name, keyed by it, and the default only if it is one of them.
+func usableProfiles(loaded map[string]*Profile, def string) (map[string]*Profile, string) {
+	out := make(map[string]*Profile, len(loaded))
+	for _, p := range loaded {
 		if p == nil || CheckName(p.Name) != nil {
 			continue
 		}
-		m[p.Name] = p
+		out[p.Name] = p
 	}
-	if _, ok := m[f.Default]; !ok {
-		f.Default = ""
+	if _, ok := out[def]; !ok {
+		def = ""
 	}
-	return m, f.Default, nil
-}
-
-// Save writes every profile atomically.
-func (s *ProfileStore) Save(profiles map[string]*Profile, def string) error {
-	f := profileFile{Version: 1, Default: def, Profiles: sortedProfiles(profiles)}
-	b, err := json.MarshalIndent(f, "", "  ")
-	if err != nil {
-		return fmt.Errorf("encode profiles: %w", err)
-	}
-	return WriteFileAtomic(s.Path, append(b, '\n'), 0o600)
+	return out, def
 }
 
 func sortedProfiles(m map[string]*Profile) []*Profile {
@@ -125,16 +130,6 @@ func sortedProfiles(m map[string]*Profile) []*Profile {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// WriteFileAtomic replaces path with data atomically, creating its
-// directory 0700 first.
-func WriteFileAtomic(path string, data []byte, mode os.FileMode) error {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	return atomicfile.WriteFile(path, data, mode)
 }
 
 // AddRequest asks to store a token.

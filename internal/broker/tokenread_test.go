@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,7 +35,7 @@ func newSlowWorld(t *testing.T) (*Broker, *slowStore, secret.Token) {
 	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
 	store := &slowStore{Store: keystore.NewMemory(), release: make(chan struct{})}
 	procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
-	b, err := New(Options{Store: store, Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+	b, err := New(Options{Store: store, Profiles: &MemoryProfiles{},
 		Procs: procs, Audit: &audit.Memory{}, MaxTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)

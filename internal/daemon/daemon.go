@@ -34,6 +34,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/lane/laneserver"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
+	"github.com/hfbroker/hfbroker/internal/profilefile"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
@@ -135,7 +136,7 @@ func Run(ctx context.Context, opts Options) error {
 		Store:        store,
 		Hub:          hub.New(),
 		Audit:        auditLog,
-		Profiles:     &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Profiles:     &profilefile.Store{Path: paths.ProfilesFile()},
 		Logger:       log,
 		DefaultTTL:   set.DefaultTTL,
 		MaxTTL:       set.MaxTTL,
