@@ -39,9 +39,12 @@ type Options struct {
 	Hub      Hub
 	Audit    AuditSink // nil: no audit
 	Profiles ProfileStore
-	Procs    Procs            // nil: the operating system's processes
-	Now      func() time.Time // nil: time.Now
-	Logger   *slog.Logger     // nil: discard
+	Procs    Procs // nil: no process is known (a lease naming one is refused)
+	// Exits, when set, says when leased processes exit (the broker closes
+	// it when Run returns); without it, leased processes are polled.
+	Exits  ExitWatcher
+	Now    func() time.Time // nil: time.Now
+	Logger *slog.Logger     // nil: discard
 
 	// The initial Settings (see Configure).
 	DefaultTTL time.Duration
@@ -146,8 +149,8 @@ type Broker struct {
 	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
 	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
 
-	pids  *pidWatcher      // nil: poll only
-	procs map[int]procInfo // processes watched through pids, guarded by mu
+	exits ExitWatcher      // nil: poll only
+	procs map[int]procInfo // processes watched through exits, guarded by mu
 
 	store      Store // guarded by mu; replaced by Migrate
 	unlockFail int   // consecutive wrong passphrases, guarded by mu
@@ -191,16 +194,14 @@ func New(opts Options) (*Broker, error) {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	if b.opts.Procs == nil {
-		b.opts.Procs = osProcs{}
+		b.opts.Procs = noProcs{}
 	}
 	b.Configure(Settings{DefaultTTL: opts.DefaultTTL, MaxTTL: opts.MaxTTL, GitTTL: opts.GitTTL,
 		Routes: opts.Routes, GitPrefer: opts.GitPrefer, MaxUntilExit: opts.MaxUntilExit})
 	if b.opts.ReapInterval <= 0 {
 		b.opts.ReapInterval = 200 * time.Millisecond
 	}
-	if _, real := b.opts.Procs.(osProcs); real {
-		b.pids = newPidWatcher()
-	}
+	b.exits = opts.Exits
 	profiles, def, err := opts.Profiles.Load()
 	if err != nil {
 		return nil, err
@@ -231,7 +232,7 @@ func (b *Broker) audit(ev audit.Event, c Caller) {
 		b.mu.Unlock()
 		if ok {
 			c.Exe, c.Cwd = or(c.Exe, info.exe), or(c.Cwd, info.cwd)
-		} else if b.pids == nil || !b.pids.watching(c.PID) {
+		} else if b.exits == nil || !b.exits.Watching(c.PID) {
 			c.Exe, c.Cwd = or(c.Exe, b.opts.Procs.Exe(c.PID)), or(c.Cwd, b.opts.Procs.Cwd(c.PID))
 		}
 	}
