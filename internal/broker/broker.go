@@ -16,12 +16,12 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
 
-// Store keeps tokens: one of keystore's backends.
-type Store = keystore.Store
+// Store keeps tokens: one of keystore's backends (storeapi.Store).
+type Store = storeapi.Store
 
 // Hub answers whoami-v2 for a token.
 type Hub interface {

@@ -12,8 +12,8 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
 
 // Issue 20 item 7: jobs outlive a daemon restart. The daemon writes the live
@@ -214,12 +214,12 @@ func (b *Broker) LeaseKey(ctx context.Context, create bool) ([]byte, error) {
 	key, err := readLeaseKey(ctx, store)
 	switch {
 	case err == nil:
-	case errors.Is(err, keystore.ErrNotFound) && cached != nil:
+	case errors.Is(err, storeapi.ErrNotFound) && cached != nil:
 		key = cached // migrated: the key moves with the tokens
 		if err := store.Set(ctx, leaseKeyName, secret.Token(leaseKeyPrefix+base64.RawStdEncoding.EncodeToString(key))); err != nil {
 			return nil, err
 		}
-	case errors.Is(err, keystore.ErrNotFound) && create:
+	case errors.Is(err, storeapi.ErrNotFound) && create:
 		key = make([]byte, LeaseKeySize)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err

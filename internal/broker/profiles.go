@@ -9,8 +9,8 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
 
 // Profile is a stored token's metadata. It never holds the token: the file it
@@ -282,7 +282,7 @@ func (b *Broker) RemoveToken(ctx context.Context, name string, caller Caller) (i
 	if !ok {
 		return 0, b.unknownProfile(name)
 	}
-	if err := b.currentStore().Delete(ctx, name); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+	if err := b.currentStore().Delete(ctx, name); err != nil && !errors.Is(err, storeapi.ErrNotFound) {
 		return 0, b.storeError(err, name, "delete the token")
 	}
 	b.mu.Lock()

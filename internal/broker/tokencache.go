@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
 
 // tokenRead is one read of a profile's token from the store, shared by
@@ -93,18 +93,18 @@ func (b *Broker) ForgetTokens() {
 
 func (b *Broker) storeError(err error, name, doing string) error {
 	switch {
-	case errors.Is(err, keystore.ErrNotFound):
+	case errors.Is(err, storeapi.ErrNotFound):
 		return &Error{Kind: KindNotFound, Msg: fmt.Sprintf("the %s store no longer holds the token of profile %q", b.currentStore().Kind(), name),
 			Hint: fmt.Sprintf("run 'hfbroker login --name %s' to store it again", name)}
-	case errors.Is(err, keystore.ErrLocked) && b.currentStore().Kind() == "file" && !errors.Is(err, keystore.ErrTimeout):
+	case errors.Is(err, storeapi.ErrLocked) && b.currentStore().Kind() == "file" && !errors.Is(err, storeapi.ErrTimeout):
 		return &Error{Kind: KindLocked, Msg: "locked: run 'hfbroker unlock'"}
-	case errors.Is(err, keystore.ErrTimeout):
+	case errors.Is(err, storeapi.ErrTimeout):
 		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: the keychain did not answer in time", doing),
 			Hint: "unlock your keyring (an unlock prompt may be waiting), then try again; 'hfbroker doctor' checks it"}
-	case errors.Is(err, keystore.ErrLocked):
+	case errors.Is(err, storeapi.ErrLocked):
 		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: the keychain is locked", doing),
 			Hint: "unlock your login keyring, then try again"}
-	case errors.Is(err, keystore.ErrNoKeychain):
+	case errors.Is(err, storeapi.ErrNoKeychain):
 		return &Error{Kind: KindKeychain, Msg: fmt.Sprintf("%s: no keychain is available (%v)", doing, rootCause(err)),
 			Hint: "start a Secret Service (gnome-keyring) in your session, or set backend = \"file\" in config.toml"}
 	}
