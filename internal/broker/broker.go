@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
@@ -25,7 +25,7 @@ type Store = storeapi.Store
 
 // Hub answers whoami-v2 for a token.
 type Hub interface {
-	Whoami(ctx context.Context, endpoint string, tok secret.Token) (*hub.Whoami, error)
+	Whoami(ctx context.Context, endpoint string, tok secret.Token) (*hubapi.Whoami, error)
 }
 
 // AuditSink receives audit events.
@@ -67,7 +67,7 @@ type Options struct {
 	// renewed (the daemon saves its lease state).
 	OnLeasesChanged func()
 	// OAuthClientID is the client id for refreshing OAuth tokens whose
-	// login did not record one ("" means hub.DefaultOAuthClientID).
+	// login did not record one ("" means hubapi.DefaultOAuthClientID).
 	OAuthClientID string
 	// OnIdle, when set, is called by Run when the last of a burst of
 	// leases (shrinkAfter or more at once) has ended: the daemon gives the

@@ -7,18 +7,18 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // hubError turns a Hub client error into a broker Error a person can act on.
 func hubError(err error, endpoint, waitHint string) error {
 	switch {
-	case errors.Is(err, hub.ErrInvalidToken):
+	case errors.Is(err, hubapi.ErrInvalidToken):
 		return &Error{Kind: KindHub, Msg: "the Hub rejected the token: Invalid credentials in Authorization header",
 			Hint: "check that you copied the whole token, or create a new one at " + endpoint + "/settings/tokens", cause: err}
-	case errors.Is(err, hub.ErrRateLimited):
+	case errors.Is(err, hubapi.ErrRateLimited):
 		msg := "the Hub rate-limited whoami-v2"
-		if rl, ok := errors.AsType[*hub.RateLimitError](err); ok && rl.Reset > 0 {
+		if rl, ok := errors.AsType[*hubapi.RateLimitError](err); ok && rl.Reset > 0 {
 			msg += fmt.Sprintf("; retry in %s", rl.Reset)
 		}
 		return &Error{Kind: KindHub, Msg: msg, Hint: waitHint, cause: err}
@@ -55,7 +55,7 @@ func (h *hubLimits) wait(endpoint string, now time.Time) time.Duration {
 // its RateLimit header says the window resets, or 5 minutes (the Hub's
 // windows) when it did not say.
 func (h *hubLimits) note(endpoint string, now time.Time, err error) {
-	rl, ok := errors.AsType[*hub.RateLimitError](err)
+	rl, ok := errors.AsType[*hubapi.RateLimitError](err)
 	if !ok {
 		return
 	}
@@ -74,7 +74,7 @@ func (h *hubLimits) note(endpoint string, now time.Time, err error) {
 // hubWaiting refuses to call whoami-v2 on an endpoint inside a 429 window.
 func (b *Broker) hubWaiting(endpoint, hint string) error {
 	if left := b.hubWait.wait(endpoint, b.now()); left > 0 {
-		return &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", left.Round(time.Second)), Hint: hint, cause: hub.ErrRateLimited}
+		return &Error{Kind: KindHub, Msg: fmt.Sprintf("the Hub rate-limited whoami-v2; not asking again for %s", left.Round(time.Second)), Hint: hint, cause: hubapi.ErrRateLimited}
 	}
 	return nil
 }

@@ -11,7 +11,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/access"
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -59,7 +59,7 @@ type Caller struct {
 // LeaseRequest asks for a token.
 type LeaseRequest struct {
 	Profile  string
-	Repo     *hub.RepoRef
+	Repo     *hubapi.RepoRef
 	Access   Access
 	Purpose  Purpose
 	TTL      time.Duration
@@ -95,7 +95,7 @@ type Lease struct {
 	User        string
 	PID         int
 	Exe         string
-	Repo        *hub.RepoRef
+	Repo        *hubapi.RepoRef
 	Access      Access
 	Purpose     Purpose
 	GrantedAt   time.Time
@@ -841,7 +841,7 @@ func leaseRepos(l *Lease) string {
 	return repoString(l.Repo)
 }
 
-func repoString(r *hub.RepoRef) string {
+func repoString(r *hubapi.RepoRef) string {
 	if r == nil {
 		return ""
 	}

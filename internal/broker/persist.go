@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
@@ -25,27 +25,27 @@ import (
 // SavedLease is a live lease as the daemon's state file keeps it. It holds
 // no token and nothing from which one could be made.
 type SavedLease struct {
-	ID          string       `json:"id"`
-	Profile     string       `json:"profile"`
-	Fingerprint string       `json:"fingerprint"`
-	Endpoint    string       `json:"endpoint,omitempty"`
-	User        string       `json:"user,omitempty"`
-	UID         int          `json:"uid"`
-	PID         int          `json:"pid,omitempty"`
-	Exe         string       `json:"exe,omitempty"`
-	Cwd         string       `json:"cwd,omitempty"`
-	Repo        *hub.RepoRef `json:"repo,omitempty"`
-	Access      string       `json:"access,omitempty"`
-	Purpose     Purpose      `json:"purpose"`
-	Label       string       `json:"label,omitempty"`
-	GrantedAt   time.Time    `json:"granted_at"`
-	ExpiresAt   time.Time    `json:"expires_at"`
-	Follow      Follow       `json:"follow"`
-	UntilExit   bool         `json:"until_exit,omitempty"`
-	JobStart    uint64       `json:"job_start,omitempty"`
-	Members     []SavedProc  `json:"members,omitempty"`
-	Repos       []RepoGrant  `json:"repos,omitempty"`
-	Public      bool         `json:"public,omitempty"`
+	ID          string          `json:"id"`
+	Profile     string          `json:"profile"`
+	Fingerprint string          `json:"fingerprint"`
+	Endpoint    string          `json:"endpoint,omitempty"`
+	User        string          `json:"user,omitempty"`
+	UID         int             `json:"uid"`
+	PID         int             `json:"pid,omitempty"`
+	Exe         string          `json:"exe,omitempty"`
+	Cwd         string          `json:"cwd,omitempty"`
+	Repo        *hubapi.RepoRef `json:"repo,omitempty"`
+	Access      string          `json:"access,omitempty"`
+	Purpose     Purpose         `json:"purpose"`
+	Label       string          `json:"label,omitempty"`
+	GrantedAt   time.Time       `json:"granted_at"`
+	ExpiresAt   time.Time       `json:"expires_at"`
+	Follow      Follow          `json:"follow"`
+	UntilExit   bool            `json:"until_exit,omitempty"`
+	JobStart    uint64          `json:"job_start,omitempty"`
+	Members     []SavedProc     `json:"members,omitempty"`
+	Repos       []RepoGrant     `json:"repos,omitempty"`
+	Public      bool            `json:"public,omitempty"`
 }
 
 // SavedProc is one process of a saved lease: its pid and its start time,

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
@@ -21,7 +21,7 @@ type Profile struct {
 	AddedAt     time.Time `json:"added_at"`
 	Fingerprint string    `json:"fingerprint"`
 	// Whoami is the Hub's last answer about the token (nil when never verified).
-	Whoami *hub.Whoami `json:"whoami,omitempty"`
+	Whoami *hubapi.Whoami `json:"whoami,omitempty"`
 	// VerifiedAt is when Whoami was fetched.
 	VerifiedAt time.Time `json:"verified_at,omitzero"`
 	// Stale marks Whoami as needing a refresh before it is trusted again, e.g.
@@ -172,7 +172,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 			return Profile{}, false, err
 		}
 	}
-	var who *hub.Whoami
+	var who *hubapi.Whoami
 	if !req.NoVerify {
 		if b.opts.Hub == nil {
 			return Profile{}, false, errorf(KindHub, "use --no-verify to store it without checking", "no Hub client configured")
@@ -368,7 +368,7 @@ func (b *Broker) refresh(ctx context.Context, p Profile) (Profile, error) {
 	who, err := b.opts.Hub.Whoami(ctx, p.Endpoint, tok)
 	if err != nil {
 		b.noteRateLimit(p.Endpoint, err)
-		if errors.Is(err, hub.ErrInvalidToken) {
+		if errors.Is(err, hubapi.ErrInvalidToken) {
 			b.markRejected(p.Name, p.Fingerprint)
 		}
 		return Profile{}, hubError(err, p.Endpoint, waitHint)
