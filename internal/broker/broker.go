@@ -1,6 +1,15 @@
 // Package broker owns profiles, token choice and leases. It does no I/O of its
-// own: the token store, the Hub, the audit log, the clock and process
-// liveness come in through interfaces, so its rules are tested in-process.
+// own: the token store (Store), profile metadata (ProfileStore), processes
+// (Procs, ExitWatcher), the Hub, the audit log and the clock come in through
+// Options, filled by the daemon (keystore, profilefile, osproc, hub, audit),
+// so its rules are tested in-process with fakes. deps_test.go keeps it so.
+//
+// Files by concern: broker.go (options, settings, the Broker), profiles.go
+// (profile metadata and its changes), tokencache.go (the store read once,
+// shared by concurrent callers), hublimit.go (the Hub's 429 windows),
+// choose.go (which token a request gets), lease.go (leases, their
+// processes and their end), persist.go (leases across a restart), lock.go
+// (the vault's lock and migration), oauth.go and weblogin.go (OAuth).
 package broker
 
 import (
@@ -37,9 +46,9 @@ type AuditSink interface {
 type Options struct {
 	Store    Store
 	Hub      Hub
-	Audit    AuditSink // nil: no audit
-	Profiles ProfileStore
-	Procs    Procs // nil: no process is known (a lease naming one is refused)
+	Audit    AuditSink    // nil: no audit
+	Profiles ProfileStore // profile metadata; required
+	Procs    Procs        // nil: no process is known (a lease naming one is refused)
 	// Exits, when set, says when leased processes exit (the broker closes
 	// it when Run returns); without it, leased processes are polled.
 	Exits  ExitWatcher
