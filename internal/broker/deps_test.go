@@ -19,7 +19,8 @@ import (
 // a real implementation: not the keystore (keychain, D-Bus, age), not
 // x/sys/unix (pidfds), not os/exec, not the Hub client or net/http (the
 // broker reads the Hub's answers and errors from hubapi), not the packages
-// above it. The os package itself is linked: fmt needs it.
+// above it. The os package itself is linked: fmt needs it. So is
+// internal/audit, for its Event type: its file Log is the daemon's to open.
 func TestTheBrokerDoesNoIOOfItsOwn(t *testing.T) {
 	const pkg = "github.com/hfbroker/hfbroker/internal/broker"
 	const mod = "github.com/hfbroker/hfbroker/internal/"
