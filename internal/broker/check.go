@@ -7,14 +7,14 @@ import (
 	"strings"
 
 	"github.com/hfbroker/hfbroker/internal/access"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
 // AuthChecker asks the Hub itself whether a token may read or write a repo;
 // the Hub client implements it.
 type AuthChecker interface {
-	AuthCheck(ctx context.Context, endpoint string, tok secret.Token, repo hub.RepoRef, write bool) error
+	AuthCheck(ctx context.Context, endpoint string, tok secret.Token, repo hubapi.RepoRef, write bool) error
 }
 
 // Check is one profile's verdict for a repo and access.
@@ -39,7 +39,7 @@ type Choice struct {
 // CheckRepo explains, for every profile bound to endpoint (all when empty),
 // whether its token can do want on repo, from its Hub metadata; with askHub,
 // also what the Hub's auth-check says. It returns what a lease would get.
-func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, endpoint string, askHub bool) ([]Check, Choice, error) {
+func (b *Broker) CheckRepo(ctx context.Context, repo hubapi.RepoRef, want Access, endpoint string, askHub bool) ([]Check, Choice, error) {
 	if want == 0 {
 		want = AccessRead
 	}
@@ -70,16 +70,16 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hub.RepoRef, want Access, e
 				err = ac.AuthCheck(ctx, p.Endpoint, tok, repo, want == AccessWrite)
 				c.HubChecked = true
 				c.HubAllowed = err == nil
-				if errors.Is(err, hub.ErrInvalidToken) {
+				if errors.Is(err, hubapi.ErrInvalidToken) {
 					b.markRejected(p.Name, p.Fingerprint)
 					c.Verdict = access.Verdict{Code: "rejected", Reason: rejectedReason,
 						Action: fmt.Sprintf("create a new token at %s/settings/tokens and log in with it: hfbroker login --name %s", p.Endpoint, p.Name)}
 				}
 				if c.HubAllowed {
 					c.HubStatus = 200
-				} else if he, ok := errors.AsType[*hub.HTTPError](err); ok {
+				} else if he, ok := errors.AsType[*hubapi.HTTPError](err); ok {
 					c.HubStatus, c.HubCode, c.HubMessage = he.Status, he.Code, he.Message
-				} else if rl, ok := errors.AsType[*hub.RateLimitError](err); ok {
+				} else if rl, ok := errors.AsType[*hubapi.RateLimitError](err); ok {
 					c.HubStatus, c.HubCode, c.HubMessage = rl.Status, rl.Code, rl.Message
 				} else {
 					c.HubMessage = err.Error()

@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -33,7 +32,7 @@ func newChoiceWorld(t *testing.T) (*broker.Broker, map[string]string) {
 	b, err := broker.New(broker.Options{
 		Store:    keystore.NewMemory(),
 		Hub:      &hub.Client{HTTP: h.Client()},
-		Profiles: &broker.ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Profiles: &broker.MemoryProfiles{},
 	})
 	if err != nil {
 		t.Fatal(err)

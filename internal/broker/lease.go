@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"sort"
 	"strings"
 	"time"
 	"unicode"
 
 	"github.com/hfbroker/hfbroker/internal/access"
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -58,7 +59,7 @@ type Caller struct {
 // LeaseRequest asks for a token.
 type LeaseRequest struct {
 	Profile  string
-	Repo     *hub.RepoRef
+	Repo     *hubapi.RepoRef
 	Access   Access
 	Purpose  Purpose
 	TTL      time.Duration
@@ -94,7 +95,7 @@ type Lease struct {
 	User        string
 	PID         int
 	Exe         string
-	Repo        *hub.RepoRef
+	Repo        *hubapi.RepoRef
 	Access      Access
 	Purpose     Purpose
 	GrantedAt   time.Time
@@ -356,7 +357,7 @@ type procInfo struct {
 // pidfd (alive, and the same process, until its pidfd says otherwise) is
 // read once; the cache entry goes when the process exits.
 func (b *Broker) proc(pid int) (procInfo, error) {
-	if b.pids != nil && b.pids.watching(pid) {
+	if b.exits != nil && b.exits.Watching(pid) {
 		b.mu.Lock()
 		info, ok := b.procs[pid]
 		b.mu.Unlock()
@@ -369,7 +370,7 @@ func (b *Broker) proc(pid int) (procInfo, error) {
 		return procInfo{}, err
 	}
 	info := procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
-	if b.pids != nil && b.pids.add(pid) {
+	if b.exits != nil && b.exits.Add(pid) {
 		b.mu.Lock()
 		b.procs[pid] = info
 		b.mu.Unlock()
@@ -613,7 +614,7 @@ func (b *Broker) Reap() {
 
 	gone := map[procRef]bool{}
 	for p := range check {
-		if b.pids != nil && b.pids.watching(p.pid) {
+		if b.exits != nil && b.exits.Watching(p.pid) {
 			continue // the pidfd says when it exits; /proc can mislead mid-execve
 		}
 		if st, err := b.opts.Procs.StartTime(p.pid); err != nil || st != p.start {
@@ -720,13 +721,13 @@ const maxReapSleep = 30 * time.Second
 // never woken by a poll. Only leases on processes that no pidfd watches
 // (kernels before 5.3, other systems) are polled, every ReapInterval.
 func (b *Broker) Run(ctx context.Context) {
-	if b.pids != nil {
+	if b.exits != nil {
 		done := make(chan struct{})
-		defer func() { b.pids.interrupt(); <-done; b.pids.close() }()
+		defer func() { b.exits.Interrupt(); <-done; b.exits.Close() }()
 		go func() {
 			defer close(done)
 			for ctx.Err() == nil {
-				if exited := b.pids.wait(); len(exited) > 0 {
+				if exited := b.exits.Wait(); len(exited) > 0 {
 					dead := map[int]bool{}
 					b.mu.Lock()
 					for _, pid := range exited {
@@ -802,7 +803,7 @@ func (b *Broker) shrinkLocked() bool {
 func (b *Broker) reapDue(l *Lease, now time.Time) time.Time {
 	due := l.deadline
 	for _, m := range l.members {
-		if b.pids == nil || !b.pids.watching(m.pid) {
+		if b.exits == nil || !b.exits.Watching(m.pid) {
 			return minTime(due, now.Add(b.opts.ReapInterval))
 		}
 	}
@@ -844,9 +845,19 @@ func leaseRepos(l *Lease) string {
 	return repoString(l.Repo)
 }
 
-func repoString(r *hub.RepoRef) string {
+func repoString(r *hubapi.RepoRef) string {
 	if r == nil {
 		return ""
 	}
 	return r.String()
+}
+
+// sortLeases orders leases by grant time, then id.
+func sortLeases(ls []Lease) {
+	sort.Slice(ls, func(i, j int) bool {
+		if !ls[i].GrantedAt.Equal(ls[j].GrantedAt) {
+			return ls[i].GrantedAt.Before(ls[j].GrantedAt)
+		}
+		return ls[i].ID < ls[j].ID
+	})
 }

@@ -24,7 +24,7 @@ func newBenchBroker(b *testing.B, withAudit bool) *broker.Broker {
 	dir := b.TempDir()
 	opts := broker.Options{
 		Store:    keystore.NewMemory(),
-		Profiles: &broker.ProfileStore{Path: filepath.Join(dir, "profiles.json")},
+		Profiles: &broker.MemoryProfiles{},
 	}
 	if withAudit {
 		log, err := audit.Open(filepath.Join(dir, "audit.jsonl"), audit.Options{})

@@ -3,8 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -97,7 +95,7 @@ func newLeaseWorld(t *testing.T) *leaseWorld {
 		now: time.Now(), tok: secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")}
 	b, err := New(Options{
 		Store:    keystore.NewMemory(),
-		Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Profiles: &MemoryProfiles{},
 		Procs:    w.procs,
 		Audit:    w.audit,
 		Now:      func() time.Time { return w.now },
@@ -256,11 +254,7 @@ func TestAFailedSaveLeavesTheOldTokenInPlace(t *testing.T) {
 	w := newLeaseWorld(t)
 	ctx := context.Background()
 	w.lease(t, 0, time.Minute) // cache the old token
-	blocker := filepath.Join(t.TempDir(), "not-a-dir")
-	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	w.b.opts.Profiles.Path = filepath.Join(blocker, "profiles.json")
+	w.b.opts.Profiles = failingProfiles{w.b.opts.Profiles}
 	newTok := secret.Token("hf_" + "ZyXwVuTsRqPoNmLkJiHgFeDcBaZyXwVuTs")
 	if _, _, err := w.b.AddToken(ctx, AddRequest{Name: "laptop", Token: newTok, Endpoint: "https://huggingface.co", NoVerify: true}); err == nil {
 		t.Fatal("AddToken succeeded although the metadata could not be saved")
@@ -295,5 +289,32 @@ func TestEndedCauseKnowsATTLBeforeTheReaper(t *testing.T) {
 	w.b.Reap()
 	if c, ok := w.b.EndedCause(l.ID); !ok || c != "ttl" {
 		t.Fatalf("EndedCause after the reaper = %q, %v; want ttl", c, ok)
+	}
+}
+
+// failingProfiles is a profile store that cannot save (a full disk).
+type failingProfiles struct{ ProfileStore }
+
+func (failingProfiles) Save(map[string]*Profile, string) error { return errors.New("disk full") }
+
+// What a profile store hands back is checked by the broker, not by each
+// store: a profile whose name is not one the broker accepts is passed
+// over, and a default that names no kept profile is no default.
+func TestNewPassesOverProfilesWithBadNamesAndADefaultThatIsGone(t *testing.T) {
+	ps := &MemoryProfiles{}
+	at := time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)
+	if err := ps.Save(map[string]*Profile{
+		"laptop":  {Name: "laptop", AddedAt: at},
+		"../evil": {Name: "../evil", AddedAt: at},
+	}, "gone"); err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(Options{Store: keystore.NewMemory(), Profiles: ps, Procs: &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, def := b.Profiles()
+	if len(got) != 1 || got[0].Name != "laptop" || def != "" {
+		t.Fatalf("Profiles = %+v, default %q; want laptop alone and no default", got, def)
 	}
 }

@@ -7,15 +7,15 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
 
 // Lockable is a store that is opened with a passphrase: the file vault.
 type Lockable interface {
 	Lock()
-	// Unlock opens an existing vault; keystore.ErrNoVault when there is none.
+	// Unlock opens an existing vault; storeapi.ErrNoVault when there is none.
 	Unlock(ctx context.Context, passphrase []byte) error
-	// Create makes a new vault; keystore.ErrVaultExists when there is one.
+	// Create makes a new vault; storeapi.ErrVaultExists when there is one.
 	Create(ctx context.Context, passphrase []byte) error
 	Exists() (bool, error)
 	Path() string
@@ -84,7 +84,7 @@ func (b *Broker) passphraseAttempt(ctx context.Context, try func() error) (wrong
 		return false, err
 	}
 	err = try()
-	if !errors.Is(err, keystore.ErrBadPassphrase) {
+	if !errors.Is(err, storeapi.ErrBadPassphrase) {
 		if err == nil {
 			b.mu.Lock()
 			b.unlockFail = 0
@@ -134,7 +134,7 @@ func (b *Broker) Unlock(ctx context.Context, passphrase []byte, create bool, cal
 	}
 	wrong, err := b.passphraseAttempt(ctx, func() error {
 		err := l.Unlock(ctx, passphrase)
-		if create && errors.Is(err, keystore.ErrNoVault) {
+		if create && errors.Is(err, storeapi.ErrNoVault) {
 			if err = l.Create(ctx, passphrase); err == nil {
 				created = true
 			}
@@ -146,10 +146,10 @@ func (b *Broker) Unlock(ctx context.Context, passphrase []byte, create bool, cal
 		return false, errorf(KindInvalid, "try again; each wrong passphrase makes the next answer slower", "wrong passphrase")
 	}
 	switch {
-	case errors.Is(err, keystore.ErrNoVault):
+	case errors.Is(err, storeapi.ErrNoVault):
 		return false, errorf(KindInvalid, "run 'hfbroker unlock' in a terminal to create it (you choose its passphrase, typed twice)",
 			"there is no vault at %s yet", l.Path())
-	case errors.Is(err, keystore.ErrUnsafeVault):
+	case errors.Is(err, storeapi.ErrUnsafeVault):
 		return false, &Error{Kind: KindKeychain, Msg: err.Error(), Hint: "move it away; hfbroker reads only a regular file you own at " + l.Path()}
 	case err != nil && ctx.Err() != nil:
 		return false, errorf(KindInvalid, "", "unlock cancelled")
@@ -177,7 +177,7 @@ func (b *Broker) ChangePassphrase(ctx context.Context, oldPass, newPass []byte) 
 	if wrong {
 		return errorf(KindInvalid, "", "wrong passphrase")
 	}
-	if errors.Is(err, keystore.ErrUnsafeVault) {
+	if errors.Is(err, storeapi.ErrUnsafeVault) {
 		return &Error{Kind: KindKeychain, Msg: err.Error(), Hint: "move it away; hfbroker reads only a regular file you own at " + l.Path()}
 	}
 	if err != nil {
@@ -236,7 +236,7 @@ func (b *Broker) Migrate(ctx context.Context, dst Store, caller Caller, commit f
 	b.gen++
 	b.mu.Unlock()
 	for _, name := range moved {
-		if err := src.Delete(ctx, name); err != nil && !errors.Is(err, keystore.ErrNotFound) {
+		if err := src.Delete(ctx, name); err != nil && !errors.Is(err, storeapi.ErrNotFound) {
 			b.log.Warn("token left in the old backend", "profile", name, "backend", src.Kind(), "err", err)
 		}
 	}
@@ -245,7 +245,7 @@ func (b *Broker) Migrate(ctx context.Context, dst Store, caller Caller, commit f
 }
 
 func (b *Broker) storeErrorFor(s Store, err error, name, doing string) error {
-	if errors.Is(err, keystore.ErrLocked) && s.Kind() == "file" {
+	if errors.Is(err, storeapi.ErrLocked) && s.Kind() == "file" {
 		return &Error{Kind: KindLocked, Msg: "the file vault is locked; give its passphrase"}
 	}
 	return b.storeError(err, name, doing)

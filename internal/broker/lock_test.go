@@ -3,7 +3,6 @@ package broker
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -61,7 +60,7 @@ func newVaultBroker(t *testing.T, v *fakeVault) *Broker {
 	t.Helper()
 	b, err := New(Options{
 		Store:    v,
-		Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Profiles: &MemoryProfiles{},
 		Procs:    &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}},
 	})
 	if err != nil {

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -89,7 +89,7 @@ func (it oauthItem) due(now time.Time) bool {
 
 // Refresher exchanges a refresh token for new tokens (hub.Client does).
 type Refresher interface {
-	Refresh(ctx context.Context, endpoint, clientID string, refresh secret.Token, now time.Time) (*hub.OAuthToken, error)
+	Refresh(ctx context.Context, endpoint, clientID string, refresh secret.Token, now time.Time) (*hubapi.OAuthToken, error)
 }
 
 // oauthState is the broker's refresh bookkeeping.
@@ -251,7 +251,7 @@ func (b *Broker) doRefresh(name string, seen secret.Token) (secret.Token, error)
 	now := b.now()
 	ans, err := r.Refresh(ctx, p.Endpoint, b.clientID(old), secret.Token(old.Refresh), now)
 	if err != nil {
-		if hub.IsOAuthError(err, hub.OAuthInvalidGrant) {
+		if hubapi.IsOAuthError(err, hubapi.OAuthInvalidGrant) {
 			b.audit(audit.Event{Event: "token.refresh_refused", Profile: name, Fingerprint: p.Fingerprint}, Caller{})
 			return "", b.markNeedsLogin(name, p.Fingerprint)
 		}
@@ -362,7 +362,7 @@ func (b *Broker) clientID(it oauthItem) string {
 	if it.ClientID != "" {
 		return it.ClientID
 	}
-	return hub.OAuthClientID(b.opts.OAuthClientID, "")
+	return hubapi.OAuthClientID(b.opts.OAuthClientID, "")
 }
 
 // newOAuthItem makes the store value of a fresh login.
@@ -379,9 +379,9 @@ func (b *Broker) refreshBeforeAdd(ctx context.Context, req *AddRequest) error {
 		return errorf(KindHub, "", "no Hub client can refresh OAuth tokens")
 	}
 	now := b.now()
-	ans, err := r.Refresh(ctx, req.Endpoint, hub.OAuthClientID(req.ClientID, b.opts.OAuthClientID), req.Refresh, now)
+	ans, err := r.Refresh(ctx, req.Endpoint, hubapi.OAuthClientID(req.ClientID, b.opts.OAuthClientID), req.Refresh, now)
 	if err != nil {
-		if hub.IsOAuthError(err, hub.OAuthInvalidGrant) {
+		if hubapi.IsOAuthError(err, hubapi.OAuthInvalidGrant) {
 			return errorf(KindAccessDenied, "run 'hfbroker login --web' to log in again",
 				"the Hub refused the refresh token: the login has expired or was revoked")
 		}

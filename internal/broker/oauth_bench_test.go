@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -34,7 +33,7 @@ func BenchmarkLeaseDuringRefresh(b *testing.B) {
 			h.AddUser("alice", "Alice")
 			h.SetOAuthLifetime(20 * time.Second)
 			br, err := broker.New(broker.Options{Store: keystore.NewMemory(), Hub: &hub.Client{HTTP: h.Client()},
-				Profiles: &broker.ProfileStore{Path: filepath.Join(b.TempDir(), "profiles.json")}, Now: clk.Now})
+				Profiles: &broker.MemoryProfiles{}, Now: clk.Now})
 			if err != nil {
 				b.Fatal(err)
 			}

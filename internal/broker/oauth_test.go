@@ -24,7 +24,7 @@ type oauthWorld struct {
 	h        *hubtest.Hub
 	clk      *clock
 	store    *recordingStore
-	profiles string
+	profiles *broker.MemoryProfiles
 }
 
 // recordingStore is a memory store that can fail its writes and remembers
@@ -52,7 +52,7 @@ func (s *recordingStore) Set(ctx context.Context, name string, tok secret.Token)
 func newOAuthWorld(t *testing.T, lifetime time.Duration) *oauthWorld {
 	t.Helper()
 	w := &oauthWorld{clk: &clock{t: time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)}, h: hubtest.New(t),
-		store: &recordingStore{Memory: keystore.NewMemory()}, profiles: filepath.Join(t.TempDir(), "profiles.json")}
+		store: &recordingStore{Memory: keystore.NewMemory()}, profiles: &broker.MemoryProfiles{}}
 	w.h.SetClock(w.clk.Now)
 	w.h.AddUser("alice", "Alice")
 	w.h.SetOAuthLifetime(lifetime)
@@ -74,7 +74,7 @@ func newOAuthWorld(t *testing.T, lifetime time.Duration) *oauthWorld {
 func (w *oauthWorld) open(t *testing.T) *broker.Broker {
 	t.Helper()
 	b, err := broker.New(broker.Options{Store: w.store, Hub: &hub.Client{HTTP: w.h.Client()},
-		Profiles: &broker.ProfileStore{Path: w.profiles}, Now: w.clk.Now, MaxTTL: 48 * time.Hour})
+		Profiles: w.profiles, Now: w.clk.Now, MaxTTL: 48 * time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,13 +346,13 @@ func TestAnOAuthPairRoundTripsThroughTheFileVault(t *testing.T) {
 	if err := f.Create(ctx, []byte("correct horse")); err != nil {
 		t.Fatal(err)
 	}
-	w := &oauthWorld{clk: &clock{t: time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)}, h: hubtest.New(t), profiles: filepath.Join(dir, "profiles.json")}
+	w := &oauthWorld{clk: &clock{t: time.Date(2026, 8, 1, 12, 0, 0, 0, time.UTC)}, h: hubtest.New(t), profiles: &broker.MemoryProfiles{}}
 	w.h.SetClock(w.clk.Now)
 	w.h.AddUser("alice", "Alice")
 	w.h.SetOAuthLifetime(20 * time.Second)
 	newBroker := func(s keystore.Store) *broker.Broker {
 		b, err := broker.New(broker.Options{Store: s, Hub: &hub.Client{HTTP: w.h.Client()},
-			Profiles: &broker.ProfileStore{Path: w.profiles}, Now: w.clk.Now})
+			Profiles: w.profiles, Now: w.clk.Now})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/storeapi"
 )
 
 // Issue 20 item 7: jobs outlive a daemon restart. The daemon writes the live
@@ -25,27 +25,27 @@ import (
 // SavedLease is a live lease as the daemon's state file keeps it. It holds
 // no token and nothing from which one could be made.
 type SavedLease struct {
-	ID          string       `json:"id"`
-	Profile     string       `json:"profile"`
-	Fingerprint string       `json:"fingerprint"`
-	Endpoint    string       `json:"endpoint,omitempty"`
-	User        string       `json:"user,omitempty"`
-	UID         int          `json:"uid"`
-	PID         int          `json:"pid,omitempty"`
-	Exe         string       `json:"exe,omitempty"`
-	Cwd         string       `json:"cwd,omitempty"`
-	Repo        *hub.RepoRef `json:"repo,omitempty"`
-	Access      string       `json:"access,omitempty"`
-	Purpose     Purpose      `json:"purpose"`
-	Label       string       `json:"label,omitempty"`
-	GrantedAt   time.Time    `json:"granted_at"`
-	ExpiresAt   time.Time    `json:"expires_at"`
-	Follow      Follow       `json:"follow"`
-	UntilExit   bool         `json:"until_exit,omitempty"`
-	JobStart    uint64       `json:"job_start,omitempty"`
-	Members     []SavedProc  `json:"members,omitempty"`
-	Repos       []RepoGrant  `json:"repos,omitempty"`
-	Public      bool         `json:"public,omitempty"`
+	ID          string          `json:"id"`
+	Profile     string          `json:"profile"`
+	Fingerprint string          `json:"fingerprint"`
+	Endpoint    string          `json:"endpoint,omitempty"`
+	User        string          `json:"user,omitempty"`
+	UID         int             `json:"uid"`
+	PID         int             `json:"pid,omitempty"`
+	Exe         string          `json:"exe,omitempty"`
+	Cwd         string          `json:"cwd,omitempty"`
+	Repo        *hubapi.RepoRef `json:"repo,omitempty"`
+	Access      string          `json:"access,omitempty"`
+	Purpose     Purpose         `json:"purpose"`
+	Label       string          `json:"label,omitempty"`
+	GrantedAt   time.Time       `json:"granted_at"`
+	ExpiresAt   time.Time       `json:"expires_at"`
+	Follow      Follow          `json:"follow"`
+	UntilExit   bool            `json:"until_exit,omitempty"`
+	JobStart    uint64          `json:"job_start,omitempty"`
+	Members     []SavedProc     `json:"members,omitempty"`
+	Repos       []RepoGrant     `json:"repos,omitempty"`
+	Public      bool            `json:"public,omitempty"`
 }
 
 // SavedProc is one process of a saved lease: its pid and its start time,
@@ -214,12 +214,12 @@ func (b *Broker) LeaseKey(ctx context.Context, create bool) ([]byte, error) {
 	key, err := readLeaseKey(ctx, store)
 	switch {
 	case err == nil:
-	case errors.Is(err, keystore.ErrNotFound) && cached != nil:
+	case errors.Is(err, storeapi.ErrNotFound) && cached != nil:
 		key = cached // migrated: the key moves with the tokens
 		if err := store.Set(ctx, leaseKeyName, secret.Token(leaseKeyPrefix+base64.RawStdEncoding.EncodeToString(key))); err != nil {
 			return nil, err
 		}
-	case errors.Is(err, keystore.ErrNotFound) && create:
+	case errors.Is(err, storeapi.ErrNotFound) && create:
 		key = make([]byte, LeaseKeySize)
 		if _, err := rand.Read(key); err != nil {
 			return nil, err

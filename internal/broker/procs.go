@@ -1,8 +1,11 @@
 package broker
 
+import "errors"
+
 // Procs tells the broker about processes: whether a leased process still
 // runs (its start time, which changes when a pid is reused), its parent, and
-// its executable for the audit log.
+// its executable for the audit log. The daemon gives it osproc.Table, which
+// reads /proc; tests give a table they control.
 type Procs interface {
 	StartTime(pid int) (uint64, error)
 	Parent(pid int) (int, error)
@@ -16,16 +19,37 @@ type Procs interface {
 	Carriers(uid int, key string, values []string, since uint64) (found map[string][]int, unsure bool)
 }
 
-type osProcs struct{}
-
-func (osProcs) StartTime(pid int) (uint64, error) { return procStartTime(pid) }
-func (osProcs) Parent(pid int) (int, error)       { return procParent(pid) }
-func (osProcs) Exe(pid int) string                { return procExe(pid) }
-func (osProcs) Cwd(pid int) string                { return procCwd(pid) }
-func (osProcs) CanFollow() bool                   { return canListProcs }
-func (osProcs) Carriers(uid int, key string, values []string, since uint64) (map[string][]int, bool) {
-	return procCarriers(uid, key, values, since)
+// ExitWatcher learns from the kernel when processes exit, so that a lease
+// ends as soon as its process does and an idle daemon is not woken by polls:
+// osproc.Watcher (pidfds in an epoll set) on Linux. Processes it does not
+// watch are polled through Procs every ReapInterval.
+//
+// The broker owns it from New on: Run calls Wait on a goroutine of its
+// own, and Interrupt, then Close, when it returns.
+type ExitWatcher interface {
+	// Add watches pid until it exits; adding a watched pid does nothing.
+	// False: pid cannot be watched (the reaper polls it instead).
+	Add(pid int) bool
+	// Watching reports whether pid is watched.
+	Watching(pid int) bool
+	// Wait blocks until watched processes exit and returns their pids; once
+	// Interrupt has been called it returns nil at once, then and from then on.
+	Wait() []int
+	Interrupt()
+	Close()
 }
 
-// OSProcs returns the operating system's process table.
-func OSProcs() Procs { return osProcs{} }
+// noProcs is the process table of a broker given none: it knows no
+// process, so a lease that names one is refused, and nothing is followed.
+type noProcs struct{}
+
+var errNoProcs = errors.New("no process table")
+
+func (noProcs) StartTime(int) (uint64, error) { return 0, errNoProcs }
+func (noProcs) Parent(int) (int, error)       { return 0, errNoProcs }
+func (noProcs) Exe(int) string                { return "" }
+func (noProcs) Cwd(int) string                { return "" }
+func (noProcs) CanFollow() bool               { return false }
+func (noProcs) Carriers(int, string, []string, uint64) (map[string][]int, bool) {
+	return nil, false
+}

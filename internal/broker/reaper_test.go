@@ -2,7 +2,6 @@ package broker
 
 import (
 	"context"
-	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -25,7 +24,7 @@ func newReaperWorld(t *testing.T) *reaperWorld {
 	w := &reaperWorld{procs: &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}}
 	b, err := New(Options{
 		Store:    keystore.NewMemory(),
-		Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Profiles: &MemoryProfiles{},
 		Procs:    w.procs,
 		Now:      func() time.Time { w.wakes.Add(1); return time.Now() },
 		OnIdle:   func() { w.idle.Add(1) },

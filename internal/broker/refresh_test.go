@@ -3,7 +3,6 @@ package broker_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -47,7 +46,7 @@ func newRefreshWorld(t *testing.T) (*broker.Broker, *hubtest.Hub, *clock, string
 	b, err := broker.New(broker.Options{
 		Store:    keystore.NewMemory(),
 		Hub:      &hub.Client{HTTP: h.Client()},
-		Profiles: &broker.ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Profiles: &broker.MemoryProfiles{},
 		Now:      clk.Now,
 	})
 	if err != nil {

@@ -6,13 +6,13 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
 // RepoInfoer fetches a repo's visibility and gating; the Hub client does.
 type RepoInfoer interface {
-	RepoInfo(ctx context.Context, endpoint string, tok secret.Token, repo hub.RepoRef) (*hub.RepoInfo, error)
+	RepoInfo(ctx context.Context, endpoint string, tok secret.Token, repo hubapi.RepoRef) (*hubapi.RepoInfo, error)
 }
 
 // repoInfoTTL bounds how long a repo's visibility is trusted; a miss is
@@ -23,14 +23,14 @@ const (
 )
 
 type repoInfoEntry struct {
-	info *hub.RepoInfo
+	info *hubapi.RepoInfo
 	at   time.Time
 }
 
 // repoInfo returns whether repo is public or gated, asking the Hub with the
 // first stored token that can see it, and caching the answer. nil means
 // unknown: the access model then treats the repo as private.
-func (b *Broker) repoInfo(ctx context.Context, repo hub.RepoRef, endpoint string) *hub.RepoInfo {
+func (b *Broker) repoInfo(ctx context.Context, repo hubapi.RepoRef, endpoint string) *hubapi.RepoInfo {
 	ri, ok := b.opts.Hub.(RepoInfoer)
 	if !ok {
 		return nil
@@ -43,7 +43,7 @@ func (b *Broker) repoInfo(ctx context.Context, repo hub.RepoRef, endpoint string
 	if hit && (now.Sub(e.at) < repoInfoMissTTL || (e.info != nil && now.Sub(e.at) < repoInfoTTL)) {
 		return e.info
 	}
-	var info *hub.RepoInfo
+	var info *hubapi.RepoInfo
 	asked := false // a nil answer is cached only if the Hub was asked
 	ps, _ := b.Profiles()
 	for _, p := range ps {
@@ -59,7 +59,7 @@ func (b *Broker) repoInfo(ctx context.Context, repo hub.RepoRef, endpoint string
 			info = got
 			break
 		}
-		var he *hub.HTTPError
+		var he *hubapi.HTTPError
 		if errors.As(err, &he) {
 			asked = true // the Hub answered (404, 401…): worth remembering
 		}

@@ -6,14 +6,14 @@ import (
 	"strings"
 
 	"github.com/hfbroker/hfbroker/internal/access"
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // RepoGrant is one repository of a lease, or every repo of a namespace and
 // type (a pattern: Repo.Name is hubapi.Wildcard, "acme/*"), with the access
 // the lease has to it.
 type RepoGrant struct {
-	Repo   hub.RepoRef
+	Repo   hubapi.RepoRef
 	Access Access
 }
 
@@ -46,7 +46,7 @@ func (req LeaseRequest) repoGrants() []RepoGrant {
 	return out
 }
 
-func sameGrantRepo(a, b hub.RepoRef) bool {
+func sameGrantRepo(a, b hubapi.RepoRef) bool {
 	return a.Type == b.Type && strings.EqualFold(a.Namespace, b.Namespace) && strings.EqualFold(a.Name, b.Name)
 }
 

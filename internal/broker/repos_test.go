@@ -2,7 +2,6 @@ package broker_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -111,7 +110,7 @@ func TestChoiceForSeveralRepos(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			h, specs := reposWorld(t)
 			b, err := broker.New(broker.Options{Store: keystore.NewMemory(), Hub: &hub.Client{HTTP: h.Client()},
-				Profiles: &broker.ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")}})
+				Profiles: &broker.MemoryProfiles{}})
 			if err != nil {
 				t.Fatal(err)
 			}

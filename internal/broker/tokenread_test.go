@@ -3,10 +3,10 @@ package broker
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
@@ -36,7 +36,7 @@ func newSlowWorld(t *testing.T) (*Broker, *slowStore, secret.Token) {
 	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
 	store := &slowStore{Store: keystore.NewMemory(), release: make(chan struct{})}
 	procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
-	b, err := New(Options{Store: store, Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+	b, err := New(Options{Store: store, Profiles: &MemoryProfiles{},
 		Procs: procs, Audit: &audit.Memory{}, MaxTTL: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -52,75 +52,79 @@ func newSlowWorld(t *testing.T) (*Broker, *slowStore, secret.Token) {
 // cache reads the keychain once, not once per caller (which queued behind
 // the keychain's deadline and failed under 256 clients).
 func TestConcurrentFirstReadsShareOneStoreRead(t *testing.T) {
-	b, store, tok := newSlowWorld(t)
-	const callers = 64
-	var wg sync.WaitGroup
-	errs := make(chan error, callers)
-	for range callers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			got, err := b.token(context.Background(), "laptop")
-			if err == nil && got != tok {
-				err = errors.New("wrong token")
-			}
-			errs <- err
-		}()
-	}
-	// Let every caller reach the read before it completes.
-	for deadline := time.Now().Add(10 * time.Second); store.gets.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
-	close(store.release)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil {
-			t.Fatal(err)
+	synctest.Test(t, func(t *testing.T) {
+		b, store, tok := newSlowWorld(t)
+		const callers = 64
+		var wg sync.WaitGroup
+		errs := make(chan error, callers)
+		for range callers {
+			wg.Go(func() {
+				got, err := b.token(context.Background(), "laptop")
+				if err == nil && got != tok {
+					err = errors.New("wrong token")
+				}
+				errs <- err
+			})
 		}
-	}
-	if n := store.gets.Load(); n != 1 {
-		t.Fatalf("%d store reads for %d concurrent callers; want 1", n, callers)
-	}
-	// Cached now.
-	if _, err := b.token(context.Background(), "laptop"); err != nil || store.gets.Load() != 1 {
-		t.Fatalf("after the read: %v, %d store reads", err, store.gets.Load())
-	}
+		// Every caller has reached the read (or its wait on it) before it
+		// completes.
+		synctest.Wait()
+		if n := store.gets.Load(); n != 1 {
+			t.Fatalf("%d store reads in flight for %d concurrent callers; want 1", n, callers)
+		}
+		close(store.release)
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := store.gets.Load(); n != 1 {
+			t.Fatalf("%d store reads for %d concurrent callers; want 1", n, callers)
+		}
+		// Cached now.
+		if _, err := b.token(context.Background(), "laptop"); err != nil || store.gets.Load() != 1 {
+			t.Fatalf("after the read: %v, %d store reads", err, store.gets.Load())
+		}
+	})
 }
 
 // TestAReaderGivingUpDoesNotFailTheOthers: the caller whose read is in
 // flight goes away (its client hung up); the callers waiting on that read
 // get the token from a read of their own.
 func TestAReaderGivingUpDoesNotFailTheOthers(t *testing.T) {
-	b, store, tok := newSlowWorld(t)
-	leaderCtx, leaderGone := context.WithCancel(context.Background())
-	leaderErr := make(chan error, 1)
-	go func() {
-		_, err := b.token(leaderCtx, "laptop")
-		leaderErr <- err
-	}()
-	for deadline := time.Now().Add(10 * time.Second); store.gets.Load() == 0 && time.Now().Before(deadline); {
-		time.Sleep(time.Millisecond)
-	}
-	waiterGot := make(chan error, 1)
-	go func() {
-		got, err := b.token(context.Background(), "laptop")
-		if err == nil && got != tok {
-			err = errors.New("wrong token")
+	synctest.Test(t, func(t *testing.T) {
+		b, store, tok := newSlowWorld(t)
+		leaderCtx, leaderGone := context.WithCancel(context.Background())
+		leaderErr := make(chan error, 1)
+		go func() {
+			_, err := b.token(leaderCtx, "laptop")
+			leaderErr <- err
+		}()
+		synctest.Wait() // the leader's read is in flight
+		waiterGot := make(chan error, 1)
+		go func() {
+			got, err := b.token(context.Background(), "laptop")
+			if err == nil && got != tok {
+				err = errors.New("wrong token")
+			}
+			waiterGot <- err
+		}()
+		synctest.Wait() // the waiter waits on the leader's read
+		if n := store.gets.Load(); n != 1 {
+			t.Fatalf("%d store reads before the leader gave up; want 1", n)
 		}
-		waiterGot <- err
-	}()
-	time.Sleep(50 * time.Millisecond)
-	leaderGone()
-	if err := <-leaderErr; err == nil {
-		t.Fatal("the caller whose context ended got a token")
-	}
-	close(store.release)
-	if err := <-waiterGot; err != nil {
-		t.Fatalf("waiter: %v", err)
-	}
-	if n := store.gets.Load(); n != 2 {
-		t.Fatalf("%d store reads; want 2 (the abandoned one and the waiter's own)", n)
-	}
+		leaderGone()
+		if err := <-leaderErr; err == nil {
+			t.Fatal("the caller whose context ended got a token")
+		}
+		close(store.release)
+		if err := <-waiterGot; err != nil {
+			t.Fatalf("waiter: %v", err)
+		}
+		if n := store.gets.Load(); n != 2 {
+			t.Fatalf("%d store reads; want 2 (the abandoned one and the waiter's own)", n)
+		}
+	})
 }

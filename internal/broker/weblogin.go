@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/hub"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 // Issue 14: `hfbroker login --web`. The daemon runs the Hub's OAuth device
@@ -17,8 +17,8 @@ import (
 
 // DeviceLogin runs the Hub's device flow (hub.Client does).
 type DeviceLogin interface {
-	StartDevice(ctx context.Context, endpoint, clientID string) (*hub.DeviceCode, error)
-	PollDevice(ctx context.Context, endpoint, clientID, deviceCode string, now time.Time) (*hub.OAuthToken, error)
+	StartDevice(ctx context.Context, endpoint, clientID string) (*hubapi.DeviceCode, error)
+	PollDevice(ctx context.Context, endpoint, clientID, deviceCode string, now time.Time) (*hubapi.OAuthToken, error)
 }
 
 // WebLogin is a started browser login, as the person sees it.
@@ -70,7 +70,7 @@ func (b *Broker) StartWebLogin(ctx context.Context, endpoint, clientID string) (
 	if err != nil {
 		return WebLogin{}, err
 	}
-	clientID = hub.OAuthClientID(clientID, b.opts.OAuthClientID)
+	clientID = hubapi.OAuthClientID(clientID, b.opts.OAuthClientID)
 	dc, err := d.StartDevice(ctx, endpoint, clientID)
 	if err != nil {
 		return WebLogin{}, &Error{Kind: KindHub, Msg: "start the browser login at " + endpoint, Err: err,
@@ -125,20 +125,20 @@ func (b *Broker) PollWebLogin(ctx context.Context, id, name string, makeDefault 
 		return 0, Profile{}, false, errorf(KindInvalid, again, "the login code expired before it was approved")
 	}
 	tok, err := d.PollDevice(ctx, w.endpoint, w.clientID, w.deviceCode, now)
-	var oe *hub.OAuthError
+	var oe *hubapi.OAuthError
 	switch {
 	case err == nil:
-	case errors.As(err, &oe) && oe.Code == hub.OAuthPending:
+	case errors.As(err, &oe) && oe.Code == hubapi.OAuthPending:
 		return WebLoginPending, Profile{}, false, nil
-	case errors.As(err, &oe) && oe.Code == hub.OAuthSlowDown:
+	case errors.As(err, &oe) && oe.Code == hubapi.OAuthSlowDown:
 		return WebLoginSlowDown, Profile{}, false, nil
-	case errors.Is(err, hub.ErrOAuthTransient):
+	case errors.Is(err, hubapi.ErrOAuthTransient):
 		// A 5xx or a gateway page: keep polling until the code expires.
 		return WebLoginPending, Profile{}, false, nil
-	case errors.As(err, &oe) && oe.Code == hub.OAuthAccessDenied:
+	case errors.As(err, &oe) && oe.Code == hubapi.OAuthAccessDenied:
 		b.endWebLogin(id)
 		return 0, Profile{}, false, errorf(KindAccessDenied, "run 'hfbroker login --web' again and approve the code", "the browser login was denied")
-	case errors.As(err, &oe) && oe.Code == hub.OAuthExpiredToken:
+	case errors.As(err, &oe) && oe.Code == hubapi.OAuthExpiredToken:
 		b.endWebLogin(id)
 		return 0, Profile{}, false, errorf(KindInvalid, again, "the login code expired before it was approved")
 	default:

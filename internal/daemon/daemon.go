@@ -33,7 +33,9 @@ import (
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/lane/laneserver"
+	"github.com/hfbroker/hfbroker/internal/osproc"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
+	"github.com/hfbroker/hfbroker/internal/profilefile"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
@@ -131,11 +133,21 @@ func Run(ctx context.Context, opts Options) error {
 	state := newLeaseState(filepath.Join(paths.StateDir, leaseStateName), log)
 
 	set := settingsOf(cfg)
+	// A lease ends as soon as its process does: the kernel says so through
+	// pidfds (Linux 5.3+); elsewhere the broker polls the process table.
+	var exits broker.ExitWatcher
+	if w, err := osproc.NewWatcher(); err == nil {
+		exits = w
+	} else {
+		log.Debug("process exits are polled", "err", err)
+	}
 	b, err := broker.New(broker.Options{
 		Store:        store,
 		Hub:          hub.New(),
 		Audit:        auditLog,
-		Profiles:     &broker.ProfileStore{Path: paths.ProfilesFile()},
+		Profiles:     &profilefile.Store{Path: paths.ProfilesFile()},
+		Procs:        osproc.Table{},
+		Exits:        exits,
 		Logger:       log,
 		DefaultTTL:   set.DefaultTTL,
 		MaxTTL:       set.MaxTTL,

@@ -21,6 +21,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/hubtest"
 	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/profilefile"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/testutil"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -317,7 +318,7 @@ func TestABadLeaseStateIsIgnoredWithALogLineAndLosesNothing(t *testing.T) {
 			defer fake.Close()
 			fake.AddUser("alice", "Alice Example")
 			tok := fake.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
-			b, err := broker.New(broker.Options{Store: store, Hub: hub.New(), Profiles: &broker.ProfileStore{Path: filepath.Join(dir, "profiles.json")}})
+			b, err := broker.New(broker.Options{Store: store, Hub: hub.New(), Profiles: &profilefile.Store{Path: filepath.Join(dir, "profiles.json")}})
 			if err != nil {
 				t.Fatal(err)
 			}

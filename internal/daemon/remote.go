@@ -38,6 +38,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/hub"
 	"github.com/hfbroker/hfbroker/internal/lane/laneserver"
+	"github.com/hfbroker/hfbroker/internal/osproc"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/server"
@@ -98,7 +99,7 @@ type forwards struct {
 }
 
 func newForwards(b *broker.Broker, px *proxyManager, restricted string, log *slog.Logger) *forwards {
-	return &forwards{b: b, px: px, procs: broker.OSProcs(), log: log, path: restricted, byPID: map[int]*forwardPolicy{}}
+	return &forwards{b: b, px: px, procs: osproc.Table{}, log: log, path: restricted, byPID: map[int]*forwardPolicy{}}
 }
 
 // maxHostLen bounds a forward's host name, which goes to the audit log.

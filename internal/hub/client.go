@@ -196,11 +196,12 @@ func (c *Client) statusError(op string, resp *http.Response, token string, repoR
 	}
 	code := resp.Header.Get("X-Error-Code")
 	he := &HTTPError{
-		Op:        op,
-		Status:    resp.StatusCode,
-		Code:      cleanMessage(code, token),
-		Message:   cleanMessage(msg, token),
-		RequestID: cleanMessage(firstHeader(resp.Header, "X-Request-Id", "X-Amzn-Trace-Id"), token),
+		Op:         op,
+		Status:     resp.StatusCode,
+		Code:       cleanMessage(code, token),
+		Message:    cleanMessage(msg, token),
+		RequestID:  cleanMessage(firstHeader(resp.Header, "X-Request-Id", "X-Amzn-Trace-Id"), token),
+		StatusText: http.StatusText(resp.StatusCode),
 	}
 	if len(he.Code) > 64 {
 		he.Code = he.Code[:64]
@@ -208,8 +209,8 @@ func (c *Client) statusError(op string, resp *http.Response, token string, repoR
 	if len(he.RequestID) > 128 {
 		he.RequestID = he.RequestID[:128]
 	}
-	he.kind = classify(resp.StatusCode, he.Code, he.Message, repoRoute)
-	if he.kind == ErrRateLimited {
+	he.Kind = classify(resp.StatusCode, he.Code, he.Message, repoRoute)
+	if he.Kind == ErrRateLimited {
 		return rateLimitError(he, resp.Header)
 	}
 	return he

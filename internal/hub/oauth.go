@@ -3,7 +3,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,77 +10,42 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
-// DefaultOAuthClientID is the Hub's public device-login client, the one
-// huggingface_hub's `hf auth login` uses (constants.DEVICE_CODE_OAUTH_CLIENT_ID
-// in huggingface/huggingface_hub, overridable there and here with
-// HF_DEVICE_CODE_OAUTH_CLIENT_ID; see shared/reference/hf-hub-auth.md §3).
-// A public client has no secret: the id only names the application.
-const DefaultOAuthClientID = "26be6b09-91c5-47da-9861-d2d2bb7a7e36"
+// The OAuth answers and errors live in hubapi (no net/http); these are
+// their names here.
+const (
+	DefaultOAuthClientID = hubapi.DefaultOAuthClientID
+	OAuthPending         = hubapi.OAuthPending
+	OAuthSlowDown        = hubapi.OAuthSlowDown
+	OAuthExpiredToken    = hubapi.OAuthExpiredToken
+	OAuthAccessDenied    = hubapi.OAuthAccessDenied
+	OAuthInvalidGrant    = hubapi.OAuthInvalidGrant
+)
+
+// ErrOAuthTransient: the token endpoint gave no OAuth answer.
+var ErrOAuthTransient = hubapi.ErrOAuthTransient
+
+type (
+	OAuthError = hubapi.OAuthError
+	DeviceCode = hubapi.DeviceCode
+	OAuthToken = hubapi.OAuthToken
+)
+
+// IsOAuthError reports whether err is an OAuth error answer with this code.
+func IsOAuthError(err error, code string) bool { return hubapi.IsOAuthError(err, code) }
+
+// OAuthClientID is the client id for device login and refresh: env
+// HF_DEVICE_CODE_OAUTH_CLIENT_ID, else the configured one, else the default.
+func OAuthClientID(env, configured string) string { return hubapi.OAuthClientID(env, configured) }
 
 // OAuth grant types (RFC 8628 §3.4, RFC 6749 §6).
 const (
 	GrantDeviceCode   = "urn:ietf:params:oauth:grant-type:device_code"
 	GrantRefreshToken = "refresh_token"
 )
-
-// OAuth error codes the device flow and refresh answer with (RFC 8628 §3.5,
-// RFC 6749 §5.2).
-const (
-	OAuthPending      = "authorization_pending"
-	OAuthSlowDown     = "slow_down"
-	OAuthExpiredToken = "expired_token"
-	OAuthAccessDenied = "access_denied"
-	OAuthInvalidGrant = "invalid_grant"
-)
-
-// ErrOAuthTransient: the token endpoint gave no OAuth answer (a 5xx, a
-// gateway page, a network error); the caller may try again.
-var ErrOAuthTransient = errors.New("the Hub's token endpoint did not answer")
-
-// OAuthError is an OAuth error answer: {"error": code, "error_description": …}.
-type OAuthError struct {
-	Op          string
-	Code        string
-	Description string
-}
-
-func (e *OAuthError) Error() string {
-	s := e.Op + ": " + e.Code
-	if e.Description != "" {
-		s += ": " + e.Description
-	}
-	return s
-}
-
-// IsOAuthError reports whether err is an OAuth error answer with this code.
-func IsOAuthError(err error, code string) bool {
-	oe, ok := errors.AsType[*OAuthError](err)
-	return ok && oe.Code == code
-}
-
-// DeviceCode is the answer of POST /oauth/device.
-type DeviceCode struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	// Interval is how long to wait between polls; 5 s when the Hub says nothing.
-	Interval int `json:"interval"`
-	// ExpiresIn is how long the code stays valid; 900 s when unsaid.
-	ExpiresIn int `json:"expires_in"`
-}
-
-// OAuthToken is a token answer of POST /oauth/token.
-type OAuthToken struct {
-	Access  secret.Token
-	Refresh secret.Token // empty: the Hub kept the old refresh token
-	// ExpiresAt is when Access stops working; zero when the Hub did not say.
-	ExpiresAt time.Time
-	TokenType string
-}
 
 // tokenAnswer is the wire form of a token or error answer.
 type tokenAnswer struct {
@@ -237,16 +201,4 @@ func (c *Client) postForm(ctx context.Context, op, endpoint, path string, form u
 		return 0, nil, fmt.Errorf("%s: %w: more than %d bytes", op, ErrBodyTooLarge, limit)
 	}
 	return resp.StatusCode, body, nil
-}
-
-// OAuthClientID is the client id for device login and refresh: env
-// HF_DEVICE_CODE_OAUTH_CLIENT_ID, else the configured one, else the default.
-func OAuthClientID(env, configured string) string {
-	if env != "" {
-		return env
-	}
-	if configured != "" {
-		return configured
-	}
-	return DefaultOAuthClientID
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/osproc"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -65,7 +66,7 @@ type Server struct {
 
 // New returns a Server over b.
 func New(b *broker.Broker, info Info) *Server {
-	return &Server{b: b, info: info, procs: broker.OSProcs()}
+	return &Server{b: b, info: info, procs: osproc.Table{}}
 }
 
 // caller identifies the peer from the credentials the transport read off the

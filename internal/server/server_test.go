@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +24,7 @@ func newServer(t *testing.T) *Server {
 	t.Helper()
 	b, err := broker.New(broker.Options{
 		Store:    keystore.NewMemory(),
-		Profiles: &broker.ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+		Profiles: &broker.MemoryProfiles{},
 		MaxTTL:   time.Hour,
 	})
 	if err != nil {

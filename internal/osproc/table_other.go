@@ -1,6 +1,6 @@
 //go:build !linux
 
-package broker
+package osproc
 
 import (
 	"errors"
@@ -10,7 +10,7 @@ import (
 
 // Without /proc, liveness is a signal-0 probe: it cannot see pid reuse, so a
 // recycled pid keeps a lease alive until its TTL.
-func procStartTime(pid int) (uint64, error) {
+func startTime(pid int) (uint64, error) {
 	p, err := os.FindProcess(pid)
 	if err != nil {
 		return 0, err
@@ -21,18 +21,18 @@ func procStartTime(pid int) (uint64, error) {
 	return 0, nil
 }
 
-func procParent(pid int) (int, error) {
+func parent(pid int) (int, error) {
 	if pid == os.Getpid() {
 		return os.Getppid(), nil
 	}
 	return 0, errors.New("parent pid unknown on this platform")
 }
 
-func procExe(int) string { return "" }
-func procCwd(int) string { return "" }
+func exe(int) string { return "" }
+func cwd(int) string { return "" }
 
-// canListProcs: without /proc no process carrying a lease's id can be found,
+// canList: without /proc no process carrying a lease's id can be found,
 // so a lease lives with its first process only.
-const canListProcs = false
+const canList = false
 
-func procCarriers(int, string, []string, uint64) (map[string][]int, bool) { return nil, false }
+func carriers(int, string, []string, uint64) (map[string][]int, bool) { return nil, false }

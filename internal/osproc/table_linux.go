@@ -1,4 +1,4 @@
-package broker
+package osproc
 
 import (
 	"bytes"
@@ -33,7 +33,7 @@ func procStat(pid int) ([][]byte, error) {
 	return f, nil
 }
 
-func procStartTime(pid int) (uint64, error) {
+func startTime(pid int) (uint64, error) {
 	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
@@ -41,7 +41,7 @@ func procStartTime(pid int) (uint64, error) {
 	return strconv.ParseUint(string(f[19]), 10, 64) // field 22: starttime
 }
 
-func procParent(pid int) (int, error) {
+func parent(pid int) (int, error) {
 	f, err := procStat(pid)
 	if err != nil {
 		return 0, err
@@ -49,28 +49,28 @@ func procParent(pid int) (int, error) {
 	return strconv.Atoi(string(f[1])) // field 4: ppid
 }
 
-func procExe(pid int) string {
+func exe(pid int) string {
 	s, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe")
 	return s
 }
 
-func procCwd(pid int) string {
+func cwd(pid int) string {
 	s, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/cwd")
 	return s
 }
 
-// canListProcs: /proc lists every process, and a process of the same uid
+// canList: /proc lists every process, and a process of the same uid
 // lets its owner read its environment.
-const canListProcs = true
+const canList = true
 
-// procCarriers walks /proc for the processes of uid whose initial
+// carriers walks /proc for the processes of uid whose initial
 // environment (what execve gave them, which their children inherit) holds
 // key=value for one of values. Processes it may not read (another uid, a
 // setuid program) are passed over; unsure says that one of uid's processes
 // started at or after since had no environment to read (mid-execve, or a
 // zombie). It runs only when a followed lease has lost its last known
 // process, never on a lease's hot path.
-func procCarriers(uid int, key string, values []string, since uint64) (out map[string][]int, unsure bool) {
+func carriers(uid int, key string, values []string, since uint64) (out map[string][]int, unsure bool) {
 	want := make(map[string]bool, len(values))
 	for _, v := range values {
 		want[v] = true
@@ -94,7 +94,7 @@ func procCarriers(uid int, key string, values []string, since uint64) (out map[s
 		}
 		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
 		if err != nil || len(env) == 0 {
-			if st, err := procStartTime(pid); err == nil && st >= since {
+			if st, err := startTime(pid); err == nil && st >= since {
 				unsure = true
 			}
 			continue

@@ -1,19 +1,21 @@
-package broker
+package osproc
 
 import (
+	"fmt"
 	"sync"
 
 	"golang.org/x/sys/unix"
 )
 
-// pidWatcher learns of process exits from the kernel: a pidfd per watched
+// Watcher learns of process exits from the kernel: a pidfd per watched
 // process (Linux 5.3+), all in one epoll set, so a lease ends as soon as its
 // process does, with one goroutine however many leases there are. A pidfd
-// also pins the process identity: a recycled pid is a different pidfd.
+// also pins the process identity: a recycled pid is a different pidfd. It is
+// the broker's ExitWatcher.
 //
-// wait blocks without a timeout, so an idle daemon is not woken: interrupt
+// Wait blocks without a timeout, so an idle daemon is not woken: Interrupt
 // (an eventfd in the same epoll set) is how the reaper is told to stop.
-type pidWatcher struct {
+type Watcher struct {
 	epfd int
 	evfd int // interrupt's eventfd; readable once interrupt was called
 	mu   sync.Mutex
@@ -21,33 +23,35 @@ type pidWatcher struct {
 	pids map[int]int // pidfd -> pid
 }
 
-func newPidWatcher() *pidWatcher {
-	// Probe: kernels without pidfd_open (before 5.3) fall back to polling.
+// NewWatcher returns a Watcher, or an error on kernels without pidfd_open
+// (before 5.3): their leased processes are polled instead.
+func NewWatcher() (*Watcher, error) {
 	fd, err := unix.PidfdOpen(unix.Getpid(), 0)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
 	unix.Close(fd)
 	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
 	if err != nil {
-		return nil
+		return nil, fmt.Errorf("epoll_create1: %w", err)
 	}
 	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
 	if err != nil {
 		unix.Close(epfd)
-		return nil
+		return nil, fmt.Errorf("eventfd: %w", err)
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
 	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
 		unix.Close(evfd)
 		unix.Close(epfd)
-		return nil
+		return nil, fmt.Errorf("epoll_ctl: %w", err)
 	}
-	return &pidWatcher{epfd: epfd, evfd: evfd, fds: map[int]int{}, pids: map[int]int{}}
+	return &Watcher{epfd: epfd, evfd: evfd, fds: map[int]int{}, pids: map[int]int{}}, nil
 }
 
-// add watches pid; it is a no-op when pid is already watched.
-func (w *pidWatcher) add(pid int) bool {
+// Add watches pid; it is a no-op when pid is already watched. False: pid
+// cannot be watched (it has exited, or no pidfd could be opened).
+func (w *Watcher) Add(pid int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if _, ok := w.fds[pid]; ok {
@@ -66,17 +70,17 @@ func (w *pidWatcher) add(pid int) bool {
 	return true
 }
 
-// watching reports whether pid is watched through a pidfd.
-func (w *pidWatcher) watching(pid int) bool {
+// Watching reports whether pid is watched through a pidfd.
+func (w *Watcher) Watching(pid int) bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	_, ok := w.fds[pid]
 	return ok
 }
 
-// wait blocks until a watched process exits or interrupt is called, and
+// Wait blocks until a watched process exits or Interrupt is called, and
 // returns the pids that exited (none when interrupted).
-func (w *pidWatcher) wait() []int {
+func (w *Watcher) Wait() []int {
 	var evs [64]unix.EpollEvent
 	n, err := unix.EpollWait(w.epfd, evs[:], -1)
 	if err != nil || n <= 0 {
@@ -103,14 +107,15 @@ func (w *pidWatcher) wait() []int {
 	return out
 }
 
-// interrupt makes wait return now and from now on, so that its caller can
+// Interrupt makes Wait return now and from now on, so that its caller can
 // see that it should stop.
-func (w *pidWatcher) interrupt() {
+func (w *Watcher) Interrupt() {
 	one := [8]byte{1} // any non-zero count
 	unix.Write(w.evfd, one[:])
 }
 
-func (w *pidWatcher) close() {
+// Close closes every pidfd and the epoll set.
+func (w *Watcher) Close() {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for fd := range w.pids {

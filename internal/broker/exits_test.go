@@ -1,0 +1,117 @@
+package broker
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/hfbroker/hfbroker/internal/audit"
+	"github.com/hfbroker/hfbroker/internal/keystore"
+	"github.com/hfbroker/hfbroker/internal/secret"
+)
+
+// fakeExits is an ExitWatcher the test controls: exit reports that watched
+// processes exited, as a pidfd would.
+type fakeExits struct {
+	mu       sync.Mutex
+	watched  map[int]bool
+	exited   chan []int
+	stop     chan struct{}
+	stopOnce sync.Once
+	closed   bool
+}
+
+func newFakeExits() *fakeExits {
+	return &fakeExits{watched: map[int]bool{}, exited: make(chan []int), stop: make(chan struct{})}
+}
+
+func (f *fakeExits) Add(pid int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.watched[pid] = true
+	return true
+}
+
+func (f *fakeExits) Watching(pid int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.watched[pid]
+}
+
+func (f *fakeExits) Wait() []int {
+	select {
+	case pids := <-f.exited:
+		f.mu.Lock()
+		for _, pid := range pids {
+			delete(f.watched, pid)
+		}
+		f.mu.Unlock()
+		return pids
+	case <-f.stop:
+		return nil
+	}
+}
+
+func (f *fakeExits) Interrupt() { f.stopOnce.Do(func() { close(f.stop) }) }
+
+func (f *fakeExits) Close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+}
+
+// A lease on a process the ExitWatcher watches ends when the watcher says
+// the process exited, at once, and not before: the reaper does not poll a
+// watched process (the process table can mislead in the middle of an
+// execve). When Run returns, the watcher is interrupted and closed.
+func TestAWatchedProcessEndsItsLeaseWhenTheWatcherSaysItExited(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
+		exits := newFakeExits()
+		rec := &audit.Memory{}
+		b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Exits: exits,
+			Audit: rec, MaxTTL: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
+		if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		ran := make(chan struct{})
+		go func() { defer close(ran); b.Run(ctx) }()
+
+		procs.set(100, 1)
+		g, err := b.Lease(ctx, LeaseRequest{Purpose: PurposeExec, TTL: 10 * time.Hour, Caller: Caller{UID: 1000, PID: 100}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !exits.Watching(100) {
+			t.Fatal("the leased process is not watched")
+		}
+		// The table says it has gone, the watcher has not said so: the
+		// lease lives (a poll would have ended it within ReapInterval).
+		procs.exit(100)
+		time.Sleep(time.Hour)
+		synctest.Wait()
+		if _, live := b.LeaseValid(g.Lease.ID); !live {
+			t.Fatal("a watched process was polled: its lease ended before the watcher said it exited")
+		}
+		exits.exited <- []int{100}
+		synctest.Wait()
+		if _, live := b.LeaseValid(g.Lease.ID); live {
+			t.Fatal("the lease outlived the exit the watcher reported")
+		}
+		if cause, _ := b.EndedCause(g.Lease.ID); cause != "exit" {
+			t.Fatalf("cause = %q, want exit", cause)
+		}
+		cancel()
+		<-ran
+		if !exits.closed {
+			t.Fatal("Run returned without closing the watcher")
+		}
+	})
+}
