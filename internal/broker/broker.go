@@ -149,6 +149,7 @@ type Broker struct {
 	reapWake chan struct{} // wakes Run when a lease is due before reapAt
 	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
 	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
+	due      reapQueue     // the leases by deadline, and those to poll (reapqueue.go), guarded by mu
 
 	pids  *pidWatcher      // nil: poll only
 	procs map[int]procInfo // processes watched through pids, guarded by mu
