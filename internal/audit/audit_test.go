@@ -339,3 +339,39 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// Issue 16: the reaper writes the lines of the leases it ends together.
+// WriteAll must leave exactly the files that one Write per event leaves:
+// the same lines, the token-shaped event refused (and counted), the same
+// rotations.
+func TestWriteAllWritesWhatWritesWould(t *testing.T) {
+	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
+	var evs []Event
+	for i := range 40 {
+		evs = append(evs, Event{Time: at.Add(time.Duration(i) * time.Second), Event: LeaseEnded, LeaseID: fmt.Sprintf("l-%02d", i), Cause: "ttl", UID: 1000})
+	}
+	evs[7].Reason = "leaked " + testToken
+	opts := Options{MaxBytes: 1000, Keep: 2}
+	one, onePath := openLog(t, opts)
+	for _, ev := range evs {
+		one.Write(ev)
+	}
+	all, allPath := openLog(t, opts)
+	err := all.WriteAll(evs)
+	if !errors.Is(err, ErrTokenShaped) {
+		t.Errorf("WriteAll = %v; want ErrTokenShaped for the event that held a token", err)
+	}
+	if one.Refused() != 1 || all.Refused() != 1 {
+		t.Errorf("refused %d by Write, %d by WriteAll; want 1 and 1", one.Refused(), all.Refused())
+	}
+	for _, suffix := range []string{"", ".1", ".2", ".3"} {
+		want, werr := os.ReadFile(onePath + suffix)
+		got, gerr := os.ReadFile(allPath + suffix)
+		if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) {
+			t.Errorf("audit.jsonl%s after WriteAll:\n%s(%v)\nafter one Write per event:\n%s(%v)", suffix, got, gerr, want, werr)
+		}
+		if bytes.Contains(got, []byte(testToken)) {
+			t.Errorf("audit.jsonl%s holds the token", suffix)
+		}
+	}
+}

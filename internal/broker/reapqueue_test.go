@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
@@ -190,4 +191,63 @@ func newBenchReaper(tb testing.TB, now func() time.Time) *Broker {
 		tb.Fatal(err)
 	}
 	return b
+}
+
+// Issue 16: under load a lease's deadline is always microseconds away, and
+// the reaper woke for each one (one wake, one audit write per lease). It
+// now ends the leases due within reapGap together, none of them more than
+// reapGap after its TTL.
+func TestReaperEndsABurstTogether(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		mem := &audit.Memory{}
+		b, err := New(Options{
+			Store:    keystore.NewMemory(),
+			Profiles: &ProfileStore{Path: filepath.Join(t.TempDir(), "profiles.json")},
+			Procs:    &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}},
+			Audit:    mem,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
+		if _, _, err := b.AddToken(t.Context(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go b.Run(ctx)
+		ends := map[string]time.Time{}
+		for range 1000 { // one lease a millisecond, each for a second
+			g, err := b.Lease(ctx, LeaseRequest{Purpose: PurposeToken, TTL: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ends[g.Lease.ID] = g.Lease.ExpiresAt
+			time.Sleep(time.Millisecond)
+			synctest.Wait()
+		}
+		time.Sleep(2 * time.Second)
+		synctest.Wait()
+		reaps := map[time.Time]bool{}
+		for _, ev := range mem.Events() {
+			if ev.Event != audit.LeaseEnded {
+				continue
+			}
+			end, ok := ends[ev.LeaseID]
+			if !ok {
+				t.Fatalf("%s ended twice", ev.LeaseID)
+			}
+			delete(ends, ev.LeaseID)
+			if late := ev.Time.Sub(end); late < 0 || late > reapGap {
+				t.Errorf("%s ended %v after its TTL; want within [0, %v]", ev.LeaseID, late, reapGap)
+			}
+			reaps[ev.Time] = true
+		}
+		if len(ends) > 0 {
+			t.Fatalf("%d leases never ended", len(ends))
+		}
+		if limit := 250; len(reaps) > limit { // at reapGap = 5 ms: 201
+			t.Errorf("1,000 leases ended in %d reaps over one second; want at most %d", len(reaps), limit)
+		}
+	})
 }
