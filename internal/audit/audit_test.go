@@ -345,13 +345,23 @@ func FuzzRead(f *testing.F) {
 // the same lines, the token-shaped event refused (and counted), the same
 // rotations.
 func TestWriteAllWritesWhatWritesWould(t *testing.T) {
+	// Rotating every few lines; and 2,000 lines (more than one write's
+	// chunk) into a file that does not rotate.
+	for _, tc := range []struct {
+		n    int
+		opts Options
+	}{{40, Options{MaxBytes: 1000, Keep: 2}}, {2000, Options{}}} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) { checkWriteAll(t, tc.n, tc.opts) })
+	}
+}
+
+func checkWriteAll(t *testing.T, n int, opts Options) {
 	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
 	var evs []Event
-	for i := range 40 {
+	for i := range n {
 		evs = append(evs, Event{Time: at.Add(time.Duration(i) * time.Second), Event: LeaseEnded, LeaseID: fmt.Sprintf("l-%02d", i), Cause: "ttl", UID: 1000})
 	}
 	evs[7].Reason = "leaked " + testToken
-	opts := Options{MaxBytes: 1000, Keep: 2}
 	one, onePath := openLog(t, opts)
 	for _, ev := range evs {
 		one.Write(ev)

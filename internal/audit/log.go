@@ -190,6 +190,13 @@ func (l *Log) WriteAll(evs []Event) error {
 			if err := l.rotate(); err != nil {
 				return errors.Join(append(errs, err)...)
 			}
+		} else if len(buf)+len(line) > writeAllChunk {
+			// A process that held 20,000 leases exits: write its lines
+			// a chunk at a time, not from one buffer of megabytes.
+			if err := l.appendLocked(buf); err != nil {
+				return errors.Join(append(errs, err)...)
+			}
+			buf = buf[:0]
 		}
 		buf = append(buf, line...)
 	}
@@ -198,6 +205,9 @@ func (l *Log) WriteAll(evs []Event) error {
 	}
 	return errors.Join(errs...)
 }
+
+// writeAllChunk bounds one write of WriteAll.
+const writeAllChunk = 64 << 10
 
 // appendLocked writes whole lines in one write on the O_APPEND file: a
 // crash leaves at most one torn line at the end, which Open cuts and Read
