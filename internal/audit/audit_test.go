@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -383,5 +385,54 @@ func checkWriteAll(t *testing.T, n int, opts Options) {
 		if bytes.Contains(got, []byte(testToken)) {
 			t.Errorf("audit.jsonl%s holds the token", suffix)
 		}
+	}
+}
+
+// Issue 16: lines that arrive during a write go out together in the next
+// one (group commit). Each Write must still return only once its own line
+// is in the file, whoever wrote it, WriteAll included. (Rotation is left
+// out: a Read during a rotation may miss lines, as ReadMatching says.)
+func TestEveryWriteReturnsWithItsLineWritten(t *testing.T) {
+	l, path := openLog(t, Options{})
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				id := fmt.Sprintf("l-%02d-%02d", g, i)
+				var err error
+				if i%5 == 4 {
+					err = l.WriteAll([]Event{{Event: LeaseEnded, LeaseID: id}, {Event: LeaseEnded, LeaseID: id + "b"}})
+				} else {
+					err = l.Write(Event{Event: LeaseGranted, LeaseID: id})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				evs, err := Read(path, time.Time{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !slices.ContainsFunc(evs, func(ev Event) bool { return ev.LeaseID == id }) {
+					t.Errorf("Write of %s returned before its line was in the log", id)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	evs, err := Read(path, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 16 * (20 + 2*5); len(evs) != want {
+		t.Errorf("%d events in the log; want %d", len(evs), want)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(Event{Event: LeaseGranted}); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("Write after Close = %v; want fs.ErrClosed", err)
 	}
 }
