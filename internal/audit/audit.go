@@ -3,11 +3,8 @@
 package audit
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
-	"sync"
 	"time"
 )
 
@@ -82,27 +79,18 @@ var (
 	ErrTooLarge = fmt.Errorf("audit: refused an event longer than %d bytes", MaxLineBytes)
 )
 
-// tokenShaped matches hf_ (or hf_oauth_, hf_jwt_) followed by 30 or more
-// alphanumerics: classic tokens are hf_ plus 34. Belt and braces for a
-// secret.Token revealed into a string field by mistake.
-// It is compiled on first use: the CLI links this package, and a regexp
-// compiled at init would cost every hfbroker command its start-up time.
-var tokenShaped = sync.OnceValue(func() *regexp.Regexp {
-	return regexp.MustCompile(`hf_(?:oauth_|jwt_)?[A-Za-z0-9]{30,}`)
-})
-
 // encode serializes ev as one JSONL line (newline included) after the
 // checks every Sink applies. now fills a zero Time.
 func encode(ev Event, now func() time.Time) ([]byte, error) {
 	if ev.Time.IsZero() {
 		ev.Time = now()
 	}
-	line, err := json.Marshal(ev)
+	line, err := appendEvent(make([]byte, 0, 384), &ev)
 	if err != nil {
 		// Only an unrepresentable time can get here; no field text is shown.
 		return nil, fmt.Errorf("audit: encode %s event: %w", ev.Event, err)
 	}
-	if tokenShaped().Match(line) {
+	if hasTokenShape(line) {
 		return nil, ErrTokenShaped
 	}
 	if len(line)+1 > MaxLineBytes {

@@ -6,8 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -338,4 +340,99 @@ func FuzzRead(f *testing.F) {
 			t.Fatalf("%d events from %d complete lines", len(events), lines)
 		}
 	})
+}
+
+// Issue 16: the reaper writes the lines of the leases it ends together.
+// WriteAll must leave exactly the files that one Write per event leaves:
+// the same lines, the token-shaped event refused (and counted), the same
+// rotations.
+func TestWriteAllWritesWhatWritesWould(t *testing.T) {
+	// Rotating every few lines; and 2,000 lines (more than one write's
+	// chunk) into a file that does not rotate.
+	for _, tc := range []struct {
+		n    int
+		opts Options
+	}{{40, Options{MaxBytes: 1000, Keep: 2}}, {2000, Options{}}} {
+		t.Run(fmt.Sprint(tc.n), func(t *testing.T) { checkWriteAll(t, tc.n, tc.opts) })
+	}
+}
+
+func checkWriteAll(t *testing.T, n int, opts Options) {
+	at := time.Date(2026, 12, 6, 17, 0, 0, 0, time.UTC)
+	var evs []Event
+	for i := range n {
+		evs = append(evs, Event{Time: at.Add(time.Duration(i) * time.Second), Event: LeaseEnded, LeaseID: fmt.Sprintf("l-%02d", i), Cause: "ttl", UID: 1000})
+	}
+	evs[7].Reason = "leaked " + testToken
+	one, onePath := openLog(t, opts)
+	for _, ev := range evs {
+		one.Write(ev)
+	}
+	all, allPath := openLog(t, opts)
+	err := all.WriteAll(evs)
+	if !errors.Is(err, ErrTokenShaped) {
+		t.Errorf("WriteAll = %v; want ErrTokenShaped for the event that held a token", err)
+	}
+	if one.Refused() != 1 || all.Refused() != 1 {
+		t.Errorf("refused %d by Write, %d by WriteAll; want 1 and 1", one.Refused(), all.Refused())
+	}
+	for _, suffix := range []string{"", ".1", ".2", ".3"} {
+		want, werr := os.ReadFile(onePath + suffix)
+		got, gerr := os.ReadFile(allPath + suffix)
+		if (werr == nil) != (gerr == nil) || !bytes.Equal(got, want) {
+			t.Errorf("audit.jsonl%s after WriteAll:\n%s(%v)\nafter one Write per event:\n%s(%v)", suffix, got, gerr, want, werr)
+		}
+		if bytes.Contains(got, []byte(testToken)) {
+			t.Errorf("audit.jsonl%s holds the token", suffix)
+		}
+	}
+}
+
+// Issue 16: lines that arrive during a write go out together in the next
+// one (group commit). Each Write must still return only once its own line
+// is in the file, whoever wrote it, WriteAll included. (Rotation is left
+// out: a Read during a rotation may miss lines, as ReadMatching says.)
+func TestEveryWriteReturnsWithItsLineWritten(t *testing.T) {
+	l, path := openLog(t, Options{})
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				id := fmt.Sprintf("l-%02d-%02d", g, i)
+				var err error
+				if i%5 == 4 {
+					err = l.WriteAll([]Event{{Event: LeaseEnded, LeaseID: id}, {Event: LeaseEnded, LeaseID: id + "b"}})
+				} else {
+					err = l.Write(Event{Event: LeaseGranted, LeaseID: id})
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				evs, err := Read(path, time.Time{})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if !slices.ContainsFunc(evs, func(ev Event) bool { return ev.LeaseID == id }) {
+					t.Errorf("Write of %s returned before its line was in the log", id)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	evs, err := Read(path, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 16 * (20 + 2*5); len(evs) != want {
+		t.Errorf("%d events in the log; want %d", len(evs), want)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Write(Event{Event: LeaseGranted}); !errors.Is(err, fs.ErrClosed) {
+		t.Errorf("Write after Close = %v; want fs.ErrClosed", err)
+	}
 }

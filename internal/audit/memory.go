@@ -37,6 +37,17 @@ func (m *Memory) Write(ev Event) error {
 	return nil
 }
 
+// WriteAll records evs as Write would, one by one.
+func (m *Memory) WriteAll(evs []Event) error {
+	var errs []error
+	for _, ev := range evs {
+		if err := m.Write(ev); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Events returns a copy of the recorded events, in order.
 func (m *Memory) Events() []Event {
 	m.mu.Lock()

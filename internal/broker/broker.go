@@ -157,6 +157,8 @@ type Broker struct {
 	reapWake chan struct{} // wakes Run when a lease is due before reapAt
 	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
 	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
+	due      reapQueue     // the leases by deadline, and those to poll (reapqueue.go), guarded by mu
+	reapNext time.Time     // Reap's last run plus reapGap: Run does not reap again before, guarded by mu
 
 	exits ExitWatcher      // nil: poll only
 	procs map[int]procInfo // processes watched through exits, guarded by mu
@@ -234,6 +236,35 @@ func (b *Broker) audit(ev audit.Event, c Caller) {
 	if b.opts.Audit == nil {
 		return
 	}
+	ev = b.auditEvent(ev, c)
+	if err := b.opts.Audit.Write(ev); err != nil {
+		b.log.Warn("audit write failed", "event", ev.Event, "err", err)
+	}
+}
+
+// auditAll writes evs, each with its caller, with one write where the sink
+// can (audit.Log.WriteAll): the reaper ends leases in batches.
+func (b *Broker) auditAll(evs []audit.Event, cs []Caller) {
+	if b.opts.Audit == nil || len(evs) == 0 {
+		return
+	}
+	batch, ok := b.opts.Audit.(interface{ WriteAll([]audit.Event) error })
+	if !ok || len(evs) == 1 {
+		for i, ev := range evs {
+			b.audit(ev, cs[i])
+		}
+		return
+	}
+	for i := range evs {
+		evs[i] = b.auditEvent(evs[i], cs[i])
+	}
+	if err := batch.WriteAll(evs); err != nil {
+		b.log.Warn("audit write failed", "event", evs[0].Event, "events", len(evs), "err", err)
+	}
+}
+
+// auditEvent stamps ev and fills in its caller.
+func (b *Broker) auditEvent(ev audit.Event, c Caller) audit.Event {
 	ev.Time = b.now().UTC()
 	if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") {
 		b.mu.Lock()
@@ -246,9 +277,7 @@ func (b *Broker) audit(ev audit.Event, c Caller) {
 		}
 	}
 	ev.UID, ev.PID, ev.Exe, ev.Cwd = c.UID, c.PID, c.Exe, c.Cwd
-	if err := b.opts.Audit.Write(ev); err != nil {
-		b.log.Warn("audit write failed", "event", ev.Event, "err", err)
-	}
+	return ev
 }
 
 func or(a, b string) string {

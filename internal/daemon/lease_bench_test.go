@@ -94,6 +94,20 @@ func dialBench(b *testing.B, sock string) *client.Client {
 // state from open, and reports the latency quantiles besides ns/op (which is
 // wall time over calls, the inverse of throughput).
 func runConns[C any](b *testing.B, conns int, open func() C, op func(C) error, closeC func(C)) {
+	all := timeConns(b, conns, b.N, true, open, op, closeC)
+	b.ReportMetric(quantileµs(all, 0.50), "p50-µs")
+	b.ReportMetric(quantileµs(all, 0.99), "p99-µs")
+}
+
+// quantileµs is the q-quantile of sorted latencies, in microseconds.
+func quantileµs(sorted []time.Duration, q float64) float64 {
+	return float64(sorted[int(q*float64(len(sorted)-1))].Nanoseconds()) / 1e3
+}
+
+// timeConns splits n calls of op across conns goroutines, each with its own
+// state from open, between b's timer start and stop, and returns every
+// call's latency, sorted. Untimed, it leaves b's timer alone.
+func timeConns[C any](b *testing.B, conns, n int, timed bool, open func() C, op func(C) error, closeC func(C)) []time.Duration {
 	cs := make([]C, conns)
 	for i := range cs {
 		cs[i] = open()
@@ -110,12 +124,14 @@ func runConns[C any](b *testing.B, conns int, open func() C, op func(C) error, c
 	lat := make([][]time.Duration, conns)
 	var wg sync.WaitGroup
 	var failed atomic.Value
-	b.ResetTimer()
+	if timed {
+		b.ResetTimer()
+	}
 	for i := range cs {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for next.Add(1) <= int64(b.N) {
+			for next.Add(1) <= int64(n) {
 				start := time.Now()
 				if err := op(cs[i]); err != nil {
 					failed.CompareAndSwap(nil, err)
@@ -126,15 +142,15 @@ func runConns[C any](b *testing.B, conns int, open func() C, op func(C) error, c
 		}()
 	}
 	wg.Wait()
-	b.StopTimer()
+	if timed {
+		b.StopTimer()
+	}
 	if err, _ := failed.Load().(error); err != nil {
 		b.Fatalf("call failed: %v", err)
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	q := func(p float64) float64 { return float64(all[int(p*float64(len(all)-1))].Nanoseconds()) / 1e3 }
-	b.ReportMetric(q(0.50), "p50-µs")
-	b.ReportMetric(q(0.99), "p99-µs")
+	return all
 }
 
 // BenchmarkLeaseSocket measures the Lease RPC over the unix socket against
@@ -177,6 +193,91 @@ func BenchmarkLeaseSocket(b *testing.B) {
 				func(cc *grpc.ClientConn) { cc.Close() })
 		})
 	}
+}
+
+// BenchmarkLaneLease16 is issue 16's latency row without scripts/bench: the
+// Lease RPC over the lane from 16 clients against an in-process daemon
+// (timed, with its allocations per call: client and daemon together), then,
+// untimed, the same number of raw echo round trips from 16 clients, the
+// floor; it reports both p99s and their ratio (target ≤ 1.3x). Run it with
+// -count N and take the median ratio: one run on a shared machine moves.
+//
+//	go test -run '^$' -bench BenchmarkLaneLease16 -benchtime 20000x -count 5 ./internal/daemon
+func BenchmarkLaneLease16(b *testing.B) {
+	const conns = 16
+	sock := startBenchDaemon(b)
+	echoAddr := startEchoServer(b)
+	// Short enough that leases end during the run, as in scripts/bench,
+	// where the earlier runs' leases expire under this one.
+	req := &pb.LeaseRequest{Profile: "bench", Purpose: pb.Purpose_PURPOSE_TOKEN, Ttl: durationpb.New(250 * time.Millisecond)}
+	b.ReportAllocs()
+	cpu0 := processCPU(b)
+	lease := timeConns(b, conns, b.N, true,
+		func() *client.Client { return dialBench(b, sock) },
+		func(c *client.Client) error {
+			resp, err := c.Lease(context.Background(), req)
+			if err == nil && resp.GetToken() == "" {
+				err = errors.New("empty token")
+			}
+			return err
+		},
+		func(c *client.Client) { c.Close() })
+	cpu1 := processCPU(b)
+	echo := timeConns(b, conns, b.N, false, func() net.Conn { return dialEcho(b, echoAddr) }, echoOnce, func(c net.Conn) { c.Close() })
+	cpu2 := processCPU(b)
+	// CPU time (client and daemon, user and system) per call moves less
+	// with the machine's other load than latency does.
+	b.ReportMetric(float64((cpu1-cpu0).Microseconds())/float64(b.N), "cpu-µs/op")
+	b.ReportMetric(float64((cpu2-cpu1).Microseconds())/float64(b.N), "echo-cpu-µs/op")
+	b.ReportMetric(quantileµs(lease, 0.50), "p50-µs")
+	b.ReportMetric(quantileµs(lease, 0.99), "p99-µs")
+	b.ReportMetric(quantileµs(echo, 0.50), "echo-p50-µs")
+	b.ReportMetric(quantileµs(echo, 0.99), "echo-p99-µs")
+	b.ReportMetric(quantileµs(lease, 0.99)/quantileµs(echo, 0.99), "p99/echo")
+}
+
+// startEchoServer serves raw echo on a unix socket until b ends.
+func startEchoServer(b *testing.B) string {
+	dir, err := os.MkdirTemp("", "hfbd-echo")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { os.RemoveAll(dir) })
+	l, err := net.Listen("unix", filepath.Join(dir, "e"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(c, c); c.Close() }()
+		}
+	}()
+	return l.Addr().String()
+}
+
+func dialEcho(b *testing.B, addr string) net.Conn {
+	c, err := net.Dial("unix", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return c
+}
+
+var echoMsg = make([]byte, echoSize)
+
+// echoOnce is one round trip of echoSize bytes.
+func echoOnce(c net.Conn) error {
+	buf := make([]byte, echoSize)
+	if _, err := c.Write(echoMsg); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, buf)
+	return err
 }
 
 // echoSize is about a Lease round trip's size on the wire.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -161,4 +162,101 @@ func readFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
 		return nil, err
 	}
 	return buf, nil
+}
+
+// Call is a decoded LaneCall, for the daemon's half (laneserver). Request
+// aliases the frame it was decoded from.
+type Call struct {
+	Method  string
+	Request []byte
+	// HasTimeout says the call carried a timeout, perhaps an empty one;
+	// TimeoutSeconds and TimeoutNanos are its google.protobuf.Duration.
+	HasTimeout     bool
+	TimeoutSeconds int64
+	TimeoutNanos   int32
+}
+
+// DecodeCall decodes a LaneCall as proto.Unmarshal does (unknown fields
+// skipped, the last value of a field winning, embedded messages merged, a
+// method that is not UTF-8 refused), without reflection: the daemon decodes
+// one per call (issue 16). TestDecodeCallMatchesProto holds it to proto.
+func DecodeCall(b []byte) (Call, error) {
+	var c Call
+	var timeout []byte
+	for len(b) > 0 {
+		num, typ, n := consumeTag(b)
+		if n < 0 {
+			return Call{}, protowire.ParseError(n)
+		}
+		b = b[n:]
+		switch {
+		case num == callMethod && typ == protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			if n >= 0 && !utf8.Valid(v) {
+				return Call{}, errors.New("lane call: method is not valid UTF-8")
+			}
+			c.Method = string(v)
+		case num == callRequest && typ == protowire.BytesType:
+			c.Request, n = protowire.ConsumeBytes(b)
+		case num == callTimeout && typ == protowire.BytesType:
+			var v []byte
+			v, n = protowire.ConsumeBytes(b)
+			timeout, c.HasTimeout = append(timeout, v...), true
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, b)
+		}
+		if n < 0 {
+			return Call{}, protowire.ParseError(n)
+		}
+		b = b[n:]
+	}
+	for len(timeout) > 0 {
+		num, typ, n := consumeTag(timeout)
+		if n < 0 {
+			return Call{}, protowire.ParseError(n)
+		}
+		timeout = timeout[n:]
+		switch {
+		case num == durSeconds && typ == protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(timeout)
+			c.TimeoutSeconds = int64(v)
+		case num == durNanos && typ == protowire.VarintType:
+			var v uint64
+			v, n = protowire.ConsumeVarint(timeout)
+			c.TimeoutNanos = int32(v)
+		default:
+			n = protowire.ConsumeFieldValue(num, typ, timeout)
+		}
+		if n < 0 {
+			return Call{}, protowire.ParseError(n)
+		}
+		timeout = timeout[n:]
+	}
+	return c, nil
+}
+
+// AppendReplyResponse appends LaneReply{response}, a call's answer, as
+// proto.Marshal would encode it.
+func AppendReplyResponse(b, response []byte) []byte {
+	if len(response) > 0 {
+		b = protowire.AppendTag(b, replyResponse, protowire.BytesType)
+		b = protowire.AppendBytes(b, response)
+	}
+	return b
+}
+
+// ReadCallFrame reads one size-delimited LaneCall of at most MaxFrameSize
+// into buf (grown as needed), as protodelim does.
+func ReadCallFrame(r *bufio.Reader, buf []byte) ([]byte, error) { return readFrame(r, buf) }
+
+// consumeTag is protowire.ConsumeTag refusing, as proto.Unmarshal does, a
+// field number above the largest valid one.
+func consumeTag(b []byte) (protowire.Number, protowire.Type, int) {
+	num, typ, n := protowire.ConsumeTag(b)
+	if n >= 0 && num > protowire.MaxValidNumber {
+		return 0, 0, -1
+	}
+	return num, typ, n
 }

@@ -119,3 +119,60 @@ func TestReadFrameEndsAsProtodelimDoes(t *testing.T) {
 		t.Errorf("readFrame = %q, %v", b, err)
 	}
 }
+
+// Issue 16 (lease p99): the daemon decodes each LaneCall and encodes each
+// answer by hand too. Whatever the bytes, DecodeCall must accept what
+// proto.Unmarshal accepts, refuse what it refuses, and read the same call.
+func TestDecodeCallMatchesProto(t *testing.T) {
+	for _, b := range callSamples() {
+		checkDecodeCall(t, b)
+	}
+	for _, resp := range [][]byte{nil, {}, []byte("x"), bytes.Repeat([]byte{0xff}, 300)} {
+		want, err := proto.Marshal(&pb.LaneReply{Response: resp})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := AppendReplyResponse(nil, resp); !bytes.Equal(got, want) {
+			t.Errorf("AppendReplyResponse(%x) = %x; proto.Marshal says %x", resp, got, want)
+		}
+	}
+}
+
+func callSamples() [][]byte {
+	full, _ := proto.Marshal(&pb.LaneCall{Method: "Lease", Request: []byte("req"), Timeout: durationpb.New(1500 * time.Millisecond)})
+	neg, _ := proto.Marshal(&pb.LaneCall{Method: "Status", Timeout: durationpb.New(-time.Second - 5)})
+	unknown := protowire.AppendTag(slices.Clone(full), 9, protowire.VarintType)
+	unknown = protowire.AppendVarint(unknown, 7)
+	wrongType := protowire.AppendTag(nil, callMethod, protowire.VarintType)
+	wrongType = protowire.AppendVarint(wrongType, 1)
+	twice := append(slices.Clone(full), appendCall(nil, "Renew", []byte("r2"), time.Minute)...)
+	badUTF8 := protowire.AppendTag(nil, callMethod, protowire.BytesType)
+	badUTF8 = protowire.AppendBytes(badUTF8, []byte{0xff, 'L'})
+	emptyTimeout := protowire.AppendTag(nil, callTimeout, protowire.BytesType)
+	emptyTimeout = protowire.AppendBytes(emptyTimeout, nil)
+	return [][]byte{nil, full, neg, unknown, wrongType, twice, badUTF8, emptyTimeout, full[:len(full)-1], {0x0a, 0x80}}
+}
+
+func checkDecodeCall(t *testing.T, b []byte) {
+	t.Helper()
+	var want pb.LaneCall
+	werr := proto.Unmarshal(b, &want)
+	got, gerr := DecodeCall(b)
+	if (werr == nil) != (gerr == nil) {
+		t.Fatalf("DecodeCall(%x) error %v; proto.Unmarshal error %v", b, gerr, werr)
+	}
+	if werr != nil {
+		return
+	}
+	if got.Method != want.GetMethod() || !bytes.Equal(got.Request, want.GetRequest()) || got.HasTimeout != (want.Timeout != nil) ||
+		got.TimeoutSeconds != want.GetTimeout().GetSeconds() || got.TimeoutNanos != want.GetTimeout().GetNanos() {
+		t.Fatalf("DecodeCall(%x) = %+v; proto.Unmarshal reads %v", b, got, &want)
+	}
+}
+
+func FuzzDecodeCall(f *testing.F) {
+	for _, b := range callSamples() {
+		f.Add(b)
+	}
+	f.Fuzz(checkDecodeCall)
+}

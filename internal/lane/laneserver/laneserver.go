@@ -23,9 +23,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protodelim"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred/grpccred"
@@ -108,13 +108,13 @@ func (s *Server) Serve(nc net.Conn, br *bufio.Reader) {
 	// Another uid's call is answered PermissionDenied whatever it asks for,
 	// an unknown method included (issue 19), and the connection closed.
 	refused := s.check(ctx)
-	read := protodelim.UnmarshalOptions{MaxSize: lane.MaxFrameSize}
 	// The first reply carries the magic first: the client checks it reached a
-	// daemon that speaks the lane.
+	// daemon that speaks the lane. The frame and out buffers are reused from
+	// call to call.
 	out := []byte(lane.Magic)
 	first := true
+	var frame []byte
 	for {
-		var call pb.LaneCall
 		s.mu.Lock()
 		if s.closing {
 			s.mu.Unlock()
@@ -126,7 +126,12 @@ func (s *Server) Serve(nc net.Conn, br *bufio.Reader) {
 		// past) is never overwritten.
 		nc.SetReadDeadline(time.Now().Add(s.idle))
 		s.mu.Unlock()
-		if err := read.UnmarshalFrom(br, &call); err != nil {
+		var call lane.Call
+		var err error
+		if frame, err = lane.ReadCallFrame(br, frame); err == nil {
+			call, err = lane.DecodeCall(frame)
+		}
+		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				s.log.Debug("lane: closing idle connection", "idle", s.idle)
@@ -140,7 +145,8 @@ func (s *Server) Serve(nc net.Conn, br *bufio.Reader) {
 		lc.busy = !closing
 		s.mu.Unlock()
 
-		var reply *pb.LaneReply
+		var reply *pb.LaneReply // nil: the call succeeded with response
+		var response []byte
 		switch {
 		case refused != nil:
 			reply = errorReply(status.Convert(refused))
@@ -149,8 +155,8 @@ func (s *Server) Serve(nc net.Conn, br *bufio.Reader) {
 			// which the client could only report as a crash.
 			reply = stoppingReply("hfbrokerd is stopping; the call was not run")
 		default:
-			reply = s.handle(ctx, &call)
-			if s.ctx.Err() != nil && reply.GetCode() != int32(codes.OK) {
+			response, reply = s.handle(ctx, &call)
+			if s.ctx.Err() != nil && reply != nil {
 				// Cut by the stop's timeout: its handler saw a cancelled
 				// context; the caller is told why.
 				reply = stoppingReply(fmt.Sprintf("hfbrokerd stopped before the call finished (it waits at most %v for calls in flight)", s.stopTimeout))
@@ -160,8 +166,14 @@ func (s *Server) Serve(nc net.Conn, br *bufio.Reader) {
 			out = out[:0]
 		}
 		first = false
-		out = protowire.AppendVarint(out, uint64(proto.Size(reply)))
-		out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
+		if reply == nil {
+			// The answer, encoded by hand (lane.AppendReplyResponse).
+			out = protowire.AppendVarint(out, uint64(len(lane.AppendReplyResponse(nil, response))))
+			out = lane.AppendReplyResponse(out, response)
+		} else {
+			out = protowire.AppendVarint(out, uint64(proto.Size(reply)))
+			out, err = proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(out, reply)
+		}
 		if err == nil {
 			// A peer that does not read its reply does not hold the
 			// connection (or the daemon's stop) for longer than idle.
@@ -179,14 +191,17 @@ func (s *Server) Serve(nc net.Conn, br *bufio.Reader) {
 	}
 }
 
-func (s *Server) handle(ctx context.Context, call *pb.LaneCall) *pb.LaneReply {
-	md, ok := s.methods[call.GetMethod()]
+// handle runs call: its encoded response, or the reply that says why it
+// failed.
+func (s *Server) handle(ctx context.Context, call *lane.Call) ([]byte, *pb.LaneReply) {
+	md, ok := s.methods[call.Method]
 	if !ok {
-		return errorReply(status.Newf(codes.Unimplemented, "unknown method %q of service %s", call.GetMethod(), s.service))
+		return nil, errorReply(status.Newf(codes.Unimplemented, "unknown method %q of service %s", call.Method, s.service))
 	}
-	if t := call.GetTimeout(); t != nil {
+	if call.HasTimeout {
+		t := durationpb.Duration{Seconds: call.TimeoutSeconds, Nanos: call.TimeoutNanos}
 		if err := t.CheckValid(); err != nil || t.AsDuration() <= 0 {
-			return errorReply(status.New(codes.InvalidArgument, "invalid timeout"))
+			return nil, errorReply(status.New(codes.InvalidArgument, "invalid timeout"))
 		}
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, t.AsDuration())
@@ -197,27 +212,27 @@ func (s *Server) handle(ctx context.Context, call *pb.LaneCall) *pb.LaneReply {
 		if !ok {
 			return status.Errorf(codes.Internal, "lane: %T is not a protobuf message", v)
 		}
-		if err := proto.Unmarshal(call.GetRequest(), m); err != nil {
+		if err := proto.Unmarshal(call.Request, m); err != nil {
 			return status.Errorf(codes.Internal, "lane: error unmarshalling request: %v", err)
 		}
 		return nil
 	}
 	resp, err := md.Handler(s.impl, ctx, dec, s.intercept)
 	if err != nil {
-		return errorReply(status.Convert(err))
+		return nil, errorReply(status.Convert(err))
 	}
 	m, ok := resp.(proto.Message)
 	if !ok {
-		return errorReply(status.Newf(codes.Internal, "lane: %T is not a protobuf message", resp))
+		return nil, errorReply(status.Newf(codes.Internal, "lane: %T is not a protobuf message", resp))
 	}
 	b, err := proto.Marshal(m)
 	if err != nil {
-		return errorReply(status.Newf(codes.Internal, "lane: encode response: %v", err))
+		return nil, errorReply(status.Newf(codes.Internal, "lane: encode response: %v", err))
 	}
 	if len(b) > lane.MaxMessageSize {
-		return errorReply(status.Newf(codes.ResourceExhausted, "response is %d bytes, over the %d-byte limit", len(b), lane.MaxMessageSize))
+		return nil, errorReply(status.Newf(codes.ResourceExhausted, "response is %d bytes, over the %d-byte limit", len(b), lane.MaxMessageSize))
 	}
-	return &pb.LaneReply{Response: b}
+	return b, nil
 }
 
 func errorReply(st *status.Status) *pb.LaneReply {
