@@ -69,6 +69,11 @@ type Factory struct {
 	ReadPassword func(fd int) ([]byte, error)
 }
 
+// Prompter asks the person at stdin's terminal for secrets.
+func (f *Factory) Prompter() Prompter {
+	return terminalPrompter{io: f.IO, readPassword: f.ReadPassword}
+}
+
 // Config loads config.toml.
 func (f *Factory) Config() (*config.Config, error) {
 	paths, err := config.ResolvePaths(f.Env)
