@@ -25,11 +25,11 @@ type DoctorOptions struct {
 	Env      config.Env
 	// GitConfig runs "git config ARGS…" and returns its stdout; nil runs git.
 	GitConfig func(args ...string) (string, error)
-	Repo    string
-	Type    string
-	Write   bool
-	JSON    bool
-	NoHub   bool
+	Repo      string
+	Type      string
+	Write     bool
+	JSON      bool
+	NoHub     bool
 }
 
 func newCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {

@@ -21,9 +21,9 @@ type ScanOptions struct {
 	// RunningDaemon connects to a daemon that is already running, never
 	// starting one: scan runs as a pre-commit hook.
 	RunningDaemon DaemonFunc
-	Paths   []string
-	Redact  bool
-	JSON    bool
+	Paths         []string
+	Redact        bool
+	JSON          bool
 	// Profiles returns the stored profiles' names by token fingerprint; nil
 	// asks a running daemon. An error means "unknown", not failure.
 	Profiles func(ctx context.Context) (map[string]string, error)
@@ -164,7 +164,9 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 	if len(findings) > 0 {
 		lookup := opts.LeaseTokens
 		if lookup == nil {
-			lookup = func(ctx context.Context) (map[string]leaseTokenInfo, error) { return knownLeaseTokens(ctx, opts.RunningDaemon) }
+			lookup = func(ctx context.Context) (map[string]leaseTokenInfo, error) {
+				return knownLeaseTokens(ctx, opts.RunningDaemon)
+			}
 		}
 		leaseTokens, _ = lookup(ctx)
 	}
