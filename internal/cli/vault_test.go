@@ -54,7 +54,9 @@ func (d *fakeVaultDaemon) Unlock(_ context.Context, req *pb.UnlockRequest) (*pb.
 		d.exists, d.locked, d.pass = true, false, string(req.GetPassphrase())
 		return &pb.UnlockResponse{Created: true, VaultPath: testVaultPath}, nil
 	case string(req.GetPassphrase()) != d.pass:
-		return nil, &lane.Error{Code: rpccode.Code_INVALID_ARGUMENT, Message: "wrong passphrase"}
+		// As the daemon answers (broker.KindAccessDenied).
+		return nil, &lane.Error{Code: rpccode.Code_PERMISSION_DENIED, Message: "wrong passphrase",
+			Detail: &pb.ErrorDetail{Kind: pb.ErrorDetail_KIND_ACCESS_DENIED, Hint: "try again; each wrong passphrase makes the next answer slower"}}
 	}
 	d.locked = false
 	return &pb.UnlockResponse{VaultPath: testVaultPath}, nil
