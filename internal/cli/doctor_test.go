@@ -33,7 +33,9 @@ func newDoctorWorld(t *testing.T) *doctorWorld {
 	}
 	fp := secret.Token(tokWrite).Fingerprint()
 	w.d = &fakeDaemon{
-		status: func(*pb.StatusRequest) (*pb.StatusResponse, error) { return &pb.StatusResponse{Backend: "keychain"}, nil },
+		status: func(*pb.StatusRequest) (*pb.StatusResponse, error) {
+			return &pb.StatusResponse{Backend: "keychain"}, nil
+		},
 		listProfiles: func(*pb.ListProfilesRequest) (*pb.ListProfilesResponse, error) {
 			return &pb.ListProfilesResponse{Profiles: []*pb.Profile{{Name: "laptop", Endpoint: "https://huggingface.co", Fingerprint: fp}}}, nil
 		},
