@@ -6,8 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	rpccode "google.golang.org/genproto/googleapis/rpc/code"
+
+	"github.com/hfbroker/hfbroker/internal/lane"
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // fakePrompter is a terminal (or none) whose person types answers in turn,
@@ -104,4 +110,59 @@ func TestUnlockRunReadsHFBROKER_PASSPHRASE_FILE(t *testing.T) {
 		t.Errorf("the daemon was asked %v", d.unlocks)
 	}
 	assertNoToken(t, d.pass, out.String(), errOut.String())
+}
+
+// passwdDaemon answers ChangePassphrase as the daemon does and keeps what it
+// was asked.
+type passwdDaemon struct {
+	fakeDaemon
+	pass    string
+	changes []string // the new passphrases it was given
+}
+
+func (d *passwdDaemon) ChangePassphrase(_ context.Context, r *pb.ChangePassphraseRequest) (*pb.ChangePassphraseResponse, error) {
+	if string(r.GetOldPassphrase()) != d.pass {
+		return nil, &lane.Error{Code: rpccode.Code_PERMISSION_DENIED, Message: "wrong passphrase",
+			Detail: &pb.ErrorDetail{Kind: pb.ErrorDetail_KIND_ACCESS_DENIED}}
+	}
+	d.changes = append(d.changes, string(r.GetNewPassphrase()))
+	return &pb.ChangePassphraseResponse{}, nil
+}
+
+// passwd asks for the current passphrase, then the new one twice; a new one
+// typed differently the second time changes nothing and never reaches the
+// daemon; a wrong current one exits 4. No passphrase is ever shown.
+func TestPasswdRunAsksTheNewPassphraseTwice(t *testing.T) {
+	const cur, next = "the current passphrase", "the next passphrase"
+	for _, tc := range []struct {
+		name    string
+		typed   []string
+		code    int
+		changed []string
+	}{
+		{"the same new passphrase twice", []string{cur, next, next}, ExitOK, []string{next}},
+		{"a different second entry", []string{cur, next, next + "!"}, ExitError, nil},
+		{"a wrong current passphrase", []string{"a wrong passphrase", next, next}, ExitDenied, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			io, out, errOut := testIO()
+			d := &passwdDaemon{pass: cur}
+			p := &fakePrompter{terminal: true, answers: tc.typed}
+			err := passwdRun(context.Background(), &PasswdOptions{IO: io, Daemon: connectTo(d), Prompter: p, Env: noEnv})
+			code := ExitOK
+			if err != nil {
+				code = reportError(errOut, newCmdPasswd(&Factory{IO: io}, nil), err)
+			}
+			if code != tc.code || !slices.Equal(d.changes, tc.changed) {
+				t.Errorf("exit %d, changed to %q; want exit %d, %q (stderr %q)", code, d.changes, tc.code, tc.changed, errOut)
+			}
+			want := []string{"Current passphrase: ", "New passphrase: ", "Repeat the new passphrase: "}
+			if !slices.Equal(p.prompts, want) {
+				t.Errorf("prompts = %q, want %q", p.prompts, want)
+			}
+			for _, typed := range tc.typed {
+				assertNoToken(t, typed, out.String(), errOut.String())
+			}
+		})
+	}
 }
