@@ -118,8 +118,8 @@ func waitUntil(ctx context.Context, t time.Time) error {
 	}
 }
 
-// Unlock opens the vault. A wrong passphrase is an error after a delay that
-// grows per failure; nothing is rewritten. When no vault exists, create says
+// Unlock opens the vault. A wrong passphrase is an error (access denied: the
+// CLI exits 4) after a delay that grows per failure; nothing is rewritten. When no vault exists, create says
 // whether to make one encrypted to passphrase (the CLI asked for it twice);
 // without create an absent vault is an error, so that a passphrase typed once
 // never silently becomes a new vault's. created reports what happened.
@@ -143,7 +143,7 @@ func (b *Broker) Unlock(ctx context.Context, passphrase []byte, create bool, cal
 	})
 	if wrong {
 		b.audit(audit.Event{Event: "store.unlock_failed"}, caller)
-		return false, errorf(KindInvalid, "try again; each wrong passphrase makes the next answer slower", "wrong passphrase")
+		return false, errorf(KindAccessDenied, "try again; each wrong passphrase makes the next answer slower", "wrong passphrase")
 	}
 	switch {
 	case errors.Is(err, storeapi.ErrNoVault):
@@ -175,7 +175,7 @@ func (b *Broker) ChangePassphrase(ctx context.Context, oldPass, newPass []byte) 
 	}
 	wrong, err := b.passphraseAttempt(ctx, func() error { return l.ChangePassphrase(ctx, oldPass, newPass) })
 	if wrong {
-		return errorf(KindInvalid, "", "wrong passphrase")
+		return errorf(KindAccessDenied, "", "wrong passphrase")
 	}
 	if errors.Is(err, storeapi.ErrUnsafeVault) {
 		return &Error{Kind: KindKeychain, Msg: err.Error(), Hint: "move it away; hfbroker reads only a regular file you own at " + l.Path()}

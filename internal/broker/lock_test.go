@@ -153,3 +153,21 @@ func TestUnlockWithoutCreateDoesNotMakeAVault(t *testing.T) {
 		t.Errorf("Vault() = %v, %q, %v", exists, path, ok)
 	}
 }
+
+// A wrong passphrase is a refusal, not a malformed request: the CLI exits 4
+// ("access denied, or locked", README's exit codes), as it does for a locked
+// vault, so that a script can tell it from any other failure. It was
+// KindInvalid, exit 1.
+func TestAWrongPassphraseIsAccessDenied(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		b := newVaultBroker(t, &fakeVault{Memory: keystore.NewMemory(), exists: true, locked: true})
+		_, err := b.Unlock(context.Background(), []byte("guess"), false, Caller{})
+		if KindOf(err) != KindAccessDenied {
+			t.Errorf("Unlock(wrong) = %v (kind %v), want access denied", err, KindOf(err))
+		}
+		err = b.ChangePassphrase(context.Background(), []byte("guess"), []byte("a new passphrase"))
+		if KindOf(err) != KindAccessDenied {
+			t.Errorf("ChangePassphrase(wrong) = %v (kind %v), want access denied", err, KindOf(err))
+		}
+	})
+}

@@ -69,6 +69,11 @@ type Factory struct {
 	ReadPassword func(fd int) ([]byte, error)
 }
 
+// Prompter asks the person at stdin's terminal for secrets.
+func (f *Factory) Prompter() Prompter {
+	return terminalPrompter{io: f.IO, readPassword: f.ReadPassword}
+}
+
 // Config loads config.toml.
 func (f *Factory) Config() (*config.Config, error) {
 	paths, err := config.ResolvePaths(f.Env)
@@ -317,9 +322,14 @@ type UsageError struct{ Err error }
 func (e *UsageError) Error() string { return e.Err.Error() }
 func (e *UsageError) Unwrap() error { return e.Err }
 
-// Hint points to the help of the command that was called wrong.
+// Hint points to the help of the command that was called wrong, hfbroker's
+// own when cmd is nil (a run function reporting an error of its own).
 func (e *UsageError) Hint(cmd *cobra.Command) string {
-	return fmt.Sprintf("run '%s --help' for usage", cmd.CommandPath())
+	path := "hfbroker"
+	if cmd != nil {
+		path = cmd.CommandPath()
+	}
+	return fmt.Sprintf("run '%s --help' for usage", path)
 }
 
 // userError is an error with a hint and an exit code.
@@ -341,7 +351,8 @@ type exitCodeError struct{ code int }
 func (e exitCodeError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 // reportError prints err as "hfbroker: error: …" plus an optional hint, and
-// returns the exit code.
+// returns the exit code. cmd is the command that failed (nil: none known),
+// for a usage error's hint.
 func reportError(w io.Writer, cmd *cobra.Command, err error) int {
 	if ec, ok := errors.AsType[exitCodeError](err); ok {
 		return ec.code

@@ -24,6 +24,7 @@ type fakeDaemon struct {
 	setDefault   func(*pb.SetDefaultRequest) (*pb.SetDefaultResponse, error)
 	removeToken  func(*pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error)
 	lock         func(*pb.LockRequest) (*pb.LockResponse, error)
+	whoami       func(*pb.WhoamiRequest) (*pb.WhoamiResponse, error)
 
 	calls  []string
 	closed int
@@ -74,6 +75,11 @@ func (d *fakeDaemon) RemoveToken(_ context.Context, r *pb.RemoveTokenRequest) (*
 func (d *fakeDaemon) Lock(_ context.Context, r *pb.LockRequest) (*pb.LockResponse, error) {
 	d.called("Lock")
 	return d.lock(r)
+}
+
+func (d *fakeDaemon) Whoami(_ context.Context, r *pb.WhoamiRequest) (*pb.WhoamiResponse, error) {
+	d.called("Whoami")
+	return d.whoami(r)
 }
 
 func (d *fakeDaemon) SocketPath() string { return "/run/user/1000/hfbroker/hfbroker.sock" }

@@ -10,6 +10,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/config"
+
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -17,18 +19,21 @@ import (
 type DoctorOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory gives the environment and config.toml (the endpoint, the
-	// plaintext copies of tokens to look for).
-	Factory *Factory
-	Repo    string
-	Type    string
-	Write   bool
-	JSON    bool
-	NoHub   bool
+	// Endpoint resolves the Hub endpoint; Env is the environment (where
+	// plaintext copies of tokens may be left, as import finds them).
+	Endpoint func() (string, error)
+	Env      config.Env
+	// GitConfig runs "git config ARGS…" and returns its stdout; nil runs git.
+	GitConfig func(args ...string) (string, error)
+	Repo      string
+	Type      string
+	Write     bool
+	JSON      bool
+	NoHub     bool
 }
 
 func newCmdDoctor(f *Factory, runF func(*DoctorOptions) error) *cobra.Command {
-	opts := &DoctorOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &DoctorOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "doctor [REPO] [--write] [--type model|dataset|space] [--json]",
 		Short: "Explain what each token can do, and what to do when none fits",
@@ -141,7 +146,6 @@ type plaintextJSON struct {
 }
 
 func doctorRun(ctx context.Context, opts *DoctorOptions) error {
-	f := opts.Factory
 	if opts.Repo == "" && (opts.Type != "" || opts.Write) {
 		return errorWithHint(ExitUsage, "add a REPO, e.g. 'hfbroker doctor acme/llm --write'", "--type and --write need a REPO")
 	}
@@ -150,14 +154,14 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 			return err
 		}
 	}
-	endpoint, err := f.Endpoint()
+	endpoint, err := opts.Endpoint()
 	if err != nil {
 		return err
 	}
 	var req *pb.LeaseRequest
 	if opts.Repo != "" {
 		ch := choiceFlags{Repos: []string{opts.Repo}, RepoType: opts.Type, Write: opts.Write}
-		if req, err = ch.leaseRequest(f.Endpoint, pb.Purpose_PURPOSE_TOKEN); err != nil {
+		if req, err = ch.leaseRequest(opts.Endpoint, pb.Purpose_PURPOSE_TOKEN); err != nil {
 			return err
 		}
 	}
@@ -209,7 +213,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 			}
 			out.Profiles = append(out.Profiles, pj)
 		}
-		if left := plaintextLeftovers(f, endpoint, fps); len(left) > 0 {
+		if left := plaintextLeftovers(opts, endpoint, fps); len(left) > 0 {
 			out.Plaintext = left
 		}
 		return nil
@@ -370,9 +374,9 @@ func choiceRule(a pb.Access) string {
 // plaintextLeftovers lists the plaintext copies `hfbroker import` would
 // find: huggingface_hub's token files, git's credential-store files for the
 // endpoint's host, and HF_TOKEN / HUGGING_FACE_HUB_TOKEN.
-func plaintextLeftovers(f *Factory, endpoint string, fps map[string]string) []plaintextJSON {
+func plaintextLeftovers(opts *DoctorOptions, endpoint string, fps map[string]string) []plaintextJSON {
 	var out []plaintextJSON
-	found, _, _ := findPlaintext(&ImportOptions{Factory: f}, f.Env("HOME"), hostOf(endpoint))
+	found, _, _ := findPlaintext(opts.Env, opts.GitConfig, opts.Env("HOME"), hostOf(endpoint))
 	for _, ft := range found {
 		for _, c := range ft.copies {
 			loc := c.path

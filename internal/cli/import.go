@@ -14,6 +14,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/scan"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -25,8 +26,11 @@ import (
 type ImportOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory gives the environment (HOME, HF_HOME, the endpoint).
-	Factory         *Factory
+	// Env is the environment: HOME, HF_HOME, HF_TOKEN and the rest of
+	// huggingface_hub's and git's places for a token.
+	Env config.Env
+	// Endpoint resolves the Hub endpoint (whose host git's lines name).
+	Endpoint        func() (string, error)
 	DryRun          bool
 	RemovePlaintext bool
 	NoVerify        bool
@@ -35,7 +39,7 @@ type ImportOptions struct {
 }
 
 func newCmdImport(f *Factory, runF func(*ImportOptions) error) *cobra.Command {
-	opts := &ImportOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &ImportOptions{IO: f.IO, Daemon: f.Daemon, Env: f.Env, Endpoint: f.Endpoint}
 	cmd := &cobra.Command{
 		Use:   "import [--dry-run] [--remove-plaintext] [--no-verify]",
 		Short: "Move tokens that huggingface_hub, git and your environment keep in plaintext into hfbroker",
@@ -129,9 +133,9 @@ type plaintextFiles struct {
 // findPlaintext collects the tokens in huggingface_hub's files, git's
 // credential-store files and the environment, in that order, the active
 // token file first so that it becomes the default profile of an empty store.
-// Problems are files that exist but could not be read.
-func findPlaintext(opts *ImportOptions, home, host string) (found []*foundToken, files plaintextFiles, problems []error) {
-	f := opts.Factory
+// Problems are files that exist but could not be read. gitConfig runs "git
+// config ARGS…" (nil: git itself).
+func findPlaintext(env config.Env, gitConfig func(args ...string) (string, error), home, host string) (found []*foundToken, files plaintextFiles, problems []error) {
 	byValue := map[secret.Token]*foundToken{}
 	add := func(tok secret.Token, name string, c plainCopy) {
 		ft := byValue[tok]
@@ -149,7 +153,7 @@ func findPlaintext(opts *ImportOptions, home, host string) (found []*foundToken,
 	// huggingface_hub logs out.
 	quiet := func(err error) bool { return errors.Is(err, fs.ErrNotExist) || errors.Is(err, scan.ErrNoToken) }
 
-	loc := scan.HFPaths(f.Env, home)
+	loc := scan.HFPaths(env, home)
 	var legacy []string
 	if loc.Legacy != loc.TokenFile {
 		legacy = []string{loc.Legacy}
@@ -183,11 +187,10 @@ func findPlaintext(opts *ImportOptions, home, host string) (found []*foundToken,
 		readTokenFile(p)
 	}
 
-	gitConfig := opts.GitConfig
 	if gitConfig == nil {
 		gitConfig = runGitConfig
 	}
-	for _, p := range scan.GitCredentialStorePaths(f.Env, gitConfig, home) {
+	for _, p := range scan.GitCredentialStorePaths(env, gitConfig, home) {
 		creds, err := scan.ReadGitCredentials(p, host)
 		if err != nil {
 			if !quiet(err) {
@@ -205,7 +208,7 @@ func findPlaintext(opts *ImportOptions, home, host string) (found []*foundToken,
 
 	var environ []string
 	for _, k := range []string{"HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"} {
-		environ = append(environ, k+"="+f.Env(k))
+		environ = append(environ, k+"="+env(k))
 	}
 	for _, e := range scan.EnvTokens(environ) {
 		add(e.Token, "", plainCopy{kind: copyEnv, path: "$" + e.Var})
@@ -221,16 +224,15 @@ func runGitConfig(args ...string) (string, error) {
 // importRun moves the plaintext tokens it finds into the daemon. It
 // connects only when there is something to import.
 func importRun(ctx context.Context, opts *ImportOptions) error {
-	f := opts.Factory
-	endpoint, err := f.Endpoint()
+	endpoint, err := opts.Endpoint()
 	if err != nil {
 		return err
 	}
-	home := f.Env("HOME")
+	home := opts.Env("HOME")
 	if home == "" {
 		return errorWithHint(ExitError, "set HOME to your home directory", "HOME is not set: cannot find the plaintext token files")
 	}
-	found, files, problems := findPlaintext(opts, home, hostOf(endpoint))
+	found, files, problems := findPlaintext(opts.Env, opts.GitConfig, home, hostOf(endpoint))
 	for _, p := range problems {
 		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(p.Error()))
 	}

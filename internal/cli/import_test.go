@@ -130,7 +130,7 @@ func newImportWorld(t *testing.T) *importWorld {
 		IO:  &IOStreams{In: strings.NewReader(""), Out: &w.out, ErrOut: &w.errOut, InFd: -1},
 		Env: func(k string) string { return w.env[k] },
 	}
-	w.opts = &ImportOptions{IO: f.IO, Factory: f, GitConfig: func(...string) (string, error) { return "", errors.New("exit status 1") }}
+	w.opts = &ImportOptions{IO: f.IO, Env: f.Env, Endpoint: f.Endpoint, GitConfig: func(...string) (string, error) { return "", errors.New("exit status 1") }}
 	return w
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/runenv"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -52,9 +53,7 @@ type kernelMeta struct {
 
 // JupyterOptions are jupyter install's, uninstall's and list's inputs.
 type JupyterOptions struct {
-	IO *IOStreams
-	// Factory gives the environment (the endpoint, PATH for jupyter).
-	Factory   *Factory
+	IO        *IOStreams
 	Kernel    string
 	Name      string
 	User      bool
@@ -98,7 +97,7 @@ write a plaintext token file inside the kernel.`,
 }
 
 func newCmdJupyterInstall(f *Factory, runF func(*JupyterOptions) error) *cobra.Command {
-	opts := &JupyterOptions{IO: f.IO, Factory: f}
+	opts := &JupyterOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "install [--kernel NAME] [--name NAME] [--user | --sys-prefix | --prefix P] [--env-mode] [--profile P]",
 		Short: "Install a kernelspec that starts a kernel through hfbroker",
@@ -132,7 +131,7 @@ kernel'. The kernelspec goes where 'jupyter kernelspec install' puts it for
 }
 
 func newCmdJupyterUninstall(f *Factory, runF func(*JupyterOptions) error) *cobra.Command {
-	opts := &JupyterOptions{IO: f.IO, Factory: f}
+	opts := &JupyterOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "uninstall [NAME…]",
 		Short: "Remove hfbroker kernelspecs (default: all of them)",
@@ -151,7 +150,7 @@ func newCmdJupyterUninstall(f *Factory, runF func(*JupyterOptions) error) *cobra
 }
 
 func newCmdJupyterList(f *Factory, runF func(*JupyterOptions) error) *cobra.Command {
-	opts := &JupyterOptions{IO: f.IO, Factory: f}
+	opts := &JupyterOptions{IO: f.IO}
 	cmd := &cobra.Command{
 		Use:   "list [--json]",
 		Short: "List the kernelspecs that start kernels through hfbroker",
@@ -477,12 +476,14 @@ func jupyterListRun(ctx context.Context, opts *JupyterOptions) error {
 type JupyterKernelOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory gives the environment (HF_ENDPOINT, the endpoint).
-	Factory *Factory
-	Name    string
-	EnvMode bool
-	Profile string
-	Args    []string
+	// Env is the environment (HF_ENDPOINT); Endpoint resolves the Hub
+	// endpoint.
+	Env      config.Env
+	Endpoint func() (string, error)
+	Name     string
+	EnvMode  bool
+	Profile  string
+	Args     []string
 	// anyEndpoint: HF_ENDPOINT is an enclosing exec's proxy, not a Hub.
 	anyEndpoint bool
 }
@@ -495,7 +496,7 @@ func proxyEndpoint(ep string) bool {
 }
 
 func newCmdJupyterKernel(f *Factory, runF func(*JupyterKernelOptions) error) *cobra.Command {
-	opts := &JupyterKernelOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &JupyterKernelOptions{IO: f.IO, Daemon: f.Daemon, Env: f.Env, Endpoint: f.Endpoint}
 	cmd := &cobra.Command{
 		Use:    "kernel [--name NAME] [--env-mode] [--profile P] -- KERNEL ARGV…",
 		Short:  "Start a Jupyter kernel with its own lease (used by the installed kernelspec)",
@@ -506,7 +507,7 @@ func newCmdJupyterKernel(f *Factory, runF func(*JupyterKernelOptions) error) *co
 			if runF != nil {
 				return runF(opts)
 			}
-			return jupyterKernelRun(cmd, opts)
+			return jupyterKernelRun(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().SetInterspersed(false)
@@ -564,9 +565,7 @@ func kernelLabel(name string, args []string) string {
 // follows it and every process it starts. A kernel that gets no lease still
 // starts, without a token: a notebook that needs none must open, and the
 // reason is on stderr, which Jupyter shows in its log.
-func jupyterKernelRun(cmd *cobra.Command, opts *JupyterKernelOptions) error {
-	f := opts.Factory
-	ctx := cmd.Context()
+func jupyterKernelRun(ctx context.Context, opts *JupyterKernelOptions) error {
 	args := opts.Args
 	environ := os.Environ()
 	path, err := runenv.Resolve(args[0], environ)
@@ -581,7 +580,7 @@ func jupyterKernelRun(cmd *cobra.Command, opts *JupyterKernelOptions) error {
 	// lease and the proxy as HF_ENDPOINT: the kernel's lease is then for
 	// whichever Hub its profile is bound to, not for the proxy.
 	_, nested := runenv.Nested(environ)
-	opts.anyEndpoint = nested && proxyEndpoint(f.Env(runenv.EnvEndpoint))
+	opts.anyEndpoint = nested && proxyEndpoint(opts.Env(runenv.EnvEndpoint))
 	// Whatever the server was started with, the kernel's lease is its own:
 	// an inherited lease, token or profile does not reach it.
 	environ = slices.DeleteFunc(environ, func(kv string) bool {
@@ -589,9 +588,11 @@ func jupyterKernelRun(cmd *cobra.Command, opts *JupyterKernelOptions) error {
 		return k == runenv.EnvLease || k == runenv.EnvProfile || k == envTokenPath
 	})
 	set := map[string]string{envTokenPath: NoTokenPath()}
-	resp, err := kernelLease(ctx, f, opts)
+	resp, err := kernelLease(ctx, opts)
 	if err != nil {
-		reportError(opts.IO.ErrOut, cmd, err)
+		// The error and its hint, as any command's (no UsageError
+		// comes from a lease, so no command is needed for its hint).
+		reportError(opts.IO.ErrOut, nil, err)
 		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: kernel %s starts without a Hugging Face token; restart it once fixed\n", dash(opts.Name))
 	} else {
 		set[runenv.EnvToken] = resp.GetToken()
@@ -613,7 +614,7 @@ func jupyterKernelRun(cmd *cobra.Command, opts *JupyterKernelOptions) error {
 // kernelLeaseTimeout bounds how long a kernel's start waits for its lease.
 const kernelLeaseTimeout = 20 * time.Second
 
-func kernelLease(ctx context.Context, f *Factory, opts *JupyterKernelOptions) (*pb.LeaseResponse, error) {
+func kernelLease(ctx context.Context, opts *JupyterKernelOptions) (*pb.LeaseResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, kernelLeaseTimeout)
 	defer cancel()
 	purpose := pb.Purpose_PURPOSE_PROXY
@@ -623,7 +624,7 @@ func kernelLease(ctx context.Context, f *Factory, opts *JupyterKernelOptions) (*
 	req := &pb.LeaseRequest{Profile: opts.Profile, Purpose: purpose, Access: pb.Access_ACCESS_READ,
 		UntilExit: true, Label: kernelLabel(opts.Name, opts.Args)}
 	if !opts.anyEndpoint {
-		ep, err := f.Endpoint()
+		ep, err := opts.Endpoint()
 		if err != nil {
 			return nil, err
 		}

@@ -1,8 +1,13 @@
 package cli
 
 import (
+	"bytes"
+	"context"
+	"errors"
 	"strings"
 	"testing"
+
+	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 func TestKernelLabelNamesTheConnectionFile(t *testing.T) {
@@ -47,5 +52,43 @@ func TestKernelspecKnowsHfbrokerKernels(t *testing.T) {
 	k.Spec["metadata"] = map[string]any{"hfbroker": map[string]any{"wraps": "python3", "mode": "env"}}
 	if m, ours := k.hfbroker(); !ours || m.Mode != "env" || m.Wraps != "python3" {
 		t.Errorf("marked kernel under another binary name: %v %+v", ours, m)
+	}
+}
+
+// The kernel's lease is asked for the Hub the options' Endpoint names, for
+// as long as the kernel's processes live; under 'exec --proxy' (HF_ENDPOINT
+// the proxy) for any endpoint. The run function needs no cobra command: a
+// failed lease is reported with its hint as any command's error is.
+func TestKernelLeaseAsksForTheKernelsOwnLease(t *testing.T) {
+	var asked []*pb.LeaseRequest
+	d := &fakeDaemon{lease: func(r *pb.LeaseRequest) (*pb.LeaseResponse, error) {
+		asked = append(asked, r)
+		return &pb.LeaseResponse{Token: runTestToken, ProxyEndpoint: "http://127.0.0.1:7777", LeaseId: "l-1"}, nil
+	}}
+	io, _, _ := testIO()
+	opts := &JupyterKernelOptions{IO: io, Daemon: connectTo(d), Env: noEnv, Endpoint: hubEndpoint,
+		Name: "hfbroker-python3", Args: []string{"python3", "-m", "ipykernel_launcher", "-f", "/run/jupyter/kernel-1.json"}}
+	if _, err := kernelLease(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	opts.anyEndpoint = true
+	if _, err := kernelLease(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if len(asked) != 2 {
+		t.Fatalf("asked %d leases", len(asked))
+	}
+	if r := asked[0]; r.GetEndpoint() != "https://huggingface.co" || !r.GetUntilExit() || r.GetPurpose() != pb.Purpose_PURPOSE_PROXY ||
+		r.GetLabel() != "jupyter kernel hfbroker-python3, /run/jupyter/kernel-1.json" {
+		t.Errorf("asked %v", r)
+	}
+	if r := asked[1]; r.GetEndpoint() != "" {
+		t.Errorf("under exec --proxy the lease was for %q, want any endpoint", r.GetEndpoint())
+	}
+
+	var errOut bytes.Buffer
+	if code := reportError(&errOut, nil, &UsageError{errors.New("bad")}); code != ExitUsage ||
+		errOut.String() != "hfbroker: error: bad\nhfbroker: hint: run 'hfbroker --help' for usage\n" {
+		t.Errorf("without a command: exit %d, %q", code, errOut.String())
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/secret"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -19,9 +20,15 @@ import (
 type LoginOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory is the terminal the token and passphrase are asked on, and
-	// the environment (the endpoint, HFBROKER_PASSPHRASE_FILE).
-	Factory     *Factory
+	// Prompter asks for the token and the vault's passphrase on a
+	// terminal.
+	Prompter Prompter
+	// Endpoint resolves the Hub endpoint; Config loads config.toml (the
+	// OAuth client of a web login); Env is the environment (the OAuth
+	// client, the browser).
+	Endpoint    func() (string, error)
+	Config      func() (*config.Config, error)
+	Env         config.Env
 	Name        string
 	MakeDefault bool
 	NoVerify    bool
@@ -39,7 +46,7 @@ type LoginOptions struct {
 const maxTokenInput = 64 << 10
 
 func newCmdLogin(f *Factory, runF func(*LoginOptions) error) *cobra.Command {
-	opts := &LoginOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &LoginOptions{IO: f.IO, Daemon: f.Daemon, Prompter: f.Prompter(), Endpoint: f.Endpoint, Config: f.Config, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "login [--web [--json]] [--name NAME] [--default] [--no-verify]",
 		Short: "Store a Hugging Face token in the keychain",
@@ -103,7 +110,7 @@ in your shell history.`,
 // passphrase, twice) and a locked one unlocked, inline, so that `hfbroker
 // login` alone goes from install to a stored token, as `gh auth login` does.
 func loginRun(ctx context.Context, opts *LoginOptions) error {
-	terminal := opts.IO.IsTerminal()
+	terminal := opts.Prompter.IsTerminal()
 	var tok secret.Token
 	if !terminal {
 		t, err := readCheckedToken(opts)
@@ -112,7 +119,7 @@ func loginRun(ctx context.Context, opts *LoginOptions) error {
 		}
 		tok = t
 	}
-	endpoint, err := opts.Factory.Endpoint()
+	endpoint, err := opts.Endpoint()
 	if err != nil {
 		return err
 	}
@@ -170,7 +177,7 @@ func openVaultForLogin(ctx context.Context, opts *LoginOptions, api Daemon) erro
 	} else if why, ok := strings.CutPrefix(st.GetBackendReason(), "auto: "); ok && why != "" {
 		fmt.Fprintf(opts.IO.ErrOut, "%s%s, so hfbroker keeps tokens in an encrypted vault.\n", strings.ToUpper(why[:1]), why[1:])
 	}
-	resp, err := openVaultAs(ctx, opts.Factory, api, st, "", false)
+	resp, err := openVaultAs(ctx, opts.Prompter, opts.IO.ErrOut, api, st, "", false)
 	if err != nil {
 		return err
 	}
@@ -182,7 +189,7 @@ func openVaultForLogin(ctx context.Context, opts *LoginOptions, api Daemon) erro
 
 // readCheckedToken reads the token and checks its shape.
 func readCheckedToken(opts *LoginOptions) (secret.Token, error) {
-	tok, err := readToken(opts.IO, opts.Factory)
+	tok, err := readToken(opts.IO, opts.Prompter)
 	if err != nil {
 		return "", err
 	}
@@ -199,12 +206,10 @@ func readCheckedToken(opts *LoginOptions) (secret.Token, error) {
 // readToken reads a token from a no-echo prompt, or from stdin when it is not
 // a terminal. One trailing newline (from echo or a file) is dropped; anything
 // else is the caller's to validate.
-func readToken(s *IOStreams, f *Factory) (secret.Token, error) {
+func readToken(s *IOStreams, p Prompter) (secret.Token, error) {
 	var raw []byte
-	if s.IsTerminal() {
-		fmt.Fprint(s.ErrOut, "Paste your Hugging Face token (input is hidden): ")
-		b, err := f.ReadPassword(s.InFd)
-		fmt.Fprintln(s.ErrOut)
+	if p.IsTerminal() {
+		b, err := p.Secret("Paste your Hugging Face token (input is hidden): ")
 		if err != nil {
 			return "", fmt.Errorf("read token from terminal: %w", err)
 		}

@@ -45,16 +45,16 @@ func loginWebRun(ctx context.Context, opts *LoginOptions) error {
 	if after == nil {
 		after = time.After
 	}
-	endpoint, err := opts.Factory.Endpoint()
+	endpoint, err := opts.Endpoint()
 	if err != nil {
 		return err
 	}
-	cfg, err := opts.Factory.Config()
+	cfg, err := opts.Config()
 	if err != nil {
 		return err
 	}
 	out, errOut := opts.IO.Out, opts.IO.ErrOut
-	terminal := opts.IO.IsTerminal()
+	terminal := opts.Prompter.IsTerminal()
 	return withDaemon(ctx, opts.Daemon, func(api Daemon) error {
 		if terminal {
 			// The tokens need somewhere to go: open the vault first.
@@ -62,7 +62,7 @@ func loginWebRun(ctx context.Context, opts *LoginOptions) error {
 				return err
 			}
 		}
-		dc, err := api.StartWebLogin(ctx, &pb.StartWebLoginRequest{Endpoint: endpoint, ClientId: config.OAuthClientID(opts.Factory.Env, cfg)})
+		dc, err := api.StartWebLogin(ctx, &pb.StartWebLoginRequest{Endpoint: endpoint, ClientId: config.OAuthClientID(opts.Env, cfg)})
 		if err != nil {
 			return err
 		}
@@ -74,7 +74,7 @@ func loginWebRun(ctx context.Context, opts *LoginOptions) error {
 			fmt.Fprintf(errOut, "Then open %s in a browser and approve it.\n", dc.GetVerificationUriComplete())
 		}
 		if terminal && !opts.JSON {
-			openBrowser(opts.Factory.Env, dc.GetVerificationUriComplete())
+			openBrowser(opts.Env, dc.GetVerificationUriComplete())
 		}
 		interval := time.Duration(max(dc.GetInterval(), 1)) * time.Second
 		spin := []string{"|", "/", "-", "\\"}

@@ -111,7 +111,7 @@ func TestLoginWebPollsAtTheHubsIntervalUntilTheDaemonHasStoredTheLogin(t *testin
 				ch <- time.Time{}
 				return ch
 			}
-			err := loginWebRun(context.Background(), &LoginOptions{IO: f.IO, Daemon: connectTo(d), Factory: f, Web: true, After: after})
+			err := loginWebRun(context.Background(), &LoginOptions{IO: f.IO, Daemon: connectTo(d), Prompter: f.Prompter(), Endpoint: f.Endpoint, Config: f.Config, Env: f.Env, Web: true, After: after})
 			if tc.fail != nil && !errors.Is(err, tc.fail) {
 				t.Fatalf("err = %v, want %v", err, tc.fail)
 			}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/config"
+
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -13,16 +15,17 @@ import (
 type MigrateOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory is the terminal the passphrase is asked on, and the
-	// environment (HFBROKER_PASSPHRASE_FILE, where the vault is).
-	Factory        *Factory
+	// Prompter asks for the passphrase when no file gives it.
+	Prompter Prompter
+	// Env is the environment: HFBROKER_PASSPHRASE_FILE, where the vault is.
+	Env            config.Env
 	To             string
 	PassphraseFile string
 	AllowShort     bool
 }
 
 func newCmdMigrate(f *Factory, runF func(*MigrateOptions) error) *cobra.Command {
-	opts := &MigrateOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &MigrateOptions{IO: f.IO, Daemon: f.Daemon, Prompter: f.Prompter(), Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "migrate --to file|keychain [--passphrase-file FILE] [--allow-short]",
 		Short: "Move every token to another backend",
@@ -48,16 +51,12 @@ terminal its passphrase is asked twice.`,
 }
 
 func migrateRun(ctx context.Context, opts *MigrateOptions) error {
-	f := opts.Factory
 	var pass []byte
 	if opts.To == "file" {
-		file := opts.PassphraseFile
-		if file == "" {
-			file = f.Env("HFBROKER_PASSPHRASE_FILE")
-		}
-		read := func() ([]byte, error) { return readPassphraseFrom(f, file, "Vault passphrase: ") }
-		if !vaultFileExists(f) {
-			read = func() ([]byte, error) { return readNewPassphrase(f, file, opts.AllowShort) }
+		file := passphraseFile(opts.PassphraseFile, opts.Env)
+		read := func() ([]byte, error) { return readPassphraseFrom(opts.Prompter, file, "Vault passphrase: ") }
+		if !vaultFileExists(opts.Env) {
+			read = func() ([]byte, error) { return readNewPassphrase(opts.Prompter, file, opts.AllowShort) }
 		}
 		p, err := read()
 		if err != nil {

@@ -18,8 +18,8 @@ import (
 
 // vaultFileExists reports whether the file vault exists where the daemon
 // keeps it. Anything at the path counts: only a clear absence means "new".
-func vaultFileExists(f *Factory) bool {
-	paths, err := config.ResolvePaths(f.Env)
+func vaultFileExists(env config.Env) bool {
+	paths, err := config.ResolvePaths(env)
 	if err != nil {
 		return true
 	}
@@ -32,13 +32,13 @@ func vaultFileExists(f *Factory) bool {
 // it cannot make a short passphrase long.
 const minPassphraseLen = 8
 
-// readPassphrase reads a passphrase from a file (flag, else
-// HFBROKER_PASSPHRASE_FILE) or a no-echo prompt.
-func readPassphrase(f *Factory, file, prompt string) ([]byte, error) {
-	if file == "" {
-		file = f.Env("HFBROKER_PASSPHRASE_FILE")
+// passphraseFile is the passphrase file to read: the flag's, else
+// HFBROKER_PASSPHRASE_FILE's; "" is the prompt.
+func passphraseFile(flag string, env config.Env) string {
+	if flag != "" {
+		return flag
 	}
-	return readPassphraseFrom(f, file, prompt)
+	return env("HFBROKER_PASSPHRASE_FILE")
 }
 
 // readPassphraseFrom reads a passphrase from file, or from a no-echo prompt
@@ -50,7 +50,7 @@ func readPassphrase(f *Factory, file, prompt string) ([]byte, error) {
 // else chooses your next vault's passphrase. The checks run on the open file
 // (fstat), so the file cannot be swapped between check and read. No error
 // here quotes the file's content: it may be anything, and it may be secret.
-func readPassphraseFrom(f *Factory, file, prompt string) ([]byte, error) {
+func readPassphraseFrom(p Prompter, file, prompt string) ([]byte, error) {
 	if file != "" {
 		fh, err := os.Open(file)
 		if err != nil {
@@ -82,12 +82,10 @@ func readPassphraseFrom(f *Factory, file, prompt string) ([]byte, error) {
 		}
 		return b, nil
 	}
-	if !f.IO.IsTerminal() {
+	if !p.IsTerminal() {
 		return nil, errorWithHint(ExitUsage, "pass --passphrase-file FILE or set HFBROKER_PASSPHRASE_FILE", "no terminal to ask for the passphrase")
 	}
-	fmt.Fprint(f.IO.ErrOut, prompt)
-	b, err := f.ReadPassword(f.IO.InFd)
-	fmt.Fprintln(f.IO.ErrOut)
+	b, err := p.Secret(prompt)
 	if err != nil {
 		return nil, fmt.Errorf("read passphrase: %w", err)
 	}
@@ -101,16 +99,16 @@ func readPassphraseFrom(f *Factory, file, prompt string) ([]byte, error) {
 // file as it is, or from the terminal twice, the two entries compared (a typo
 // typed once would lock the vault for good). Shorter than minPassphraseLen is
 // refused unless allowShort.
-func readNewPassphrase(f *Factory, file string, allowShort bool) ([]byte, error) {
+func readNewPassphrase(pr Prompter, file string, allowShort bool) ([]byte, error) {
 	var a []byte
 	if file != "" {
-		p, err := readPassphraseFrom(f, file, "")
+		p, err := readPassphraseFrom(pr, file, "")
 		if err != nil {
 			return nil, err
 		}
 		a = p
 	} else {
-		p, err := readPassphraseFrom(f, "", "New passphrase: ")
+		p, err := readPassphraseFrom(pr, "", "New passphrase: ")
 		if err != nil {
 			return nil, err
 		}
@@ -119,7 +117,7 @@ func readNewPassphrase(f *Factory, file string, allowShort bool) ([]byte, error)
 			clear(a)
 			return nil, err
 		}
-		b, err := readPassphraseFrom(f, "", "Repeat the new passphrase: ")
+		b, err := readPassphraseFrom(pr, "", "Repeat the new passphrase: ")
 		if err != nil {
 			clear(a)
 			return nil, err

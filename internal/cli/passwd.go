@@ -6,6 +6,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hfbroker/hfbroker/internal/config"
+
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -13,9 +15,10 @@ import (
 type PasswdOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory is the terminal the passphrases are asked on, and the
-	// environment (HFBROKER_PASSPHRASE_FILE).
-	Factory *Factory
+	// Prompter asks for the passphrases no file gives.
+	Prompter Prompter
+	// Env is the environment: HFBROKER_PASSPHRASE_FILE.
+	Env config.Env
 	// OldFile and NewFile are --passphrase-file and --new-passphrase-file.
 	OldFile    string
 	NewFile    string
@@ -23,7 +26,7 @@ type PasswdOptions struct {
 }
 
 func newCmdPasswd(f *Factory, runF func(*PasswdOptions) error) *cobra.Command {
-	opts := &PasswdOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &PasswdOptions{IO: f.IO, Daemon: f.Daemon, Prompter: f.Prompter(), Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "passwd [--passphrase-file OLD] [--new-passphrase-file NEW] [--allow-short]",
 		Short: "Change the file vault's passphrase",
@@ -44,15 +47,14 @@ func newCmdPasswd(f *Factory, runF func(*PasswdOptions) error) *cobra.Command {
 }
 
 func passwdRun(ctx context.Context, opts *PasswdOptions) error {
-	f := opts.Factory
-	oldPass, err := readPassphrase(f, opts.OldFile, "Current passphrase: ")
+	oldPass, err := readPassphraseFrom(opts.Prompter, passphraseFile(opts.OldFile, opts.Env), "Current passphrase: ")
 	if err != nil {
 		return err
 	}
 	defer clear(oldPass)
 	// Never HFBROKER_PASSPHRASE_FILE for the new one: that holds the
 	// current one.
-	newPass, err := readNewPassphrase(f, opts.NewFile, opts.AllowShort)
+	newPass, err := readNewPassphrase(opts.Prompter, opts.NewFile, opts.AllowShort)
 	if err != nil {
 		return err
 	}

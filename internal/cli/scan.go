@@ -18,11 +18,12 @@ import (
 // ScanOptions are scan's inputs.
 type ScanOptions struct {
 	IO *IOStreams
-	// Factory gives the environment (HOME, where the daemon is).
-	Factory *Factory
-	Paths   []string
-	Redact  bool
-	JSON    bool
+	// RunningDaemon connects to a daemon that is already running, never
+	// starting one: scan runs as a pre-commit hook.
+	RunningDaemon DaemonFunc
+	Paths         []string
+	Redact        bool
+	JSON          bool
 	// Profiles returns the stored profiles' names by token fingerprint; nil
 	// asks a running daemon. An error means "unknown", not failure.
 	Profiles func(ctx context.Context) (map[string]string, error)
@@ -43,7 +44,7 @@ type leaseTokenInfo struct {
 const maxStdin = 50 << 20
 
 func newCmdScan(f *Factory, runF func(*ScanOptions) error) *cobra.Command {
-	opts := &ScanOptions{IO: f.IO, Factory: f}
+	opts := &ScanOptions{IO: f.IO, RunningDaemon: f.RunningDaemon}
 	cmd := &cobra.Command{
 		Use:   "scan [PATH…] [--redact] [--json]",
 		Short: "Find Hugging Face tokens in files and notebooks",
@@ -119,7 +120,6 @@ type scanJSON struct {
 }
 
 func scanRun(ctx context.Context, opts *ScanOptions) error {
-	f := opts.Factory
 	roots := opts.Paths
 	if len(roots) == 0 {
 		roots = []string{"."}
@@ -154,7 +154,7 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 	if len(findings) > 0 {
 		lookup := opts.Profiles
 		if lookup == nil {
-			lookup = func(ctx context.Context) (map[string]string, error) { return storedProfiles(ctx, f) }
+			lookup = func(ctx context.Context) (map[string]string, error) { return storedProfiles(ctx, opts.RunningDaemon) }
 		}
 		if m, err := lookup(ctx); err == nil {
 			profiles, known = m, true
@@ -164,7 +164,9 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 	if len(findings) > 0 {
 		lookup := opts.LeaseTokens
 		if lookup == nil {
-			lookup = func(ctx context.Context) (map[string]leaseTokenInfo, error) { return knownLeaseTokens(ctx, f) }
+			lookup = func(ctx context.Context) (map[string]leaseTokenInfo, error) {
+				return knownLeaseTokens(ctx, opts.RunningDaemon)
+			}
 		}
 		leaseTokens, _ = lookup(ctx)
 	}
@@ -253,10 +255,10 @@ func scanRun(ctx context.Context, opts *ScanOptions) error {
 // knownLeaseTokens asks a running daemon which lease tokens it issued, by
 // fingerprint, live and recently ended. Like storedProfiles, it never
 // starts a daemon.
-func knownLeaseTokens(ctx context.Context, f *Factory) (map[string]leaseTokenInfo, error) {
+func knownLeaseTokens(ctx context.Context, connect DaemonFunc) (map[string]leaseTokenInfo, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := f.RunningDaemon(ctx)
+	c, err := connect(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -336,10 +338,10 @@ func printScan(ios *IOStreams, w io.Writer, findings []scan.Finding, out scanJSO
 // storedProfiles asks a running daemon for its profiles by fingerprint. It
 // never starts one: scan runs as a pre-commit hook, which should not leave a
 // daemon behind or wait for one.
-func storedProfiles(ctx context.Context, f *Factory) (map[string]string, error) {
+func storedProfiles(ctx context.Context, connect DaemonFunc) (map[string]string, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	c, err := f.RunningDaemon(ctx)
+	c, err := connect(ctx)
 	if err != nil {
 		return nil, err
 	}

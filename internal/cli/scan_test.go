@@ -53,7 +53,7 @@ func newScanWorld(t *testing.T, profiles map[string]string, profilesErr error) *
 		}
 	}
 	f := &Factory{IO: &IOStreams{In: strings.NewReader(""), Out: &w.out, ErrOut: &w.errOut, InFd: -1}, Env: func(string) string { return "" }}
-	w.opts = &ScanOptions{IO: f.IO, Factory: f, Paths: []string{w.dir}, Profiles: func(context.Context) (map[string]string, error) { return profiles, profilesErr },
+	w.opts = &ScanOptions{IO: f.IO, Paths: []string{w.dir}, Profiles: func(context.Context) (map[string]string, error) { return profiles, profilesErr },
 		LeaseTokens: func(context.Context) (map[string]leaseTokenInfo, error) { return nil, errors.New("not running") }}
 	return w
 }
@@ -240,7 +240,7 @@ func TestScanReportsEndedLeaseTokensAndExitsZero(t *testing.T) {
 func TestScanRedactStdinIsAFilter(t *testing.T) {
 	w := newScanWorld(t, map[string]string{}, nil)
 	nb := strings.NewReplacer("SRCTOKEN", tokWrite, "OUTTOKEN", tokRead).Replace(scanNotebook)
-	w.opts.Factory.IO.In = strings.NewReader(nb)
+	w.opts.IO.In = strings.NewReader(nb)
 	w.opts.Paths, w.opts.Redact = []string{"-"}, true
 	if code := w.run(t); code != ExitError {
 		t.Errorf("exit = %d, want 1 (tokens were found)", code)

@@ -12,13 +12,16 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/config"
 )
 
 // SetupGitOptions are setup-git's inputs.
 type SetupGitOptions struct {
 	IO *IOStreams
-	// Factory gives the environment (the endpoint).
-	Factory   *Factory
+	// Endpoint resolves the Hub endpoint the settings are for; Env is the
+	// environment (whether 'hfbroker ssh' set git up for this session).
+	Endpoint  func() (string, error)
+	Env       config.Env
 	Uninstall bool
 	Local     bool
 	Global    bool
@@ -27,7 +30,7 @@ type SetupGitOptions struct {
 }
 
 func newCmdSetupGit(f *Factory, runF func(*SetupGitOptions) error) *cobra.Command {
-	opts := &SetupGitOptions{IO: f.IO, Factory: f}
+	opts := &SetupGitOptions{IO: f.IO, Endpoint: f.Endpoint, Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "setup-git [--uninstall] [--global|--local]",
 		Short: "Make hfbroker git's credential helper for the Hub",
@@ -58,7 +61,7 @@ Running it again changes nothing; --uninstall removes exactly these settings.`,
 }
 
 func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
-	endpoint, err := opts.Factory.Endpoint()
+	endpoint, err := opts.Endpoint()
 	if err != nil {
 		return err
 	}
@@ -105,7 +108,7 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 		}
 	}
 	fmt.Fprintf(opts.IO.Out, "git now asks hfbroker for %s credentials (%s config)\n", endpoint, strings.TrimPrefix(scope, "--"))
-	if host := opts.Factory.Env(client.ForwardEnv); host != "" && opts.Factory.Env("GIT_CONFIG_COUNT") != "" {
+	if host := opts.Env(client.ForwardEnv); host != "" && opts.Env("GIT_CONFIG_COUNT") != "" {
 		// hfbroker ssh (without --allow-env) set git up for its session.
 		fmt.Fprintf(opts.IO.Out, "In this session git reaches the Hub through the proxy forwarded from %s, with lease tokens only (set by 'hfbroker ssh' for the session)\n", oneLine(host))
 	}

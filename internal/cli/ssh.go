@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/hfbroker/hfbroker/internal/client"
+	"github.com/hfbroker/hfbroker/internal/config"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -22,8 +23,10 @@ import (
 type SSHOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory gives the environment (HFBROKER_SSH, where the socket is).
-	Factory    *Factory
+	// Env is the environment (HFBROKER_SSH, where the socket is);
+	// Endpoint resolves the Hub endpoint the remote's git goes to.
+	Env        config.Env
+	Endpoint   func() (string, error)
 	AllowWrite bool
 	AllowEnv   bool
 	Repos      []string
@@ -35,7 +38,7 @@ type SSHOptions struct {
 }
 
 func newCmdSSH(f *Factory, runF func(*SSHOptions) error) *cobra.Command {
-	opts := &SSHOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &SSHOptions{IO: f.IO, Daemon: f.Daemon, Env: f.Env, Endpoint: f.Endpoint}
 	cmd := &cobra.Command{
 		Use:   "ssh [--allow-write] [--allow-env] [--repo PATTERN]... HOST [SSH ARGS...] [-- REMOTE COMMAND...]",
 		Short: "Log in to a machine over ssh and let it use hfbroker's leases, never holding a token",
@@ -83,11 +86,10 @@ Every lease of the forward ends when the ssh session ends.`,
 }
 
 func sshRun(ctx context.Context, opts *SSHOptions) error {
-	f := opts.Factory
 	if strings.HasPrefix(opts.Host, "-") {
 		return errorWithHint(ExitUsage, "put hfbroker's flags first, then HOST, then ssh's options", "HOST must come before ssh's options (got %q)", opts.Host)
 	}
-	sshPath := f.Env("HFBROKER_SSH")
+	sshPath := opts.Env("HFBROKER_SSH")
 	if sshPath == "" {
 		p, err := exec.LookPath("ssh")
 		if err != nil {
@@ -123,7 +125,7 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 	// the daemon ends the forward's leases the moment it exits.
 	var reg *pb.RegisterForwardResponse
 	if err := withDaemon(ctx, opts.Daemon, func(c Daemon) error {
-		if client.Restricted(c.SocketPath(), f.Env) {
+		if client.Restricted(c.SocketPath(), opts.Env) {
 			return errorWithHint(ExitError, "run 'hfbroker ssh' on the machine that holds the tokens",
 				"%s is a restricted socket: it cannot be forwarded again", c.SocketPath())
 		}
@@ -146,7 +148,7 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 	envs := []string{"HFBROKER_SOCKET=" + shellQuote(remoteSock), client.ForwardEnv + "=" + shellQuote(opts.Host)}
 	if !opts.AllowEnv {
 		// Without the real token git must go through the proxy too.
-		endpoint, err := f.Endpoint()
+		endpoint, err := opts.Endpoint()
 		if err != nil {
 			return err
 		}

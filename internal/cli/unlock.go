@@ -5,21 +5,24 @@ import (
 	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/config"
 )
 
 // UnlockOptions are unlock's inputs.
 type UnlockOptions struct {
 	IO     *IOStreams
 	Daemon DaemonFunc
-	// Factory is the terminal the passphrase is asked on, and the
-	// environment (HFBROKER_PASSPHRASE_FILE).
-	Factory        *Factory
+	// Prompter asks for the passphrase when no file gives it.
+	Prompter Prompter
+	// Env is the environment: HFBROKER_PASSPHRASE_FILE.
+	Env            config.Env
 	PassphraseFile string
 	AllowShort     bool
 }
 
 func newCmdUnlock(f *Factory, runF func(*UnlockOptions) error) *cobra.Command {
-	opts := &UnlockOptions{IO: f.IO, Daemon: f.Daemon, Factory: f}
+	opts := &UnlockOptions{IO: f.IO, Daemon: f.Daemon, Prompter: f.Prompter(), Env: f.Env}
 	cmd := &cobra.Command{
 		Use:   "unlock [--passphrase-file FILE] [--allow-short]",
 		Short: "Open the encrypted file vault, or create it",
@@ -47,13 +50,9 @@ new passphrase twice, and refuses one shorter than 8 characters unless
 }
 
 func unlockRun(ctx context.Context, opts *UnlockOptions) error {
-	f := opts.Factory
-	file := opts.PassphraseFile
-	if file == "" {
-		file = f.Env("HFBROKER_PASSPHRASE_FILE")
-	}
+	file := passphraseFile(opts.PassphraseFile, opts.Env)
 	return withDaemon(ctx, opts.Daemon, func(c Daemon) error {
-		resp, err := openVault(ctx, f, c, file, opts.AllowShort)
+		resp, err := openVault(ctx, opts.Prompter, opts.IO.ErrOut, c, file, opts.AllowShort)
 		if err != nil {
 			return err
 		}

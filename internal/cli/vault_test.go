@@ -54,7 +54,9 @@ func (d *fakeVaultDaemon) Unlock(_ context.Context, req *pb.UnlockRequest) (*pb.
 		d.exists, d.locked, d.pass = true, false, string(req.GetPassphrase())
 		return &pb.UnlockResponse{Created: true, VaultPath: testVaultPath}, nil
 	case string(req.GetPassphrase()) != d.pass:
-		return nil, &lane.Error{Code: rpccode.Code_INVALID_ARGUMENT, Message: "wrong passphrase"}
+		// As the daemon answers (broker.KindAccessDenied).
+		return nil, &lane.Error{Code: rpccode.Code_PERMISSION_DENIED, Message: "wrong passphrase",
+			Detail: &pb.ErrorDetail{Kind: pb.ErrorDetail_KIND_ACCESS_DENIED, Hint: "try again; each wrong passphrase makes the next answer slower"}}
 	}
 	d.locked = false
 	return &pb.UnlockResponse{VaultPath: testVaultPath}, nil
@@ -128,7 +130,7 @@ func TestFirstUnlockDoesNotCreateTheVaultFromOneUnconfirmedEntry(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newVaultWorld(t, true, "", tc.answers...)
 			d := newFakeVaultDaemon(tc.exists)
-			err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f, AllowShort: tc.allowShort})
+			err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Prompter: w.f.Prompter(), Env: w.f.Env, AllowShort: tc.allowShort})
 			if tc.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
 					t.Fatalf("unlock = %v, want an error containing %q", err, tc.wantErr)
@@ -168,10 +170,10 @@ func TestUnlockFromAPassphraseFileCreatesOnlyALongEnoughVault(t *testing.T) {
 
 	w := newVaultWorld(t, false, "")
 	d := newFakeVaultDaemon(false)
-	if err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f, PassphraseFile: short}); err == nil || len(d.unlocks) != 0 {
+	if err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Prompter: w.f.Prompter(), Env: w.f.Env, PassphraseFile: short}); err == nil || len(d.unlocks) != 0 {
 		t.Fatalf("unlock with a short passphrase file = %v, %d requests; want refused before the daemon", err, len(d.unlocks))
 	}
-	if err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f, PassphraseFile: long}); err != nil || !d.unlocks[0].GetCreate() {
+	if err := unlockRun(context.Background(), &UnlockOptions{IO: w.f.IO, Daemon: connectTo(d), Prompter: w.f.Prompter(), Env: w.f.Env, PassphraseFile: long}); err != nil || !d.unlocks[0].GetCreate() {
 		t.Fatalf("unlock with a good passphrase file = %v", err)
 	}
 }
@@ -210,7 +212,7 @@ func TestPassphraseFileWritableByOthersOrOwnedByAnotherUserIsRefused(t *testing.
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newVaultWorld(t, false, "")
-			_, err := readPassphraseFrom(w.f, tc.path, "")
+			_, err := readPassphraseFrom(w.f.Prompter(), tc.path, "")
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("readPassphraseFrom(%s) = %v, want an error containing %q", tc.name, err, tc.want)
 			}
@@ -220,7 +222,7 @@ func TestPassphraseFileWritableByOthersOrOwnedByAnotherUserIsRefused(t *testing.
 		})
 	}
 	w := newVaultWorld(t, false, "")
-	if got, err := readPassphraseFrom(w.f, write("ok", 0o600), ""); err != nil || string(got) != content {
+	if got, err := readPassphraseFrom(w.f.Prompter(), write("ok", 0o600), ""); err != nil || string(got) != content {
 		t.Fatalf("a private file of ours = %q, %v", got, err)
 	}
 }
@@ -244,7 +246,7 @@ func TestLoginOnATerminalOpensTheVaultInlineThenStoresTheToken(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newVaultWorld(t, true, "", tc.answers...)
 			d := newFakeVaultDaemon(tc.exists)
-			err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f})
+			err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Prompter: w.f.Prompter(), Endpoint: w.f.Endpoint, Config: w.f.Config, Env: w.f.Env})
 			if err != nil {
 				t.Fatalf("login: %v\n%s", err, w.output())
 			}
@@ -273,7 +275,7 @@ func TestLoginPipedIntoALockedVaultKeepsTheLockedError(t *testing.T) {
 	for _, exists := range []bool{false, true} {
 		w := newVaultWorld(t, false, tok+"\n")
 		d := newFakeVaultDaemon(exists)
-		err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Factory: w.f})
+		err := loginRun(context.Background(), &LoginOptions{IO: w.f.IO, Daemon: connectTo(d), Prompter: w.f.Prompter(), Endpoint: w.f.Endpoint, Config: w.f.Config, Env: w.f.Env})
 		var buf bytes.Buffer
 		code := reportError(&buf, NewRootCmd(w.f), err)
 		if code != ExitDenied || !strings.Contains(buf.String(), "hfbroker: error: locked: run 'hfbroker unlock'") {

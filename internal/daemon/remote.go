@@ -160,6 +160,27 @@ func (fw *forwards) register(caller broker.Caller, req *pb.RegisterForwardReques
 	return p, port, nil
 }
 
+// watch calls exited once pid has exited, unless stop comes first
+// (osproc.Exit: a pidfd on Linux, polling elsewhere).
+func (fw *forwards) watch(pid int, exited func()) (stop func(), err error) {
+	e, err := osproc.WatchExit(pid)
+	if err != nil {
+		return nil, err
+	}
+	done := make(chan struct{})
+	var once sync.Once
+	stop = func() { once.Do(func() { close(done) }) }
+	fw.wg.Add(1)
+	go func() {
+		defer fw.wg.Done()
+		if e.Wait(done) {
+			exited()
+		}
+		stop()
+	}()
+	return stop, nil
+}
+
 // closed ends a forward whose ssh process exited, with all its leases.
 func (fw *forwards) closed(p *forwardPolicy) {
 	fw.mu.Lock()

@@ -115,7 +115,7 @@ func openBackend(ctx context.Context, kind string, paths config.Paths, env confi
 		}
 		if err != nil {
 			if errors.Is(err, keystore.ErrBadPassphrase) {
-				return nil, &broker.Error{Kind: broker.KindInvalid, Msg: "wrong passphrase for the existing vault"}
+				return nil, &broker.Error{Kind: broker.KindAccessDenied, Msg: "wrong passphrase for the existing vault"}
 			}
 			return nil, err
 		}

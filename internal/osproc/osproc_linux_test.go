@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"syscall"
 	"testing"
 
 	"github.com/hfbroker/hfbroker/internal/broker"
@@ -105,5 +106,22 @@ func TestWatcherReportsAnExitAndStopsOnInterrupt(t *testing.T) {
 		if got := w.Wait(); got != nil {
 			t.Fatalf("Wait after Interrupt = %v, want nil", got)
 		}
+	}
+}
+
+// A pidfd names one process: a pid that was reaped has none to open.
+func TestOpenPidfdRefusesAReapedProcess(t *testing.T) {
+	cmd := startSleeper(t)
+	pid := cmd.Process.Pid
+	fd, err := osproc.OpenPidfd(pid)
+	if err != nil {
+		t.Fatalf("OpenPidfd(%d) of a live child: %v", pid, err)
+	}
+	syscall.Close(fd)
+	cmd.Process.Kill()
+	cmd.Wait()
+	if fd, err := osproc.OpenPidfd(pid); err == nil {
+		syscall.Close(fd)
+		t.Fatalf("OpenPidfd(%d) of a reaped process succeeded", pid)
 	}
 }

@@ -26,7 +26,7 @@ type Watcher struct {
 // NewWatcher returns a Watcher, or an error on kernels without pidfd_open
 // (before 5.3): their leased processes are polled instead.
 func NewWatcher() (*Watcher, error) {
-	fd, err := unix.PidfdOpen(unix.Getpid(), 0)
+	fd, err := OpenPidfd(unix.Getpid())
 	if err != nil {
 		return nil, fmt.Errorf("pidfd_open: %w", err)
 	}
@@ -57,7 +57,7 @@ func (w *Watcher) Add(pid int) bool {
 	if _, ok := w.fds[pid]; ok {
 		return true
 	}
-	fd, err := unix.PidfdOpen(pid, 0)
+	fd, err := OpenPidfd(pid)
 	if err != nil {
 		return false
 	}
