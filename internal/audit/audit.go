@@ -51,6 +51,9 @@ type Event struct {
 	// Forward names the restricted socket's forward a lease came through
 	// (issue 15): host, ssh pid and start time.
 	Forward string `json:"forward,omitempty"`
+	// Label is the lease's label: a Jupyter kernel's name, "git" for a
+	// remote's git lease through the proxy.
+	Label string `json:"label,omitempty"`
 
 	// Proxy requests.
 	Method string `json:"method,omitempty"`
@@ -72,29 +75,68 @@ type Sink interface {
 const MaxLineBytes = 64 << 10
 
 var (
-	// ErrTokenShaped is returned for an event whose serialized form contains
-	// something shaped like a Hugging Face token. The event is not written.
+	// ErrTokenShaped is returned for an event whose serialized form still
+	// holds something shaped like a Hugging Face token after every
+	// token-shaped run in its fields was cut out. The event is not written.
 	ErrTokenShaped = errors.New("audit: refused an event that appears to contain a token")
 	// ErrTooLarge is returned for an event longer than MaxLineBytes.
 	ErrTooLarge = fmt.Errorf("audit: refused an event longer than %d bytes", MaxLineBytes)
 )
 
-// encode serializes ev as one JSONL line (newline included) after the
-// checks every Sink applies. now fills a zero Time.
-func encode(ev Event, now func() time.Time) ([]byte, error) {
+// Redacted replaces each token-shaped run in an event's text.
+const Redacted = "hf_[redacted]"
+
+// encode serializes *ev as one JSONL line (newline included) after the
+// checks every Sink applies. now fills a zero Time. An event with
+// token-shaped text is written with that text cut out (redacted reports
+// it), not dropped: a lease's label or repo name is chosen by whoever asks
+// for the lease (a remote through a forward, too), and dropping the line
+// would let them keep their lease out of the log.
+func encode(ev *Event, now func() time.Time) (line []byte, redacted bool, err error) {
 	if ev.Time.IsZero() {
 		ev.Time = now()
 	}
-	line, err := appendEvent(make([]byte, 0, 384), &ev)
+	line, err = appendEvent(make([]byte, 0, 384), ev)
 	if err != nil {
 		// Only an unrepresentable time can get here; no field text is shown.
-		return nil, fmt.Errorf("audit: encode %s event: %w", ev.Event, err)
+		return nil, false, fmt.Errorf("audit: encode %s event: %w", ev.Event, err)
 	}
 	if hasTokenShape(line) {
-		return nil, ErrTokenShaped
+		redactEvent(ev)
+		redacted = true
+		if line, err = appendEvent(line[:0], ev); err != nil || hasTokenShape(line) {
+			return nil, true, ErrTokenShaped
+		}
 	}
 	if len(line)+1 > MaxLineBytes {
-		return nil, ErrTooLarge
+		return nil, redacted, ErrTooLarge
 	}
-	return append(line, '\n'), nil
+	return append(line, '\n'), redacted, nil
+}
+
+// redactEvent replaces every token-shaped run in ev's text with Redacted.
+func redactEvent(ev *Event) {
+	for _, f := range []*string{&ev.Event, &ev.Profile, &ev.Fingerprint, &ev.Repo, &ev.Access, &ev.Purpose,
+		&ev.LeaseID, &ev.Reason, &ev.Cause, &ev.Exe, &ev.Cwd, &ev.Forward, &ev.Label, &ev.Method, &ev.Path} {
+		*f = redactTokenShapes(*f)
+	}
+}
+
+// redactTokenShapes replaces each run that hasTokenShape finds in s.
+func redactTokenShapes(s string) string {
+	var b []byte
+	last := 0
+	for i := 0; i+3 <= len(s); i++ {
+		n := tokenShapeAt(s[i:])
+		if n == 0 {
+			continue
+		}
+		b = append(append(b, s[last:i]...), Redacted...)
+		last = i + n
+		i = last - 1
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[last:]...))
 }

@@ -32,6 +32,7 @@ func appendEvent(b []byte, ev *Event) ([]byte, error) {
 	b = appendField(b, `,"exe":`, ev.Exe, false)
 	b = appendField(b, `,"cwd":`, ev.Cwd, false)
 	b = appendField(b, `,"forward":`, ev.Forward, false)
+	b = appendField(b, `,"label":`, ev.Label, false)
 	b = appendField(b, `,"method":`, ev.Method, false)
 	b = appendField(b, `,"path":`, ev.Path, false)
 	b = appendInt(b, `,"status":`, int64(ev.Status))
@@ -74,25 +75,36 @@ func appendInt(b []byte, key string, n int64) []byte {
 // matches (TestHasTokenShapeMatchesTheExpression), without a regexp.
 func hasTokenShape(b []byte) bool {
 	for i := 0; i+3 <= len(b); i++ {
-		if b[i] != 'h' || b[i+1] != 'f' || b[i+2] != '_' {
-			continue
-		}
-		rest := b[i+3:]
-		if alnumRun(rest) >= 30 {
+		if tokenShapeAt(b[i:]) > 0 {
 			return true
-		}
-		for _, p := range []string{"oauth_", "jwt_"} {
-			if len(rest) >= len(p) && string(rest[:len(p)]) == p && alnumRun(rest[len(p):]) >= 30 {
-				return true
-			}
 		}
 	}
 	return false
 }
 
+// tokenShapeAt is the length of the token-shaped run s starts with, or 0.
+func tokenShapeAt[T ~string | ~[]byte](s T) int {
+	if len(s) < 3 || s[0] != 'h' || s[1] != 'f' || s[2] != '_' {
+		return 0
+	}
+	rest := s[3:]
+	if n := alnumRun(rest); n >= 30 {
+		return 3 + n
+	}
+	for _, p := range []string{"oauth_", "jwt_"} {
+		if len(rest) >= len(p) && string(rest[:len(p)]) == p {
+			if n := alnumRun(rest[len(p):]); n >= 30 {
+				return 3 + len(p) + n
+			}
+		}
+	}
+	return 0
+}
+
 // alnumRun is how many ASCII letters and digits b starts with.
-func alnumRun(b []byte) int {
-	for i, c := range b {
+func alnumRun[T ~string | ~[]byte](b T) int {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
 		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9') {
 			return i
 		}

@@ -18,7 +18,7 @@ func sampleEvents() []Event {
 	return []Event{
 		{Time: at, Event: LeaseGranted},
 		{Time: at, Event: LeaseGranted, Profile: "acme-ci", Fingerprint: "sha256:ab12", Repo: "datasets/acme/data", Access: "read",
-			Purpose: "exec", LeaseID: "l-0011223344556677", UID: 1000, PID: 4242, Exe: "/usr/bin/python3", Cwd: "/home/ada/src", Forward: "gpu-1 ssh 77 @123"},
+			Purpose: "exec", LeaseID: "l-0011223344556677", UID: 1000, PID: 4242, Exe: "/usr/bin/python3", Cwd: "/home/ada/src", Forward: "gpu-1 ssh 77 @123", Label: "git"},
 		{Time: at.In(time.FixedZone("CET", 3600)), Event: LeaseEnded, Cause: "ttl", Reason: `quote " backslash \ <html> & co`},
 		{Time: at, Event: ProxyRequest, Method: "GET", Path: "/api/models/acme/llm?x=<1>", Status: 403, Bytes: -1, Count: 7, UID: -1, PID: -3},
 		{Time: at, Event: "x", Reason: "tab\tnewline\ncr\rbell\x07 nul\x00 del\x7f bad utf8 \xff\xfe é 漢 \u2028 \u2029 emoji 😀"},
@@ -93,7 +93,7 @@ func BenchmarkEncodeLeaseLine(b *testing.B) {
 	b.Run("hand", func(b *testing.B) {
 		b.ReportAllocs()
 		for range b.N {
-			if _, err := encode(ev, time.Now); err != nil {
+			if _, _, err := encode(&ev, time.Now); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -40,7 +40,7 @@ type Options struct {
 type Log struct {
 	path    string
 	opts    Options
-	refused atomic.Int64
+	redacted atomic.Int64
 
 	mu   sync.Mutex
 	f    *os.File
@@ -128,14 +128,14 @@ func cutTornLine(f *os.File, path string) (int64, error) {
 	return keep, nil
 }
 
-// Write appends ev as one line, stamping Time when it is zero. It refuses,
-// and counts, an event that looks as if it holds a token (ErrTokenShaped).
+// Write appends ev as one line, stamping Time when it is zero. Text shaped
+// like a token is cut out of it, and counted (Redacted).
 func (l *Log) Write(ev Event) error {
-	line, err := encode(ev, l.opts.Now)
+	line, redacted, err := encode(&ev, l.opts.Now)
+	if redacted {
+		l.redacted.Add(1)
+	}
 	if err != nil {
-		if errors.Is(err, ErrTokenShaped) {
-			l.refused.Add(1)
-		}
 		return err
 	}
 	l.mu.Lock()
@@ -158,18 +158,18 @@ func (l *Log) Write(ev Event) error {
 	return nil
 }
 
-// WriteAll appends evs as Write would, each refused on its own merits, with
+// WriteAll appends evs as Write would, each redacted or refused on its own merits, with
 // one write per 16 KiB of lines rather than one per event: the reaper ends
 // leases in batches under load (issue 16), and each write is a system call.
 func (l *Log) WriteAll(evs []Event) error {
 	lines := make([][]byte, 0, len(evs))
 	var errs []error
 	for _, ev := range evs {
-		line, err := encode(ev, l.opts.Now)
+		line, redacted, err := encode(&ev, l.opts.Now)
+		if redacted {
+			l.redacted.Add(1)
+		}
 		if err != nil {
-			if errors.Is(err, ErrTokenShaped) {
-				l.refused.Add(1)
-			}
 			errs = append(errs, err)
 			continue
 		}
@@ -235,8 +235,9 @@ func (l *Log) appendLocked(lines []byte) error {
 	return nil
 }
 
-// Refused reports how many events Write refused as token-shaped.
-func (l *Log) Refused() int64 { return l.refused.Load() }
+// Redacted reports how many events held text shaped like a token, which
+// was cut out (or, when that was not enough, the event refused).
+func (l *Log) Redacted() int64 { return l.redacted.Load() }
 
 // rotate shifts audit.jsonl.N to .N+1, dropping .Keep, moves the current file
 // to .1 and starts a new one. Called with l.mu held.

@@ -13,22 +13,24 @@ import (
 type Memory struct {
 	mu      sync.Mutex
 	events  []Event
-	refused int
+	redacted int
 }
 
 var _ Sink = (*Memory)(nil)
 
-// Write records ev, stamping Time when zero, or refuses it as Log would.
+// Write records ev, stamping Time when zero, redacted or refused as Log
+// would.
 func (m *Memory) Write(ev Event) error {
 	if ev.Time.IsZero() {
 		ev.Time = time.Now()
 	}
-	if _, err := encode(ev, time.Now); err != nil {
-		if errors.Is(err, ErrTokenShaped) {
-			m.mu.Lock()
-			m.refused++
-			m.mu.Unlock()
-		}
+	_, redacted, err := encode(&ev, time.Now)
+	if redacted {
+		m.mu.Lock()
+		m.redacted++
+		m.mu.Unlock()
+	}
+	if err != nil {
 		return err
 	}
 	m.mu.Lock()
@@ -55,9 +57,9 @@ func (m *Memory) Events() []Event {
 	return slices.Clone(m.events)
 }
 
-// Refused reports how many events were refused as token-shaped.
-func (m *Memory) Refused() int {
+// Redacted reports how many events held text shaped like a token.
+func (m *Memory) Redacted() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.refused
+	return m.redacted
 }

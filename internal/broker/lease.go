@@ -279,7 +279,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	}
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String()}, withPID(req.Caller, pid, exe))
+		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String(), Label: l.Label}, withPID(req.Caller, pid, exe))
 	return Grant{Lease: granted, Token: tok}, nil
 }
 
