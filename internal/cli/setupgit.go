@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/hfbroker/hfbroker/internal/fullcli"
 )
 
 func init() { extraCommands = append(extraCommands, newCmdSetupGit) }
@@ -62,6 +64,11 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 	if exe == "" {
 		if exe, err = os.Executable(); err != nil {
 			return fmt.Errorf("find hfbroker's path: %w", err)
+		}
+		// Run as the full CLI (hfbroker-cli, which the hfbroker front end
+		// executes): git runs the front, which answers it fastest.
+		if front := fullcli.Front(exe); front != "" {
+			exe = front
 		}
 	}
 	if strings.ContainsAny(exe, "'\n") {

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/fullcli"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/socket"
@@ -271,9 +272,17 @@ func daemonPath(env config.Env) (string, error) {
 		return p, nil
 	}
 	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "hfbrokerd"+exeSuffix)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+		dirs := []string{filepath.Dir(self)}
+		// The full CLI may sit in libexec/hfbroker/: hfbrokerd is beside
+		// the front end (issue 16).
+		if front := fullcli.Front(self); front != "" {
+			dirs = append(dirs, filepath.Dir(front))
+		}
+		for _, d := range dirs {
+			p := filepath.Join(d, "hfbrokerd"+exeSuffix)
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				return p, nil
+			}
 		}
 	}
 	p, err := exec.LookPath("hfbrokerd" + exeSuffix)
