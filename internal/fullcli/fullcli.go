@@ -27,11 +27,19 @@ var ErrNotFound = errors.New(Name + " is not installed beside hfbroker, nor in .
 
 // Find returns the full CLI that goes with the front at front (the front's
 // own executable path).
+// A front reached through a symlink (Homebrew links bin/hfbroker into its
+// prefix, but not libexec) is looked for again where the link leads.
 func Find(front string) (string, error) {
-	dir := filepath.Dir(front)
-	for _, p := range []string{filepath.Join(dir, Name), filepath.Join(dir, libexec, Name)} {
-		if isFile(p) {
-			return p, nil
+	fronts := []string{front}
+	if real, err := filepath.EvalSymlinks(front); err == nil && real != front {
+		fronts = append(fronts, real)
+	}
+	for _, f := range fronts {
+		dir := filepath.Dir(f)
+		for _, p := range []string{filepath.Join(dir, Name), filepath.Join(dir, libexec, Name)} {
+			if isFile(p) {
+				return p, nil
+			}
 		}
 	}
 	return "", ErrNotFound

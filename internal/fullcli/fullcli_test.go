@@ -41,6 +41,22 @@ func TestFindBesideAndInLibexec(t *testing.T) {
 			t.Fatalf("Front = %q, want %q", got, front)
 		}
 	})
+	t.Run("through a symlink to the front, as Homebrew links bin/hfbroker", func(t *testing.T) {
+		dir := t.TempDir()
+		front := touch(t, filepath.Join(dir, "Cellar", "hfbroker", "1.0", "bin", "hfbroker"))
+		full := touch(t, filepath.Join(dir, "Cellar", "hfbroker", "1.0", "libexec", "hfbroker", Name))
+		link := filepath.Join(dir, "bin", "hfbroker")
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(front, link); err != nil {
+			t.Fatal(err)
+		}
+		got, err := Find(link)
+		if err != nil || filepath.Clean(got) != full {
+			t.Fatalf("Find = %q, %v; want %q", got, err, full)
+		}
+	})
 	t.Run("missing", func(t *testing.T) {
 		dir := t.TempDir()
 		front := touch(t, filepath.Join(dir, "hfbroker"))
