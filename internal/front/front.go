@@ -40,7 +40,6 @@ import (
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/profilename"
 	"github.com/hfbroker/hfbroker/internal/runenv"
-	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/socket"
 	"github.com/hfbroker/hfbroker/internal/xdg"
 )
@@ -527,7 +526,7 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 		rr.operation = gitOperationErase
 	}
 	if req.Password != "" {
-		rr.fingerprint = secret.Fingerprint(req.Password)
+		rr.fingerprint = fingerprint(req.Password)
 	}
 	out, err := c.call("ReportGitCredential", rr.append(nil), deadline)
 	if err != nil {
