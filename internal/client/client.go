@@ -268,10 +268,16 @@ func autostart(ctx context.Context, path string, opts Options) error {
 
 // daemonPath finds hfbrokerd: $HFBROKER_DAEMON, next to this executable, or on PATH.
 func daemonPath(env config.Env) (string, error) {
+	self, _ := os.Executable()
+	return daemonPathFrom(env, self)
+}
+
+// daemonPathFrom is daemonPath for the executable at self ("" if unknown).
+func daemonPathFrom(env config.Env, self string) (string, error) {
 	if p := env("HFBROKER_DAEMON"); p != "" {
 		return p, nil
 	}
-	if self, err := os.Executable(); err == nil {
+	if self != "" {
 		dirs := []string{filepath.Dir(self)}
 		// The full CLI may sit in libexec/hfbroker/: hfbrokerd is beside
 		// the front end (issue 16).
