@@ -628,8 +628,8 @@ func (c *choice) parse(args []string, isExec, interspersed bool) ([]string, erro
 			}
 			return append(rest, args[i+1:]...), nil
 		}
-		if !strings.HasPrefix(a, "--") || a == "--" {
-			if a == "-" || strings.HasPrefix(a, "-") {
+		if !strings.HasPrefix(a, "--") {
+			if strings.HasPrefix(a, "-") {
 				return nil, errFallback // shorthands (-h), or "-"
 			}
 			if !interspersed {
