@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"os/exec"
 	"strings"
 	"testing"
@@ -14,14 +15,7 @@ import (
 // (internal/lane), and a gRPC client's start-up alone cost every command
 // about 4 ms (docs/BENCHMARKS.md).
 func TestCLIDoesNotLinkTheTokenStore(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", "-tags", "grpcnotrace", ".").Output()
-	if err != nil {
-		t.Fatalf("go list: %v", err)
-	}
-	deps := map[string]bool{}
-	for _, d := range strings.Fields(string(out)) {
-		deps[d] = true
-	}
+	deps := depsOf(t, "../hfbroker-cli")
 	for _, bad := range []string{
 		"github.com/zalando/go-keyring",
 		"github.com/godbus/dbus/v5",
@@ -46,4 +40,64 @@ func TestCLIDoesNotLinkTheTokenStore(t *testing.T) {
 	if !deps["github.com/hfbroker/hfbroker/internal/cli"] {
 		t.Fatal("go list did not list the CLI's own packages; the check is not looking at the right thing")
 	}
+}
+
+// TestFrontLinksOnlyWhatItsHotPathsUse keeps the hfbroker front end
+// (internal/front) at Go's start-up floor (issue 16): Go initialises every
+// package a binary links, whatever the command, and round 3 of
+// docs/benchmarks-analysis.md measured cobra alone at 1.5x an empty
+// program, toml at 1.37x, the protobuf runtime at 1.6x (protowire too pulls
+// in its internal/detrand, which reads the executable at start-up). The
+// front encodes its few messages by hand and hands everything else to
+// hfbroker-cli.
+func TestFrontLinksOnlyWhatItsHotPathsUse(t *testing.T) {
+	deps := depsOf(t, ".")
+	for d := range deps {
+		if strings.HasPrefix(d, "google.golang.org/") || strings.HasPrefix(d, "github.com/hfbroker/hfbroker/proto/") {
+			t.Errorf("the hfbroker front end links %s (protobuf, gRPC or generated code)", d)
+		}
+	}
+	for _, bad := range []string{
+		"github.com/spf13/cobra",
+		"github.com/spf13/pflag",
+		"github.com/BurntSushi/toml",
+		"golang.org/x/term",
+		"net/http",
+		// Go's FIPS module's initialisation (crypto/sha256 links it): the
+		// front computes secret.Fingerprint by hand.
+		"crypto/sha256",
+		"log/slog",
+		"github.com/hfbroker/hfbroker/internal/secret",
+		"github.com/hfbroker/hfbroker/internal/cli",
+		"github.com/hfbroker/hfbroker/internal/client",
+		"github.com/hfbroker/hfbroker/internal/lane",
+		"github.com/hfbroker/hfbroker/internal/config",
+		"github.com/hfbroker/hfbroker/internal/keystore",
+		"github.com/zalando/go-keyring",
+		"github.com/godbus/dbus/v5",
+		"filippo.io/age",
+	} {
+		if deps[bad] {
+			t.Errorf("the hfbroker front end links %s", bad)
+		}
+	}
+	if !deps["github.com/hfbroker/hfbroker/internal/front"] {
+		t.Fatal("go list did not list the front's own package; the check is not looking at the right thing")
+	}
+}
+
+// depsOf lists the packages the binary built from dir links, on Linux.
+func depsOf(t *testing.T, dir string) map[string]bool {
+	t.Helper()
+	cmd := exec.Command("go", "list", "-deps", "-tags", "grpcnotrace", dir)
+	cmd.Env = append(os.Environ(), "GOOS=linux", "CGO_ENABLED=0")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list %s: %v", dir, err)
+	}
+	deps := map[string]bool{}
+	for _, d := range strings.Fields(string(out)) {
+		deps[d] = true
+	}
+	return deps
 }

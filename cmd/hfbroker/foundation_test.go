@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/hfbroker/hfbroker/internal/fullcli"
 	"github.com/hfbroker/hfbroker/internal/hubtest"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/testutil"
@@ -224,7 +225,7 @@ func TestFoundationForeignUserIsRefused(t *testing.T) {
 	if err := os.Chmod(w.sock, 0o666); err != nil {
 		t.Fatal(err)
 	}
-	bin := publicBinaries(t, "hfb-rawclient", "hfbroker")
+	bin := publicBinaries(t, "hfb-rawclient", "hfbroker", fullcli.Name)
 
 	run := func(uid int, name string, args ...string) (string, int) {
 		t.Helper()

@@ -1,14 +1,20 @@
+//go:build unix
+
 // The hfbroker command keeps Hugging Face tokens out of plaintext: it talks
 // to the hfbrokerd daemon, which holds them in the OS keychain, and hands
 // each job the right one.
+//
+// This binary is the front end (internal/front): it answers `hfbroker
+// token`, git's credential helper and `hfbroker exec` itself, near Go's
+// start-up floor, and executes the full CLI (cmd/hfbroker-cli) for the rest.
 package main
 
 import (
 	"os"
 
-	"github.com/hfbroker/hfbroker/internal/cli"
+	"github.com/hfbroker/hfbroker/internal/front"
 )
 
 func main() {
-	os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(front.Main(os.Args))
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/hfbroker/hfbroker/internal/buildinfo"
 	"github.com/hfbroker/hfbroker/internal/cli"
 	"github.com/hfbroker/hfbroker/internal/daemon"
+	"github.com/hfbroker/hfbroker/internal/front"
+	"github.com/hfbroker/hfbroker/internal/fullcli"
 	"github.com/hfbroker/hfbroker/internal/hubtest"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 )
@@ -26,13 +28,21 @@ import (
 // The script tests run the real binaries: hfbroker, the hfbrokerd it
 // autostarts, and git, as separate processes on a real unix socket, against
 // the fake Hub. Each script is a story a user would tell; see testdata/script.
+//
+// `hfbroker` is the real front end (internal/front), which executes the
+// real full CLI, hfbroker-cli, beside it for everything it does not answer
+// itself (issue 16), so every story runs through the split. The front hands
+// over with its own argv (argv[0] "hfbroker"), so the full CLI is recognised
+// here by its executable's name, as testscript's copy of this binary named
+// hfbroker-cli.
 func TestMain(m *testing.M) {
+	if exe, err := os.Executable(); err == nil && filepath.Base(exe) == fullcli.Name {
+		fullCLIMain()
+	}
 	testscript.Main(m, map[string]func(){
-		"hfbroker": func() {
-			stampVersion("HFB_TEST_CLI_VERSION")
-			os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr))
-		},
-		"git-credential-hfbroker": func() { os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr)) },
+		"hfbroker":                func() { os.Exit(front.Main(os.Args)) },
+		"git-credential-hfbroker": func() { os.Exit(front.Main(os.Args)) },
+		fullcli.Name:              fullCLIMain,
 		"hfbrokerd": func() {
 			stampVersion("HFB_TEST_DAEMON_VERSION")
 			os.Exit(daemon.Main(os.Args[1:], os.Stdout, os.Stderr))
@@ -40,6 +50,12 @@ func TestMain(m *testing.M) {
 		"hfb-rawclient": rawClientMain,
 		"hfb-squat":     squatMain,
 	})
+}
+
+// fullCLIMain is cmd/hfbroker-cli's main.
+func fullCLIMain() {
+	stampVersion("HFB_TEST_CLI_VERSION")
+	os.Exit(cli.Main(cli.Args(os.Args), os.Stdin, os.Stdout, os.Stderr))
 }
 
 // stampVersion plays a release build's -ldflags -X buildinfo.Version: the

@@ -38,8 +38,8 @@ type Options struct {
 // size. It is safe for concurrent use within one process; the daemon's
 // single-instance lock is what keeps a second process from rotating under it.
 type Log struct {
-	path    string
-	opts    Options
+	path     string
+	opts     Options
 	redacted atomic.Int64
 
 	mu   sync.Mutex

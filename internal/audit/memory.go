@@ -11,8 +11,8 @@ import (
 // It applies the same checks as Log, so a test that leaks a token into an
 // event fails there too.
 type Memory struct {
-	mu      sync.Mutex
-	events  []Event
+	mu       sync.Mutex
+	events   []Event
 	redacted int
 }
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/fullcli"
 )
 
 // SetupGitOptions are setup-git's inputs.
@@ -73,6 +74,11 @@ func setupGitRun(ctx context.Context, opts *SetupGitOptions) error {
 	if exe == "" {
 		if exe, err = os.Executable(); err != nil {
 			return fmt.Errorf("find hfbroker's path: %w", err)
+		}
+		// Run as the full CLI (hfbroker-cli, which the hfbroker front end
+		// executes): git runs the front, which answers it fastest.
+		if front := fullcli.Front(exe); front != "" {
+			exe = front
 		}
 	}
 	if strings.ContainsAny(exe, "'\n") {

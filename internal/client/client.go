@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/fullcli"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/socket"
@@ -270,13 +271,27 @@ func autostart(ctx context.Context, path string, opts Options) error {
 
 // daemonPath finds hfbrokerd: $HFBROKER_DAEMON, next to this executable, or on PATH.
 func daemonPath(env config.Env) (string, error) {
+	self, _ := os.Executable()
+	return daemonPathFrom(env, self)
+}
+
+// daemonPathFrom is daemonPath for the executable at self ("" if unknown).
+func daemonPathFrom(env config.Env, self string) (string, error) {
 	if p := env("HFBROKER_DAEMON"); p != "" {
 		return p, nil
 	}
-	if self, err := os.Executable(); err == nil {
-		p := filepath.Join(filepath.Dir(self), "hfbrokerd"+exeSuffix)
-		if st, err := os.Stat(p); err == nil && !st.IsDir() {
-			return p, nil
+	if self != "" {
+		dirs := []string{filepath.Dir(self)}
+		// The full CLI may sit in libexec/hfbroker/: hfbrokerd is beside
+		// the front end (issue 16).
+		if front := fullcli.Front(self); front != "" {
+			dirs = append(dirs, filepath.Dir(front))
+		}
+		for _, d := range dirs {
+			p := filepath.Join(d, "hfbrokerd"+exeSuffix)
+			if st, err := os.Stat(p); err == nil && !st.IsDir() {
+				return p, nil
+			}
 		}
 	}
 	p, err := exec.LookPath("hfbrokerd" + exeSuffix)

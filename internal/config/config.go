@@ -15,6 +15,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/xdg"
 )
 
 // DefaultEndpoint is the Hub that huggingface_hub talks to when HF_ENDPOINT is unset.
@@ -33,51 +34,13 @@ const (
 // Env looks up an environment variable; tests pass a map's lookup.
 type Env func(string) string
 
-// Paths are the places hfbroker keeps its files.
-type Paths struct {
-	ConfigDir string // $XDG_CONFIG_HOME/hfbroker
-	StateDir  string // $XDG_STATE_HOME/hfbroker
-	DataDir   string // $XDG_DATA_HOME/hfbroker
-}
-
-// ConfigFile is config.toml's path.
-func (p Paths) ConfigFile() string { return filepath.Join(p.ConfigDir, "config.toml") }
-
-// ProfilesFile holds profile metadata (never a token).
-func (p Paths) ProfilesFile() string { return filepath.Join(p.StateDir, "profiles.json") }
-
-// AuditFile is the JSONL audit log.
-func (p Paths) AuditFile() string { return filepath.Join(p.StateDir, "audit.jsonl") }
-
-// DaemonLog is where an autostarted daemon writes its log.
-func (p Paths) DaemonLog() string { return filepath.Join(p.StateDir, "hfbrokerd.log") }
-
-// VaultFile is the encrypted file vault of the file backend.
-func (p Paths) VaultFile() string { return filepath.Join(p.DataDir, "vault.age") }
+// Paths are the places hfbroker keeps its files (internal/xdg, a leaf the
+// hfbroker front end shares).
+type Paths = xdg.Paths
 
 // ResolvePaths applies the XDG base directory rules: an unset or relative
 // XDG_* variable falls back to its default under HOME.
-func ResolvePaths(env Env) (Paths, error) {
-	home := env("HOME")
-	if home == "" {
-		h, err := os.UserHomeDir()
-		if err != nil {
-			return Paths{}, fmt.Errorf("find home directory: %w", err)
-		}
-		home = h
-	}
-	xdg := func(name, def string) string {
-		if v := env(name); filepath.IsAbs(v) {
-			return v
-		}
-		return filepath.Join(home, def)
-	}
-	return Paths{
-		ConfigDir: filepath.Join(xdg("XDG_CONFIG_HOME", ".config"), "hfbroker"),
-		StateDir:  filepath.Join(xdg("XDG_STATE_HOME", ".local/state"), "hfbroker"),
-		DataDir:   filepath.Join(xdg("XDG_DATA_HOME", ".local/share"), "hfbroker"),
-	}, nil
-}
+func ResolvePaths(env Env) (Paths, error) { return xdg.Resolve(env) }
 
 // Error is a config error with a hint that says how to fix it.
 type Error struct {

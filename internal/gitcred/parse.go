@@ -14,7 +14,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
-	"github.com/hfbroker/hfbroker/internal/secret"
+	"github.com/hfbroker/hfbroker/internal/redact"
 )
 
 // Limits on a request. Git writes a few hundred bytes; anything near these
@@ -91,7 +91,7 @@ type Request struct {
 // mistake does not carry the password.
 func (r Request) String() string {
 	return fmt.Sprintf("gitcred.Request{protocol=%q host=%q path=%q username=%q password=%q}",
-		r.Protocol, r.Host, r.Path, r.Username, secret.Mask(r.Password))
+		r.Protocol, r.Host, r.Path, r.Username, redact.Mask(r.Password))
 }
 
 // GoString redacts like String, for %#v.

@@ -43,6 +43,16 @@ var (
 	ErrPeerGone = errors.New("the peer's socket is closed")
 )
 
+// FromFD returns the credentials of the peer of fd, a connected unix socket
+// (for callers that hold a raw descriptor: the hfbroker front end dials
+// without the net package's poller, issue 16).
+func FromFD(fd int) (Creds, error) {
+	if !supported {
+		return Creds{}, ErrUnsupported
+	}
+	return fromFD(fd)
+}
+
 // Get returns the credentials of c's peer. c must be a unix socket connection
 // that exposes its descriptor (such as *net.UnixConn); anything else yields
 // ErrNotUnix, and platforms without an implementation yield ErrUnsupported.

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/hfbroker/hfbroker/internal/redact"
 )
 
 // MaxLen bounds a token's length. Hugging Face tokens are 37 bytes; OAuth and
@@ -60,25 +62,9 @@ func Fingerprint(s string) string {
 	return hex.EncodeToString(sum[:4])
 }
 
-// Mask shows a token's kind and last four characters: "hf_…abcd". Short or
-// prefix-less values show less, never more than four characters of the secret.
-func Mask(s string) string {
-	if s == "" {
-		return ""
-	}
-	prefix := ""
-	for _, p := range []string{"hf_oauth_", "hf_jwt_", "api_org_", "hf_", "api_"} {
-		if strings.HasPrefix(s, p) {
-			prefix = p
-			break
-		}
-	}
-	rest := s[len(prefix):]
-	if len(rest) < 12 {
-		return prefix + "…"
-	}
-	return prefix + "…" + rest[len(rest)-4:]
-}
+// Mask shows a token's kind and last four characters: "hf_…abcd" (the rule
+// lives in internal/redact, a leaf without crypto).
+func Mask(s string) string { return redact.Mask(s) }
 
 // Errors returned by Check. Their text never includes the token.
 var (

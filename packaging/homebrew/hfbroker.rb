@@ -39,6 +39,9 @@ class Hfbroker < Formula
 
   def install
     bin.install "hfbroker", "hfbrokerd"
+    # The full CLI, which the hfbroker front end executes for all but its
+    # hot commands: found in ../libexec/hfbroker/ from bin/hfbroker.
+    (libexec/"hfbroker").install "hfbroker-cli"
     man1.install Dir["man/man1/*.1"]
     bash_completion.install "completions/hfbroker.bash" => "hfbroker"
     zsh_completion.install "completions/_hfbroker"
@@ -64,5 +67,6 @@ class Hfbroker < Formula
   test do
     assert_match "hfbroker version v#{version}", shell_output("#{bin}/hfbroker version")
     assert_match "hfbrokerd version v#{version}", shell_output("#{bin}/hfbrokerd version")
+    assert_match "hfbroker version v#{version}", shell_output("#{libexec}/hfbroker/hfbroker-cli version")
   end
 end

@@ -1,0 +1,168 @@
+//go:build unix
+
+package front
+
+import (
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hfbroker/hfbroker/internal/peercred"
+	"github.com/hfbroker/hfbroker/internal/socket"
+)
+
+// conn is a lane connection to a daemon that runs as our uid: a raw
+// descriptor with blocking I/O. A process that makes one call does not need
+// the net package's poller (and the threads it starts).
+type conn struct {
+	fd int
+}
+
+// dial connects to the daemon's socket and checks who serves it; any
+// failure is the full CLI's to report (or to start the daemon for).
+func dial() (*conn, error) {
+	path, err := socket.DefaultPath()
+	if err != nil {
+		return nil, errFallback
+	}
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	if err != nil {
+		return nil, errFallback
+	}
+	unix.CloseOnExec(fd)
+	c := &conn{fd: fd}
+	// As the full CLI's net.DialTimeout: a connect that waits on a full
+	// backlog gives up after 2 s.
+	if c.setTimeout(2*time.Second) != nil || connect(fd, path) != nil || c.setTimeout(0) != nil {
+		c.close()
+		return nil, errFallback
+	}
+	cred, err := peercred.FromFD(fd)
+	if err != nil || int(cred.UID) != os.Getuid() {
+		c.close()
+		return nil, errFallback
+	}
+	return c, nil
+}
+
+func connect(fd int, path string) error {
+	for {
+		err := unix.Connect(fd, &unix.SockaddrUnix{Name: path})
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// setTimeout bounds each later read, write and connect; 0 is no bound.
+func (c *conn) setTimeout(d time.Duration) error {
+	tv := unix.NsecToTimeval(d.Nanoseconds())
+	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return err
+	}
+	return unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+}
+
+func (c *conn) Read(p []byte) (int, error) {
+	for {
+		n, err := unix.Read(c.fd, p)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
+
+func (c *conn) writeAll(b []byte) error {
+	for len(b) > 0 {
+		n, err := unix.Write(c.fd, b)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// maxFrame is lane.MaxFrameSize.
+const maxFrame = 64<<10 + 4<<10
+
+// call makes one BrokerService call over the lane and returns the response
+// message; any failure, the daemon's error replies included, is errFallback.
+func (c *conn) call(method string, req []byte, deadline time.Time) ([]byte, error) {
+	var timeout time.Duration
+	if !deadline.IsZero() {
+		timeout = time.Until(deadline)
+		if timeout <= 0 || c.setTimeout(timeout) != nil {
+			return nil, errFallback
+		}
+	}
+	call := appendCall(nil, method, req, timeout)
+	frame := append([]byte("HFL1"), appendUvarint(nil, uint64(len(call)))...)
+	frame = append(frame, call...)
+	if err := c.writeAll(frame); err != nil {
+		return nil, errFallback
+	}
+	buf := make([]byte, 4096)
+	n, err := io.ReadAtLeast(c, buf, 5)
+	if err != nil || string(buf[:4]) != "HFL1" {
+		return nil, errFallback
+	}
+	have := buf[4:n]
+	size, k := consumeUvarint(have)
+	for k < 0 && len(have) < 10 {
+		// The size prefix arrived in pieces.
+		m, err := c.Read(buf[n:])
+		if err != nil {
+			return nil, errFallback
+		}
+		n += m
+		have = buf[4:n]
+		size, k = consumeUvarint(have)
+	}
+	if k < 0 || size > maxFrame {
+		return nil, errFallback
+	}
+	body := make([]byte, size)
+	got := copy(body, have[k:])
+	if uint64(got) < size {
+		if _, err := io.ReadFull(c, body[got:]); err != nil {
+			return nil, errFallback
+		}
+	}
+	reply, err := decodeLaneReply(body)
+	if err != nil || reply.failed {
+		return nil, errFallback
+	}
+	return reply.response, nil
+}
+
+func (c *conn) close() { unix.Close(c.fd) }
+
+// lease makes the Lease call.
+func lease(req *leaseRequest, deadline time.Time) (*leaseResponse, error) {
+	c, err := dial()
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	out, err := c.call("Lease", req.append(nil), deadline)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := decodeLeaseResponse(out)
+	if err != nil {
+		return nil, errFallback
+	}
+	return resp, nil
+}

@@ -1,0 +1,189 @@
+//go:build unix
+
+// Package front is the hfbroker command's front end (issue 16): a small
+// program that answers the hot commands, `hfbroker token`, git's credential
+// helper and `hfbroker exec`, itself, and executes the full CLI
+// (hfbroker-cli, internal/cli) for everything else.
+//
+// Go initialises every package a binary links before main runs, whichever
+// command runs: the full CLI's cobra, protobuf runtime and toml cost it
+// 2.2–2.6x an empty Go program's start-up before it does anything
+// (docs/benchmarks-analysis.md, round 3). The front links none of them
+// (cmd/hfbroker/deps_test.go keeps it so).
+//
+// The front handles a command only when it understands every argument and
+// the daemon answers OK. In every other case it executes the full CLI with
+// the same argv, environment and stdin, before it has changed anything: any
+// other command, --help, a flag it does not know, a config.toml to read, a
+// value the full CLI would refuse, no daemon listening (the full CLI starts
+// one), a socket served by someone else, or an error reply (the full CLI asks
+// again and prints the one error text, hint and exit code). So nothing is
+// duplicated here but the happy paths, whose output matches the full CLI's
+// byte for byte (cmd/hfbroker's TestFrontMatchesFullCLI).
+package front
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/hfbroker/hfbroker/internal/fullcli"
+	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/xdg"
+)
+
+// Main runs the front with the process's argv and returns an exit code when
+// it neither succeeded at exec nor handed over to the full CLI.
+func Main(argv []string) int {
+	f := &frontCall{argv: argv, stdout: os.Stdout, stderr: os.Stderr}
+	return f.run()
+}
+
+type frontCall struct {
+	argv   []string
+	stdout io.Writer
+	stderr io.Writer
+	// stdin holds what the front read from stdin, for the full CLI to read
+	// again; nil while stdin is untouched.
+	stdin []byte
+}
+
+// errFallback means: let the full CLI do it.
+var errFallback = errors.New("fall back to the full CLI")
+
+func (f *frontCall) run() int {
+	args := commandArgs(f.argv)
+	var code int
+	err := errFallback
+	if len(args) > 0 {
+		switch args[0] {
+		case "token":
+			code, err = f.token(args[1:])
+		case "exec":
+			code, err = f.exec(args[1:])
+		case "git-credential":
+			code, err = f.gitCredential(args[1:])
+		}
+	}
+	if err == nil {
+		return code
+	}
+	return f.fallback()
+}
+
+// commandArgs is cli.Args: invoked as git-credential-hfbroker (git's
+// credential.helper=hfbroker), it is the git-credential command.
+func commandArgs(argv []string) []string {
+	if len(argv) == 0 {
+		return nil
+	}
+	base := argv[0]
+	if i := strings.LastIndexByte(base, '/'); i >= 0 {
+		base = base[i+1:]
+	}
+	if base == "git-credential-hfbroker" {
+		return append([]string{"git-credential"}, argv[1:]...)
+	}
+	return argv[1:]
+}
+
+// fallback executes the full CLI with the same argv and environment, and
+// stdin as it was: what the front read of it is put back in front.
+func (f *frontCall) fallback() int {
+	self, err := os.Executable()
+	if err != nil {
+		return f.fail(fmt.Errorf("find hfbroker's path: %w", err))
+	}
+	full, err := fullcli.Find(self)
+	if err != nil {
+		return f.fail(err)
+	}
+	if f.stdin != nil {
+		if err := replaceStdin(f.stdin); err != nil {
+			return f.fail(fmt.Errorf("hand stdin to %s: %w", fullcli.Name, err))
+		}
+	}
+	err = syscall.Exec(full, f.argv, os.Environ())
+	return f.fail(fmt.Errorf("run %s: %w", full, err))
+}
+
+func (f *frontCall) fail(err error) int {
+	fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(err.Error()))
+	fmt.Fprintf(f.stderr, "hfbroker: hint: reinstall hfbroker: %s must sit beside hfbroker or in ../libexec/hfbroker/\n", fullcli.Name)
+	return 1
+}
+
+// replaceStdin makes fd 0 read b and then end, for the full CLI.
+func replaceStdin(b []byte) error {
+	var fd int
+	if len(b) <= 4096 { // fits any pipe's buffer (PIPE_BUF at least)
+		var p [2]int
+		if err := unix.Pipe(p[:]); err != nil {
+			return err
+		}
+		if _, err := unix.Write(p[1], b); err != nil {
+			return err
+		}
+		unix.Close(p[1])
+		fd = p[0]
+	} else {
+		t, err := os.CreateTemp("", "hfbroker-stdin-")
+		if err != nil {
+			return err
+		}
+		os.Remove(t.Name())
+		if _, err := t.Write(b); err != nil {
+			return err
+		}
+		if _, err := t.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+		fd, err = unix.Dup(int(t.Fd()))
+		if err != nil {
+			return err
+		}
+	}
+	if err := unix.Dup2(fd, 0); err != nil {
+		return err
+	}
+	return unix.Close(fd)
+}
+
+// endpoint resolves the Hub endpoint as the full CLI does (config.Endpoint)
+// when it needs no config file: HF_ENDPOINT, else the default. A config.toml
+// the front would have to parse (and to report when it does not parse) is
+// the full CLI's: the front does not link toml.
+func endpoint() (string, error) {
+	paths, err := xdg.Resolve(os.Getenv)
+	if err != nil {
+		return "", errFallback
+	}
+	if _, err := os.Lstat(paths.ConfigFile()); !errors.Is(err, os.ErrNotExist) {
+		return "", errFallback
+	}
+	if v := os.Getenv("HF_ENDPOINT"); v != "" {
+		ep, err := hubapi.NormalizeEndpoint(v)
+		if err != nil {
+			return "", errFallback
+		}
+		return ep, nil
+	}
+	return hubapi.DefaultEndpoint, nil
+}
+
+// oneLine is internal/cli's: an error on one line, so nothing it quotes can
+// forge output.
+func oneLine(s string) string {
+	s = strings.TrimSpace(s)
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r < ' ' && r != '\t' || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}

@@ -1,0 +1,46 @@
+//go:build unix
+
+package front
+
+import (
+	"fmt"
+	"time"
+)
+
+// shortenedNote is the full CLI's note (internal/cli/loginweb.go) for a lease
+// cut to its OAuth access token's expiry.
+func shortenedNote(resp *leaseResponse) string {
+	var exp time.Time
+	if resp.expiresAt != nil {
+		exp = resp.expiresAt.asTime()
+	} else {
+		exp = time.Unix(0, 0).UTC() // (*timestamppb.Timestamp)(nil).AsTime()
+	}
+	return fmt.Sprintf("hfbroker: note: the lease ends %s, when profile %s's access token expires (use 'exec --proxy' for longer jobs)",
+		exp.UTC().Format("2006-01-02 15:04:05 UTC"), resp.profile)
+}
+
+// token is `hfbroker token [--profile P | --repo R... [--write] [--write-repo W...]]`.
+func (f *frontCall) token(args []string) (int, error) {
+	var ch choice
+	rest, err := ch.parse(args, false, true)
+	if err != nil || len(rest) != 0 {
+		return 0, errFallback
+	}
+	req, err := ch.leaseRequest(purposeToken)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := lease(req, time.Time{})
+	if err != nil {
+		return 0, err
+	}
+	if resp.shortenedToToken {
+		fmt.Fprintln(f.stderr, shortenedNote(resp))
+	}
+	if _, err := fmt.Fprintln(f.stdout, resp.token); err != nil {
+		fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(err.Error()))
+		return 1, nil
+	}
+	return 0, nil
+}
