@@ -34,6 +34,13 @@ type Options struct {
 	// Nil accepts any credentials; a request without them is refused
 	// either way.
 	Authorize func(user, password, repoPath string, write bool) bool
+	// LFS serves the Git LFS batch API as the Hub does (lfs.go), with
+	// presigned upload and download URLs on a second loopback server.
+	LFS bool
+	// LFSEchoCredential makes the batch answer echo the request's
+	// credential in its actions' headers (as Authorization and as Basic),
+	// to prove that a proxy scrubs it.
+	LFSEchoCredential bool
 }
 
 // Request is one entry of the server's request log. The password is not
@@ -58,6 +65,7 @@ type Server struct {
 	log     []Request
 	opts    Options
 	baseEnv []string
+	lfs     *lfsStore // nil without Options.LFS
 }
 
 // New starts a server on 127.0.0.1; it stops when the test ends.
@@ -83,6 +91,10 @@ func New(t testing.TB, opts Options) *Server {
 		"GIT_CONFIG_COUNT=1",
 		"GIT_CONFIG_KEY_0=http.receivepack",
 		"GIT_CONFIG_VALUE_0=true",
+	}
+	if opts.LFS {
+		s.lfs = newLFSStore()
+		t.Cleanup(s.lfs.storage.Close)
 	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	t.Cleanup(s.srv.Close)
@@ -224,6 +236,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	challenge := func() {
 		rec.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`"`)
 		http.Error(rec, "authentication required", http.StatusUnauthorized)
+	}
+	if lfsRest, isLFS := strings.CutPrefix(suffix, "/info/lfs/"); isLFS && ok && s.lfs != nil {
+		// The LFS API takes Basic or Bearer, and its own error shape.
+		user, password, hasAuth := credentials(r)
+		entry.User = user
+		if !hasAuth {
+			rec.Header().Set("LFS-Authenticate", `Basic realm="`+Realm+`"`)
+			rec.Header().Set("Content-Type", "application/vnd.git-lfs+json")
+			rec.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(rec, `{"message":"credentials needed"}`)
+			return
+		}
+		s.serveLFS(rec, r, repo, "/"+lfsRest, user, password)
+		return
 	}
 	if !hasAuth {
 		challenge()

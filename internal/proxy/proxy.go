@@ -374,6 +374,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	base := "http://" + r.Host
 	cw.onInformational = func(h http.Header) { rewriteHeaders(h, upstream, base) }
+	// An LFS batch answer is rewritten (lfs.go): read whole, so it must
+	// come uncompressed.
+	batch := rt.kind == routeLFS && lfsOpOf(rt.rest) == lfsBatch
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Route by the lease's endpoint only; the incoming Host and
@@ -398,12 +401,23 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			// Cookies are a second credential: none go up.
 			pr.Out.Header.Del("Cookie")
+			if batch {
+				pr.Out.Header.Del("Accept-Encoding")
+			}
 		},
 		ModifyResponse: func(res *http.Response) error {
 			rewriteHeaders(res.Header, upstream, base)
 			// ...and none come down: a session cookie would outlive the
 			// lease in the child's hands.
 			res.Header.Del("Set-Cookie")
+			if batch && res.StatusCode/100 == 2 {
+				x := batchRewrite{upstream: upstream, base: base, real: lease.Token.Reveal(), lease: leaseToken}
+				if err := x.rewriteResponse(res); err != nil {
+					ev.Denied, ev.Reason = true, err.Error()
+					p.log.Warn("proxy: LFS batch answer refused", "lease", lease.ID, "path", ev.Path, "err", err)
+					refuseResponse(res, http.StatusBadGateway, err.Error())
+				}
+			}
 			return nil
 		},
 		Transport:     p.transport,
