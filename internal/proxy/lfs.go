@@ -29,7 +29,10 @@ import (
 //     ports filled in, host without regard to case) becomes the same path
 //     and query on the proxy, which checks it against the lease like any
 //     request (verify is a write) and forwards it with the real token;
-//   - an href on any other host (presigned storage) is left as it is;
+//   - an href on any other host (presigned storage) is left as it is, and
+//     so is the Hub's multipart completion URL (an action whose header
+//     has chunk_size): clients post it without a credential, its
+//     signature authorises it (rewriteAction);
 //   - an action header holding the real token in any form (as it is, in a
 //     Bearer value, in the base64 of Basic "user:token", or base64 of it at
 //     any alignment) is rewritten to the same form with the lease token
@@ -140,8 +143,7 @@ func refuseResponse(res *http.Response, status int, msg string) {
 	res.Header.Set("Content-Type", "application/json; charset=utf-8")
 	res.Header.Set("X-Error-Message", msg)
 	res.Header.Set("X-Content-Type-Options", "nosniff")
-	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
-	setBody(res, body)
+	setBody(res, lfsErrorBody(msg))
 }
 
 // rewriteBatch rewrites a whole batch answer.
@@ -186,24 +188,33 @@ func (x batchRewrite) rewriteBatch(body []byte) ([]byte, error) {
 
 // rewriteAction rewrites one action's href and header in place.
 func (x batchRewrite) rewriteAction(act map[string]json.RawMessage) error {
+	var hdr map[string]string
+	if raw, ok := act["header"]; ok && string(raw) != "null" {
+		if err := json.Unmarshal(raw, &hdr); err != nil {
+			return errors.New("header is not an object of strings")
+		}
+	}
 	toProxy := false
 	if raw, ok := act["href"]; ok {
 		var href string
 		if err := json.Unmarshal(raw, &href); err != nil {
 			return errors.New("href is not a string")
 		}
-		if nh := rewriteURL(href, x.upstream, x.base); nh != href {
+		// The Hub's multipart upload: the header lists presigned part
+		// URLs and chunk_size, and the href is the Hub's completion URL
+		// (/api/complete_multipart?…&signature=…), which clients post
+		// without a credential (huggingface_hub lfs.py, HF's git-lfs
+		// multipart agent): its signature authorises it. Pointed at the
+		// proxy, it would come without a lease token and be refused; it
+		// stays as the Hub sent it, like every presigned href.
+		_, multipart := hdr["chunk_size"]
+		if nh := rewriteURL(href, x.upstream, x.base); nh != href && !multipart {
 			toProxy = true
 			act["href"] = marshal(nh)
 		}
 	}
-	raw, ok := act["header"]
-	if !ok || string(raw) == "null" {
+	if hdr == nil {
 		return nil
-	}
-	var hdr map[string]string
-	if err := json.Unmarshal(raw, &hdr); err != nil {
-		return errors.New("header is not an object of strings")
 	}
 	for k, v := range hdr {
 		if !x.carriesToken(k) && !x.carriesToken(v) {

@@ -64,6 +64,7 @@ func TestLFSBatchHrefsOnTheHubPointAtTheProxy(t *testing.T) {
 		name     string
 		endpoint string
 		href     string
+		header   string // the action's "header" member, with its comma
 		want     string
 	}{
 		{name: "verify on the Hub", endpoint: "https://huggingface.co", href: "https://huggingface.co/acme/llm.git/info/lfs/objects/verify", want: testBase + "/acme/llm.git/info/lfs/objects/verify"},
@@ -75,12 +76,13 @@ func TestLFSBatchHrefsOnTheHubPointAtTheProxy(t *testing.T) {
 		{name: "a host that ends like the Hub's is another host", endpoint: "https://huggingface.co", href: "https://huggingface.co.evil.example/acme/llm.git/info/lfs/objects/verify", want: "https://huggingface.co.evil.example/acme/llm.git/info/lfs/objects/verify"},
 		{name: "the Hub's host over http is another origin", endpoint: "https://huggingface.co", href: "http://huggingface.co/acme/llm.git/info/lfs/objects/verify", want: "http://huggingface.co/acme/llm.git/info/lfs/objects/verify"},
 		{name: "the Hub's host on another port is another origin", endpoint: "https://huggingface.co", href: "https://huggingface.co:8443/x", want: "https://huggingface.co:8443/x"},
+		{name: "a multipart completion on the Hub is untouched: clients post it without a token", endpoint: "https://huggingface.co", href: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s", header: `,"header":{"chunk_size":"16000000","00001":"https://s3.example/p1"}`, want: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s"},
 		{name: "a relative href is untouched", endpoint: "https://huggingface.co", href: "/acme/llm.git/info/lfs/objects/verify", want: "/acme/llm.git/info/lfs/objects/verify"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			x := testRewrite(t, tc.endpoint)
-			out, err := x.rewriteBatch([]byte(answer(fmt.Sprintf(`{"verify":{"href":%q,"expires_in":900}}`, tc.href))))
+			out, err := x.rewriteBatch([]byte(answer(fmt.Sprintf(`{"verify":{"href":%q,"expires_in":900%s}}`, tc.href, tc.header))))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -529,9 +529,15 @@ func writeLFSError(w http.ResponseWriter, status int, code, msg string) {
 	h.Set("Content-Type", "application/json; charset=utf-8") // git-lfs reads JSON of either type
 	h.Set("X-Error-Message", msg)
 	h.Set("X-Content-Type-Options", "nosniff")
-	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(lfsErrorBody(msg))
+}
+
+// lfsErrorBody is the JSON body of an LFS refusal: git-lfs shows
+// "message", huggingface_hub reads "error".
+func lfsErrorBody(msg string) []byte {
+	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
+	return body
 }
 
 // writeHubError is writeError with the Hub's X-Error-Code, when not "".
