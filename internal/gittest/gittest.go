@@ -38,8 +38,9 @@ type Options struct {
 	// presigned upload and download URLs on a second loopback server.
 	LFS bool
 	// LFSEchoCredential makes the batch answer echo the request's
-	// credential in its actions' headers (as Authorization and as Basic),
-	// to prove that a proxy scrubs it.
+	// credential in its actions' headers, to prove that a proxy scrubs
+	// it: as sent, in the verify action's Authorization, and as Basic in
+	// X-Echo-Basic of every action.
 	LFSEchoCredential bool
 }
 

@@ -189,11 +189,14 @@ func (s *Server) serveLFS(w http.ResponseWriter, r *http.Request, repo, rest, us
 			return
 		}
 		// What the Hub may echo back in an action's header: the
-		// credential of the batch request, as it came and as Basic.
-		echo := map[string]string{}
+		// credential of the batch request, as it came in the verify
+		// action (which goes to the Hub), and as Basic in another
+		// header of every action: storage refuses only Authorization,
+		// so a client that follows the Hub directly still works.
+		echo, verifyEcho := map[string]string{}, map[string]string{}
 		if s.opts.LFSEchoCredential {
-			echo["Authorization"] = r.Header.Get("Authorization")
 			echo["X-Echo-Basic"] = "Basic " + base64.StdEncoding.EncodeToString([]byte("hf_user:"+password))
+			verifyEcho = withKeys(echo, map[string]string{"Authorization": r.Header.Get("Authorization")})
 		}
 		hub := "http://" + r.Host
 		objs := make([]map[string]any, 0, len(req.Objects))
@@ -210,7 +213,7 @@ func (s *Server) serveLFS(w http.ResponseWriter, r *http.Request, repo, rest, us
 			case write:
 				obj["actions"] = map[string]any{
 					"upload": map[string]any{"href": l.presign(http.MethodPut, repo, o.OID), "header": withKeys(echo, map[string]string{"X-Storage": "presigned"}), "expires_in": 900},
-					"verify": map[string]any{"href": hub + "/" + repo + ".git/info/lfs/objects/verify", "header": echo, "expires_in": 900},
+					"verify": map[string]any{"href": hub + "/" + repo + ".git/info/lfs/objects/verify", "header": verifyEcho, "expires_in": 900},
 				}
 			case !done || int64(len(content)) != o.Size:
 				obj["error"] = map[string]any{"code": 404, "message": "Object does not exist"}
