@@ -112,10 +112,18 @@ func (x batchRewrite) readBatchAnswer(body io.Reader) ([]byte, error) {
 func (x batchRewrite) rewriteResponse(res *http.Response) error {
 	defer res.Body.Close()
 	if ce := res.Header.Get("Content-Encoding"); ce != "" && !strings.EqualFold(ce, "identity") {
-		return fmt.Errorf("%w is %s-encoded", errBatchAnswer, clip(ce))
+		if !routeWord(ce) {
+			ce = "otherwise"
+		}
+		return fmt.Errorf("%w is %s-encoded", errBatchAnswer, ce)
 	}
 	out, err := x.readBatchAnswer(res.Body)
 	if err != nil {
+		if x.carriesToken(err.Error()) {
+			// Parts of the error are the Hub's text; none may show the
+			// token.
+			return fmt.Errorf("%w cannot be rewritten", errBatchAnswer)
+		}
 		return err
 	}
 	setBody(res, out)
@@ -172,7 +180,7 @@ func (x batchRewrite) rewriteBatch(body []byte) ([]byte, error) {
 					continue
 				}
 				if err := x.rewriteAction(act); err != nil {
-					return nil, fmt.Errorf("%w: action %q: %v", errBatchAnswer, clip(name), err)
+					return nil, fmt.Errorf("%w: %s: %v", errBatchAnswer, actionName(name), err)
 				}
 			}
 			obj["actions"] = marshal(acts)
@@ -184,6 +192,17 @@ func (x batchRewrite) rewriteBatch(body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("%w holds the credential the proxy sent outside an action header", errBatchAnswer)
 	}
 	return out, nil
+}
+
+// actionName names an action in an error: one of the LFS API's, quoted,
+// else only "an action" (the name is the Hub's text, and an error is shown
+// and logged).
+func actionName(name string) string {
+	switch name {
+	case "upload", "download", "verify":
+		return fmt.Sprintf("action %q", name)
+	}
+	return "an action"
 }
 
 // rewriteAction rewrites one action's href and header in place.

@@ -176,6 +176,7 @@ func TestLFSBatchAnswersThatCannotBeRewrittenAreRefused(t *testing.T) {
 		{name: "actions not objects", body: answer(`{"verify":"x"}`), want: "actions that are not objects"},
 		{name: "an href not a string", body: answer(`{"verify":{"href":1}}`), want: `action "verify": href is not a string`},
 		{name: "a header not of strings", body: answer(`{"verify":{"href":"x","header":{"a":1}}}`), want: `action "verify": header is not an object of strings`},
+		{name: "an odd action's name is not quoted", body: answer(`{"` + testReal + `":{"href":1}}`), want: "an action: href is not a string"},
 		{name: "the token in a message", body: `{"objects":[],"message":"` + testReal + `"}`, want: "holds the credential"},
 		{name: "the token behind a JSON escape", body: `{"objects":[{"error":{"code":1,"message":"hf\u005f` + testReal[3:] + `"}}]}`, want: "holds the credential"},
 		{name: "the token in a storage href", body: answer(`{"download":{"href":"https://cdn.example/x?t=` + testReal + `"}}`), want: "holds the credential"},
