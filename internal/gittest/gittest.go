@@ -116,6 +116,19 @@ func LookGit(t testing.TB) string {
 	return git
 }
 
+// LookGitLFS fails the test when git-lfs is missing, unless OptionalEnv is
+// set: CI installs it (the Debian package git-lfs).
+func LookGitLFS(t testing.TB) {
+	t.Helper()
+	LookGit(t)
+	if _, err := exec.LookPath("git-lfs"); err != nil {
+		if os.Getenv(OptionalEnv) != "" {
+			t.Skipf("git-lfs is not installed and %s is set", OptionalEnv)
+		}
+		t.Fatalf("git-lfs is required for this test (apt-get install git-lfs; set %s=1 to skip without it): %v", OptionalEnv, err)
+	}
+}
+
 // URL returns the clone URL of a repository in the Hub's layout, e.g.
 // URL("acme/llm") = "http://127.0.0.1:PORT/acme/llm".
 func (s *Server) URL(path string) string {

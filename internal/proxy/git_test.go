@@ -221,7 +221,7 @@ func TestGitLFSSeesWhyItWasRefused(t *testing.T) {
 // the real token is nowhere in git's output (with git-lfs tracing the batch
 // answers), in the work trees or in an answer.
 func TestGitLFSPushesAndClonesThroughTheProxy(t *testing.T) {
-	lookGitLFS(t)
+	gittest.LookGitLFS(t)
 	e := newGitEnvWith(t, gittest.Options{LFS: true, LFSEchoCredential: true})
 	e.home = t.TempDir()
 	read := e.lease("l-read", "acme/llm", false)
@@ -307,18 +307,6 @@ func TestGitLFSPushesAndClonesThroughTheProxy(t *testing.T) {
 	e.mu.Unlock()
 	if strings.Contains(shown, "ok=false") {
 		t.Errorf("the server saw a credential it refused:\n%s", shown)
-	}
-}
-
-// lookGitLFS fails the test without git-lfs, unless gittest.OptionalEnv is
-// set: CI installs it.
-func lookGitLFS(t *testing.T) {
-	t.Helper()
-	if _, err := exec.LookPath("git-lfs"); err != nil {
-		if os.Getenv(gittest.OptionalEnv) != "" {
-			t.Skipf("git-lfs is not installed and %s is set", gittest.OptionalEnv)
-		}
-		t.Fatalf("git-lfs is required for this test (apt-get install git-lfs; set %s=1 to skip without it): %v", gittest.OptionalEnv, err)
 	}
 }
 
