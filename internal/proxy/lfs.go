@@ -29,10 +29,10 @@ import (
 //     ports filled in, host without regard to case) becomes the same path
 //     and query on the proxy, which checks it against the lease like any
 //     request (verify is a write) and forwards it with the real token;
-//   - an href on any other host (presigned storage) is left as it is, and
-//     so is the Hub's multipart completion URL (an action whose header
-//     has chunk_size): clients post it without a credential, its
-//     signature authorises it (rewriteAction);
+//   - an href on any other host (presigned storage) is left as it is;
+//   - the Hub's multipart completion URL (an action whose header has
+//     chunk_size) points at the proxy too, but clients post it without a
+//     credential: the proxy remembers it for the lease (multipart.go);
 //   - an action header holding the real token in any form (as it is, in a
 //     Bearer value, in the base64 of Basic "user:token", or base64 of it at
 //     any alignment) is rewritten to the same form with the lease token
@@ -92,6 +92,10 @@ type batchRewrite struct {
 	base     string   // the proxy's own URL, http://127.0.0.1:PORT
 	real     string   // the real token
 	lease    string   // the lease token the client sent
+	// completion, when set, is told the request URI of each multipart
+	// completion href pointed at the proxy (multipart.go); when nil,
+	// those hrefs stay as the Hub sent them.
+	completion func(requestURI string)
 }
 
 // readBatchAnswer reads and rewrites an answer body (see the comment at the
@@ -222,13 +226,17 @@ func (x batchRewrite) rewriteAction(act map[string]json.RawMessage) error {
 		// The Hub's multipart upload: the header lists presigned part
 		// URLs and chunk_size, and the href is the Hub's completion URL
 		// (/api/complete_multipart?…&signature=…), which clients post
-		// without a credential (huggingface_hub lfs.py, HF's git-lfs
-		// multipart agent): its signature authorises it. Pointed at the
-		// proxy, it would come without a lease token and be refused; it
-		// stays as the Hub sent it, like every presigned href.
+		// without a credential: its signature authorises it. It points
+		// at the proxy too, which remembers it for this lease
+		// (multipart.go); its header gets no lease token.
 		_, multipart := hdr["chunk_size"]
-		if nh := rewriteURL(href, x.upstream, x.base); nh != href && !multipart {
+		switch nh := rewriteURL(href, x.upstream, x.base); {
+		case nh == href:
+		case !multipart:
 			toProxy = true
+			act["href"] = marshal(nh)
+		case x.completion != nil:
+			x.completion(strings.TrimPrefix(nh, x.base))
 			act["href"] = marshal(nh)
 		}
 	}

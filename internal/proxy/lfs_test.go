@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
@@ -29,7 +30,7 @@ func testRewrite(t *testing.T, endpoint string) batchRewrite {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return batchRewrite{upstream: u, base: testBase, real: testReal, lease: testLease}
+	return batchRewrite{upstream: u, base: testBase, real: testReal, lease: testLease, completion: func(string) {}}
 }
 
 // answer is a batch answer with one object whose actions are acts.
@@ -76,7 +77,7 @@ func TestLFSBatchHrefsOnTheHubPointAtTheProxy(t *testing.T) {
 		{name: "a host that ends like the Hub's is another host", endpoint: "https://huggingface.co", href: "https://huggingface.co.evil.example/acme/llm.git/info/lfs/objects/verify", want: "https://huggingface.co.evil.example/acme/llm.git/info/lfs/objects/verify"},
 		{name: "the Hub's host over http is another origin", endpoint: "https://huggingface.co", href: "http://huggingface.co/acme/llm.git/info/lfs/objects/verify", want: "http://huggingface.co/acme/llm.git/info/lfs/objects/verify"},
 		{name: "the Hub's host on another port is another origin", endpoint: "https://huggingface.co", href: "https://huggingface.co:8443/x", want: "https://huggingface.co:8443/x"},
-		{name: "a multipart completion on the Hub is untouched: clients post it without a token", endpoint: "https://huggingface.co", href: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s", header: `,"header":{"chunk_size":"16000000","00001":"https://s3.example/p1"}`, want: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s"},
+		{name: "a multipart completion on the Hub points at the proxy too", endpoint: "https://huggingface.co", href: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s", header: `,"header":{"chunk_size":"16000000","00001":"https://s3.example/p1"}`, want: testBase + "/api/complete_multipart?uploadId=u&signature=s"},
 		{name: "a relative href is untouched", endpoint: "https://huggingface.co", href: "/acme/llm.git/info/lfs/objects/verify", want: "/acme/llm.git/info/lfs/objects/verify"},
 	}
 	for _, tc := range tests {
@@ -141,6 +142,9 @@ func TestLFSBatchActionHeadersNeverCarryTheRealToken(t *testing.T) {
 		{name: "multipart part URLs and chunk size pass", href: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s",
 			header: map[string]string{"chunk_size": "16000000", "00001": "https://s3.example/part1?X-Amz-Signature=a"},
 			want:   map[string]string{"chunk_size": "16000000", "00001": "https://s3.example/part1?X-Amz-Signature=a"}},
+		{name: "a multipart completion gets no lease token: clients post it without one", href: "https://huggingface.co/api/complete_multipart?uploadId=u&signature=s",
+			header: map[string]string{"chunk_size": "16000000", "Authorization": "Bearer " + testReal},
+			want:   map[string]string{"chunk_size": "16000000"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -233,8 +237,9 @@ type lfsHub struct {
 	srv      *httptest.Server
 	mu       sync.Mutex
 	answer   func(hubURL string) (contentEncoding string, body []byte)
-	encoding []string // Accept-Encoding of each batch request
-	auth     []string
+	encoding []string // Accept-Encoding of each request
+	auth     []string // Authorization of each request
+	uris     []string // request URI of each request
 }
 
 func newLFSHub(t *testing.T) *lfsHub {
@@ -243,9 +248,10 @@ func newLFSHub(t *testing.T) *lfsHub {
 		h.mu.Lock()
 		h.encoding = append(h.encoding, r.Header.Get("Accept-Encoding"))
 		h.auth = append(h.auth, r.Header.Get("Authorization"))
+		h.uris = append(h.uris, r.URL.RequestURI())
 		answer := h.answer
 		h.mu.Unlock()
-		if r.URL.Path == "/acme/llm.git/info/lfs/objects/verify" {
+		if r.URL.Path == "/acme/llm.git/info/lfs/objects/verify" || r.URL.Path == "/api/complete_multipart" {
 			_, _ = io.WriteString(w, `{"message":"ok"}`)
 			return
 		}
@@ -387,4 +393,82 @@ func FuzzRewriteBatch(f *testing.F) {
 			t.Fatalf("%q: rewritten to %q, which holds the real token", b, out)
 		}
 	})
+}
+
+// TestLFSMultipartCompletionGoesThroughTheProxyWithoutAToken: the Hub's
+// multipart completion URL points at the proxy in the batch answer, and
+// huggingface_hub posts it there without credentials (lfs.py): the proxy
+// forwards exactly that URL, for the lease it handed it to, with no token;
+// any other URL without credentials, or the same once the lease has ended,
+// is refused.
+func TestLFSMultipartCompletionGoesThroughTheProxyWithoutAToken(t *testing.T) {
+	e := newEnv(t)
+	h := newLFSHub(t)
+	write := mustLeaseToken(t)
+	e.leases.Add(write, Lease{ID: "l-w", Endpoint: h.srv.URL, Token: secret.Token(e.realToken), Repo: ref(t, "acme/llm"), Write: true})
+	const signed = "/api/complete_multipart?uploadId=u1&bucket=b&expiration=Sat%2C+15+Aug+2026&signature=s%2Fx"
+	h.answer = func(hubURL string) (string, []byte) {
+		b, _ := json.Marshal(map[string]any{"objects": []any{map[string]any{"oid": "ab", "size": 10, "actions": map[string]any{
+			"upload": map[string]any{"href": hubURL + signed, "header": map[string]string{
+				"chunk_size": "5", "00001": "https://s3.example/p1?X-Amz-Signature=a", "00002": "https://s3.example/p2?X-Amz-Signature=b",
+				"Authorization": "Bearer " + e.realToken}},
+		}}}})
+		return "", b
+	}
+	res, body := e.do("POST", "/acme/llm.git/info/lfs/objects/batch", write, strings.NewReader(`{"operation":"upload","transfers":["basic","multipart"],"objects":[{"oid":"ab","size":10}]}`))
+	href, hdr := actionOf(t, []byte(body), "upload")
+	if res.StatusCode != 200 || href != e.url+signed || hdr["chunk_size"] != "5" || hdr["00002"] != "https://s3.example/p2?X-Amz-Signature=b" || hdr["Authorization"] != "" {
+		t.Fatalf("multipart batch: %d, href %q, header %v; want the completion on the proxy, the parts untouched, no Authorization", res.StatusCode, href, hdr)
+	}
+
+	res, body = e.do("POST", signed, "", strings.NewReader(`{"oid":"ab","parts":[{"partNumber":1,"etag":"x"}]}`), "Content-Type", "application/vnd.git-lfs+json")
+	h.mu.Lock()
+	uri, auth := h.uris[len(h.uris)-1], h.auth[len(h.auth)-1]
+	h.mu.Unlock()
+	if res.StatusCode != 200 || uri != signed || auth != "" {
+		t.Errorf("the completion without credentials: %d %s; the Hub got %q with Authorization %q, want exactly the URL and none", res.StatusCode, body, uri, auth)
+	}
+	for _, tc := range []struct{ name, method, path string }{
+		{"another upload id", "POST", strings.Replace(signed, "u1", "u2", 1)},
+		{"the same URL as a GET", "GET", signed},
+		{"another path with the same query", "POST", "/api/models/acme/llm/commit/main?" + strings.SplitN(signed, "?", 2)[1]},
+	} {
+		if res, _ := e.do(tc.method, tc.path, "", strings.NewReader(`{}`)); res.StatusCode != http.StatusUnauthorized {
+			t.Errorf("%s without credentials: %d, want 401", tc.name, res.StatusCode)
+		}
+	}
+	e.leases.Remove(write)
+	if res, _ := e.do("POST", signed, "", strings.NewReader(`{}`)); res.StatusCode != http.StatusUnauthorized || !strings.Contains(res.Header.Get("X-Error-Message"), "lease l-w ended") {
+		t.Errorf("the completion after the lease ended: %d %q, want 401 lease ended", res.StatusCode, res.Header.Get("X-Error-Message"))
+	}
+}
+
+// TestCompletionURLsExpireAndAreBounded: a completion URL is honoured for
+// completionTTL, and the table keeps at most maxCompletions, the oldest
+// going first.
+func TestCompletionURLsExpireAndAreBounded(t *testing.T) {
+	c := newCompletions()
+	now := time.Unix(1_700_000_000, 0)
+	c.now = func() time.Time { return now }
+	llm := *ref(t, "acme/llm")
+	c.add("/api/complete_multipart?u=first", "lease", llm)
+	if _, ok := c.lookup("/api/complete_multipart?u=first"); !ok {
+		t.Fatal("a fresh completion URL is not found")
+	}
+	now = now.Add(completionTTL + time.Second)
+	if _, ok := c.lookup("/api/complete_multipart?u=first"); ok {
+		t.Error("an expired completion URL is still honoured")
+	}
+	for i := 0; i < maxCompletions+10; i++ {
+		c.add(fmt.Sprintf("/api/complete_multipart?u=%d", i), "lease", llm)
+	}
+	if len(c.byURI) != maxCompletions || len(c.order) != maxCompletions {
+		t.Errorf("the table holds %d (order %d), want %d", len(c.byURI), len(c.order), maxCompletions)
+	}
+	if _, ok := c.lookup("/api/complete_multipart?u=0"); ok {
+		t.Error("the oldest entry was kept past the bound")
+	}
+	if _, ok := c.lookup(fmt.Sprintf("/api/complete_multipart?u=%d", maxCompletions+9)); !ok {
+		t.Error("the newest entry is missing")
+	}
 }
