@@ -75,16 +75,25 @@ func scriptGit(ts *testscript.TestScript) *gitOrigin {
 	return o
 }
 
-// git-server REPO...: start the script's git server with these repositories
-// (each with one commit on main) in front of its fake Hub, and point
-// HF_ENDPOINT at it. Sets GITSRV (the base URL) and GITHOST (host:port).
+// git-server [-lfs] REPO...: start the script's git server with these
+// repositories (each with one commit on main) in front of its fake Hub, and
+// point HF_ENDPOINT at it. Sets GITSRV (the base URL) and GITHOST
+// (host:port). With -lfs it serves the LFS batch API as the Hub does
+// (gittest.Options.LFS), echoing the credential it was sent in the actions'
+// headers.
 func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
-		ts.Fatalf("usage: git-server REPO...")
+		ts.Fatalf("usage: git-server [-lfs] REPO...")
+	}
+	lfs := len(args) > 0 && args[0] == "-lfs"
+	if lfs {
+		args = args[1:]
 	}
 	hubSrv := scriptHub(ts)
 	o := &gitOrigin{}
 	o.git = gittest.New(newScriptTB(ts), gittest.Options{
+		LFS:               lfs,
+		LFSEchoCredential: lfs,
 		Authorize: func(user, password, repoPath string, write bool) bool {
 			ok := false
 			if ref, err := hub.ParseRepo(repoPath, hub.RepoModel); err == nil {
@@ -104,7 +113,9 @@ func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 	gitURL, err := url.Parse(o.git.Endpoint())
 	ts.Check(err)
 	toHub := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(hubURL) }}
-	toGit := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(gitURL) }}
+	// The git server keeps the front's Host: the LFS verify URLs it hands
+	// out are on the Hub's origin, as the Hub's are.
+	toGit := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(gitURL); r.Out.Host = r.In.Host }}
 	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth/") {
 			toHub.ServeHTTP(w, r)

@@ -34,6 +34,14 @@ type Options struct {
 	// Nil accepts any credentials; a request without them is refused
 	// either way.
 	Authorize func(user, password, repoPath string, write bool) bool
+	// LFS serves the Git LFS batch API as the Hub does (lfs.go), with
+	// presigned upload and download URLs on a second loopback server.
+	LFS bool
+	// LFSEchoCredential makes the batch answer echo the request's
+	// credential in its actions' headers, to prove that a proxy scrubs
+	// it: as sent, in the verify action's Authorization, and as Basic in
+	// X-Echo-Basic of every action.
+	LFSEchoCredential bool
 }
 
 // Request is one entry of the server's request log. The password is not
@@ -58,6 +66,7 @@ type Server struct {
 	log     []Request
 	opts    Options
 	baseEnv []string
+	lfs     *lfsStore // nil without Options.LFS
 }
 
 // New starts a server on 127.0.0.1; it stops when the test ends.
@@ -84,6 +93,10 @@ func New(t testing.TB, opts Options) *Server {
 		"GIT_CONFIG_KEY_0=http.receivepack",
 		"GIT_CONFIG_VALUE_0=true",
 	}
+	if opts.LFS {
+		s.lfs = newLFSStore()
+		t.Cleanup(s.lfs.storage.Close)
+	}
 	s.srv = httptest.NewServer(http.HandlerFunc(s.serveHTTP))
 	t.Cleanup(s.srv.Close)
 	return s
@@ -101,6 +114,19 @@ func LookGit(t testing.TB) string {
 		t.Fatalf("git is required for this test (set %s=1 to skip without it): %v", OptionalEnv, err)
 	}
 	return git
+}
+
+// LookGitLFS fails the test when git-lfs is missing, unless OptionalEnv is
+// set: CI installs it (the Debian package git-lfs).
+func LookGitLFS(t testing.TB) {
+	t.Helper()
+	LookGit(t)
+	if _, err := exec.LookPath("git-lfs"); err != nil {
+		if os.Getenv(OptionalEnv) != "" {
+			t.Skipf("git-lfs is not installed and %s is set", OptionalEnv)
+		}
+		t.Fatalf("git-lfs is required for this test (apt-get install git-lfs; set %s=1 to skip without it): %v", OptionalEnv, err)
+	}
 }
 
 // URL returns the clone URL of a repository in the Hub's layout, e.g.
@@ -224,6 +250,20 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	challenge := func() {
 		rec.Header().Set("WWW-Authenticate", `Basic realm="`+Realm+`"`)
 		http.Error(rec, "authentication required", http.StatusUnauthorized)
+	}
+	if lfsRest, isLFS := strings.CutPrefix(suffix, "/info/lfs/"); isLFS && ok && s.lfs != nil {
+		// The LFS API takes Basic or Bearer, and its own error shape.
+		user, password, hasAuth := credentials(r)
+		entry.User = user
+		if !hasAuth {
+			rec.Header().Set("LFS-Authenticate", `Basic realm="`+Realm+`"`)
+			rec.Header().Set("Content-Type", "application/vnd.git-lfs+json")
+			rec.WriteHeader(http.StatusUnauthorized)
+			_, _ = io.WriteString(rec, `{"message":"credentials needed"}`)
+			return
+		}
+		s.serveLFS(rec, r, repo, "/"+lfsRest, user, password)
+		return
 	}
 	if !hasAuth {
 		challenge()

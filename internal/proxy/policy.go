@@ -181,18 +181,29 @@ func decideRepo(l Lease, write bool, method string, rt route, escapedPath string
 		}
 		return allow
 	case routeLFS:
-		if isRead(method) {
-			return allow // lock listings and the like
-		}
-		if write {
+		// The LFS API's routes (lfs.go), each a POST but the lock list;
+		// anything else below info/lfs is no route the Hub serves.
+		op := lfsOpOf(rt.rest)
+		switch {
+		case op == lfsUnknown:
+			return deny("%s is not a Git LFS API route the hfbroker proxy forwards (objects/batch, objects/verify, locks)", escapedPath)
+		case op == lfsLocks && isRead(method):
+			return allow // the lock list
+		case method != http.MethodPost:
+			return deny("%s %s is not allowed: the LFS API takes a POST there", method, escapedPath)
+		case write:
 			return allow
-		}
-		// A read lease may POST the batch API only to download: the
-		// operation is in the body, so the caller peeks at it.
-		if method == http.MethodPost && len(rt.rest) == 4 && word(rt.rest, 2) == "objects" && word(rt.rest, 3) == "batch" {
+		case op == lfsBatch:
+			// A read lease may POST the batch API only to download: the
+			// operation is in the body, so the caller peeks at it.
 			return verdict{needDownloadBatch: true}
+		case op == lfsLocksVerify:
+			// git-lfs lists the locks before a push; listing is a read.
+			return allow
+		case op == lfsVerify:
+			return readOnly(l, rt.repo, "LFS verify of an upload")
 		}
-		return readOnly(l, rt.repo, method+" "+escapedPath)
+		return readOnly(l, rt.repo, "LFS lock "+escapedPath)
 	case routeGit:
 		// Discovery is a GET, the service a POST; nothing else is git's.
 		if refs := len(rt.rest) == 2; refs && !isRead(method) || !refs && method != http.MethodPost {

@@ -169,6 +169,9 @@ type Proxy struct {
 	repoInfo  func(ctx context.Context, endpoint string, tok secret.Token, repo hub.RepoRef) (*hub.RepoInfo, error)
 	ended     func(id string) (string, bool)
 	public    *publicCache
+	// completions are the multipart completion URLs handed out in LFS
+	// batch answers (multipart.go).
+	completions *completions
 }
 
 // Messages the Hub (and huggingface_hub, which keys on the first) uses.
@@ -201,6 +204,7 @@ func New(o Options) *Proxy {
 		p.transport = p.own
 	}
 	p.repoInfo, p.ended, p.public = o.RepoInfo, o.EndedCause, newPublicCache()
+	p.completions = newCompletions()
 	if p.repoInfo == nil {
 		c := &hub.Client{HTTP: &http.Client{Transport: p.transport}}
 		p.repoInfo = c.RepoInfo
@@ -301,6 +305,14 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	leaseToken, ok := credential(r.Header)
+	// A multipart completion URL this proxy handed out comes back without
+	// credentials; it stands for the lease it was handed to.
+	done, completing := completion{}, false
+	if !ok && r.Method == http.MethodPost && len(r.Header.Values("Authorization")) == 0 {
+		if done, completing = p.completions.lookup(r.URL.RequestURI()); completing {
+			leaseToken, ok = done.leaseToken, true
+		}
+	}
 	if !ok {
 		refuse(http.StatusUnauthorized, invalidCredentials)
 		return
@@ -335,13 +347,26 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(http.StatusForbidden, o+" is not allowed: the hfbroker proxy decides on the request's own method and path")
 		return
 	}
+	if completing {
+		// Only to the lease's endpoint, only while the lease may still
+		// write the repo, and with no token: the URL's signature is
+		// its authority.
+		if write, in := lease.grantFor(done.repo); !in || !write {
+			refuse(http.StatusForbidden, fmt.Sprintf("lease %s may no longer write %s (LFS multipart completion)", lease.ID, done.repo))
+			return
+		}
+		routeErr, rt = nil, route{kind: routeCompletion, repo: done.repo}
+	}
 	if routeErr != nil {
 		refuse(http.StatusForbidden, routeErr.Error())
 		return
 	}
 	// parseRoute accepted escaped only if it decodes without ambiguity.
 	decoded, _ := url.PathUnescape(escaped)
-	v := decide(lease, r.Method, rt, clip(escaped))
+	v := allow
+	if !completing {
+		v = decide(lease, r.Method, rt, clip(escaped))
+	}
 	if v.needDownloadBatch {
 		body, err := checkDownloadBatch(r)
 		if err != nil {
@@ -374,6 +399,9 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	base := "http://" + r.Host
 	cw.onInformational = func(h http.Header) { rewriteHeaders(h, upstream, base) }
+	// An LFS batch answer is rewritten (lfs.go): read whole, so it must
+	// come uncompressed.
+	batch := rt.kind == routeLFS && lfsOpOf(rt.rest) == lfsBatch
 	rp := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			// Route by the lease's endpoint only; the incoming Host and
@@ -388,22 +416,37 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			pr.Out.URL.Host = upstream.Host
 			pr.Out.URL.User = nil
 			pr.Out.Host = ""
-			if rt.kind == routeGit {
+			switch {
+			case completing:
+				pr.Out.Header.Del("Authorization")
+			case rt.kind == routeGit:
 				// The Hub's git endpoint takes the token as a Basic
 				// password, as git sends it; the user name is ignored
 				// (huggingface_hub sends "hf_user" too).
 				pr.Out.SetBasicAuth("hf_user", lease.Token.Reveal())
-			} else {
+			default:
 				pr.Out.Header.Set("Authorization", "Bearer "+lease.Token.Reveal())
 			}
 			// Cookies are a second credential: none go up.
 			pr.Out.Header.Del("Cookie")
+			if batch {
+				pr.Out.Header.Del("Accept-Encoding")
+			}
 		},
 		ModifyResponse: func(res *http.Response) error {
 			rewriteHeaders(res.Header, upstream, base)
 			// ...and none come down: a session cookie would outlive the
 			// lease in the child's hands.
 			res.Header.Del("Set-Cookie")
+			if batch && res.StatusCode/100 == 2 {
+				x := batchRewrite{upstream: upstream, base: base, real: lease.Token.Reveal(), lease: leaseToken,
+					completion: func(uri string) { p.completions.add(uri, leaseToken, rt.repo) }}
+				if err := x.rewriteResponse(res); err != nil {
+					ev.Denied, ev.Reason = true, err.Error()
+					p.log.Warn("proxy: LFS batch answer refused", "lease", lease.ID, "path", ev.Path, "err", err)
+					refuseResponse(res, http.StatusBadGateway, err.Error())
+				}
+			}
 			return nil
 		},
 		Transport:     p.transport,
@@ -515,9 +558,15 @@ func writeLFSError(w http.ResponseWriter, status int, code, msg string) {
 	h.Set("Content-Type", "application/json; charset=utf-8") // git-lfs reads JSON of either type
 	h.Set("X-Error-Message", msg)
 	h.Set("X-Content-Type-Options", "nosniff")
-	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(lfsErrorBody(msg))
+}
+
+// lfsErrorBody is the JSON body of an LFS refusal: git-lfs shows
+// "message", huggingface_hub reads "error".
+func lfsErrorBody(msg string) []byte {
+	body, _ := json.Marshal(map[string]string{"message": "hfbroker proxy: " + msg, "error": msg})
+	return body
 }
 
 // writeHubError is writeError with the Hub's X-Error-Code, when not "".

@@ -37,6 +37,9 @@ const (
 	// datasets/ and spaces/ forms): GET info/refs?service=S, the discovery,
 	// and POST git-upload-pack (fetch) or git-receive-pack (push).
 	routeGit
+	// routeCompletion is a multipart completion URL the proxy handed out
+	// in an LFS batch answer (multipart.go); parseRoute never returns it.
+	routeCompletion
 )
 
 // The two git services. A fetch is upload-pack, a push receive-pack: the
