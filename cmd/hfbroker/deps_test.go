@@ -63,9 +63,6 @@ func TestFrontLinksOnlyWhatItsHotPathsUse(t *testing.T) {
 		"github.com/BurntSushi/toml",
 		"golang.org/x/term",
 		"net/http",
-		// Go's FIPS module's initialisation (crypto/sha256 links it): the
-		// front computes secret.Fingerprint by hand.
-		"crypto/sha256",
 		"log/slog",
 		"github.com/hfbroker/hfbroker/internal/secret",
 		"github.com/hfbroker/hfbroker/internal/cli",

@@ -10,6 +10,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/hubapi/oauthtoken"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -89,7 +90,7 @@ func (it oauthItem) due(now time.Time) bool {
 
 // Refresher exchanges a refresh token for new tokens (hub.Client does).
 type Refresher interface {
-	Refresh(ctx context.Context, endpoint, clientID string, refresh secret.Token, now time.Time) (*hubapi.OAuthToken, error)
+	Refresh(ctx context.Context, endpoint, clientID string, refresh secret.Token, now time.Time) (*oauthtoken.Token, error)
 }
 
 // oauthState is the broker's refresh bookkeeping.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/hubapi/oauthtoken"
 )
 
 // Issue 14: `hfbroker login --web`. The daemon runs the Hub's OAuth device
@@ -18,7 +19,7 @@ import (
 // DeviceLogin runs the Hub's device flow (hub.Client does).
 type DeviceLogin interface {
 	StartDevice(ctx context.Context, endpoint, clientID string) (*hubapi.DeviceCode, error)
-	PollDevice(ctx context.Context, endpoint, clientID, deviceCode string, now time.Time) (*hubapi.OAuthToken, error)
+	PollDevice(ctx context.Context, endpoint, clientID, deviceCode string, now time.Time) (*oauthtoken.Token, error)
 }
 
 // WebLogin is a started browser login, as the person sees it.

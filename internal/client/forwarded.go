@@ -1,27 +1,16 @@
 package client
 
 import (
-	"path/filepath"
-	"strings"
-
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/socket"
 )
 
-// ForwardEnv names the host a forwarded socket comes from: `hfbroker ssh`
-// sets it on the remote, beside HFBROKER_SOCKET (issue 15).
-const ForwardEnv = "HFBROKER_FORWARD"
+// ForwardEnv names the host a forwarded socket comes from (socket.EnvForward).
+const ForwardEnv = socket.EnvForward
 
 // Restricted reports whether path is a daemon's restricted socket, here or
-// forwarded from elsewhere: HFBROKER_FORWARD is set, or its name is
-// remote.sock or remote-*.sock. No daemon is ever autostarted for it: the
-// daemon that serves it runs on another machine (or outside the container).
-func Restricted(path string, env config.Env) bool {
-	if env(ForwardEnv) != "" {
-		return true
-	}
-	base := filepath.Base(path)
-	return base == "remote.sock" || strings.HasPrefix(base, "remote-") && strings.HasSuffix(base, ".sock")
-}
+// forwarded from elsewhere (socket.Restricted).
+func Restricted(path string, env config.Env) bool { return socket.Restricted(path, env) }
 
 // restrictedHint says what to do when a restricted socket does not answer.
 func restrictedHint(env config.Env) string {

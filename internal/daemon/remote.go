@@ -49,7 +49,7 @@ import (
 
 // RestrictedSocketName is the restricted socket's file name, beside the
 // main socket.
-const RestrictedSocketName = "remote.sock"
+const RestrictedSocketName = socket.RestrictedName
 
 // forwardPolicy is what one way in through the restricted socket allows.
 type forwardPolicy struct {

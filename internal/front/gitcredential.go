@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/gitcred"
+	"github.com/hfbroker/hfbroker/internal/socket"
 )
 
 // gitDaemonTimeout is the full CLI's bound on waiting for the daemon.
@@ -28,6 +29,12 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 	switch op {
 	case "get", "store", "erase":
 	default:
+		return 0, errFallback
+	}
+	// Through a forwarded or restricted socket git may go through the
+	// forwarded proxy, with lease tokens for its port only: the full CLI's
+	// rules (internal/cli/gitcredential.go).
+	if path, err := socket.DefaultPath(); err != nil || socket.Restricted(path, os.Getenv) {
 		return 0, errFallback
 	}
 	ep, err := endpoint()
@@ -76,7 +83,8 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 			return 0, err
 		}
 		resp, err := decodeLeaseResponse(out)
-		if err != nil {
+		if err != nil || resp.proxyEndpoint != "" {
+			// A lease token is for the proxy, never for the Hub itself.
 			return 0, errFallback
 		}
 		user := resp.user

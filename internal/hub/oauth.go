@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/hubapi/oauthtoken"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
@@ -31,7 +32,7 @@ var ErrOAuthTransient = hubapi.ErrOAuthTransient
 type (
 	OAuthError = hubapi.OAuthError
 	DeviceCode = hubapi.DeviceCode
-	OAuthToken = hubapi.OAuthToken
+	OAuthToken = oauthtoken.Token
 )
 
 // IsOAuthError reports whether err is an OAuth error answer with this code.

@@ -43,5 +43,11 @@ func TestLeavesDoNotLinkNetHTTPOrTheStore(t *testing.T) {
 				t.Errorf("%s links %s", pkg, b)
 			}
 		}
+		// The hfbroker front end links hubapi and gitcred, and no secret
+		// handling (its start-up, issue 16): answers that hold secrets
+		// live in hubapi/oauthtoken.
+		if pkg != "github.com/hfbroker/hfbroker/internal/access" && deps["github.com/hfbroker/hfbroker/internal/secret"] {
+			t.Errorf("%s links internal/secret, which the front end must not", pkg)
+		}
 	}
 }

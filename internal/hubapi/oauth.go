@@ -2,9 +2,6 @@ package hubapi
 
 import (
 	"errors"
-	"time"
-
-	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
 // DefaultOAuthClientID is the Hub's public device-login client, the one
@@ -59,15 +56,6 @@ type DeviceCode struct {
 	Interval int `json:"interval"`
 	// ExpiresIn is how long the code stays valid; 900 s when unsaid.
 	ExpiresIn int `json:"expires_in"`
-}
-
-// OAuthToken is a token answer of POST /oauth/token.
-type OAuthToken struct {
-	Access  secret.Token
-	Refresh secret.Token // empty: the Hub kept the old refresh token
-	// ExpiresAt is when Access stops working; zero when the Hub did not say.
-	ExpiresAt time.Time
-	TokenType string
 }
 
 // OAuthClientID is the client id for device login and refresh: env
