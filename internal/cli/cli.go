@@ -21,6 +21,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/redact"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -411,16 +412,8 @@ func fromStatus(st *lane.Error) (code int, msg, hint string, reasons []string) {
 	return code, msg, hint, reasons
 }
 
-// oneLine keeps an error to one line so nothing it quotes can forge output.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r < ' ' && r != '\t' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// oneLine is redact.OneLine.
+func oneLine(s string) string { return redact.OneLine(s) }
 
 // Args returns the command line to run for argv: invoked as
 // git-credential-hfbroker (git's credential.helper=hfbroker), it is the

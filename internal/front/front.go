@@ -34,6 +34,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/fullcli"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/redact"
 	"github.com/hfbroker/hfbroker/internal/xdg"
 )
 
@@ -176,14 +177,5 @@ func endpoint() (string, error) {
 	return hubapi.DefaultEndpoint, nil
 }
 
-// oneLine is internal/cli's: an error on one line, so nothing it quotes can
-// forge output.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Map(func(r rune) rune {
-		if r == '\n' || r == '\r' || r < ' ' && r != '\t' || r == 0x7f {
-			return ' '
-		}
-		return r
-	}, s)
-}
+// oneLine is redact.OneLine.
+func oneLine(s string) string { return redact.OneLine(s) }
