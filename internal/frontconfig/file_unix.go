@@ -4,7 +4,6 @@ package frontconfig
 
 import (
 	"errors"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -68,46 +67,80 @@ func identity(st *unix.Stat_t) Identity {
 
 // readConfig reads config.toml and the identity of the very file it read.
 func readConfig(path string) (Identity, []byte, error) {
-	f, err := os.Open(path)
+	var st unix.Stat_t
+	b, err := readFile(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, &st, MaxConfigSize, func() error {
+		if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > MaxConfigSize {
+			return errors.New("config.toml is not a regular file of at most 1 MiB")
+		}
+		return nil
+	})
 	if err != nil {
 		return Identity{}, nil, err
 	}
-	defer f.Close()
-	var st unix.Stat_t
-	if err := unix.Fstat(int(f.Fd()), &st); err != nil {
-		return Identity{}, nil, err
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > MaxConfigSize {
-		return Identity{}, nil, errors.New("config.toml is not a regular file of at most 1 MiB")
-	}
-	b, err := io.ReadAll(io.LimitReader(f, MaxConfigSize+1))
-	return identity(&st), b, err
+	return identity(&st), b, nil
 }
 
 // readRecord reads the record only if it is ours: a regular file, not a
 // symlink, owned by uid, writable by no one else. Anyone who could write
 // it could choose the Hub the front sends tokens to.
 func readRecord(path string, uid int) (Record, error) {
-	fd, err := unix.Open(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if err != nil {
-		return Record{}, err
-	}
-	f := os.NewFile(uintptr(fd), path)
-	defer f.Close()
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return Record{}, err
-	}
-	switch {
-	case st.Mode&unix.S_IFMT != unix.S_IFREG,
-		int64(st.Uid) != int64(uid),
-		st.Mode&0o022 != 0,
-		st.Size > maxRecord:
-		return Record{}, ErrBadRecord
-	}
-	b, err := io.ReadAll(io.LimitReader(f, maxRecord+1))
+	b, err := readFile(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, &st, maxRecord, func() error {
+		switch {
+		case st.Mode&unix.S_IFMT != unix.S_IFREG,
+			int64(st.Uid) != int64(uid),
+			st.Mode&0o022 != 0,
+			st.Size > maxRecord:
+			return ErrBadRecord
+		}
+		return nil
+	})
 	if err != nil {
 		return Record{}, err
 	}
 	return Decode(b)
+}
+
+// readFile opens path with flags (O_NONBLOCK: a FIFO put there must not
+// hang the open), fstats it into st, lets check refuse it, and reads at
+// most limit+1 bytes. Raw descriptors, not os.File: an os.File of a
+// regular file is offered to the runtime's poller, whose set-up the front
+// does without (docs/benchmarks-analysis.md, round 5).
+func readFile(path string, flags int, st *unix.Stat_t, limit int, check func() error) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(path, flags, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: err}
+	}
+	if err := check(); err != nil {
+		return nil, err
+	}
+	b := make([]byte, 0, min(int(st.Size), limit)+1)
+	for len(b) <= limit {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := unix.Read(fd, b[len(b):min(cap(b), limit+1)])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+	return b, nil
 }

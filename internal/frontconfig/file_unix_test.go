@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // files is a config.toml and its record in a fresh directory.
@@ -154,6 +156,12 @@ func TestAChangedConfigHandsOver(t *testing.T) {
 			}
 		},
 		"grown": func(t *testing.T, cfg string) { writeConfig(t, cfg, text+"backend = \"memory\"\n") },
+		"replaced by a FIFO (must not hang)": func(t *testing.T, cfg string) {
+			os.Remove(cfg)
+			if err := unix.Mkfifo(cfg, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
 		"removed and a directory put there": func(t *testing.T, cfg string) {
 			os.Remove(cfg)
 			if err := os.Mkdir(cfg, 0o700); err != nil {
@@ -200,6 +208,12 @@ func TestARecordNotOursIsIgnored(t *testing.T) {
 			overwrite(t, rec, bytes.Replace(b, []byte(" v1 "), []byte(" v2 "), 1))
 		},
 		"empty": func(t *testing.T, rec string) { overwrite(t, rec, nil) },
+		"a FIFO (must not hang)": func(t *testing.T, rec string) {
+			os.Remove(rec)
+			if err := unix.Mkfifo(rec, 0o600); err != nil {
+				t.Fatal(err)
+			}
+		},
 		"a directory": func(t *testing.T, rec string) {
 			os.Remove(rec)
 			if err := os.Mkdir(rec, 0o700); err != nil {
