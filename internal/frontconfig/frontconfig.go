@@ -145,7 +145,11 @@ func Decode(b []byte) (Record, error) {
 	if err != nil {
 		return Record{}, ErrBadRecord
 	}
-	if n, e := hex.Decode(r.Sum[:], []byte(f[7])); e != nil || n != sha256.Size || len(f[7]) != 2*sha256.Size {
+	// Length first: hex.Decode panics when the text is longer than dst.
+	if len(f[7]) != 2*sha256.Size {
+		return Record{}, ErrBadRecord
+	}
+	if n, e := hex.Decode(r.Sum[:], []byte(f[7])); e != nil || n != sha256.Size {
 		return Record{}, ErrBadRecord
 	}
 	if f[8] != "-" {

@@ -58,6 +58,7 @@ func TestDecodeRefusesAnythingEncodeWouldNotWrite(t *testing.T) {
 		"a number too large":         with(4, "99999999999999999999"),
 		"upper-case hex":             with(7, strings.ToUpper(f[7])),
 		"a short hash":               with(7, f[7][:62]),
+		"a long hash":                with(7, f[7]+"00"),
 		"an endpoint not normalised": with(8, "HTTPS://HUB.EXAMPLE/"),
 		"an endpoint with userinfo":  with(8, "https://user:hf_x@hub.example"),
 		"an endpoint not http":       with(8, "file:///etc/passwd"),
