@@ -20,6 +20,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/buildinfo"
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/config"
+	"github.com/hfbroker/hfbroker/internal/frontconfig"
 	"github.com/hfbroker/hfbroker/internal/lane"
 	"github.com/hfbroker/hfbroker/internal/redact"
 
@@ -75,13 +76,21 @@ func (f *Factory) Prompter() Prompter {
 	return terminalPrompter{io: f.IO, readPassword: f.ReadPassword}
 }
 
-// Config loads config.toml.
+// Config loads config.toml. A file that loads is recorded for the front
+// end (internal/frontconfig), which links no toml: while config.toml stays
+// that file, the front answers the hot commands with its endpoint itself.
 func (f *Factory) Config() (*config.Config, error) {
 	paths, err := config.ResolvePaths(f.Env)
 	if err != nil {
 		return nil, err
 	}
-	return config.Load(paths.ConfigFile())
+	cfg, text, err := config.LoadText(paths.ConfigFile())
+	if err != nil || text == nil {
+		return cfg, err
+	}
+	// Best effort: without a record the front hands over, as it would.
+	_ = frontconfig.Remember(paths.ConfigFile(), frontconfig.Path(paths), text, cfg.Endpoint)
+	return cfg, nil
 }
 
 // Endpoint resolves the Hub endpoint: HF_ENDPOINT, config, default.

@@ -152,14 +152,25 @@ func orDefault(v, def time.Duration) time.Duration {
 // Load reads config.toml; a missing file is an empty config. Unknown keys are
 // an error so a typo does not silently change nothing.
 func Load(path string) (*Config, error) {
+	c, _, err := LoadText(path)
+	return c, err
+}
+
+// LoadText is Load that also returns the text it parsed, nil when there is
+// no file (the full CLI records it for the front end, internal/frontconfig).
+func LoadText(path string) (*Config, []byte, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		return &Config{}, nil
+		return &Config{}, nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read config: %w", err)
+		return nil, nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, b)
+	c, err := Parse(path, b)
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, b, nil
 }
 
 // Parse reads config.toml's text; path names the file in errors.

@@ -14,8 +14,9 @@
 // The front handles a command only when it understands every argument and
 // the daemon answers OK. In every other case it executes the full CLI with
 // the same argv, environment and stdin, before it has changed anything: any
-// other command, --help, a flag it does not know, a config.toml to read, a
-// value the full CLI would refuse, no daemon listening (the full CLI starts
+// other command, --help, a flag it does not know, a config.toml the full CLI
+// has not recorded for it as it is now (internal/frontconfig), a value the
+// full CLI would refuse, no daemon listening (the full CLI starts
 // one), a socket served by someone else, or an error reply (the full CLI asks
 // again and prints the one error text, hint and exit code). So nothing is
 // duplicated here but the happy paths, whose output matches the full CLI's
@@ -32,6 +33,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/hfbroker/hfbroker/internal/frontconfig"
 	"github.com/hfbroker/hfbroker/internal/fullcli"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/redact"
@@ -155,16 +157,19 @@ func replaceStdin(b []byte) error {
 	return unix.Close(fd)
 }
 
-// endpoint resolves the Hub endpoint as the full CLI does (config.Endpoint)
-// when it needs no config file: HF_ENDPOINT, else the default. A config.toml
-// the front would have to parse (and to report when it does not parse) is
-// the full CLI's: the front does not link toml.
+// endpoint resolves the Hub endpoint as the full CLI does (config.Endpoint):
+// HF_ENDPOINT, else config.toml's endpoint, else the default. The front
+// links no toml: it knows config.toml's endpoint only from the record the
+// full CLI made of that very file and content (internal/frontconfig). A
+// config.toml without one (new, edited, broken) is the full CLI's to read,
+// report and record.
 func endpoint() (string, error) {
 	paths, err := xdg.Resolve(os.Getenv)
 	if err != nil {
 		return "", errFallback
 	}
-	if _, err := os.Lstat(paths.ConfigFile()); !errors.Is(err, os.ErrNotExist) {
+	configured, ok := frontconfig.Lookup(paths.ConfigFile(), frontconfig.Path(paths))
+	if !ok {
 		return "", errFallback
 	}
 	if v := os.Getenv("HF_ENDPOINT"); v != "" {
@@ -173,6 +178,9 @@ func endpoint() (string, error) {
 			return "", errFallback
 		}
 		return ep, nil
+	}
+	if configured != "" {
+		return configured, nil
 	}
 	return hubapi.DefaultEndpoint, nil
 }
