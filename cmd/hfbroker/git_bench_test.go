@@ -4,10 +4,6 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +15,6 @@ import (
 	"github.com/hfbroker/hfbroker/internal/client"
 	"github.com/hfbroker/hfbroker/internal/daemon"
 	"github.com/hfbroker/hfbroker/internal/gittest"
-	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/hubtest"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
@@ -45,31 +39,8 @@ func BenchmarkGitLsRemote(b *testing.B) {
 	}
 
 	// One origin serves both the Hub API (whoami-v2, which the daemon asks
-	// at login) and git, as huggingface.co does: the credential helper only
-	// answers for the endpoint's host.
-	fake := hubtest.New(b)
-	fake.AddUser("alice", "Alice Example")
-	fake.AddOrg(hubtest.OrgSpec{Name: "acme", Fullname: "ACME ML"})
-	fake.AddMember("acme", "alice", hubtest.RoleWrite)
-	fake.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true})
-	token := fake.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
-	gs := gittest.New(b, gittest.Options{Authorize: func(_, password, repoPath string, write bool) bool {
-		ref, err := hub.ParseRepo(repoPath, hub.RepoModel)
-		return err == nil && fake.Authorize(password, ref, write)
-	}})
-	gs.CreateRepo("acme/llm")
-	hubURL, _ := url.Parse(fake.URL())
-	gitURL, _ := url.Parse(gs.Endpoint())
-	toHub, toGit := httputil.NewSingleHostReverseProxy(hubURL), httputil.NewSingleHostReverseProxy(gitURL)
-	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			toHub.ServeHTTP(w, r)
-			return
-		}
-		toGit.ServeHTTP(w, r)
-	}))
-	defer front.Close()
-	endpoint := front.URL
+	// at login) and git, as huggingface.co does.
+	endpoint, token := gittest.HubOrigin(b)
 	repoURL := endpoint + "/acme/llm"
 
 	dir, err := os.MkdirTemp("", "hfb-gitbench")

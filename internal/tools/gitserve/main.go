@@ -10,17 +10,11 @@ package main
 import (
 	"flag"
 	"log"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"strings"
 	"testing"
 
 	"github.com/hfbroker/hfbroker/internal/gittest"
-	"github.com/hfbroker/hfbroker/internal/hub"
-	"github.com/hfbroker/hfbroker/internal/hubtest"
 )
 
 func main() {
@@ -29,32 +23,11 @@ func main() {
 	flag.Parse()
 	tb := &processTB{}
 	defer tb.cleanup()
-	fake := hubtest.New(tb)
-	fake.AddUser("alice", "Alice Example")
-	fake.AddOrg(hubtest.OrgSpec{Name: "acme", Fullname: "ACME ML"})
-	fake.AddMember("acme", "alice", hubtest.RoleWrite)
-	fake.AddRepo(hubtest.RepoSpec{ID: "acme/llm", Private: true})
-	token := fake.AddToken("alice", hubtest.TokenSpec{Role: "write", DisplayName: "laptop"})
-	gs := gittest.New(tb, gittest.Options{Authorize: func(_, password, repoPath string, write bool) bool {
-		ref, err := hub.ParseRepo(repoPath, hub.RepoModel)
-		return err == nil && fake.Authorize(password, ref, write)
-	}})
-	gs.CreateRepo("acme/llm")
-	hubURL, _ := url.Parse(fake.URL())
-	gitURL, _ := url.Parse(gs.Endpoint())
-	toHub, toGit := httputil.NewSingleHostReverseProxy(hubURL), httputil.NewSingleHostReverseProxy(gitURL)
-	origin := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/api/") {
-			toHub.ServeHTTP(w, r)
-			return
-		}
-		toGit.ServeHTTP(w, r)
-	}))
-	defer origin.Close()
+	endpoint, token := gittest.HubOrigin(tb)
 	if err := os.WriteFile(*tokenFile, []byte(token+"\n"), 0o600); err != nil {
 		log.Fatal(err)
 	}
-	if err := os.WriteFile(*addrFile, []byte(strings.TrimPrefix(origin.URL, "http://")), 0o600); err != nil {
+	if err := os.WriteFile(*addrFile, []byte(strings.TrimPrefix(endpoint, "http://")), 0o600); err != nil {
 		log.Fatal(err)
 	}
 	select {}
