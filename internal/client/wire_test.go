@@ -12,18 +12,11 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hfbroker/hfbroker/internal/testutil"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func fieldNumbers(m proto.Message) []protoreflect.FieldNumber {
-	var nums []protoreflect.FieldNumber
-	fields := m.ProtoReflect().Descriptor().Fields()
-	for i := range fields.Len() {
-		nums = append(nums, fields.Get(i).Number())
-	}
-	slices.Sort(nums)
-	return nums
-}
+var fieldNumbers = testutil.FieldNumbers
 
 // Issue 16: Lease's and ReportGitCredential's messages are encoded by hand (wire.go) so that
 // `hfbroker token` does not pay for proto's reflection. The encoding must

@@ -14,18 +14,11 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hfbroker/hfbroker/internal/testutil"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
-func fieldNumbers(m proto.Message) []protoreflect.FieldNumber {
-	var nums []protoreflect.FieldNumber
-	fields := m.ProtoReflect().Descriptor().Fields()
-	for i := range fields.Len() {
-		nums = append(nums, fields.Get(i).Number())
-	}
-	slices.Sort(nums)
-	return nums
-}
+var fieldNumbers = testutil.FieldNumbers
 
 // Issue 16: the envelopes are encoded by hand (wire.go), so that a CLI
 // process does not pay for proto's reflection on them. The hand encoding
