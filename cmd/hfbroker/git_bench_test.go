@@ -48,32 +48,7 @@ func BenchmarkGitLsRemote(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "s")
-	daemonHome := filepath.Join(dir, "daemon")
-	vars := map[string]string{"HOME": daemonHome, "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": endpoint}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Socket: sock, Env: func(k string) string { return vars[k] },
-			Logger: slog.New(slog.DiscardHandler), Ready: func(string) { close(ready) }})
-	}()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-ready:
-	case err := <-done:
-		b.Fatalf("daemon did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		b.Fatal("daemon did not start within 30s")
-	}
-	c, err := client.Dial(ctx, client.Options{Socket: sock, NoAutostart: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	// Verified with the fake Hub, so a lease for the repo needs no Hub call.
-	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Name: "bench", Token: token, Endpoint: endpoint}); err != nil {
-		b.Fatalf("add token: %v", err)
-	}
-	c.Close()
+	sock := startBenchDaemon(b, dir, endpoint, "bench", token)
 
 	hfHome, storeHome := filepath.Join(dir, "hf"), filepath.Join(dir, "store")
 	hfEnv := append(gittest.CleanEnv(hfHome), "HF_ENDPOINT="+endpoint, "HFBROKER_SOCKET="+sock, "HFBROKER_NO_AUTOSTART=1")
@@ -133,4 +108,37 @@ func BenchmarkGitLsRemote(b *testing.B) {
 	b.ReportMetric(mh, "hfbroker-ms")
 	b.ReportMetric(ms, "store-ms")
 	b.ReportMetric(mh/ms, "ratio")
+}
+
+// startBenchDaemon runs a daemon in this process (memory backend) on a
+// socket in dir, with token stored as profile name (verified with the Hub
+// at endpoint), until the benchmark ends; it returns the socket.
+func startBenchDaemon(b *testing.B, dir, endpoint, name, token string) string {
+	b.Helper()
+	sock := filepath.Join(dir, "s")
+	vars := map[string]string{"HOME": filepath.Join(dir, "daemon"), "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": endpoint}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Options{Socket: sock, Env: func(k string) string { return vars[k] },
+			Logger: slog.New(slog.DiscardHandler), Ready: func(string) { close(ready) }})
+	}()
+	b.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-ready:
+	case err := <-done:
+		b.Fatalf("daemon did not start: %v", err)
+	case <-time.After(30 * time.Second):
+		b.Fatal("daemon did not start within 30s")
+	}
+	c, err := client.Dial(ctx, client.Options{Socket: sock, NoAutostart: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	// Verified with the fake Hub, so a lease for the repo needs no Hub call.
+	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Name: name, Token: token, Endpoint: endpoint}); err != nil {
+		b.Fatalf("add token: %v", err)
+	}
+	return sock
 }

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,10 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/client"
-	"github.com/hfbroker/hfbroker/internal/daemon"
 	"github.com/hfbroker/hfbroker/internal/hubtest"
-	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
 
 // kernelStartDriver starts each named kernel n times with jupyter_client,
@@ -75,30 +70,7 @@ func BenchmarkJupyterKernelStart(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	sock := filepath.Join(dir, "s")
-	vars := map[string]string{"HOME": filepath.Join(dir, "daemon"), "HFBROKER_BACKEND": "memory", "HF_ENDPOINT": fake.URL()}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() {
-		done <- daemon.Run(ctx, daemon.Options{Socket: sock, Env: func(k string) string { return vars[k] },
-			Logger: slog.New(slog.DiscardHandler), Ready: func(string) { close(ready) }})
-	}()
-	defer func() { cancel(); <-done }()
-	select {
-	case <-ready:
-	case err := <-done:
-		b.Fatalf("daemon did not start: %v", err)
-	case <-time.After(30 * time.Second):
-		b.Fatal("daemon did not start within 30s")
-	}
-	c, err := client.Dial(ctx, client.Options{Socket: sock, NoAutostart: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Name: "laptop", Token: token, Endpoint: fake.URL()}); err != nil {
-		b.Fatalf("add token: %v", err)
-	}
-	c.Close()
+	sock := startBenchDaemon(b, dir, fake.URL(), "laptop", token)
 
 	home := filepath.Join(dir, "home")
 	env := []string{"HOME=" + home, "PATH=" + os.Getenv("PATH"), "HF_ENDPOINT=" + fake.URL(), "HFBROKER_SOCKET=" + sock,
