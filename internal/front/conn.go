@@ -100,17 +100,41 @@ const maxFrame = 64<<10 + 4<<10
 // call makes one BrokerService call over the lane and returns the response
 // message; any failure, the daemon's error replies included, is errFallback.
 func (c *conn) call(method string, req []byte, deadline time.Time) ([]byte, error) {
+	f, err := newFrame(method, req, deadline)
+	if err != nil {
+		return nil, err
+	}
+	return c.roundTrip(f)
+}
+
+// frame is one lane call, encoded, with the bound on waiting for its reply.
+type frame struct {
+	b       []byte
+	timeout time.Duration // 0: none
+}
+
+// newFrame encodes a call. lease encodes it before it dials, so that the
+// request follows the connect at once: the daemon, woken by the connect,
+// then finds it on its first read instead of waiting in its poller for a
+// second wake-up.
+func newFrame(method string, req []byte, deadline time.Time) (frame, error) {
 	var timeout time.Duration
 	if !deadline.IsZero() {
-		timeout = time.Until(deadline)
-		if timeout <= 0 || c.setTimeout(timeout) != nil {
-			return nil, errFallback
+		if timeout = time.Until(deadline); timeout <= 0 {
+			return frame{}, errFallback
 		}
 	}
 	call := appendCall(nil, method, req, timeout)
-	frame := append([]byte("HFL1"), appendUvarint(nil, uint64(len(call)))...)
-	frame = append(frame, call...)
-	if err := c.writeAll(frame); err != nil {
+	b := append([]byte("HFL1"), appendUvarint(nil, uint64(len(call)))...)
+	return frame{b: append(b, call...), timeout: timeout}, nil
+}
+
+// roundTrip sends f and reads its reply.
+func (c *conn) roundTrip(f frame) ([]byte, error) {
+	if f.timeout > 0 && c.setTimeout(f.timeout) != nil {
+		return nil, errFallback
+	}
+	if err := c.writeAll(f.b); err != nil {
 		return nil, errFallback
 	}
 	buf := make([]byte, 4096)
@@ -151,12 +175,16 @@ func (c *conn) close() { unix.Close(c.fd) }
 
 // lease makes the Lease call.
 func lease(req *leaseRequest, deadline time.Time) (*leaseResponse, error) {
+	f, err := newFrame("Lease", req.append(nil), deadline)
+	if err != nil {
+		return nil, err
+	}
 	c, err := dial()
 	if err != nil {
 		return nil, err
 	}
 	defer c.close()
-	out, err := c.call("Lease", req.append(nil), deadline)
+	out, err := c.roundTrip(f)
 	if err != nil {
 		return nil, err
 	}
