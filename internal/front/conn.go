@@ -20,18 +20,16 @@ type conn struct {
 	fd int
 }
 
-// dial connects to the daemon's socket and checks who serves it; any
-// failure is the full CLI's to report (or to start the daemon for).
-func dial() (*conn, error) {
+// open connects to the daemon's socket without checking who serves it yet.
+func open() (*conn, error) {
 	path, err := socket.DefaultPath()
 	if err != nil {
 		return nil, errFallback
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, errFallback
 	}
-	unix.CloseOnExec(fd)
 	c := &conn{fd: fd}
 	// As the full CLI's net.DialTimeout: a connect that waits on a full
 	// backlog gives up after 2 s.
@@ -39,12 +37,16 @@ func dial() (*conn, error) {
 		c.close()
 		return nil, errFallback
 	}
-	cred, err := peercred.FromFD(fd)
-	if err != nil || int(cred.UID) != os.Getuid() {
-		c.close()
-		return nil, errFallback
-	}
 	return c, nil
+}
+
+// checkPeer refuses a socket that a process of another uid serves.
+func (c *conn) checkPeer() error {
+	cred, err := peercred.FromFD(c.fd)
+	if err != nil || int(cred.UID) != os.Getuid() {
+		return errFallback
+	}
+	return nil
 }
 
 func connect(fd int, path string) error {
@@ -97,21 +99,59 @@ func (c *conn) writeAll(b []byte) error {
 // maxFrame is lane.MaxFrameSize.
 const maxFrame = 64<<10 + 4<<10
 
-// call makes one BrokerService call over the lane and returns the response
-// message; any failure, the daemon's error replies included, is errFallback.
-func (c *conn) call(method string, req []byte, deadline time.Time) ([]byte, error) {
+// call makes one BrokerService call over the lane on a new connection
+// and returns the response message; any failure, the daemon's error
+// replies and no daemon included, is errFallback (with what the front read
+// of stdin kept for the full CLI).
+func call(method string, req []byte, deadline time.Time) ([]byte, error) {
+	f, err := newFrame(method, req, deadline)
+	if err != nil {
+		return nil, err
+	}
+	c, err := open()
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	return c.roundTrip(f)
+}
+
+// frame is one lane call, encoded, with the bound on waiting for its reply.
+type frame struct {
+	b       []byte
+	timeout time.Duration // 0: none
+}
+
+// newFrame encodes a call. lease encodes it before it dials, so that the
+// request follows the connect at once: the daemon, woken by the connect,
+// then finds it on its first read instead of waiting in its poller for a
+// second wake-up.
+func newFrame(method string, req []byte, deadline time.Time) (frame, error) {
 	var timeout time.Duration
 	if !deadline.IsZero() {
-		timeout = time.Until(deadline)
-		if timeout <= 0 || c.setTimeout(timeout) != nil {
-			return nil, errFallback
+		if timeout = time.Until(deadline); timeout <= 0 {
+			return frame{}, errFallback
 		}
 	}
 	call := appendCall(nil, method, req, timeout)
-	frame := append([]byte("HFL1"), appendUvarint(nil, uint64(len(call)))...)
-	frame = append(frame, call...)
-	if err := c.writeAll(frame); err != nil {
+	b := append([]byte("HFL1"), appendUvarint(nil, uint64(len(call)))...)
+	return frame{b: append(b, call...), timeout: timeout}, nil
+}
+
+// roundTrip sends f and reads its reply.
+func (c *conn) roundTrip(f frame) ([]byte, error) {
+	if f.timeout > 0 && c.setTimeout(f.timeout) != nil {
 		return nil, errFallback
+	}
+	if err := c.writeAll(f.b); err != nil {
+		return nil, errFallback
+	}
+	// The request names no secret (a purpose, profile and repo names, a
+	// fingerprint), and whoever serves the socket is checked before a byte
+	// of its reply is read. Checking after the write lets the daemon, woken
+	// by the connect, find the request at its first read.
+	if err := c.checkPeer(); err != nil {
+		return nil, err
 	}
 	buf := make([]byte, 4096)
 	n, err := io.ReadAtLeast(c, buf, 5)
@@ -151,12 +191,7 @@ func (c *conn) close() { unix.Close(c.fd) }
 
 // lease makes the Lease call.
 func lease(req *leaseRequest, deadline time.Time) (*leaseResponse, error) {
-	c, err := dial()
-	if err != nil {
-		return nil, err
-	}
-	defer c.close()
-	out, err := c.call("Lease", req.append(nil), deadline)
+	out, err := call("Lease", req.append(nil), deadline)
 	if err != nil {
 		return nil, err
 	}

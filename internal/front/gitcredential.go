@@ -45,13 +45,6 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 	if err != nil {
 		return 0, errFallback
 	}
-	// Dial before reading stdin: with no daemon, the full CLI gets stdin
-	// untouched (and starts one).
-	c, err := dial()
-	if err != nil {
-		return 0, err
-	}
-	defer c.close()
 	warn := func(format string, args ...any) {
 		fmt.Fprintf(f.stderr, "hfbroker git-credential: "+format+"\n", args...)
 	}
@@ -78,7 +71,7 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 		r = &repo{typ: gitRepoType(target.Repo.Type), id: target.Repo.ID()}
 	}
 	if op == "get" {
-		out, err := c.call("Lease", (&leaseRequest{repo: r, purpose: purposeGit, access: accessUnspecified, endpoint: ep}).append(nil), deadline)
+		out, err := call("Lease", (&leaseRequest{repo: r, purpose: purposeGit, access: accessUnspecified, endpoint: ep}).append(nil), deadline)
 		if err != nil {
 			return 0, err
 		}
@@ -110,7 +103,7 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 	if req.Password != "" {
 		rr.fingerprint = fingerprint(req.Password)
 	}
-	out, err := c.call("ReportGitCredential", rr.append(nil), deadline)
+	out, err := call("ReportGitCredential", rr.append(nil), deadline)
 	if err != nil {
 		return 0, err
 	}

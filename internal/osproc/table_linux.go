@@ -3,15 +3,18 @@ package osproc
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // procStat returns the fields of /proc/PID/stat after the command name, which
 // may itself contain spaces and parentheses.
 func procStat(pid int) ([][]byte, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	b, err := readProc("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return nil, err
 	}
@@ -31,6 +34,44 @@ func procStat(pid int) ([][]byte, error) {
 		return nil, fmt.Errorf("process %d has exited", pid)
 	}
 	return f, nil
+}
+
+// readProc reads a /proc file with three system calls. os.ReadFile makes
+// ten of a /proc file: it offers the descriptor to the runtime's poller,
+// which refuses it only after four fcntl and an epoll_ctl, and asks fstat
+// for a size /proc does not know. Every lease for a process reads its
+// /proc/PID/stat before the daemon answers, so on a machine where a
+// system call costs 10-20 µs that was a tenth of `hfbroker token`'s wait
+// (docs/benchmarks-analysis.md, round 6).
+func readProc(path string) ([]byte, error) {
+	fd, err := retryEINTR(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+	defer unix.Close(fd)
+	b := make([]byte, 0, 512)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := retryEINTR(func() (int, error) { return unix.Read(fd, b[len(b):cap(b)]) })
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: path, Err: err}
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+func retryEINTR(f func() (int, error)) (int, error) {
+	for {
+		n, err := f()
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
 }
 
 func startTime(pid int) (uint64, error) {
@@ -92,7 +133,7 @@ func carriers(uid int, key string, values []string, since uint64) (out map[strin
 		} else if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != uid {
 			continue
 		}
-		env, err := os.ReadFile("/proc/" + e.Name() + "/environ")
+		env, err := readProc("/proc/" + e.Name() + "/environ")
 		if err != nil || len(env) == 0 {
 			if st, err := startTime(pid); err == nil && st >= since {
 				unsure = true
