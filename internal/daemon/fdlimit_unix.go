@@ -11,5 +11,5 @@ func fdLimit() uint64 {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &r); err != nil {
 		return 0
 	}
-	return r.Cur
+	return uint64(r.Cur) // int64 on some BSDs
 }

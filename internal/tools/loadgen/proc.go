@@ -36,7 +36,11 @@ func procMain(args []string) error {
 		return err
 	}
 	if *quitLog != "" {
-		if err := syscall.Kill(*pid, syscall.SIGQUIT); err != nil {
+		p, err := os.FindProcess(*pid)
+		if err == nil {
+			err = p.Signal(syscall.SIGQUIT)
+		}
+		if err != nil {
 			return fmt.Errorf("signal %d: %w", *pid, err)
 		}
 		deadline := time.Now().Add(10 * time.Second)
