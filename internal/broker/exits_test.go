@@ -115,3 +115,45 @@ func TestAWatchedProcessEndsItsLeaseWhenTheWatcherSaysItExited(t *testing.T) {
 		}
 	})
 }
+
+// git's credential helper exits as soon as it has answered, and its lease
+// lives out its TTL: the daemon reads the helper's process once, for the
+// audit line, and does not watch it (a pidfd that would only wake it for
+// that exit in the middle of git's operation). An exec lease is watched.
+func TestAGitLeaseDoesNotWatchTheHelper(t *testing.T) {
+	procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
+	exits := newFakeExits()
+	rec := &audit.Memory{}
+	b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Exits: exits,
+		Audit: rec, MaxTTL: 24 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
+	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	procs.set(200, 1)
+	procs.set(300, 1)
+	if _, err := b.Lease(t.Context(), LeaseRequest{Purpose: PurposeGit, Caller: Caller{UID: 1000, PID: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	if exits.Watching(200) {
+		t.Error("git's credential helper is watched")
+	}
+	if _, err := b.Lease(t.Context(), LeaseRequest{Purpose: PurposeExec, TTL: time.Hour, Caller: Caller{UID: 1000, PID: 300}}); err != nil {
+		t.Fatal(err)
+	}
+	if !exits.Watching(300) {
+		t.Error("an exec lease's process is not watched")
+	}
+	var granted []audit.Event
+	for _, ev := range rec.Events() {
+		if ev.Event == "lease.granted" {
+			granted = append(granted, ev)
+		}
+	}
+	if len(granted) != 2 || granted[0].PID != 200 || granted[0].Exe != procs.Exe(200) || granted[0].Cwd != procs.Cwd(200) {
+		t.Errorf("the git lease's audit line does not name its caller as the process table does: %+v", granted)
+	}
+}

@@ -279,13 +279,18 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	}
 
 	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String(), Label: l.Label}, withPID(req.Caller, pid, exe))
+		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String(), Label: l.Label}, withPID(req.Caller, pid, exe, cwd))
 	return Grant{Lease: granted, Token: tok}, nil
 }
 
-func withPID(c Caller, pid int, exe string) Caller {
-	if pid != 0 && pid != c.PID {
+// withPID is the caller an audit line names: the leased process when it is
+// another, with what watchTarget read of it.
+func withPID(c Caller, pid int, exe, cwd string) Caller {
+	switch {
+	case pid != 0 && pid != c.PID:
 		c.PID, c.Exe = pid, exe
+	case pid != 0:
+		c.Exe, c.Cwd = or(c.Exe, exe), or(c.Cwd, cwd)
 	}
 	return c
 }
@@ -339,7 +344,10 @@ func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe, cwd 
 	if pid == 0 {
 		return 0, 0, "", "", nil
 	}
-	info, err := b.proc(pid)
+	// git's credential helper exits as soon as it has answered: watching
+	// it would only wake the daemon for that exit, in the middle of git's
+	// operation.
+	info, err := b.proc(pid, req.Purpose != PurposeGit)
 	if err != nil {
 		return 0, 0, "", "", errorf(KindInvalid, "", "process %d has already exited", pid)
 	}
@@ -355,8 +363,9 @@ type procInfo struct {
 // proc returns a process's start time, executable and directory. Reading
 // /proc costs more than the rest of a lease, so a process watched through a
 // pidfd (alive, and the same process, until its pidfd says otherwise) is
-// read once; the cache entry goes when the process exits.
-func (b *Broker) proc(pid int) (procInfo, error) {
+// read once; the cache entry goes when the process exits. watch asks for
+// the pidfd when the process is not watched yet.
+func (b *Broker) proc(pid int, watch bool) (procInfo, error) {
 	if b.exits != nil && b.exits.Watching(pid) {
 		b.mu.Lock()
 		info, ok := b.procs[pid]
@@ -370,7 +379,7 @@ func (b *Broker) proc(pid int) (procInfo, error) {
 		return procInfo{}, err
 	}
 	info := procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
-	if b.exits != nil && b.exits.Add(pid) {
+	if watch && b.exits != nil && b.exits.Add(pid) {
 		b.mu.Lock()
 		b.procs[pid] = info
 		b.mu.Unlock()
@@ -653,7 +662,7 @@ func (b *Broker) heirs(uid int, ids []string, since uint64) map[string][]procRef
 		found, unsure := b.opts.Procs.Carriers(uid, LeaseEnv, ids, since)
 		for id, pids := range found {
 			for _, pid := range pids {
-				if info, err := b.proc(pid); err == nil && !slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
+				if info, err := b.proc(pid, true); err == nil && !slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
 					out[id] = append(out[id], procRef{pid, info.start})
 				}
 			}

@@ -132,7 +132,7 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 		l.watched = l.Follow == FollowTree || l.Follow == FollowProcess
 		if l.watched {
 			for _, m := range s.Members {
-				if info, err := b.proc(m.PID); err == nil && info.start == m.Start {
+				if info, err := b.proc(m.PID, true); err == nil && info.start == m.Start {
 					l.members = append(l.members, procRef{m.PID, m.Start})
 				}
 			}
