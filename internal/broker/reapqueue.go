@@ -18,24 +18,24 @@ type reapQueue struct {
 	// wall by its wall clock reading: expired ends a lease when either has
 	// passed, and after a suspend the two orders differ.
 	mono, wall dueHeap
-	polled     map[*Lease]struct{}
+	polled     map[*liveLease]struct{}
 }
 
 // dueEntry is a lease as it was pushed: with the deadline it had then.
 type dueEntry struct {
-	l        *Lease
+	l        *liveLease
 	deadline time.Time
 }
 
 // push queues l, a live lease of leases, at its current deadline; poll adds
 // it to the leases Reap polls.
-func (q *reapQueue) push(l *Lease, poll bool, leases map[string]*Lease) {
+func (q *reapQueue) push(l *liveLease, poll bool, leases map[string]*liveLease) {
 	e := dueEntry{l, l.deadline}
 	q.mono.push(e, byMono)
 	q.wall.push(e, byWall)
 	if poll {
 		if q.polled == nil {
-			q.polled = map[*Lease]struct{}{}
+			q.polled = map[*liveLease]struct{}{}
 		}
 		q.polled[l] = struct{}{}
 	}
@@ -47,7 +47,7 @@ func (q *reapQueue) push(l *Lease, poll bool, leases map[string]*Lease) {
 // compact drops every stale entry, in time linear in the entries; push calls
 // it when stale entries outnumber live leases, so its cost is spread over the
 // pushes that made them.
-func (q *reapQueue) compact(leases map[string]*Lease) {
+func (q *reapQueue) compact(leases map[string]*liveLease) {
 	q.mono.filter(leases, byMono)
 	q.wall.filter(leases, byWall)
 }
@@ -56,15 +56,15 @@ func (q *reapQueue) compact(leases map[string]*Lease) {
 func (q *reapQueue) reset() { *q = reapQueue{} }
 
 // current reports whether e is still the entry of a live lease in leases.
-func (e dueEntry) current(leases map[string]*Lease) bool {
+func (e dueEntry) current(leases map[string]*liveLease) bool {
 	cur, ok := leases[e.l.ID]
 	return ok && cur == e.l && e.l.deadline.Equal(e.deadline)
 }
 
 // takeExpired takes the leases expired at now out of leases: those whose
 // deadline has passed by either clock, as Broker.expired decides.
-func (q *reapQueue) takeExpired(leases map[string]*Lease, now time.Time) []*Lease {
-	var out []*Lease
+func (q *reapQueue) takeExpired(leases map[string]*liveLease, now time.Time) []*liveLease {
+	var out []*liveLease
 	take := func(h *dueHeap, less func(a, b dueEntry) bool, passed func(time.Time) bool) {
 		for len(h.es) > 0 && passed(h.es[0].deadline) {
 			e := h.pop(less)
@@ -82,7 +82,7 @@ func (q *reapQueue) takeExpired(leases map[string]*Lease, now time.Time) []*Leas
 
 // next is the earliest deadline of a live lease, dropping stale entries on
 // the way; false when there is none.
-func (q *reapQueue) next(leases map[string]*Lease) (time.Time, bool) {
+func (q *reapQueue) next(leases map[string]*liveLease) (time.Time, bool) {
 	for len(q.mono.es) > 0 {
 		if e := q.mono.es[0]; e.current(leases) {
 			return e.deadline, true
@@ -100,7 +100,7 @@ func byWall(a, b dueEntry) bool { return a.deadline.Round(0).Before(b.deadline.R
 type dueHeap struct{ es []dueEntry }
 
 // filter keeps the current entries and restores the heap order.
-func (h *dueHeap) filter(leases map[string]*Lease, less func(a, b dueEntry) bool) {
+func (h *dueHeap) filter(leases map[string]*liveLease, less func(a, b dueEntry) bool) {
 	kept := h.es[:0]
 	for _, e := range h.es {
 		if e.current(leases) {
