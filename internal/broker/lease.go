@@ -959,7 +959,7 @@ func (b *Broker) needsPollLocked(l *liveLease) bool {
 // would wake.
 func (b *Broker) wakeReaperLocked(l *liveLease, now time.Time) {
 	poll := b.needsPollLocked(l)
-	b.due.push(l, poll, b.leases)
+	b.due.push(l, poll, b.leases, now)
 	due := l.deadline
 	if poll {
 		due = minTime(due, now.Add(b.opts.ReapInterval))
