@@ -143,17 +143,64 @@ type liveLease struct {
 	Exe      string
 	cwd      string // the process's directory, for the audit log
 	Repo     *hubapi.RepoRef
-	Purpose  Purpose
-	Follow   Follow
-	members  []procRef // the processes it lives with now
-	jobStart uint64    // the first process's start time: its job's processes start later
+	members  []procRef  // the processes it lives with now
+	jobStart uint64     // the first process's start time: its job's processes start later
 	more     *leaseMore // nil when the lease has none of it
 
 	Access           Access
 	UntilExit        bool
 	Public           bool
 	ShortenedToToken bool
-	watched          bool // the lease ends when its processes have exited
+	watched          bool  // the lease ends when its processes have exited
+	purpose          uint8 // Purpose, as its index in purposes (setPurpose)
+	follow           uint8 // Follow, as its index in follows
+}
+
+// purposes and follows are the values a liveLease keeps as a byte; another
+// value (a Purpose no client sends) goes in leaseMore.
+var (
+	purposes = [...]Purpose{"", PurposeExec, PurposeGit, PurposeToken, PurposeProxy}
+	follows  = [...]Follow{"", FollowTree, FollowProcess, FollowTTL}
+)
+
+// otherValue marks a Purpose or Follow kept in leaseMore.
+const otherValue = 0xff
+
+func valueCode[T ~string](known []T, v T) uint8 {
+	for i, k := range known {
+		if k == v {
+			return uint8(i)
+		}
+	}
+	return otherValue
+}
+
+func (l *liveLease) setPurpose(p Purpose) {
+	if l.purpose = valueCode(purposes[:], p); l.purpose == otherValue {
+		l.extra().purpose = p
+	}
+}
+
+func (l *liveLease) setFollow(f Follow) {
+	if l.follow = valueCode(follows[:], f); l.follow == otherValue {
+		l.extra().follow = f
+	}
+}
+
+// Purpose is the lease's Purpose.
+func (l *liveLease) Purpose() Purpose {
+	if l.purpose == otherValue {
+		return l.more.purpose
+	}
+	return purposes[l.purpose]
+}
+
+// Follow is how the lease follows its processes.
+func (l *liveLease) Follow() Follow {
+	if l.follow == otherValue {
+		return l.more.follow
+	}
+	return follows[l.follow]
 }
 
 // leaseSource is what every lease granted from a profile as it is now
@@ -172,6 +219,9 @@ type leaseMore struct {
 	// reading (a restored lease whose saved end is out of a
 	// time.Duration's reach); zero otherwise.
 	expiresAt time.Time
+	// purpose and follow hold a value purposes or follows does not.
+	purpose Purpose
+	follow  Follow
 }
 
 // extra returns l's leaseMore, made when it has none.
@@ -214,11 +264,11 @@ func (l *liveLease) view() Lease {
 		Exe:         l.Exe,
 		Repo:        l.Repo,
 		Access:      l.Access,
-		Purpose:     l.Purpose,
+		Purpose:     l.Purpose(),
 		GrantedAt:   l.granted,
 		ExpiresAt:   l.expiresAt(),
 		UID:         l.UID,
-		Follow:      l.Follow,
+		Follow:      l.Follow(),
 		UntilExit:   l.UntilExit,
 		Label:       m.Label,
 		Repos:       m.Repos,
@@ -346,17 +396,17 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		UID:       req.Caller.UID,
 		cwd:       cwd,
 		watched:   follow != FollowTTL,
-		Follow:    follow,
 		UntilExit: req.UntilExit,
 		Repo:      req.Repo,
 		Access:    req.Access,
 		Public:    req.Purpose == PurposeProxy && !req.NoPublic,
-		Purpose:   req.Purpose,
 		granted:   now.UTC().Round(0),
 		deadline:  now.Add(ttl),
 
 		ShortenedToToken: shortened,
 	}
+	l.setPurpose(req.Purpose)
+	l.setFollow(follow)
 	if req.Label != "" {
 		l.extra().Label = req.Label
 	}
@@ -600,7 +650,7 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 		return Lease{}, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", limit),
 			"lease TTL %s is longer than the maximum %s", ttl, limit)
 	}
-	if tokenEnd := l.moreOrNone().TokenExpiresAt; !tokenEnd.IsZero() && l.Purpose != PurposeProxy && now.Add(ttl).After(tokenEnd) {
+	if tokenEnd := l.moreOrNone().TokenExpiresAt; !tokenEnd.IsZero() && l.Purpose() != PurposeProxy && now.Add(ttl).After(tokenEnd) {
 		// The child holds this very access token (issue 14): the lease
 		// cannot outlive it.
 		ttl, l.ShortenedToToken = max(tokenEnd.Sub(now), 0), true
@@ -815,14 +865,14 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 		l.members = slices.DeleteFunc(l.members, gone)
 		if len(l.members) == 0 {
 			orphans = append(orphans, l)
-			if l.Follow == FollowTree {
+			if l.Follow() == FollowTree {
 				ids = append(ids, l.ID)
 			}
 		}
 	}
 	uid, since := 0, uint64(0)
 	for i, l := range orphans {
-		if l.Follow == FollowTree && (i == 0 || l.jobStart < since) {
+		if l.Follow() == FollowTree && (i == 0 || l.jobStart < since) {
 			since = l.jobStart
 		}
 		uid = l.UID // every lease is the daemon's own uid's

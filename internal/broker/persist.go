@@ -98,9 +98,11 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 	causes := map[string]string{}
 	for _, s := range saved {
 		l := &liveLease{ID: s.ID, src: &leaseSource{Profile: s.Profile, Fingerprint: s.Fingerprint, Endpoint: s.Endpoint, User: s.User},
-			UID: s.UID, PID: s.PID, Exe: s.Exe, cwd: s.Cwd, Repo: s.Repo, Purpose: s.Purpose,
-			granted: s.GrantedAt.UTC().Round(0), Follow: s.Follow,
+			UID: s.UID, PID: s.PID, Exe: s.Exe, cwd: s.Cwd, Repo: s.Repo,
+			granted:   s.GrantedAt.UTC().Round(0),
 			UntilExit: s.UntilExit, jobStart: s.JobStart, Public: s.Public}
+		l.setPurpose(s.Purpose)
+		l.setFollow(s.Follow)
 		if s.Label != "" {
 			l.extra().Label = s.Label
 		}
@@ -140,14 +142,14 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 			ended, causes[l.ID] = append(ended, l), "ttl"
 			continue
 		}
-		l.watched = l.Follow == FollowTree || l.Follow == FollowProcess
+		l.watched = s.Follow == FollowTree || s.Follow == FollowProcess
 		if l.watched {
 			for _, m := range s.Members {
 				if info, err := b.proc(m.PID); err == nil && info.start == m.Start {
 					l.members = append(l.members, procRef{m.PID, m.Start})
 				}
 			}
-			if len(l.members) == 0 && l.Follow == FollowTree {
+			if len(l.members) == 0 && s.Follow == FollowTree {
 				l.members = b.heirs(l.UID, []string{l.ID}, l.jobStart)[l.ID]
 			}
 			if len(l.members) == 0 {
@@ -163,7 +165,7 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 		back = append(back, l.snapshot())
 		b.mu.Unlock()
 		b.audit(audit.Event{Event: "lease.restored", LeaseID: l.ID, Profile: l.src.Profile, Fingerprint: l.src.Fingerprint,
-			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose)},
+			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(s.Purpose)},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 	for _, l := range ended {
@@ -269,7 +271,7 @@ func readLeaseKey(ctx context.Context, store Store) ([]byte, error) {
 func (l *Lease) Persisted() bool { return persisted(l.Purpose) }
 
 // Persisted is Lease.Persisted.
-func (l *liveLease) Persisted() bool { return persisted(l.Purpose) }
+func (l *liveLease) Persisted() bool { return persisted(l.Purpose()) }
 
 func persisted(p Purpose) bool { return p == PurposeExec || p == PurposeProxy }
 
