@@ -149,7 +149,8 @@ type Broker struct {
 	def       string
 	tokens    map[string]secret.Token // read-through cache of the store (tokencache.go)
 	reads     map[string]*tokenRead   // store reads in flight, by profile
-	leases    map[string]*Lease
+	leases    map[string]*liveLease
+	sources   map[leaseSource]*leaseSource // shared by the leases of a profile, guarded by mu
 	repoInfos map[string]repoInfoEntry
 
 	exitMu   sync.Mutex    // serialises processesExited
@@ -191,7 +192,8 @@ func New(opts Options) (*Broker, error) {
 		log:        opts.Logger,
 		tokens:     map[string]secret.Token{},
 		reads:      map[string]*tokenRead{},
-		leases:     map[string]*Lease{},
+		leases:     map[string]*liveLease{},
+		sources:    map[leaseSource]*leaseSource{},
 		repoInfos:  map[string]repoInfoEntry{},
 		procs:      map[int]procInfo{},
 		store:      opts.Store,

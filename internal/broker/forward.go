@@ -41,7 +41,7 @@ func (b *Broker) EndForward(id string) int {
 		return 0
 	}
 	b.mu.Lock()
-	ended := b.takeLeasesLocked(func(l *Lease) bool { return l.Forward.ID == id })
+	ended := b.takeLeasesLocked(func(l *liveLease) bool { return l.moreOrNone().Forward.ID == id })
 	b.mu.Unlock()
 	b.endLeases(ended, CauseForwardClosed)
 	return len(ended)

@@ -124,13 +124,180 @@ type Lease struct {
 	ShortenedToToken bool
 	// Forward is the forward the lease came through; zero on the main socket.
 	Forward Forward
-
-	cwd      string    // the process's directory, for the audit log
-	watched  bool      // the lease ends when its processes have exited
-	members  []procRef // the processes it lives with now, guarded by Broker.mu
-	jobStart uint64    // the first process's start time: its job's processes start later
-	deadline time.Time // ExpiresAt with its monotonic reading kept
 }
+
+// liveLease is a live lease as the broker keeps it, guarded by Broker.mu;
+// Lease is what callers see (view, snapshot). With tens of thousands of
+// short leases live under load, the daemon's peak memory follows this
+// record's size (issue 16), so it holds each thing once: what every lease of
+// a profile shares (profile, fingerprint, endpoint, user) behind one shared
+// pointer, what few leases have (a label, repos, a forward, an OAuth
+// token's expiry) behind another, and ExpiresAt as its deadline.
+type liveLease struct {
+	ID       string
+	src      *leaseSource
+	deadline time.Time // ExpiresAt with its monotonic reading kept
+	granted  time.Time // GrantedAt
+	PID      int
+	UID      int
+	Exe      string
+	cwd      string // the process's directory, for the audit log
+	Repo     *hubapi.RepoRef
+	members  []procRef  // the processes it lives with now
+	jobStart uint64     // the first process's start time: its job's processes start later
+	more     *leaseMore // nil when the lease has none of it
+
+	Access           Access
+	UntilExit        bool
+	Public           bool
+	ShortenedToToken bool
+	watched          bool  // the lease ends when its processes have exited
+	purpose          uint8 // Purpose, as its index in purposes (setPurpose)
+	follow           uint8 // Follow, as its index in follows
+}
+
+// purposes and follows are the values a liveLease keeps as a byte; another
+// value (a Purpose no client sends) goes in leaseMore.
+var (
+	purposes = [...]Purpose{"", PurposeExec, PurposeGit, PurposeToken, PurposeProxy}
+	follows  = [...]Follow{"", FollowTree, FollowProcess, FollowTTL}
+)
+
+// otherValue marks a Purpose or Follow kept in leaseMore.
+const otherValue = 0xff
+
+func valueCode[T ~string](known []T, v T) uint8 {
+	for i, k := range known {
+		if k == v {
+			return uint8(i)
+		}
+	}
+	return otherValue
+}
+
+func (l *liveLease) setPurpose(p Purpose) {
+	if l.purpose = valueCode(purposes[:], p); l.purpose == otherValue {
+		l.extra().purpose = p
+	}
+}
+
+func (l *liveLease) setFollow(f Follow) {
+	if l.follow = valueCode(follows[:], f); l.follow == otherValue {
+		l.extra().follow = f
+	}
+}
+
+// Purpose is the lease's Purpose.
+func (l *liveLease) Purpose() Purpose {
+	if l.purpose == otherValue {
+		return l.more.purpose
+	}
+	return purposes[l.purpose]
+}
+
+// Follow is how the lease follows its processes.
+func (l *liveLease) Follow() Follow {
+	if l.follow == otherValue {
+		return l.more.follow
+	}
+	return follows[l.follow]
+}
+
+// leaseSource is what every lease granted from a profile as it is now
+// shares; the broker keeps one of each (Broker.sources).
+type leaseSource struct {
+	Profile, Fingerprint, Endpoint, User string
+}
+
+// leaseMore holds what only some leases have.
+type leaseMore struct {
+	Label          string
+	Repos          []RepoGrant
+	Forward        Forward
+	TokenExpiresAt time.Time
+	// expiresAt is ExpiresAt when it is not the deadline's wall clock
+	// reading (a restored lease whose saved end is out of a
+	// time.Duration's reach); zero otherwise.
+	expiresAt time.Time
+	// purpose and follow hold a value purposes or follows does not.
+	purpose Purpose
+	follow  Follow
+}
+
+// extra returns l's leaseMore, made when it has none.
+func (l *liveLease) extra() *leaseMore {
+	if l.more == nil {
+		l.more = &leaseMore{}
+	}
+	return l.more
+}
+
+// moreOrNone is l.more, or an empty leaseMore to read from.
+func (l *liveLease) moreOrNone() *leaseMore {
+	if l.more == nil {
+		return &noMore
+	}
+	return l.more
+}
+
+var noMore leaseMore
+
+// expiresAt is the lease's ExpiresAt.
+func (l *liveLease) expiresAt() time.Time {
+	if l.more != nil && !l.more.expiresAt.IsZero() {
+		return l.more.expiresAt
+	}
+	return l.deadline.UTC().Round(0)
+}
+
+// view is l as callers see it, without its processes; the broker's mutex
+// must be held.
+func (l *liveLease) view() Lease {
+	m := l.moreOrNone()
+	return Lease{
+		ID:          l.ID,
+		Profile:     l.src.Profile,
+		Fingerprint: l.src.Fingerprint,
+		Endpoint:    l.src.Endpoint,
+		User:        l.src.User,
+		PID:         l.PID,
+		Exe:         l.Exe,
+		Repo:        l.Repo,
+		Access:      l.Access,
+		Purpose:     l.Purpose(),
+		GrantedAt:   l.granted,
+		ExpiresAt:   l.expiresAt(),
+		UID:         l.UID,
+		Follow:      l.Follow(),
+		UntilExit:   l.UntilExit,
+		Label:       m.Label,
+		Repos:       m.Repos,
+		Public:      l.Public,
+		Forward:     m.Forward,
+
+		TokenExpiresAt:   m.TokenExpiresAt,
+		ShortenedToToken: l.ShortenedToToken,
+	}
+}
+
+// source returns the broker's leaseSource equal to s, so that the leases of
+// a profile share one; the broker's mutex must be held.
+func (b *Broker) sourceLocked(s leaseSource) *leaseSource {
+	if p, ok := b.sources[s]; ok {
+		return p
+	}
+	if len(b.sources) >= maxSources {
+		// Profiles changed many times over the daemon's life: the leases
+		// keep theirs; new ones share afresh.
+		clear(b.sources)
+	}
+	p := &s
+	b.sources[s] = p
+	return p
+}
+
+// maxSources bounds Broker.sources.
+const maxSources = 256
 
 // Follow is how a lease follows the processes it lives with.
 type Follow string
@@ -222,40 +389,44 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if !acc.expiresAt.IsZero() && req.Purpose != PurposeProxy && now.Add(ttl).After(acc.expiresAt) {
 		ttl, shortened = max(acc.expiresAt.Sub(now), time.Second), true
 	}
-	l := &Lease{
-		ID:          newID("l-"),
-		Profile:     p.Name,
-		Fingerprint: p.Fingerprint,
-		Endpoint:    p.Endpoint,
-		User:        p.User(),
-		PID:         pid,
-		Exe:         exe,
-		UID:         req.Caller.UID,
-		cwd:         cwd,
-		watched:     follow != FollowTTL,
-		Follow:      follow,
-		UntilExit:   req.UntilExit,
-		Label:       req.Label,
-		Forward:     req.Forward,
-		Repo:        req.Repo,
-		Access:      req.Access,
-		Repos:       req.repoGrants(),
-		Public:      req.Purpose == PurposeProxy && !req.NoPublic,
-		Purpose:     req.Purpose,
-		GrantedAt:   now.UTC().Round(0),
-		ExpiresAt:   now.Add(ttl).UTC().Round(0),
-		deadline:    now.Add(ttl),
+	l := &liveLease{
+		ID:        newID("l-"),
+		PID:       pid,
+		Exe:       exe,
+		UID:       req.Caller.UID,
+		cwd:       cwd,
+		watched:   follow != FollowTTL,
+		UntilExit: req.UntilExit,
+		Repo:      req.Repo,
+		Access:    req.Access,
+		Public:    req.Purpose == PurposeProxy && !req.NoPublic,
+		granted:   now.UTC().Round(0),
+		deadline:  now.Add(ttl),
 
-		TokenExpiresAt:   acc.expiresAt,
 		ShortenedToToken: shortened,
 	}
-	if l.Repo == nil && len(l.Repos) > 0 {
-		r := l.Repos[0].Repo // older clients see the first
-		l.Repo, l.Access = &r, l.Repos[0].Access
+	l.setPurpose(req.Purpose)
+	l.setFollow(follow)
+	if req.Label != "" {
+		l.extra().Label = req.Label
+	}
+	if gs := req.repoGrants(); len(gs) > 0 {
+		l.extra().Repos = gs
+		if l.Repo == nil {
+			r := gs[0].Repo // older clients see the first
+			l.Repo, l.Access = &r, gs[0].Access
+		}
+	}
+	if req.Forward != (Forward{}) {
+		l.extra().Forward = req.Forward
+	}
+	if !acc.expiresAt.IsZero() {
+		l.extra().TokenExpiresAt = acc.expiresAt
 	}
 	if l.watched {
 		l.members, l.jobStart = []procRef{{pid, start}}, start
 	}
+	src := leaseSource{Profile: p.Name, Fingerprint: p.Fingerprint, Endpoint: p.Endpoint, User: p.User()}
 	b.mu.Lock()
 	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != acc.fp {
 		b.mu.Unlock()
@@ -267,6 +438,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		b.mu.Unlock()
 		return Grant{}, &Error{Kind: KindLocked, Msg: "locked while the lease was being granted; try again"}
 	}
+	l.src = b.sourceLocked(src)
 	b.leases[l.ID] = l
 	b.leaseMax = max(b.leaseMax, len(b.leases))
 	b.wakeReaperLocked(l, now)
@@ -274,12 +446,12 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	// a fast job's exited processes out of l.members.
 	granted := l.snapshot()
 	b.mu.Unlock()
-	if l.Persisted() {
+	if granted.Persisted() {
 		b.leasesChanged()
 	}
 
-	b.audit(audit.Event{Event: "lease.granted", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-		Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Forward: l.Forward.String(), Label: l.Label}, withPID(req.Caller, pid, exe, cwd))
+	b.audit(audit.Event{Event: "lease.granted", LeaseID: granted.ID, Profile: granted.Profile, Fingerprint: granted.Fingerprint,
+		Repo: leaseRepos(&granted), Access: accessText(granted.Access), Purpose: string(granted.Purpose), Forward: granted.Forward.String(), Label: granted.Label}, withPID(req.Caller, pid, exe, cwd))
 	return Grant{Lease: granted, Token: tok}, nil
 }
 
@@ -401,9 +573,9 @@ func (b *Broker) Leases() []Lease {
 
 // snapshot copies a live lease for a caller, with its processes; the
 // broker's mutex must be held.
-func (l *Lease) snapshot() Lease {
-	c := *l
-	c.members, c.Processes = nil, make([]int, len(l.members))
+func (l *liveLease) snapshot() Lease {
+	c := l.view()
+	c.Processes = make([]int, len(l.members))
 	for i, m := range l.members {
 		c.Processes[i] = m.pid
 	}
@@ -428,14 +600,14 @@ func (b *Broker) Revoke(id string, caller Caller) error {
 	if !ok {
 		return errorf(KindNotFound, "run 'hfbroker leases' to see live leases", "no live lease %q", id)
 	}
-	b.endLeases([]*Lease{l}, "revoked")
+	b.endLeases([]*liveLease{l}, "revoked")
 	return nil
 }
 
 // EndAll ends every lease (lock).
 func (b *Broker) EndAll(cause string) int {
 	b.mu.Lock()
-	ended := b.takeLeasesLocked(func(*Lease) bool { return true })
+	ended := b.takeLeasesLocked(func(*liveLease) bool { return true })
 	b.mu.Unlock()
 	b.endLeases(ended, cause)
 	return len(ended)
@@ -480,20 +652,22 @@ func (b *Broker) Renew(id string, ttl time.Duration, caller Caller) (Lease, erro
 	case l.UntilExit && ttl == 0:
 		ttl, limit = set.MaxUntilExit, set.MaxUntilExit
 	case ttl == 0:
-		ttl = l.ExpiresAt.Sub(l.GrantedAt)
+		ttl = l.expiresAt().Sub(l.granted)
 	}
 	if ttl > limit {
 		b.mu.Unlock()
 		return Lease{}, errorf(KindInvalid, fmt.Sprintf("ask for at most %s, or raise lease.max_ttl in config.toml", limit),
 			"lease TTL %s is longer than the maximum %s", ttl, limit)
 	}
-	if !l.TokenExpiresAt.IsZero() && l.Purpose != PurposeProxy && now.Add(ttl).After(l.TokenExpiresAt) {
+	if tokenEnd := l.moreOrNone().TokenExpiresAt; !tokenEnd.IsZero() && l.Purpose() != PurposeProxy && now.Add(ttl).After(tokenEnd) {
 		// The child holds this very access token (issue 14): the lease
 		// cannot outlive it.
-		ttl, l.ShortenedToToken = max(l.TokenExpiresAt.Sub(now), 0), true
+		ttl, l.ShortenedToToken = max(tokenEnd.Sub(now), 0), true
 	}
 	l.deadline = now.Add(ttl)
-	l.ExpiresAt = l.deadline.UTC().Round(0)
+	if l.more != nil {
+		l.more.expiresAt = time.Time{} // ExpiresAt is the deadline's again
+	}
 	b.wakeReaperLocked(l, now)
 	c := l.snapshot()
 	b.mu.Unlock()
@@ -570,11 +744,11 @@ func (b *Broker) LeaseValid(id string) (Lease, bool) {
 	if !ok || b.expired(l, b.now()) {
 		return Lease{}, false
 	}
-	return *l, true
+	return l.view(), true
 }
 
-func (b *Broker) takeLeasesLocked(match func(*Lease) bool) []*Lease {
-	var out []*Lease
+func (b *Broker) takeLeasesLocked(match func(*liveLease) bool) []*liveLease {
+	var out []*liveLease
 	for id, l := range b.leases {
 		if match(l) {
 			out = append(out, l)
@@ -584,7 +758,7 @@ func (b *Broker) takeLeasesLocked(match func(*Lease) bool) []*Lease {
 	return out
 }
 
-func (b *Broker) endLeases(ls []*Lease, cause string) {
+func (b *Broker) endLeases(ls []*liveLease, cause string) {
 	if len(ls) > 0 {
 		b.mu.Lock()
 		for _, l := range ls {
@@ -594,11 +768,14 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 	}
 	evs, cs := make([]audit.Event, 0, len(ls)), make([]Caller, 0, len(ls))
 	for _, l := range ls {
+		// An ended lease is the caller's alone: it left Broker.leases
+		// under the mutex, and nothing changes it after.
+		v := l.view()
 		if b.opts.OnLeaseEnd != nil {
-			b.opts.OnLeaseEnd(*l)
+			b.opts.OnLeaseEnd(v)
 		}
-		evs = append(evs, audit.Event{Event: "lease.ended", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-			Repo: leaseRepos(l), Access: accessText(l.Access), Purpose: string(l.Purpose), Cause: cause, Forward: l.Forward.String()})
+		evs = append(evs, audit.Event{Event: "lease.ended", LeaseID: v.ID, Profile: v.Profile, Fingerprint: v.Fingerprint,
+			Repo: leaseRepos(&v), Access: accessText(v.Access), Purpose: string(v.Purpose), Cause: cause, Forward: v.Forward.String()})
 		cs = append(cs, Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 	b.auditAll(evs, cs)
@@ -607,7 +784,7 @@ func (b *Broker) endLeases(ls []*Lease, cause string) {
 // expired applies both clocks: the monotonic reading (immune to wall clock
 // steps) and the wall clock (which keeps running through a suspend, where
 // Linux's monotonic clock stops), whichever ends the lease first.
-func (b *Broker) expired(l *Lease, now time.Time) bool {
+func (b *Broker) expired(l *liveLease, now time.Time) bool {
 	return !now.Before(l.deadline) || !now.Round(0).Before(l.deadline.Round(0))
 }
 
@@ -688,7 +865,7 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 	b.exitMu.Lock() // one caller at a time: the pidfd reader, or Reap's poll
 	defer b.exitMu.Unlock()
 	b.mu.Lock()
-	var orphans []*Lease
+	var orphans []*liveLease
 	var ids []string
 	for _, l := range b.leases {
 		if len(l.members) == 0 {
@@ -697,14 +874,14 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 		l.members = slices.DeleteFunc(l.members, gone)
 		if len(l.members) == 0 {
 			orphans = append(orphans, l)
-			if l.Follow == FollowTree {
+			if l.Follow() == FollowTree {
 				ids = append(ids, l.ID)
 			}
 		}
 	}
 	uid, since := 0, uint64(0)
 	for i, l := range orphans {
-		if l.Follow == FollowTree && (i == 0 || l.jobStart < since) {
+		if l.Follow() == FollowTree && (i == 0 || l.jobStart < since) {
 			since = l.jobStart
 		}
 		uid = l.UID // every lease is the daemon's own uid's
@@ -715,7 +892,7 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 	}
 	heirs := b.heirs(uid, ids, since)
 	b.mu.Lock()
-	var ended []*Lease
+	var ended []*liveLease
 	for _, l := range orphans {
 		if cur, live := b.leases[l.ID]; !live || cur != l || len(l.members) > 0 {
 			continue
@@ -821,13 +998,13 @@ func (b *Broker) shrinkLocked() bool {
 	if b.leaseMax < shrinkAfter {
 		return false
 	}
-	b.leases = map[string]*Lease{}
+	b.leases = map[string]*liveLease{}
 	b.leaseMax = 0
 	return true
 }
 
 // needsPollLocked reports whether l has a process that no pidfd watches.
-func (b *Broker) needsPollLocked(l *Lease) bool {
+func (b *Broker) needsPollLocked(l *liveLease) bool {
 	for _, m := range l.members {
 		if b.exits == nil || !b.exits.Watching(m.pid) {
 			return true
@@ -839,9 +1016,9 @@ func (b *Broker) needsPollLocked(l *Lease) bool {
 // wakeReaperLocked queues l, a live lease just granted, renewed, restored or
 // given heirs, for the reaper, and wakes the reaper when l is due before it
 // would wake.
-func (b *Broker) wakeReaperLocked(l *Lease, now time.Time) {
+func (b *Broker) wakeReaperLocked(l *liveLease, now time.Time) {
 	poll := b.needsPollLocked(l)
-	b.due.push(l, poll, b.leases)
+	b.due.push(l, poll, b.leases, now)
 	due := l.deadline
 	if poll {
 		due = minTime(due, now.Add(b.opts.ReapInterval))

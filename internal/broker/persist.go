@@ -59,15 +59,16 @@ type SavedProc struct {
 func (b *Broker) SavedLeases() []SavedLease {
 	b.mu.Lock()
 	var out []SavedLease
-	for _, l := range b.leases {
-		if !l.Persisted() {
+	for _, ll := range b.leases {
+		if !ll.Persisted() {
 			continue
 		}
+		l := ll.view()
 		s := SavedLease{ID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint, Endpoint: l.Endpoint, User: l.User,
-			UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, Repo: l.Repo, Access: accessText(l.Access), Purpose: l.Purpose, Label: l.Label,
-			GrantedAt: l.GrantedAt, ExpiresAt: l.ExpiresAt, Follow: l.Follow, UntilExit: l.UntilExit, JobStart: l.jobStart,
+			UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: ll.cwd, Repo: l.Repo, Access: accessText(l.Access), Purpose: l.Purpose, Label: l.Label,
+			GrantedAt: l.GrantedAt, ExpiresAt: l.ExpiresAt, Follow: l.Follow, UntilExit: l.UntilExit, JobStart: ll.jobStart,
 			Repos: slices.Clone(l.Repos), Public: l.Public}
-		for _, m := range l.members {
+		for _, m := range ll.members {
 			s.Members = append(s.Members, SavedProc{PID: m.pid, Start: m.start})
 		}
 		out = append(out, s)
@@ -93,13 +94,22 @@ func (b *Broker) SavedLeases() []SavedLease {
 func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 	now := b.now()
 	var back []Lease
-	var ended []*Lease
+	var ended []*liveLease
 	causes := map[string]string{}
 	for _, s := range saved {
-		l := &Lease{ID: s.ID, Profile: s.Profile, Fingerprint: s.Fingerprint, Endpoint: s.Endpoint, User: s.User,
-			UID: s.UID, PID: s.PID, Exe: s.Exe, cwd: s.Cwd, Repo: s.Repo, Purpose: s.Purpose, Label: s.Label,
-			GrantedAt: s.GrantedAt.UTC().Round(0), ExpiresAt: s.ExpiresAt.UTC().Round(0), Follow: s.Follow,
-			UntilExit: s.UntilExit, jobStart: s.JobStart, Repos: s.Repos, Public: s.Public}
+		l := &liveLease{ID: s.ID, src: &leaseSource{Profile: s.Profile, Fingerprint: s.Fingerprint, Endpoint: s.Endpoint, User: s.User},
+			UID: s.UID, PID: s.PID, Exe: s.Exe, cwd: s.Cwd, Repo: s.Repo,
+			granted:   s.GrantedAt.UTC().Round(0),
+			UntilExit: s.UntilExit, jobStart: s.JobStart, Public: s.Public}
+		l.setPurpose(s.Purpose)
+		l.setFollow(s.Follow)
+		if s.Label != "" {
+			l.extra().Label = s.Label
+		}
+		if s.Repos != nil {
+			l.extra().Repos = s.Repos
+		}
+		expiresAt := s.ExpiresAt.UTC().Round(0)
 		if s.Access != "" {
 			a, err := parseAccess(s.Access)
 			if err != nil || !validSaved(s) {
@@ -113,30 +123,33 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 		}
 		// The monotonic deadline starts again from the wall clock: the time
 		// left is what the wall clock says is left.
-		l.deadline = now.Add(l.ExpiresAt.Sub(now.Round(0)))
+		l.deadline = now.Add(expiresAt.Sub(now.Round(0)))
+		if !l.deadline.UTC().Round(0).Equal(expiresAt) {
+			l.extra().expiresAt = expiresAt // out of a time.Duration's reach from now
+		}
 		b.mu.Lock()
 		_, dup := b.leases[l.ID]
-		p, known := b.profiles[l.Profile]
+		p, known := b.profiles[l.src.Profile]
 		b.mu.Unlock()
 		if dup {
 			continue
 		}
 		switch {
-		case !known || p.Fingerprint != l.Fingerprint:
+		case !known || p.Fingerprint != l.src.Fingerprint:
 			ended, causes[l.ID] = append(ended, l), "profile-removed"
 			continue
 		case b.expired(l, now):
 			ended, causes[l.ID] = append(ended, l), "ttl"
 			continue
 		}
-		l.watched = l.Follow == FollowTree || l.Follow == FollowProcess
+		l.watched = s.Follow == FollowTree || s.Follow == FollowProcess
 		if l.watched {
 			for _, m := range s.Members {
 				if info, err := b.proc(m.PID, true); err == nil && info.start == m.Start {
 					l.members = append(l.members, procRef{m.PID, m.Start})
 				}
 			}
-			if len(l.members) == 0 && l.Follow == FollowTree {
+			if len(l.members) == 0 && s.Follow == FollowTree {
 				l.members = b.heirs(l.UID, []string{l.ID}, l.jobStart)[l.ID]
 			}
 			if len(l.members) == 0 {
@@ -145,17 +158,18 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 			}
 		}
 		b.mu.Lock()
+		l.src = b.sourceLocked(*l.src)
 		b.leases[l.ID] = l
 		b.leaseMax = max(b.leaseMax, len(b.leases))
 		b.wakeReaperLocked(l, now)
 		back = append(back, l.snapshot())
 		b.mu.Unlock()
-		b.audit(audit.Event{Event: "lease.restored", LeaseID: l.ID, Profile: l.Profile, Fingerprint: l.Fingerprint,
-			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(l.Purpose)},
+		b.audit(audit.Event{Event: "lease.restored", LeaseID: l.ID, Profile: l.src.Profile, Fingerprint: l.src.Fingerprint,
+			Repo: repoString(l.Repo), Access: accessText(l.Access), Purpose: string(s.Purpose)},
 			Caller{UID: l.UID, PID: l.PID, Exe: l.Exe, Cwd: l.cwd, recorded: true})
 	}
 	for _, l := range ended {
-		b.endLeases([]*Lease{l}, causes[l.ID])
+		b.endLeases([]*liveLease{l}, causes[l.ID])
 	}
 	sortLeases(back)
 	return back
@@ -254,7 +268,12 @@ func readLeaseKey(ctx context.Context, store Store) ([]byte, error) {
 // or git lease belongs to one short command that has its token already;
 // saving those would cost a write per 'hfbroker token' and, under load,
 // hold the broker while tens of thousands of them are copied.
-func (l *Lease) Persisted() bool { return l.Purpose == PurposeExec || l.Purpose == PurposeProxy }
+func (l *Lease) Persisted() bool { return persisted(l.Purpose) }
+
+// Persisted is Lease.Persisted.
+func (l *liveLease) Persisted() bool { return persisted(l.Purpose()) }
+
+func persisted(p Purpose) bool { return p == PurposeExec || p == PurposeProxy }
 
 func (b *Broker) leasesChanged() {
 	if b.opts.OnLeasesChanged != nil {

@@ -151,3 +151,39 @@ func TestTheLeaseKeyFollowsAMigration(t *testing.T) {
 		t.Fatalf("the new store does not hold the key: %v", err)
 	}
 }
+
+// A live lease keeps its ExpiresAt as its deadline (issue 16: the record is
+// smaller), except when a saved end is further than a time.Duration reaches
+// from now: the lease then still lists the saved end, and is renewable.
+func TestARestoredLeaseListsItsSavedEndEvenBeyondADuration(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.procs.set(100, 1)
+	l := w.lease(t, 100, 10*time.Minute)
+	saved := w.b.SavedLeases()
+	far := time.Date(2900, 1, 2, 3, 4, 5, 6, time.UTC)
+	saved[0].ExpiresAt = far
+	b2, err := New(Options{Store: w.b.opts.Store, Profiles: w.b.opts.Profiles, Procs: w.procs,
+		Now: func() time.Time { return w.now }, MaxTTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back := b2.RestoreLeases(saved); len(back) != 1 || !back[0].ExpiresAt.Equal(far) {
+		t.Fatalf("restored %+v; want the lease, ending at %s", back, far)
+	}
+	if got, ok := b2.LeaseValid(l.ID); !ok || !got.ExpiresAt.Equal(far) || got.ExpiresAt != far {
+		t.Fatalf("LeaseValid = %v, %v; want the lease ending at %s", got.ExpiresAt, ok, far)
+	}
+	if got := b2.Leases(); len(got) != 1 || got[0].ExpiresAt != far || !got[0].GrantedAt.Equal(l.GrantedAt) {
+		t.Fatalf("Leases = %+v; want one, granted at %s, ending at %s", got, l.GrantedAt, far)
+	}
+	r, err := b2.Renew(l.ID, 5*time.Minute, Caller{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := w.now.Add(5 * time.Minute).UTC().Round(0); r.ExpiresAt != want {
+		t.Fatalf("renewed to %s; want %s", r.ExpiresAt, want)
+	}
+	if got := b2.Leases(); got[0].ExpiresAt != r.ExpiresAt {
+		t.Fatalf("listed as ending at %s after the renewal; want %s", got[0].ExpiresAt, r.ExpiresAt)
+	}
+}

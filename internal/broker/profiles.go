@@ -237,7 +237,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		b.def = name
 	}
 	err := b.saveLocked()
-	var ended []*Lease
+	var ended []*liveLease
 	if err != nil {
 		// Put memory back as it was; the metadata on disk never changed.
 		b.profiles[name] = old
@@ -250,7 +250,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		}
 		b.def = def
 	} else if replaced && old.Fingerprint != p.Fingerprint {
-		ended = b.takeLeasesLocked(func(l *Lease) bool { return l.Profile == name })
+		ended = b.takeLeasesLocked(func(l *liveLease) bool { return l.src.Profile == name })
 	}
 	out := *p
 	b.mu.Unlock()
@@ -296,7 +296,7 @@ func (b *Broker) RemoveToken(ctx context.Context, name string, caller Caller) (i
 			}
 		}
 	}
-	ended := b.takeLeasesLocked(func(l *Lease) bool { return l.Profile == name })
+	ended := b.takeLeasesLocked(func(l *liveLease) bool { return l.src.Profile == name })
 	err := b.saveLocked()
 	b.mu.Unlock()
 	b.endLeases(ended, "profile-removed")

@@ -13,29 +13,46 @@ import "time"
 // entry is stale once its lease is no longer live or no longer has the
 // deadline it was pushed with, and is dropped when it comes to the top or
 // when stale entries outnumber live leases. Guarded by Broker.mu.
+//
+// An entry holds its deadline as an offset from the queue's epoch (16 bytes
+// an entry, not 32: every live lease has one in each heap, and the daemon's
+// peak memory follows what a live lease keeps, issue 16).
 type reapQueue struct {
 	// mono orders by the deadline's monotonic reading (when it has one),
 	// wall by its wall clock reading: expired ends a lease when either has
 	// passed, and after a suspend the two orders differ.
 	mono, wall dueHeap
-	polled     map[*Lease]struct{}
+	polled     map[*liveLease]struct{}
+	// epoch is the time the offsets count from: the first push's now,
+	// with its monotonic reading, until reset.
+	epoch time.Time
 }
 
-// dueEntry is a lease as it was pushed: with the deadline it had then.
+// dueEntry is a lease as it was pushed: with the deadline it had then, as
+// an offset from the queue's epoch (monoKey or wallKey).
 type dueEntry struct {
-	l        *Lease
-	deadline time.Time
+	l   *liveLease
+	key time.Duration
 }
+
+// monoKey is d in the mono heap: from the epoch by the monotonic clock when
+// both have a reading of it (as time.Time's Sub and Before decide).
+func (q *reapQueue) monoKey(d time.Time) time.Duration { return d.Sub(q.epoch) }
+
+// wallKey is d in the wall heap: from the epoch by the wall clock.
+func (q *reapQueue) wallKey(d time.Time) time.Duration { return d.Round(0).Sub(q.epoch.Round(0)) }
 
 // push queues l, a live lease of leases, at its current deadline; poll adds
-// it to the leases Reap polls.
-func (q *reapQueue) push(l *Lease, poll bool, leases map[string]*Lease) {
-	e := dueEntry{l, l.deadline}
-	q.mono.push(e, byMono)
-	q.wall.push(e, byWall)
+// it to the leases Reap polls. now is the broker's clock.
+func (q *reapQueue) push(l *liveLease, poll bool, leases map[string]*liveLease, now time.Time) {
+	if q.epoch.IsZero() {
+		q.epoch = now
+	}
+	q.mono.push(dueEntry{l, q.monoKey(l.deadline)})
+	q.wall.push(dueEntry{l, q.wallKey(l.deadline)})
 	if poll {
 		if q.polled == nil {
-			q.polled = map[*Lease]struct{}{}
+			q.polled = map[*liveLease]struct{}{}
 		}
 		q.polled[l] = struct{}{}
 	}
@@ -47,94 +64,104 @@ func (q *reapQueue) push(l *Lease, poll bool, leases map[string]*Lease) {
 // compact drops every stale entry, in time linear in the entries; push calls
 // it when stale entries outnumber live leases, so its cost is spread over the
 // pushes that made them.
-func (q *reapQueue) compact(leases map[string]*Lease) {
-	q.mono.filter(leases, byMono)
-	q.wall.filter(leases, byWall)
+func (q *reapQueue) compact(leases map[string]*liveLease) {
+	q.mono.filter(func(e dueEntry) bool { return q.current(e, leases, q.monoKey) })
+	q.wall.filter(func(e dueEntry) bool { return q.current(e, leases, q.wallKey) })
 }
 
 // reset forgets every entry and gives their memory back (no lease is live).
 func (q *reapQueue) reset() { *q = reapQueue{} }
 
-// current reports whether e is still the entry of a live lease in leases.
-func (e dueEntry) current(leases map[string]*Lease) bool {
+// current reports whether e, an entry of the heap whose keys key makes, is
+// still the entry of a live lease in leases.
+func (q *reapQueue) current(e dueEntry, leases map[string]*liveLease, key func(time.Time) time.Duration) bool {
 	cur, ok := leases[e.l.ID]
-	return ok && cur == e.l && e.l.deadline.Equal(e.deadline)
+	return ok && cur == e.l && key(e.l.deadline) == e.key
 }
 
 // takeExpired takes the leases expired at now out of leases: those whose
 // deadline has passed by either clock, as Broker.expired decides.
-func (q *reapQueue) takeExpired(leases map[string]*Lease, now time.Time) []*Lease {
-	var out []*Lease
-	take := func(h *dueHeap, less func(a, b dueEntry) bool, passed func(time.Time) bool) {
-		for len(h.es) > 0 && passed(h.es[0].deadline) {
-			e := h.pop(less)
-			if e.current(leases) {
-				delete(leases, e.l.ID)
-				out = append(out, e.l)
+func (q *reapQueue) takeExpired(leases map[string]*liveLease, now time.Time) []*liveLease {
+	var out []*liveLease
+	take := func(h *dueHeap, key func(time.Time) time.Duration) {
+		var early []dueEntry
+		for nowKey := key(now); len(h.es) > 0 && h.es[0].key <= nowKey; {
+			e := h.pop()
+			if !q.current(e, leases, key) {
+				continue
 			}
+			// The offsets order as the deadlines do; whether a lease has
+			// ended is still its own deadline's to say, so that clocks
+			// read in different ways (a test's) never end one early.
+			if now.Before(e.l.deadline) && now.Round(0).Before(e.l.deadline.Round(0)) {
+				early = append(early, e)
+				continue
+			}
+			delete(leases, e.l.ID)
+			out = append(out, e.l)
+		}
+		for _, e := range early {
+			h.push(e)
 		}
 	}
-	take(&q.mono, byMono, func(d time.Time) bool { return !now.Before(d) })
-	wallNow := now.Round(0)
-	take(&q.wall, byWall, func(d time.Time) bool { return !wallNow.Before(d.Round(0)) })
+	take(&q.mono, q.monoKey)
+	take(&q.wall, q.wallKey)
 	return out
 }
 
 // next is the earliest deadline of a live lease, dropping stale entries on
 // the way; false when there is none.
-func (q *reapQueue) next(leases map[string]*Lease) (time.Time, bool) {
+func (q *reapQueue) next(leases map[string]*liveLease) (time.Time, bool) {
 	for len(q.mono.es) > 0 {
-		if e := q.mono.es[0]; e.current(leases) {
-			return e.deadline, true
+		if e := q.mono.es[0]; q.current(e, leases, q.monoKey) {
+			return e.l.deadline, true
 		}
-		q.mono.pop(byMono)
+		q.mono.pop()
 	}
 	return time.Time{}, false
 }
 
-func byMono(a, b dueEntry) bool { return a.deadline.Before(b.deadline) }
-func byWall(a, b dueEntry) bool { return a.deadline.Round(0).Before(b.deadline.Round(0)) }
-
-// dueHeap is a binary min-heap of entries (container/heap would box each
-// entry in an interface: an allocation per push).
+// dueHeap is a binary min-heap of entries by key (container/heap would box
+// each entry in an interface: an allocation per push).
 type dueHeap struct{ es []dueEntry }
 
-// filter keeps the current entries and restores the heap order.
-func (h *dueHeap) filter(leases map[string]*Lease, less func(a, b dueEntry) bool) {
+// filter keeps the entries keep says are current and restores the heap
+// order.
+func (h *dueHeap) filter(keep func(dueEntry) bool) {
 	kept := h.es[:0]
 	for _, e := range h.es {
-		if e.current(leases) {
+		if keep(e) {
 			kept = append(kept, e)
 		}
 	}
 	clear(h.es[len(kept):]) // let the ended leases go
 	h.es = kept
 	for i := len(kept)/2 - 1; i >= 0; i-- {
-		h.down(i, less)
+		h.down(i)
 	}
 }
 
-func (h *dueHeap) push(e dueEntry, less func(a, b dueEntry) bool) {
+func (h *dueHeap) push(e dueEntry) {
 	h.es = append(h.es, e)
-	h.up(len(h.es)-1, less)
+	h.up(len(h.es) - 1)
 }
 
-func (h *dueHeap) pop(less func(a, b dueEntry) bool) dueEntry {
+func (h *dueHeap) pop() dueEntry {
 	top := h.es[0]
 	last := len(h.es) - 1
 	h.es[0] = h.es[last]
 	h.es[last] = dueEntry{} // let the lease go
 	h.es = h.es[:last]
 	if last > 0 {
-		h.down(0, less)
+		h.down(0)
 	}
 	return top
 }
 
-func (h *dueHeap) up(i int, less func(a, b dueEntry) bool) {
+func (h *dueHeap) up(i int) {
 	for i > 0 {
 		p := (i - 1) / 2
-		if !less(h.es[i], h.es[p]) {
+		if h.es[i].key >= h.es[p].key {
 			return
 		}
 		h.es[i], h.es[p] = h.es[p], h.es[i]
@@ -142,14 +169,14 @@ func (h *dueHeap) up(i int, less func(a, b dueEntry) bool) {
 	}
 }
 
-func (h *dueHeap) down(i int, less func(a, b dueEntry) bool) {
+func (h *dueHeap) down(i int) {
 	n := len(h.es)
 	for {
 		m, l, r := i, 2*i+1, 2*i+2
-		if l < n && less(h.es[l], h.es[m]) {
+		if l < n && h.es[l].key < h.es[m].key {
 			m = l
 		}
-		if r < n && less(h.es[r], h.es[m]) {
+		if r < n && h.es[r].key < h.es[m].key {
 			m = r
 		}
 		if m == i {

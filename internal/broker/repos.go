@@ -32,6 +32,9 @@ const maxRepoGrants = 64
 // Repo/Access first when it is set and not among them. Access 0 stays 0
 // (git's "not said"); the choice reads it as read.
 func (req LeaseRequest) repoGrants() []RepoGrant {
+	if req.Repo == nil && len(req.Repos) == 0 {
+		return nil // most leases name no repo: nothing to allocate
+	}
 	out := make([]RepoGrant, 0, len(req.Repos)+1)
 	if req.Repo != nil {
 		out = append(out, RepoGrant{Repo: *req.Repo, Access: req.Access})
