@@ -5,7 +5,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -140,7 +139,7 @@ func TestSIGHUPReloadsTheConfig(t *testing.T) {
 	if got := routeOf(w.config()); got != "aaaa" {
 		t.Fatalf("the stat check saw an edit it cannot see (route %q): the test proves nothing", got)
 	}
-	if err := syscall.Kill(os.Getpid(), syscall.SIGHUP); err != nil {
+	if err := sendHUP(os.Getpid()); err != nil {
 		t.Fatal(err)
 	}
 	select {

@@ -95,16 +95,14 @@ func runChild(mode, sock string) int {
 	return 0
 }
 
-// runChildProcess runs the test binary at exe in mode against sock, as cred
+// runChildProcess runs the test binary at exe in mode against sock, with attr
 // when it is not nil, and returns what it reports.
-func runChildProcess(t *testing.T, exe, mode, sock string, cred *syscall.Credential) []childResult {
+func runChildProcess(t *testing.T, exe, mode, sock string, attr *syscall.SysProcAttr) []childResult {
 	t.Helper()
 	cmd := exec.Command(exe, "-test.run=^$")
 	cmd.Dir = filepath.Dir(exe)
 	cmd.Env = append(os.Environ(), childModeEnv+"="+mode, "HFB_DAEMON_TEST_SOCKET="+sock)
-	if cred != nil {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
-	}
+	cmd.SysProcAttr = attr
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -318,7 +316,7 @@ func TestAnotherUIDIsDeniedEvenAnUnknownMethod(t *testing.T) {
 	d := startTestDaemonWith(t, func(o *Options) { o.Listener = l })
 	exe := copyTestBinary(t, dir)
 
-	res := runChildProcess(t, exe, "foreign", d.sock, &syscall.Credential{Uid: nobody, Gid: nobody})
+	res := runChildProcess(t, exe, "foreign", d.sock, asUser(nobody, nobody))
 	if len(res) != 5 {
 		t.Fatalf("child reported %+v; want 5 calls", res)
 	}

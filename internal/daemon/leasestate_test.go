@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -299,7 +298,7 @@ func TestABadLeaseStateIsIgnoredWithALogLineAndLosesNothing(t *testing.T) {
 			os.WriteFile(p+".real", good, 0o600)
 			os.Symlink(p+".real", p)
 		}, os.Getuid(), "cannot open it"},
-		{"fifo", func(p string) { syscall.Mkfifo(p, 0o600) }, os.Getuid(), "not a regular file"},
+		{"fifo", func(p string) { mkfifo(p) }, os.Getuid(), "not a regular file"},
 		{"too large", func(p string) {
 			os.WriteFile(p, append(good, make([]byte, maxLeaseStateBytes)...), 0o600)
 		}, os.Getuid(), "too large"},
