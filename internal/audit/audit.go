@@ -93,10 +93,15 @@ const Redacted = "hf_[redacted]"
 // for the lease (a remote through a forward, too), and dropping the line
 // would let them keep their lease out of the log.
 func encode(ev *Event, now func() time.Time) (line []byte, redacted bool, err error) {
+	return encodeAppend(make([]byte, 0, 384), ev, now)
+}
+
+// encodeAppend is encode appending the line to dst[:0].
+func encodeAppend(dst []byte, ev *Event, now func() time.Time) (line []byte, redacted bool, err error) {
 	if ev.Time.IsZero() {
 		ev.Time = now()
 	}
-	line, err = appendEvent(make([]byte, 0, 384), ev)
+	line, err = appendEvent(dst[:0], ev)
 	if err != nil {
 		// Only an unrepresentable time can get here; no field text is shown.
 		return nil, false, fmt.Errorf("audit: encode %s event: %w", ev.Event, err)

@@ -469,3 +469,34 @@ func TestEveryWriteReturnsWithItsLineWritten(t *testing.T) {
 		t.Errorf("Write after Close = %v; want fs.ErrClosed", err)
 	}
 }
+
+// Issue 16: every lease grant writes a line, and each Write allocated its
+// line; the line buffer is now reused, and the lines stay as they were
+// (TestWriteAllWritesWhatWritesWould, the encoding tests).
+func TestWriteReusesItsLineBuffer(t *testing.T) {
+	l, path := openLog(t, Options{})
+	at := time.Date(2026, 12, 6, 20, 0, 0, 0, time.UTC)
+	ev := Event{Time: at, Event: LeaseGranted, Profile: "work", Fingerprint: "0a1b2c3d", Repo: "acme/llm", LeaseID: "l-1", UID: 1000, PID: 42, Exe: "/usr/bin/python3"}
+	runs := 0
+	if n := testing.AllocsPerRun(200, func() {
+		runs++
+		if err := l.Write(ev); err != nil {
+			t.Fatal(err)
+		}
+	}); n > 0 {
+		t.Errorf("Write: %v allocations per line; want 0", n)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != runs {
+		t.Fatalf("%d lines for %d writes", len(lines), runs)
+	}
+	for _, line := range lines {
+		if line != lines[0] {
+			t.Fatalf("lines differ:\n%s\n%s", lines[0], line)
+		}
+	}
+}

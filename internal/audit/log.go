@@ -45,6 +45,7 @@ type Log struct {
 	mu   sync.Mutex
 	f    *os.File
 	size int64
+	buf  []byte // writeLines' buffer
 }
 
 var _ Sink = (*Log)(nil)
@@ -131,7 +132,16 @@ func cutTornLine(f *os.File, path string) (int64, error) {
 // Write appends ev as one line, stamping Time when it is zero. Text shaped
 // like a token is cut out of it, and counted (Redacted).
 func (l *Log) Write(ev Event) error {
-	line, redacted, err := encode(&ev, l.opts.Now)
+	// The line is encoded into a buffer that the next Write reuses: one
+	// write per lease grant, and it allocated a line each (issue 16).
+	bp := lineBufs.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 4<<10 {
+			lineBufs.Put(bp)
+		}
+	}()
+	line, redacted, err := encodeAppend(*bp, &ev, l.opts.Now)
+	*bp = line
 	if redacted {
 		l.redacted.Add(1)
 	}
@@ -157,6 +167,9 @@ func (l *Log) Write(ev Event) error {
 	}
 	return nil
 }
+
+// lineBufs holds Write's line buffers.
+var lineBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // WriteAll appends evs as Write would, each redacted or refused on its own merits, with
 // one write per 16 KiB of lines rather than one per event: the reaper ends
@@ -201,7 +214,12 @@ func (l *Log) writeLines(lines [][]byte) error {
 	if l.f == nil {
 		return fmt.Errorf("write audit event: %w", fs.ErrClosed)
 	}
-	var buf []byte
+	buf := l.buf[:0] // reused from one call to the next, under l.mu
+	defer func() {
+		if cap(buf) <= 2*writeAllChunk {
+			l.buf = buf[:0]
+		}
+	}()
 	for _, line := range lines {
 		if pending := l.size + int64(len(buf)); pending > 0 && pending+int64(len(line)) > l.opts.MaxBytes {
 			if err := l.appendLocked(buf); err != nil {

@@ -74,7 +74,15 @@ func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, r
 	if err != nil {
 		return zero, err
 	}
-	if err := l.Invoke(ctx, method, req, resp); err != nil {
+	err = l.Invoke(ctx, method, req, resp)
+	if lane.NotSent(err) {
+		// As in invokeRaw: the call never left, make it on a new connection.
+		if l, err = c.conn(); err != nil {
+			return zero, err
+		}
+		err = l.Invoke(ctx, method, req, resp)
+	}
+	if err != nil {
 		return zero, err
 	}
 	return resp, nil
@@ -87,7 +95,16 @@ func invokeRaw(ctx context.Context, c *Client, method string, req []byte) ([]byt
 	if err != nil {
 		return nil, err
 	}
-	return l.InvokeRaw(ctx, method, req)
+	out, err := l.InvokeRaw(ctx, method, req)
+	if lane.NotSent(err) {
+		// The daemon had closed the kept connection (idle, or it
+		// restarted): the call never left, so make it on a new one.
+		if l, err = c.conn(); err != nil {
+			return nil, err
+		}
+		out, err = l.InvokeRaw(ctx, method, req)
+	}
+	return out, err
 }
 
 // conn returns the lane to call on.
@@ -99,9 +116,11 @@ func (c *Client) conn() (*lane.Conn, error) {
 	}
 	l := c.lane
 	// The daemon closes idle connections (lane.IdleTimeout): dial a fresh
-	// one for a connection it has closed, or may be closing, rather than
-	// lose the call.
-	if l == nil || l.Broken() || l.Closed() || l.Idle() > lane.IdleTimeout/2 {
+	// one for a connection it may be closing, rather than lose the call.
+	// One it has already closed refuses the call's write, and invokeRaw
+	// dials again then (lane.NotSent): no peek at the socket before every
+	// call, which cost a busy client a system call per call.
+	if l == nil || l.Broken() || l.Idle() > lane.IdleTimeout/2 {
 		if l != nil {
 			l.Close()
 		}

@@ -31,6 +31,7 @@ const racyWindow = 2 * time.Second
 // good config in force, and its error shows in status.
 type configWatcher struct {
 	path  string
+	spath statPath // path, ready for the check's stat
 	log   *slog.Logger
 	now   func() time.Time
 	apply func(*config.Config) // set before serving
@@ -46,6 +47,7 @@ type configState struct {
 	hash     string // short sha256 of the text in force; "" for no file
 
 	seen fs.FileInfo // the file as last read; nil when it did not exist
+	key  statKey     // seen, as check compares it
 	racy bool        // seen's mtime was too recent to trust a same stat
 	err  error       // why the file on disk is not the config in force
 }
@@ -53,7 +55,7 @@ type configState struct {
 // newConfigWatcher loads path; an invalid file is an error here, since there
 // is no last good config to keep yet.
 func newConfigWatcher(path string, log *slog.Logger) (*configWatcher, error) {
-	w := &configWatcher{path: path, log: log, now: time.Now}
+	w := &configWatcher{path: path, spath: newStatPath(path), log: log, now: time.Now}
 	fi, b, err := w.read()
 	if err != nil {
 		return nil, err
@@ -87,7 +89,7 @@ func (w *configWatcher) read() (fs.FileInfo, []byte, error) {
 }
 
 func (w *configWatcher) loaded(cfg *config.Config, fi fs.FileInfo, b []byte) *configState {
-	st := &configState{cfg: cfg, loadedAt: w.now(), seen: fi}
+	st := &configState{cfg: cfg, loadedAt: w.now(), seen: fi, key: fileKey(fi)}
 	if fi != nil {
 		sum := sha256.Sum256(b)
 		st.hash = hex.EncodeToString(sum[:6])
@@ -96,20 +98,38 @@ func (w *configWatcher) loaded(cfg *config.Config, fi fs.FileInfo, b []byte) *co
 	return st
 }
 
-// check reloads the file if it changed since it was last read.
+// check reloads the file if it changed since it was last read. It runs
+// before every call, so it allocates nothing: one stat.
 func (w *configWatcher) check() {
 	st := w.state.Load()
-	fi, err := os.Stat(w.path)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	k, ok := statKeyOf(w.spath)
+	if !ok {
 		return // unreadable for now: keep what is in force
 	}
-	if err != nil {
-		fi = nil
-	}
-	if sameFile(st.seen, fi) && !st.racy {
+	if k.same(st.key) && !st.racy {
 		return
 	}
 	w.reload(false)
+}
+
+// statKey is what check compares of two stats of the file: the same
+// identity (device and inode), size and modification time.
+type statKey struct {
+	exists   bool
+	dev, ino uint64
+	size     int64
+	mtime    int64       // ns since the epoch
+	fi       fs.FileInfo // identity where there is no device and inode (not Linux)
+}
+
+func (a statKey) same(b statKey) bool {
+	if !a.exists || !b.exists {
+		return a.exists == b.exists
+	}
+	if a.fi != nil && b.fi != nil && !os.SameFile(a.fi, b.fi) {
+		return false
+	}
+	return a.dev == b.dev && a.ino == b.ino && a.size == b.size && a.mtime == b.mtime
 }
 
 // reload re-reads the file; unless forced, an unchanged text (same hash)
@@ -127,7 +147,7 @@ func (w *configWatcher) reload(force bool) {
 	if !force && next.hash == old.hash && old.err == nil {
 		// The same text: only the stamp moved (or it was racy).
 		same := *old
-		same.seen, same.racy = fi, next.racy
+		same.seen, same.key, same.racy = fi, next.key, next.racy
 		w.state.Store(&same)
 		return
 	}
@@ -150,19 +170,11 @@ func (w *configWatcher) reload(force bool) {
 // disk is not it.
 func (w *configWatcher) keep(old *configState, fi fs.FileInfo, err error) {
 	kept := *old
-	kept.seen, kept.racy, kept.err = fi, fi != nil && w.now().Sub(fi.ModTime()) < racyWindow, err
+	kept.seen, kept.key, kept.racy, kept.err = fi, fileKey(fi), fi != nil && w.now().Sub(fi.ModTime()) < racyWindow, err
 	w.state.Store(&kept)
 	if old.err == nil || old.err.Error() != err.Error() {
 		w.log.Warn("config not reloaded; the last good config stays in force", "path", w.path, "err", err)
 	}
-}
-
-// sameFile reports whether a and b look like the same version of the file.
-func sameFile(a, b fs.FileInfo) bool {
-	if a == nil || b == nil {
-		return a == nil && b == nil
-	}
-	return os.SameFile(a, b) && a.Size() == b.Size() && a.ModTime().Equal(b.ModTime())
 }
 
 // status reports the config in force, for hfbroker status.

@@ -151,3 +151,62 @@ func TestSIGHUPReloadsTheConfig(t *testing.T) {
 		t.Fatal("SIGHUP did not reload the config")
 	}
 }
+
+// The check before every call stats config.toml and allocates nothing
+// (issue 16: it ran os.Stat, three allocations per call), and still sees
+// every change a stat can: another size, another mtime, another file put in
+// its place (rename over it, a symlink pointed elsewhere), the file removed
+// and created again.
+func TestConfigCheckAllocatesNothingAndSeesEveryStatChange(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.toml")
+	old := time.Now().Add(-time.Hour)
+	writeAt(t, path, routeConfig("aaaa"), old)
+	w, err := newConfigWatcher(path, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := testing.AllocsPerRun(100, w.check); n != 0 {
+		t.Errorf("check of an unchanged file: %v allocations; want 0", n)
+	}
+	expect := func(what, route string) {
+		t.Helper()
+		w.check()
+		if got := routeOf(w.config()); got != route {
+			t.Fatalf("after %s: route %q, want %q", what, got, route)
+		}
+	}
+	writeAt(t, path, routeConfig("bbbbb"), old)
+	expect("an edit to another size", "bbbbb")
+	writeAt(t, path, routeConfig("ccccc"), old.Add(time.Second))
+	expect("an edit of the same size with another mtime", "ccccc")
+	other := filepath.Join(dir, "new.toml")
+	writeAt(t, other, routeConfig("ddddd"), old.Add(time.Second))
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	expect("another file of the same size and mtime renamed over it", "ddddd")
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	expect("its removal", "")
+	target := filepath.Join(dir, "a.toml")
+	writeAt(t, target, routeConfig("eeeee"), old)
+	if err := os.Symlink(target, path); err != nil {
+		t.Fatal(err)
+	}
+	expect("a symlink to a new file", "eeeee")
+	if n := testing.AllocsPerRun(100, w.check); n != 0 {
+		t.Errorf("check through a symlink: %v allocations; want 0", n)
+	}
+	target2 := filepath.Join(dir, "b.toml")
+	writeAt(t, target2, routeConfig("fffff"), old)
+	tmp := filepath.Join(dir, "link.tmp")
+	if err := os.Symlink(target2, tmp); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
+	expect("the symlink pointed at another file of the same size and mtime", "fffff")
+}

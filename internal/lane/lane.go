@@ -61,6 +61,20 @@ type Error struct {
 	Message string
 	// Detail is the status's ErrorDetail, when the daemon attached one.
 	Detail *pb.ErrorDetail
+
+	// notSent: the call's write on a kept connection found it closed by
+	// the daemon, so no byte of the call left (see NotSent).
+	notSent bool
+}
+
+// NotSent reports whether err is a call that failed before any byte of it
+// reached the daemon, because the daemon had closed the kept connection
+// (it closes idle ones, and all of them when it stops): the call can be
+// made again on a new connection. A unix socket whose peer has closed
+// refuses a write at once (EPIPE), so this needs no check before the call.
+func NotSent(err error) bool {
+	var e *Error
+	return errors.As(err, &e) && e.notSent
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -84,14 +98,6 @@ type Conn struct {
 // lane owns nc from now on.
 func NewConn(nc net.Conn) *Conn {
 	return &Conn{nc: nc, r: bufio.NewReaderSize(nc, 4<<10), last: time.Now()}
-}
-
-// Closed reports, without blocking, whether the daemon has closed the
-// connection (it closes idle ones): a call on it would fail, so dial anew.
-func (c *Conn) Closed() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.broken == nil && peerClosed(c.nc)
 }
 
 // Idle reports how long the connection has carried no call.
@@ -172,24 +178,36 @@ func (c *Conn) InvokeRaw(ctx context.Context, method string, body []byte) ([]byt
 	} else {
 		c.nc.SetDeadline(time.Time{})
 	}
-	fired := make(chan struct{})
-	stop := context.AfterFunc(ctx, func() {
-		c.nc.SetDeadline(time.Unix(1, 0))
-		close(fired)
-	})
-	defer func() {
-		// A cancellation racing the call's end must land before the next
-		// call sets its own deadline, not after.
-		if !stop() {
-			<-fired
-		}
-		c.last = time.Now()
-	}()
+	// A context that can never end (Background) needs no watch.
+	if ctx.Done() != nil {
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			c.nc.SetDeadline(time.Unix(1, 0))
+			close(fired)
+		})
+		defer func() {
+			// A cancellation racing the call's end must land before the
+			// next call sets its own deadline, not after.
+			if !stop() {
+				<-fired
+			}
+		}()
+	}
+	defer func() { c.last = time.Now() }()
 
 	var raw []byte
 	first := !c.opened
-	_, err := c.nc.Write(frame)
-	if err != nil && first && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET)) {
+	n, err := c.nc.Write(frame)
+	peerGone := err != nil && (errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET))
+	if peerGone && !first && n == 0 {
+		// A kept connection the daemon has closed (idle, or stopping):
+		// nothing was sent, the caller may dial again and retry.
+		c.broken = err
+		e := connectionClosed().(*Error)
+		e.notSent = true
+		return nil, e
+	}
+	if peerGone && first {
 		// The daemon may have answered and hung up before reading the call
 		// (it refuses a process over its connection cap so): read what it
 		// said. A closed connection reads at once, answer or EOF.

@@ -200,3 +200,54 @@ func TestADaemonThatDiedIsNotCalledOlder(t *testing.T) {
 		})
 	}
 }
+
+// TestACallOnAConnectionTheDaemonClosedIsNotSent: the daemon closes idle
+// lane connections; a call on such a kept connection must fail without a
+// byte sent, and say so (NotSent), so that internal/client dials again
+// instead of peeking at the socket before every call.
+func TestACallOnAConnectionTheDaemonClosedIsNotSent(t *testing.T) {
+	l, err := net.Listen("unix", filepath.Join(t.TempDir(), "s"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		nc, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close() // after one answer, as an idle daemon does
+		r := bufio.NewReader(nc)
+		magic := make([]byte, len(Magic))
+		var call pb.LaneCall
+		if _, err := io.ReadFull(r, magic); err != nil || protodelim.UnmarshalFrom(r, &call) != nil {
+			return
+		}
+		out := bytes.NewBufferString(Magic)
+		protodelim.MarshalTo(out, &pb.LaneReply{})
+		nc.Write(out.Bytes())
+	}()
+	nc, err := net.Dial("unix", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := NewConn(nc)
+	defer c.Close()
+	ctx := context.Background()
+	if err := c.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse)); err != nil {
+		t.Fatal(err)
+	}
+	<-closed
+	err = c.Invoke(ctx, "Status", &pb.StatusRequest{}, new(pb.StatusResponse))
+	if !NotSent(err) {
+		t.Fatalf("call on the closed connection: %v; want an error that says it was not sent", err)
+	}
+	if !c.Broken() {
+		t.Error("the connection is not marked broken")
+	}
+	if NotSent(connectionClosed()) {
+		t.Error("a connection closed during a call says its call was not sent")
+	}
+}

@@ -77,6 +77,12 @@ func (f *loadFlags) check() error {
 // drive runs op from conns goroutines, each with its own index, until count
 // calls have been made or dur has passed, and times every call.
 func drive(conns, count int, dur time.Duration, op func(worker int) error) (lat Latency, calls, errs int, firstErr error, wall time.Duration) {
+	all, errs, firstErr, wall := driveRaw(conns, count, dur, op)
+	return summarize(all), len(all), errs, firstErr, wall
+}
+
+// driveRaw is drive returning every call's latency, sorted.
+func driveRaw(conns, count int, dur time.Duration, op func(worker int) error) (all []time.Duration, errs int, firstErr error, wall time.Duration) {
 	var next atomic.Int64
 	var nerr atomic.Int64
 	var once sync.Once
@@ -110,8 +116,9 @@ func drive(conns, count int, dur time.Duration, op func(worker int) error) (lat 
 	}
 	wg.Wait()
 	wall = time.Since(start)
-	all := slices.Concat(perWorker...)
-	return summarize(all), len(all), int(nerr.Load()), firstErr, wall
+	all = slices.Concat(perWorker...)
+	slices.Sort(all)
+	return all, int(nerr.Load()), firstErr, wall
 }
 
 func leaseMain(args []string) error {

@@ -7,6 +7,7 @@
 //
 //	loadgen lease  -socket S -c 16 (-n 20000 | -d 10s) [-ttl 2s] [-profile P] [-settle 10s]
 //	loadgen echo   -socket S -c 16 (-n 20000 | -d 10s)
+//	loadgen compare -socket S -echo-socket E -c 16 -rounds 12 -n 2000 [-ttl 2s] [-profile P]
 //	loadgen time   -n 30 -cmd 'NAME=CMD ARGS' -cmd 'NAME=CMD ARGS' ...
 //	loadgen proc   -pid PID [-goroutines LOGFILE]
 //	loadgen wakeups -pid PID [-d 30s] [-leases 1000 -ttl 12h -profile P]
@@ -33,6 +34,8 @@ func main() {
 		err = leaseMain(args)
 	case "echo":
 		err = echoMain(args)
+	case "compare":
+		err = compareMain(args)
 	case "time":
 		err = timeMain(args)
 	case "proc":
@@ -51,7 +54,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadgen lease|echo|time|proc|wakeups|report [flags]; see the package doc")
+	fmt.Fprintln(os.Stderr, "usage: loadgen lease|echo|compare|time|proc|wakeups|report [flags]; see the package doc")
 	os.Exit(2)
 }
 
