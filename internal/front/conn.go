@@ -26,10 +26,11 @@ func open() (*conn, error) {
 	if err != nil {
 		return nil, errFallback
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0) // macOS has no SOCK_CLOEXEC
 	if err != nil {
 		return nil, errFallback
 	}
+	unix.CloseOnExec(fd)
 	c := &conn{fd: fd}
 	// As the full CLI's net.DialTimeout: a connect that waits on a full
 	// backlog gives up after 2 s.

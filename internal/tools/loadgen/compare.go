@@ -11,7 +11,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"syscall"
 	"time"
 
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -259,13 +258,4 @@ func procCPU(pid int) (time.Duration, error) {
 		return 0, fmt.Errorf("process %d stat: %w", pid, err)
 	}
 	return time.Duration(ut+st) * clockTick, nil
-}
-
-// selfCPU is this process's CPU time so far, user and system.
-func selfCPU() time.Duration {
-	var ru syscall.Rusage
-	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
