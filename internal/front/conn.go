@@ -144,15 +144,13 @@ func (c *conn) roundTrip(f frame) ([]byte, error) {
 	if f.timeout > 0 && c.setTimeout(f.timeout) != nil {
 		return nil, errFallback
 	}
-	if err := c.writeAll(f.b); err != nil {
-		return nil, errFallback
-	}
-	// The request names no secret (a purpose, profile and repo names, a
-	// fingerprint), and whoever serves the socket is checked before a byte
-	// of its reply is read. Checking after the write lets the daemon, woken
-	// by the connect, find the request at its first read.
+	// A socket someone else serves gets not a byte (the squatter test in
+	// cmd/hfbroker/foundation_test.go): no repo name, no fingerprint.
 	if err := c.checkPeer(); err != nil {
 		return nil, err
+	}
+	if err := c.writeAll(f.b); err != nil {
+		return nil, errFallback
 	}
 	buf := make([]byte, 4096)
 	n, err := io.ReadAtLeast(c, buf, 5)
