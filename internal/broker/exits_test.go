@@ -157,3 +157,40 @@ func TestAGitLeaseDoesNotWatchTheHelper(t *testing.T) {
 		t.Errorf("the git lease's audit line does not name its caller as the process table does: %+v", granted)
 	}
 }
+
+// When the last live lease ends because its process exited, the reaper
+// stops the timer it had set for that lease's deadline (or maxReapSleep):
+// an idle daemon is not woken once more for a lease that is gone. Before,
+// every `hfbroker token` cost the idle daemon one wake 30 s later.
+func TestTheReaperDisarmsWhenTheLastLeaseEndsByExit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
+		exits := newFakeExits()
+		b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Exits: exits,
+			Audit: &audit.Memory{}, MaxTTL: 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
+		if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go b.Run(ctx)
+		procs.set(100, 1)
+		if _, err := b.Lease(ctx, LeaseRequest{Purpose: PurposeToken, TTL: 10 * time.Hour, Caller: Caller{UID: 1000, PID: 100}}); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		armed := func() bool { b.mu.Lock(); defer b.mu.Unlock(); return !b.reapAt.IsZero() }
+		if !armed() {
+			t.Fatal("the reaper is not armed for a live lease: the test proves nothing")
+		}
+		exits.exited <- []int{100}
+		synctest.Wait()
+		if armed() {
+			t.Error("the last lease ended by exit, and the reaper still has a timer set")
+		}
+	})
+}
