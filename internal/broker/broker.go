@@ -51,9 +51,15 @@ type Options struct {
 	Procs    Procs        // nil: no process is known (a lease naming one is refused)
 	// Exits, when set, says when leased processes exit (the broker closes
 	// it when Run returns); without it, leased processes are polled.
-	Exits  ExitWatcher
-	Now    func() time.Time // nil: time.Now
-	Logger *slog.Logger     // nil: discard
+	Exits ExitWatcher
+	// WallAlarm, when set, wakes the reaper at the next lease's wall-clock
+	// end even across a suspend (wallclock.Alarm, a timerfd, on Linux), so
+	// the reaper sleeps until that deadline however far away it is.
+	// Without one it looks at the wall clock every maxReapSleep. The
+	// broker closes it when Run returns.
+	WallAlarm WallAlarm
+	Now       func() time.Time // nil: time.Now
+	Logger    *slog.Logger     // nil: discard
 
 	// The initial Settings (see Configure).
 	DefaultTTL time.Duration
@@ -156,6 +162,7 @@ type Broker struct {
 	exitMu   sync.Mutex    // serialises processesExited
 	ended    endedLeases   // why recent leases ended, guarded by mu
 	reapWake chan struct{} // wakes Run when a lease is due before reapAt
+	alarmAt  time.Time     // what the WallAlarm is set for; zero: disarmed
 	reapAt   time.Time     // when Run will next look at leases; zero: never, guarded by mu
 	leaseMax int           // the most leases held since the map was last made anew, guarded by mu
 	due      reapQueue     // the leases by deadline, and those to poll (reapqueue.go), guarded by mu

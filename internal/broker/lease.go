@@ -924,11 +924,16 @@ func (b *Broker) disarmReaperIfIdleLocked() {
 	}
 }
 
-// maxReapSleep bounds how long the reaper sleeps while leases are live. Go's
-// timers run on the monotonic clock, which stops during a suspend; the wall
-// clock does not, so a lease whose wall-clock end passed while the machine
-// slept is still ended within this bound of the resume.
-const maxReapSleep = 30 * time.Second
+// maxReapSleep bounds how long the reaper sleeps while leases are live and
+// no WallAlarm watches the wall clock. Go's timers run on the monotonic
+// clock, which stops during a suspend; the wall clock does not, so a lease
+// whose wall-clock end passed while the machine slept is still ended within
+// this bound of the resume. With a WallAlarm the kernel wakes the reaper at
+// the wall-clock end itself, and the bound is a day.
+const (
+	maxReapSleep        = 30 * time.Second
+	maxAlarmedReapSleep = 24 * time.Hour
+)
 
 // Run reaps leases until ctx ends. It sleeps until the next lease's deadline
 // (with no lease, until one is granted), and wakes at once when the kernel
@@ -955,6 +960,11 @@ func (b *Broker) Run(ctx context.Context) {
 			}
 		}()
 	}
+	var alarm <-chan struct{}
+	if b.opts.WallAlarm != nil {
+		alarm = b.opts.WallAlarm.C()
+		defer b.opts.WallAlarm.Close()
+	}
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
@@ -974,6 +984,12 @@ func (b *Broker) Run(ctx context.Context) {
 		case <-b.reapWake:
 		case <-timer.C:
 			b.Reap()
+		case <-alarm:
+			// It fired, or the clock was set: arm it anew either way.
+			b.mu.Lock()
+			b.alarmAt = time.Time{}
+			b.mu.Unlock()
+			b.Reap()
 		}
 	}
 }
@@ -990,10 +1006,14 @@ func (b *Broker) armReaper() (sleep time.Duration, ok, burstOver bool) {
 	if len(b.leases) == 0 {
 		b.reapAt = time.Time{}
 		b.due.reset()
+		b.setAlarmLocked(time.Time{})
 		return 0, false, b.shrinkLocked()
 	}
 	next := now.Add(maxReapSleep)
 	if d, ok := b.due.next(b.leases); ok {
+		if b.setAlarmLocked(d.Round(0)) {
+			next = now.Add(maxAlarmedReapSleep)
+		}
 		next = minTime(next, d)
 	}
 	if len(b.due.polled) > 0 {
@@ -1002,6 +1022,24 @@ func (b *Broker) armReaper() (sleep time.Duration, ok, burstOver bool) {
 	next = maxTime(next, b.reapNext)
 	b.reapAt = next
 	return max(next.Sub(now), 0), true, false
+}
+
+// setAlarmLocked arms the WallAlarm for wall (zero: disarms it) and
+// reports whether it watches the wall clock now.
+func (b *Broker) setAlarmLocked(wall time.Time) bool {
+	if b.opts.WallAlarm == nil {
+		return false
+	}
+	if wall.Equal(b.alarmAt) && !b.alarmAt.IsZero() {
+		return true
+	}
+	if err := b.opts.WallAlarm.Set(wall); err != nil {
+		b.log.Warn("wall-clock alarm failed; the reaper reads the clock every 30 s", "err", err)
+		b.alarmAt = time.Time{}
+		return false
+	}
+	b.alarmAt = wall
+	return !wall.IsZero()
 }
 
 // shrinkAfter is how many leases make a burst worth giving memory back for.

@@ -1,6 +1,9 @@
 package broker
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // Procs tells the broker about processes: whether a leased process still
 // runs (its start time, which changes when a pid is reused), its parent, and
@@ -37,6 +40,16 @@ type ExitWatcher interface {
 	Wait() []int
 	Interrupt()
 	Close()
+}
+
+// WallAlarm is an alarm at a wall-clock time that fires through a suspend
+// and when the clock is set (then the reaper reads the clock and sets it
+// again): wallclock.Alarm.
+type WallAlarm interface {
+	// Set arms the alarm for t, or disarms it when t is zero.
+	Set(t time.Time) error
+	C() <-chan struct{}
+	Close() error
 }
 
 // noProcs is the process table of a broker given none: it knows no

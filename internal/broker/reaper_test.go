@@ -2,11 +2,13 @@ package broker
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/keystore"
 	"github.com/hfbroker/hfbroker/internal/secret"
 )
@@ -118,6 +120,93 @@ func TestReaperGivesBackABurstsMemory(t *testing.T) {
 		}
 		if n := w.idle.Load(); n != 1 {
 			t.Errorf("OnIdle called %d times after the burst ended; want 1", n)
+		}
+	})
+}
+
+// fakeAlarm is a WallAlarm the test fires.
+type fakeAlarm struct {
+	mu     sync.Mutex
+	at     time.Time
+	c      chan struct{}
+	closed bool
+}
+
+func (a *fakeAlarm) Set(t time.Time) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.at = t
+	return nil
+}
+func (a *fakeAlarm) C() <-chan struct{} { return a.c }
+func (a *fakeAlarm) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.closed = true
+	return nil
+}
+func (a *fakeAlarm) setFor() time.Time {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.at
+}
+
+// With a wall-clock alarm the reaper sleeps until the next lease's end,
+// however far away (a day at most), not 30 s at a time: the kernel wakes it
+// at the lease's wall-clock end even across a suspend. When the alarm
+// fires (here: the wall clock jumped past the end while the monotonic
+// clock did not), the lease ends; with no lease left the alarm is
+// disarmed, and Run closes it when it returns.
+func TestAWallAlarmLetsTheReaperSleepUntilTheDeadline(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		var jump atomic.Int64 // how far the wall clock has jumped ahead
+		now := func() time.Time { return time.Now().Round(0).Add(time.Duration(jump.Load())) }
+		alarm := &fakeAlarm{c: make(chan struct{}, 1)}
+		procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
+		b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Audit: &audit.Memory{},
+			MaxTTL: 24 * time.Hour, WallAlarm: alarm, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
+		if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		ran := make(chan struct{})
+		go func() { defer close(ran); b.Run(ctx) }()
+		g, err := b.Lease(ctx, LeaseRequest{Purpose: PurposeToken, TTL: 10 * time.Hour, Caller: Caller{UID: 1000}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		b.mu.Lock()
+		reapAt := b.reapAt
+		b.mu.Unlock()
+		if want := g.Lease.ExpiresAt; !reapAt.Round(0).Equal(want) {
+			t.Errorf("the reaper wakes at %v, want the lease's end %v", reapAt, want)
+		}
+		if at := alarm.setFor(); !at.Equal(g.Lease.ExpiresAt) {
+			t.Errorf("the alarm is set for %v, want the lease's end %v", at, g.Lease.ExpiresAt)
+		}
+		time.Sleep(time.Hour) // an hour of monotonic time: no wake, the lease lives
+		synctest.Wait()
+		if _, live := b.LeaseValid(g.Lease.ID); !live {
+			t.Fatal("the lease ended early")
+		}
+		jump.Store(int64(10 * time.Hour)) // the machine slept through the end
+		alarm.c <- struct{}{}
+		synctest.Wait()
+		if cause, _ := b.EndedCause(g.Lease.ID); cause == "" {
+			t.Fatal("the alarm fired after the lease's wall-clock end, and the lease lives on")
+		}
+		if at := alarm.setFor(); !at.IsZero() {
+			t.Errorf("with no lease left the alarm is still set for %v", at)
+		}
+		cancel()
+		<-ran
+		if !alarm.closed {
+			t.Error("Run returned without closing the alarm")
 		}
 	})
 }

@@ -39,6 +39,7 @@ import (
 	"github.com/hfbroker/hfbroker/internal/secret"
 	"github.com/hfbroker/hfbroker/internal/server"
 	"github.com/hfbroker/hfbroker/internal/socket"
+	"github.com/hfbroker/hfbroker/internal/wallclock"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 	"github.com/hfbroker/hfbroker/proto/hfbroker/v1/hfbrokerv1grpc"
 )
@@ -141,6 +142,14 @@ func Run(ctx context.Context, opts Options) error {
 	} else {
 		log.Debug("process exits are polled", "err", err)
 	}
+	// The reaper sleeps until the next lease ends; the kernel wakes it at
+	// that wall-clock time even if the machine slept through it.
+	var alarm broker.WallAlarm
+	if a, err := wallclock.New(); err == nil {
+		alarm = a
+	} else {
+		log.Debug("the reaper reads the wall clock every 30 s", "err", err)
+	}
 	b, err := broker.New(broker.Options{
 		Store:        store,
 		Hub:          hub.New(),
@@ -148,6 +157,7 @@ func Run(ctx context.Context, opts Options) error {
 		Profiles:     &profilefile.Store{Path: paths.ProfilesFile()},
 		Procs:        osproc.Table{},
 		Exits:        exits,
+		WallAlarm:    alarm,
 		Logger:       log,
 		DefaultTTL:   set.DefaultTTL,
 		MaxTTL:       set.MaxTTL,
