@@ -9,7 +9,6 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hfbroker/hfbroker/internal/peercred"
 	"github.com/hfbroker/hfbroker/internal/socket"
 )
 
@@ -34,7 +33,7 @@ func open() (*conn, error) {
 	c := &conn{fd: fd}
 	// As the full CLI's net.DialTimeout: a connect that waits on a full
 	// backlog gives up after 2 s.
-	if c.setTimeout(2*time.Second) != nil || connect(fd, path) != nil || c.setTimeout(0) != nil {
+	if c.setTimeout(2*time.Second) != nil || connect(fd, path) != nil {
 		c.close()
 		return nil, errFallback
 	}
@@ -43,8 +42,8 @@ func open() (*conn, error) {
 
 // checkPeer refuses a socket that a process of another uid serves.
 func (c *conn) checkPeer() error {
-	cred, err := peercred.FromFD(c.fd)
-	if err != nil || int(cred.UID) != os.Getuid() {
+	uid, err := peerUID(c.fd)
+	if err != nil || uid != os.Getuid() {
 		return errFallback
 	}
 	return nil
@@ -141,15 +140,19 @@ func newFrame(method string, req []byte, deadline time.Time) (frame, error) {
 
 // roundTrip sends f and reads its reply.
 func (c *conn) roundTrip(f frame) ([]byte, error) {
-	if f.timeout > 0 && c.setTimeout(f.timeout) != nil {
-		return nil, errFallback
-	}
 	// A socket someone else serves gets not a byte (the squatter test in
 	// cmd/hfbroker/foundation_test.go): no repo name, no fingerprint.
+	// Nothing else comes between the connect and the write (open's 2 s
+	// bound still covers it), so that the daemon, woken by the connect,
+	// mostly finds the request at its first read instead of going back to
+	// its poller for a second wake-up.
 	if err := c.checkPeer(); err != nil {
 		return nil, err
 	}
 	if err := c.writeAll(f.b); err != nil {
+		return nil, errFallback
+	}
+	if c.setTimeout(f.timeout) != nil { // 0: the reply may take its time
 		return nil, errFallback
 	}
 	buf := make([]byte, 4096)
