@@ -71,15 +71,7 @@ func TestAWatchedProcessEndsItsLeaseWhenTheWatcherSaysItExited(t *testing.T) {
 		procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
 		exits := newFakeExits()
 		rec := &audit.Memory{}
-		b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Exits: exits,
-			Audit: rec, MaxTTL: 24 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
-		if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-			t.Fatal(err)
-		}
+		b := newLaptopBroker(t, Options{Procs: procs, Exits: exits, Audit: rec})
 		ctx, cancel := context.WithCancel(t.Context())
 		ran := make(chan struct{})
 		go func() { defer close(ran); b.Run(ctx) }()
@@ -124,15 +116,7 @@ func TestAGitLeaseDoesNotWatchTheHelper(t *testing.T) {
 	procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
 	exits := newFakeExits()
 	rec := &audit.Memory{}
-	b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Exits: exits,
-		Audit: rec, MaxTTL: 24 * time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
-	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-		t.Fatal(err)
-	}
+	b := newLaptopBroker(t, Options{Procs: procs, Exits: exits, Audit: rec})
 	procs.set(200, 1)
 	procs.set(300, 1)
 	if _, err := b.Lease(t.Context(), LeaseRequest{Purpose: PurposeGit, Caller: Caller{UID: 1000, PID: 200}}); err != nil {
@@ -166,15 +150,7 @@ func TestTheReaperDisarmsWhenTheLastLeaseEndsByExit(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
 		exits := newFakeExits()
-		b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Exits: exits,
-			Audit: &audit.Memory{}, MaxTTL: 24 * time.Hour})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
-		if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-			t.Fatal(err)
-		}
+		b := newLaptopBroker(t, Options{Procs: procs, Exits: exits, Audit: &audit.Memory{}})
 		ctx, cancel := context.WithCancel(t.Context())
 		defer cancel()
 		go b.Run(ctx)
@@ -193,4 +169,20 @@ func TestTheReaperDisarmsWhenTheLastLeaseEndsByExit(t *testing.T) {
 			t.Error("the last lease ended by exit, and the reaper still has a timer set")
 		}
 	})
+}
+
+// newLaptopBroker is a broker on memory stores with o's other options and a
+// day's MaxTTL, holding one token as profile "laptop".
+func newLaptopBroker(t *testing.T, o Options) *Broker {
+	t.Helper()
+	o.Store, o.Profiles, o.MaxTTL = keystore.NewMemory(), &MemoryProfiles{}, 24*time.Hour
+	b, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
+	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

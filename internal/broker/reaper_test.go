@@ -163,15 +163,7 @@ func TestAWallAlarmLetsTheReaperSleepUntilTheDeadline(t *testing.T) {
 		now := func() time.Time { return time.Now().Round(0).Add(time.Duration(jump.Load())) }
 		alarm := &fakeAlarm{c: make(chan struct{}, 1)}
 		procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
-		b, err := New(Options{Store: keystore.NewMemory(), Profiles: &MemoryProfiles{}, Procs: procs, Audit: &audit.Memory{},
-			MaxTTL: 24 * time.Hour, WallAlarm: alarm, Now: now})
-		if err != nil {
-			t.Fatal(err)
-		}
-		tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
-		if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-			t.Fatal(err)
-		}
+		b := newLaptopBroker(t, Options{Procs: procs, Audit: &audit.Memory{}, WallAlarm: alarm, Now: now})
 		ctx, cancel := context.WithCancel(t.Context())
 		ran := make(chan struct{})
 		go func() { defer close(ran); b.Run(ctx) }()
