@@ -77,19 +77,11 @@ func compareMain(args []string) error {
 		return errors.New("-c and -rounds must be at least 1, and -n at least -c")
 	}
 	ctx := context.Background()
-	dial := func() (*client.Client, error) {
-		return client.Dial(ctx, client.Options{Socket: *socket, NoAutostart: true})
-	}
-	mon, err := dial()
+	dial, mon, pid, err := dialDaemon(ctx, *socket)
 	if err != nil {
 		return err
 	}
 	defer mon.Close()
-	st, err := mon.Status(ctx, &pb.StatusRequest{})
-	if err != nil {
-		return fmt.Errorf("daemon status: %w", err)
-	}
-	pid := int(st.GetPid())
 
 	// Both sides' connections are opened, and used once, before any round.
 	lanes := make([]*client.Client, *conns)

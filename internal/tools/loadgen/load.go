@@ -134,19 +134,11 @@ func leaseMain(args []string) error {
 		return err
 	}
 	ctx := context.Background()
-	dial := func() (*client.Client, error) {
-		return client.Dial(ctx, client.Options{Socket: lf.socket, NoAutostart: true})
-	}
-	mon, err := dial()
+	dial, mon, pid, err := dialDaemon(ctx, lf.socket)
 	if err != nil {
 		return err
 	}
 	defer mon.Close()
-	st, err := mon.Status(ctx, &pb.StatusRequest{})
-	if err != nil {
-		return fmt.Errorf("daemon status: %w", err)
-	}
-	pid := int(st.GetPid())
 
 	// Each worker leases through its own connection: the lane, as the CLI
 	// does, or gRPC, as any other client would.
@@ -288,4 +280,21 @@ func echoMain(args []string) error {
 	fmt.Fprintf(os.Stderr, "echo %s c=%d: %d calls, %d errors in %.2fs (%.0f/s)\n  %s\n",
 		lf.name, lf.conns, calls, errs, wall.Seconds(), res.Throughput, lat)
 	return emit(res)
+}
+
+// dialDaemon returns a dialer for the daemon at socket, one connection it
+// made (the caller closes it), and the daemon's pid from its status.
+func dialDaemon(ctx context.Context, socket string) (dial func() (*client.Client, error), mon *client.Client, pid int, err error) {
+	dial = func() (*client.Client, error) {
+		return client.Dial(ctx, client.Options{Socket: socket, NoAutostart: true})
+	}
+	if mon, err = dial(); err != nil {
+		return nil, nil, 0, err
+	}
+	st, err := mon.Status(ctx, &pb.StatusRequest{})
+	if err != nil {
+		mon.Close()
+		return nil, nil, 0, fmt.Errorf("daemon status: %w", err)
+	}
+	return dial, mon, int(st.GetPid()), nil
 }
