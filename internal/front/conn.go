@@ -122,7 +122,7 @@ type frame struct {
 	timeout time.Duration // 0: none
 }
 
-// newFrame encodes a call. lease encodes it before it dials, so that the
+// newFrame encodes a call. call encodes it before it connects, so that the
 // request follows the connect at once: the daemon, woken by the connect,
 // then finds it on its first read instead of waiting in its poller for a
 // second wake-up.
