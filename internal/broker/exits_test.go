@@ -173,16 +173,16 @@ func TestTheReaperDisarmsWhenTheLastLeaseEndsByExit(t *testing.T) {
 
 // newLaptopBroker is a broker on memory stores with o's other options and a
 // day's MaxTTL, holding one token as profile "laptop".
-func newLaptopBroker(t *testing.T, o Options) *Broker {
-	t.Helper()
+func newLaptopBroker(tb testing.TB, o Options) *Broker {
+	tb.Helper()
 	o.Store, o.Profiles, o.MaxTTL = keystore.NewMemory(), &MemoryProfiles{}, 24*time.Hour
 	b, err := New(o)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
 	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return b
 }

@@ -764,6 +764,7 @@ func (b *Broker) endLeases(ls []*liveLease, cause string) {
 		for _, l := range ls {
 			b.ended.add(l.ID, cause)
 		}
+		b.disarmReaperIfIdleLocked()
 		b.mu.Unlock()
 	}
 	evs, cs := make([]audit.Event, 0, len(ls)), make([]Caller, 0, len(ls))
@@ -904,17 +905,16 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 			b.wakeReaperLocked(l, b.now()) // heirs no pidfd watches are polled
 		}
 	}
-	b.disarmReaperIfIdleLocked()
 	b.mu.Unlock()
 	b.endLeases(ended, "exit")
 }
 
-// disarmReaperIfIdleLocked wakes the reaper, which is about to sleep until
-// a deadline (at most maxReapSleep away), when the last live lease has
-// just ended: it then stops its timer, so an idle daemon is not woken once
-// more for a lease that is gone (the wake-ups rows of docs/BENCHMARKS.md
-// counted that one wake 30 s after every `hfbroker token`). The mutex
-// must be held.
+// disarmReaperIfIdleLocked wakes the reaper, which may be asleep until a
+// lease's deadline, when the last live lease has just ended (its process
+// exited, it was revoked, its profile removed): it then stops its timer,
+// so an idle daemon is not woken once more for a lease that is gone (the
+// wake-ups rows of docs/BENCHMARKS.md counted that one wake 30 s after
+// every `hfbroker token`). The mutex must be held.
 func (b *Broker) disarmReaperIfIdleLocked() {
 	if len(b.leases) == 0 && !b.reapAt.IsZero() {
 		select {
@@ -1030,7 +1030,10 @@ func (b *Broker) setAlarmLocked(wall time.Time) bool {
 	if b.opts.WallAlarm == nil {
 		return false
 	}
-	if wall.Equal(b.alarmAt) && !b.alarmAt.IsZero() {
+	// Disarming always asks the kernel: after a fire alarmAt is zero, yet
+	// the alarm may still be set (a clock step cancels the read, not the
+	// alarm).
+	if !wall.IsZero() && wall.Equal(b.alarmAt) {
 		return true
 	}
 	if err := b.opts.WallAlarm.Set(wall); err != nil {

@@ -9,8 +9,6 @@ import (
 	"time"
 
 	"github.com/hfbroker/hfbroker/internal/audit"
-	"github.com/hfbroker/hfbroker/internal/keystore"
-	"github.com/hfbroker/hfbroker/internal/secret"
 )
 
 // reaperWorld is a broker whose Run counts how often it wakes (each wake
@@ -24,22 +22,11 @@ type reaperWorld struct {
 
 func newReaperWorld(t *testing.T) *reaperWorld {
 	w := &reaperWorld{procs: &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}}
-	b, err := New(Options{
-		Store:    keystore.NewMemory(),
-		Profiles: &MemoryProfiles{},
-		Procs:    w.procs,
-		Now:      func() time.Time { w.wakes.Add(1); return time.Now() },
-		OnIdle:   func() { w.idle.Add(1) },
-		MaxTTL:   24 * time.Hour,
+	w.b = newLaptopBroker(t, Options{
+		Procs:  w.procs,
+		Now:    func() time.Time { w.wakes.Add(1); return time.Now() },
+		OnIdle: func() { w.idle.Add(1) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
-	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-		t.Fatal(err)
-	}
-	w.b = b
 	return w
 }
 

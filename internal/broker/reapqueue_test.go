@@ -175,21 +175,7 @@ func BenchmarkReapWithLiveLeases(b *testing.B) {
 }
 
 func newBenchReaper(tb testing.TB, now func() time.Time) *Broker {
-	b, err := New(Options{
-		Store:    keystore.NewMemory(),
-		Profiles: &MemoryProfiles{},
-		Procs:    &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}},
-		Now:      now,
-		MaxTTL:   24 * time.Hour,
-	})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tok := secret.Token("hf_" + "AbCdEfGhIjKlMnOpQrStUvWxYzAbCdEfGh")
-	if _, _, err := b.AddToken(context.Background(), AddRequest{Name: "laptop", Token: tok, Endpoint: "https://huggingface.co", NoVerify: true}); err != nil {
-		tb.Fatal(err)
-	}
-	return b
+	return newLaptopBroker(tb, Options{Procs: &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}, Now: now})
 }
 
 // Issue 16: under load a lease's deadline is always microseconds away, and
