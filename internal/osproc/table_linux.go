@@ -40,9 +40,9 @@ func procStat(pid int) ([][]byte, error) {
 // ten of a /proc file: it offers the descriptor to the runtime's poller,
 // which refuses it only after four fcntl and an epoll_ctl, and asks fstat
 // for a size /proc does not know. Every lease for a process reads its
-// /proc/PID/stat before the daemon answers, so on a machine where a
-// system call costs 10-20 µs that was a tenth of `hfbroker token`'s wait
-// (docs/benchmarks-analysis.md, round 6).
+// /proc/PID/stat before the daemon answers, and the walk for a process
+// tree's heirs reads every process's environ (docs/benchmarks-analysis.md,
+// round 6c).
 func readProc(path string) ([]byte, error) {
 	fd, err := retryEINTR(func() (int, error) { return unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0) })
 	if err != nil {
