@@ -334,6 +334,14 @@ func writeReport(w io.Writer, r *results, benches []goBench, goText, commands, l
 		}
 		p("\n")
 	}
+	if ex, ok := r.cmd("exec", "hfbroker-exec"); ok {
+		fl, ok1 := r.cmd("exec", "exec-floor")
+		eg, ok2 := r.cmd("exec", "empty-go")
+		if ok1 && ok2 && fl.Latency.P50 > 0 && eg.Latency.P50 > 0 {
+			p("- a Go program that only executes `true` (`execfloor`, the floor under any Go `exec`) / an empty Go program: **%.2fx** (medians)\n", fl.Latency.P50/eg.Latency.P50)
+			p("- `hfbroker exec -- true` / that floor: **%.2fx** (medians)\n\n", ex.Latency.P50/fl.Latency.P50)
+		}
+	}
 
 	// Socket latency.
 	p("## Lease RPC over the socket, against a raw unix-socket echo (the floor)\n\n")
