@@ -69,6 +69,10 @@ type Factory struct {
 	RunningDaemon DaemonFunc
 	// ReadPassword reads a line from the terminal without echo.
 	ReadPassword func(fd int) ([]byte, error)
+
+	// handover is the front end's, when it handed this CLI the daemon's
+	// reply to a call this CLI is about to make again (takeHandover).
+	handover *lane.Handover
 }
 
 // Prompter asks the person at stdin's terminal for secrets.
@@ -114,10 +118,10 @@ func NewFactory(stdin io.Reader, stdout, stderr io.Writer) *Factory {
 		ReadPassword: term.ReadPassword,
 	}
 	f.Daemon = func(ctx context.Context) (Daemon, error) {
-		return dialDaemon(ctx, client.Options{Env: f.Env})
+		return dialDaemon(ctx, client.Options{Env: f.Env, Handover: f.handover})
 	}
 	f.RunningDaemon = func(ctx context.Context) (Daemon, error) {
-		return dialDaemon(ctx, client.Options{Env: f.Env, NoAutostart: true})
+		return dialDaemon(ctx, client.Options{Env: f.Env, NoAutostart: true, Handover: f.handover})
 	}
 	return f
 }
@@ -128,7 +132,9 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "hfbroker: error: %s\n", err)
 		return ExitError
 	}
-	return Run(NewFactory(stdin, stdout, stderr), args)
+	f := NewFactory(stdin, stdout, stderr)
+	f.handover = takeHandover()
+	return Run(f, args)
 }
 
 // hostOS is runtime.GOOS; tests play another system.

@@ -183,8 +183,15 @@ func (c *conn) roundTrip(f frame) ([]byte, error) {
 		}
 	}
 	reply, err := decodeLaneReply(body)
-	if err != nil || reply.failed {
+	if err != nil {
 		return nil, errFallback
+	}
+	if reply.failed {
+		// The full CLI prints the error; it takes the reply from here
+		// rather than ask again (fallback).
+		h := append(f.b, "HFL1"...)
+		h = appendUvarint(h, size)
+		return nil, &refused{handover: append(h, body...)}
 	}
 	return reply.response, nil
 }

@@ -17,8 +17,9 @@
 // other command, --help, a flag it does not know, a config.toml the full CLI
 // has not recorded for it as it is now (internal/frontconfig), a value the
 // full CLI would refuse, no daemon listening (the full CLI starts
-// one), a socket served by someone else, or an error reply (the full CLI asks
-// again and prints the one error text, hint and exit code). So nothing is
+// one), a socket served by someone else, or an error reply (handed over with
+// the call, so that the full CLI prints the one error text, hint and exit
+// code without asking the daemon again). So nothing is
 // duplicated here but the happy paths, whose output matches the full CLI's
 // byte for byte (cmd/hfbroker's TestFrontMatchesFullCLI).
 package front
@@ -28,6 +29,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -59,6 +61,17 @@ type frontCall struct {
 // errFallback means: let the full CLI do it.
 var errFallback = errors.New("fall back to the full CLI")
 
+// refused is the daemon's error reply to the front's call: the full CLI,
+// which prints it, takes it from the front (internal/lane's Handover)
+// instead of making the call again, which logged every refusal twice in
+// the audit log and did the refused work twice.
+type refused struct {
+	// handover is the call's frame as sent, then the reply's as received.
+	handover []byte
+}
+
+func (*refused) Error() string { return "hfbrokerd refused the call" }
+
 func (f *frontCall) run() int {
 	args := commandArgs(f.argv)
 	var code int
@@ -76,7 +89,7 @@ func (f *frontCall) run() int {
 	if err == nil {
 		return code
 	}
-	return f.fallback()
+	return f.fallback(err)
 }
 
 // commandArgs is cli.Args: invoked as git-credential-hfbroker (git's
@@ -96,8 +109,17 @@ func commandArgs(argv []string) []string {
 }
 
 // fallback executes the full CLI with the same argv and environment, and
-// stdin as it was: what the front read of it is put back in front.
-func (f *frontCall) fallback() int {
+// stdin as it was: what the front read of it is put back in front. When
+// the daemon refused the front's call (err is a *refused), the reply goes
+// with it.
+func (f *frontCall) fallback(err error) int {
+	env := withoutHandover(os.Environ())
+	var r *refused
+	if errors.As(err, &r) {
+		if fd, err := handOver(r.handover); err == nil {
+			env = append(env, fullcli.EnvHandover+"="+strconv.Itoa(fd))
+		}
+	}
 	self, err := os.Executable()
 	if err != nil {
 		return f.fail(fmt.Errorf("find hfbroker's path: %w", err))
@@ -111,9 +133,48 @@ func (f *frontCall) fallback() int {
 			return f.fail(fmt.Errorf("hand stdin to %s: %w", fullcli.Name, err))
 		}
 	}
-	err = syscall.Exec(full, f.argv, os.Environ())
+	err = syscall.Exec(full, f.argv, env)
 	return f.fail(fmt.Errorf("run %s: %w", full, err))
 }
+
+// withoutHandover is environ without fullcli.EnvHandover: only the front
+// names a descriptor to the full CLI, never a variable it inherited.
+func withoutHandover(environ []string) []string {
+	out := environ[:0]
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, fullcli.EnvHandover+"=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}
+
+// handOver returns a descriptor, 3 or above and inherited across exec,
+// from which the full CLI reads b: a pipe that already holds it (b is far
+// smaller than any pipe's buffer: lane.MaxHandoverSize).
+func handOver(b []byte) (int, error) {
+	if len(b) > maxHandover {
+		return -1, errFallback
+	}
+	var p [2]int
+	if err := unix.Pipe(p[:]); err != nil {
+		return -1, err
+	}
+	_, err := unix.Write(p[1], b)
+	unix.Close(p[1])
+	if err != nil {
+		unix.Close(p[0])
+		return -1, err
+	}
+	// Never on 0, 1 or 2, which a process started with one of them closed
+	// would hand out: the full CLI's stdin, stdout or stderr.
+	fd, err := unix.FcntlInt(uintptr(p[0]), unix.F_DUPFD, 3)
+	unix.Close(p[0])
+	return fd, err
+}
+
+// maxHandover is lane.MaxHandoverSize.
+const maxHandover = 16 << 10
 
 func (f *frontCall) fail(err error) int {
 	fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(err.Error()))

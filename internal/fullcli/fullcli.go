@@ -16,6 +16,13 @@ import (
 // Name is the full CLI's file name.
 const Name = "hfbroker-cli"
 
+// EnvHandover names the descriptor on which the front hands the full CLI
+// the daemon's error reply to a call the front made (internal/lane's
+// Handover), so that the full CLI does not make the call again. The front
+// sets it only for the full CLI it executes; the full CLI removes it from
+// its environment first thing.
+const EnvHandover = "HFBROKER_FRONT_REPLY"
+
 // FrontName is the front end's file name.
 const FrontName = "hfbroker"
 

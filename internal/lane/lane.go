@@ -251,12 +251,27 @@ func (c *Conn) InvokeRaw(ctx context.Context, method string, body []byte) ([]byt
 		c.broken = err
 		return nil, &Error{Code: code.Code_UNAVAILABLE, Message: fmt.Sprintf("decode %s reply: %v", method, err)}
 	}
-	if reply.hasStatus {
+	return reply.result()
+}
+
+// Result is the answer a LaneReply's body (raw) gives to a call of method:
+// the response message, or the daemon's error as an *Error.
+func Result(method string, raw []byte) ([]byte, error) {
+	reply, err := decodeReply(raw)
+	if err != nil {
+		return nil, &Error{Code: code.Code_UNAVAILABLE, Message: fmt.Sprintf("decode %s reply: %v", method, err)}
+	}
+	return reply.result()
+}
+
+// result is the response, or the daemon's error as an *Error.
+func (r reply) result() ([]byte, error) {
+	if r.hasStatus {
 		// The whole gRPC status; code, message and detail are its summary
 		// for clients that predate it. Decoded by proto: the error path
 		// may pay for reflection.
 		st := new(status.Status)
-		if proto.Unmarshal(reply.status, st) == nil && st.GetCode() != int32(code.Code_OK) {
+		if proto.Unmarshal(r.status, st) == nil && st.GetCode() != int32(code.Code_OK) {
 			e := &Error{Code: code.Code(st.GetCode()), Message: st.GetMessage()}
 			for _, a := range st.GetDetails() {
 				var d pb.ErrorDetail
@@ -268,17 +283,17 @@ func (c *Conn) InvokeRaw(ctx context.Context, method string, body []byte) ([]byt
 			return nil, e
 		}
 	}
-	if reply.code != int32(code.Code_OK) {
-		e := &Error{Code: code.Code(reply.code), Message: reply.message}
-		if reply.hasDetail {
+	if r.code != int32(code.Code_OK) {
+		e := &Error{Code: code.Code(r.code), Message: r.message}
+		if r.hasDetail {
 			d := new(pb.ErrorDetail)
-			if proto.Unmarshal(reply.detail, d) == nil {
+			if proto.Unmarshal(r.detail, d) == nil {
 				e.Detail = d
 			}
 		}
 		return nil, e
 	}
-	return reply.response, nil
+	return r.response, nil
 }
 
 // connectionClosed is the error for a connection the daemon ended without
