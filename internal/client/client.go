@@ -76,20 +76,6 @@ func (c *Client) Close() error {
 // invoke runs one BrokerService call.
 func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, req proto.Message, resp Resp) (Resp, error) {
 	var zero Resp
-	if c.handover != nil {
-		if body, err := proto.Marshal(req); err == nil {
-			if raw, ok := c.handover.Take(method, body); ok {
-				out, err := lane.Result(method, raw)
-				if err != nil {
-					return zero, err
-				}
-				if err := proto.Unmarshal(out, resp); err != nil {
-					return zero, &lane.Error{Code: code.Code_INTERNAL, Message: fmt.Sprintf("decode %s response: %v", method, err)}
-				}
-				return resp, nil
-			}
-		}
-	}
 	l, err := c.conn()
 	if err != nil {
 		return zero, err
@@ -111,6 +97,8 @@ func invoke[Resp proto.Message](ctx context.Context, c *Client, method string, r
 // invokeRaw runs one BrokerService call whose messages the caller encodes
 // and decodes by hand (wire.go). The response is valid until the next call.
 func invokeRaw(ctx context.Context, c *Client, method string, req []byte) ([]byte, error) {
+	// The front's calls (Lease, ReportGitCredential) are all hand-encoded,
+	// so a call it handed over is always made here.
 	if raw, ok := c.handover.Take(method, req); ok {
 		return lane.Result(method, raw)
 	}
