@@ -275,7 +275,13 @@ func (b *Broker) auditAll(evs []audit.Event, cs []Caller) {
 // auditEvent stamps ev and fills in its caller.
 func (b *Broker) auditEvent(ev audit.Event, c Caller) audit.Event {
 	ev.Time = b.now().UTC()
-	if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") {
+	if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") && c.Process != nil {
+		// The connection's process, as its connection read it once: not
+		// whatever holds the pid now.
+		if _, exe, cwd, err := c.Process.Info(); err == nil {
+			c.Exe, c.Cwd = or(c.Exe, exe), or(c.Cwd, cwd)
+		}
+	} else if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") {
 		b.mu.Lock()
 		info, ok := b.procs[c.PID]
 		b.mu.Unlock()

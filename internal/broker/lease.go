@@ -51,9 +51,27 @@ type Caller struct {
 	PID int
 	Exe string
 	Cwd string
+	// Process is the process that connected, as its connection pinned it
+	// (the daemon's osproc.Peer); nil when there is none (in-process
+	// callers, tests). With it the broker never reads /proc for PID
+	// itself: what it reads there could be another process's once PID has
+	// been reused, and a kept connection has its process read once.
+	Process CallerProcess
 	// recorded: Exe and Cwd are what was known when the lease was granted;
 	// the process may be gone and its pid reused, so /proc is not asked.
 	recorded bool
+}
+
+// CallerProcess is the process at the other end of a connection, read once
+// per connection rather than once per call (osproc.Peer).
+type CallerProcess interface {
+	// Info returns the start time, executable and directory of the process
+	// that connected, as first read; an error once it is known to have
+	// exited.
+	Info() (start uint64, exe, cwd string, err error)
+	// Alive reports whether the process that connected still runs (not
+	// merely some process with its pid).
+	Alive() bool
 }
 
 // LeaseRequest asks for a token.
@@ -519,7 +537,13 @@ func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe, cwd 
 	// git's credential helper exits as soon as it has answered: watching
 	// it would only wake the daemon for that exit, in the middle of git's
 	// operation.
-	info, err := b.proc(pid, req.Purpose != PurposeGit)
+	watch := req.Purpose != PurposeGit
+	var info procInfo
+	if pid == req.Caller.PID && req.Caller.Process != nil {
+		info, err = b.callerProc(pid, req.Caller.Process, watch)
+	} else {
+		info, err = b.proc(pid, watch)
+	}
 	if err != nil {
 		return 0, 0, "", "", errorf(KindInvalid, "", "process %d has already exited", pid)
 	}
@@ -552,6 +576,48 @@ func (b *Broker) proc(pid int, watch bool) (procInfo, error) {
 	}
 	info := procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
 	if watch && b.exits != nil && b.exits.Add(pid) {
+		b.mu.Lock()
+		b.procs[pid] = info
+		b.mu.Unlock()
+	}
+	return info, nil
+}
+
+// callerProc is proc for the process at the other end of the caller's
+// connection, known by its connection (cp) rather than by its pid alone:
+// cp read it once, and a lease never goes to a process that merely has its
+// pid now. Its exe and cwd are cp's (what the connection read at its first
+// call; see osproc.Peer.Info for why not at every call).
+func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (procInfo, error) {
+	if b.exits != nil && b.exits.Watching(pid) {
+		start, exe, cwd, err := cp.Info()
+		if err != nil {
+			return procInfo{}, err
+		}
+		b.mu.Lock()
+		w, ok := b.procs[pid]
+		b.mu.Unlock()
+		if ok && w.start == start {
+			// The pidfd the watcher holds is this process's, and it has
+			// not said it exited: no system call at all.
+			return procInfo{start: start, exe: exe, cwd: cwd}, nil
+		}
+	}
+	// Not watched (its first lease, or a lease a poll follows), or watched
+	// as another process (the pid was reused after this connection's
+	// process exited, or is being reused before the watcher's exit report
+	// was read): the watch opened here is this process's only if the
+	// process still runs after it was opened.
+	added := watch && b.exits != nil && !b.exits.Watching(pid) && b.exits.Add(pid)
+	if !cp.Alive() {
+		return procInfo{}, fmt.Errorf("process %d has exited", pid)
+	}
+	start, exe, cwd, err := cp.Info()
+	if err != nil {
+		return procInfo{}, err
+	}
+	info := procInfo{start: start, exe: exe, cwd: cwd}
+	if added {
 		b.mu.Lock()
 		b.procs[pid] = info
 		b.mu.Unlock()
