@@ -387,6 +387,12 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
+	// watchTarget counted the lease on its process's watch: a grant that
+	// fails from here gives it back.
+	var held []procRef
+	if pid != 0 && req.Purpose != PurposeGit {
+		held = []procRef{{pid, start}}
+	}
 	if req.UntilExit && (pid == 0 || req.Purpose == PurposeGit) {
 		return Grant{}, errorf(KindInvalid, "pass a TTL such as --ttl 1h",
 			"a lease without a TTL needs a process to end with")
@@ -448,12 +454,14 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 	b.mu.Lock()
 	if cur, ok := b.profiles[p.Name]; !ok || cur.Fingerprint != p.Fingerprint || cur.Fingerprint != acc.fp {
 		b.mu.Unlock()
+		b.releaseWatches(held)
 		return Grant{}, errorf(KindNotFound, "", "profile %q changed while leasing; try again", p.Name)
 	}
 	if gen != b.gen {
 		// `hfbroker lock` (or a migration) ran while this lease was being
 		// granted: it must not survive the lock.
 		b.mu.Unlock()
+		b.releaseWatches(held)
 		return Grant{}, &Error{Kind: KindLocked, Msg: "locked while the lease was being granted; try again"}
 	}
 	l.src = b.sourceLocked(src)
@@ -548,81 +556,6 @@ func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe, cwd 
 		return 0, 0, "", "", errorf(KindInvalid, "", "process %d has already exited", pid)
 	}
 	return pid, info.start, info.exe, info.cwd, nil
-}
-
-// procInfo is what the broker knows of a leased process.
-type procInfo struct {
-	start    uint64
-	exe, cwd string
-}
-
-// proc returns a process's start time, executable and directory. Reading
-// /proc costs more than the rest of a lease, so a process watched through a
-// pidfd (alive, and the same process, until its pidfd says otherwise) is
-// read once; the cache entry goes when the process exits. watch asks for
-// the pidfd when the process is not watched yet.
-func (b *Broker) proc(pid int, watch bool) (procInfo, error) {
-	if b.exits != nil && b.exits.Watching(pid) {
-		b.mu.Lock()
-		info, ok := b.procs[pid]
-		b.mu.Unlock()
-		if ok {
-			return info, nil
-		}
-	}
-	start, err := b.opts.Procs.StartTime(pid)
-	if err != nil {
-		return procInfo{}, err
-	}
-	info := procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
-	if watch && b.exits != nil && b.exits.Add(pid) {
-		b.mu.Lock()
-		b.procs[pid] = info
-		b.mu.Unlock()
-	}
-	return info, nil
-}
-
-// callerProc is proc for the process at the other end of the caller's
-// connection, known by its connection (cp) rather than by its pid alone:
-// cp read it once, and a lease never goes to a process that merely has its
-// pid now. Its exe and cwd are cp's (what the connection read at its first
-// call; see osproc.Peer.Info for why not at every call).
-func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (procInfo, error) {
-	if b.exits != nil && b.exits.Watching(pid) {
-		start, exe, cwd, err := cp.Info()
-		if err != nil {
-			return procInfo{}, err
-		}
-		b.mu.Lock()
-		w, ok := b.procs[pid]
-		b.mu.Unlock()
-		if ok && w.start == start {
-			// The pidfd the watcher holds is this process's, and it has
-			// not said it exited: no system call at all.
-			return procInfo{start: start, exe: exe, cwd: cwd}, nil
-		}
-	}
-	// Not watched (its first lease, or a lease a poll follows), or watched
-	// as another process (the pid was reused after this connection's
-	// process exited, or is being reused before the watcher's exit report
-	// was read): the watch opened here is this process's only if the
-	// process still runs after it was opened.
-	added := watch && b.exits != nil && !b.exits.Watching(pid) && b.exits.Add(pid)
-	if !cp.Alive() {
-		return procInfo{}, fmt.Errorf("process %d has exited", pid)
-	}
-	start, exe, cwd, err := cp.Info()
-	if err != nil {
-		return procInfo{}, err
-	}
-	info := procInfo{start: start, exe: exe, cwd: cwd}
-	if added {
-		b.mu.Lock()
-		b.procs[pid] = info
-		b.mu.Unlock()
-	}
-	return info, nil
 }
 
 // Leases returns the live leases, oldest first.
@@ -833,10 +766,15 @@ func (b *Broker) endLeases(ls []*liveLease, cause string) {
 		b.disarmReaperIfIdleLocked()
 		b.mu.Unlock()
 	}
-	evs, cs := make([]audit.Event, 0, len(ls)), make([]Caller, 0, len(ls))
+	var members []procRef
 	for _, l := range ls {
 		// An ended lease is the caller's alone: it left Broker.leases
 		// under the mutex, and nothing changes it after.
+		members = append(members, l.members...)
+	}
+	b.releaseWatches(members)
+	evs, cs := make([]audit.Event, 0, len(ls)), make([]Caller, 0, len(ls))
+	for _, l := range ls {
 		v := l.view()
 		if b.opts.OnLeaseEnd != nil {
 			b.opts.OnLeaseEnd(v)
@@ -906,7 +844,10 @@ func (b *Broker) heirs(uid int, ids []string, since uint64) map[string][]procRef
 		found, unsure := b.opts.Procs.Carriers(uid, LeaseEnv, ids, since)
 		for id, pids := range found {
 			for _, pid := range pids {
-				if info, err := b.proc(pid, true); err == nil && !slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
+				if slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
+					continue // found on an earlier look
+				}
+				if info, err := b.proc(pid, true); err == nil {
 					out[id] = append(out[id], procRef{pid, info.start})
 				}
 			}
@@ -964,7 +905,9 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 		if cur, live := b.leases[l.ID]; !live || cur != l || len(l.members) > 0 {
 			continue
 		}
-		if l.members = heirs[l.ID]; len(l.members) == 0 {
+		l.members = heirs[l.ID]
+		delete(heirs, l.ID) // taken: the rest are given back below
+		if len(l.members) == 0 {
 			delete(b.leases, l.ID)
 			ended = append(ended, l)
 		} else {
@@ -972,6 +915,9 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 		}
 	}
 	b.mu.Unlock()
+	for _, untaken := range heirs {
+		b.releaseWatches(untaken)
+	}
 	b.endLeases(ended, "exit")
 }
 
@@ -1015,12 +961,10 @@ func (b *Broker) Run(ctx context.Context) {
 			for ctx.Err() == nil {
 				if exited := b.exits.Wait(); len(exited) > 0 {
 					dead := map[int]bool{}
-					b.mu.Lock()
 					for _, pid := range exited {
 						dead[pid] = true
-						delete(b.procs, pid)
 					}
-					b.mu.Unlock()
+					b.forgetExited(exited)
 					b.processesExited(func(p procRef) bool { return dead[p.pid] })
 				}
 			}

@@ -147,6 +147,8 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 			for _, m := range s.Members {
 				if info, err := b.proc(m.PID, true); err == nil && info.start == m.Start {
 					l.members = append(l.members, procRef{m.PID, m.Start})
+				} else if err == nil {
+					b.releaseWatches([]procRef{{m.PID, info.start}}) // another process has the pid now
 				}
 			}
 			if len(l.members) == 0 && s.Follow == FollowTree {
