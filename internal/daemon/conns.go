@@ -54,8 +54,8 @@ func defaultConnLimits() connLimits {
 	// far from the descriptor limit.
 	// The total leaves a quarter of the descriptors (and at least 64) to
 	// the daemon's own files, the keychain's D-Bus and the proxy. A
-	// connection may hold two: its socket, and its peer's pidfd until the
-	// first call that reads the peer (osproc.Peer).
+	// connection of the daemon's own uid holds two: its socket, and its
+	// peer's pidfd (osproc.Peer, Linux 6.5+).
 	total := 8192
 	if n := fdLimit(); n > 0 {
 		total = int(min(uint64(total), (max(n*3/4, 128)-64)/2))

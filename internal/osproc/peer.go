@@ -21,9 +21,8 @@ type Peer struct {
 	pid int
 
 	mu sync.Mutex
-	// pidfd is the connecting process's pidfd (SO_PEERPIDFD) until Info has
-	// read the process's start time (or Close ran); -1 when there is none
-	// (an older kernel, another system).
+	// pidfd is the connecting process's pidfd (SO_PEERPIDFD) until Close;
+	// -1 when there is none (an older kernel, another system).
 	pidfd int
 	read  bool // start, exe and cwd hold what Info read
 	gone  bool // the process that connected has exited (the pidfd said so)
@@ -79,25 +78,19 @@ func (p *Peer) readLocked() error {
 	// process still ran after it: the pid cannot have been reused while it
 	// did. Without one, the pid is trusted from connect(2) to this first
 	// read, as it was before SO_PEERPIDFD (Linux 6.5).
-	if p.pidfd >= 0 {
-		if pidfdExited(p.pidfd) {
-			p.gone = true
-			return p.exitedErr()
-		}
-		// The start time now names the process as surely (a pid reused
-		// within the same clock tick aside), so the descriptor goes back:
-		// a kept connection holds one descriptor, not two.
-		closePidfd(p.pidfd)
-		p.pidfd = -1
+	if p.pidfd >= 0 && pidfdExited(p.pidfd) {
+		p.gone = true
+		return p.exitedErr()
 	}
 	p.start, p.exe, p.cwd, p.read = st, e, c, true
 	return nil
 }
 
 // Alive reports whether the process that connected still runs, as of now.
-// The broker asks it only when it starts watching the process (its first
-// lease, or a lease after its watch ended). The first time it is Info's
-// read; after that the pid's start time is read again and compared.
+// The broker asks it when it starts watching the process (its first lease,
+// or a lease after its watch ended) and for a lease no watch covers (git's).
+// With a pidfd it is one poll(2); without one, the pid's start time is read
+// again and compared with Info's (the first time, it is Info's read).
 func (p *Peer) Alive() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -107,13 +100,20 @@ func (p *Peer) Alive() bool {
 	if !p.read {
 		return p.readLocked() == nil
 	}
+	if p.pidfd >= 0 {
+		if pidfdExited(p.pidfd) {
+			p.gone = true
+			return false
+		}
+		return true
+	}
 	st, err := startTime(p.pid)
 	return err == nil && st == p.start
 }
 
-// Close releases the pidfd if Info has not; the connection calls it when
-// it closes. A call still running after that (gRPC may close a connection
-// under a handler) finds the Peer as if it had no pidfd.
+// Close releases the pidfd; the connection calls it when it closes. A call
+// still running after that (gRPC may close a connection under a handler)
+// finds the Peer as if it had had no pidfd.
 func (p *Peer) Close() {
 	p.mu.Lock()
 	defer p.mu.Unlock()

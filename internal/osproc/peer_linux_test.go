@@ -187,6 +187,18 @@ func TestAPeerIsNotTheProcessThatReusedItsPid(t *testing.T) {
 	if _, _, _, err := read.Info(); err != nil {
 		t.Fatal(err)
 	}
+	readFD := NewPeer(pid, -1) // read before the exit, with a pidfd: the pidfd tells
+	if fd >= 0 {
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		readFD = NewPeer(pid, dup)
+	}
+	defer readFD.Close()
+	if _, _, _, err := readFD.Info(); err != nil {
+		t.Fatal(err)
+	}
 	stdin.Close()
 	if err := cmd.Wait(); err != nil {
 		t.Fatal(err)
@@ -218,6 +230,9 @@ func TestAPeerIsNotTheProcessThatReusedItsPid(t *testing.T) {
 	}
 	if read.Alive() {
 		t.Error("a peer read before it exited is alive once its pid is another process's")
+	}
+	if readFD.Alive() {
+		t.Error("a peer with a pidfd, read before it exited, is alive once its pid is another process's")
 	}
 	if fd >= 0 {
 		if _, _, _, err := unread.Info(); err == nil {
