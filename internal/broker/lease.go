@@ -1042,8 +1042,12 @@ func (b *Broker) setAlarmLocked(wall time.Time) bool {
 	}
 	// Disarming always asks the kernel: after a fire alarmAt is zero, yet
 	// the alarm may still be set (a clock step cancels the read, not the
-	// alarm).
-	if !wall.IsZero() && wall.Equal(b.alarmAt) {
+	// alarm). An alarm set a little before wall is left as it is: firing
+	// early costs one reap that finds nothing due, and sets it again.
+	// Under load the next deadline moves on at every reap (every reapGap),
+	// and setting a timerfd costs more than a lease's other system calls
+	// (about 3 µs a lease at 40,000 live leases: round 6e).
+	if !wall.IsZero() && !b.alarmAt.IsZero() && !wall.Before(b.alarmAt) && wall.Sub(b.alarmAt) <= alarmSlack {
 		return true
 	}
 	if err := b.opts.WallAlarm.Set(wall); err != nil {
@@ -1054,6 +1058,10 @@ func (b *Broker) setAlarmLocked(wall time.Time) bool {
 	b.alarmAt = wall
 	return !wall.IsZero()
 }
+
+// alarmSlack is how much earlier than the next deadline the WallAlarm may
+// stay set rather than be set again.
+const alarmSlack = time.Second
 
 // shrinkAfter is how many leases make a burst worth giving memory back for.
 const shrinkAfter = 1024
