@@ -342,6 +342,9 @@ const MaxLabel = 256
 type procRef struct {
 	pid   int
 	start uint64
+	// held: the membership is counted on the process's watch
+	// (watches.go), and gives it back when it goes.
+	held bool
 }
 
 // Grant is a lease with its token.
@@ -383,16 +386,14 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		return Grant{}, err
 	}
 	tok := acc.tok
-	pid, start, exe, cwd, err := b.watchTarget(req)
+	ref, exe, cwd, err := b.watchTarget(req)
 	if err != nil {
 		return Grant{}, err
 	}
-	// watchTarget counted the lease on its process's watch: a grant that
-	// fails from here gives it back.
-	var held []procRef
-	if pid != 0 && req.Purpose != PurposeGit {
-		held = []procRef{{pid, start}}
-	}
+	pid, start := ref.pid, ref.start
+	// watchTarget may have counted the lease on its process's watch: a
+	// grant that fails from here gives it back.
+	held := []procRef{ref}
 	if req.UntilExit && (pid == 0 || req.Purpose == PurposeGit) {
 		return Grant{}, errorf(KindInvalid, "pass a TTL such as --ttl 1h",
 			"a lease without a TTL needs a process to end with")
@@ -448,7 +449,7 @@ func (b *Broker) Lease(ctx context.Context, req LeaseRequest) (Grant, error) {
 		l.extra().TokenExpiresAt = acc.expiresAt
 	}
 	if l.watched {
-		l.members, l.jobStart = []procRef{{pid, start}}, start
+		l.members, l.jobStart = []procRef{ref}, start
 	}
 	src := leaseSource{Profile: p.Name, Fingerprint: p.Fingerprint, Endpoint: p.Endpoint, User: p.User()}
 	b.mu.Lock()
@@ -525,37 +526,38 @@ func (b *Broker) GitTTL() time.Duration { return b.cfg().GitTTL }
 // watchTarget decides which process the lease lives with. A GIT lease
 // lives out its TTL: the credential helper exits as soon as it has answered,
 // and git uses the password after that.
-func (b *Broker) watchTarget(req LeaseRequest) (pid int, start uint64, exe, cwd string, err error) {
-	pid = req.Caller.PID
+func (b *Broker) watchTarget(req LeaseRequest) (ref procRef, exe, cwd string, err error) {
+	pid := req.Caller.PID
 	if req.PID != 0 && req.PID != req.Caller.PID {
 		if req.Caller.PID == 0 {
-			return 0, 0, "", "", errorf(KindInvalid, "", "a lease for another process needs a caller the kernel can identify")
+			return procRef{}, "", "", errorf(KindInvalid, "", "a lease for another process needs a caller the kernel can identify")
 		}
 		parent, perr := b.opts.Procs.Parent(req.Caller.PID)
 		child, cerr := b.opts.Procs.Parent(req.PID)
 		related := (perr == nil && parent == req.PID) || (cerr == nil && child == req.Caller.PID)
 		if !related {
-			return 0, 0, "", "", errorf(KindInvalid, "", "pid %d is neither the caller's parent nor its child", req.PID)
+			return procRef{}, "", "", errorf(KindInvalid, "", "pid %d is neither the caller's parent nor its child", req.PID)
 		}
 		pid = req.PID
 	}
 	if pid == 0 {
-		return 0, 0, "", "", nil
+		return procRef{}, "", "", nil
 	}
 	// git's credential helper exits as soon as it has answered: watching
 	// it would only wake the daemon for that exit, in the middle of git's
 	// operation.
 	watch := req.Purpose != PurposeGit
 	var info procInfo
+	var held bool
 	if pid == req.Caller.PID && req.Caller.Process != nil {
-		info, err = b.callerProc(pid, req.Caller.Process, watch)
+		info, held, err = b.callerProc(pid, req.Caller.Process, watch)
 	} else {
-		info, err = b.proc(pid, watch)
+		info, held, err = b.proc(pid, watch)
 	}
 	if err != nil {
-		return 0, 0, "", "", errorf(KindInvalid, "", "process %d has already exited", pid)
+		return procRef{}, "", "", errorf(KindInvalid, "", "process %d has already exited", pid)
 	}
-	return pid, info.start, info.exe, info.cwd, nil
+	return procRef{pid: pid, start: info.start, held: held}, info.exe, info.cwd, nil
 }
 
 // Leases returns the live leases, oldest first.
@@ -847,8 +849,8 @@ func (b *Broker) heirs(uid int, ids []string, since uint64) map[string][]procRef
 				if slices.ContainsFunc(out[id], func(p procRef) bool { return p.pid == pid }) {
 					continue // found on an earlier look
 				}
-				if info, err := b.proc(pid, true); err == nil {
-					out[id] = append(out[id], procRef{pid, info.start})
+				if info, held, err := b.proc(pid, true); err == nil {
+					out[id] = append(out[id], procRef{pid, info.start, held})
 				}
 			}
 		}

@@ -22,9 +22,9 @@ type procWatch struct {
 // /proc costs more than the rest of a lease, so a process watched through a
 // pidfd (alive, and the same process, until its pidfd says otherwise) is
 // read once, while it is watched. watch asks for the pidfd and counts one
-// lease membership on its way (the caller gives it back with
+// lease membership on it (held: the caller's procRef gives it back with
 // releaseWatches when the lease ends or is not granted).
-func (b *Broker) proc(pid int, watch bool) (procInfo, error) {
+func (b *Broker) proc(pid int, watch bool) (info procInfo, held bool, err error) {
 	if b.exits != nil {
 		b.watchMu.Lock()
 		if w, ok := b.watches[pid]; ok {
@@ -33,28 +33,30 @@ func (b *Broker) proc(pid int, watch bool) (procInfo, error) {
 			}
 			info := w.procInfo
 			b.watchMu.Unlock()
-			return info, nil
+			return info, watch, nil
 		}
 		b.watchMu.Unlock()
 	}
 	start, err := b.opts.Procs.StartTime(pid)
 	if err != nil {
-		return procInfo{}, err
+		return procInfo{}, false, err
 	}
-	info := procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
+	info = procInfo{start: start, exe: b.opts.Procs.Exe(pid), cwd: b.opts.Procs.Cwd(pid)}
 	if watch && b.exits != nil {
 		b.watchMu.Lock()
 		if w, ok := b.watches[pid]; ok {
 			// Watched meanwhile, by another grant.
 			if w.start == start {
 				w.refs++
+				held = true
 			}
 		} else if b.exits.Add(pid) {
 			b.watches[pid] = &procWatch{procInfo: info, refs: 1}
+			held = true
 		}
 		b.watchMu.Unlock()
 	}
-	return info, nil
+	return info, held, nil
 }
 
 // callerProc is proc for the process at the other end of the caller's
@@ -67,19 +69,20 @@ func (b *Broker) proc(pid int, watch bool) (procInfo, error) {
 // the reaper polls (no ExitWatcher), asks whether the process runs now, as
 // reading its start time did: for a one-shot helper that is the
 // connection's first read, nothing more.
-func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (procInfo, error) {
+func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (info procInfo, held bool, err error) {
+	exited := fmt.Errorf("process %d has exited", pid)
 	if !watch || b.exits == nil {
 		if !cp.Alive() {
-			return procInfo{}, fmt.Errorf("process %d has exited", pid)
+			return procInfo{}, false, exited
 		}
 		start, exe, cwd, err := cp.Info()
-		return procInfo{start: start, exe: exe, cwd: cwd}, err
+		return procInfo{start: start, exe: exe, cwd: cwd}, false, err
 	}
 	start, exe, cwd, err := cp.Info()
 	if err != nil {
-		return procInfo{}, err
+		return procInfo{}, false, err
 	}
-	info := procInfo{start: start, exe: exe, cwd: cwd}
+	info = procInfo{start: start, exe: exe, cwd: cwd}
 	b.watchMu.Lock()
 	defer b.watchMu.Unlock()
 	if w, ok := b.watches[pid]; ok {
@@ -87,16 +90,16 @@ func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (procInfo, er
 			// The pidfd the watcher holds is this process's, and it has
 			// not said it exited: no system call at all.
 			w.refs++
-			return info, nil
+			return info, true, nil
 		}
 		// Watched as another process: the pid was reused after this
 		// connection's process exited (or is being reused before the
 		// watcher's report of the exit was read). This process is not
 		// that watch's; the reaper polls it, if it still runs.
 		if !cp.Alive() {
-			return procInfo{}, fmt.Errorf("process %d has exited", pid)
+			return procInfo{}, false, exited
 		}
-		return info, nil
+		return info, false, nil
 	}
 	// Its first lease, or its first since its last one ended: the watch
 	// opened here is this process's only if it still runs once the watch
@@ -106,18 +109,19 @@ func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (procInfo, er
 		if added {
 			b.exits.Remove(pid)
 		}
-		return procInfo{}, fmt.Errorf("process %d has exited", pid)
+		return procInfo{}, false, exited
 	}
 	if added {
 		b.watches[pid] = &procWatch{procInfo: info, refs: 1}
 	}
-	return info, nil
+	return info, added, nil
 }
 
-// releaseWatches gives back one lease membership of each of ps (a lease
+// releaseWatches gives back the lease membership each of ps holds (a lease
 // that ended, a grant that failed, an heir no lease took): a process whose
-// last one this was is watched no longer. A member whose pid is watched as
-// another process (reused) holds nothing.
+// last one this was is watched no longer. A member that holds none (its
+// watch could not be opened, or its pid is watched as another process)
+// gives back nothing, and one whose process has exited finds its watch gone.
 func (b *Broker) releaseWatches(ps []procRef) {
 	if b.exits == nil || len(ps) == 0 {
 		return
@@ -126,7 +130,7 @@ func (b *Broker) releaseWatches(ps []procRef) {
 	defer b.watchMu.Unlock()
 	for _, p := range ps {
 		w, ok := b.watches[p.pid]
-		if !ok || w.start != p.start {
+		if !p.held || !ok || w.start != p.start {
 			continue
 		}
 		if w.refs--; w.refs <= 0 {

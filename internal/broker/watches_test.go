@@ -113,3 +113,56 @@ func TestTheHeirsOfALeaseAreNoLongerWatchedOnceItEnds(t *testing.T) {
 		}
 	})
 }
+
+// failingExits refuses the first fails watches (no descriptor left, say).
+type failingExits struct {
+	*fakeExits
+	fails int
+}
+
+func (f *failingExits) Add(pid int) bool {
+	f.mu.Lock()
+	if f.fails > 0 {
+		f.fails--
+		f.mu.Unlock()
+		return false
+	}
+	f.mu.Unlock()
+	return f.fakeExits.Add(pid)
+}
+
+// A lease whose watch could not be opened (it is polled instead) holds no
+// share of the watch a later lease of the same process opened: its end
+// must not take that lease's watch away.
+func TestALeaseWithoutAWatchDoesNotEndAnothersWatch(t *testing.T) {
+	procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
+	procs.set(100, 5)
+	exits := &failingExits{fakeExits: newFakeExits(), fails: 1}
+	b := newLaptopBroker(t, Options{Procs: procs, Exits: exits, Audit: &audit.Memory{}})
+	for _, caller := range []Caller{{UID: 1000, PID: 100}, {UID: 1000, PID: 100, Process: &fakeCallerProcess{start: 5}}} {
+		exits.fails = 1
+		unwatched, err := b.Lease(t.Context(), LeaseRequest{Purpose: PurposeExec, TTL: time.Hour, Caller: caller})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if exits.Watching(100) {
+			t.Fatal("the watch was to fail")
+		}
+		watched, err := b.Lease(t.Context(), LeaseRequest{Purpose: PurposeExec, TTL: time.Hour, Caller: caller})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Revoke(unwatched.Lease.ID, caller); err != nil {
+			t.Fatal(err)
+		}
+		if !exits.Watching(100) {
+			t.Fatalf("caller %+v: the end of a lease that had no watch took the other lease's watch away", caller)
+		}
+		if err := b.Revoke(watched.Lease.ID, caller); err != nil {
+			t.Fatal(err)
+		}
+		if exits.Watching(100) {
+			t.Fatal("the last watched lease ended and the process is still watched")
+		}
+	}
+}
