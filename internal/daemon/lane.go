@@ -93,7 +93,9 @@ func (s *splitter) route(c *countedConn) {
 }
 
 // sniffedConn is a connection whose first bytes were read to sort it: Read
-// returns them again first.
+// returns them again first. It keeps countedConn's Close, SyscallConn,
+// PeerCreds and PeerProcess (grpccred.Known: the gRPC handshake does not
+// read the peer again).
 type sniffedConn struct {
 	*countedConn
 	r *bufio.Reader
@@ -108,10 +110,6 @@ func (c *sniffedConn) Read(p []byte) (int, error) {
 	}
 	return c.countedConn.Read(p)
 }
-
-// sniffedConn keeps countedConn's Close, SyscallConn, PeerCreds and
-// PeerProcess (grpccred.Known: the gRPC handshake does not read the peer
-// again).
 
 // chanListener is the gRPC server's listener: it yields the connections the
 // splitter hands it, and closing it closes the socket's listener.
