@@ -168,8 +168,9 @@ type Broker struct {
 	due      reapQueue     // the leases by deadline, and those to poll (reapqueue.go), guarded by mu
 	reapNext time.Time     // Reap's last run plus reapGap: Run does not reap again before, guarded by mu
 
-	exits ExitWatcher      // nil: poll only
-	procs map[int]procInfo // processes watched through exits, guarded by mu
+	exits   ExitWatcher        // nil: poll only
+	watchMu sync.Mutex         // guards watches, and orders the watcher's Add and Remove
+	watches map[int]*procWatch // processes watched through exits (watches.go)
 
 	store      Store // guarded by mu; replaced by Migrate
 	unlockFail int   // consecutive wrong passphrases, guarded by mu
@@ -202,7 +203,7 @@ func New(opts Options) (*Broker, error) {
 		leases:     map[string]*liveLease{},
 		sources:    map[leaseSource]*leaseSource{},
 		repoInfos:  map[string]repoInfoEntry{},
-		procs:      map[int]procInfo{},
+		watches:    map[int]*procWatch{},
 		store:      opts.Store,
 		reapWake:   make(chan struct{}, 1),
 		unlockTurn: make(chan struct{}, 1),
@@ -275,11 +276,14 @@ func (b *Broker) auditAll(evs []audit.Event, cs []Caller) {
 // auditEvent stamps ev and fills in its caller.
 func (b *Broker) auditEvent(ev audit.Event, c Caller) audit.Event {
 	ev.Time = b.now().UTC()
-	if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") {
-		b.mu.Lock()
-		info, ok := b.procs[c.PID]
-		b.mu.Unlock()
-		if ok {
+	if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") && c.Process != nil {
+		// The connection's process, as its connection read it once: not
+		// whatever holds the pid now.
+		if _, exe, cwd, err := c.Process.Info(); err == nil {
+			c.Exe, c.Cwd = or(c.Exe, exe), or(c.Cwd, cwd)
+		}
+	} else if c.PID > 0 && !c.recorded && (c.Exe == "" || c.Cwd == "") {
+		if info, ok := b.watchedInfo(c.PID); ok {
 			c.Exe, c.Cwd = or(c.Exe, info.exe), or(c.Cwd, info.cwd)
 		} else if b.exits == nil || !b.exits.Watching(c.PID) {
 			c.Exe, c.Cwd = or(c.Exe, b.opts.Procs.Exe(c.PID)), or(c.Cwd, b.opts.Procs.Cwd(c.PID))

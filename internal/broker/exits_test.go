@@ -34,6 +34,12 @@ func (f *fakeExits) Add(pid int) bool {
 	return true
 }
 
+func (f *fakeExits) Remove(pid int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.watched, pid)
+}
+
 func (f *fakeExits) Watching(pid int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()

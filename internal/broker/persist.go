@@ -145,8 +145,10 @@ func (b *Broker) RestoreLeases(saved []SavedLease) []Lease {
 		l.watched = s.Follow == FollowTree || s.Follow == FollowProcess
 		if l.watched {
 			for _, m := range s.Members {
-				if info, err := b.proc(m.PID, true); err == nil && info.start == m.Start {
-					l.members = append(l.members, procRef{m.PID, m.Start})
+				if info, held, err := b.proc(m.PID, true); err == nil && info.start == m.Start {
+					l.members = append(l.members, procRef{m.PID, m.Start, held})
+				} else if err == nil {
+					b.releaseWatches([]procRef{{m.PID, info.start, held}}) // another process has the pid now
 				}
 			}
 			if len(l.members) == 0 && s.Follow == FollowTree {

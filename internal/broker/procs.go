@@ -30,9 +30,13 @@ type Procs interface {
 // The broker owns it from New on: Run calls Wait on a goroutine of its
 // own, and Interrupt, then Close, when it returns.
 type ExitWatcher interface {
-	// Add watches pid until it exits; adding a watched pid does nothing.
-	// False: pid cannot be watched (the reaper polls it instead).
+	// Add watches pid until it exits or Remove is called; adding a watched
+	// pid does nothing. False: pid cannot be watched (the reaper polls it
+	// instead).
 	Add(pid int) bool
+	// Remove stops watching pid (its last lease ended); Wait will not
+	// report it.
+	Remove(pid int)
 	// Watching reports whether pid is watched.
 	Watching(pid int) bool
 	// Wait blocks until watched processes exit and returns their pids; once

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/hfbroker/hfbroker/internal/lane"
+	"github.com/hfbroker/hfbroker/internal/osproc"
 	"github.com/hfbroker/hfbroker/internal/peercred"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -52,10 +53,12 @@ func defaultConnLimits() connLimits {
 	// (the benchmarks' 256 clients share one process) and keeps one process
 	// far from the descriptor limit.
 	// The total leaves a quarter of the descriptors (and at least 64) to
-	// the daemon's own files, the keychain's D-Bus and the proxy.
+	// the daemon's own files, the keychain's D-Bus and the proxy. A
+	// connection of the daemon's own uid holds two: its socket, and its
+	// peer's pidfd (osproc.Peer, Linux 6.5+).
 	total := 8192
 	if n := fdLimit(); n > 0 {
-		total = int(min(uint64(total), max(n*3/4, 128)-64))
+		total = int(min(uint64(total), (max(n*3/4, 128)-64)/2))
 	}
 	return connLimits{sniff: 10 * time.Second, idle: lane.IdleTimeout, perPID: 512, perForeignUID: 64, total: total}
 }
@@ -84,23 +87,42 @@ var errTooManyConns = errors.New("too many connections")
 // admit reads c's peer from the kernel and counts c against it. It returns c
 // wrapped so that closing it frees the slot, or an error: the peer is over a
 // cap (errTooManyConns), or its credentials cannot be read.
-func (p *peerCounter) admit(c net.Conn) (net.Conn, error) {
-	cr, err := peercred.Get(c)
+//
+// The credentials it reads are the connection's for its whole life (the
+// kernel records them at connect): the wrapped connection hands them to the
+// guard's handshake (grpccred.Known), which would otherwise read them
+// again. A peer of the daemon's own uid also gets its process pinned here
+// (osproc.Peer: a pidfd of exactly that process where the kernel offers
+// one), which the broker reads once per connection.
+func (p *peerCounter) admit(c net.Conn) (*countedConn, error) {
+	cr, pidfd, err := readPeer(c, p.self)
 	if err != nil {
 		return nil, err
 	}
 	foreign := cr.UID != p.self
+	var proc *osproc.Peer
+	if !foreign && cr.PID > 0 { // readPeer opened a pidfd for no other peer
+		proc = osproc.NewPeer(int(cr.PID), pidfd)
+	}
+	refuse := func() {
+		if proc != nil {
+			proc.Close()
+		}
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
 	case cr.PID != 0 && p.byPID[cr.PID] >= p.limits.perPID:
 		p.warn("connection refused: the process holds too many", cr)
+		refuse()
 		return nil, fmt.Errorf("%w from process %d (at most %d open at once)", errTooManyConns, cr.PID, p.limits.perPID)
 	case foreign && p.byUID[cr.UID] >= p.limits.perForeignUID:
 		p.warn("connection refused: another user holds too many", cr)
+		refuse()
 		return nil, fmt.Errorf("%w from uid %d", errTooManyConns, cr.UID)
 	case p.limits.total > 0 && p.all >= p.limits.total:
 		p.warn("connection refused: the daemon holds as many as it may", cr)
+		refuse()
 		return nil, fmt.Errorf("%w: hfbrokerd holds %d open, its limit (idle ones close within %v)", errTooManyConns, p.all, p.limits.idle)
 	}
 	p.all++
@@ -110,7 +132,29 @@ func (p *peerCounter) admit(c net.Conn) (net.Conn, error) {
 	if foreign {
 		p.byUID[cr.UID]++
 	}
-	return &countedConn{Conn: c, release: func() { p.release(cr, foreign) }}, nil
+	return &countedConn{Conn: c, creds: cr, proc: proc, release: func() { p.release(cr, foreign) }}, nil
+}
+
+// readPeer reads c's peer credentials and, for a peer of uid self on a
+// kernel that has it (Linux 6.5+), a pidfd of the peer process
+// (SO_PEERPIDFD); -1 when there is none.
+func readPeer(c net.Conn, self uint32) (cr peercred.Creds, pidfd int, err error) {
+	raw, err := rawConn(c)
+	if err != nil {
+		return peercred.Creds{}, -1, fmt.Errorf("%w: %w", peercred.ErrNotUnix, err)
+	}
+	pidfd = -1
+	var cerr error
+	if err := raw.Control(func(fd uintptr) {
+		if cr, cerr = peercred.FromFD(int(fd)); cerr == nil && cr.UID == self && cr.PID > 0 {
+			if f, err := osproc.PeerPidfd(int(fd)); err == nil {
+				pidfd = f
+			}
+		}
+	}); err != nil {
+		return peercred.Creds{}, -1, fmt.Errorf("peer credentials: %w", err)
+	}
+	return cr, pidfd, cerr
 }
 
 func (p *peerCounter) release(cr peercred.Creds, foreign bool) {
@@ -175,17 +219,37 @@ func refuseConn(c net.Conn, why error) {
 	c.Close()
 }
 
-// countedConn frees its peer's slot when closed, once.
+// countedConn frees its peer's slot when closed, once. It carries what
+// admit read of its peer (grpccred.Known).
 type countedConn struct {
 	net.Conn
 	once    sync.Once
 	release func()
+	creds   peercred.Creds
+	proc    *osproc.Peer // nil for another uid's peer, or a pid of 0
 }
 
 func (c *countedConn) Close() error {
 	err := c.Conn.Close()
-	c.once.Do(c.release)
+	c.once.Do(func() {
+		if c.proc != nil {
+			c.proc.Close()
+		}
+		c.release()
+	})
 	return err
+}
+
+// PeerCreds implements grpccred.Known.
+func (c *countedConn) PeerCreds() peercred.Creds { return c.creds }
+
+// PeerProcess implements grpccred.Known: nil, not a nil *osproc.Peer, when
+// there is none.
+func (c *countedConn) PeerProcess() any {
+	if c.proc == nil {
+		return nil
+	}
+	return c.proc
 }
 
 // SyscallConn keeps the descriptor reachable for the peer credential check.

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -76,7 +75,7 @@ func (s *splitter) run() {
 	}
 }
 
-func (s *splitter) route(c net.Conn) {
+func (s *splitter) route(c *countedConn) {
 	c.SetReadDeadline(time.Now().Add(s.sniff))
 	br := bufio.NewReaderSize(c, 4<<10)
 	head, err := br.Peek(len(lane.Magic))
@@ -90,13 +89,15 @@ func (s *splitter) route(c net.Conn) {
 		s.lane.Serve(c, br)
 		return
 	}
-	s.grpcLis.deliver(&sniffedConn{Conn: c, r: br})
+	s.grpcLis.deliver(&sniffedConn{countedConn: c, r: br})
 }
 
 // sniffedConn is a connection whose first bytes were read to sort it: Read
-// returns them again first.
+// returns them again first. It keeps countedConn's Close, SyscallConn,
+// PeerCreds and PeerProcess (grpccred.Known: the gRPC handshake does not
+// read the peer again).
 type sniffedConn struct {
-	net.Conn
+	*countedConn
 	r *bufio.Reader
 }
 
@@ -107,11 +108,8 @@ func (c *sniffedConn) Read(p []byte) (int, error) {
 		}
 		c.r = nil
 	}
-	return c.Conn.Read(p)
+	return c.countedConn.Read(p)
 }
-
-// SyscallConn keeps the descriptor reachable for the peer credential check.
-func (c *sniffedConn) SyscallConn() (syscall.RawConn, error) { return rawConn(c.Conn) }
 
 // chanListener is the gRPC server's listener: it yields the connections the
 // splitter hands it, and closing it closes the socket's listener.

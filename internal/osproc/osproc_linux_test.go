@@ -125,3 +125,28 @@ func TestOpenPidfdRefusesAReapedProcess(t *testing.T) {
 		t.Fatalf("OpenPidfd(%d) of a reaped process succeeded", pid)
 	}
 }
+
+// Remove stops a watch (its process's last lease ended): the process's
+// exit is not reported, another's still is.
+func TestARemovedProcessIsNotReported(t *testing.T) {
+	w, err := osproc.NewWatcher()
+	if err != nil {
+		t.Fatalf("this kernel has no pidfd_open: %v", err)
+	}
+	defer w.Close()
+	a, b := startSleeper(t), startSleeper(t)
+	if !w.Add(a.Process.Pid) || !w.Add(b.Process.Pid) {
+		t.Fatal("live children cannot be watched")
+	}
+	w.Remove(a.Process.Pid)
+	w.Remove(a.Process.Pid) // twice: no harm
+	if w.Watching(a.Process.Pid) {
+		t.Fatal("a removed process is still watched")
+	}
+	a.Process.Kill()
+	a.Wait()
+	b.Process.Kill()
+	if got := w.Wait(); !slices.Equal(got, []int{b.Process.Pid}) {
+		t.Fatalf("Wait = %v, want only [%d]", got, b.Process.Pid)
+	}
+}

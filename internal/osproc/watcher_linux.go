@@ -70,6 +70,21 @@ func (w *Watcher) Add(pid int) bool {
 	return true
 }
 
+// Remove stops watching pid, closing its pidfd; a pid not watched is left
+// alone.
+func (w *Watcher) Remove(pid int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fd, ok := w.fds[pid]
+	if !ok {
+		return
+	}
+	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
+	unix.Close(fd)
+	delete(w.fds, pid)
+	delete(w.pids, fd)
+}
+
 // Watching reports whether pid is watched through a pidfd.
 func (w *Watcher) Watching(pid int) bool {
 	w.mu.Lock()

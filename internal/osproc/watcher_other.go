@@ -11,6 +11,7 @@ type Watcher struct{}
 func NewWatcher() (*Watcher, error) { return nil, errors.ErrUnsupported }
 
 func (w *Watcher) Add(int) bool      { return false }
+func (w *Watcher) Remove(int)        {}
 func (w *Watcher) Watching(int) bool { return false }
 func (w *Watcher) Wait() []int       { return nil }
 func (w *Watcher) Interrupt()        {}

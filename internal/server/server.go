@@ -77,8 +77,10 @@ func (s *Server) caller(ctx context.Context) broker.Caller {
 		return broker.Caller{UID: -1}
 	}
 	// Exe and Cwd are filled in by the broker when it writes the audit
-	// event, from what it already knows of the process when it can.
-	return broker.Caller{UID: int(c.UID), PID: int(c.PID)}
+	// event, from the connection's process (read once per connection) or
+	// from what it already knows of the process.
+	cp, _ := grpccred.ProcessFromContext(ctx).(broker.CallerProcess)
+	return broker.Caller{UID: int(c.UID), PID: int(c.PID), Process: cp}
 }
 
 type forwardKey struct{}

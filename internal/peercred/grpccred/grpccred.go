@@ -33,6 +33,37 @@ type AuthInfo struct {
 	// Foreign marks a peer of another uid that a Guard let through the
 	// handshake only so that its calls can be refused with PermissionDenied.
 	Foreign bool
+	// Process is the peer's process as a Known connection pinned it (the
+	// daemon's osproc.Peer); nil for other connections.
+	Process any
+}
+
+// Known is a connection whose peer the server has already read from the
+// kernel (the daemon does so at accept, to count the connection against its
+// peer's caps): the server handshake takes its credentials instead of
+// asking the kernel again. Only the server's own connection types implement
+// it; nothing a peer sends can.
+type Known interface {
+	// PeerCreds are the peer's credentials as the kernel reported them.
+	PeerCreds() peercred.Creds
+	// PeerProcess is the peer's process as the connection pinned it at
+	// accept, for AuthInfo.Process; nil when there is none.
+	PeerProcess() any
+}
+
+// ProcessFromContext returns the calling client's process as its
+// connection pinned it (AuthInfo.Process), inside a handler served with a
+// Guard; nil when unknown.
+func ProcessFromContext(ctx context.Context) any {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return nil
+	}
+	ai, ok := p.AuthInfo.(AuthInfo)
+	if !ok || ai.Foreign {
+		return nil
+	}
+	return ai.Process
 }
 
 // AuthType implements credentials.AuthInfo.
@@ -92,10 +123,18 @@ func (t *transportCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Au
 	if !t.server {
 		return nil, nil, errors.New("peercred: client credentials cannot accept connections")
 	}
-	c, err := peercred.Get(raw)
-	if err != nil {
-		t.logger.Warn("peercred: refused connection: cannot read peer credentials", "err", err)
-		return nil, nil, fmt.Errorf("peercred: read peer credentials: %w", err)
+	var (
+		c    peercred.Creds
+		proc any
+	)
+	if k, ok := raw.(Known); ok {
+		c, proc = k.PeerCreds(), k.PeerProcess()
+	} else {
+		var err error
+		if c, err = peercred.Get(raw); err != nil {
+			t.logger.Warn("peercred: refused connection: cannot read peer credentials", "err", err)
+			return nil, nil, fmt.Errorf("peercred: read peer credentials: %w", err)
+		}
 	}
 	if c.UID != t.uid {
 		// grpc logs this error too; like the Warn line, it names only the
@@ -108,7 +147,9 @@ func (t *transportCreds) ServerHandshake(raw net.Conn) (net.Conn, credentials.Au
 		}
 		return nil, nil, fmt.Errorf("peercred: %w: refused connection from uid %d (pid %d)", peercred.ErrWrongUser, c.UID, c.PID)
 	}
-	return raw, authInfo(c), nil
+	ai := authInfo(c)
+	ai.Process = proc
+	return raw, ai, nil
 }
 
 // ClientHandshake implements credentials.TransportCredentials.
