@@ -71,8 +71,9 @@ func connectedChild(t *testing.T) (*net.UnixConn, *exec.Cmd, io.Closer) {
 	return c, cmd, stdin
 }
 
-// peerPidfd reads c's SO_PEERPIDFD.
-func peerPidfd(t *testing.T, c *net.UnixConn) (int, error) {
+// peerPidfd reads c's SO_PEERPIDFD: it must work on Linux 6.5+; -1 on an
+// older kernel.
+func peerPidfd(t *testing.T, c *net.UnixConn) int {
 	t.Helper()
 	raw, err := c.SyscallConn()
 	if err != nil {
@@ -82,7 +83,13 @@ func peerPidfd(t *testing.T, c *net.UnixConn) (int, error) {
 	if err := raw.Control(func(s uintptr) { fd, ferr = PeerPidfd(int(s)) }); err != nil {
 		t.Fatal(err)
 	}
-	return fd, ferr
+	if ferr != nil {
+		if kernelAtLeast(t, 6, 5) {
+			t.Fatalf("SO_PEERPIDFD on Linux 6.5+: %v", ferr)
+		}
+		return -1
+	}
+	return fd
 }
 
 // kernelAtLeast reports whether the running kernel is major.minor or later.
@@ -114,13 +121,7 @@ func kernelAtLeast(t *testing.T, major, minor int) bool {
 func TestAPeerIsTheProcessThatConnected(t *testing.T) {
 	c, cmd, stdin := connectedChild(t)
 	pid := cmd.Process.Pid
-	fd, err := peerPidfd(t, c)
-	if err != nil {
-		if kernelAtLeast(t, 6, 5) {
-			t.Fatalf("SO_PEERPIDFD on Linux 6.5+: %v", err)
-		}
-		fd = -1
-	}
+	fd := peerPidfd(t, c)
 	var tab Table
 	want, err := tab.StartTime(pid)
 	if err != nil {
@@ -173,13 +174,7 @@ func TestAPeerIsNotTheProcessThatReusedItsPid(t *testing.T) {
 	testutil.RequireRoot(t, "to choose the next pid (/proc/sys/kernel/ns_last_pid)")
 	c, cmd, stdin := connectedChild(t)
 	pid := cmd.Process.Pid
-	fd, err := peerPidfd(t, c)
-	if err != nil {
-		if kernelAtLeast(t, 6, 5) {
-			t.Fatalf("SO_PEERPIDFD on Linux 6.5+: %v", err)
-		}
-		fd = -1
-	}
+	fd := peerPidfd(t, c)
 	unread := NewPeer(pid, fd) // first read after the reuse: needs the pidfd
 	defer unread.Close()
 	read := NewPeer(pid, -1) // read before the exit: its start time tells
