@@ -29,6 +29,11 @@ import (
 // The helper is $HFBROKER_BENCH_HFBROKER when set (scripts/bench passes the
 // real binary), else the test binary that testscript put on PATH as
 // hfbroker. The daemon runs in this process with the memory backend.
+//
+// With $HFBROKER_BENCH_GITFLOOR naming internal/tools/gitfloor, a third arm
+// runs git with that helper (a Go program that answers from a file and asks
+// no daemon): the floor under any Go helper that git starts twice per
+// operation, reported as floor-ms and floor-ratio beside the other two.
 func BenchmarkGitLsRemote(b *testing.B) {
 	git := gittest.LookGit(b)
 	helper := os.Getenv("HFBROKER_BENCH_HFBROKER")
@@ -73,6 +78,22 @@ func BenchmarkGitLsRemote(b *testing.B) {
 		b.Fatal(err)
 	}
 
+	var floorEnv []string
+	if floor := os.Getenv("HFBROKER_BENCH_GITFLOOR"); floor != "" {
+		floorHome := filepath.Join(dir, "floor")
+		if err := os.MkdirAll(floorHome, 0o700); err != nil {
+			b.Fatal(err)
+		}
+		answer := filepath.Join(floorHome, "answer")
+		if err := os.WriteFile(answer, []byte("hf_user\n"+token+"\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(floorHome, ".gitconfig"), []byte("[credential]\n\thelper = !'"+floor+"'\n"), 0o600); err != nil {
+			b.Fatal(err)
+		}
+		floorEnv = append(gittest.CleanEnv(floorHome), "GITFLOOR_CREDENTIALS="+answer)
+	}
+
 	lsRemote := func(env []string) time.Duration {
 		cmd := exec.Command(git, "ls-remote", repoURL)
 		cmd.Env = env
@@ -87,18 +108,22 @@ func BenchmarkGitLsRemote(b *testing.B) {
 		}
 		return d
 	}
-	lsRemote(hfEnv) // warm: page cache, the daemon's first lease
-	lsRemote(storeEnv)
+	envs := [][]string{hfEnv, storeEnv}
+	if floorEnv != nil {
+		envs = append(envs, floorEnv)
+	}
+	for _, env := range envs {
+		lsRemote(env) // warm: page cache, the daemon's first lease
+	}
 
-	var hf, store []time.Duration
+	// Each iteration runs every arm once, the order rotated, so no arm always
+	// follows another.
+	times := make([][]time.Duration, len(envs))
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if i%2 == 0 {
-			hf = append(hf, lsRemote(hfEnv))
-			store = append(store, lsRemote(storeEnv))
-		} else {
-			store = append(store, lsRemote(storeEnv))
-			hf = append(hf, lsRemote(hfEnv))
+		for k := range envs {
+			arm := (i + k) % len(envs)
+			times[arm] = append(times[arm], lsRemote(envs[arm]))
 		}
 	}
 	b.StopTimer()
@@ -106,10 +131,15 @@ func BenchmarkGitLsRemote(b *testing.B) {
 		slices.Sort(ds)
 		return float64(ds[len(ds)/2].Nanoseconds()) / 1e6
 	}
-	mh, ms := median(hf), median(store)
+	mh, ms := median(times[0]), median(times[1])
 	b.ReportMetric(mh, "hfbroker-ms")
 	b.ReportMetric(ms, "store-ms")
 	b.ReportMetric(mh/ms, "ratio")
+	if floorEnv != nil {
+		mf := median(times[2])
+		b.ReportMetric(mf, "floor-ms")
+		b.ReportMetric(mf/ms, "floor-ratio")
+	}
 }
 
 // startBenchDaemon runs a daemon in this process (memory backend) on a
