@@ -170,6 +170,7 @@ type liveLease struct {
 	Public           bool
 	ShortenedToToken bool
 	watched          bool  // the lease ends when its processes have exited
+	inProcs          bool  // in reapQueue.withProcs, guarded by Broker.mu
 	purpose          uint8 // Purpose, as its index in purposes (setPurpose)
 	follow           uint8 // Follow, as its index in follows
 }
@@ -868,7 +869,8 @@ const (
 	heirRetryDelay = 10 * time.Millisecond
 )
 
-// processesExited takes the processes that exited out of every lease. A
+// processesExited takes the processes that exited out of every lease that
+// lives with processes (reapQueue.withProcs), never walking the others. A
 // lease left with none ends, unless it follows a tree and other processes
 // still carry its id: it then lives on with those.
 func (b *Broker) processesExited(gone func(procRef) bool) {
@@ -877,18 +879,17 @@ func (b *Broker) processesExited(gone func(procRef) bool) {
 	b.mu.Lock()
 	var orphans []*liveLease
 	var ids []string
-	for _, l := range b.leases {
-		if len(l.members) == 0 {
-			continue
-		}
+	b.due.filterProcs(b.leases, func(l *liveLease) bool {
 		l.members = slices.DeleteFunc(l.members, gone)
-		if len(l.members) == 0 {
-			orphans = append(orphans, l)
-			if l.Follow() == FollowTree {
-				ids = append(ids, l.ID)
-			}
+		if len(l.members) > 0 {
+			return true
 		}
-	}
+		orphans = append(orphans, l) // heirs push it back
+		if l.Follow() == FollowTree {
+			ids = append(ids, l.ID)
+		}
+		return false
+	})
 	uid, since := 0, uint64(0)
 	for i, l := range orphans {
 		if l.Follow() == FollowTree && (i == 0 || l.jobStart < since) {

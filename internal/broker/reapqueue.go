@@ -1,12 +1,18 @@
 package broker
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
 // reapQueue is what the reaper looks at instead of every live lease (issue
 // 16: with tens of thousands of short leases live, each of the reaper's wakes
 // walked all of them, twice, under the broker's mutex, and took half of the
 // daemon's CPU under load): the leases by deadline, and the leases whose
-// processes no pidfd watches, which must be polled.
+// processes no pidfd watches, which must be polled; and the leases that
+// live with processes, which processesExited looks at instead of every
+// live lease (git's leases, which live out their TTLs with no process,
+// can be most of them).
 //
 // A lease is pushed whenever wakeReaperLocked sees it (granted, renewed,
 // restored, given heirs), so a renewed lease has an older entry too: an
@@ -23,6 +29,11 @@ type reapQueue struct {
 	// passed, and after a suspend the two orders differ.
 	mono, wall dueHeap
 	polled     map[*liveLease]struct{}
+	// withProcs holds every live lease that has members, once (a lease's
+	// inProcs says it is here), and stale entries (ended, or left with
+	// none) until processesExited or compact drops them. A slice, not a
+	// set: 8 bytes a lease, where every watched lease has an entry.
+	withProcs []*liveLease
 	// epoch is the time the offsets count from: the first push's now,
 	// with its monotonic reading, until reset.
 	epoch time.Time
@@ -43,7 +54,9 @@ func (q *reapQueue) monoKey(d time.Time) time.Duration { return d.Sub(q.epoch) }
 func (q *reapQueue) wallKey(d time.Time) time.Duration { return d.Round(0).Sub(q.epoch.Round(0)) }
 
 // push queues l, a live lease of leases, at its current deadline; poll adds
-// it to the leases Reap polls. now is the broker's clock.
+// it to the leases Reap polls, members to those processesExited looks at.
+// now is the broker's clock. Whatever gives a lease processes pushes it
+// (wakeReaperLocked), with the mutex held.
 func (q *reapQueue) push(l *liveLease, poll bool, leases map[string]*liveLease, now time.Time) {
 	if q.epoch.IsZero() {
 		q.epoch = now
@@ -56,6 +69,15 @@ func (q *reapQueue) push(l *liveLease, poll bool, leases map[string]*liveLease, 
 		}
 		q.polled[l] = struct{}{}
 	}
+	if len(l.members) > 0 && !l.inProcs {
+		l.inProcs = true
+		q.withProcs = append(q.withProcs, l)
+		// The reaper takes expired leases off the heaps, not off this
+		// list: it is filtered when stale entries outnumber live leases.
+		if len(q.withProcs) > 2*len(leases)+1024 {
+			q.filterProcs(leases, func(*liveLease) bool { return true })
+		}
+	}
 	if len(q.mono.es) > 2*len(leases)+1024 {
 		q.compact(leases)
 	}
@@ -67,6 +89,32 @@ func (q *reapQueue) push(l *liveLease, poll bool, leases map[string]*liveLease, 
 func (q *reapQueue) compact(leases map[string]*liveLease) {
 	q.mono.filter(func(e dueEntry) bool { return q.current(e, leases, q.monoKey) })
 	q.wall.filter(func(e dueEntry) bool { return q.current(e, leases, q.wallKey) })
+	q.filterProcs(leases, func(*liveLease) bool { return true })
+}
+
+// filterProcs keeps in withProcs the live leases with members for which
+// keep, called with each, reports true; it gives back the memory of a
+// slice left mostly empty.
+func (q *reapQueue) filterProcs(leases map[string]*liveLease, keep func(*liveLease) bool) {
+	kept := q.withProcs[:0]
+	for _, l := range q.withProcs {
+		if hasProcs(l, leases) && keep(l) {
+			kept = append(kept, l)
+		} else {
+			l.inProcs = false
+		}
+	}
+	clear(q.withProcs[len(kept):]) // the ended leases are the GC's
+	if cap(kept) > 4*len(kept)+1024 {
+		kept = slices.Clone(kept)
+	}
+	q.withProcs = kept
+}
+
+// hasProcs reports whether l is a live lease of leases with members.
+func hasProcs(l *liveLease, leases map[string]*liveLease) bool {
+	cur, ok := leases[l.ID]
+	return ok && cur == l && len(l.members) > 0
 }
 
 // reset forgets every entry and gives their memory back (no lease is live).

@@ -236,3 +236,74 @@ func TestReaperEndsABurstTogether(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkProcessExitWithLiveLeases is one watched process's exit with
+// many live leases that live with no process (git's, each for its TTL):
+// processesExited walked every live lease, under the broker's mutex, for
+// each exit the pidfd reader reported; it looks only at the leases that
+// live with processes.
+func BenchmarkProcessExitWithLiveLeases(b *testing.B) {
+	for _, live := range []int{100, 10000} {
+		b.Run(fmt.Sprintf("live=%d", live), func(b *testing.B) {
+			procs := &fakeProcs{start: map[int]uint64{}, ppid: map[int]int{}}
+			br := newLaptopBroker(b, Options{Procs: procs, Exits: newFakeExits()})
+			procs.set(200, 1)
+			for range live {
+				if _, err := br.Lease(b.Context(), LeaseRequest{Purpose: PurposeGit, TTL: time.Hour, Caller: Caller{UID: 1000, PID: 200}}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				pid := 1000 + i%1000
+				procs.set(pid, 1)
+				g, err := br.Lease(b.Context(), LeaseRequest{Purpose: PurposeExec, TTL: time.Hour, Caller: Caller{UID: 1000, PID: pid}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				procs.exit(pid)
+				br.processesExited(func(p procRef) bool { return p.pid == pid })
+				if _, ok := br.LeaseValid(g.Lease.ID); ok {
+					b.Fatal("the exited process's lease lives on")
+				}
+			}
+		})
+	}
+}
+
+// An exit looks only at the leases that live with processes
+// (reapQueue.withProcs): a git lease, which lives out its TTL with no
+// process, is never among them, and a lease that ended by its TTL does not
+// stay there (nor in memory) for long after.
+func TestOnlyLeasesWithProcessesAreLookedAtOnAnExit(t *testing.T) {
+	w := newLeaseWorld(t)
+	w.procs.set(200, 1)
+	if _, err := w.b.Lease(t.Context(), LeaseRequest{Purpose: PurposeGit, TTL: time.Hour, Caller: Caller{UID: 1000, PID: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	w.procs.set(100, 1)
+	const n = 5000
+	for range n {
+		w.lease(t, 100, time.Second)
+	}
+	w.b.mu.Lock()
+	if got := len(w.b.due.withProcs); got != n {
+		t.Errorf("%d leases with processes listed, want %d (the exec leases, not the git one)", got, n)
+	}
+	w.b.mu.Unlock()
+	w.now = w.now.Add(2 * time.Second)
+	w.b.Reap() // they end by TTL; the git lease lives
+	w.procs.set(101, 1)
+	for range 3000 { // pushes that compact the queue
+		w.lease(t, 101, time.Hour)
+	}
+	w.b.mu.Lock()
+	defer w.b.mu.Unlock()
+	if got := len(w.b.due.withProcs); got != 3000 {
+		t.Errorf("%d leases with processes listed after the first %d ended, want 3000", got, n)
+	}
+	if got := cap(w.b.due.withProcs); got > 4*3000+1024 {
+		t.Errorf("the list keeps room for %d leases, want its memory back", got)
+	}
+}
