@@ -57,7 +57,7 @@ func runForeground(cmd *cobra.Command, stderr io.Writer) error {
 	setMemoryLimit(os.Getenv)
 	ctx, stop := signalContext()
 	defer stop()
-	return Run(ctx, Options{Logger: log})
+	return Run(ctx, Options{Logger: log, procs: newProcs(os.Getenv, setRuntimeProcs)})
 }
 
 // DefaultMemoryLimit is the daemon's soft memory limit (runtime/debug's

@@ -68,6 +68,9 @@ type Options struct {
 	RemoteSocket   string
 	NoRemoteSocket bool
 
+	// procs sets the process's Ps (hfbrokerd run, procs.go); nil leaves
+	// them as they are (a daemon inside a test or benchmark process).
+	procs *procs
 	// limits overrides defaultConnLimits (tests shorten the timeouts).
 	limits *connLimits
 	// onPeers, if set, is handed the connection counter (tests).
@@ -129,6 +132,7 @@ func Run(ctx context.Context, opts Options) error {
 	defer auditLog.Close()
 
 	px := newProxyManager(log, auditLog)
+	px.procs = opts.procs
 	defer px.Close(opts.StopTimeout)
 	// Live leases outlive a restart (leasestate.go).
 	state := newLeaseState(filepath.Join(paths.StateDir, leaseStateName), log)
@@ -291,7 +295,8 @@ func Run(ctx context.Context, opts Options) error {
 	serveErr := make(chan error, 1)
 	go split.run()
 	go func() { serveErr <- srv.Serve(split.grpcLis) }()
-	log.Info("hfbrokerd serving", "socket", sockPath, "pid", os.Getpid(), "backend", store.Kind(), "version", build.Version)
+	log.Info("hfbrokerd serving", "socket", sockPath, "pid", os.Getpid(), "backend", store.Kind(), "version", build.Version,
+		"procs", runtime.GOMAXPROCS(0))
 	if opts.Ready != nil {
 		opts.Ready(sockPath)
 	}

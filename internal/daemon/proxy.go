@@ -29,6 +29,9 @@ type proxyManager struct {
 	// current returns the token a lease's requests carry now: an OAuth
 	// access token changes under a long job as the broker refreshes it.
 	current func(ctx context.Context, id string) (secret.Token, error)
+	// procs gives the process the runtime's default Ps while a request is
+	// forwarded (procs.go); nil in a daemon inside a test process.
+	procs *procs
 
 	mu   sync.Mutex
 	book tokenBook // guarded by mu
@@ -175,7 +178,7 @@ func (m *proxyManager) start(port int) (string, error) {
 	// Only this user's processes may talk to the proxy (Linux); the rest
 	// are closed at accept and counted in the summary.
 	lis = m.p.OwnerOnly(lis, uint32(os.Getuid()))
-	m.srv = proxy.NewServer(m.p)
+	m.srv = proxy.NewServer(m.procs.serve(m.p))
 	// net/http's own complaints (accept errors, a semicolon in a query) go
 	// through the daemon's logger, and so under its cap, not straight to fd 2.
 	m.srv.ErrorLog = slog.NewLogLogger(m.log.Handler(), slog.LevelWarn)
