@@ -14,11 +14,11 @@ import (
 //
 // A lease is a few microseconds of Go code between system calls. A second P
 // makes the daemon's own threads contend for the CPUs, with each other and
-// with their callers. Measured on the 2-core benchmark machine:
-//   - 16 lane clients: the p99 went from 1.9x the raw echo's to 1.2–1.3x on
-//     one P, with 20% less daemon CPU per lease;
-//   - 256 clients: the p99 was 2.5x lower on one P;
-//   - `hfbroker token`: the same wall time, and its neighbours ran faster.
+// with their callers. Measured on the 2-core benchmark machine, in
+// interleaved pairs:
+//   - 16 lane clients: the lease p99 fell by 10–50% on one P;
+//   - 256 clients: the p99 halved, and the slowest call fell by two thirds;
+//   - `hfbroker token`: the same wall time.
 //
 // The proxy streams downloads, where more Ps copy and decrypt more streams
 // at once. So while a proxy request is in flight the process has the
