@@ -15,7 +15,8 @@ import (
 // A lease is a few microseconds of Go code between system calls. A second P
 // makes the daemon's own threads contend for the CPUs, with each other and
 // with their callers. Measured on the 2-core benchmark machine, in
-// interleaved pairs:
+// interleaved pairs of fresh daemons (full benchmark runs, one each, swing
+// too much to show it):
 //   - 16 lane clients: the lease p99 fell by 10–50% on one P;
 //   - 256 clients: the p99 halved, and the slowest call fell by two thirds;
 //   - `hfbroker token`: the same wall time.
