@@ -24,7 +24,7 @@ import (
 // server with hfbroker as git's credential helper (set up by `hfbroker
 // setup-git`) and with git's own plaintext `store` helper, alternating the
 // two in every iteration so both see the same machine load. It reports the
-// median wall time of each and their ratio (target: at most 1.05).
+// median wall time of each and their ratio (target: at most 1.03, issue 16).
 //
 // The helper is $HFBROKER_BENCH_HFBROKER when set (scripts/bench passes the
 // real binary), else the test binary that testscript put on PATH as

@@ -26,7 +26,6 @@ import (
 // runtime's default, and it goes back to one P a linger after the last.
 type procs struct {
 	set    func(wide bool) // setRuntimeProcs; tests record
-	now    func() time.Time
 	linger time.Duration
 
 	mu    sync.Mutex
@@ -48,7 +47,7 @@ func newProcs(env func(string) string, set func(wide bool)) *procs {
 	if env("GOMAXPROCS") != "" {
 		return nil
 	}
-	p := &procs{set: set, now: time.Now, linger: procsLinger}
+	p := &procs{set: set, linger: procsLinger}
 	p.set(false)
 	return p
 }
@@ -92,7 +91,7 @@ func (p *procs) exit() {
 	if p.busy > 0 {
 		return
 	}
-	p.last = p.now()
+	p.last = time.Now()
 	if p.timer == nil {
 		p.timer = time.AfterFunc(p.linger, p.narrow)
 	} else {
@@ -108,7 +107,7 @@ func (p *procs) narrow() {
 	if p.busy > 0 || !p.wide {
 		return
 	}
-	if left := p.linger - p.now().Sub(p.last); left > 0 {
+	if left := p.linger - time.Since(p.last); left > 0 {
 		p.timer.Reset(left)
 		return
 	}

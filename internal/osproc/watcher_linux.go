@@ -75,10 +75,14 @@ func (w *Watcher) Add(pid int) bool {
 func (w *Watcher) Remove(pid int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	fd, ok := w.fds[pid]
-	if !ok {
-		return
+	if fd, ok := w.fds[pid]; ok {
+		w.forgetLocked(pid, fd)
 	}
+}
+
+// forgetLocked stops watching pid through its pidfd fd and closes it. The
+// mutex must be held.
+func (w *Watcher) forgetLocked(pid, fd int) {
 	unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
 	unix.Close(fd)
 	delete(w.fds, pid)
@@ -113,10 +117,7 @@ func (w *Watcher) Wait() []int {
 		if !ok {
 			continue
 		}
-		unix.EpollCtl(w.epfd, unix.EPOLL_CTL_DEL, fd, nil)
-		unix.Close(fd)
-		delete(w.pids, fd)
-		delete(w.fds, pid)
+		w.forgetLocked(pid, fd)
 		out = append(out, pid)
 	}
 	return out

@@ -1,7 +1,7 @@
 // Command gitfloor is the floor under hfbroker as git's credential helper for
 // any Go program (issue 16): the runtime's start-up, git's request read to its
-// blank line, and for `get` an answer of the username and password it was
-// built to give, read from the file $GITFLOOR_CREDENTIALS names (two lines).
+// blank line, and for `get` an answer of the username and password read
+// from the file $GITFLOOR_CREDENTIALS names (two lines).
 // It asks no daemon and keeps nothing. git runs a helper twice per operation
 // (`get`, then `store` or `erase`), so BenchmarkGitLsRemote's third arm,
 // `git ls-remote` with this helper against git's `store` helper, is what any
