@@ -7,14 +7,15 @@
 // This binary is the front end (internal/front): it answers `hfbroker
 // token`, git's credential helper and `hfbroker exec` itself, near Go's
 // start-up floor, and executes the full CLI (cmd/hfbroker-cli) for the rest.
+// It links no os (cmd/hfbroker/deps_test.go): hence syscall.Exit.
 package main
 
 import (
-	"os"
+	"syscall"
 
 	"github.com/hfbroker/hfbroker/internal/front"
 )
 
 func main() {
-	os.Exit(front.Main(os.Args))
+	syscall.Exit(front.Run())
 }

@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/profilename"
 )
 
@@ -142,12 +141,11 @@ func (c *choice) leaseRequest(purpose int) (*leaseRequest, error) {
 		all = append(all, named{"--write-repo", r, true})
 	}
 	for _, n := range all {
-		ref, err := hubapi.ParseRepoPattern(n.arg, hubapi.RepoModel)
-		if err != nil {
+		pr, pattern, ok := parseRepoPattern(n.arg)
+		if !ok {
 			return nil, errFallback
 		}
-		pr := repo{typ: hubRepoType(ref.Type), id: ref.ID()}
-		if len(all) == 1 && n.flag == "--repo" && !ref.IsPattern() {
+		if len(all) == 1 && n.flag == "--repo" && !pattern {
 			req.repo = &pr
 			break
 		}
@@ -179,20 +177,10 @@ func (c *choice) leaseRequest(purpose int) (*leaseRequest, error) {
 		}
 		req.ttl = c.ttl
 	}
-	ep, err := endpoint()
+	h, err := endpoint()
 	if err != nil {
 		return nil, err
 	}
-	req.endpoint = ep
+	req.endpoint = h.url
 	return req, nil
-}
-
-func hubRepoType(t hubapi.RepoType) int {
-	switch t {
-	case hubapi.RepoDataset:
-		return repoTypeDataset
-	case hubapi.RepoSpace:
-		return repoTypeSpace
-	}
-	return repoTypeModel
 }

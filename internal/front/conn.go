@@ -4,12 +4,9 @@ package front
 
 import (
 	"io"
-	"os"
 	"time"
 
 	"golang.org/x/sys/unix"
-
-	"github.com/hfbroker/hfbroker/internal/socket"
 )
 
 // conn is a lane connection to a daemon that runs as our uid: a raw
@@ -21,8 +18,8 @@ type conn struct {
 
 // open connects to the daemon's socket without checking who serves it yet.
 func open() (*conn, error) {
-	path, err := socket.DefaultPath()
-	if err != nil {
+	path, ok := socketPath()
+	if !ok {
 		return nil, errFallback
 	}
 	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0) // macOS has no SOCK_CLOEXEC
@@ -43,7 +40,7 @@ func open() (*conn, error) {
 // checkPeer refuses a socket that a process of another uid serves.
 func (c *conn) checkPeer() error {
 	uid, err := peerUID(c.fd)
-	if err != nil || uid != os.Getuid() {
+	if err != nil || uid != unix.Getuid() {
 		return errFallback
 	}
 	return nil

@@ -3,12 +3,13 @@
 package front
 
 import (
-	"errors"
-	"fmt"
-	"os"
+	"path"
+	"strconv"
+	"strings"
+	"syscall"
 	"time"
 
-	"github.com/hfbroker/hfbroker/internal/runenv"
+	"github.com/hfbroker/hfbroker/internal/runenv/envlist"
 )
 
 // exec is `hfbroker exec [choice] [--ttl D | --until-exit] [--proxy [--no-public]] [--] [CMD ARGS...]`,
@@ -19,20 +20,20 @@ func (f *frontCall) exec(args []string) (int, error) {
 	if err != nil {
 		return 0, errFallback
 	}
-	environ := os.Environ()
-	if _, nested := runenv.Nested(environ); nested {
+	environ := syscall.Environ()
+	if _, nested := envlist.Nested(environ); nested {
 		return 0, errFallback
 	}
 	if len(cmdArgs) == 0 {
-		shell := os.Getenv("SHELL")
+		shell := getenv("SHELL")
 		if shell == "" {
 			shell = "/bin/sh"
 		}
 		cmdArgs = []string{shell}
 	}
-	path, err := runenv.Resolve(cmdArgs[0], environ)
-	if err != nil {
-		return 0, errFallback
+	path, ok := lookPath(cmdArgs[0], environ)
+	if !ok {
+		return 0, errFallback // runenv.Resolve's error: the full CLI's to say
 	}
 	if ch.noPublic && !ch.proxy {
 		return 0, errFallback
@@ -50,28 +51,87 @@ func (f *frontCall) exec(args []string) (int, error) {
 		return 0, err
 	}
 	set := map[string]string{
-		"HF_TOKEN":         resp.token,
-		"HFBROKER_PROFILE": resp.profile,
-		"HFBROKER_LEASE":   resp.leaseID,
+		envlist.EnvToken:   resp.token,
+		envlist.EnvProfile: resp.profile,
+		envlist.EnvLease:   resp.leaseID,
 	}
 	if resp.proxyEndpoint != "" {
-		set["HF_ENDPOINT"] = resp.proxyEndpoint
+		set[envlist.EnvEndpoint] = resp.proxyEndpoint
 	} else if ch.proxy {
 		return 0, errFallback // an old daemon: the full CLI says so
 	}
 	if resp.shortenedToToken {
-		fmt.Fprintln(f.stderr, shortenedNote(resp))
+		emit(f.stderr, shortenedNote(resp), "\n")
 	}
 	if resp.follow == "process" {
-		fmt.Fprintf(f.stderr, "hfbroker: warning: background processes of %s lose access when it exits (this system cannot follow a process tree)\n", cmdArgs[0])
+		emit(f.stderr, "hfbroker: warning: background processes of ", cmdArgs[0], " lose access when it exits (this system cannot follow a process tree)\n")
 	}
-	err = runenv.Exec(path, cmdArgs, runenv.Build(environ, set))
-	// Exec returns only when the exec itself failed.
-	var ce *runenv.CommandError
-	if errors.As(err, &ce) {
-		fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(ce.Error()))
-		return ce.ExitCode(), nil
+	err = syscall.Exec(path, cmdArgs, envlist.Build(environ, set))
+	// Exec returns only when the exec itself failed: runenv.Exec's error.
+	code, msg := codeNotExecutable, "cannot run "+quoteName(cmdArgs[0])+": "+err.Error()
+	if err == syscall.ENOENT {
+		code, msg = codeNotFound, "command not found: "+quoteName(cmdArgs[0])
 	}
-	fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(fmt.Sprintf("exec %s: %v", cmdArgs[0], err)))
-	return 1, nil
+	emit(f.stderr, "hfbroker: error: ", oneLine(msg), "\n")
+	return code, nil
+}
+
+// runenv.CodeNotExecutable and CodeNotFound.
+const (
+	codeNotExecutable = 126
+	codeNotFound      = 127
+)
+
+// lookPath is runenv.Resolve when it finds name: the command named by a
+// path, or found in an absolute entry of PATH, a regular file we may
+// execute. Any other answer (not found, not executable, found through a
+// relative entry) is runenv's to word.
+func lookPath(name string, env []string) (string, bool) {
+	if name == "" {
+		return "", false
+	}
+	if strings.Contains(name, "/") {
+		return name, executableFile(name)
+	}
+	dirs, _ := envlist.Lookup(env, "PATH")
+	for _, dir := range strings.Split(dirs, ":") {
+		if dir == "" {
+			dir = "."
+		}
+		cand := path.Join(dir, name)
+		var st syscall.Stat_t
+		if syscall.Stat(cand, &st) != nil {
+			continue // not there: runenv looks on
+		}
+		if st.Mode&syscall.S_IFMT == syscall.S_IFDIR {
+			continue // runenv looks on past a directory too
+		}
+		if !executableFile(cand) || !isAbs(cand) {
+			return "", false
+		}
+		return cand, true
+	}
+	return "", false
+}
+
+// executableFile is runenv's checkExecutable passing.
+func executableFile(p string) bool {
+	var st syscall.Stat_t
+	if syscall.Stat(p, &st) != nil {
+		return false
+	}
+	return st.Mode&syscall.S_IFMT == syscall.S_IFREG && st.Mode&0o111 != 0 && syscall.Access(p, 1 /* X_OK */) == nil
+}
+
+// quoteName is runenv's: a command as one line quotes it.
+func quoteName(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) || r == ' ' || r == '"' {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }

@@ -26,27 +26,34 @@ package front
 
 import (
 	"errors"
-	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"syscall"
 
 	"golang.org/x/sys/unix"
 
-	"github.com/hfbroker/hfbroker/internal/frontconfig"
-	"github.com/hfbroker/hfbroker/internal/fullcli"
-	"github.com/hfbroker/hfbroker/internal/hubapi"
+	"github.com/hfbroker/hfbroker/internal/frontconfig/frontrecord"
 	"github.com/hfbroker/hfbroker/internal/redact"
-	"github.com/hfbroker/hfbroker/internal/xdg"
 )
 
 // Main runs the front with the process's argv and returns an exit code when
 // it neither succeeded at exec nor handed over to the full CLI.
 func Main(argv []string) int {
-	f := &frontCall{argv: argv, stdout: os.Stdout, stderr: os.Stderr}
+	f := &frontCall{argv: argv, stdout: fdWriter(1), stderr: fdWriter(2)}
 	return f.run()
+}
+
+// Run is Main with the process's own argv (Args).
+func Run() int {
+	argv, err := Args()
+	if err != nil {
+		f := &frontCall{stderr: fdWriter(2)}
+		emit(f.stderr, "hfbroker: error: read the command line: ", oneLine(err.Error()), "\n",
+			"hfbroker: hint: mount /proc, or run hfbroker-cli (beside hfbroker or in ../libexec/hfbroker/) instead\n")
+		return 1
+	}
+	return Main(argv)
 }
 
 type frontCall struct {
@@ -113,36 +120,36 @@ func commandArgs(argv []string) []string {
 // the daemon refused the front's call (err is a *refused), the reply goes
 // with it.
 func (f *frontCall) fallback(err error) int {
-	env := withoutHandover(os.Environ())
+	env := withoutHandover(syscall.Environ())
 	var r *refused
 	if errors.As(err, &r) {
 		if fd, err := handOver(r.handover); err == nil {
-			env = append(env, fullcli.EnvHandover+"="+strconv.Itoa(fd))
+			env = append(env, envHandover+"="+strconv.Itoa(fd))
 		}
 	}
-	self, err := os.Executable()
+	self, err := executable()
 	if err != nil {
-		return f.fail(fmt.Errorf("find hfbroker's path: %w", err))
+		return f.fail("find hfbroker's path: " + err.Error())
 	}
-	full, err := fullcli.Find(self)
-	if err != nil {
-		return f.fail(err)
+	full, ok := findFull(self)
+	if !ok {
+		return f.fail(errFullNotFound)
 	}
 	if f.stdin != nil {
 		if err := replaceStdin(f.stdin); err != nil {
-			return f.fail(fmt.Errorf("hand stdin to %s: %w", fullcli.Name, err))
+			return f.fail("hand stdin to " + fullName + ": " + err.Error())
 		}
 	}
 	err = syscall.Exec(full, f.argv, env)
-	return f.fail(fmt.Errorf("run %s: %w", full, err))
+	return f.fail("run " + full + ": " + err.Error())
 }
 
-// withoutHandover is environ without fullcli.EnvHandover: only the front
+// withoutHandover is environ without envHandover: only the front
 // names a descriptor to the full CLI, never a variable it inherited.
 func withoutHandover(environ []string) []string {
 	out := environ[:0]
 	for _, kv := range environ {
-		if !strings.HasPrefix(kv, fullcli.EnvHandover+"=") {
+		if !strings.HasPrefix(kv, envHandover+"=") {
 			out = append(out, kv)
 		}
 	}
@@ -176,9 +183,9 @@ func handOver(b []byte) (int, error) {
 // maxHandover is lane.MaxHandoverSize.
 const maxHandover = 16 << 10
 
-func (f *frontCall) fail(err error) int {
-	fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(err.Error()))
-	fmt.Fprintf(f.stderr, "hfbroker: hint: reinstall hfbroker: %s must sit beside hfbroker or in ../libexec/hfbroker/\n", fullcli.Name)
+func (f *frontCall) fail(msg string) int {
+	emit(f.stderr, "hfbroker: error: ", oneLine(msg), "\n",
+		"hfbroker: hint: reinstall hfbroker: "+fullName+" must sit beside hfbroker or in ../libexec/hfbroker/\n")
 	return 1
 }
 
@@ -196,19 +203,8 @@ func replaceStdin(b []byte) error {
 		unix.Close(p[1])
 		fd = p[0]
 	} else {
-		t, err := os.CreateTemp("", "hfbroker-stdin-")
-		if err != nil {
-			return err
-		}
-		os.Remove(t.Name())
-		if _, err := t.Write(b); err != nil {
-			return err
-		}
-		if _, err := t.Seek(0, io.SeekStart); err != nil {
-			return err
-		}
-		fd, err = unix.Dup(int(t.Fd()))
-		if err != nil {
+		var err error
+		if fd, err = stdinCopy(b); err != nil {
 			return err
 		}
 	}
@@ -223,27 +219,28 @@ func replaceStdin(b []byte) error {
 // links no toml: it knows config.toml's endpoint only from the record the
 // full CLI made of that very file and content (internal/frontconfig). A
 // config.toml without one (new, edited, broken) is the full CLI's to read,
-// report and record.
-func endpoint() (string, error) {
-	paths, err := xdg.Resolve(os.Getenv)
-	if err != nil {
-		return "", errFallback
-	}
-	configured, ok := frontconfig.Lookup(paths.ConfigFile(), frontconfig.Path(paths))
+// report and record, as is an endpoint parseEndpoint does not recognise.
+func endpoint() (hub, error) {
+	configFile, stateDir, ok := configPaths()
 	if !ok {
-		return "", errFallback
+		return hub{}, errFallback
 	}
-	if v := os.Getenv("HF_ENDPOINT"); v != "" {
-		ep, err := hubapi.NormalizeEndpoint(v)
-		if err != nil {
-			return "", errFallback
-		}
-		return ep, nil
+	configured, ok := frontrecord.Lookup(configFile, stateDir+"/"+recordName, syscall.Geteuid())
+	if !ok {
+		return hub{}, errFallback
 	}
-	if configured != "" {
-		return configured, nil
+	raw := getenv("HF_ENDPOINT")
+	if raw == "" {
+		raw = configured
 	}
-	return hubapi.DefaultEndpoint, nil
+	if raw == "" {
+		raw = defaultEndpoint
+	}
+	h, ok := parseEndpoint(raw)
+	if !ok {
+		return hub{}, errFallback
+	}
+	return h, nil
 }
 
 // oneLine is redact.OneLine.

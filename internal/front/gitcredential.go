@@ -3,16 +3,8 @@
 package front
 
 import (
-	"errors"
-	"fmt"
-	"io"
-	"net/url"
-	"os"
 	"strings"
 	"time"
-
-	"github.com/hfbroker/hfbroker/internal/gitcred"
-	"github.com/hfbroker/hfbroker/internal/socket"
 )
 
 // gitDaemonTimeout is the full CLI's bound on waiting for the daemon.
@@ -34,44 +26,27 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 	// Through a forwarded or restricted socket git may go through the
 	// forwarded proxy, with lease tokens for its port only: the full CLI's
 	// rules (internal/cli/gitcredential.go).
-	if path, err := socket.DefaultPath(); err != nil || socket.Restricted(path, os.Getenv) {
+	if path, ok := socketPath(); !ok || restricted(path) {
 		return 0, errFallback
 	}
-	ep, err := endpoint()
+	h, err := endpoint()
 	if err != nil {
 		return 0, err
 	}
-	epURL, err := url.Parse(ep)
-	if err != nil {
+	req, read, ok := readGitRequest(stdinReader{})
+	f.stdin = read
+	if !ok {
+		return 0, errFallback // gitcred's to refuse, or a url= to split
+	}
+	host, r, outcome := matchGit(req, h)
+	switch outcome {
+	case gitOther:
+		return 0, nil // not our host: let git ask its other helpers
+	case gitRefused:
 		return 0, errFallback
 	}
-	warn := func(format string, args ...any) {
-		fmt.Fprintf(f.stderr, "hfbroker git-credential: "+format+"\n", args...)
-	}
-	in := &recorder{r: os.Stdin}
-	req, err := gitcred.Parse(in)
-	f.stdin = in.buf
-	if f.stdin == nil {
-		f.stdin = []byte{}
-	}
-	if err != nil {
-		warn("refused a malformed request: %v", err)
-		return 0, nil
-	}
-	target, err := gitcred.Match(req, epURL)
-	if err != nil {
-		if errors.Is(err, gitcred.ErrNoMatch) {
-			return 0, nil // not our host: let git ask its other helpers
-		}
-		warn("refused: %v", err)
-		return 0, nil
-	}
-	var r *repo
-	if target.Repo != nil {
-		r = &repo{typ: gitRepoType(target.Repo.Type), id: target.Repo.ID()}
-	}
 	if op == "get" {
-		out, err := call("Lease", (&leaseRequest{repo: r, purpose: purposeGit, access: accessUnspecified, endpoint: ep}).append(nil), deadline)
+		out, err := call("Lease", (&leaseRequest{repo: r, purpose: purposeGit, access: accessUnspecified, endpoint: h.url}).append(nil), deadline)
 		if err != nil {
 			return 0, err
 		}
@@ -84,24 +59,25 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 		if user == "" {
 			user = "hf_user"
 		}
-		ans := gitcred.Answer{Username: user, Password: resp.token}
+		var expiry time.Time
 		if resp.expiresAt != nil {
-			ans.PasswordExpiry = resp.expiresAt.asTime()
+			expiry = resp.expiresAt.asTime()
 		}
-		if te := resp.tokenExpiresAt; te != nil && (ans.PasswordExpiry.IsZero() || te.asTime().Before(ans.PasswordExpiry)) {
-			ans.PasswordExpiry = te.asTime()
+		if te := resp.tokenExpiresAt; te != nil && (expiry.IsZero() || te.asTime().Before(expiry)) {
+			expiry = te.asTime()
 		}
-		if err := gitcred.WriteAnswer(f.stdout, ans); err != nil {
-			warn("not answering: %v", err)
+		ans, bad := gitAnswer(user, resp.token, expiry)
+		if bad != "" {
+			f.warn("not answering: " + bad)
+		} else if err := emit(f.stdout, string(ans)); err != nil {
+			f.warn("not answering: write git credential answer: " + err.Error())
 		}
 		return 0, nil
 	}
-	rr := &reportGitCredentialRequest{repo: r, host: target.Host, operation: gitOperationStore}
+	// The daemon fingerprints the password: the front links no SHA-256.
+	rr := &reportGitCredentialRequest{repo: r, host: host, operation: gitOperationStore, password: req.password}
 	if op == "erase" {
 		rr.operation = gitOperationErase
-	}
-	if req.Password != "" {
-		rr.fingerprint = fingerprint(req.Password)
 	}
 	out, err := call("ReportGitCredential", rr.append(nil), deadline)
 	if err != nil {
@@ -111,40 +87,22 @@ func (f *frontCall) gitCredential(args []string) (int, error) {
 	if err != nil {
 		return 0, errFallback
 	}
-	if op == "store" && !resp.known && strings.HasPrefix(req.Password, "hf_") {
-		warn("git offered a Hugging Face token that hfbroker does not hold; it was not stored. To keep it in the keychain, run 'hfbroker import' or 'hfbroker login'")
+	if op == "store" && !resp.known && strings.HasPrefix(req.password, "hf_") {
+		f.warn("git offered a Hugging Face token that hfbroker does not hold; it was not stored. To keep it in the keychain, run 'hfbroker import' or 'hfbroker login'")
 	}
 	if op == "erase" && resp.known {
 		name := "REPO"
 		if t := repoText(r); t != "" {
 			name = t
 		}
-		warn("the server refused the token of profile %s for %s", oneLine(resp.profile), name)
-		warn("hint: run 'hfbroker doctor %s --write' to see which token can push there ('hfbroker doctor %s' for fetching)", name, name)
+		f.warn("the server refused the token of profile " + oneLine(resp.profile) + " for " + name)
+		f.warn("hint: run 'hfbroker doctor " + name + " --write' to see which token can push there ('hfbroker doctor " + name + "' for fetching)")
 	}
 	return 0, nil
 }
 
-// recorder keeps what is read through it, for the full CLI to read again.
-type recorder struct {
-	r   io.Reader
-	buf []byte
-}
-
-func (r *recorder) Read(p []byte) (int, error) {
-	n, err := r.r.Read(p)
-	r.buf = append(r.buf, p[:n]...)
-	return n, err
-}
-
-func gitRepoType(t string) int {
-	switch t {
-	case gitcred.TypeDataset:
-		return repoTypeDataset
-	case gitcred.TypeSpace:
-		return repoTypeSpace
-	}
-	return repoTypeModel
+func (f *frontCall) warn(msg string) {
+	emit(f.stderr, "hfbroker git-credential: ", msg, "\n")
 }
 
 // repoText is internal/cli's.

@@ -2,10 +2,7 @@
 
 package front
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // shortenedNote is the full CLI's note (internal/cli/loginweb.go) for a lease
 // cut to its OAuth access token's expiry.
@@ -16,8 +13,8 @@ func shortenedNote(resp *leaseResponse) string {
 	} else {
 		exp = time.Unix(0, 0).UTC() // (*timestamppb.Timestamp)(nil).AsTime()
 	}
-	return fmt.Sprintf("hfbroker: note: the lease ends %s, when profile %s's access token expires (use 'exec --proxy' for longer jobs)",
-		exp.UTC().Format("2006-01-02 15:04:05 UTC"), resp.profile)
+	return "hfbroker: note: the lease ends " + exp.UTC().Format("2006-01-02 15:04:05 UTC") +
+		", when profile " + resp.profile + "'s access token expires (use 'exec --proxy' for longer jobs)"
 }
 
 // token is `hfbroker token [--profile P | --repo R... [--write] [--write-repo W...]]`.
@@ -36,10 +33,10 @@ func (f *frontCall) token(args []string) (int, error) {
 		return 0, err
 	}
 	if resp.shortenedToToken {
-		fmt.Fprintln(f.stderr, shortenedNote(resp))
+		emit(f.stderr, shortenedNote(resp), "\n")
 	}
-	if _, err := fmt.Fprintln(f.stdout, resp.token); err != nil {
-		fmt.Fprintf(f.stderr, "hfbroker: error: %s\n", oneLine(err.Error()))
+	if err := emit(f.stdout, resp.token, "\n"); err != nil {
+		emit(f.stderr, "hfbroker: error: ", oneLine(err.Error()), "\n")
 		return 1, nil
 	}
 	return 0, nil

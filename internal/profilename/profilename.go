@@ -5,7 +5,7 @@ package profilename
 
 import (
 	"errors"
-	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -25,9 +25,9 @@ func Check(name string) error {
 	case name == "":
 		return errors.New("profile name is empty")
 	case len(name) > MaxLen:
-		return fmt.Errorf("profile name is longer than %d characters", MaxLen)
+		return errors.New("profile name is longer than " + strconv.Itoa(MaxLen) + " characters")
 	case strings.Contains(name, ".."):
-		return fmt.Errorf("profile name %q contains '..'", name)
+		return errors.New("profile name " + strconv.Quote(name) + " contains '..'")
 	}
 	for i, r := range name {
 		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
@@ -35,7 +35,7 @@ func Check(name string) error {
 			ok = ok || r == '-' || r == '_' || r == '.' || r == '@'
 		}
 		if !ok {
-			return fmt.Errorf("profile name %q contains %s", name, describeRune(r))
+			return errors.New("profile name " + strconv.Quote(name) + " contains " + describeRune(r))
 		}
 	}
 	return nil
@@ -53,5 +53,5 @@ func describeRune(r rune) string {
 	if r < ' ' || r == 0x7f {
 		return "a control character"
 	}
-	return fmt.Sprintf("%q", r)
+	return strconv.QuoteRune(r)
 }

@@ -1,6 +1,6 @@
 //go:build !windows
 
-package runenv
+package envlist
 
 // foldKey is the identity: Unix environment names are case-sensitive.
 func foldKey(k string) string { return k }

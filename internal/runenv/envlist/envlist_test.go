@@ -1,4 +1,4 @@
-package runenv
+package envlist
 
 import (
 	"slices"
@@ -129,12 +129,12 @@ func FuzzBuild(f *testing.F) {
 			if n := count[foldKey(k)]; n != 1 {
 				t.Fatalf("set key %q appears %d times in %q", k, n, got)
 			}
-			if gv, _ := lookup(got, k); gv != v {
+			if gv, _ := Lookup(got, k); gv != v {
 				t.Fatalf("set %s=%q but the child gets %q", k, v, gv)
 			}
 		}
 		for _, name := range []string{EnvToken, EnvLegacyToken} {
-			v, ok := lookup(got, name)
+			v, ok := Lookup(got, name)
 			sv, isSet := set[name]
 			switch {
 			case ok && !isSet:

@@ -1,6 +1,6 @@
 //go:build windows
 
-package runenv
+package envlist
 
 import "strings"
 

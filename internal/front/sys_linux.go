@@ -1,0 +1,94 @@
+package front
+
+import (
+	"bytes"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// The front links no os (cmd/hfbroker/deps_test.go): os's initialisation,
+// and fmt, net/url and crypto/sha256 that each pull it in, cost it about
+// 0.2x of an empty Go program's start-up, as much as the rest of its work
+// (docs/benchmarks-analysis.md, round 7). So on Linux it reads its
+// arguments and its path where os does, in /proc.
+
+// Args is the process's argv, as os.Args has it: /proc/self/cmdline.
+func Args() ([]string, error) {
+	b, err := readProc("/proc/self/cmdline", 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	var args []string
+	for len(b) > 0 {
+		i := bytes.IndexByte(b, 0)
+		if i < 0 {
+			i = len(b) // a last argument without its NUL
+		}
+		args = append(args, string(b[:i]))
+		b = b[min(i+1, len(b)):]
+	}
+	return args, nil
+}
+
+// executable is os.Executable on Linux: the link /proc/self/exe.
+func executable() (string, error) {
+	buf := make([]byte, 256)
+	for {
+		n, err := syscall.Readlink("/proc/self/exe", buf)
+		if err != nil {
+			return "", err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}
+
+// readProc reads a /proc file whole (they report no size), up to limit.
+func readProc(path string, limit int) ([]byte, error) {
+	fd, err := openFile(path, syscall.O_RDONLY|syscall.O_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	defer syscall.Close(fd)
+	b := make([]byte, 0, 4096)
+	for {
+		if len(b) == cap(b) {
+			if len(b) >= limit {
+				return nil, syscall.E2BIG
+			}
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := syscall.Read(fd, b[len(b):cap(b)])
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return b, nil
+		}
+		b = b[:len(b)+n]
+	}
+}
+
+// stdinCopy returns a descriptor that reads b from its start: a memfd,
+// for what the front read of a stdin too large for a pipe's buffer.
+func stdinCopy(b []byte) (int, error) {
+	fd, err := unix.MemfdCreate("hfbroker-stdin", unix.MFD_CLOEXEC)
+	if err != nil {
+		return -1, err
+	}
+	if err := writeAll(fd, b); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	if _, err := syscall.Seek(fd, 0, 0); err != nil {
+		syscall.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}

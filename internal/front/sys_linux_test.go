@@ -1,0 +1,44 @@
+package front
+
+import (
+	"os"
+	"slices"
+	"testing"
+)
+
+func TestArgsAndExecutableAreOss(t *testing.T) {
+	args, err := Args()
+	if err != nil || !slices.Equal(args, os.Args) {
+		t.Errorf("Args() = %q, %v; os.Args = %q", args, err, os.Args)
+	}
+	self, err := executable()
+	want, werr := os.Executable()
+	if err != nil || werr != nil || self != want {
+		t.Errorf("executable() = %q, %v; os.Executable() = %q, %v", self, err, want, werr)
+	}
+}
+
+func TestStdinCopyReadsFromItsStart(t *testing.T) {
+	b := make([]byte, 70000)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	fd, err := stdinCopy(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), "copy")
+	defer f.Close()
+	got := make([]byte, len(b)+1)
+	n, _ := f.Read(got)
+	for n < len(b) {
+		m, err := f.Read(got[n:])
+		if err != nil {
+			break
+		}
+		n += m
+	}
+	if !slices.Equal(got[:n], b) {
+		t.Errorf("read %d bytes back, want the %d written", n, len(b))
+	}
+}

@@ -1,0 +1,78 @@
+//go:build unix
+
+package front
+
+import (
+	"io"
+	"syscall"
+)
+
+// openFile is syscall.Open, again after EINTR.
+func openFile(path string, flags int) (int, error) {
+	for {
+		fd, err := syscall.Open(path, flags, 0)
+		if err != syscall.EINTR {
+			return fd, err
+		}
+	}
+}
+
+// writeAll writes b to fd whole.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+func dup(fd int) (int, error) { return syscall.Dup(fd) }
+
+// fdWriter writes to a descriptor the process inherited: 1 or 2, as
+// os.Stdout and os.Stderr do.
+type fdWriter int
+
+func (w fdWriter) Write(b []byte) (int, error) {
+	if err := writeAll(int(w), b); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+// emit writes the strings to w as one write, as fmt.Fprint(w, …) does.
+func emit(w io.Writer, s ...string) error {
+	n := 0
+	for _, x := range s {
+		n += len(x)
+	}
+	b := make([]byte, 0, n)
+	for _, x := range s {
+		b = append(b, x...)
+	}
+	_, err := w.Write(b)
+	return err
+}
+
+// stdinReader reads fd 0.
+type stdinReader struct{}
+
+func (stdinReader) Read(p []byte) (int, error) {
+	for {
+		n, err := syscall.Read(0, p)
+		switch {
+		case err == syscall.EINTR:
+			continue
+		case err != nil:
+			return 0, err
+		case n == 0 && len(p) > 0:
+			return 0, io.EOF
+		}
+		return n, nil
+	}
+}
