@@ -83,7 +83,8 @@ func appendReportGitCredentialRequest(b []byte, req *pb.ReportGitCredentialReque
 	if r := req.GetRepo(); r != nil {
 		b = appendMessage(b, 3, appendRepo(nil, r))
 	}
-	return appendString(b, 4, req.GetHost())
+	b = appendString(b, 4, req.GetHost())
+	return appendString(b, 5, req.GetPassword())
 }
 
 // decodeReportGitCredentialResponse decodes a ReportGitCredentialResponse,

@@ -33,7 +33,7 @@ func TestLeaseMessagesMatchProto(t *testing.T) {
 		{&durationpb.Duration{}, []protoreflect.FieldNumber{1, 2}},
 		{&pb.LeaseResponse{}, []protoreflect.FieldNumber{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
 		{&timestamppb.Timestamp{}, []protoreflect.FieldNumber{1, 2}},
-		{&pb.ReportGitCredentialRequest{}, []protoreflect.FieldNumber{1, 2, 3, 4}},
+		{&pb.ReportGitCredentialRequest{}, []protoreflect.FieldNumber{1, 2, 3, 4, 5}},
 		{&pb.ReportGitCredentialResponse{}, []protoreflect.FieldNumber{1, 2}},
 	} {
 		if got := fieldNumbers(tc.m); !slices.Equal(got, tc.want) {
@@ -109,6 +109,8 @@ func TestReportGitCredentialMessagesMatchProto(t *testing.T) {
 		{},
 		{Operation: pb.GitOperation_GIT_OPERATION_ERASE, Fingerprint: "sha256:abcd", Repo: &pb.Repo{Type: pb.RepoType_REPO_TYPE_SPACE, Id: "acme/demo"}, Host: "huggingface.co"},
 		{Operation: pb.GitOperation_GIT_OPERATION_STORE, Repo: &pb.Repo{}},
+		{Operation: pb.GitOperation_GIT_OPERATION_STORE, Password: "not-a-real-password", Host: "huggingface.co"},
+		{Operation: pb.GitOperation_GIT_OPERATION_ERASE, Fingerprint: "abcd1234", Repo: &pb.Repo{Id: "acme/llm"}, Host: "h", Password: "pw"},
 	} {
 		want, err := proto.MarshalOptions{Deterministic: true}.Marshal(req)
 		if err != nil {

@@ -226,7 +226,8 @@ func (fw *forwards) close() {
 // restrictedMethods are the calls the restricted socket answers.
 var restrictedMethods = map[string]bool{
 	"Lease": true, "Status": true, "ListLeases": true, "RevokeLease": true, "RenewLease": true,
-	// git's store/erase report carries a fingerprint, never a token.
+	// git's store/erase report carries a fingerprint, or the password the
+	// remote's git already holds, which the daemon only fingerprints.
 	"ReportGitCredential": true,
 }
 

@@ -81,6 +81,9 @@ type reportGitCredentialRequest struct {
 	fingerprint string
 	repo        *repo
 	host        string
+	// password is git's password, sent for the daemon to fingerprint (the
+	// front links no crypto/sha256); the daemon keeps only its fingerprint.
+	password string
 }
 
 type reportGitCredentialResponse struct {
@@ -165,7 +168,8 @@ func (req *reportGitCredentialRequest) append(b []byte) []byte {
 	if req.repo != nil {
 		b = appendBytesField(b, 3, appendRepo(nil, *req.repo))
 	}
-	return appendString(b, 4, req.host)
+	b = appendString(b, 4, req.host)
+	return appendString(b, 5, req.password)
 }
 
 // appendCall encodes a LaneCall; timeout 0 sends none.

@@ -5,6 +5,7 @@ package front
 import (
 	"bytes"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -44,7 +45,7 @@ func TestFrontMessagesMatchProto(t *testing.T) {
 		{&durationpb.Duration{}, []protoreflect.FieldNumber{1, 2}},
 		{&pb.LeaseResponse{}, []protoreflect.FieldNumber{1, 2, 3, 4, 5, 6, 7, 8, 9, 10}},
 		{&timestamppb.Timestamp{}, []protoreflect.FieldNumber{1, 2}},
-		{&pb.ReportGitCredentialRequest{}, []protoreflect.FieldNumber{1, 2, 3, 4}},
+		{&pb.ReportGitCredentialRequest{}, []protoreflect.FieldNumber{1, 2, 3, 4, 5}},
 		{&pb.ReportGitCredentialResponse{}, []protoreflect.FieldNumber{1, 2}},
 		{&pb.LaneCall{}, []protoreflect.FieldNumber{1, 2, 3}},
 		{&pb.LaneReply{}, []protoreflect.FieldNumber{1, 2, 3, 4, 5}},
@@ -86,11 +87,26 @@ func TestFrontMessagesMatchProto(t *testing.T) {
 		}
 	}
 
-	rr := &reportGitCredentialRequest{operation: gitOperationErase, fingerprint: "abcd1234", repo: &repo{repoTypeSpace, "acme/demo"}, host: "huggingface.co"}
-	prr := &pb.ReportGitCredentialRequest{Operation: pb.GitOperation_GIT_OPERATION_ERASE, Fingerprint: "abcd1234",
-		Repo: &pb.Repo{Type: pb.RepoType_REPO_TYPE_SPACE, Id: "acme/demo"}, Host: "huggingface.co"}
-	if got, want := rr.append(nil), marshal(t, prr); !bytes.Equal(got, want) {
-		t.Errorf("ReportGitCredentialRequest:\nfront %x\nproto %x", got, want)
+	// The password (field 5) is what the front sends since it links no
+	// crypto/sha256; a long one needs a two-byte length.
+	longPassword := "hf_" + strings.Repeat("p", 200)
+	for _, tc := range []struct {
+		front *reportGitCredentialRequest
+		proto *pb.ReportGitCredentialRequest
+	}{
+		{&reportGitCredentialRequest{}, &pb.ReportGitCredentialRequest{}},
+		{&reportGitCredentialRequest{operation: gitOperationErase, fingerprint: "abcd1234", repo: &repo{repoTypeSpace, "acme/demo"}, host: "huggingface.co"},
+			&pb.ReportGitCredentialRequest{Operation: pb.GitOperation_GIT_OPERATION_ERASE, Fingerprint: "abcd1234",
+				Repo: &pb.Repo{Type: pb.RepoType_REPO_TYPE_SPACE, Id: "acme/demo"}, Host: "huggingface.co"}},
+		{&reportGitCredentialRequest{operation: gitOperationStore, repo: &repo{repoTypeModel, "acme/llm"}, host: "huggingface.co", password: "hf_notarealtoken"},
+			&pb.ReportGitCredentialRequest{Operation: pb.GitOperation_GIT_OPERATION_STORE,
+				Repo: &pb.Repo{Type: pb.RepoType_REPO_TYPE_MODEL, Id: "acme/llm"}, Host: "huggingface.co", Password: "hf_notarealtoken"}},
+		{&reportGitCredentialRequest{operation: gitOperationErase, fingerprint: "abcd1234", password: longPassword},
+			&pb.ReportGitCredentialRequest{Operation: pb.GitOperation_GIT_OPERATION_ERASE, Fingerprint: "abcd1234", Password: longPassword}},
+	} {
+		if got, want := tc.front.append(nil), marshal(t, tc.proto); !bytes.Equal(got, want) {
+			t.Errorf("ReportGitCredentialRequest (operation %d, password of %d bytes):\nfront %x\nproto %x", tc.proto.GetOperation(), len(tc.proto.GetPassword()), got, want)
+		}
 	}
 
 	call := appendCall(nil, "Lease", []byte{1, 2, 3}, 4*time.Second+7)

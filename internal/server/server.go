@@ -375,10 +375,18 @@ func toStatus(err error) error {
 	return st.Err()
 }
 
+// ReportGitCredential records git's store or erase. A client that cannot
+// hash (issue 16: hfbroker's front links no crypto) sends git's password and
+// the fingerprint is taken here; the password goes no further than this
+// function: not to the broker, the audit log, a reply or an error.
 func (s *Server) ReportGitCredential(ctx context.Context, req *pb.ReportGitCredentialRequest) (*pb.ReportGitCredentialResponse, error) {
+	fp, err := gitReportFingerprint(req)
+	if err != nil {
+		return nil, toStatus(err)
+	}
 	r := broker.GitReport{
 		Erase:       req.GetOperation() == pb.GitOperation_GIT_OPERATION_ERASE,
-		Fingerprint: req.GetFingerprint(),
+		Fingerprint: fp,
 		Host:        req.GetHost(),
 		Caller:      s.caller(ctx),
 	}
@@ -392,6 +400,22 @@ func (s *Server) ReportGitCredential(ctx context.Context, req *pb.ReportGitCrede
 		return nil, toStatus(err)
 	}
 	return &pb.ReportGitCredentialResponse{Known: name != "", Profile: name}, nil
+}
+
+// gitReportFingerprint is the fingerprint a git report names: the password's
+// when it carries one, else the one it sent. When it carries both they must
+// agree; the error says so without either value.
+func gitReportFingerprint(req *pb.ReportGitCredentialRequest) (string, error) {
+	fp := req.GetFingerprint()
+	pw := req.GetPassword()
+	if pw == "" {
+		return fp, nil
+	}
+	own := secret.Fingerprint(pw)
+	if fp != "" && fp != own {
+		return "", &broker.Error{Kind: broker.KindInvalid, Msg: "the git credential report's fingerprint does not match its password"}
+	}
+	return own, nil
 }
 
 func (s *Server) Check(ctx context.Context, req *pb.CheckRequest) (*pb.CheckResponse, error) {

@@ -3002,12 +3002,20 @@ func (x *ProfileCheck) GetRank() int32 {
 type ReportGitCredentialRequest struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
 	Operation GitOperation           `protobuf:"varint,1,opt,name=operation,proto3,enum=hfbroker.v1.GitOperation" json:"operation,omitempty"`
-	// fingerprint is the first 8 hex digits of the password's SHA-256; the
-	// password itself is never sent.
+	// fingerprint is the first 8 hex digits of the password's SHA-256. A
+	// client may send the password instead (field password), and the daemon
+	// fingerprints it.
 	Fingerprint string `protobuf:"bytes,2,opt,name=fingerprint,proto3" json:"fingerprint,omitempty"`
 	// repo is the repository git named, when it sent a path.
-	Repo          *Repo  `protobuf:"bytes,3,opt,name=repo,proto3" json:"repo,omitempty"`
-	Host          string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	Repo *Repo  `protobuf:"bytes,3,opt,name=repo,proto3" json:"repo,omitempty"`
+	Host string `protobuf:"bytes,4,opt,name=host,proto3" json:"host,omitempty"`
+	// password is git's password as the helper received it, for a client that
+	// cannot hash (issue 16: hfbroker's front links no crypto). The daemon
+	// fingerprints it and keeps nothing else of it: it is never logged, never
+	// in the audit log, any reply or any error. When both password and
+	// fingerprint are set they must agree, else the call fails with
+	// INVALID_ARGUMENT. fingerprint stays for the clients that send it.
+	Password      string `protobuf:"bytes,5,opt,name=password,proto3" json:"password,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3066,6 +3074,13 @@ func (x *ReportGitCredentialRequest) GetRepo() *Repo {
 func (x *ReportGitCredentialRequest) GetHost() string {
 	if x != nil {
 		return x.Host
+	}
+	return ""
+}
+
+func (x *ReportGitCredentialRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
 	}
 	return ""
 }
@@ -4121,12 +4136,13 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	" \x01(\tR\ahubCode\x12\x1f\n" +
 	"\vhub_message\x18\v \x01(\tR\n" +
 	"hubMessage\x12\x12\n" +
-	"\x04rank\x18\f \x01(\x05R\x04rank\"\xb2\x01\n" +
+	"\x04rank\x18\f \x01(\x05R\x04rank\"\xce\x01\n" +
 	"\x1aReportGitCredentialRequest\x127\n" +
 	"\toperation\x18\x01 \x01(\x0e2\x19.hfbroker.v1.GitOperationR\toperation\x12 \n" +
 	"\vfingerprint\x18\x02 \x01(\tR\vfingerprint\x12%\n" +
 	"\x04repo\x18\x03 \x01(\v2\x11.hfbroker.v1.RepoR\x04repo\x12\x12\n" +
-	"\x04host\x18\x04 \x01(\tR\x04host\"M\n" +
+	"\x04host\x18\x04 \x01(\tR\x04host\x12\x1a\n" +
+	"\bpassword\x18\x05 \x01(\tR\bpassword\"M\n" +
 	"\x1bReportGitCredentialResponse\x12\x14\n" +
 	"\x05known\x18\x01 \x01(\bR\x05known\x12\x18\n" +
 	"\aprofile\x18\x02 \x01(\tR\aprofile\"\r\n" +
