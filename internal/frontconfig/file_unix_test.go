@@ -273,3 +273,17 @@ func overwrite(t *testing.T, p string, b []byte) {
 		t.Fatal(err)
 	}
 }
+
+// config.toml changed between config.Load's read and Remember's stat: the
+// identity is the new file's and the content the old one's, a record no
+// file can match, so none is written.
+func TestRememberWritesNothingForAFileChangedSinceItWasRead(t *testing.T) {
+	cfg, rec := files(t)
+	read := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
+	writeConfig(t, cfg, string(read)+"backend = \"memory\"\n")
+	remember(t, cfg, rec, read, "https://hub.example")
+	if _, err := os.Lstat(rec); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remember wrote a record of content the file no longer has: %v", err)
+	}
+	wantLookup(t, cfg, rec, "", false)
+}
