@@ -4,13 +4,19 @@ package frontconfig
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/hfbroker/hfbroker/internal/frontconfig/frontrecord"
 )
 
 // files is a config.toml and its record in a fresh directory.
@@ -39,22 +45,15 @@ func remember(t *testing.T, cfg, rec string, text []byte, ep string) {
 	}
 }
 
+// wantLookup asks both the front's reader and this package's Lookup.
 func wantLookup(t *testing.T, cfg, rec, wantEp string, wantOK bool) {
 	t.Helper()
-	ep, ok := Lookup(cfg, rec)
-	if ep != wantEp || ok != wantOK {
+	if ep, ok := frontrecord.Lookup(cfg, rec, os.Geteuid()); ep != wantEp || ok != wantOK {
+		t.Errorf("frontrecord.Lookup = %q, %v; want %q, %v", ep, ok, wantEp, wantOK)
+	}
+	if ep, ok := Lookup(cfg, rec); ep != wantEp || ok != wantOK {
 		t.Errorf("Lookup = %q, %v; want %q, %v", ep, ok, wantEp, wantOK)
 	}
-}
-
-func TestLookupWithoutConfigFileIsTheDefault(t *testing.T) {
-	cfg, rec := files(t)
-	wantLookup(t, cfg, rec, "", true)
-	// config.Load reads a dangling symlink as no file: so does the front.
-	if err := os.Symlink(filepath.Join(filepath.Dir(cfg), "gone.toml"), cfg); err != nil {
-		t.Fatal(err)
-	}
-	wantLookup(t, cfg, rec, "", true)
 }
 
 func TestLookupAnswersFromTheRecordOfThisFile(t *testing.T) {
@@ -180,68 +179,90 @@ func TestAChangedConfigHandsOver(t *testing.T) {
 	}
 }
 
-// Whoever can write the record chooses the Hub the front sends tokens to:
-// only a regular file of ours, writable by us alone, counts.
-func TestARecordNotOursIsIgnored(t *testing.T) {
-	const text = "endpoint = \"https://hub.example\"\n"
-	setup := func(t *testing.T) (cfg, rec string) {
-		cfg, rec = files(t)
-		remember(t, cfg, rec, writeConfig(t, cfg, text), "https://hub.example")
-		wantLookup(t, cfg, rec, "https://hub.example", true)
-		return cfg, rec
+// A config.toml larger than a record holds is the full CLI's to read on
+// every call: Remember writes no record for it, and removes the record of
+// the smaller file it replaced.
+func TestRememberRecordsNoConfigLargerThanARecordHolds(t *testing.T) {
+	cfg, rec := files(t)
+	text := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
+	remember(t, cfg, rec, text, "https://hub.example")
+	wantLookup(t, cfg, rec, "https://hub.example", true)
+
+	big := writeConfig(t, cfg, string(text)+strings.Repeat("# padding\n", frontrecord.MaxContent/10))
+	remember(t, cfg, rec, big, "https://hub.example")
+	if _, err := os.Lstat(rec); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a record is left beside a config.toml of %d bytes: %v", len(big), err)
 	}
-	for name, spoil := range map[string]func(t *testing.T, rec string){
-		"a symlink": func(t *testing.T, rec string) {
-			real := rec + ".real"
-			if err := os.Rename(rec, real); err != nil {
-				t.Fatal(err)
-			}
-			if err := os.Symlink(real, rec); err != nil {
-				t.Fatal(err)
-			}
-		},
-		"world-writable": func(t *testing.T, rec string) { chmod(t, rec, 0o602) },
-		"group-writable": func(t *testing.T, rec string) { chmod(t, rec, 0o620) },
-		"garbage":        func(t *testing.T, rec string) { overwrite(t, rec, []byte("\x00\x01garbage\n")) },
-		"a future version": func(t *testing.T, rec string) {
-			b, _ := os.ReadFile(rec)
-			overwrite(t, rec, bytes.Replace(b, []byte(" v1 "), []byte(" v2 "), 1))
-		},
-		"empty": func(t *testing.T, rec string) { overwrite(t, rec, nil) },
-		"a FIFO (must not hang)": func(t *testing.T, rec string) {
-			os.Remove(rec)
-			if err := unix.Mkfifo(rec, 0o600); err != nil {
-				t.Fatal(err)
-			}
-		},
-		"a directory": func(t *testing.T, rec string) {
-			os.Remove(rec)
-			if err := os.Mkdir(rec, 0o700); err != nil {
-				t.Fatal(err)
-			}
-		},
-	} {
-		t.Run(name, func(t *testing.T) {
-			cfg, rec := setup(t)
-			spoil(t, rec)
-			wantLookup(t, cfg, rec, "", false)
-		})
-	}
-	t.Run("another owner", func(t *testing.T) {
-		_, rec := setup(t)
-		if _, err := readRecord(rec, os.Geteuid()); err != nil {
-			t.Fatalf("our own record: %v", err)
-		}
-		if _, err := readRecord(rec, os.Geteuid()+1); !errors.Is(err, ErrBadRecord) {
-			t.Errorf("a record owned by another uid: err = %v, want ErrBadRecord", err)
-		}
-	})
+	wantLookup(t, cfg, rec, "", false)
+	remember(t, cfg, rec, big, "https://hub.example") // none to remove
+	wantLookup(t, cfg, rec, "", false)
+
+	// At the limit, it is recorded.
+	exact := writeConfig(t, cfg, string(big[:frontrecord.MaxContent]))
+	remember(t, cfg, rec, exact, "https://hub.example")
+	wantLookup(t, cfg, rec, "https://hub.example", true)
 }
 
-func chmod(t *testing.T, p string, m os.FileMode) {
-	t.Helper()
-	if err := os.Chmod(p, m); err != nil {
+// A v1 record (the content's SHA-256, which the front no longer links) is
+// not used; the full CLI's next load rewrites it as v2.
+func TestAV1RecordIsRewrittenAsV2(t *testing.T) {
+	cfg, rec := files(t)
+	text := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
+	var st unix.Stat_t
+	if err := unix.Stat(cfg, &st); err != nil {
 		t.Fatal(err)
+	}
+	id := frontrecord.FileIdentity(&st)
+	sum := sha256.Sum256(text)
+	v1 := fmt.Sprintf("hfbroker-front-config v1 %d %d %d %d %d %x https://hub.example\n", id.Dev, id.Ino, id.Size, id.Mtime, id.Ctime, sum)
+	if err := os.MkdirAll(filepath.Dir(rec), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	overwrite(t, rec, []byte(v1))
+	wantLookup(t, cfg, rec, "", false)
+	remember(t, cfg, rec, text, "https://hub.example")
+	b, err := os.ReadFile(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(b, []byte("hfbroker-front-config v2 ")) || !bytes.HasSuffix(b, text) {
+		t.Errorf("after a load the record is %q, want v2 with config.toml inline", b)
+	}
+	wantLookup(t, cfg, rec, "https://hub.example", true)
+}
+
+// The front sends tokens to the record's endpoint: Remember writes only a
+// normalised Hub endpoint, and Lookup uses no other.
+func TestARecordOfAnEndpointThatIsNotAHubIsNotUsed(t *testing.T) {
+	cfg, rec := files(t)
+	text := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
+	for _, ep := range []string{"HTTPS://HUB.EXAMPLE/", "http://hub.example", "https://user:hf_secret@hub.example", "file:///etc/passwd"} {
+		err := Remember(cfg, rec, text, ep)
+		if err == nil {
+			t.Errorf("Remember recorded the endpoint %q", ep)
+		} else if strings.Contains(err.Error(), "hf_secret") {
+			t.Errorf("Remember's error shows the endpoint's secret: %v", err)
+		}
+		if _, err := os.Lstat(rec); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("Remember wrote a record for the endpoint %q", ep)
+		}
+	}
+	// Written by hand (by us: the record is ours), the front's reader
+	// returns it verbatim, and this package's Lookup refuses it.
+	var st unix.Stat_t
+	if err := unix.Stat(cfg, &st); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(rec), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := frontrecord.Record{File: frontrecord.FileIdentity(&st), Endpoint: "http://hub.example", Content: string(text)}
+	overwrite(t, rec, r.Encode())
+	if ep, ok := frontrecord.Lookup(cfg, rec, os.Geteuid()); !ok || ep != "http://hub.example" {
+		t.Fatalf("frontrecord.Lookup = %q, %v; want the record's endpoint verbatim", ep, ok)
+	}
+	if ep, ok := Lookup(cfg, rec); ok {
+		t.Errorf("Lookup = %q, %v; want a handover", ep, ok)
 	}
 }
 
@@ -251,4 +272,18 @@ func overwrite(t *testing.T, p string, b []byte) {
 	if err := os.WriteFile(p, b, 0o600); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// config.toml changed between config.Load's read and Remember's stat: the
+// identity is the new file's and the content the old one's, a record no
+// file can match, so none is written.
+func TestRememberWritesNothingForAFileChangedSinceItWasRead(t *testing.T) {
+	cfg, rec := files(t)
+	read := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
+	writeConfig(t, cfg, string(read)+"backend = \"memory\"\n")
+	remember(t, cfg, rec, read, "https://hub.example")
+	if _, err := os.Lstat(rec); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remember wrote a record of content the file no longer has: %v", err)
+	}
+	wantLookup(t, cfg, rec, "", false)
 }
