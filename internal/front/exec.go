@@ -68,12 +68,18 @@ func (f *frontCall) exec(args []string) (int, error) {
 	}
 	err = syscall.Exec(path, cmdArgs, envlist.Build(environ, set))
 	// Exec returns only when the exec itself failed: runenv.Exec's error.
-	code, msg := codeNotExecutable, "cannot run "+quoteName(cmdArgs[0])+": "+err.Error()
-	if err == syscall.ENOENT {
-		code, msg = codeNotFound, "command not found: "+quoteName(cmdArgs[0])
-	}
+	code, msg := execError(cmdArgs[0], err)
 	emit(f.stderr, "hfbroker: error: ", oneLine(msg), "\n")
 	return code, nil
+}
+
+// execError is runenv.Exec's error for a failed execve of name: its exit
+// code and text.
+func execError(name string, err error) (int, string) {
+	if err == syscall.ENOENT {
+		return codeNotFound, "command not found: " + quoteName(name)
+	}
+	return codeNotExecutable, "cannot run " + quoteName(name) + ": " + err.Error()
 }
 
 // runenv.CodeNotExecutable and CodeNotFound.

@@ -31,14 +31,23 @@ type gitRequest struct {
 // the same answers.
 func readGitRequest(r io.Reader) (req gitRequest, read []byte, ok bool) {
 	buf := make([]byte, 0, 1024)
-	end := -1
+	end, next := -1, 0 // next: where the first line not yet seen whole starts
 	for end < 0 && len(buf) <= maxGitInput {
 		if len(buf) == cap(buf) {
 			buf = append(buf, 0)[:len(buf)]
 		}
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
-		end = requestEnd(buf)
+		for end < 0 {
+			i := bytes.IndexByte(buf[next:], '\n')
+			if i < 0 {
+				break
+			}
+			if i == 0 {
+				end = next + 1 // the blank line
+			}
+			next += i + 1
+		}
 		if err != nil {
 			if err != io.EOF {
 				return gitRequest{}, buf, false
@@ -54,22 +63,6 @@ func readGitRequest(r io.Reader) (req gitRequest, read []byte, ok bool) {
 	}
 	req, ok = parseGitRequest(buf[:end])
 	return req, buf, ok
-}
-
-// requestEnd is the length of the request in b up to and including its
-// blank line, or -1 while there is none.
-func requestEnd(b []byte) int {
-	for i := 0; i < len(b); {
-		if b[i] == '\n' {
-			return i + 1
-		}
-		j := bytes.IndexByte(b[i:], '\n')
-		if j < 0 {
-			return -1
-		}
-		i += j + 1
-	}
-	return -1
 }
 
 // gitSingle are gitcred's single-valued attributes: each at most once.
@@ -133,9 +126,9 @@ func parseGitRequest(b []byte) (gitRequest, bool) {
 
 // gitcred's three outcomes of matching a request against the endpoint.
 const (
-	gitOther    = iota // another host's: answer nothing
-	gitOurs            // the endpoint's host, and the repo if git sent a path
-	gitRefused         // the endpoint's, but not a repo path: the full CLI's to say
+	gitOther   = iota // another host's: answer nothing
+	gitOurs           // the endpoint's host, and the repo if git sent a path
+	gitRefused        // the endpoint's, but not a repo path: the full CLI's to say
 )
 
 // matchGit is gitcred.Match against the endpoint h: the endpoint's host as
