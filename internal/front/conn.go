@@ -4,9 +4,8 @@ package front
 
 import (
 	"io"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // conn is a lane connection to a daemon that runs as our uid: a raw
@@ -22,11 +21,11 @@ func open() (*conn, error) {
 	if !ok {
 		return nil, errFallback
 	}
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM, 0) // macOS has no SOCK_CLOEXEC
+	fd, err := syscall.Socket(syscall.AF_UNIX, syscall.SOCK_STREAM, 0) // macOS has no SOCK_CLOEXEC
 	if err != nil {
 		return nil, errFallback
 	}
-	unix.CloseOnExec(fd)
+	syscall.CloseOnExec(fd)
 	c := &conn{fd: fd}
 	// As the full CLI's net.DialTimeout: a connect that waits on a full
 	// backlog gives up after 2 s.
@@ -40,7 +39,7 @@ func open() (*conn, error) {
 // checkPeer refuses a socket that a process of another uid serves.
 func (c *conn) checkPeer() error {
 	uid, err := peerUID(c.fd)
-	if err != nil || uid != unix.Getuid() {
+	if err != nil || uid != syscall.Getuid() {
 		return errFallback
 	}
 	return nil
@@ -48,8 +47,8 @@ func (c *conn) checkPeer() error {
 
 func connect(fd int, path string) error {
 	for {
-		err := unix.Connect(fd, &unix.SockaddrUnix{Name: path})
-		if err != unix.EINTR {
+		err := syscall.Connect(fd, &syscall.SockaddrUnix{Name: path})
+		if err != syscall.EINTR {
 			return err
 		}
 	}
@@ -57,18 +56,18 @@ func connect(fd int, path string) error {
 
 // setTimeout bounds each later read, write and connect; 0 is no bound.
 func (c *conn) setTimeout(d time.Duration) error {
-	tv := unix.NsecToTimeval(d.Nanoseconds())
-	if err := unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+	tv := syscall.NsecToTimeval(d.Nanoseconds())
+	if err := syscall.SetsockoptTimeval(c.fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv); err != nil {
 		return err
 	}
-	return unix.SetsockoptTimeval(c.fd, unix.SOL_SOCKET, unix.SO_SNDTIMEO, &tv)
+	return syscall.SetsockoptTimeval(c.fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
 }
 
 func (c *conn) Read(p []byte) (int, error) {
 	for {
-		n, err := unix.Read(c.fd, p)
+		n, err := syscall.Read(c.fd, p)
 		switch {
-		case err == unix.EINTR:
+		case err == syscall.EINTR:
 			continue
 		case err != nil:
 			return 0, err
@@ -81,8 +80,8 @@ func (c *conn) Read(p []byte) (int, error) {
 
 func (c *conn) writeAll(b []byte) error {
 	for len(b) > 0 {
-		n, err := unix.Write(c.fd, b)
-		if err == unix.EINTR {
+		n, err := syscall.Write(c.fd, b)
+		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {
@@ -193,7 +192,7 @@ func (c *conn) roundTrip(f frame) ([]byte, error) {
 	return reply.response, nil
 }
 
-func (c *conn) close() { unix.Close(c.fd) }
+func (c *conn) close() { syscall.Close(c.fd) }
 
 // lease makes the Lease call.
 func lease(req *leaseRequest, deadline time.Time) (*leaseResponse, error) {

@@ -31,8 +31,6 @@ import (
 	"strings"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/hfbroker/hfbroker/internal/frontconfig/frontrecord"
 	"github.com/hfbroker/hfbroker/internal/redact"
 )
@@ -164,19 +162,19 @@ func handOver(b []byte) (int, error) {
 		return -1, errFallback
 	}
 	var p [2]int
-	if err := unix.Pipe(p[:]); err != nil {
+	if err := syscall.Pipe(p[:]); err != nil {
 		return -1, err
 	}
-	_, err := unix.Write(p[1], b)
-	unix.Close(p[1])
+	_, err := syscall.Write(p[1], b)
+	syscall.Close(p[1])
 	if err != nil {
-		unix.Close(p[0])
+		syscall.Close(p[0])
 		return -1, err
 	}
 	// Never on 0, 1 or 2, which a process started with one of them closed
 	// would hand out: the full CLI's stdin, stdout or stderr.
-	fd, err := unix.FcntlInt(uintptr(p[0]), unix.F_DUPFD, 3)
-	unix.Close(p[0])
+	fd, err := dupAbove2(p[0])
+	syscall.Close(p[0])
 	return fd, err
 }
 
@@ -194,13 +192,13 @@ func replaceStdin(b []byte) error {
 	var fd int
 	if len(b) <= 4096 { // fits any pipe's buffer (PIPE_BUF at least)
 		var p [2]int
-		if err := unix.Pipe(p[:]); err != nil {
+		if err := syscall.Pipe(p[:]); err != nil {
 			return err
 		}
-		if _, err := unix.Write(p[1], b); err != nil {
+		if _, err := syscall.Write(p[1], b); err != nil {
 			return err
 		}
-		unix.Close(p[1])
+		syscall.Close(p[1])
 		fd = p[0]
 	} else {
 		var err error
@@ -208,10 +206,10 @@ func replaceStdin(b []byte) error {
 			return err
 		}
 	}
-	if err := unix.Dup2(fd, 0); err != nil {
+	if err := dupTo(fd, 0); err != nil {
 		return err
 	}
-	return unix.Close(fd)
+	return syscall.Close(fd)
 }
 
 // endpoint resolves the Hub endpoint as the full CLI does (config.Endpoint):

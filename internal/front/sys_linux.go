@@ -3,8 +3,6 @@ package front
 import (
 	"bytes"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // The front links no os (cmd/hfbroker/deps_test.go): os's initialisation,
@@ -75,20 +73,5 @@ func readProc(path string, limit int) ([]byte, error) {
 	}
 }
 
-// stdinCopy returns a descriptor that reads b from its start: a memfd,
-// for what the front read of a stdin too large for a pipe's buffer.
-func stdinCopy(b []byte) (int, error) {
-	fd, err := unix.MemfdCreate("hfbroker-stdin", unix.MFD_CLOEXEC)
-	if err != nil {
-		return -1, err
-	}
-	if err := writeAll(fd, b); err != nil {
-		syscall.Close(fd)
-		return -1, err
-	}
-	if _, err := syscall.Seek(fd, 0, 0); err != nil {
-		syscall.Close(fd)
-		return -1, err
-	}
-	return fd, nil
-}
+// dupTo is dup2, which Linux on arm64 has only as dup3.
+func dupTo(fd, to int) error { return syscall.Dup3(fd, to, 0) }

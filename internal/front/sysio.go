@@ -4,6 +4,7 @@ package front
 
 import (
 	"io"
+	"strconv"
 	"syscall"
 )
 
@@ -33,6 +34,15 @@ func writeAll(fd int, b []byte) error {
 }
 
 func dup(fd int) (int, error) { return syscall.Dup(fd) }
+
+// dupAbove2 is fcntl(fd, F_DUPFD, 3): a copy of fd numbered 3 or above.
+func dupAbove2(fd int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD, 3)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
+}
 
 // fdWriter writes to a descriptor the process inherited: 1 or 2, as
 // os.Stdout and os.Stderr do.
@@ -74,5 +84,36 @@ func (stdinReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		}
 		return n, nil
+	}
+}
+
+// stdinCopy returns a descriptor that reads b from its start, for what the
+// front read of a stdin too large for a pipe's buffer: a file of ours in
+// $TMPDIR (or /tmp), unlinked at once, as os.CreateTemp and os.Remove would.
+func stdinCopy(b []byte) (int, error) {
+	dir := getenv("TMPDIR")
+	if dir == "" {
+		dir = "/tmp"
+	}
+	prefix := dir + "/hfbroker-stdin-" + strconv.Itoa(syscall.Getpid()) + "-"
+	for i := 0; ; i++ {
+		name := prefix + strconv.Itoa(i)
+		fd, err := syscall.Open(name, syscall.O_RDWR|syscall.O_CREAT|syscall.O_EXCL|syscall.O_CLOEXEC|syscall.O_NOFOLLOW, 0o600)
+		if (err == syscall.EEXIST || err == syscall.EINTR) && i < 100 {
+			continue
+		}
+		if err != nil {
+			return -1, err
+		}
+		syscall.Unlink(name)
+		if err := writeAll(fd, b); err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+		if _, err := syscall.Seek(fd, 0, 0); err != nil {
+			syscall.Close(fd)
+			return -1, err
+		}
+		return fd, nil
 	}
 }

@@ -7,8 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 
 	"github.com/hfbroker/hfbroker/internal/atomicfile"
 	"github.com/hfbroker/hfbroker/internal/frontconfig/frontrecord"
@@ -55,8 +54,8 @@ func Remember(configPath, recordPath string, content []byte, endpoint string) er
 		// Not shown: an endpoint refused for its user info holds a secret.
 		return errors.New("record config.toml for the front end: the endpoint is not a normalised Hub endpoint")
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(configPath, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(configPath, &st); err != nil {
 		return &fs.PathError{Op: "stat", Path: configPath, Err: err}
 	}
 	if st.Size != int64(len(content)) {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -208,8 +209,8 @@ func TestRememberRecordsNoConfigLargerThanARecordHolds(t *testing.T) {
 func TestAV1RecordIsRewrittenAsV2(t *testing.T) {
 	cfg, rec := files(t)
 	text := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
-	var st unix.Stat_t
-	if err := unix.Stat(cfg, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(cfg, &st); err != nil {
 		t.Fatal(err)
 	}
 	id := frontrecord.FileIdentity(&st)
@@ -249,8 +250,8 @@ func TestARecordOfAnEndpointThatIsNotAHubIsNotUsed(t *testing.T) {
 	}
 	// Written by hand (by us: the record is ours), the front's reader
 	// returns it verbatim, and this package's Lookup refuses it.
-	var st unix.Stat_t
-	if err := unix.Stat(cfg, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(cfg, &st); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.MkdirAll(filepath.Dir(rec), 0o700); err != nil {

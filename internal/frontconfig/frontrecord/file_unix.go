@@ -4,8 +4,7 @@ package frontrecord
 
 import (
 	"errors"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Lookup is the front end's question: the endpoint config.toml at
@@ -20,7 +19,7 @@ import (
 // there, and hand over to the full CLI if it is not.
 func Lookup(configPath, recordPath string, uid int) (endpoint string, ok bool) {
 	id, content, err := readConfig(configPath)
-	if err == unix.ENOENT {
+	if err == syscall.ENOENT {
 		return "", true
 	}
 	if err != nil {
@@ -37,12 +36,12 @@ func Lookup(configPath, recordPath string, uid int) (endpoint string, ok bool) {
 // regular file, not a symlink, owned by uid, writable by no one else.
 // Anyone who could write it could choose the Hub the front sends tokens to.
 // A record that is not, or does not decode, is ErrBadRecord; a record that
-// cannot be opened is the open's error (unix.ENOENT when there is none).
+// cannot be opened is the open's error (syscall.ENOENT when there is none).
 func ReadRecord(path string, uid int) (Record, error) {
-	var st unix.Stat_t
-	b, err := readFile(path, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, &st, maxRecord, func() error {
+	var st syscall.Stat_t
+	b, err := readFile(path, syscall.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC|syscall.O_NONBLOCK, &st, maxRecord, func() error {
 		switch {
-		case st.Mode&unix.S_IFMT != unix.S_IFREG,
+		case st.Mode&syscall.S_IFMT != syscall.S_IFREG,
 			int64(st.Uid) != int64(uid),
 			st.Mode&0o022 != 0,
 			st.Size > maxRecord:
@@ -51,7 +50,7 @@ func ReadRecord(path string, uid int) (Record, error) {
 		return nil
 	})
 	if err != nil {
-		if err == unix.ELOOP { // O_NOFOLLOW met a symlink
+		if err == syscall.ELOOP { // O_NOFOLLOW met a symlink
 			err = ErrBadRecord
 		}
 		return Record{}, err
@@ -60,10 +59,10 @@ func ReadRecord(path string, uid int) (Record, error) {
 }
 
 // FileIdentity is the identity of the file st describes.
-func FileIdentity(st *unix.Stat_t) Identity {
+func FileIdentity(st *syscall.Stat_t) Identity {
 	return Identity{
 		Dev: uint64(st.Dev), Ino: uint64(st.Ino), Size: st.Size,
-		Mtime: st.Mtim.Nano(), Ctime: st.Ctim.Nano(),
+		Mtime: mtime(st), Ctime: ctime(st),
 	}
 }
 
@@ -75,9 +74,9 @@ var errNotRecordable = errors.New("config.toml is not a regular file of at most 
 // O_NONBLOCK: a FIFO put there must not hang the open (and fstat refuses
 // it before any read).
 func readConfig(path string) (Identity, []byte, error) {
-	var st unix.Stat_t
-	b, err := readFile(path, unix.O_RDONLY|unix.O_CLOEXEC|unix.O_NONBLOCK, &st, MaxContent, func() error {
-		if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size > MaxContent {
+	var st syscall.Stat_t
+	b, err := readFile(path, syscall.O_RDONLY|syscall.O_CLOEXEC|syscall.O_NONBLOCK, &st, MaxContent, func() error {
+		if st.Mode&syscall.S_IFMT != syscall.S_IFREG || st.Size > MaxContent {
 			return errNotRecordable
 		}
 		return nil
@@ -95,20 +94,20 @@ func readConfig(path string) (Identity, []byte, error) {
 // links no os, and an os.File of a regular file is offered to the
 // runtime's poller, whose set-up the front does without
 // (docs/benchmarks-analysis.md, round 5).
-func readFile(path string, flags int, st *unix.Stat_t, limit int, check func() error) ([]byte, error) {
+func readFile(path string, flags int, st *syscall.Stat_t, limit int, check func() error) ([]byte, error) {
 	var fd int
 	var err error
 	for {
-		fd, err = unix.Open(path, flags, 0)
-		if err != unix.EINTR {
+		fd, err = syscall.Open(path, flags, 0)
+		if err != syscall.EINTR {
 			break
 		}
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer unix.Close(fd)
-	if err := unix.Fstat(fd, st); err != nil {
+	defer syscall.Close(fd)
+	if err := syscall.Fstat(fd, st); err != nil {
 		return nil, err
 	}
 	if err := check(); err != nil {
@@ -119,8 +118,8 @@ func readFile(path string, flags int, st *unix.Stat_t, limit int, check func() e
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
 		}
-		n, err := unix.Read(fd, b[len(b):min(cap(b), limit+1)])
-		if err == unix.EINTR {
+		n, err := syscall.Read(fd, b[len(b):min(cap(b), limit+1)])
+		if err == syscall.EINTR {
 			continue
 		}
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -42,8 +43,8 @@ func record(t *testing.T, cfg, rec, endpoint string) Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st unix.Stat_t
-	if err := unix.Stat(cfg, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(cfg, &st); err != nil {
 		t.Fatal(err)
 	}
 	r := Record{File: FileIdentity(&st), Endpoint: endpoint, Content: string(content)}
@@ -106,8 +107,8 @@ func TestLookupHandsOverAConfigLargerThanARecordHolds(t *testing.T) {
 func TestLookupRefusesAV1Record(t *testing.T) {
 	cfg, rec := files(t)
 	write(t, cfg, []byte(sampleText))
-	var st unix.Stat_t
-	if err := unix.Stat(cfg, &st); err != nil {
+	var st syscall.Stat_t
+	if err := syscall.Stat(cfg, &st); err != nil {
 		t.Fatal(err)
 	}
 	id := FileIdentity(&st)

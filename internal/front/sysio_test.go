@@ -1,12 +1,16 @@
+//go:build unix
+
 package front
 
 import (
 	"os"
 	"slices"
+	"syscall"
 	"testing"
 )
 
 func TestArgsAndExecutableAreOss(t *testing.T) {
+	// Elsewhere they are os's own.
 	args, err := Args()
 	if err != nil || !slices.Equal(args, os.Args) {
 		t.Errorf("Args() = %q, %v; os.Args = %q", args, err, os.Args)
@@ -19,6 +23,7 @@ func TestArgsAndExecutableAreOss(t *testing.T) {
 }
 
 func TestStdinCopyReadsFromItsStart(t *testing.T) {
+	t.Setenv("TMPDIR", t.TempDir())
 	b := make([]byte, 70000)
 	for i := range b {
 		b[i] = byte(i)
@@ -26,6 +31,10 @@ func TestStdinCopyReadsFromItsStart(t *testing.T) {
 	fd, err := stdinCopy(b)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil || st.Nlink != 0 || st.Mode&0o777 != 0o600 {
+		t.Errorf("the copy: %v, %d links, mode %o; want an unlinked file only we may read", err, st.Nlink, st.Mode&0o777)
 	}
 	f := os.NewFile(uintptr(fd), "copy")
 	defer f.Close()
