@@ -9,14 +9,21 @@
 // command runs: the full CLI's cobra, protobuf runtime and toml cost it
 // 2.2–2.6x an empty Go program's start-up before it does anything
 // (docs/benchmarks-analysis.md, round 3). The front links none of them
-// (cmd/hfbroker/deps_test.go keeps it so).
+// (cmd/hfbroker/deps_test.go keeps it so), and on Linux not even os: os's
+// initialisation, and fmt, net/url and crypto/sha256, which each pull it
+// in, cost the front as much again as all its work (round 7). So it reads
+// what it needs with syscall, and where another package owns a rule (xdg's
+// paths, socket's, hubapi's endpoints and repo names, gitcred's requests,
+// runenv's commands) it keeps a copy that says only yes or no, never an
+// error text: a form it does not recognise is the full CLI's. Its tests
+// hold each copy to its owner (fuzz tests for the parsers).
 //
 // The front handles a command only when it understands every argument and
 // the daemon answers OK. In every other case it executes the full CLI with
 // the same argv, environment and stdin, before it has changed anything: any
 // other command, --help, a flag it does not know, a config.toml the full CLI
 // has not recorded for it as it is now (internal/frontconfig), a value the
-// full CLI would refuse, no daemon listening (the full CLI starts
+// full CLI would refuse or the front does not recognise, no daemon listening (the full CLI starts
 // one), a socket served by someone else, or an error reply (handed over with
 // the call, so that the full CLI prints the one error text, hint and exit
 // code without asking the daemon again). So nothing is

@@ -2,7 +2,10 @@
 
 package front
 
-import "time"
+import (
+	"syscall"
+	"time"
+)
 
 // shortenedNote is the full CLI's note (internal/cli/loginweb.go) for a lease
 // cut to its OAuth access token's expiry.
@@ -35,9 +38,24 @@ func (f *frontCall) token(args []string) (int, error) {
 	if resp.shortenedToToken {
 		emit(f.stderr, shortenedNote(resp), "\n")
 	}
-	if err := emit(f.stdout, resp.token, "\n"); err != nil {
-		emit(f.stderr, "hfbroker: error: ", oneLine(err.Error()), "\n")
-		return 1, nil
+	return f.printToken(resp.token), nil
+}
+
+// exitBrokenPipe is the status a shell reports for a process that SIGPIPE
+// ended (128+13), as os.Stdout ends one whose reader has gone.
+const exitBrokenPipe = 141
+
+// printToken writes the token and its newline to stdout. A reader that has
+// gone (`hfbroker token | true`) ends it silently, as os.Stdout would with
+// SIGPIPE; any other failure is said.
+func (f *frontCall) printToken(token string) int {
+	err := emit(f.stdout, token, "\n")
+	switch {
+	case err == nil:
+		return 0
+	case err == syscall.EPIPE:
+		return exitBrokenPipe
 	}
-	return 0, nil
+	emit(f.stderr, "hfbroker: error: ", oneLine(err.Error()), "\n")
+	return 1
 }
