@@ -1,0 +1,32 @@
+package main
+
+import (
+	"strings"
+	"testing"
+)
+
+// The exec row names the floor under any Go exec that asks the daemon:
+// execfloor plus what callfloor adds to the empty program, measured in the
+// same row.
+func TestReportNamesTheCallAndExecFloors(t *testing.T) {
+	c := func(name string, p50 float64) CommandTime {
+		return CommandTime{Name: name, Command: name, Latency: Latency{N: 1, P50: p50}}
+	}
+	r := &results{times: map[string]TimeResult{
+		"token": {Name: "token", Runs: 1, Commands: []CommandTime{c("hfbroker", 6700), c("call-floor", 6000), c("empty-go", 5000)}},
+		"exec":  {Name: "exec", Runs: 1, Commands: []CommandTime{c("hfbroker-exec", 9000), c("true", 2000), c("exec-floor", 7500), c("call-floor", 6200), c("empty-go", 5000)}},
+	}}
+	var b strings.Builder
+	writeReport(&b, r, nil, "", "", "", "")
+	out := b.String()
+	for _, want := range []string{
+		"(`callfloor`, the floor under any Go `token`) / an empty Go program: **1.20x**",
+		"- `hfbroker token` / that floor: **1.12x**",
+		"the floor under any Go `exec` that asks the daemon (execfloor + callfloor − empty): 1.74x",
+		"execfloor, plus what `callfloor` adds to an empty program, / an empty Go program: **1.74x**",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
