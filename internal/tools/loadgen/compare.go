@@ -41,6 +41,12 @@ type CompareResult struct {
 	P99Ratios      []float64 `json:"p99_ratios"`
 	MedianP99Ratio float64   `json:"median_p99_ratio"`
 	MedianP50Ratio float64   `json:"median_p50_ratio"`
+	// With -floor-socket, a third side each round: an echo that also makes
+	// a lease's two mandatory system calls (internal/tools/echo -stat
+	// -audit), and the median of its p99s and p50s over the echo's.
+	FloorRounds         []Latency `json:"floor_rounds,omitempty"`
+	MedianFloorP99Ratio float64   `json:"median_floor_p99_ratio,omitzero"`
+	MedianFloorP50Ratio float64   `json:"median_floor_p50_ratio,omitzero"`
 	// Every call of every round together.
 	Lane           Latency `json:"lane"`
 	Echo           Latency `json:"echo"`
@@ -64,6 +70,7 @@ func compareMain(args []string) error {
 	name := fs.String("name", "", "label for the result")
 	socket := fs.String("socket", os.Getenv("HFBROKER_SOCKET"), "the daemon's socket")
 	echoSocket := fs.String("echo-socket", "", "the echo server's socket (internal/tools/echo)")
+	floorSocket := fs.String("floor-socket", "", "optional: a second echo server's socket, one that makes a lease's mandatory system calls (echo -stat -audit), run as a third side")
 	conns := fs.Int("c", 16, "concurrent clients on each side, each on its own connection")
 	rounds := fs.Int("rounds", 12, "rounds of each side, interleaved")
 	count := fs.Int("n", 2000, "calls per round and side")
@@ -86,6 +93,7 @@ func compareMain(args []string) error {
 	// Both sides' connections are opened, and used once, before any round.
 	lanes := make([]*client.Client, *conns)
 	echoes := make([]net.Conn, *conns)
+	floors := make([]net.Conn, *conns)
 	echoBufs := make([][]byte, *conns)
 	msg := make([]byte, echoSize)
 	for i := range *conns {
@@ -104,6 +112,14 @@ func compareMain(args []string) error {
 		}
 		defer e.Close()
 		echoes[i], echoBufs[i] = e, make([]byte, echoSize)
+		if *floorSocket != "" {
+			f, err := net.Dial("unix", *floorSocket)
+			if err != nil {
+				return fmt.Errorf("dial the floor's echo server: %w", err)
+			}
+			defer f.Close()
+			floors[i] = f
+		}
 	}
 	req := &pb.LeaseRequest{Profile: *profile, Purpose: pb.Purpose_PURPOSE_TOKEN, Ttl: durationpb.New(*ttl)}
 	lease := func(w int) error {
@@ -113,27 +129,37 @@ func compareMain(args []string) error {
 		}
 		return err
 	}
-	echo := func(w int) error {
-		if _, err := echoes[w].Write(msg); err != nil {
+	roundTrip := func(conns []net.Conn) func(int) error {
+		return func(w int) error {
+			if _, err := conns[w].Write(msg); err != nil {
+				return err
+			}
+			_, err := io.ReadFull(conns[w], echoBufs[w])
 			return err
 		}
-		_, err := io.ReadFull(echoes[w], echoBufs[w])
-		return err
 	}
+	echo, floor := roundTrip(echoes), roundTrip(floors)
 	for w := range *conns {
 		if err := echo(w); err != nil {
 			return fmt.Errorf("warm up echo %d: %w", w, err)
+		}
+		if *floorSocket != "" {
+			if err := floor(w); err != nil {
+				return fmt.Errorf("warm up the floor's echo %d: %w", w, err)
+			}
 		}
 	}
 
 	res := CompareResult{Name: *name, Kind: "compare", Concurrency: *conns, Rounds: *rounds, CallsPerRound: *count, TTL: ttl.String()}
 	var laneAll, echoAll []time.Duration
 	var daemonCPU, clientLaneCPU, clientEchoCPU time.Duration
-	runSide := func(isLane bool) error {
-		op := echo
-		if isLane {
-			op = lease
-		}
+	const (
+		sideLane = iota
+		sideEcho
+		sideFloor
+	)
+	runSide := func(side int) error {
+		op := map[int]func(int) error{sideLane: lease, sideEcho: echo, sideFloor: floor}[side]
 		d0, err := procCPU(pid)
 		if err != nil {
 			return err
@@ -149,27 +175,37 @@ func compareMain(args []string) error {
 		if firstErr != nil && res.FirstError == "" {
 			res.FirstError = firstErr.Error() // the daemon's error text never holds a token
 		}
-		if isLane {
+		switch side {
+		case sideLane:
 			res.LaneRounds = append(res.LaneRounds, summarize(ds))
 			laneAll = append(laneAll, ds...)
 			daemonCPU += d1 - d0
 			clientLaneCPU += c1 - c0
-		} else {
+		case sideEcho:
 			res.EchoRounds = append(res.EchoRounds, summarize(ds))
 			echoAll = append(echoAll, ds...)
 			clientEchoCPU += c1 - c0
+		case sideFloor:
+			res.FloorRounds = append(res.FloorRounds, summarize(ds))
 		}
 		return nil
 	}
+	sides := []int{sideLane, sideEcho}
+	if *floorSocket != "" {
+		sides = append(sides, sideFloor)
+	}
 	for r := range *rounds {
-		// Swap the order every round: neither side always follows the
-		// other's burst.
-		first := r%2 == 0
-		if err := runSide(first); err != nil {
-			return err
+		// Rotate the order every round, and reverse it every other one:
+		// no side always follows another's burst.
+		k := r % len(sides)
+		order := append(slices.Clone(sides[k:]), sides[:k]...)
+		if r%2 == 1 {
+			slices.Reverse(order)
 		}
-		if err := runSide(!first); err != nil {
-			return err
+		for _, side := range order {
+			if err := runSide(side); err != nil {
+				return err
+			}
 		}
 	}
 	var p50s []float64
@@ -180,6 +216,14 @@ func compareMain(args []string) error {
 	}
 	res.MedianP99Ratio = median(res.P99Ratios)
 	res.MedianP50Ratio = median(p50s)
+	if len(res.FloorRounds) > 0 {
+		var f99, f50 []float64
+		for i, f := range res.FloorRounds {
+			e := res.EchoRounds[i]
+			f99, f50 = append(f99, f.P99/e.P99), append(f50, f.P50/e.P50)
+		}
+		res.MedianFloorP99Ratio, res.MedianFloorP50Ratio = median(f99), median(f50)
+	}
 	res.Lane, res.Echo = summarize(laneAll), summarize(echoAll)
 	res.PooledP99Ratio = res.Lane.P99 / res.Echo.P99
 	calls := float64(len(laneAll))
@@ -191,6 +235,10 @@ func compareMain(args []string) error {
 	fmt.Fprintf(os.Stderr, "  p99 lane/echo by round: %s\n", fmtRatios(res.P99Ratios))
 	fmt.Fprintf(os.Stderr, "  median p99 ratio %.2fx, median p50 ratio %.2fx, pooled p99 %s / %s = %.2fx\n",
 		res.MedianP99Ratio, res.MedianP50Ratio, fmtUS(res.Lane.P99), fmtUS(res.Echo.P99), res.PooledP99Ratio)
+	if len(res.FloorRounds) > 0 {
+		fmt.Fprintf(os.Stderr, "  the floor's echo (a lease's system calls) / echo: median p99 ratio %.2fx, median p50 ratio %.2fx\n",
+			res.MedianFloorP99Ratio, res.MedianFloorP50Ratio)
+	}
 	fmt.Fprintf(os.Stderr, "  CPU per call: daemon %.1f µs per lease; loadgen %.1f µs per lease, %.1f µs per echo\n",
 		res.DaemonCPUPerLeaseUS, res.ClientCPUPerLeaseUS, res.ClientCPUPerEchoUS)
 	if res.FirstError != "" {
