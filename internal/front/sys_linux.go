@@ -2,6 +2,7 @@ package front
 
 import (
 	"bytes"
+	"strings"
 	"syscall"
 )
 
@@ -13,7 +14,7 @@ import (
 
 // Args is the process's argv, as os.Args has it: /proc/self/cmdline.
 func Args() ([]string, error) {
-	b, err := readProc("/proc/self/cmdline", 1<<20)
+	b, err := readProc("/proc/self/cmdline", maxArgs)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +30,13 @@ func Args() ([]string, error) {
 	return args, nil
 }
 
-// executable is os.Executable on Linux: the link /proc/self/exe.
+// maxArgs bounds what Args reads: more than any argv execve takes (a
+// quarter of an unlimited stack).
+const maxArgs = 1 << 30
+
+// executable is os.Executable on Linux: the link /proc/self/exe, without
+// the " (deleted)" the kernel adds once the file is gone (an upgrade in
+// place), so that the full CLI is looked for beside the new file.
 func executable() (string, error) {
 	buf := make([]byte, 256)
 	for {
@@ -38,10 +45,19 @@ func executable() (string, error) {
 			return "", err
 		}
 		if n < len(buf) {
-			return string(buf[:n]), nil
+			return strings.TrimSuffix(string(buf[:n]), " (deleted)"), nil
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// dupAbove2 is fcntl(fd, F_DUPFD, 3): a copy of fd numbered 3 or above.
+func dupAbove2(fd int) (int, error) {
+	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD, 3)
+	if errno != 0 {
+		return -1, errno
+	}
+	return int(r), nil
 }
 
 // readProc reads a /proc file whole (they report no size), up to limit.

@@ -35,14 +35,6 @@ func writeAll(fd int, b []byte) error {
 
 func dup(fd int) (int, error) { return syscall.Dup(fd) }
 
-// dupAbove2 is fcntl(fd, F_DUPFD, 3): a copy of fd numbered 3 or above.
-func dupAbove2(fd int) (int, error) {
-	r, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fd), syscall.F_DUPFD, 3)
-	if errno != 0 {
-		return -1, errno
-	}
-	return int(r), nil
-}
 
 // fdWriter writes to a descriptor the process inherited: 1 or 2, as
 // os.Stdout and os.Stderr do.

@@ -4,7 +4,10 @@ package front
 
 import (
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 )
@@ -49,5 +52,44 @@ func TestStdinCopyReadsFromItsStart(t *testing.T) {
 	}
 	if !slices.Equal(got[:n], b) {
 		t.Errorf("read %d bytes back, want the %d written", n, len(b))
+	}
+}
+
+// An upgrade in place removes the running binary: the front still looks
+// for the full CLI beside the path it ran from, as os.Executable does
+// (the kernel's link then ends in " (deleted)").
+func TestExecutableOfARemovedBinaryIsItsPath(t *testing.T) {
+	if os.Getenv("HFBROKER_FRONT_TEST_EXECUTABLE") == "1" {
+		os.Remove(os.Args[0])
+		self, err := executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Stdout.WriteString(self + "\n")
+		return
+	}
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copyPath := filepath.Join(t.TempDir(), "front.test")
+	if err := os.WriteFile(copyPath, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(copyPath, "-test.run", "^TestExecutableOfARemovedBinaryIsItsPath$")
+	cmd.Env = append(os.Environ(), "HFBROKER_FRONT_TEST_EXECUTABLE=1")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if _, err := os.Stat(copyPath); err == nil {
+		t.Fatal("the copy was not removed: the test tests nothing")
+	}
+	if got := strings.SplitN(string(out), "\n", 2)[0]; got != copyPath {
+		t.Errorf("executable() of a removed binary = %q, want %q", got, copyPath)
 	}
 }
