@@ -33,8 +33,6 @@ func writeAll(fd int, b []byte) error {
 	return nil
 }
 
-func dup(fd int) (int, error) { return syscall.Dup(fd) }
-
 // fdWriter writes to a descriptor the process inherited: 1 or 2, as
 // os.Stdout and os.Stderr do.
 type fdWriter int
