@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command callfloor makes `hfbroker token --profile NAME`'s call and prints
 // the token, with nothing but syscall: the runtime's start-up, the socket,
 // the lane's Lease call on it and the print, without reading a config or
