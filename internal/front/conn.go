@@ -63,34 +63,9 @@ func (c *conn) setTimeout(d time.Duration) error {
 	return syscall.SetsockoptTimeval(c.fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
 }
 
-func (c *conn) Read(p []byte) (int, error) {
-	for {
-		n, err := syscall.Read(c.fd, p)
-		switch {
-		case err == syscall.EINTR:
-			continue
-		case err != nil:
-			return 0, err
-		case n == 0 && len(p) > 0:
-			return 0, io.EOF
-		}
-		return n, nil
-	}
-}
+func (c *conn) Read(p []byte) (int, error) { return readFD(c.fd, p) }
 
-func (c *conn) writeAll(b []byte) error {
-	for len(b) > 0 {
-		n, err := syscall.Write(c.fd, b)
-		if err == syscall.EINTR {
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		b = b[n:]
-	}
-	return nil
-}
+func (c *conn) writeAll(b []byte) error { return writeAll(c.fd, b) }
 
 // maxFrame is lane.MaxFrameSize.
 const maxFrame = 64<<10 + 4<<10

@@ -61,9 +61,12 @@ func emit(w io.Writer, s ...string) error {
 // stdinReader reads fd 0.
 type stdinReader struct{}
 
-func (stdinReader) Read(p []byte) (int, error) {
+func (stdinReader) Read(p []byte) (int, error) { return readFD(0, p) }
+
+// readFD is one read of fd, again after EINTR, with io.EOF at the end.
+func readFD(fd int, p []byte) (int, error) {
 	for {
-		n, err := syscall.Read(0, p)
+		n, err := syscall.Read(fd, p)
 		switch {
 		case err == syscall.EINTR:
 			continue
