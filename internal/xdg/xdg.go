@@ -1,6 +1,7 @@
-// Package xdg resolves hfbroker's files under the XDG base directories. It is
-// a leaf (no toml, no protobuf) so that the hfbroker front end
-// (internal/front) finds config.toml by the same rule as internal/config.
+// Package xdg resolves hfbroker's files under the XDG base directories: a
+// leaf (no toml, no protobuf) that the full CLI and the daemon share. The
+// hfbroker front end, which links no os, keeps a copy of Resolve's rule
+// (internal/front's configPaths), held to this one by its tests.
 package xdg
 
 import (
