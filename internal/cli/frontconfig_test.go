@@ -9,6 +9,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/config"
 	"github.com/hfbroker/hfbroker/internal/frontconfig"
+	"github.com/hfbroker/hfbroker/internal/frontconfig/frontrecord"
 )
 
 // Issue 16: the front end, which links no toml, answers the hot commands
@@ -36,7 +37,7 @@ func TestConfigRecordsALoadedConfigForTheFront(t *testing.T) {
 	if _, err := f.Config(); err != nil {
 		t.Fatal(err)
 	}
-	ep, ok := frontconfig.Lookup(paths.ConfigFile(), frontconfig.Path(paths))
+	ep, ok := frontrecord.Lookup(paths.ConfigFile(), frontconfig.Path(paths), os.Geteuid())
 	if !ok || ep != "https://hub.example" {
 		t.Errorf("after the full CLI loaded config.toml the front reads %q, %v; want the normalised endpoint", ep, ok)
 	}
@@ -48,7 +49,7 @@ func TestConfigRecordsALoadedConfigForTheFront(t *testing.T) {
 	if _, err := f.Config(); err == nil {
 		t.Fatal("a broken config.toml loaded")
 	}
-	if ep, ok := frontconfig.Lookup(paths.ConfigFile(), frontconfig.Path(paths)); ok {
+	if ep, ok := frontrecord.Lookup(paths.ConfigFile(), frontconfig.Path(paths), os.Geteuid()); ok {
 		t.Errorf("the front answers with a broken config.toml (endpoint %q); it must hand over for the full CLI to report it", ep)
 	}
 }

@@ -53,8 +53,7 @@ func Main(argv []string) int {
 func Run() int {
 	argv, err := Args()
 	if err != nil {
-		f := &frontCall{stderr: fdWriter(2)}
-		emit(f.stderr, "hfbroker: error: read the command line: ", oneLine(err.Error()), "\n",
+		emit(fdWriter(2), "hfbroker: error: read the command line: ", oneLine(err.Error()), "\n",
 			"hfbroker: hint: mount /proc, or run hfbroker-cli (beside hfbroker or in ../libexec/hfbroker/) instead\n")
 		return 1
 	}

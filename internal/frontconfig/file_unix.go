@@ -14,17 +14,6 @@ import (
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
-// Lookup is frontrecord.Lookup for the current user, with the record's
-// endpoint checked as a Hub endpoint: a record whose endpoint is not one
-// hubapi.NormalizeEndpoint writes is not used.
-func Lookup(configPath, recordPath string) (endpoint string, ok bool) {
-	ep, ok := frontrecord.Lookup(configPath, recordPath, os.Geteuid())
-	if !ok || !validEndpoint(ep) {
-		return "", false
-	}
-	return ep, true
-}
-
 // validEndpoint reports whether ep is a record's endpoint: none, or a
 // normalised Hub endpoint.
 func validEndpoint(ep string) bool {

@@ -46,14 +46,11 @@ func remember(t *testing.T, cfg, rec string, text []byte, ep string) {
 	}
 }
 
-// wantLookup asks both the front's reader and this package's Lookup.
+// wantLookup asks the front's reader.
 func wantLookup(t *testing.T, cfg, rec, wantEp string, wantOK bool) {
 	t.Helper()
 	if ep, ok := frontrecord.Lookup(cfg, rec, os.Geteuid()); ep != wantEp || ok != wantOK {
 		t.Errorf("frontrecord.Lookup = %q, %v; want %q, %v", ep, ok, wantEp, wantOK)
-	}
-	if ep, ok := Lookup(cfg, rec); ep != wantEp || ok != wantOK {
-		t.Errorf("Lookup = %q, %v; want %q, %v", ep, ok, wantEp, wantOK)
 	}
 }
 
@@ -233,7 +230,7 @@ func TestAV1RecordIsRewrittenAsV2(t *testing.T) {
 }
 
 // The front sends tokens to the record's endpoint: Remember writes only a
-// normalised Hub endpoint, and Lookup uses no other.
+// normalised Hub endpoint.
 func TestARecordOfAnEndpointThatIsNotAHubIsNotUsed(t *testing.T) {
 	cfg, rec := files(t)
 	text := writeConfig(t, cfg, "endpoint = \"https://hub.example\"\n")
@@ -249,7 +246,8 @@ func TestARecordOfAnEndpointThatIsNotAHubIsNotUsed(t *testing.T) {
 		}
 	}
 	// Written by hand (by us: the record is ours), the front's reader
-	// returns it verbatim, and this package's Lookup refuses it.
+	// returns it verbatim; the front then refuses it as an endpoint
+	// (internal/front's parseEndpoint: plain http off loopback).
 	var st syscall.Stat_t
 	if err := syscall.Stat(cfg, &st); err != nil {
 		t.Fatal(err)
@@ -261,9 +259,6 @@ func TestARecordOfAnEndpointThatIsNotAHubIsNotUsed(t *testing.T) {
 	overwrite(t, rec, r.Encode())
 	if ep, ok := frontrecord.Lookup(cfg, rec, os.Geteuid()); !ok || ep != "http://hub.example" {
 		t.Fatalf("frontrecord.Lookup = %q, %v; want the record's endpoint verbatim", ep, ok)
-	}
-	if ep, ok := Lookup(cfg, rec); ok {
-		t.Errorf("Lookup = %q, %v; want a handover", ep, ok)
 	}
 }
 
