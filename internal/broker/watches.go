@@ -70,10 +70,10 @@ func (b *Broker) proc(pid int, watch bool) (info procInfo, held bool, err error)
 // reading its start time did: for a one-shot helper that is the
 // connection's first read, nothing more.
 func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (info procInfo, held bool, err error) {
-	exited := fmt.Errorf("process %d has exited", pid)
+	exited := func() error { return fmt.Errorf("process %d has exited", pid) }
 	if !watch || b.exits == nil {
 		if !cp.Alive() {
-			return procInfo{}, false, exited
+			return procInfo{}, false, exited()
 		}
 		start, exe, cwd, err := cp.Info()
 		return procInfo{start: start, exe: exe, cwd: cwd}, false, err
@@ -97,7 +97,7 @@ func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (info procInf
 		// watcher's report of the exit was read). This process is not
 		// that watch's; the reaper polls it, if it still runs.
 		if !cp.Alive() {
-			return procInfo{}, false, exited
+			return procInfo{}, false, exited()
 		}
 		return info, false, nil
 	}
@@ -109,7 +109,7 @@ func (b *Broker) callerProc(pid int, cp CallerProcess, watch bool) (info procInf
 		if added {
 			b.exits.Remove(pid)
 		}
-		return procInfo{}, false, exited
+		return procInfo{}, false, exited()
 	}
 	if added {
 		b.watches[pid] = &procWatch{procInfo: info, refs: 1}

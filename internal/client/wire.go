@@ -157,25 +157,32 @@ func decodeLeaseResponse(b []byte) (*pb.LeaseResponse, error) {
 // mergeTimestamp decodes a google.protobuf.Timestamp into *ts; an embedded
 // message met twice merges, as in proto.
 func mergeTimestamp(ts **timestamppb.Timestamp, v []byte) error {
-	secs, nanos, err := decodeSecondsNanos(v)
+	sn, err := decodeSecondsNanos(v)
 	if err != nil {
 		return err
 	}
 	if *ts == nil {
 		*ts = &timestamppb.Timestamp{}
 	}
-	if secs != nil {
-		(*ts).Seconds = *secs
+	if sn.hasSecs {
+		(*ts).Seconds = sn.secs
 	}
-	if nanos != nil {
-		(*ts).Nanos = *nanos
+	if sn.hasNanos {
+		(*ts).Nanos = sn.nanos
 	}
 	return nil
 }
 
-// decodeSecondsNanos decodes a google.protobuf.Timestamp or Duration; a
-// field that is absent is nil.
-func decodeSecondsNanos(b []byte) (secs *int64, nanos *int32, err error) {
+// secondsNanos is a decoded google.protobuf.Timestamp or Duration, saying
+// which of its fields were present.
+type secondsNanos struct {
+	secs              int64
+	nanos             int32
+	hasSecs, hasNanos bool
+}
+
+// decodeSecondsNanos decodes a google.protobuf.Timestamp or Duration.
+func decodeSecondsNanos(b []byte) (sn secondsNanos, err error) {
 	err = decodeFields(b, func(num protowire.Number, typ protowire.Type, v []byte) error {
 		if typ != protowire.VarintType {
 			return nil
@@ -183,15 +190,13 @@ func decodeSecondsNanos(b []byte) (secs *int64, nanos *int32, err error) {
 		x, _ := protowire.ConsumeVarint(v)
 		switch num {
 		case 1:
-			s := int64(x)
-			secs = &s
+			sn.secs, sn.hasSecs = int64(x), true
 		case 2:
-			n := int32(x)
-			nanos = &n
+			sn.nanos, sn.hasNanos = int32(x), true
 		}
 		return nil
 	})
-	return secs, nanos, err
+	return sn, err
 }
 
 // decodeFields calls field for each length-delimited or varint field of the

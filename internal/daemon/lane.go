@@ -155,11 +155,29 @@ func (l *chanListener) deliver(c net.Conn) {
 // grpc.ChainUnaryInterceptor does; the gRPC server and the lane share it.
 func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-		next := h
-		for i := len(ics) - 1; i >= 0; i-- {
-			ic, n := ics[i], next
-			next = func(ctx context.Context, req any) (any, error) { return ic(ctx, req, info, n) }
-		}
-		return next(ctx, req)
+		c := &chainedCall{ics: ics, info: info, h: h}
+		c.next = c.call
+		return c.call(ctx, req)
 	}
+}
+
+// chainedCall is one call's way through chainUnary's interceptors: each
+// one's handler is the same next, which runs the interceptor after it, so
+// a call allocates this and its method value rather than a closure per
+// interceptor.
+type chainedCall struct {
+	ics  []grpc.UnaryServerInterceptor
+	info *grpc.UnaryServerInfo
+	h    grpc.UnaryHandler
+	next grpc.UnaryHandler
+	i    int
+}
+
+func (c *chainedCall) call(ctx context.Context, req any) (any, error) {
+	if c.i == len(c.ics) {
+		return c.h(ctx, req)
+	}
+	ic := c.ics[c.i]
+	c.i++
+	return ic(ctx, req, c.info, c.next)
 }

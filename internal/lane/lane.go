@@ -73,6 +73,9 @@ type Error struct {
 // made again on a new connection. A unix socket whose peer has closed
 // refuses a write at once (EPIPE), so this needs no check before the call.
 func NotSent(err error) bool {
+	if err == nil {
+		return false // without errors.As's allocation on every call
+	}
 	var e *Error
 	return errors.As(err, &e) && e.notSent
 }

@@ -251,3 +251,14 @@ func TestACallOnAConnectionTheDaemonClosedIsNotSent(t *testing.T) {
 		t.Error("a connection closed during a call says its call was not sent")
 	}
 }
+
+// Every call a client makes asks NotSent of its result; a call that
+// succeeded must not pay an allocation for it.
+func TestNotSentOfASuccessAllocatesNothing(t *testing.T) {
+	if NotSent(nil) {
+		t.Fatal("NotSent(nil) = true")
+	}
+	if n := testing.AllocsPerRun(100, func() { NotSent(nil) }); n != 0 {
+		t.Fatalf("NotSent(nil) allocates %v times, want 0", n)
+	}
+}
