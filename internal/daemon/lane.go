@@ -164,7 +164,8 @@ func chainUnary(ics ...grpc.UnaryServerInterceptor) grpc.UnaryServerInterceptor 
 // chainedCall is one call's way through chainUnary's interceptors: each
 // one's handler is the same next, which runs the interceptor after it, so
 // a call allocates this and its method value rather than a closure per
-// interceptor.
+// interceptor. An interceptor may call its handler more than once, one
+// call after the other (not at the same time from two goroutines).
 type chainedCall struct {
 	ics  []grpc.UnaryServerInterceptor
 	info *grpc.UnaryServerInfo
@@ -174,10 +175,14 @@ type chainedCall struct {
 }
 
 func (c *chainedCall) call(ctx context.Context, req any) (any, error) {
-	if c.i == len(c.ics) {
+	i := c.i
+	if i == len(c.ics) {
 		return c.h(ctx, req)
 	}
-	ic := c.ics[c.i]
-	c.i++
-	return ic(ctx, req, c.info, c.next)
+	c.i = i + 1
+	resp, err := c.ics[i](ctx, req, c.info, c.next)
+	// Back to this interceptor's place: the one before it may call its
+	// handler again.
+	c.i = i
+	return resp, err
 }

@@ -429,6 +429,21 @@ func TestChainUnaryRunsInterceptorsInOrderWithOneRecordPerCall(t *testing.T) {
 		t.Fatalf("trace %q, want %q", got, want)
 	}
 
+	// An interceptor that calls its handler twice runs the rest of the
+	// chain twice.
+	trace = nil
+	twice := func(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+		h(ctx, req)
+		return h(ctx, req)
+	}
+	if _, err := chainUnary(ic("a"), twice, ic("c"))(context.Background(), "x", info, h); err != nil {
+		t.Fatal(err)
+	}
+	want = "a:/m:x c:/m:xa h:xac /c c:/m:xa h:xac /c /a"
+	if got := strings.Join(trace, " "); got != want {
+		t.Fatalf("calling a handler twice: trace %q, want %q", got, want)
+	}
+
 	// With no interceptors the handler runs alone.
 	if resp, _ := chainUnary()(context.Background(), "y", info, h); resp != "r" || trace[len(trace)-1] != "h:y" {
 		t.Fatalf("an empty chain did not run the handler: %v %q", resp, trace)
