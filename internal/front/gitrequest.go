@@ -144,7 +144,16 @@ func matchGit(req gitRequest, h hub) (host string, r *repo, outcome int) {
 	if req.path == "" {
 		return want, nil, gitOurs
 	}
-	rp, ok := parseRepoPath(req.path)
+	path := req.path
+	if h.prefix != "" {
+		// gitcred.Match: a Hub served below a path has its repos below it.
+		path = strings.TrimLeft(path, "/")
+		if path != h.prefix && !strings.HasPrefix(path, h.prefix+"/") {
+			return "", nil, gitOther
+		}
+		path = strings.TrimPrefix(path, h.prefix)
+	}
+	rp, ok := parseRepoPath(path)
 	if !ok {
 		return "", nil, gitRefused
 	}

@@ -96,7 +96,18 @@ func Match(req *Request, endpoint *url.URL) (Target, error) {
 	}
 	t := Target{Host: want}
 	if req.Path != "" {
-		repo, err := ParseRepoPath(req.Path)
+		path := req.Path
+		// A Hub served below a path (https://mirror.example/hf) has its
+		// repos below it too: git names them "hf/acme/llm.git". A path of
+		// the host outside the endpoint's is not the endpoint.
+		if prefix := strings.Trim(endpoint.Path, "/"); prefix != "" {
+			path = strings.TrimLeft(path, "/")
+			if path != prefix && !strings.HasPrefix(path, prefix+"/") {
+				return Target{}, &noMatch{"path is not below the endpoint's path"}
+			}
+			path = strings.TrimPrefix(path, prefix)
+		}
+		repo, err := ParseRepoPath(path)
 		if err != nil {
 			return Target{}, err
 		}
