@@ -141,17 +141,17 @@ func matchGit(req gitRequest, h hub) (host string, r *repo, outcome int) {
 	if canonicalHost(h.scheme, req.host) != want {
 		return "", nil, gitOther
 	}
-	if req.path == "" {
-		return want, nil, gitOurs
-	}
 	path := req.path
-	if h.prefix != "" {
+	if h.prefix != "" && path != "" {
 		// gitcred.Match: a Hub served below a path has its repos below it.
-		path = strings.TrimLeft(path, "/")
+		path = strings.Trim(path, "/")
 		if path != h.prefix && !strings.HasPrefix(path, h.prefix+"/") {
 			return "", nil, gitOther
 		}
 		path = strings.TrimPrefix(path, h.prefix)
+	}
+	if path == "" {
+		return want, nil, gitOurs
 	}
 	rp, ok := parseRepoPath(path)
 	if !ok {

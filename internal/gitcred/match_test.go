@@ -195,12 +195,15 @@ func TestMatchReadsTheRepoBelowTheEndpointsPath(t *testing.T) {
 	endpoint := mustURL("https://hub.example:8443/mirror/hf")
 	tests := []struct {
 		path string
-		want string // RepoPath.String(); "bad" for ErrBadRepoPath, "" for ErrNoMatch
+		want string // RepoPath.String(); "none" for no repo, "bad" for ErrBadRepoPath, "" for ErrNoMatch
 	}{
 		{"mirror/hf/acme/llm.git", "model:acme/llm"},
 		{"/mirror/hf/datasets/acme/data.git/info/lfs/objects/batch", "dataset:acme/data"},
 		{"mirror/hf/spaces/acme/demo", "space:acme/demo"},
-		{"mirror/hf", "bad"},
+		// huggingface_hub's login and logout name the endpoint itself
+		// (git credential approve/reject url={ENDPOINT}).
+		{"mirror/hf", "none"},
+		{"/mirror/hf/", "none"},
 		{"mirror/hf/acme", "bad"},
 		{"acme/llm.git", ""},
 		{"mirror/acme/llm.git", ""},
@@ -214,6 +217,10 @@ func TestMatchReadsTheRepoBelowTheEndpointsPath(t *testing.T) {
 			case "":
 				if !errors.Is(err, ErrNoMatch) {
 					t.Fatalf("Match = %+v, %v; want ErrNoMatch", got, err)
+				}
+			case "none":
+				if err != nil || got.Repo != nil || got.Host != "hub.example:8443" {
+					t.Fatalf("Match = %+v, %v; want the endpoint and no repo", got, err)
 				}
 			case "bad":
 				if !errors.Is(err, ErrBadRepoPath) {
