@@ -77,7 +77,7 @@ func scriptGit(ts *testscript.TestScript) *gitOrigin {
 	return o
 }
 
-// git-server [-lfs] REPO...: start the script's git server with these
+// git-server [-lfs] [-prefix P] REPO...: start the script's git server with these
 // repositories (each with one commit on main) in front of its fake Hub, and
 // point HF_ENDPOINT at it. Sets GITSRV (the base URL) and GITHOST
 // (host:port). With -lfs it serves the LFS batch API as the Hub does
@@ -85,11 +85,17 @@ func scriptGit(ts *testscript.TestScript) *gitOrigin {
 // headers.
 func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 	if neg {
-		ts.Fatalf("usage: git-server [-lfs] REPO...")
+		ts.Fatalf("usage: git-server [-lfs] [-prefix P] REPO...")
 	}
 	lfs := len(args) > 0 && args[0] == "-lfs"
 	if lfs {
 		args = args[1:]
+	}
+	// -prefix P serves the Hub and its git below /P, as a mirror may: the
+	// endpoint (HF_ENDPOINT, $GITSRV) is then the origin plus /P.
+	prefix := ""
+	if len(args) > 1 && args[0] == "-prefix" {
+		prefix, args = "/"+strings.Trim(args[1], "/"), args[2:]
 	}
 	hubSrv := scriptHub(ts)
 	o := &gitOrigin{}
@@ -119,6 +125,14 @@ func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 	// out are on the Hub's origin, as the Hub's are.
 	toGit := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) { r.SetURL(gitURL); r.Out.Host = r.In.Host }}
 	o.front = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if prefix != "" {
+			rest, ok := strings.CutPrefix(r.URL.Path, prefix+"/")
+			if !ok {
+				http.NotFound(w, r)
+				return
+			}
+			r.URL.Path, r.URL.RawPath = "/"+rest, ""
+		}
 		if strings.HasPrefix(r.URL.Path, "/api/") || strings.HasPrefix(r.URL.Path, "/oauth/") {
 			toHub.ServeHTTP(w, r)
 			return
@@ -135,8 +149,8 @@ func cmdGitServer(ts *testscript.TestScript, neg bool, args []string) {
 		delete(gitOrigins, ts)
 		gitOriginsMu.Unlock()
 	})
-	ts.Setenv("HF_ENDPOINT", o.front.URL)
-	ts.Setenv("GITSRV", o.front.URL)
+	ts.Setenv("HF_ENDPOINT", o.front.URL+prefix)
+	ts.Setenv("GITSRV", o.front.URL+prefix)
 	ts.Setenv("GITHOST", strings.TrimPrefix(o.front.URL, "http://"))
 }
 

@@ -12,6 +12,7 @@ type hub struct {
 	url    string // as hubapi.NormalizeEndpoint writes it
 	scheme string // "https", or "http" on a loopback host
 	host   string // lower-case, with ":port" when the endpoint has one
+	prefix string // the endpoint's path without its slashes, "" for none
 }
 
 // parseEndpoint recognises the endpoints the front answers for, and
@@ -59,7 +60,7 @@ func parseEndpoint(raw string) (hub, bool) {
 		host += ":" + port
 	}
 	u := scheme + "://" + host + strings.TrimRight(p, "/")
-	return hub{url: u, scheme: scheme, host: host}, true
+	return hub{url: u, scheme: scheme, host: host, prefix: strings.Trim(p, "/")}, true
 }
 
 const pathChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~/"

@@ -141,10 +141,19 @@ func matchGit(req gitRequest, h hub) (host string, r *repo, outcome int) {
 	if canonicalHost(h.scheme, req.host) != want {
 		return "", nil, gitOther
 	}
-	if req.path == "" {
+	path := req.path
+	if h.prefix != "" && path != "" {
+		// gitcred.Match: a Hub served below a path has its repos below it.
+		path = strings.Trim(path, "/")
+		if path != h.prefix && !strings.HasPrefix(path, h.prefix+"/") {
+			return "", nil, gitOther
+		}
+		path = strings.TrimPrefix(path, h.prefix)
+	}
+	if path == "" {
 		return want, nil, gitOurs
 	}
-	rp, ok := parseRepoPath(req.path)
+	rp, ok := parseRepoPath(path)
 	if !ok {
 		return "", nil, gitRefused
 	}

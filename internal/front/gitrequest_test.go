@@ -84,6 +84,10 @@ func FuzzMatchGitIsGitcreds(f *testing.F) {
 		{"http://localhost", "http", "localhost:80", "models/x"},
 		{"https://huggingface.co", "https", "huggingface.co", "acme"},
 		{"https://hf.example:8443/mirror", "https", "hf.example:8443", "mirror/acme/llm.git"},
+		{"https://hf.example/a/b/", "https", "hf.example", "/a/b/datasets/acme/c.git/info/lfs"},
+		{"https://hf.example/mirror", "https", "hf.example", "mirrorx/acme/llm"},
+		{"https://hf.example/mirror", "https", "hf.example", "acme/llm"},
+		{"https://hf.example/mirror", "https", "hf.example", "mirror"},
 	} {
 		f.Add(s.ep, s.protocol, s.host, s.path)
 	}

@@ -95,8 +95,20 @@ func Match(req *Request, endpoint *url.URL) (Target, error) {
 		return Target{}, &noMatch{"host does not match the endpoint"}
 	}
 	t := Target{Host: want}
-	if req.Path != "" {
-		repo, err := ParseRepoPath(req.Path)
+	path := req.Path
+	// A Hub served below a path (https://mirror.example/hf) has its repos
+	// below it too: git names them "hf/acme/llm.git", and the endpoint
+	// itself (huggingface_hub's url={ENDPOINT}) "hf". A path of the host
+	// outside the endpoint's is not the endpoint.
+	if prefix := strings.Trim(endpoint.Path, "/"); prefix != "" && path != "" {
+		path = strings.Trim(path, "/")
+		if path != prefix && !strings.HasPrefix(path, prefix+"/") {
+			return Target{}, &noMatch{"path is not below the endpoint's path"}
+		}
+		path = strings.TrimPrefix(path, prefix)
+	}
+	if path != "" {
+		repo, err := ParseRepoPath(path)
 		if err != nil {
 			return Target{}, err
 		}

@@ -188,6 +188,53 @@ func TestMatchRoutesTheRepoFromThePath(t *testing.T) {
 	}
 }
 
+// A Hub served below a path (hubapi.ParseEndpoint allows one): git names
+// its repos with that path in front, and only those are the endpoint's.
+// The helper refused them all as "not a Hub repository", so git prompted.
+func TestMatchReadsTheRepoBelowTheEndpointsPath(t *testing.T) {
+	endpoint := mustURL("https://hub.example:8443/mirror/hf")
+	tests := []struct {
+		path string
+		want string // RepoPath.String(); "none" for no repo, "bad" for ErrBadRepoPath, "" for ErrNoMatch
+	}{
+		{"mirror/hf/acme/llm.git", "model:acme/llm"},
+		{"/mirror/hf/datasets/acme/data.git/info/lfs/objects/batch", "dataset:acme/data"},
+		{"mirror/hf/spaces/acme/demo", "space:acme/demo"},
+		// huggingface_hub's login and logout name the endpoint itself
+		// (git credential approve/reject url={ENDPOINT}).
+		{"mirror/hf", "none"},
+		{"/mirror/hf/", "none"},
+		{"mirror/hf/acme", "bad"},
+		{"acme/llm.git", ""},
+		{"mirror/acme/llm.git", ""},
+		{"mirror/hfx/acme/llm.git", ""},
+		{"Mirror/hf/acme/llm.git", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.path, func(t *testing.T) {
+			got, err := Match(&Request{Protocol: "https", Host: "hub.example:8443", Path: tc.path}, endpoint)
+			switch tc.want {
+			case "":
+				if !errors.Is(err, ErrNoMatch) {
+					t.Fatalf("Match = %+v, %v; want ErrNoMatch", got, err)
+				}
+			case "none":
+				if err != nil || got.Repo != nil || got.Host != "hub.example:8443" {
+					t.Fatalf("Match = %+v, %v; want the endpoint and no repo", got, err)
+				}
+			case "bad":
+				if !errors.Is(err, ErrBadRepoPath) {
+					t.Fatalf("Match = %+v, %v; want ErrBadRepoPath", got, err)
+				}
+			default:
+				if err != nil || got.Repo == nil || got.Repo.String() != tc.want || got.Host != "hub.example:8443" {
+					t.Fatalf("Match = %+v, %v; want %s", got, err, tc.want)
+				}
+			}
+		})
+	}
+}
+
 func TestRepoPathID(t *testing.T) {
 	p := RepoPath{Type: TypeDataset, Namespace: "acme", Name: "data"}
 	if p.ID() != "acme/data" || p.String() != "dataset:acme/data" {

@@ -164,6 +164,9 @@ func TestPublicReadThrough(t *testing.T) {
 		{"GET", "/api/models/nobody/missing/revision/main", "RepoNotFound", "add --repo nobody/missing", "RepositoryNotFoundError"},
 		{"HEAD", "/pub/gated/resolve/main/small.bin", "GatedRepo", "", "GatedRepoError"},
 		{"GET", "/api/models/pub/model/xet-write-token/main", "RepoNotFound", "add --write-repo pub/model", "RepositoryNotFoundError"},
+		// auth_check(write=True): the real token may write pub/model; the
+		// lease may not.
+		{"GET", "/api/models/pub/model/auth-check/write", "RepoNotFound", "add --write-repo pub/model", "RepositoryNotFoundError"},
 	} {
 		res, _ := e.do(tc.method, tc.path, l, nil)
 		if res.Header.Get("X-Error-Code") != tc.code || !strings.Contains(res.Header.Get("X-Error-Message"), tc.reason) {

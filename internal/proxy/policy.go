@@ -169,6 +169,14 @@ func decideRepo(l Lease, write bool, method string, rt route, escapedPath string
 			if sub == "xet-write-token" && !write {
 				return readOnly(l, rt.repo, "a Xet write token uploads")
 			}
+			// auth-check/write (huggingface_hub auth_check(write=True))
+			// asks whether the caller may push. The Hub answers for the
+			// real token; a read lease must hear no, as its push would.
+			// auth-check has no other sub-route, so any segment after it
+			// ("write%2F", "WRITE") is taken for that question.
+			if sub == "auth-check" && len(rt.rest) > 1 && !write {
+				return readOnly(l, rt.repo, method+" "+escapedPath)
+			}
 			return allow
 		}
 		if method == http.MethodPost && len(rt.rest) >= 1 {

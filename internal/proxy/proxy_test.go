@@ -344,6 +344,14 @@ func TestLeasesAreEnforced(t *testing.T) {
 		{name: "a read lease may POST paths-info, which only reads", lease: read, method: "POST", path: "/api/models/acme/llm/paths-info/main", body: `{"paths":["a"]}`, want: 200},
 		{name: "a read lease gets a Xet read token", lease: read, method: "GET", path: "/api/models/acme/llm/xet-read-token/main", want: 200},
 		{name: "a read lease cannot get a Xet write token", lease: read, method: "GET", path: "/api/models/acme/llm/xet-write-token/main", want: 403, wantReason: "lease l-read may only read acme/llm (a Xet write token uploads); add --write-repo acme/llm"},
+		// huggingface_hub auth_check(write=True) is this GET: the Hub
+		// answers for the real token, which can push, so it told a read
+		// lease's job that it could push, and the push failed later.
+		{name: "a read lease may check that it reads", lease: read, method: "GET", path: "/api/models/acme/llm/auth-check", want: 200},
+		{name: "a read lease is not told it may write", lease: read, method: "GET", path: "/api/models/acme/llm/auth-check/write", want: 403, wantReason: "lease l-read may only read acme/llm (GET /api/models/acme/llm/auth-check/write); add --write-repo acme/llm"},
+		{name: "a read lease is not told it may write, whatever the case", lease: read, method: "GET", path: "/api/models/acme/llm/Auth-Check/WRITE", want: 403, wantReason: "may only read acme/llm"},
+		{name: "a read lease is not told it may write, however it is spelled", lease: read, method: "GET", path: "/api/models/acme/llm/auth-check/write%2F", want: 403, wantReason: "may only read acme/llm"},
+		{name: "a write lease checks that it writes", lease: write, method: "GET", path: "/api/models/acme/llm/auth-check/write", want: 200},
 		{name: "a read lease cannot POST a commit", lease: read, method: "POST", path: "/api/models/acme/llm/commit/main", body: commit, want: 403, wantReason: "lease l-read may only read acme/llm (POST /api/models/acme/llm/commit/main); add --write-repo acme/llm"},
 		{name: "a read lease cannot PUT a commit", lease: read, method: "PUT", path: "/api/models/acme/llm/commit/main", body: commit, want: 403, wantReason: "lease l-read may only read acme/llm (PUT"},
 		{name: "a read lease cannot preupload, which is part of an upload", lease: read, method: "POST", path: "/api/models/acme/llm/preupload/main", body: `{}`, want: 403, wantReason: "may only read acme/llm (POST"},
