@@ -391,3 +391,59 @@ func TestAnOAuthPairRoundTripsThroughTheFileVault(t *testing.T) {
 		}
 	}
 }
+
+// An import of an expired login refreshes it before storing it, and the Hub
+// rotates the refresh token the import came with. When the import then
+// fails (the store refuses the write, as a locked vault does; whoami-v2 is
+// rate-limited), the refreshed pair is the login's only live copy: the
+// retry, which brings the same plaintext pair again, must still store a
+// working login, not replay the dead refresh token.
+func TestAFailedImportOfAnExpiredLoginDoesNotSpendItsRefreshToken(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		fail, heal func(w *oauthWorld)
+	}{
+		{"the store refuses the write",
+			func(w *oauthWorld) { w.store.mu.Lock(); w.store.failSet = true; w.store.mu.Unlock() },
+			func(w *oauthWorld) { w.store.mu.Lock(); w.store.failSet = false; w.store.mu.Unlock() }},
+		{"whoami-v2 is rate-limited",
+			func(w *oauthWorld) { w.h.RateLimit("/api/whoami-v2", time.Minute) },
+			func(w *oauthWorld) { w.clk.Add(2 * time.Minute) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newOAuthWorld(t, time.Hour)
+			access, refresh, exp := w.h.IssueOAuth("alice")
+			w.clk.Add(2 * time.Hour) // the imported access token has expired
+			req := broker.AddRequest{Name: "imported", Token: secret.Token(access), Refresh: secret.Token(refresh),
+				ExpiresAt: exp, Endpoint: w.h.URL()}
+			tc.fail(w)
+			if _, _, err := w.b.AddToken(context.Background(), req); err == nil {
+				t.Fatal("the import succeeded while it should fail")
+			}
+			tc.heal(w)
+			p, _, err := w.b.AddToken(context.Background(), req)
+			if err != nil {
+				t.Fatalf("the retried import: %v", err)
+			}
+			if !p.OAuth || !p.ExpiresAt.After(w.clk.Now()) {
+				t.Fatalf("the retried import stored %+v", p)
+			}
+			g, err := w.b.Lease(context.Background(), broker.LeaseRequest{Profile: "imported", Purpose: broker.PurposeToken, TTL: time.Second})
+			if err != nil || !w.works(t, g.Token) {
+				t.Fatalf("the imported profile gives no working token: %v", err)
+			}
+			if _, refused := w.h.Refreshes(); refused != 0 {
+				t.Fatalf("the Hub refused %d refreshes: a rotated refresh token was replayed", refused)
+			}
+			// And the login keeps refreshing from what the store holds.
+			w.clk.Add(2 * time.Hour)
+			g, err = w.b.Lease(context.Background(), broker.LeaseRequest{Profile: "imported", Purpose: broker.PurposeToken, TTL: time.Second})
+			if err != nil || !w.works(t, g.Token) {
+				t.Fatalf("the imported profile does not refresh: %v", err)
+			}
+			if _, refused := w.h.Refreshes(); refused != 0 {
+				t.Fatalf("the Hub refused %d refreshes", refused)
+			}
+		})
+	}
+}

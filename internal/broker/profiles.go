@@ -148,6 +148,9 @@ type AddRequest struct {
 	ExpiresAt time.Time
 	ClientID  string
 	refreshed bool // refreshBeforeAdd already proved the pair works
+	// importedFrom is the refresh token the request came with when
+	// refreshBeforeAdd replaced it (see oauthState.imported).
+	importedFrom secret.Token
 }
 
 // AddToken verifies a token with the Hub (unless NoVerify), stores it in the
@@ -264,6 +267,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		}
 		return Profile{}, false, err
 	}
+	b.importStored(req)
 	b.endLeases(ended, "token-replaced")
 	b.audit(audit.Event{Event: "token.added", Profile: name, Fingerprint: p.Fingerprint}, req.Caller)
 	return out, replaced, nil
