@@ -235,6 +235,27 @@ func (b *Broker) refreshOAuth(ctx context.Context, name string, seen secret.Toke
 // doRefresh asks the Hub for a new pair, writes it to the store, and only
 // then caches it.
 func (b *Broker) doRefresh(name string, seen secret.Token) (secret.Token, error) {
+	// A refresh whose pair the store refused may have finished after our
+	// caller's savePending: the refresh token our caller read is dead, and
+	// the live pair waits in pending. Store it first and go on from it.
+	b.oauth.mu.Lock()
+	pend, pending := b.oauth.pending[name]
+	b.oauth.mu.Unlock()
+	if pending {
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		err := b.savePending(ctx, name)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		if p, err := b.profile(name); err != nil || p.Fingerprint != itemFingerprint(pend) {
+			return "", errorf(KindNotFound, "", "profile %q changed while refreshing; try again", name)
+		}
+		if it, ok := decodeOAuth(pend); ok && !it.due(b.now()) {
+			return pend, nil
+		}
+		seen = pend
+	}
 	// Another refresh may have finished between our read and our turn.
 	b.mu.Lock()
 	cur, cached := b.tokens[name]

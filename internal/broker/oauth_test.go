@@ -447,3 +447,85 @@ func TestAFailedImportOfAnExpiredLoginDoesNotSpendItsRefreshToken(t *testing.T) 
 		})
 	}
 }
+
+// heldGetStore is a recordingStore whose next Get, once armed, waits until
+// released: a slow keychain read.
+type heldGetStore struct {
+	*recordingStore
+	mu       sync.Mutex
+	armed    bool
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (s *heldGetStore) Get(ctx context.Context, name string) (secret.Token, error) {
+	tok, err := s.recordingStore.Get(ctx, name)
+	s.mu.Lock()
+	hold := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if hold {
+		close(s.entered)
+		<-s.released
+	}
+	return tok, err
+}
+
+// A refresh whose pair the store refused leaves the rotated refresh token
+// only in memory (pending), and the store and the cache still hold the dead
+// one. A lease that had read the old pair before that (a slow keychain read
+// across a lock) went on to refresh with the dead refresh token: the Hub
+// refused it, the profile was marked as needing a browser login, and the
+// live pair was never used again. The late lease must go on from the pending
+// pair instead.
+func TestALeaseThatReadTheOldPairDoesNotReplayARefreshTokenTheStoreRefused(t *testing.T) {
+	w := newOAuthWorld(t, 20*time.Second)
+	s := &heldGetStore{recordingStore: w.store, entered: make(chan struct{}), released: make(chan struct{})}
+	b, err := broker.New(broker.Options{Store: s, Hub: &hub.Client{HTTP: w.h.Client()},
+		Profiles: w.profiles, Now: w.clk.Now, MaxTTL: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.b = b
+	w.clk.Add(25 * time.Second) // expired: no lease can fall back on the old access token
+
+	// The late lease reads the old pair, slowly.
+	s.mu.Lock()
+	s.armed = true
+	s.mu.Unlock()
+	late := make(chan error, 1)
+	go func() {
+		_, err := w.lease(t, broker.PurposeToken, time.Second)
+		late <- err
+	}()
+	<-s.entered
+	// Meanwhile (after a lock) another lease refreshes, and the store
+	// refuses the rotated pair.
+	w.b.ForgetTokens()
+	w.store.mu.Lock()
+	w.store.failSet = true
+	w.store.mu.Unlock()
+	if _, err := w.lease(t, broker.PurposeToken, time.Second); err == nil {
+		t.Fatal("a lease succeeded while the store refused the refreshed pair")
+	}
+	w.store.mu.Lock()
+	w.store.failSet = false
+	w.store.mu.Unlock()
+	close(s.released)
+	<-late
+
+	if _, refused := w.h.Refreshes(); refused != 0 {
+		t.Fatalf("the Hub refused %d refreshes: a dead refresh token was replayed", refused)
+	}
+	g, err := w.lease(t, broker.PurposeToken, time.Second)
+	if err != nil || !w.works(t, g.Token) {
+		t.Fatalf("after the store took writes again: %v", err)
+	}
+	w.clk.Add(20 * time.Second)
+	if g, err = w.lease(t, broker.PurposeToken, time.Second); err != nil || !w.works(t, g.Token) {
+		t.Fatalf("the login no longer refreshes: %v", err)
+	}
+	if ps, _ := w.b.Profiles(); ps[0].NeedsLogin {
+		t.Fatal("the profile is marked as needing a browser login")
+	}
+}
