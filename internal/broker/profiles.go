@@ -170,7 +170,12 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	}
 	if req.Refresh != "" && (req.ExpiresAt.IsZero() || !b.now().Before(req.ExpiresAt)) {
 		// An imported login whose access token has expired: refresh it
-		// first, so what is stored works.
+		// first, so what is stored works. The Hub rotates the refresh token
+		// then, so a locked vault, which would refuse the new pair, is
+		// refused before the Hub is asked.
+		if l, ok := b.currentStore().(Lockable); ok && l.Locked() {
+			return Profile{}, false, b.storeError(storeapi.ErrLocked, req.Name, "store the token")
+		}
 		if err := b.refreshBeforeAdd(ctx, &req); err != nil {
 			return Profile{}, false, err
 		}
