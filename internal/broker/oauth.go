@@ -99,6 +99,19 @@ type oauthState struct {
 	calls   map[string]*refreshCall // refreshes in flight, by profile
 	pending map[string]secret.Token // refreshed pairs the store refused to take yet, by profile
 	failed  map[string]time.Time    // when a profile's last refresh failed for a passing reason
+	// imported holds the pair the Hub answered when an import refreshed
+	// an expired login, by the refresh token the import came with, until
+	// the import is stored. The Hub has rotated that refresh token, so if
+	// the import then fails (a locked vault, a 429 on whoami-v2) this pair
+	// is the login's only live copy, and the retry of the import, which
+	// brings the same dead refresh token, goes on from it.
+	imported map[secret.Token]importedPair
+}
+
+// importedPair is a refreshed pair of an import not stored yet.
+type importedPair struct {
+	access, refresh secret.Token
+	expiresAt       time.Time
 }
 
 type refreshCall struct {
@@ -222,6 +235,27 @@ func (b *Broker) refreshOAuth(ctx context.Context, name string, seen secret.Toke
 // doRefresh asks the Hub for a new pair, writes it to the store, and only
 // then caches it.
 func (b *Broker) doRefresh(name string, seen secret.Token) (secret.Token, error) {
+	// A refresh whose pair the store refused may have finished after our
+	// caller's savePending: the refresh token our caller read is dead, and
+	// the live pair waits in pending. Store it first and go on from it.
+	b.oauth.mu.Lock()
+	pend, pending := b.oauth.pending[name]
+	b.oauth.mu.Unlock()
+	if pending {
+		ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+		err := b.savePending(ctx, name)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		if p, err := b.profile(name); err != nil || p.Fingerprint != itemFingerprint(pend) {
+			return "", errorf(KindNotFound, "", "profile %q changed while refreshing; try again", name)
+		}
+		if it, ok := decodeOAuth(pend); ok && !it.due(b.now()) {
+			return pend, nil
+		}
+		seen = pend
+	}
 	// Another refresh may have finished between our read and our turn.
 	b.mu.Lock()
 	cur, cached := b.tokens[name]
@@ -374,12 +408,27 @@ func (b *Broker) newOAuthItem(req AddRequest, now time.Time) secret.Token {
 
 // refreshBeforeAdd refreshes an imported pair whose access token has
 // expired (or expires within its margin) before it is verified and stored.
+// The pair the Hub answers is kept (oauthState.imported) until AddToken has
+// stored it: a retry of a failed import starts from it, not from the
+// refresh token the Hub has just rotated away.
 func (b *Broker) refreshBeforeAdd(ctx context.Context, req *AddRequest) error {
 	r, ok := b.opts.Hub.(Refresher)
 	if !ok || b.opts.Hub == nil {
 		return errorf(KindHub, "", "no Hub client can refresh OAuth tokens")
 	}
 	now := b.now()
+	orig := req.Refresh
+	req.importedFrom = orig
+	b.oauth.mu.Lock()
+	prev, seen := b.oauth.imported[orig]
+	b.oauth.mu.Unlock()
+	if seen {
+		req.Token, req.Refresh, req.ExpiresAt = prev.access, prev.refresh, prev.expiresAt
+		if !prev.expiresAt.IsZero() && now.Before(prev.expiresAt) {
+			req.refreshed = true
+			return nil
+		}
+	}
 	ans, err := r.Refresh(ctx, req.Endpoint, hubapi.OAuthClientID(req.ClientID, b.opts.OAuthClientID), req.Refresh, now)
 	if err != nil {
 		if hubapi.IsOAuthError(err, hubapi.OAuthInvalidGrant) {
@@ -393,8 +442,24 @@ func (b *Broker) refreshBeforeAdd(ctx context.Context, req *AddRequest) error {
 	if ans.Refresh != "" {
 		req.Refresh = ans.Refresh
 	}
+	b.oauth.mu.Lock()
+	if b.oauth.imported == nil {
+		b.oauth.imported = map[secret.Token]importedPair{}
+	}
+	b.oauth.imported[orig] = importedPair{access: req.Token, refresh: req.Refresh, expiresAt: req.ExpiresAt}
+	b.oauth.mu.Unlock()
 	req.refreshed = true
 	return nil
+}
+
+// importStored forgets the refreshed pair of an import once it is stored.
+func (b *Broker) importStored(req AddRequest) {
+	if req.importedFrom == "" {
+		return
+	}
+	b.oauth.mu.Lock()
+	delete(b.oauth.imported, req.importedFrom)
+	b.oauth.mu.Unlock()
 }
 
 // RefreshNow refreshes an OAuth profile at once, whatever its expiry

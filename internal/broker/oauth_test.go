@@ -391,3 +391,141 @@ func TestAnOAuthPairRoundTripsThroughTheFileVault(t *testing.T) {
 		}
 	}
 }
+
+// An import of an expired login refreshes it before storing it, and the Hub
+// rotates the refresh token the import came with. When the import then
+// fails (the store refuses the write, as a locked vault does; whoami-v2 is
+// rate-limited), the refreshed pair is the login's only live copy: the
+// retry, which brings the same plaintext pair again, must still store a
+// working login, not replay the dead refresh token.
+func TestAFailedImportOfAnExpiredLoginDoesNotSpendItsRefreshToken(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		fail, heal func(w *oauthWorld)
+	}{
+		{"the store refuses the write",
+			func(w *oauthWorld) { w.store.mu.Lock(); w.store.failSet = true; w.store.mu.Unlock() },
+			func(w *oauthWorld) { w.store.mu.Lock(); w.store.failSet = false; w.store.mu.Unlock() }},
+		{"whoami-v2 is rate-limited",
+			func(w *oauthWorld) { w.h.RateLimit("/api/whoami-v2", time.Minute) },
+			func(w *oauthWorld) { w.clk.Add(2 * time.Minute) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newOAuthWorld(t, time.Hour)
+			access, refresh, exp := w.h.IssueOAuth("alice")
+			w.clk.Add(2 * time.Hour) // the imported access token has expired
+			req := broker.AddRequest{Name: "imported", Token: secret.Token(access), Refresh: secret.Token(refresh),
+				ExpiresAt: exp, Endpoint: w.h.URL()}
+			tc.fail(w)
+			if _, _, err := w.b.AddToken(context.Background(), req); err == nil {
+				t.Fatal("the import succeeded while it should fail")
+			}
+			tc.heal(w)
+			p, _, err := w.b.AddToken(context.Background(), req)
+			if err != nil {
+				t.Fatalf("the retried import: %v", err)
+			}
+			if !p.OAuth || !p.ExpiresAt.After(w.clk.Now()) {
+				t.Fatalf("the retried import stored %+v", p)
+			}
+			g, err := w.b.Lease(context.Background(), broker.LeaseRequest{Profile: "imported", Purpose: broker.PurposeToken, TTL: time.Second})
+			if err != nil || !w.works(t, g.Token) {
+				t.Fatalf("the imported profile gives no working token: %v", err)
+			}
+			if _, refused := w.h.Refreshes(); refused != 0 {
+				t.Fatalf("the Hub refused %d refreshes: a rotated refresh token was replayed", refused)
+			}
+			// And the login keeps refreshing from what the store holds.
+			w.clk.Add(2 * time.Hour)
+			g, err = w.b.Lease(context.Background(), broker.LeaseRequest{Profile: "imported", Purpose: broker.PurposeToken, TTL: time.Second})
+			if err != nil || !w.works(t, g.Token) {
+				t.Fatalf("the imported profile does not refresh: %v", err)
+			}
+			if _, refused := w.h.Refreshes(); refused != 0 {
+				t.Fatalf("the Hub refused %d refreshes", refused)
+			}
+		})
+	}
+}
+
+// heldGetStore is a recordingStore whose next Get, once armed, waits until
+// released: a slow keychain read.
+type heldGetStore struct {
+	*recordingStore
+	mu       sync.Mutex
+	armed    bool
+	entered  chan struct{}
+	released chan struct{}
+}
+
+func (s *heldGetStore) Get(ctx context.Context, name string) (secret.Token, error) {
+	tok, err := s.recordingStore.Get(ctx, name)
+	s.mu.Lock()
+	hold := s.armed
+	s.armed = false
+	s.mu.Unlock()
+	if hold {
+		close(s.entered)
+		<-s.released
+	}
+	return tok, err
+}
+
+// A refresh whose pair the store refused leaves the rotated refresh token
+// only in memory (pending), and the store and the cache still hold the dead
+// one. A lease that had read the old pair before that (a slow keychain read
+// across a lock) went on to refresh with the dead refresh token: the Hub
+// refused it, the profile was marked as needing a browser login, and the
+// live pair was never used again. The late lease must go on from the pending
+// pair instead.
+func TestALeaseThatReadTheOldPairDoesNotReplayARefreshTokenTheStoreRefused(t *testing.T) {
+	w := newOAuthWorld(t, 20*time.Second)
+	s := &heldGetStore{recordingStore: w.store, entered: make(chan struct{}), released: make(chan struct{})}
+	b, err := broker.New(broker.Options{Store: s, Hub: &hub.Client{HTTP: w.h.Client()},
+		Profiles: w.profiles, Now: w.clk.Now, MaxTTL: 48 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.b = b
+	w.clk.Add(25 * time.Second) // expired: no lease can fall back on the old access token
+
+	// The late lease reads the old pair, slowly.
+	s.mu.Lock()
+	s.armed = true
+	s.mu.Unlock()
+	late := make(chan error, 1)
+	go func() {
+		_, err := w.lease(t, broker.PurposeToken, time.Second)
+		late <- err
+	}()
+	<-s.entered
+	// Meanwhile (after a lock) another lease refreshes, and the store
+	// refuses the rotated pair.
+	w.b.ForgetTokens()
+	w.store.mu.Lock()
+	w.store.failSet = true
+	w.store.mu.Unlock()
+	if _, err := w.lease(t, broker.PurposeToken, time.Second); err == nil {
+		t.Fatal("a lease succeeded while the store refused the refreshed pair")
+	}
+	w.store.mu.Lock()
+	w.store.failSet = false
+	w.store.mu.Unlock()
+	close(s.released)
+	<-late
+
+	if _, refused := w.h.Refreshes(); refused != 0 {
+		t.Fatalf("the Hub refused %d refreshes: a dead refresh token was replayed", refused)
+	}
+	g, err := w.lease(t, broker.PurposeToken, time.Second)
+	if err != nil || !w.works(t, g.Token) {
+		t.Fatalf("after the store took writes again: %v", err)
+	}
+	w.clk.Add(20 * time.Second)
+	if g, err = w.lease(t, broker.PurposeToken, time.Second); err != nil || !w.works(t, g.Token) {
+		t.Fatalf("the login no longer refreshes: %v", err)
+	}
+	if ps, _ := w.b.Profiles(); ps[0].NeedsLogin {
+		t.Fatal("the profile is marked as needing a browser login")
+	}
+}

@@ -148,6 +148,9 @@ type AddRequest struct {
 	ExpiresAt time.Time
 	ClientID  string
 	refreshed bool // refreshBeforeAdd already proved the pair works
+	// importedFrom is the refresh token the request came with when
+	// refreshBeforeAdd replaced it (see oauthState.imported).
+	importedFrom secret.Token
 }
 
 // AddToken verifies a token with the Hub (unless NoVerify), stores it in the
@@ -167,7 +170,12 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 	}
 	if req.Refresh != "" && (req.ExpiresAt.IsZero() || !b.now().Before(req.ExpiresAt)) {
 		// An imported login whose access token has expired: refresh it
-		// first, so what is stored works.
+		// first, so what is stored works. The Hub rotates the refresh token
+		// then, so a locked vault, which would refuse the new pair, is
+		// refused before the Hub is asked.
+		if l, ok := b.currentStore().(Lockable); ok && l.Locked() {
+			return Profile{}, false, b.storeError(storeapi.ErrLocked, req.Name, "store the token")
+		}
 		if err := b.refreshBeforeAdd(ctx, &req); err != nil {
 			return Profile{}, false, err
 		}
@@ -264,6 +272,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		}
 		return Profile{}, false, err
 	}
+	b.importStored(req)
 	b.endLeases(ended, "token-replaced")
 	b.audit(audit.Event{Event: "token.added", Profile: name, Fingerprint: p.Fingerprint}, req.Caller)
 	return out, replaced, nil

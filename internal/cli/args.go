@@ -7,6 +7,7 @@ import (
 
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/profilename"
+	"github.com/hfbroker/hfbroker/internal/scan"
 )
 
 // repoHint is the hint for a repo argument that is not one.
@@ -69,6 +70,18 @@ func checkLeaseID(id string) error {
 
 // profileArgHint is the hint for a profile name that cannot be one.
 const profileArgHint = "profile names use letters, digits and - _ . @; 'hfbroker list' shows yours"
+
+// checkNameIsNoToken refuses a name for a new profile that holds a token:
+// the token given to --name by mistake was stored under itself, and so kept
+// in clear as the profile's name (profiles.json, the audit log, 'hfbroker
+// list'). The error does not quote the name. The daemon checks the rest.
+func checkNameIsNoToken(name string) error {
+	if len(scan.Find([]byte(name))) > 0 {
+		return errorWithHint(ExitUsage, "pipe the token on standard input or paste it at the prompt; --name takes a label such as 'acme-ci'",
+			"--name looks like a token, not a profile name")
+	}
+	return nil
+}
 
 // checkProfileArg refuses a profile name the user typed that no profile can
 // have (the daemon decides whether a well-formed one exists).

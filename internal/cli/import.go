@@ -314,7 +314,7 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		if imp.opts.DryRun {
 			ft.safe = true // so the dry run shows what a successful import would remove
 			switch {
-			case ft.name != "":
+			case profileNameFrom(ft.name) != "":
 				fmt.Fprintf(imp.out, "  would import as profile %q\n", imp.freeName(profileNameFrom(ft.name)))
 			case imp.opts.NoVerify:
 				fmt.Fprintf(imp.out, "  would import as profile %q\n", imp.freeName("default"))
@@ -375,8 +375,14 @@ func (imp *importer) add(ctx context.Context, ft *foundToken) (*pb.Profile, erro
 			req.ExpiresAt = timestamppb.New(ft.expiresAt)
 		}
 	}
+	// A section whose name leaves nothing usable (a token named in
+	// Chinese, say) is named as a token without a section is: sent without
+	// a name, the daemon would name it after the token and replace the
+	// profile that has that name. (huggingface_hub names an OAuth section
+	// oauth-USER, always usable; the temporary profile below would drop
+	// its refresh token.)
 	switch {
-	case ft.name != "":
+	case profileNameFrom(ft.name) != "" || ft.refresh != "":
 		req.Name = imp.freeName(profileNameFrom(ft.name))
 	case imp.opts.NoVerify:
 		req.Name = imp.freeName("default")

@@ -80,6 +80,9 @@ in your shell history.`,
 				return errorWithHint(ExitUsage, "run 'hfbroker login' and paste the token at the prompt, or pipe it: hfbroker login < token.txt",
 					"login takes no arguments: a token on the command line would be visible in ps and your shell history")
 			}
+			if err := checkNameIsNoToken(opts.Name); err != nil {
+				return err
+			}
 			if opts.JSON && !opts.Web {
 				return &UsageError{errors.New("--json goes with --web")}
 			}

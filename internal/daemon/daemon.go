@@ -118,6 +118,12 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	defer closeLis()
+	// One daemon per socket is not enough: one per user's token store.
+	unlockState, err := lockState(paths.StateDir, sockPath)
+	if err != nil {
+		return err
+	}
+	defer unlockState()
 
 	store, reason, err := openStore(ctx, cfg, paths, opts.Env, log)
 	if err != nil {

@@ -126,8 +126,15 @@ func cleanToken(s string) string {
 	return strings.TrimSpace(s)
 }
 
-// readSmall reads a regular file of at most maxStoreSize bytes.
+// readSmall reads a regular file of at most maxStoreSize bytes. Anything
+// else is refused before it is opened: opening a FIFO blocks until a writer
+// comes, and import (or doctor) would hang on one at the token path.
 func readSmall(path string) ([]byte, error) {
+	if info, err := os.Stat(path); err != nil {
+		return nil, err
+	} else if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w", path, ErrNotRegular)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err

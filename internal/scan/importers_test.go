@@ -226,3 +226,30 @@ func TestRemovePlaintextDeletesOnlyFullyImportedFiles(t *testing.T) {
 		}
 	}
 }
+
+// A FIFO at huggingface_hub's token path made 'hfbroker import' (and
+// doctor) hang forever: the reader opened it, and opening a FIFO waits for
+// a writer. It is refused as not a regular file instead.
+func TestTheTokenReadersDoNotBlockOnAFIFO(t *testing.T) {
+	dir := t.TempDir()
+	pipe := filepath.Join(dir, "token")
+	if err := mkfifo(pipe); err != nil {
+		t.Skipf("no FIFOs on this platform: %v", err)
+	}
+	for name, read := range map[string]func(string) error{
+		"token file":      func(p string) error { _, err := ReadTokenFile(p); return err },
+		"stored_tokens":   func(p string) error { _, err := ReadStoredTokens(p); return err },
+		"git credentials": func(p string) error { _, err := ReadGitCredentials(p, "huggingface.co"); return err },
+	} {
+		done := make(chan error, 1)
+		go func() { done <- read(pipe) }()
+		select {
+		case err := <-done:
+			if !errors.Is(err, ErrNotRegular) {
+				t.Errorf("%s: %v, want ErrNotRegular", name, err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: the reader blocks on a FIFO", name)
+		}
+	}
+}
