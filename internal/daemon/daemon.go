@@ -120,7 +120,9 @@ func Run(ctx context.Context, opts Options) error {
 	defer closeLis()
 	// One daemon per socket is not enough: one per user's token store.
 	unlockState, err := lockState(paths.StateDir, sockPath)
-	if err != nil {
+	if unsupported := (*stateLockUnsupported)(nil); errors.As(err, &unsupported) {
+		log.Warn("daemon: the token store cannot be locked", "err", err)
+	} else if err != nil {
 		return err
 	}
 	defer unlockState()

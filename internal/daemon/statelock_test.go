@@ -4,12 +4,15 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
 )
@@ -70,5 +73,29 @@ func TestASecondDaemonOnAnotherSocketDoesNotShareTheTokenStore(t *testing.T) {
 	stop()
 	if served, err := run(); !served {
 		t.Fatalf("after the first daemon stopped, another could not start: %v", err)
+	}
+}
+
+// A state directory whose filesystem takes no locks (a home on NFS mounted
+// without a lock manager) must not keep the daemon from starting, as it
+// started before the lock: it starts, and its log says what it cannot
+// promise.
+func TestAStateDirectoryThatTakesNoLocksStillStartsTheDaemon(t *testing.T) {
+	for _, errno := range []error{unix.ENOLCK, unix.EOPNOTSUPP} {
+		old := flock
+		flock = func(int, int) error { return errno }
+		unlock, err := lockState(t.TempDir(), "/run/user/1/hfbroker/hfbrokerd.sock")
+		flock = old
+		var unsupported *stateLockUnsupported
+		if !errors.As(err, &unsupported) || unlock == nil {
+			t.Fatalf("%v: lockState = %v, want a stateLockUnsupported and an unlock", errno, err)
+		}
+		unlock()
+	}
+	old := flock
+	flock = func(int, int) error { return unix.EIO }
+	defer func() { flock = old }()
+	if _, err := lockState(t.TempDir(), "s"); err == nil || errors.As(err, new(*stateLockUnsupported)) {
+		t.Fatalf("an I/O error from flock = %v, want a refusal", err)
 	}
 }

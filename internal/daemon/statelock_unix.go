@@ -17,6 +17,9 @@ import (
 // holds for as long as it runs.
 const stateLockName = "hfbrokerd.lock"
 
+// flock is unix.Flock; a test stands in a filesystem that takes no locks.
+var flock = unix.Flock
+
 // lockState makes this daemon the only one that keeps the user's tokens and
 // profiles (the files under stateDir, the vault, the keychain items). The
 // socket's own lock allows one daemon per socket only, and two sockets for
@@ -36,7 +39,7 @@ func lockState(stateDir, socketPath string) (func(), error) {
 		return nil, fmt.Errorf("open lock file %s: %w", path, err)
 	}
 	for {
-		err = unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
+		err = flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB)
 		if !errors.Is(err, unix.EINTR) {
 			break
 		}
@@ -50,6 +53,12 @@ func lockState(stateDir, socketPath string) (func(), error) {
 		}
 		return nil, fmt.Errorf("another hfbrokerd already keeps this user's tokens (it holds %s) and serves %s; "+
 			"two daemons would overwrite each other's tokens: run hfbroker with HFBROKER_SOCKET=%s", path, other, other)
+	}
+	if errors.Is(err, unix.ENOLCK) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOSYS) {
+		// A home on NFS mounted without a lock manager: the daemon runs
+		// as it did before this lock, and says so.
+		f.Close()
+		return func() {}, &stateLockUnsupported{path: path, err: err}
 	}
 	if err != nil {
 		f.Close()
