@@ -598,8 +598,18 @@ func jupyterKernelRun(ctx context.Context, opts *JupyterKernelOptions) error {
 		set[runenv.EnvToken] = resp.GetToken()
 		set[runenv.EnvProfile] = resp.GetProfile()
 		set[runenv.EnvLease] = resp.GetLeaseId()
-		if !opts.EnvMode {
+		switch {
+		case resp.GetProxyEndpoint() != "":
+			// A lease token works only through the proxy: in proxy mode,
+			// and in env mode through a restricted socket, which turns an
+			// env lease into a proxy lease unless its forward allows the
+			// real token (as 'exec' does).
 			set[runenv.EnvEndpoint] = resp.GetProxyEndpoint()
+		case opts.anyEndpoint && resp.GetEndpoint() != "":
+			// The real token, under a server started with 'exec --proxy':
+			// the inherited HF_ENDPOINT is that proxy, which takes lease
+			// tokens only; the token goes to its profile's Hub.
+			set[runenv.EnvEndpoint] = resp.GetEndpoint()
 		}
 	}
 	env := runenv.Build(environ, set)
