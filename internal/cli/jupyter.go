@@ -277,7 +277,15 @@ func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
 		argv = append(argv, "--profile", opts.Profile)
 	}
 	argv = append(argv, "--")
-	argv = append(argv, src.argv()...)
+	for _, a := range src.argv() {
+		// Jupyter fills in {resource_dir} with the directory of the
+		// kernelspec it starts, which is now ours: the kernel's own
+		// programs there (a kernel-helper.sh, a jar) stay in its own.
+		if src.ResourceDir != "" {
+			a = strings.ReplaceAll(a, "{resource_dir}", src.ResourceDir)
+		}
+		argv = append(argv, a)
+	}
 
 	spec := make(map[string]any, len(src.Spec)+2)
 	for k, v := range src.Spec {
