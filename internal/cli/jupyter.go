@@ -292,6 +292,24 @@ func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
 		spec[k] = v
 	}
 	spec["argv"] = argv
+	if env, ok := src.Spec["env"].(map[string]any); ok {
+		// A token set there would be copied into our kernelspec, which
+		// holds none; the launcher drops it from the kernel anyway.
+		kept, dropped := make(map[string]any, len(env)), []string{}
+		for k, v := range env {
+			if s, _ := v.(string); len(runenv.Build([]string{k + "=" + s}, nil)) == 0 {
+				dropped = append(dropped, k)
+				continue
+			}
+			kept[k] = v
+		}
+		if len(dropped) > 0 {
+			sort.Strings(dropped)
+			spec["env"] = kept
+			fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: kernel %s sets %s in its kernelspec's env: %s leaves them out; remove them from %s\n",
+				opts.Kernel, strings.Join(dropped, ", "), name, filepath.Join(src.ResourceDir, "kernel.json"))
+		}
+	}
 	display, _ := src.Spec["display_name"].(string)
 	if display == "" {
 		display = opts.Kernel
