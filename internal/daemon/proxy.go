@@ -111,6 +111,18 @@ func (m *proxyManager) endedBook() []savedEndedToken {
 	return out
 }
 
+// bookIssued books the tokens of restored proxy leases by fingerprint
+// (fps, by lease id), so that their end is recorded like any other.
+func (m *proxyManager) bookIssued(leases []broker.SavedLease, fps map[string]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range leases {
+		if fp := fps[l.ID]; fp != "" {
+			m.book.issued(l.ID, fp, l.Label)
+		}
+	}
+}
+
 // restoreEndedBook takes back a previous daemon's ended lease tokens,
 // before any lease of this one ends.
 func (m *proxyManager) restoreEndedBook(saved []savedEndedToken) {
