@@ -116,6 +116,8 @@ func profileExpiryCheck(p *pb.Profile, now time.Time) *expiryJSON {
 	case e.ExpiresAt == nil:
 	case p.GetOauth() && !now.Before(*e.ExpiresAt):
 		e.Warning = "its access token has expired and was not refreshed yet: check the daemon log and your network"
+	case !p.GetOauth() && !now.Before(*e.ExpiresAt):
+		e.Warning = fmt.Sprintf("it has expired: create a new token at %s/settings/tokens and run 'hfbroker login --name %s'", p.GetEndpoint(), p.GetName())
 	case !p.GetOauth() && e.ExpiresAt.Sub(now) < expiryWarnWithin:
 		e.Warning = fmt.Sprintf("it expires within 7 days and cannot be refreshed: create a new token at %s/settings/tokens", p.GetEndpoint())
 	}
