@@ -86,6 +86,9 @@ type doctorProfileJSON struct {
 	Local  *verdictJSON `json:"local,omitempty"`
 	Hub    *hubJSON     `json:"hub,omitempty"`
 	Expiry *expiryJSON  `json:"expiry,omitempty"`
+	// Rejected: the Hub last answered 401 for the token; no lease hands it
+	// out.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // expiryJSON is when a profile's token expires (issue 14).
@@ -207,6 +210,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 				pj.whoamiJSON = whoamiToJSON(w)
 			}
 			pj.Expiry = profileExpiryCheck(p, time.Now())
+			pj.Rejected = p.GetRejected()
 			if ch := checks[p.GetName()]; ch != nil {
 				pj.Local = &verdictJSON{Allowed: ch.GetAllowed(), Code: ch.GetCode(), Reason: ch.GetReason(), Action: ch.GetAction(), Assumed: ch.GetAssumed()}
 				if ch.GetHubChecked() {
@@ -302,6 +306,9 @@ func printDoctor(w io.Writer, d doctorJSON) {
 			if e.Warning != "" {
 				fmt.Fprintf(w, "  warning: %s\n", e.Warning)
 			}
+		}
+		if p.Rejected {
+			fmt.Fprintf(w, "  warning: the Hub rejected this token (revoked or deleted): create a new one at %s/settings/tokens and run 'hfbroker login --name %s'\n", p.Endpoint, p.Profile)
 		}
 		if p.Local != nil {
 			verdict := "allowed"
