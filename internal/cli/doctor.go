@@ -77,6 +77,7 @@ type doctorJSON struct {
 	Refusal   string              `json:"refusal,omitempty"`
 	Rule      string              `json:"rule,omitempty"`
 	Backend   string              `json:"backend,omitempty"`
+	Locked    bool                `json:"locked,omitempty"`
 	Profiles  []doctorProfileJSON `json:"profiles"`
 	Plaintext []plaintextJSON     `json:"plaintext"`
 }
@@ -177,7 +178,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		if err != nil {
 			return err
 		}
-		out.Backend = st.GetBackend()
+		out.Backend, out.Locked = st.GetBackend(), st.GetLocked()
 		list, err := c.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		if err != nil {
 			return err
@@ -262,7 +263,10 @@ func whoamiToJSON(w *pb.WhoamiResponse) whoamiJSON {
 
 func printDoctor(w io.Writer, d doctorJSON) {
 	fmt.Fprintf(w, "endpoint: %s\n", d.Endpoint)
-	if d.Backend != "" {
+	switch {
+	case d.Backend != "" && d.Locked:
+		fmt.Fprintf(w, "store:    %s (locked: run 'hfbroker unlock')\n", d.Backend)
+	case d.Backend != "":
 		fmt.Fprintf(w, "store:    %s\n", d.Backend)
 	}
 	if len(d.Profiles) == 0 {
