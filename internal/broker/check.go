@@ -33,7 +33,7 @@ type Check struct {
 type Choice struct {
 	Profile string // "" when the lease would be refused
 	Route   string // the match pattern of the route that decides, if any
-	Refusal string // why it would be refused, when a route refuses it
+	Refusal string // why it would be refused, when a route refuses it or the store cannot give the token
 }
 
 // CheckRepo explains, for every profile bound to endpoint (all when empty),
@@ -94,7 +94,16 @@ func (b *Broker) CheckRepo(ctx context.Context, repo hubapi.RepoRef, want Access
 		ch.Route = r.Match
 	}
 	if p, err := b.choose(ctx, req); err == nil {
-		ch.Profile = p.Name
+		// A lease also reads the token: one the store cannot give (the
+		// vault locked, the token gone from the store) is refused.
+		if _, err := b.token(ctx, p.Name); err != nil {
+			ch.Refusal = err.Error()
+			if h := HintOf(err); h != "" {
+				ch.Refusal += "; " + h
+			}
+		} else {
+			ch.Profile = p.Name
+		}
 	} else if ch.Route != "" {
 		ch.Refusal = err.Error()
 	}

@@ -77,6 +77,7 @@ type doctorJSON struct {
 	Refusal   string              `json:"refusal,omitempty"`
 	Rule      string              `json:"rule,omitempty"`
 	Backend   string              `json:"backend,omitempty"`
+	Locked    bool                `json:"locked,omitempty"`
 	Profiles  []doctorProfileJSON `json:"profiles"`
 	Plaintext []plaintextJSON     `json:"plaintext"`
 }
@@ -86,6 +87,9 @@ type doctorProfileJSON struct {
 	Local  *verdictJSON `json:"local,omitempty"`
 	Hub    *hubJSON     `json:"hub,omitempty"`
 	Expiry *expiryJSON  `json:"expiry,omitempty"`
+	// Rejected: the Hub last answered 401 for the token; no lease hands it
+	// out.
+	Rejected bool `json:"rejected,omitempty"`
 }
 
 // expiryJSON is when a profile's token expires (issue 14).
@@ -116,6 +120,8 @@ func profileExpiryCheck(p *pb.Profile, now time.Time) *expiryJSON {
 	case e.ExpiresAt == nil:
 	case p.GetOauth() && !now.Before(*e.ExpiresAt):
 		e.Warning = "its access token has expired and was not refreshed yet: check the daemon log and your network"
+	case !p.GetOauth() && !now.Before(*e.ExpiresAt):
+		e.Warning = fmt.Sprintf("it has expired: create a new token at %s/settings/tokens and run 'hfbroker login --name %s'", p.GetEndpoint(), p.GetName())
 	case !p.GetOauth() && e.ExpiresAt.Sub(now) < expiryWarnWithin:
 		e.Warning = fmt.Sprintf("it expires within 7 days and cannot be refreshed: create a new token at %s/settings/tokens", p.GetEndpoint())
 	}
@@ -172,7 +178,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 		if err != nil {
 			return err
 		}
-		out.Backend = st.GetBackend()
+		out.Backend, out.Locked = st.GetBackend(), st.GetLocked()
 		list, err := c.ListProfiles(ctx, &pb.ListProfilesRequest{})
 		if err != nil {
 			return err
@@ -205,6 +211,7 @@ func doctorRun(ctx context.Context, opts *DoctorOptions) error {
 				pj.whoamiJSON = whoamiToJSON(w)
 			}
 			pj.Expiry = profileExpiryCheck(p, time.Now())
+			pj.Rejected = p.GetRejected()
 			if ch := checks[p.GetName()]; ch != nil {
 				pj.Local = &verdictJSON{Allowed: ch.GetAllowed(), Code: ch.GetCode(), Reason: ch.GetReason(), Action: ch.GetAction(), Assumed: ch.GetAssumed()}
 				if ch.GetHubChecked() {
@@ -256,7 +263,10 @@ func whoamiToJSON(w *pb.WhoamiResponse) whoamiJSON {
 
 func printDoctor(w io.Writer, d doctorJSON) {
 	fmt.Fprintf(w, "endpoint: %s\n", d.Endpoint)
-	if d.Backend != "" {
+	switch {
+	case d.Backend != "" && d.Locked:
+		fmt.Fprintf(w, "store:    %s (locked: run 'hfbroker unlock')\n", d.Backend)
+	case d.Backend != "":
 		fmt.Fprintf(w, "store:    %s\n", d.Backend)
 	}
 	if len(d.Profiles) == 0 {
@@ -300,6 +310,9 @@ func printDoctor(w io.Writer, d doctorJSON) {
 			if e.Warning != "" {
 				fmt.Fprintf(w, "  warning: %s\n", e.Warning)
 			}
+		}
+		if p.Rejected {
+			fmt.Fprintf(w, "  warning: the Hub rejected this token (revoked or deleted): create a new one at %s/settings/tokens and run 'hfbroker login --name %s'\n", p.Endpoint, p.Profile)
 		}
 		if p.Local != nil {
 			verdict := "allowed"

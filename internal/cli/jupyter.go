@@ -277,13 +277,39 @@ func jupyterInstallRun(ctx context.Context, opts *JupyterOptions) error {
 		argv = append(argv, "--profile", opts.Profile)
 	}
 	argv = append(argv, "--")
-	argv = append(argv, src.argv()...)
+	for _, a := range src.argv() {
+		// Jupyter fills in {resource_dir} with the directory of the
+		// kernelspec it starts, which is now ours: the kernel's own
+		// programs there (a kernel-helper.sh, a jar) stay in its own.
+		if src.ResourceDir != "" {
+			a = strings.ReplaceAll(a, "{resource_dir}", src.ResourceDir)
+		}
+		argv = append(argv, a)
+	}
 
 	spec := make(map[string]any, len(src.Spec)+2)
 	for k, v := range src.Spec {
 		spec[k] = v
 	}
 	spec["argv"] = argv
+	if env, ok := src.Spec["env"].(map[string]any); ok {
+		// A token set there would be copied into our kernelspec, which
+		// holds none; the launcher drops it from the kernel anyway.
+		kept, dropped := make(map[string]any, len(env)), []string{}
+		for k, v := range env {
+			if s, _ := v.(string); len(runenv.Build([]string{k + "=" + s}, nil)) == 0 {
+				dropped = append(dropped, k)
+				continue
+			}
+			kept[k] = v
+		}
+		if len(dropped) > 0 {
+			sort.Strings(dropped)
+			spec["env"] = kept
+			fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: kernel %s sets %s in its kernelspec's env: %s leaves them out; remove them from %s\n",
+				opts.Kernel, strings.Join(dropped, ", "), name, filepath.Join(src.ResourceDir, "kernel.json"))
+		}
+	}
 	display, _ := src.Spec["display_name"].(string)
 	if display == "" {
 		display = opts.Kernel
@@ -598,8 +624,18 @@ func jupyterKernelRun(ctx context.Context, opts *JupyterKernelOptions) error {
 		set[runenv.EnvToken] = resp.GetToken()
 		set[runenv.EnvProfile] = resp.GetProfile()
 		set[runenv.EnvLease] = resp.GetLeaseId()
-		if !opts.EnvMode {
+		switch {
+		case resp.GetProxyEndpoint() != "":
+			// A lease token works only through the proxy: in proxy mode,
+			// and in env mode through a restricted socket, which turns an
+			// env lease into a proxy lease unless its forward allows the
+			// real token (as 'exec' does).
 			set[runenv.EnvEndpoint] = resp.GetProxyEndpoint()
+		case opts.anyEndpoint && resp.GetEndpoint() != "":
+			// The real token, under a server started with 'exec --proxy':
+			// the inherited HF_ENDPOINT is that proxy, which takes lease
+			// tokens only; the token goes to its profile's Hub.
+			set[runenv.EnvEndpoint] = resp.GetEndpoint()
 		}
 	}
 	env := runenv.Build(environ, set)

@@ -28,6 +28,9 @@ func TestDoctorWarnsAboutTokensThatExpireSoonOrCannotBeRefreshed(t *testing.T) {
 		{"a classic token that never expires", &pb.Profile{Name: "laptop"}, "-"},
 		{"a token expiring in 3 days", &pb.Profile{Name: "ci", ExpiresAt: at(72 * time.Hour), Endpoint: "https://hf.co"}, "expires within 7 days"},
 		{"a token expiring in 30 days", &pb.Profile{Name: "ci", ExpiresAt: at(30 * 24 * time.Hour)}, ""},
+		// Not "expires within 7 days": it is dead already.
+		{"a token that has expired", &pb.Profile{Name: "ci", ExpiresAt: at(-time.Hour), Endpoint: "https://hf.co"},
+			"has expired: create a new token at https://hf.co/settings/tokens and run 'hfbroker login --name ci'"},
 		{"an OAuth token the daemon refreshes", &pb.Profile{Name: "oauth-alice", Oauth: true, ExpiresAt: at(time.Hour)}, ""},
 		{"an OAuth token whose refresh was refused", &pb.Profile{Name: "oauth-alice", Oauth: true, NeedsLogin: true, ExpiresAt: at(-time.Hour)},
 			"hfbroker login --web --name oauth-alice"},

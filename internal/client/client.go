@@ -188,6 +188,11 @@ func Dial(ctx context.Context, opts Options) (*Client, error) {
 		if opts.NoAutostart || opts.Env("HFBROKER_NO_AUTOSTART") == "1" {
 			return nil, &UnreachableError{Socket: path, Err: err, hint: "start the daemon with 'hfbrokerd' (autostart is off: HFBROKER_NO_AUTOSTART=1)"}
 		}
+		// A daemon refuses a socket directory other users can reach,
+		// and says why only in its log: say it here, without waiting.
+		if derr := socket.CheckDir(filepath.Dir(path)); derr != nil {
+			return nil, &UnreachableError{Socket: path, Err: derr, hint: "fix the socket's directory as said, or set HFBROKER_SOCKET to a path in a private directory"}
+		}
 		if serr := autostart(ctx, path, opts); serr != nil {
 			return nil, serr
 		}

@@ -207,6 +207,11 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	px.leaseKey, px.leaseToken, px.saved, px.storeLocked = b.LeaseKey, b.LeaseToken, state.changed, b.Locked
 	state.snapshot = func() leaseStateFile { return snapshotLeases(b, px) }
+	endedPath := filepath.Join(paths.StateDir, endedTokensName)
+	px.restoreEndedBook(readEndedTokens(endedPath, os.Getuid(), log))
+	// After the last lease state write (deferred below), which follows the
+	// last lease end.
+	defer func() { writeEndedTokens(endedPath, px.endedBook(), log) }()
 	restoreLeases(readLeaseState(state.path, os.Getuid(), log), b, px, log)
 	state.start()
 	// The last write, after the reaper has stopped, holds the leases the

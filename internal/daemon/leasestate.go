@@ -346,6 +346,11 @@ func restoreLeases(st *leaseStateFile, b *broker.Broker, px *proxyManager, log *
 		}
 		saved = append(saved, l.SavedLease)
 	}
+	// Book the saved lease tokens before the broker takes the leases back:
+	// one whose job died while no daemon ran (a reboot under a running
+	// kernel) ends right there, and its token, which a notebook may hold,
+	// must join the ended ones that scan knows.
+	px.bookIssued(saved, fps)
 	back := b.RestoreLeases(saved)
 	var pending []restoredProxyLease
 	for _, l := range back {

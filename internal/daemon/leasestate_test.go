@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -407,4 +408,102 @@ func TestTheLeaseStateIsBoundedAndKeepsProxyLeasesFirst(t *testing.T) {
 	if n := strings.Count(logs.String(), "lease state holds only the newest leases"); n != 1 {
 		t.Fatalf("the bound was logged %d times, want once:\n%s", n, logs.String())
 	}
+}
+
+// TestAnEndedLeaseTokenIsStillKnownAfterARestart: a kernel's lease token
+// saved in a notebook is reported by 'hfbroker scan' as an ended lease
+// token, harmless, for endedTokenTTL (README, Notebooks), not only until
+// the daemon restarts (a reboot, an upgrade): after one, scan called it
+// "not a stored profile" and failed a pre-commit hook.
+func TestAnEndedLeaseTokenIsStillKnownAfterARestart(t *testing.T) {
+	checkNoLeaks(t)
+	w := newRestartWorld(t, "memory")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stop1 := w.start()
+	c := w.client()
+	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Token: w.token, Endpoint: w.hub.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := c.Lease(ctx, &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_PROXY, Label: "jupyter kernel k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.RevokeLease(ctx, &pb.RevokeLeaseRequest{Id: lease.GetLeaseId()}); err != nil {
+		t.Fatal(err)
+	}
+	fp := secret.Fingerprint(lease.GetToken())
+	ended := func(c *client.Client) *pb.EndedLeaseToken {
+		t.Helper()
+		ls, err := c.ListLeases(ctx, &pb.ListLeasesRequest{IncludeEnded: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range ls.GetEnded() {
+			if e.GetFingerprint() == fp {
+				return e
+			}
+		}
+		return nil
+	}
+	if ended(c) == nil {
+		t.Fatal("the ended lease token is not listed before the restart")
+	}
+	c.Close()
+	stop1()
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(w.statePath()), endedTokensName)); err != nil || strings.Contains(string(b), lease.GetToken()) {
+		t.Fatalf("state file: %v, or it holds the lease token", err)
+	}
+	w.start()
+	e := ended(w.client())
+	if e == nil {
+		t.Fatal("after a restart the ended lease token is unknown: scan would call it a real token")
+	}
+	if e.GetLeaseId() != lease.GetLeaseId() || e.GetLabel() != "jupyter kernel k" || e.GetEndedAt().AsTime().IsZero() {
+		t.Errorf("ended token after the restart = %v, want lease %s, its label and when it ended", e, lease.GetLeaseId())
+	}
+}
+
+// TestALeaseTokenWhoseJobDiedWhileNoDaemonRanIsKnownAsEnded: the machine
+// reboots under a running kernel; the next daemon finds its lease's process
+// gone and ends the lease, and scan must know its token (in the notebook)
+// as an ended lease token, not as an unknown real one.
+func TestALeaseTokenWhoseJobDiedWhileNoDaemonRanIsKnownAsEnded(t *testing.T) {
+	checkNoLeaks(t)
+	w := newRestartWorld(t, "memory")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stop1 := w.start()
+	c := w.client()
+	if _, err := c.AddToken(ctx, &pb.AddTokenRequest{Token: w.token, Endpoint: w.hub.URL()}); err != nil {
+		t.Fatal(err)
+	}
+	job := exec.Command("sleep", "60")
+	if err := job.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer job.Process.Kill()
+	lease, err := c.Lease(ctx, &pb.LeaseRequest{Purpose: pb.Purpose_PURPOSE_PROXY, UntilExit: true, Pid: int32(job.Process.Pid), Label: "jupyter kernel k"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	stop1()
+	job.Process.Kill()
+	job.Wait()
+	w.start()
+	ls, err := w.client().ListLeases(ctx, &pb.ListLeasesRequest{IncludeEnded: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ls.GetLeases()) != 0 {
+		t.Fatalf("leases after the restart: %v, want none (the job died)", ls.GetLeases())
+	}
+	fp := secret.Fingerprint(lease.GetToken())
+	for _, e := range ls.GetEnded() {
+		if e.GetFingerprint() == fp && e.GetLeaseId() == lease.GetLeaseId() && e.GetLabel() == "jupyter kernel k" {
+			return
+		}
+	}
+	t.Fatalf("ended lease tokens after the restart: %v; want the dead job's (lease %s)", ls.GetEnded(), lease.GetLeaseId())
 }

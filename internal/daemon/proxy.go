@@ -98,6 +98,48 @@ func (m *proxyManager) EndedTokens() []server.EndedLeaseToken {
 	return out
 }
 
+// endedBook is what of the token book outlives a restart: the ended
+// leases' tokens, oldest first.
+func (m *proxyManager) endedBook() []savedEndedToken {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.book.prune(time.Now())
+	out := make([]savedEndedToken, len(m.book.gone))
+	for i, e := range m.book.gone {
+		out[i] = savedEndedToken{LeaseID: e.id, Fingerprint: e.fingerprint, Label: e.label, EndedAt: e.at}
+	}
+	return out
+}
+
+// bookIssued books the tokens of restored proxy leases by fingerprint
+// (fps, by lease id), so that their end is recorded like any other.
+func (m *proxyManager) bookIssued(leases []broker.SavedLease, fps map[string]string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, l := range leases {
+		if fp := fps[l.ID]; fp != "" {
+			m.book.issued(l.ID, fp, l.Label)
+		}
+	}
+}
+
+// restoreEndedBook takes back a previous daemon's ended lease tokens,
+// before any lease of this one ends.
+func (m *proxyManager) restoreEndedBook(saved []savedEndedToken) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range saved {
+		if e.LeaseID == "" || e.Fingerprint == "" || len(e.Fingerprint) > 16 || e.EndedAt.IsZero() {
+			continue
+		}
+		m.book.gone = append(m.book.gone, bookEntry{id: e.LeaseID, fingerprint: e.Fingerprint, label: e.Label, at: e.EndedAt})
+	}
+	if n := len(m.book.gone); n > maxEndedTokens {
+		m.book.gone = m.book.gone[n-maxEndedTokens:]
+	}
+	m.book.prune(time.Now())
+}
+
 // tokenBook remembers the fingerprints of the lease tokens issued: of live
 // leases, and of ended ones for endedTokenTTL (at most maxEndedTokens of
 // them), so that scan can report a lease token in a notebook as ended and

@@ -251,11 +251,13 @@ func (fw *forwards) unary(ctx context.Context, req any, info *grpc.UnaryServerIn
 		if what == "" {
 			what = m
 		}
-		host := p.fwd.Host
-		if host == "" {
-			host = "the machine whose hfbrokerd serves it"
+		// The forward's host is the remote the caller is on: the
+		// tokens, and the daemon, are on the machine that ran ssh.
+		hint := "run it on the machine whose hfbrokerd serves it"
+		if p.fwd.Host != "" {
+			hint = "run it where you ran 'hfbroker ssh " + p.fwd.Host + "', which holds the tokens"
 		}
-		return nil, p.refuse("run it on "+host, "allows leases only, not %s", what)
+		return nil, p.refuse(hint, "allows leases only, not %s", what)
 	}
 	ctx = context.WithValue(ctx, policyKey{}, p)
 	ctx = server.WithForward(ctx, p.fwd)

@@ -22,7 +22,7 @@ func profileProto(p broker.Profile, def string) *pb.Profile {
 	if !p.VerifiedAt.IsZero() {
 		out.VerifiedAt = timestamppb.New(p.VerifiedAt)
 	}
-	out.Oauth, out.NeedsLogin = p.OAuth, p.NeedsLogin
+	out.Oauth, out.NeedsLogin, out.Rejected = p.OAuth, p.NeedsLogin, p.Rejected
 	if !p.ExpiresAt.IsZero() {
 		out.ExpiresAt = timestamppb.New(p.ExpiresAt)
 	}

@@ -64,6 +64,17 @@ func PrepareDir(dir string) error {
 	return checkPrivateDir(dir)
 }
 
+// CheckDir runs PrepareDir's checks on an existing socket directory without
+// changing anything, so that a client can say why a daemon would refuse it
+// before starting one; a directory that does not exist yet passes (the
+// daemon creates it).
+func CheckDir(dir string) error {
+	if _, err := os.Lstat(dir); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return checkPrivateDir(dir)
+}
+
 // checkPrivateDir reports, with a fix, why dir is not a private directory of
 // the current user.
 func checkPrivateDir(dir string) error {

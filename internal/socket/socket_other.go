@@ -24,6 +24,9 @@ func DefaultPath() (string, error) { return "", errUnsupported }
 // PrepareDir is not implemented on this platform.
 func PrepareDir(string) error { return errUnsupported }
 
+// CheckDir has nothing to check where there is no socket.
+func CheckDir(string) error { return nil }
+
 // Listen is not implemented on this platform.
 func Listen(string) (*Listener, error) { return nil, errUnsupported }
 

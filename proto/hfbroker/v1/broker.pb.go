@@ -448,7 +448,10 @@ type Profile struct {
 	// expires_at is when the current token expires; unset when it does not.
 	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,11,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
 	// needs_login is true when the Hub refused the refresh token: run `hfbroker login --web`.
-	NeedsLogin    bool `protobuf:"varint,12,opt,name=needs_login,json=needsLogin,proto3" json:"needs_login,omitempty"`
+	NeedsLogin bool `protobuf:"varint,12,opt,name=needs_login,json=needsLogin,proto3" json:"needs_login,omitempty"`
+	// rejected is true when the Hub last answered 401 for the token (revoked or
+	// deleted): no lease hands it out until it is verified again or replaced.
+	Rejected      bool `protobuf:"varint,13,opt,name=rejected,proto3" json:"rejected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -563,6 +566,13 @@ func (x *Profile) GetExpiresAt() *timestamppb.Timestamp {
 func (x *Profile) GetNeedsLogin() bool {
 	if x != nil {
 		return x.NeedsLogin
+	}
+	return false
+}
+
+func (x *Profile) GetRejected() bool {
+	if x != nil {
+		return x.Rejected
 	}
 	return false
 }
@@ -3907,7 +3917,7 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\x18hfbroker/v1/broker.proto\x12\vhfbroker.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"A\n" +
 	"\x04Repo\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.hfbroker.v1.RepoTypeR\x04type\x12\x0e\n" +
-	"\x02id\x18\x02 \x01(\tR\x02id\"\xb1\x03\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\"\xcd\x03\n" +
 	"\aProfile\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bendpoint\x18\x02 \x01(\tR\bendpoint\x125\n" +
@@ -3925,7 +3935,8 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\n" +
 	"expires_at\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1f\n" +
 	"\vneeds_login\x18\f \x01(\bR\n" +
-	"needsLogin\"\x94\x02\n" +
+	"needsLogin\x12\x1a\n" +
+	"\brejected\x18\r \x01(\bR\brejected\"\x94\x02\n" +
 	"\x0fAddTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05token\x18\x02 \x01(\tR\x05token\x12\x1a\n" +
