@@ -23,10 +23,13 @@ type ExecOptions struct {
 	Proxy       bool
 	AllowNested bool
 	Args        []string
+	// Reraise ends hfbroker by the signal that killed a --mask command
+	// (runenv.Reraise); nil exits 128+N.
+	Reraise func(os.Signal)
 }
 
 func newCmdExec(f *Factory, runF func(*ExecOptions) error) *cobra.Command {
-	opts := &ExecOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint}
+	opts := &ExecOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint, Reraise: runenv.Reraise}
 	cmd := &cobra.Command{
 		Use:   "exec [--profile P | --repo R... [--write] [--write-repo W...]] [--ttl D] [--mask] [--proxy [--no-public]] [--] [CMD ARGS...]",
 		Short: "Run a command with HF_TOKEN set to the right token",
@@ -140,10 +143,12 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		}
 		return fmt.Errorf("exec %s: %w", args[0], err)
 	}
+	var killedBy os.Signal
 	code, err := runenv.Supervise(ctx, runenv.SuperviseOptions{
 		Path: path, Args: args, Env: env,
 		Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut,
-		Mask: []string{resp.GetToken()},
+		Mask:     []string{resp.GetToken()},
+		OnKilled: func(sig os.Signal) { killedBy = sig },
 	})
 	if err != nil {
 		var ce *runenv.CommandError
@@ -151,6 +156,11 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 			return &userError{msg: ce.Error(), code: ce.ExitCode()}
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(err.Error()))
+	}
+	if killedBy != nil && opts.Reraise != nil {
+		// A shell stops a script at a Ctrl-C only when its command died of
+		// SIGINT, as the command would have without --mask.
+		opts.Reraise(killedBy) // returns only when hfbroker cannot die of it
 	}
 	return exitCodeError{code}
 }

@@ -18,3 +18,9 @@ func isTerminate(os.Signal) bool { return false }
 func terminate(p *os.Process) error { return p.Kill() }
 
 func exitStatus(ps *os.ProcessState) int { return ps.ExitCode() }
+
+// killedBy: Windows has no death by signal.
+func killedBy(*os.ProcessState) (os.Signal, bool) { return nil, false }
+
+// Reraise does nothing on Windows: exit with the child's code.
+func Reraise(os.Signal) {}

@@ -48,6 +48,10 @@ type SuperviseOptions struct {
 	// OnSignal, when set, is told of every signal hfbroker received while the
 	// child ran and whether it was passed on; for --debug logging and tests.
 	OnSignal func(sig os.Signal, forwarded bool)
+	// OnKilled, when set, is told the signal that killed the child, when a
+	// signal did (the exit code is then 128+N): a caller about to exit can
+	// die of it too (Reraise), as exec without --mask would have.
+	OnKilled func(sig os.Signal)
 }
 
 // Supervise runs a command as hfbroker's child and waits for it. It is the
@@ -177,6 +181,9 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 		return -1, fmt.Errorf("wait for %s: %w", quoteName(argv[0]), waitErr)
 	}
 	code := exitStatus(ps)
+	if sig, ok := killedBy(ps); ok && opts.OnKilled != nil {
+		opts.OnKilled(sig)
+	}
 	var ee *exec.ExitError
 	if waitErr != nil && !errors.As(waitErr, &ee) && !errors.Is(waitErr, exec.ErrWaitDelay) {
 		return code, fmt.Errorf("relay output of %s: %w", quoteName(argv[0]), waitErr)

@@ -362,3 +362,39 @@ func TestSuperviseNeverForwardsSIGURG(t *testing.T) {
 		}
 	}
 }
+
+// A caller of Supervise that exits next can die of the signal that killed
+// the child (Reraise) only if it can tell that death from an exit with the
+// same 128+N: OnKilled says which signal it was, and is not called for an
+// exit code.
+func TestSuperviseTellsASignalDeathFromItsExitCode(t *testing.T) {
+	sh := lookPath(t, "sh")
+	tests := []struct {
+		name string
+		cmd  string
+		want os.Signal // nil: OnKilled is not called
+	}{
+		{"death by SIGINT is told", "kill -INT $$", syscall.SIGINT},
+		{"death by SIGKILL is told", "kill -KILL $$", syscall.SIGKILL},
+		{"exit 130 is not a death by SIGINT", "exit 130", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+			defer cancel()
+			var got []os.Signal
+			code, err := Supervise(ctx, SuperviseOptions{Path: sh, Args: []string{"sh", "-c", tc.cmd},
+				OnKilled: func(sig os.Signal) { got = append(got, sig) }})
+			if err != nil || code < 128 {
+				t.Fatalf("Supervise: %d, %v; want 128+N", code, err)
+			}
+			var want []os.Signal
+			if tc.want != nil {
+				want = []os.Signal{tc.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("OnKilled told %v, want %v", got, want)
+			}
+		})
+	}
+}
