@@ -38,7 +38,8 @@ func newCmdExec(f *Factory, runF func(*ExecOptions) error) *cobra.Command {
 its TTL passes. Without a command, runs your $SHELL.
 
 The child's environment is yours minus HF_TOKEN and HUGGING_FACE_HUB_TOKEN,
-plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
+plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE, and HF_ENDPOINT when only
+config.toml names the Hub.
 
   --mask   supervise the command instead, replacing the token with hf_*** in
            its stdout and stderr (they become pipes, not the terminal)
@@ -132,6 +133,9 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		set["HF_ENDPOINT"] = ep
 	} else if opts.Proxy {
 		return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
+	} else if ep, ok := runenv.EndpointToSet(environ, resp.GetEndpoint()); ok {
+		// The Hub came from config.toml: the child's tools must be told.
+		set["HF_ENDPOINT"] = ep
 	}
 	env := runenv.Build(environ, set)
 	if !opts.Mask {
