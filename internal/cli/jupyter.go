@@ -600,6 +600,12 @@ func jupyterKernelRun(ctx context.Context, opts *JupyterKernelOptions) error {
 		set[runenv.EnvLease] = resp.GetLeaseId()
 		if !opts.EnvMode {
 			set[runenv.EnvEndpoint] = resp.GetProxyEndpoint()
+		} else if ep := resp.GetEndpoint(); opts.anyEndpoint && ep != "" {
+			// The Hub token goes to its Hub: the enclosing exec's proxy,
+			// HF_ENDPOINT so far, takes lease tokens only.
+			set[runenv.EnvEndpoint] = ep
+		} else if ep, ok := runenv.EndpointToSet(environ, ep); ok {
+			set[runenv.EnvEndpoint] = ep // only config.toml names the Hub
 		}
 	}
 	env := runenv.Build(environ, set)
