@@ -51,11 +51,27 @@ func killedBy(ps *os.ProcessState) (os.Signal, bool) {
 	return nil, false
 }
 
-// ignoredAtStart: SIGHUP and SIGINT ignored by whoever started hfbroker (a
-// background job of a script), read before Supervise's Notify takes them.
+// ignoredAtStart: SIGHUP and SIGINT ignored by whoever started hfbroker
+// (nohup, a script's background job), read at start: a Notify for them
+// would clear what signal.Ignored says.
 var ignoredAtStart = map[syscall.Signal]bool{
 	syscall.SIGHUP: signal.Ignored(syscall.SIGHUP),
 	syscall.SIGINT: signal.Ignored(syscall.SIGINT),
+}
+
+// caught are the watchedSignals Supervise catches: all but those ignored
+// since hfbroker started, which stay ignored, for hfbroker and for the
+// child, as they do through Exec. Catching one would hand the child its
+// default action back: under nohup, a hangup passed on (or sent to the
+// job's group) would kill it.
+func caught() []os.Signal {
+	out := make([]os.Signal, 0, len(watchedSignals))
+	for _, s := range watchedSignals {
+		if !ignoredAtStart[s.(syscall.Signal)] {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Reraise ends hfbroker by sig, the signal that killed the child it

@@ -12,6 +12,9 @@ var watchedSignals = []os.Signal{os.Interrupt}
 
 func shouldForward(os.Signal) bool { return false }
 
+// caught: Windows has no ignored-at-start dispositions to keep.
+func caught() []os.Signal { return watchedSignals }
+
 func isTerminate(os.Signal) bool { return false }
 
 // terminate has no gentler form on Windows for an arbitrary process.

@@ -67,7 +67,9 @@ type SuperviseOptions struct {
 // foreground hfbroker reaches only hfbroker, which ignores it; use SIGTERM.
 // SIGURG, which the Go runtime sends itself for preemption, is never passed
 // on (hashicorp/consul-template#1487). A second SIGTERM, or ctx being done,
-// gives the child KillGrace before SIGKILL.
+// gives the child KillGrace before SIGKILL. SIGHUP and SIGINT ignored since
+// hfbroker started (nohup, a script's background job) stay ignored, for
+// hfbroker and the child alike, as through Exec.
 //
 // The exit code is the child's, or 128+N when signal N killed it (ExitCode()
 // is -1 there, so the wait status is read instead). A command that cannot be
@@ -118,7 +120,7 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 	// Catch before starting: a signal between Start and Notify would
 	// otherwise kill hfbroker with its default action and orphan the child.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, watchedSignals...)
+	signal.Notify(sigs, caught()...)
 	defer signal.Stop(sigs)
 
 	if err := cmd.Start(); err != nil {

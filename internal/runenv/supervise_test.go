@@ -194,7 +194,20 @@ type helper struct {
 
 func startHelper(t *testing.T, mode string, extraEnv []string, args ...string) *helper {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	return startHelperCmd(t, exec.Command(os.Args[0], args...), mode, extraEnv)
+}
+
+// startHelperIgnoring starts the helper as nohup would: with the signals
+// ignored, as sh's `trap ”` leaves them for the program it execs.
+func startHelperIgnoring(t *testing.T, ignore, mode string, args ...string) *helper {
+	t.Helper()
+	sh := lookPath(t, "sh")
+	cmd := exec.Command(sh, append([]string{"-c", "trap '' " + ignore + `; exec "$0" "$@"`, os.Args[0]}, args...)...)
+	return startHelperCmd(t, cmd, mode, nil)
+}
+
+func startHelperCmd(t *testing.T, cmd *exec.Cmd, mode string, extraEnv []string) *helper {
+	t.Helper()
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	pr, pw, err := os.Pipe()
@@ -396,5 +409,32 @@ func TestSuperviseTellsASignalDeathFromItsExitCode(t *testing.T) {
 				t.Errorf("OnKilled told %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// `nohup hfbroker exec --mask -- job`: SIGHUP and SIGINT ignored when
+// hfbroker starts stay ignored for the job, as through Exec. Supervise
+// caught them, which gave the child its default action back, and passed a
+// hangup on: a hangup sent to the job's process group (a shell's logout
+// does that) killed the job nohup was meant to keep.
+func TestSuperviseKeepsSignalsIgnoredAtStartIgnored(t *testing.T) {
+	h := startHelperIgnoring(t, "HUP INT", "supervise", "sh", "-c", "echo ready; exec sleep 600")
+	h.waitFor(t, "ready")
+	// The helper leads its own session and process group, the child's too.
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if err := syscall.Kill(-h.cmd.Process.Pid, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// SIGTERM last: signals pending together arrive lowest number first.
+	h.signal(t, syscall.SIGTERM)
+	ws := h.finish(t)
+	if ws.ExitStatus() != 143 {
+		t.Errorf("hfbroker %v, want exit 143 from the SIGTERM alone: an ignored signal killed the job; output %q", ws, h.all)
+	}
+	for _, l := range h.all {
+		if strings.HasPrefix(l, `helper: signal "hangup"`) || strings.HasPrefix(l, `helper: signal "interrupt"`) {
+			t.Errorf("hfbroker caught a signal it was started ignoring: %q", l)
+		}
 	}
 }
