@@ -32,7 +32,9 @@ type SuperviseOptions struct {
 	// Mask lists strings (the token) replaced by Replacement in the child's
 	// stdout and stderr, even when written a byte at a time. The price, as
 	// with `op run`, is that the child's stdout and stderr are pipes, not the
-	// terminal: no colour, line-buffered tools turn block-buffered.
+	// terminal: no colour, line-buffered tools turn block-buffered. (One
+	// pipe for both when Stdout and Stderr are one file, to keep their
+	// order.)
 	Mask        []string
 	Replacement string // "" means DefaultReplacement
 
@@ -109,9 +111,12 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 		return m
 	}
 	cmd.Stdout = wrap(opts.Stdout)
-	if sameWriter(opts.Stdout, opts.Stderr) {
+	if sameWriter(opts.Stdout, opts.Stderr) || len(opts.Mask) > 0 && sameFile(opts.Stdout, opts.Stderr) {
 		// One filter for both keeps their interleaving and lets os/exec use
 		// one pipe, so the underlying writer sees one writer at a time.
+		// Two files open on one file (2>&1, one terminal) are one writer
+		// too: through two pipes, relayed apart, `2>&1 | tee log` showed
+		// the child's errors out of place, even before its output.
 		cmd.Stderr = cmd.Stdout
 	} else {
 		cmd.Stderr = wrap(opts.Stderr)
@@ -194,6 +199,25 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 		return code, fmt.Errorf("relay output of %s: %w", quoteName(argv[0]), flushErr)
 	}
 	return code, nil
+}
+
+// sameFile reports whether a and b are open files on one file: a pipe, a
+// terminal, or a file.
+func sameFile(a, b io.Writer) bool {
+	fa, ok := a.(*os.File)
+	if !ok {
+		return false
+	}
+	fb, ok := b.(*os.File)
+	if !ok {
+		return false
+	}
+	sa, err := fa.Stat()
+	if err != nil {
+		return false
+	}
+	sb, err := fb.Stat()
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // sameWriter reports a == b without panicking on incomparable types, as

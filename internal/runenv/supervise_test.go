@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -160,6 +161,48 @@ func TestSuperviseMasksWhenStdoutAndStderrAreOneWriter(t *testing.T) {
 	}
 	if got := out.String(); got != "hf_***\nhf_***\n" {
 		t.Errorf("output %q, want two masked lines", got)
+	}
+}
+
+// `hfbroker exec --mask -- job 2>&1 | tee log`: hfbroker's stdout and
+// stderr are two descriptors on one pipe. The child got a pipe for each,
+// relayed apart, and its errors reached the log out of place (all of them
+// before its output, at times). It now writes both into one pipe, in order.
+func TestSuperviseKeepsTheOrderOfStdoutAndStderrOnOneFile(t *testing.T) {
+	sh := lookPath(t, "sh")
+	path := filepath.Join(t.TempDir(), "log")
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	errOut, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errOut.Close()
+	script := `[ /dev/fd/1 -ef /dev/fd/2 ] && echo one pipe; i=0; while [ $i -lt 50 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; printf '%s\n' "$HF_TOKEN" >&2`
+	code, err := Supervise(context.Background(), SuperviseOptions{
+		Path: sh, Args: []string{"sh", "-c", script},
+		Env:    []string{"HF_TOKEN=" + testToken},
+		Stdout: out, Stderr: errOut,
+		Mask: []string{testToken},
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	want.WriteString("one pipe\n")
+	for i := range 50 {
+		fmt.Fprintf(&want, "out %d\nerr %d\n", i, i)
+	}
+	want.WriteString("hf_***\n")
+	if got := string(b); got != want.String() {
+		t.Errorf("log:\n%s\nwant the child's lines in the order it wrote them, through one pipe:\n%s", got, want.String())
 	}
 }
 
