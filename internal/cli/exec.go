@@ -75,7 +75,8 @@ config.toml names the Hub.
 
 func execRun(ctx context.Context, opts *ExecOptions) error {
 	environ := os.Environ()
-	if lease, nested := runenv.Nested(environ); nested && !opts.AllowNested {
+	lease, nested := runenv.Nested(environ)
+	if nested && !opts.AllowNested {
 		return errorWithHint(ExitUsage, "exit that shell first, or pass --allow-nested",
 			"already inside 'hfbroker exec' (lease %s)", lease)
 	}
@@ -107,6 +108,14 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 	if err != nil {
 		return err
 	}
+	// Inside 'hfbroker exec --proxy', HF_ENDPOINT is that exec's proxy, not
+	// a Hub: the lease is for its profile's Hub, as a Jupyter kernel's is
+	// (a lease for the proxy's address was refused, with a hint to log in
+	// there).
+	inProxy := nested && proxyEndpoint(os.Getenv(runenv.EnvEndpoint))
+	if inProxy {
+		req.Endpoint = ""
+	}
 	var resp *pb.LeaseResponse
 	if err := withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		resp, err = c.Lease(ctx, req)
@@ -133,7 +142,10 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		set["HF_ENDPOINT"] = ep
 	} else if opts.Proxy {
 		return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
-	} else if ep, ok := runenv.EndpointToSet(environ, resp.GetEndpoint()); ok {
+	} else if ep := resp.GetEndpoint(); inProxy && ep != "" {
+		// The Hub token goes to its Hub: the proxy takes lease tokens only.
+		set["HF_ENDPOINT"] = ep
+	} else if ep, ok := runenv.EndpointToSet(environ, ep); ok {
 		// The Hub came from config.toml: the child's tools must be told.
 		set["HF_ENDPOINT"] = ep
 	}
