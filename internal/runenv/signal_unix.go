@@ -85,10 +85,12 @@ func caught() []os.Signal {
 // It does so for SIGHUP, SIGINT and SIGTERM, which the Go runtime ends the
 // process by once nothing catches them, and SIGKILL; for other signals
 // (SIGQUIT would end in a goroutine dump), or one ignored since hfbroker
-// started, it returns, and the caller exits 128+N.
+// started, it returns, and the caller exits 128+N. So it does as the first
+// process of a pid namespace (a container's entrypoint), which the kernel
+// keeps from dying of its own signals: the runtime would exit 2 instead.
 func Reraise(sig os.Signal) {
 	s, ok := sig.(syscall.Signal)
-	if !ok {
+	if !ok || syscall.Getpid() == 1 {
 		return
 	}
 	switch s {
