@@ -23,10 +23,13 @@ type ExecOptions struct {
 	Proxy       bool
 	AllowNested bool
 	Args        []string
+	// Reraise ends hfbroker by the signal that killed a --mask command
+	// (runenv.Reraise); nil exits 128+N.
+	Reraise func(os.Signal)
 }
 
 func newCmdExec(f *Factory, runF func(*ExecOptions) error) *cobra.Command {
-	opts := &ExecOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint}
+	opts := &ExecOptions{IO: f.IO, Daemon: f.Daemon, Endpoint: f.Endpoint, Reraise: runenv.Reraise}
 	cmd := &cobra.Command{
 		Use:   "exec [--profile P | --repo R... [--write] [--write-repo W...]] [--ttl D] [--mask] [--proxy [--no-public]] [--] [CMD ARGS...]",
 		Short: "Run a command with HF_TOKEN set to the right token",
@@ -35,7 +38,8 @@ func newCmdExec(f *Factory, runF func(*ExecOptions) error) *cobra.Command {
 its TTL passes. Without a command, runs your $SHELL.
 
 The child's environment is yours minus HF_TOKEN and HUGGING_FACE_HUB_TOKEN,
-plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
+plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE, and HF_ENDPOINT when only
+config.toml names the Hub.
 
   --mask   supervise the command instead, replacing the token with hf_*** in
            its stdout and stderr (they become pipes, not the terminal)
@@ -71,7 +75,8 @@ plus HF_TOKEN, HFBROKER_PROFILE and HFBROKER_LEASE.
 
 func execRun(ctx context.Context, opts *ExecOptions) error {
 	environ := os.Environ()
-	if lease, nested := runenv.Nested(environ); nested && !opts.AllowNested {
+	lease, nested := runenv.Nested(environ)
+	if nested && !opts.AllowNested {
 		return errorWithHint(ExitUsage, "exit that shell first, or pass --allow-nested",
 			"already inside 'hfbroker exec' (lease %s)", lease)
 	}
@@ -103,6 +108,14 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 	if err != nil {
 		return err
 	}
+	// Inside 'hfbroker exec --proxy', HF_ENDPOINT is that exec's proxy, not
+	// a Hub: the lease is for its profile's Hub, as a Jupyter kernel's is
+	// (a lease for the proxy's address was refused, with a hint to log in
+	// there).
+	inProxy := nested && proxyEndpoint(os.Getenv(runenv.EnvEndpoint))
+	if inProxy {
+		req.Endpoint = ""
+	}
 	var resp *pb.LeaseResponse
 	if err := withDaemon(ctx, opts.Daemon, func(c Daemon) error {
 		resp, err = c.Lease(ctx, req)
@@ -129,6 +142,12 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		set["HF_ENDPOINT"] = ep
 	} else if opts.Proxy {
 		return errorWithHint(ExitError, "update hfbrokerd", "the daemon gave no proxy endpoint")
+	} else if ep := resp.GetEndpoint(); inProxy && ep != "" {
+		// The Hub token goes to its Hub: the proxy takes lease tokens only.
+		set["HF_ENDPOINT"] = ep
+	} else if ep, ok := runenv.EndpointToSet(environ, ep); ok {
+		// The Hub came from config.toml: the child's tools must be told.
+		set["HF_ENDPOINT"] = ep
 	}
 	env := runenv.Build(environ, set)
 	if !opts.Mask {
@@ -140,10 +159,12 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 		}
 		return fmt.Errorf("exec %s: %w", args[0], err)
 	}
+	var killedBy os.Signal
 	code, err := runenv.Supervise(ctx, runenv.SuperviseOptions{
 		Path: path, Args: args, Env: env,
 		Stdin: opts.IO.In, Stdout: opts.IO.Out, Stderr: opts.IO.ErrOut,
-		Mask: []string{resp.GetToken()},
+		Mask:     []string{resp.GetToken()},
+		OnKilled: func(sig os.Signal) { killedBy = sig },
 	})
 	if err != nil {
 		var ce *runenv.CommandError
@@ -151,6 +172,11 @@ func execRun(ctx context.Context, opts *ExecOptions) error {
 			return &userError{msg: ce.Error(), code: ce.ExitCode()}
 		}
 		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: warning: %s\n", oneLine(err.Error()))
+	}
+	if killedBy != nil && opts.Reraise != nil {
+		// A shell stops a script at a Ctrl-C only when its command died of
+		// SIGINT, as the command would have without --mask.
+		opts.Reraise(killedBy) // returns only when hfbroker cannot die of it
 	}
 	return exitCodeError{code}
 }

@@ -636,6 +636,10 @@ func jupyterKernelRun(ctx context.Context, opts *JupyterKernelOptions) error {
 			// the inherited HF_ENDPOINT is that proxy, which takes lease
 			// tokens only; the token goes to its profile's Hub.
 			set[runenv.EnvEndpoint] = resp.GetEndpoint()
+		default:
+			if ep, ok := runenv.EndpointToSet(environ, resp.GetEndpoint()); ok {
+				set[runenv.EnvEndpoint] = ep // only config.toml names the Hub
+			}
 		}
 	}
 	env := runenv.Build(environ, set)

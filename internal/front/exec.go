@@ -59,6 +59,8 @@ func (f *frontCall) exec(args []string) (int, error) {
 		set[envlist.EnvEndpoint] = resp.proxyEndpoint
 	} else if ch.proxy {
 		return 0, errFallback // an old daemon: the full CLI says so
+	} else if ep, ok := envlist.EndpointToSet(environ, resp.endpoint); ok {
+		set[envlist.EnvEndpoint] = ep
 	}
 	if resp.shortenedToToken {
 		emit(f.stderr, shortenedNote(resp), "\n")

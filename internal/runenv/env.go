@@ -18,6 +18,12 @@ const (
 // a child, then set.
 func Build(parent []string, set map[string]string) []string { return envlist.Build(parent, set) }
 
+// EndpointToSet is envlist.EndpointToSet: the HF_ENDPOINT a child given the
+// Hub token needs when only config.toml names its Hub.
+func EndpointToSet(parent []string, endpoint string) (string, bool) {
+	return envlist.EndpointToSet(parent, endpoint)
+}
+
 // Nested is envlist.Nested: the lease id of an enclosing hfbroker exec.
 func Nested(env []string) (lease string, ok bool) { return envlist.Nested(env) }
 

@@ -75,9 +75,14 @@ func helperSupervise(args []string) int {
 	if d, err := time.ParseDuration(os.Getenv("RUNENV_TEST_KILL_GRACE")); err == nil {
 		opts.KillGrace = d
 	}
+	var killedBy os.Signal
+	opts.OnKilled = func(sig os.Signal) { killedBy = sig }
 	code, err := Supervise(context.Background(), opts)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "hfbroker: error:", err)
+	}
+	if killedBy != nil && os.Getenv("RUNENV_TEST_RERAISE") == "1" {
+		Reraise(killedBy)
 	}
 	return code
 }

@@ -12,9 +12,18 @@ var watchedSignals = []os.Signal{os.Interrupt}
 
 func shouldForward(os.Signal) bool { return false }
 
+// caught: Windows has no ignored-at-start dispositions to keep.
+func caught() []os.Signal { return watchedSignals }
+
 func isTerminate(os.Signal) bool { return false }
 
 // terminate has no gentler form on Windows for an arbitrary process.
 func terminate(p *os.Process) error { return p.Kill() }
 
 func exitStatus(ps *os.ProcessState) int { return ps.ExitCode() }
+
+// killedBy: Windows has no death by signal.
+func killedBy(*os.ProcessState) (os.Signal, bool) { return nil, false }
+
+// Reraise does nothing on Windows: exit with the child's code.
+func Reraise(os.Signal) {}

@@ -32,7 +32,9 @@ type SuperviseOptions struct {
 	// Mask lists strings (the token) replaced by Replacement in the child's
 	// stdout and stderr, even when written a byte at a time. The price, as
 	// with `op run`, is that the child's stdout and stderr are pipes, not the
-	// terminal: no colour, line-buffered tools turn block-buffered.
+	// terminal: no colour, line-buffered tools turn block-buffered. (One
+	// pipe for both when Stdout and Stderr are one file, to keep their
+	// order.)
 	Mask        []string
 	Replacement string // "" means DefaultReplacement
 
@@ -48,6 +50,10 @@ type SuperviseOptions struct {
 	// OnSignal, when set, is told of every signal hfbroker received while the
 	// child ran and whether it was passed on; for --debug logging and tests.
 	OnSignal func(sig os.Signal, forwarded bool)
+	// OnKilled, when set, is told the signal that killed the child, when a
+	// signal did (the exit code is then 128+N): a caller about to exit can
+	// die of it too (Reraise), as exec without --mask would have.
+	OnKilled func(sig os.Signal)
 }
 
 // Supervise runs a command as hfbroker's child and waits for it. It is the
@@ -63,7 +69,9 @@ type SuperviseOptions struct {
 // foreground hfbroker reaches only hfbroker, which ignores it; use SIGTERM.
 // SIGURG, which the Go runtime sends itself for preemption, is never passed
 // on (hashicorp/consul-template#1487). A second SIGTERM, or ctx being done,
-// gives the child KillGrace before SIGKILL.
+// gives the child KillGrace before SIGKILL. SIGHUP and SIGINT ignored since
+// hfbroker started (nohup, a script's background job) stay ignored, for
+// hfbroker and the child alike, as through Exec.
 //
 // The exit code is the child's, or 128+N when signal N killed it (ExitCode()
 // is -1 there, so the wait status is read instead). A command that cannot be
@@ -103,9 +111,12 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 		return m
 	}
 	cmd.Stdout = wrap(opts.Stdout)
-	if sameWriter(opts.Stdout, opts.Stderr) {
+	if sameWriter(opts.Stdout, opts.Stderr) || len(opts.Mask) > 0 && sameFile(opts.Stdout, opts.Stderr) {
 		// One filter for both keeps their interleaving and lets os/exec use
 		// one pipe, so the underlying writer sees one writer at a time.
+		// Two files open on one file (2>&1, one terminal) are one writer
+		// too: through two pipes, relayed apart, `2>&1 | tee log` showed
+		// the child's errors out of place, even before its output.
 		cmd.Stderr = cmd.Stdout
 	} else {
 		cmd.Stderr = wrap(opts.Stderr)
@@ -114,7 +125,7 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 	// Catch before starting: a signal between Start and Notify would
 	// otherwise kill hfbroker with its default action and orphan the child.
 	sigs := make(chan os.Signal, 16)
-	signal.Notify(sigs, watchedSignals...)
+	signal.Notify(sigs, caught()...)
 	defer signal.Stop(sigs)
 
 	if err := cmd.Start(); err != nil {
@@ -177,6 +188,9 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 		return -1, fmt.Errorf("wait for %s: %w", quoteName(argv[0]), waitErr)
 	}
 	code := exitStatus(ps)
+	if sig, ok := killedBy(ps); ok && opts.OnKilled != nil {
+		opts.OnKilled(sig)
+	}
 	var ee *exec.ExitError
 	if waitErr != nil && !errors.As(waitErr, &ee) && !errors.Is(waitErr, exec.ErrWaitDelay) {
 		return code, fmt.Errorf("relay output of %s: %w", quoteName(argv[0]), waitErr)
@@ -185,6 +199,25 @@ func Supervise(ctx context.Context, opts SuperviseOptions) (exitCode int, err er
 		return code, fmt.Errorf("relay output of %s: %w", quoteName(argv[0]), flushErr)
 	}
 	return code, nil
+}
+
+// sameFile reports whether a and b are open files on one file: a pipe, a
+// terminal, or a file.
+func sameFile(a, b io.Writer) bool {
+	fa, ok := a.(*os.File)
+	if !ok {
+		return false
+	}
+	fb, ok := b.(*os.File)
+	if !ok {
+		return false
+	}
+	sa, err := fa.Stat()
+	if err != nil {
+		return false
+	}
+	sb, err := fb.Stat()
+	return err == nil && os.SameFile(sa, sb)
 }
 
 // sameWriter reports a == b without panicking on incomparable types, as

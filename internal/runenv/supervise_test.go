@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -163,6 +164,48 @@ func TestSuperviseMasksWhenStdoutAndStderrAreOneWriter(t *testing.T) {
 	}
 }
 
+// `hfbroker exec --mask -- job 2>&1 | tee log`: hfbroker's stdout and
+// stderr are two descriptors on one pipe. The child got a pipe for each,
+// relayed apart, and its errors reached the log out of place (all of them
+// before its output, at times). It now writes both into one pipe, in order.
+func TestSuperviseKeepsTheOrderOfStdoutAndStderrOnOneFile(t *testing.T) {
+	sh := lookPath(t, "sh")
+	path := filepath.Join(t.TempDir(), "log")
+	out, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	errOut, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errOut.Close()
+	script := `[ /dev/fd/1 -ef /dev/fd/2 ] && echo one pipe; i=0; while [ $i -lt 50 ]; do echo "out $i"; echo "err $i" >&2; i=$((i+1)); done; printf '%s\n' "$HF_TOKEN" >&2`
+	code, err := Supervise(context.Background(), SuperviseOptions{
+		Path: sh, Args: []string{"sh", "-c", script},
+		Env:    []string{"HF_TOKEN=" + testToken},
+		Stdout: out, Stderr: errOut,
+		Mask: []string{testToken},
+	})
+	if err != nil || code != 0 {
+		t.Fatalf("code %d, err %v", code, err)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want strings.Builder
+	want.WriteString("one pipe\n")
+	for i := range 50 {
+		fmt.Fprintf(&want, "out %d\nerr %d\n", i, i)
+	}
+	want.WriteString("hf_***\n")
+	if got := string(b); got != want.String() {
+		t.Errorf("log:\n%s\nwant the child's lines in the order it wrote them, through one pipe:\n%s", got, want.String())
+	}
+}
+
 func TestSuperviseEndsTheChildWhenTheContextIsDone(t *testing.T) {
 	sh := lookPath(t, "sh")
 	ctx, cancel := context.WithCancel(context.Background())
@@ -194,7 +237,20 @@ type helper struct {
 
 func startHelper(t *testing.T, mode string, extraEnv []string, args ...string) *helper {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	return startHelperCmd(t, exec.Command(os.Args[0], args...), mode, extraEnv)
+}
+
+// startHelperIgnoring starts the helper as nohup would: with the signals
+// ignored, as sh's `trap ”` leaves them for the program it execs.
+func startHelperIgnoring(t *testing.T, ignore, mode string, args ...string) *helper {
+	t.Helper()
+	sh := lookPath(t, "sh")
+	cmd := exec.Command(sh, append([]string{"-c", "trap '' " + ignore + `; exec "$0" "$@"`, os.Args[0]}, args...)...)
+	return startHelperCmd(t, cmd, mode, nil)
+}
+
+func startHelperCmd(t *testing.T, cmd *exec.Cmd, mode string, extraEnv []string) *helper {
+	t.Helper()
 	cmd.Env = append(append(os.Environ(), helperEnv+"="+mode), extraEnv...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	pr, pw, err := os.Pipe()
@@ -359,6 +415,69 @@ func TestSuperviseNeverForwardsSIGURG(t *testing.T) {
 	for _, line := range h.all {
 		if strings.Contains(line, "URG") || strings.Contains(line, "urgent") {
 			t.Errorf("SIGURG was handled or passed on: %q; output %q", line, h.all)
+		}
+	}
+}
+
+// A caller of Supervise that exits next can die of the signal that killed
+// the child (Reraise) only if it can tell that death from an exit with the
+// same 128+N: OnKilled says which signal it was, and is not called for an
+// exit code.
+func TestSuperviseTellsASignalDeathFromItsExitCode(t *testing.T) {
+	sh := lookPath(t, "sh")
+	tests := []struct {
+		name string
+		cmd  string
+		want os.Signal // nil: OnKilled is not called
+	}{
+		{"death by SIGINT is told", "kill -INT $$", syscall.SIGINT},
+		{"death by SIGKILL is told", "kill -KILL $$", syscall.SIGKILL},
+		{"exit 130 is not a death by SIGINT", "exit 130", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), testDeadline)
+			defer cancel()
+			var got []os.Signal
+			code, err := Supervise(ctx, SuperviseOptions{Path: sh, Args: []string{"sh", "-c", tc.cmd},
+				OnKilled: func(sig os.Signal) { got = append(got, sig) }})
+			if err != nil || code < 128 {
+				t.Fatalf("Supervise: %d, %v; want 128+N", code, err)
+			}
+			var want []os.Signal
+			if tc.want != nil {
+				want = []os.Signal{tc.want}
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("OnKilled told %v, want %v", got, want)
+			}
+		})
+	}
+}
+
+// `nohup hfbroker exec --mask -- job`: SIGHUP and SIGINT ignored when
+// hfbroker starts stay ignored for the job, as through Exec. Supervise
+// caught them, which gave the child its default action back, and passed a
+// hangup on: a hangup sent to the job's process group (a shell's logout
+// does that) killed the job nohup was meant to keep.
+func TestSuperviseKeepsSignalsIgnoredAtStartIgnored(t *testing.T) {
+	h := startHelperIgnoring(t, "HUP INT", "supervise", "sh", "-c", "echo ready; exec sleep 600")
+	h.waitFor(t, "ready")
+	// The helper leads its own session and process group, the child's too.
+	for _, sig := range []syscall.Signal{syscall.SIGHUP, syscall.SIGINT} {
+		if err := syscall.Kill(-h.cmd.Process.Pid, sig); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// SIGTERM last: signals pending together arrive lowest number first.
+	h.signal(t, syscall.SIGTERM)
+	ws := h.finish(t)
+	if ws.ExitStatus() != 143 {
+		t.Errorf("hfbroker %v, want exit 143 from the SIGTERM alone: an ignored signal killed the job; output %q", ws, h.all)
+	}
+	for _, l := range h.all {
+		if strings.HasPrefix(l, `helper: signal "hangup"`) || strings.HasPrefix(l, `helper: signal "interrupt"`) {
+			t.Errorf("hfbroker caught a signal it was started ignoring: %q", l)
 		}
 	}
 }

@@ -20,7 +20,8 @@ const (
 	EnvProfile = "HFBROKER_PROFILE"
 	// EnvLease holds the lease id; its presence marks a nested exec.
 	EnvLease = "HFBROKER_LEASE"
-	// EnvEndpoint points the child at the local proxy in proxy mode.
+	// EnvEndpoint points the child at the local proxy in proxy mode, and
+	// at its token's Hub when only config.toml names it (EndpointToSet).
 	EnvEndpoint = "HF_ENDPOINT"
 	// EnvTokenPath names huggingface_hub's token file (and, beside it,
 	// stored_tokens): the parent's plaintext tokens.
@@ -95,6 +96,24 @@ func Build(parent []string, set map[string]string) []string {
 		kept = append(kept, k+"="+set[k])
 	}
 	return kept
+}
+
+// defaultEndpoint is hubapi.DefaultEndpoint: huggingface_hub's Hub when
+// HF_ENDPOINT is unset.
+const defaultEndpoint = "https://huggingface.co"
+
+// EndpointToSet returns the HF_ENDPOINT a child given the Hub token itself
+// (not a proxy lease's) must have, when parent does not name the Hub:
+// endpoint, the Hub the token is for, came from config.toml, which the
+// child's tools (huggingface_hub, the hf CLI) do not read, so with
+// HF_ENDPOINT unset or empty they would send the token to
+// https://huggingface.co instead. False: nothing to set (parent names the
+// Hub, or endpoint is the default, which the child uses by itself).
+func EndpointToSet(parent []string, endpoint string) (string, bool) {
+	if v, _ := Lookup(parent, EnvEndpoint); v != "" || endpoint == "" || endpoint == defaultEndpoint {
+		return "", false
+	}
+	return endpoint, true
 }
 
 // Nested reports the lease of an enclosing hfbroker exec, read from env. An

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/hfbroker/hfbroker/internal/hubapi"
 )
 
 func TestBuild(t *testing.T) {
@@ -155,5 +157,39 @@ func TestBuildDropsTheParentsHFTokenPath(t *testing.T) {
 	want := []string{"HF_HOME=/h/.cache/huggingface", "HF_TOKEN_PATHX=kept", "A=1", "HF_TOKEN=hf_new"}
 	if !slices.Equal(got, want) {
 		t.Fatalf("Build = %q; want %q", got, want)
+	}
+}
+
+// With the Hub named only in config.toml, a child given the token itself
+// was not told which Hub it is for: huggingface_hub, reading HF_ENDPOINT
+// alone, sent it to https://huggingface.co.
+func TestEndpointToSetNamesTheConfiguredHub(t *testing.T) {
+	const corp = "https://hub.corp.example"
+	tests := []struct {
+		name     string
+		parent   []string
+		endpoint string
+		want     string // "": nothing to set
+	}{
+		{"a Hub from config.toml is set", []string{"PATH=/bin"}, corp, corp},
+		{"an empty HF_ENDPOINT does not name a Hub", []string{"HF_ENDPOINT="}, corp, corp},
+		{"the parent's HF_ENDPOINT already names it", []string{"HF_ENDPOINT=" + corp + "/"}, corp, ""},
+		{"the last of duplicate entries decides", []string{"HF_ENDPOINT=" + corp, "HF_ENDPOINT="}, corp, corp},
+		{"the default Hub is the child's own default", nil, "https://huggingface.co", ""},
+		{"an old daemon that names no endpoint sets nothing", nil, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, ok := EndpointToSet(tc.parent, tc.endpoint)
+			if got != tc.want || ok != (tc.want != "") {
+				t.Errorf("EndpointToSet(%q, %q) = %q, %v; want %q", tc.parent, tc.endpoint, got, ok, tc.want)
+			}
+		})
+	}
+}
+
+func TestDefaultEndpointIsHubapis(t *testing.T) {
+	if defaultEndpoint != hubapi.DefaultEndpoint {
+		t.Errorf("defaultEndpoint %q, hubapi.DefaultEndpoint %q", defaultEndpoint, hubapi.DefaultEndpoint)
 	}
 }
