@@ -127,6 +127,11 @@ func redactEvent(ev *Event) {
 	}
 }
 
+// RedactTokens replaces each token-shaped run in s with Redacted, as the
+// log does to its fields: for any other text that leaves the daemon, such
+// as an error that quotes what a caller sent (a token given to --profile).
+func RedactTokens(s string) string { return redactTokenShapes(s) }
+
 // redactTokenShapes replaces each run that hasTokenShape finds in s.
 func redactTokenShapes(s string) string {
 	var b []byte

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/hubapi"
 	"github.com/hfbroker/hfbroker/internal/osproc"
@@ -342,9 +343,12 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRes
 // hint and per-profile reasons. Every message is the broker's own text,
 // which never includes a token.
 func toStatus(err error) error {
+	// Every error leaves the daemon here. An error may quote what its
+	// caller sent, and a caller may send a token where a name goes
+	// ('hfbroker token --profile hf_…'): no token leaves in error text.
 	var be *broker.Error
 	if !errors.As(err, &be) {
-		return status.Error(codes.Internal, "internal error: "+err.Error())
+		return status.Error(codes.Internal, audit.RedactTokens("internal error: "+err.Error()))
 	}
 	code, kind := codes.Internal, pb.ErrorDetail_KIND_UNSPECIFIED
 	switch be.Kind {
@@ -364,10 +368,10 @@ func toStatus(err error) error {
 	case broker.KindHub:
 		code, kind = codes.FailedPrecondition, pb.ErrorDetail_KIND_HUB
 	}
-	st := status.New(code, be.Error())
-	d := &pb.ErrorDetail{Kind: kind, Hint: be.Hint}
+	st := status.New(code, audit.RedactTokens(be.Error()))
+	d := &pb.ErrorDetail{Kind: kind, Hint: audit.RedactTokens(be.Hint)}
 	for _, r := range be.Reasons {
-		d.Reasons = append(d.Reasons, &pb.ProfileReason{Profile: r.Profile, Reason: r.Reason})
+		d.Reasons = append(d.Reasons, &pb.ProfileReason{Profile: audit.RedactTokens(r.Profile), Reason: audit.RedactTokens(r.Reason)})
 	}
 	if withD, derr := st.WithDetails(d); derr == nil {
 		st = withD

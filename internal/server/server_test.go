@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/durationpb"
 
+	"github.com/hfbroker/hfbroker/internal/audit"
 	"github.com/hfbroker/hfbroker/internal/broker"
 	"github.com/hfbroker/hfbroker/internal/keystore"
 	pb "github.com/hfbroker/hfbroker/proto/hfbroker/v1"
@@ -89,6 +91,34 @@ func TestStatusMapping(t *testing.T) {
 	}
 	if code, _ := detail(t, toStatus(errors.New("disk on fire"))); code != codes.Internal {
 		t.Fatalf("a plain error maps to %v, want Internal", code)
+	}
+}
+
+// An error that quotes what its caller sent, say a token given for a profile
+// name ('hfbroker token --profile hf_…' answered `no profile named "hf_…"`),
+// leaves the daemon with the token cut out of its message, hint and reasons.
+func TestNoTokenLeavesTheDaemonInErrorText(t *testing.T) {
+	tok := "hf_" + strings.Repeat("AbCdEf0123", 4)
+	for _, err := range []error{
+		&broker.Error{Kind: broker.KindNotFound, Msg: fmt.Sprintf("no profile named %q", tok), Hint: "not " + tok,
+			Reasons: []broker.Reason{{Profile: tok, Reason: "why " + tok}}},
+		fmt.Errorf("open %s: gone", tok),
+	} {
+		serr := toStatus(err)
+		st, _ := status.FromError(serr)
+		text := st.Message()
+		if _, d := detail(t, serr); d != nil {
+			text += " " + d.GetHint()
+			for _, r := range d.GetReasons() {
+				text += " " + r.GetProfile() + " " + r.GetReason()
+			}
+		}
+		if strings.Contains(text, tok[:20]) {
+			t.Fatalf("the status carries the token: %s", text)
+		}
+		if !strings.Contains(st.Message(), audit.Redacted) {
+			t.Fatalf("message %q does not say what was cut", st.Message())
+		}
 	}
 }
 
