@@ -19,6 +19,29 @@ import (
 // no daemon and no Secret Service.
 func init() {
 	extraCmds["sshd-start"] = cmdSSHDStart
+	extraCmds["wait-glob"] = cmdWaitGlob
+}
+
+// wait-glob VAR GLOB: wait (up to 30 s) until a non-empty file matches
+// GLOB, and set $VAR to it: the event a script waits on when a background
+// command (an ssh forward) makes a file, or writes its exit code to one.
+func cmdWaitGlob(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: wait-glob VAR GLOB")
+	}
+	for range 1500 {
+		m, err := filepath.Glob(ts.MkAbs(args[1]))
+		ts.Check(err)
+		for _, f := range m {
+			// A socket has size 0: it counts once it exists.
+			if st, err := os.Stat(f); err == nil && (st.Size() > 0 || st.Mode()&os.ModeSocket != 0) {
+				ts.Setenv(args[0], f)
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ts.Fatalf("no file matches %s within 30 s", args[1])
 }
 
 // sshd-start: start sshd (Debian's openssh-server) on a free loopback port

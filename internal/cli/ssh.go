@@ -111,11 +111,25 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 		return errorWithHint(ExitUsage, "pass a port between 1 and 65535", "--remote-proxy-port %d is out of range", remotePort)
 	}
 
+	flags := parseSSHArgs(opts.SSHArgs)
+	if flags.fork {
+		return errorWithHint(ExitUsage, "put it in the background yourself: hfbroker ssh "+opts.Host+" -N -n &",
+			"ssh's -f is not supported: the forward lives with the ssh process, and -f forks away from it")
+	}
+	if flags.stdio {
+		return errorWithHint(ExitUsage, "to reach a host through another, use ssh's -J: hfbroker ssh HOST -J JUMPHOST",
+			"ssh's -W is not supported: a stdio forward carries none of hfbroker's forwards")
+	}
+	if flags.noCommand && len(opts.Command) > 0 {
+		return errorWithHint(ExitUsage, "drop -N to run the command, or the command to hold a forward only",
+			"ssh's -N runs no remote command, and one was given after --")
+	}
+
 	var id [6]byte
 	rand.Read(id[:])
 	sockName := "remote-" + hex.EncodeToString(id[:]) + ".sock"
 	// 1. A private directory on the remote, and no stale socket where ours goes.
-	dir, err := sshPrepare(ctx, sshPath, opts, sockName)
+	dir, err := sshPrepare(ctx, sshPath, opts, flags.prepare, sockName)
 	if err != nil {
 		return err
 	}
@@ -155,7 +169,12 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 		envs = append(envs, gitProxyEnv(endpoint, remotePort)...)
 	}
 	var remote string
-	if len(opts.Command) > 0 {
+	if flags.noCommand {
+		// A pure forward (ssh -N): no remote shell to set the variables
+		// in, so say where the socket is.
+		fmt.Fprintf(opts.IO.ErrOut, "hfbroker: note: forwarding to %s: on %s, HFBROKER_SOCKET=%s reaches this daemon until this ssh ends\n",
+			opts.Host, opts.Host, shellQuote(remoteSock))
+	} else if len(opts.Command) > 0 {
 		q := make([]string, len(opts.Command))
 		for i, a := range opts.Command {
 			q[i] = shellQuote(a)
@@ -166,7 +185,10 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 		remote = "env " + strings.Join(envs, " ") + ` sh -c 'exec "${SHELL:-/bin/sh}" -l'`
 	}
 	argv = append(argv, opts.SSHArgs...)
-	argv = append(argv, "--", opts.Host, remote)
+	argv = append(argv, "--", opts.Host)
+	if remote != "" {
+		argv = append(argv, remote)
+	}
 	err = syscall.Exec(sshPath, argv, os.Environ())
 	return fmt.Errorf("run %s: %w", sshPath, err)
 }
@@ -203,13 +225,16 @@ func gitProxyEnv(endpoint string, port int) []string {
 
 // sshPrepare makes the remote's private socket directory (0700) and removes
 // a stale socket at our path; it returns the directory.
-func sshPrepare(ctx context.Context, sshPath string, opts *SSHOptions, sockName string) (string, error) {
+func sshPrepare(ctx context.Context, sshPath string, opts *SSHOptions, sshArgs []string, sockName string) (string, error) {
 	base := `"${XDG_RUNTIME_DIR:-$HOME/.hfbroker}/forward"`
 	if opts.RemoteDir != "" {
 		base = shellQuote(opts.RemoteDir)
 	}
 	script := `umask 077; d=` + base + `; mkdir -p "$d" && chmod 700 "$d" && rm -f "$d"/` + sockName + ` && printf '%s\n' "$d"`
-	argv := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=none"}, opts.SSHArgs...)
+	// No forwards of the user's (from the command line or ssh_config):
+	// they belong to the session, and a port bound here would still be
+	// held, or fail, when the session binds it.
+	argv := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ClearAllForwardings=yes"}, sshArgs...)
 	argv = append(argv, "--", opts.Host, script)
 	cmd := exec.CommandContext(ctx, sshPath, argv...)
 	var out, errb bytes.Buffer
@@ -239,4 +264,96 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// sshFlags is what hfbroker ssh must know of the user's ssh options.
+type sshFlags struct {
+	// prepare is the options for the short call that prepares the
+	// socket directory: all but those about the session (-N, -f, -t, -T,
+	// -W and their -o forms), which would make it run no command and
+	// wait forever (-N, -W), linger in the background (-f) or ask for a
+	// terminal it does not need. -p, -i, -J, -l, -F, -o and the rest stay.
+	prepare []string
+	// noCommand: -N (or -o SessionType=none), a pure forward.
+	noCommand bool
+	// fork: -f (or -o ForkAfterAuthentication=yes).
+	fork bool
+	// stdio: -W host:port.
+	stdio bool
+}
+
+// ssh(1)'s options that take an argument; every other letter is a flag.
+const sshArgOptions = "BbcDEeFIiJLlmOoPpQRSWw"
+
+// parseSSHArgs reads ssh's options as ssh's getopt does: flags may be
+// grouped (-fNT), an option's argument may be attached (-p2222, -oKey=v)
+// or the next word, and the first word that is no option ends them (it
+// and what follows pass through unchanged).
+func parseSSHArgs(args []string) sshFlags {
+	var f sshFlags
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if len(a) < 2 || a[0] != '-' || a == "--" {
+			f.prepare = append(f.prepare, args[i:]...)
+			break
+		}
+		for j := 1; j < len(a); j++ {
+			c := a[j]
+			if strings.IndexByte(sshArgOptions, c) < 0 {
+				switch c {
+				case 'N':
+					f.noCommand = true
+				case 'f':
+					f.fork = true
+				case 't', 'T':
+				default:
+					f.prepare = append(f.prepare, "-"+string(c))
+				}
+				continue
+			}
+			val, hasVal := a[j+1:], j+1 < len(a)
+			if !hasVal && i+1 < len(args) {
+				i++
+				val, hasVal = args[i], true
+			}
+			keep := true
+			switch c {
+			case 'W':
+				f.stdio, keep = true, false
+			case 'o':
+				keep = f.sessionOption(val)
+			}
+			if keep {
+				f.prepare = append(f.prepare, "-"+string(c))
+				if hasVal {
+					f.prepare = append(f.prepare, val)
+				}
+			}
+			break
+		}
+	}
+	return f
+}
+
+// sessionOption notes an -o option about the session (ssh_config(5)) and
+// says whether the preparing call keeps it.
+func (f *sshFlags) sessionOption(kv string) bool {
+	kv = strings.TrimSpace(kv)
+	i := strings.IndexAny(kv, "= \t")
+	if i < 0 {
+		return true
+	}
+	key := strings.ToLower(kv[:i])
+	val := strings.ToLower(strings.Trim(strings.TrimSpace(kv[i:]), "= \t\""))
+	switch key {
+	case "sessiontype":
+		f.noCommand = f.noCommand || val == "none"
+		return false
+	case "forkafterauthentication":
+		f.fork = f.fork || val == "yes"
+		return false
+	case "requesttty":
+		return false
+	}
+	return true
 }

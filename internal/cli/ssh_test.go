@@ -71,3 +71,39 @@ func TestGitProxyEnvPointsTheSessionsGitAtTheForwardedPort(t *testing.T) {
 		t.Errorf("the user's own helper was asked for, or told, the proxy's lease token")
 	}
 }
+
+// `hfbroker ssh HOST -N` hung silently: the short ssh call that prepares the
+// remote's socket directory got -N too, ran no command and waited forever.
+// It gets every option but those about the session; the session's own
+// ssh gets them all (sshRun passes opts.SSHArgs unchanged).
+func TestSSHPrepareGetsNoSessionOptionsSoDashNDoesNotHang(t *testing.T) {
+	for _, tc := range []struct {
+		args    []string
+		prepare []string
+		flags   sshFlags
+	}{
+		{args: []string{"-N"}, flags: sshFlags{noCommand: true}},
+		{args: []string{"-N", "-p", "2222", "-i", "k", "-J", "jump", "-l", "me", "-F", "cfg", "-o", "User=x"},
+			prepare: []string{"-p", "2222", "-i", "k", "-J", "jump", "-l", "me", "-F", "cfg", "-o", "User=x"}, flags: sshFlags{noCommand: true}},
+		{args: []string{"-NTp2222", "-v"}, prepare: []string{"-p", "2222", "-v"}, flags: sshFlags{noCommand: true}},
+		{args: []string{"-tt", "-4", "-L", "8888:localhost:8888", "-R8000:x:80"},
+			prepare: []string{"-4", "-L", "8888:localhost:8888", "-R", "8000:x:80"}},
+		{args: []string{"-fN"}, flags: sshFlags{noCommand: true, fork: true}},
+		{args: []string{"-W", "h:22", "-q"}, prepare: []string{"-q"}, flags: sshFlags{stdio: true}},
+		{args: []string{"-oSessionType=none", "-o", "ForkAfterAuthentication yes", "-o", "RequestTTY=force", "-oPort=22"},
+			prepare: []string{"-o", "Port=22"}, flags: sshFlags{noCommand: true, fork: true}},
+		{args: []string{"-o", "SessionType=default", "-o", "forkafterauthentication=no"}},
+		// -N as an option's argument is no -N; a word that is no option
+		// ends them, as in ssh.
+		{args: []string{"-l", "-N", "-p"}, prepare: []string{"-l", "-N", "-p"}},
+		{args: []string{"-n", "word", "-N"}, prepare: []string{"-n", "word", "-N"}},
+	} {
+		got := parseSSHArgs(tc.args)
+		want := tc.flags
+		want.prepare = tc.prepare
+		if strings.Join(got.prepare, "\x00") != strings.Join(want.prepare, "\x00") || got.noCommand != want.noCommand ||
+			got.fork != want.fork || got.stdio != want.stdio {
+			t.Errorf("parseSSHArgs(%q) = %+v, want %+v", tc.args, got, want)
+		}
+	}
+}
