@@ -55,7 +55,11 @@ What the remote may ask for is limited here:
   --allow-write  leases that can write
   --allow-env    leases that hand out the real token (plain exec, git, token)
   --repo P       only repos matching P (e.g. acme/llm, acme/*); repeatable
-Every lease of the forward ends when the ssh session ends.`,
+Every lease of the forward ends when the ssh session ends.
+
+With ssh's -N (a pure forward, no remote command) it says where the socket
+is on HOST and holds the forward until ssh ends. ssh's -f and -W are refused:
+the forward lives with the ssh process, which -f forks away from.`,
 		Example: `  hfbroker ssh gpu-box
   hfbroker ssh --allow-write --repo 'acme/*' gpu-box
   hfbroker ssh gpu-box -- hfbroker exec --proxy -- python train.py`,
@@ -112,6 +116,7 @@ func sshRun(ctx context.Context, opts *SSHOptions) error {
 	}
 
 	flags := parseSSHArgs(opts.SSHArgs)
+	flags.fromConfig(ctx, sshPath, opts.SSHArgs, opts.Host)
 	if flags.fork {
 		return errorWithHint(ExitUsage, "put it in the background yourself: hfbroker ssh "+opts.Host+" -N -n &",
 			"ssh's -f is not supported: the forward lives with the ssh process, and -f forks away from it")
@@ -233,8 +238,9 @@ func sshPrepare(ctx context.Context, sshPath string, opts *SSHOptions, sshArgs [
 	script := `umask 077; d=` + base + `; mkdir -p "$d" && chmod 700 "$d" && rm -f "$d"/` + sockName + ` && printf '%s\n' "$d"`
 	// No forwards of the user's (from the command line or ssh_config):
 	// they belong to the session, and a port bound here would still be
-	// held, or fail, when the session binds it.
-	argv := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ClearAllForwardings=yes"}, sshArgs...)
+	// held, or fail, when the session binds it. No terminal either (-T
+	// wins over a RequestTTY in ssh_config): the output is read here.
+	argv := append([]string{"-o", "ControlMaster=no", "-o", "ControlPath=none", "-o", "ClearAllForwardings=yes", "-T"}, sshArgs...)
 	argv = append(argv, "--", opts.Host, script)
 	cmd := exec.CommandContext(ctx, sshPath, argv...)
 	var out, errb bytes.Buffer
@@ -264,6 +270,33 @@ func shellQuote(s string) string {
 		return s
 	}
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// fromConfig adds what ssh_config says for host about the session (ssh
+// -G prints the configuration the session will have, and connects
+// nowhere): a Host block's "SessionType none" or "ForkAfterAuthentication
+// yes" acts as -N or -f do. Where ssh knows those keywords, the preparing
+// call overrides them (on the command line, the first value wins); an
+// older ssh, or one whose -G fails, leaves the command line's options alone.
+func (f *sshFlags) fromConfig(ctx context.Context, sshPath string, args []string, host string) {
+	cmd := exec.CommandContext(ctx, sshPath, append(append([]string{"-G"}, args...), "--", host)...)
+	out, err := cmd.Output()
+	if err != nil {
+		return
+	}
+	var override []string
+	for _, line := range strings.Split(string(out), "\n") {
+		key, val, _ := strings.Cut(strings.TrimSpace(line), " ")
+		switch key {
+		case "sessiontype":
+			f.noCommand = f.noCommand || val == "none"
+			override = append(override, "-o", "SessionType=default")
+		case "forkafterauthentication":
+			f.fork = f.fork || val == "yes"
+			override = append(override, "-o", "ForkAfterAuthentication=no")
+		}
+	}
+	f.prepare = append(override, f.prepare...)
 }
 
 // sshFlags is what hfbroker ssh must know of the user's ssh options.
