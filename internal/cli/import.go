@@ -56,7 +56,9 @@ Each distinct token becomes a profile named after its stored_tokens section,
 else after the token's name on the Hub (with --no-verify, "default"). When a
 profile of that name already holds a different token, the new one is stored as
 NAME-2 (or NAME-3, …): an import never replaces a stored token. A token already
-stored under any name is reported and not stored twice. Each token is checked
+stored under any name is reported and not stored twice; so is a browser login
+(an OAuth section) whose pair hfbroker holds or has refreshed since, while
+another login under the same section name is imported. Each token is checked
 with the Hub first unless --no-verify; one the Hub rejects is not imported.
 Tokens are shown masked (hf_…abcd) with their fingerprint, never in full.
 
@@ -309,7 +311,7 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 			// current tokens: only the daemon can tell whether it holds
 			// this pair, and it is asked only when storing.
 			if name := profileNameFrom(ft.name); ft.refresh != "" && oauthNames[name] {
-				fmt.Fprintf(imp.out, "  would import as profile %q, unless it is the browser login %q holds\n", imp.freeName(name), name)
+				fmt.Fprintf(imp.out, "  would import as profile %q, unless profile %q already holds this login\n", imp.freeName(name), name)
 				continue
 			}
 			switch {
