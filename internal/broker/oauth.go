@@ -84,8 +84,11 @@ var ErrAlreadyStored = errors.New("the login is already stored")
 
 // oauthHolder returns the OAuth profile that holds the login of a pair
 // (oauthItem.holds), looking at its stored item and at a refreshed pair
-// waiting for the store. ok is false when no profile does.
-func (b *Broker) oauthHolder(ctx context.Context, access, refresh secret.Token) (_ Profile, ok bool, _ error) {
+// waiting for the store. ok is false when no profile does. A profile whose
+// item cannot be read is passed over: the pair is then stored again, which
+// loses nothing, where an error would refuse every browser login while one
+// keychain item is missing.
+func (b *Broker) oauthHolder(ctx context.Context, access, refresh secret.Token) (_ Profile, ok bool) {
 	profiles, _ := b.Profiles()
 	for _, p := range profiles {
 		if !p.OAuth {
@@ -94,17 +97,14 @@ func (b *Broker) oauthHolder(ctx context.Context, access, refresh secret.Token) 
 		b.oauth.mu.Lock()
 		pend := b.oauth.pending[p.Name] // "" when none
 		b.oauth.mu.Unlock()
-		stored, err := b.storedToken(ctx, p.Name)
-		if err != nil {
-			return Profile{}, false, err
-		}
+		stored, _ := b.storedToken(ctx, p.Name) // "" when unreadable
 		for _, tok := range []secret.Token{stored, pend} {
 			if it, isOAuth := decodeOAuth(tok); isOAuth && it.holds(access, refresh) {
-				return p, true, nil
+				return p, true
 			}
 		}
 	}
-	return Profile{}, false, nil
+	return Profile{}, false
 }
 
 func (it oauthItem) encode() secret.Token {

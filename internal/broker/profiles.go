@@ -172,9 +172,7 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 		// The same login stored twice would be two profiles rotating one
 		// refresh token; and a plaintext copy of a login held here (import
 		// says so) may go, when a copy of another login must not.
-		if p, held, err := b.oauthHolder(ctx, req.Token, req.Refresh); err != nil {
-			return Profile{}, false, err
-		} else if held {
+		if p, held := b.oauthHolder(ctx, req.Token, req.Refresh); held {
 			return p, false, ErrAlreadyStored
 		}
 	}

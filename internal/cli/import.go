@@ -365,9 +365,9 @@ func removable(ft *foundToken) bool {
 
 // add stores one token and returns its new profile. The profile is named
 // after the token's stored_tokens section, else its name on the Hub, and
-// never takes a name that holds another token. held is true when the token
-// is an OAuth login the daemon already holds, which it then did not store
-// again: p is the profile that holds it.
+// never takes a name that holds another token. The bool is true when the
+// token is an OAuth login the daemon already holds, which it then did not
+// store again: the profile returned is the one that holds it.
 //
 // The daemon names an unnamed token itself, and would replace a profile
 // that already has that name; so a token without a section is first stored
