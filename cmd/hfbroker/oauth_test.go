@@ -41,7 +41,7 @@ func cmdHubOAuth(ts *testscript.TestScript, neg bool, args []string) {
 	h := scriptHub(ts)
 	ts.Defer(func() {
 		if ts.Getenv("HFBROKER_BACKEND") == "keychain" {
-			for _, n := range []string{"oauth-alice", "work-oauth", "imported"} {
+			for _, n := range []string{"oauth-alice", "oauth-alice-2", "oauth-alice-3", "oauth-alice-4", "work-oauth", "imported"} {
 				keyring.Delete(ts.Getenv("KEYCHAIN_SERVICE"), n)
 			}
 		}

@@ -2,8 +2,12 @@ package broker
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -41,6 +45,66 @@ type oauthItem struct {
 	ExpiresAt time.Time `json:"expires_at"`
 	IssuedAt  time.Time `json:"issued_at"`
 	ClientID  string    `json:"client_id,omitempty"`
+	// Retired holds the digests (refreshDigest) of the refresh tokens this
+	// login has rotated away from, oldest first, at most maxRetired: a
+	// plaintext copy that holds one is a spent copy of this login, not
+	// another login (import removes it instead of importing it).
+	Retired []string `json:"retired,omitempty"`
+}
+
+// maxRetired bounds oauthItem.Retired.
+const maxRetired = 8
+
+// refreshDigest names a refresh token in oauthItem.Retired: its whole
+// SHA-256, not the 32-bit fingerprint, so that no other login matches.
+func refreshDigest(t secret.Token) string {
+	sum := sha256.Sum256([]byte(t.Reveal()))
+	return hex.EncodeToString(sum[:])
+}
+
+// retire returns retired with spent added (when it is not "").
+func retire(retired []string, spent secret.Token) []string {
+	if spent == "" {
+		return retired
+	}
+	out := append(slices.Clone(retired), refreshDigest(spent))
+	return out[max(0, len(out)-maxRetired):]
+}
+
+// holds reports whether the item is the login of a pair: it holds the pair's
+// access or refresh token, or has rotated away from that refresh token.
+func (it oauthItem) holds(access, refresh secret.Token) bool {
+	return it.Access == access.Reveal() || (refresh != "" && it.Refresh == refresh.Reveal()) ||
+		(refresh != "" && slices.Contains(it.Retired, refreshDigest(refresh)))
+}
+
+// ErrAlreadyStored is AddToken's answer when it stored nothing because a
+// profile (the one returned) already holds the OAuth login it was given.
+var ErrAlreadyStored = errors.New("the login is already stored")
+
+// oauthHolder returns the OAuth profile that holds the login of a pair
+// (oauthItem.holds), looking at its stored item and at a refreshed pair
+// waiting for the store. ok is false when no profile does. A profile whose
+// item cannot be read is passed over: the pair is then stored again, which
+// loses nothing, where an error would refuse every browser login while one
+// keychain item is missing.
+func (b *Broker) oauthHolder(ctx context.Context, access, refresh secret.Token) (_ Profile, ok bool) {
+	profiles, _ := b.Profiles()
+	for _, p := range profiles {
+		if !p.OAuth {
+			continue
+		}
+		b.oauth.mu.Lock()
+		pend := b.oauth.pending[p.Name] // "" when none
+		b.oauth.mu.Unlock()
+		stored, _ := b.storedToken(ctx, p.Name) // "" when unreadable
+		for _, tok := range []secret.Token{stored, pend} {
+			if it, isOAuth := decodeOAuth(tok); isOAuth && it.holds(access, refresh) {
+				return p, true
+			}
+		}
+	}
+	return Profile{}, false
 }
 
 func (it oauthItem) encode() secret.Token {
@@ -298,6 +362,10 @@ func (b *Broker) doRefresh(name string, seen secret.Token) (secret.Token, error)
 	if nit.Refresh == "" {
 		nit.Refresh = old.Refresh // the Hub kept the refresh token
 	}
+	nit.Retired = old.Retired
+	if nit.Refresh != old.Refresh {
+		nit.Retired = retire(old.Retired, secret.Token(old.Refresh))
+	}
 	if nit.ExpiresAt.IsZero() {
 		nit.ExpiresAt = old.ExpiresAt
 	}
@@ -402,8 +470,14 @@ func (b *Broker) clientID(it oauthItem) string {
 
 // newOAuthItem makes the store value of a fresh login.
 func (b *Broker) newOAuthItem(req AddRequest, now time.Time) secret.Token {
-	return oauthItem{ID: newID("o-"), Access: req.Token.Reveal(), Refresh: req.Refresh.Reveal(),
-		ExpiresAt: req.ExpiresAt.UTC().Round(0), IssuedAt: now.UTC().Round(0), ClientID: req.ClientID}.encode()
+	it := oauthItem{ID: newID("o-"), Access: req.Token.Reveal(), Refresh: req.Refresh.Reveal(),
+		ExpiresAt: req.ExpiresAt.UTC().Round(0), IssuedAt: now.UTC().Round(0), ClientID: req.ClientID}
+	if req.importedFrom != req.Refresh {
+		// An import refreshed first: huggingface_hub's copy holds the
+		// refresh token the Hub has just rotated away.
+		it.Retired = retire(nil, req.importedFrom)
+	}
+	return it.encode()
 }
 
 // refreshBeforeAdd refreshes an imported pair whose access token has

@@ -279,6 +279,9 @@ func TestAnImportedExpiredOAuthLoginIsRefreshedBeforeItIsStored(t *testing.T) {
 		t.Fatalf("the stored token expires %s, in the past", p.ExpiresAt)
 	}
 	// A section whose refresh token the Hub refuses is not stored.
+	access, refresh, exp = w.h.IssueOAuth("alice")
+	w.h.KillRefreshToken(refresh)
+	w.clk.Add(time.Minute)
 	_, _, err = w.b.AddToken(context.Background(), broker.AddRequest{Name: "dead", Token: secret.Token(access),
 		Refresh: secret.Token(refresh), ExpiresAt: exp, Endpoint: w.h.URL()})
 	if broker.KindOf(err) != broker.KindAccessDenied {
@@ -286,6 +289,55 @@ func TestAnImportedExpiredOAuthLoginIsRefreshedBeforeItIsStored(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), refresh) || strings.Contains(err.Error(), access) {
 		t.Fatal("the error holds a token")
+	}
+}
+
+// import took a huggingface_hub section named like a browser login hfbroker
+// held for that login, by its name alone, and --remove-plaintext deleted it:
+// a newer login there (the user logged in again with hf) was lost. The
+// broker now says which pairs it holds: its current pair, and a pair it has
+// refreshed since (whose refresh token the Hub rotated away); any other
+// pair is stored.
+func TestAnOAuthPairIsAlreadyStoredOnlyByTheProfileThatHoldsOrRefreshedIt(t *testing.T) {
+	w := newOAuthWorld(t, 20*time.Second)
+	ctx := context.Background()
+	access, refresh, exp := w.h.IssueOAuth("alice")
+	add := func(name string) (broker.Profile, error) {
+		p, _, err := w.b.AddToken(ctx, broker.AddRequest{Name: name, Token: secret.Token(access),
+			Refresh: secret.Token(refresh), ExpiresAt: exp, Endpoint: w.h.URL()})
+		return p, err
+	}
+	if _, err := add("second"); err != nil {
+		t.Fatal(err)
+	}
+	sets := len(w.store.sets)
+	if p, err := add("second-2"); !errors.Is(err, broker.ErrAlreadyStored) || p.Name != "second" {
+		t.Fatalf("the same pair again: %q, %v; want already stored by second", p.Name, err)
+	}
+	if len(w.store.sets) != sets {
+		t.Fatal("a pair already held was written to the store")
+	}
+
+	w.clk.Add(11 * time.Second) // due: the next lease refreshes
+	g, err := w.b.Lease(ctx, broker.LeaseRequest{Profile: "second", Purpose: broker.PurposeToken, TTL: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Token.Reveal() == access {
+		t.Fatal("the lease was not refreshed")
+	}
+	sets = len(w.store.sets)
+	if p, err := add("second-2"); !errors.Is(err, broker.ErrAlreadyStored) || p.Name != "second" {
+		t.Fatalf("the pair refreshed since: %q, %v; want already stored by second", p.Name, err)
+	}
+	if len(w.store.sets) != sets {
+		t.Fatal("a pair already held was written to the store")
+	}
+
+	// Another login of the same user, under the same section name: stored.
+	access, refresh, exp = w.h.IssueOAuth("alice")
+	if p, err := add("second-2"); err != nil || p.Name != "second-2" || !p.OAuth {
+		t.Fatalf("another login: %+v, %v; want stored as second-2", p, err)
 	}
 }
 

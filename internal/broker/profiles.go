@@ -168,6 +168,14 @@ func (b *Broker) AddToken(ctx context.Context, req AddRequest) (Profile, bool, e
 			return Profile{}, false, err
 		}
 	}
+	if req.Refresh != "" {
+		// The same login stored twice would be two profiles rotating one
+		// refresh token; and a plaintext copy of a login held here (import
+		// says so) may go, when a copy of another login must not.
+		if p, held := b.oauthHolder(ctx, req.Token, req.Refresh); held {
+			return p, false, ErrAlreadyStored
+		}
+	}
 	if req.Refresh != "" && (req.ExpiresAt.IsZero() || !b.now().Before(req.ExpiresAt)) {
 		// An imported login whose access token has expired: refresh it
 		// first, so what is stored works. The Hub rotates the refresh token

@@ -56,7 +56,9 @@ Each distinct token becomes a profile named after its stored_tokens section,
 else after the token's name on the Hub (with --no-verify, "default"). When a
 profile of that name already holds a different token, the new one is stored as
 NAME-2 (or NAME-3, …): an import never replaces a stored token. A token already
-stored under any name is reported and not stored twice. Each token is checked
+stored under any name is reported and not stored twice; so is a browser login
+(an OAuth section) whose pair hfbroker holds or has refreshed since, while
+another login under the same section name is imported. Each token is checked
 with the Hub first unless --no-verify; one the Hub rejects is not imported.
 Tokens are shown masked (hf_…abcd) with their fingerprint, never in full.
 
@@ -294,14 +296,6 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 			fmt.Fprintf(imp.out, "  already stored as profile %q\n", name)
 			continue
 		}
-		if name := profileNameFrom(ft.name); ft.refresh != "" && oauthNames[name] {
-			// An OAuth profile's fingerprint names its login, not its
-			// current access token: a second import of the same section
-			// would make two profiles rotate one refresh token.
-			ft.safe = true
-			fmt.Fprintf(imp.out, "  already stored as browser login %q\n", name)
-			continue
-		}
 		if err := secret.Check(ft.token.Reveal()); err != nil {
 			failed++
 			verb := "not imported"
@@ -313,6 +307,13 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 		}
 		if imp.opts.DryRun {
 			ft.safe = true // so the dry run shows what a successful import would remove
+			// An OAuth profile's fingerprint names its login, not its
+			// current tokens: only the daemon can tell whether it holds
+			// this pair, and it is asked only when storing.
+			if name := profileNameFrom(ft.name); ft.refresh != "" && oauthNames[name] {
+				fmt.Fprintf(imp.out, "  would import as profile %q, unless profile %q already holds this login\n", imp.freeName(name), name)
+				continue
+			}
 			switch {
 			case profileNameFrom(ft.name) != "":
 				fmt.Fprintf(imp.out, "  would import as profile %q\n", imp.freeName(profileNameFrom(ft.name)))
@@ -323,13 +324,20 @@ func (imp *importer) run(ctx context.Context, found []*foundToken, files plainte
 			}
 			continue
 		}
-		p, err := imp.add(ctx, ft)
+		p, held, err := imp.add(ctx, ft)
 		if err != nil {
 			failed++
 			fmt.Fprintf(imp.out, "  not imported: %s\n", importFailure(err))
 			continue
 		}
 		ft.safe = true
+		if held {
+			// The daemon holds this login (this pair, or one it has
+			// refreshed since): a copy of any other login is imported, and
+			// so never removed unheld.
+			fmt.Fprintf(imp.out, "  already stored as browser login %q\n", p.GetName())
+			continue
+		}
 		byFP[p.GetFingerprint()] = p.GetName()
 		who := "not verified"
 		if p.GetUser() != "" {
@@ -357,13 +365,15 @@ func removable(ft *foundToken) bool {
 
 // add stores one token and returns its new profile. The profile is named
 // after the token's stored_tokens section, else its name on the Hub, and
-// never takes a name that holds another token.
+// never takes a name that holds another token. The bool is true when the
+// token is an OAuth login the daemon already holds, which it then did not
+// store again: the profile returned is the one that holds it.
 //
 // The daemon names an unnamed token itself, and would replace a profile
 // that already has that name; so a token without a section is first stored
 // under a temporary name, which tells us its name on the Hub, then stored
 // again under a free name and the temporary profile removed.
-func (imp *importer) add(ctx context.Context, ft *foundToken) (*pb.Profile, error) {
+func (imp *importer) add(ctx context.Context, ft *foundToken) (*pb.Profile, bool, error) {
 	req := &pb.AddTokenRequest{Token: ft.token.Reveal(), Endpoint: imp.endpoint, NoVerify: imp.opts.NoVerify}
 	if ft.refresh != "" {
 		// An OAuth login: both tokens go to the store, and the daemon
@@ -391,7 +401,7 @@ func (imp *importer) add(ctx context.Context, ft *foundToken) (*pb.Profile, erro
 		req.Name = tmp
 		resp, err := imp.api.AddToken(ctx, req)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		imp.taken[tmp] = true
 		p := resp.GetProfile()
@@ -411,17 +421,20 @@ func (imp *importer) add(ctx context.Context, ft *foundToken) (*pb.Profile, erro
 			delete(imp.taken, tmp)
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		imp.taken[final.Name] = true
-		return resp.GetProfile(), nil
+		return resp.GetProfile(), false, nil
 	}
 	resp, err := imp.api.AddToken(ctx, req)
 	if err != nil {
-		return nil, err
+		return nil, false, err
+	}
+	if resp.GetAlreadyStored() {
+		return resp.GetProfile(), true, nil
 	}
 	imp.taken[req.Name] = true
-	return resp.GetProfile(), nil
+	return resp.GetProfile(), false, nil
 }
 
 // importFailure says in one line why the daemon did not store a token.

@@ -110,11 +110,12 @@ func (s *Server) AddToken(ctx context.Context, req *pb.AddTokenRequest) (*pb.Add
 		ExpiresAt:   optionalTime(req.GetExpiresAt()),
 		ClientID:    req.GetClientId(),
 	})
-	if err != nil {
+	held := errors.Is(err, broker.ErrAlreadyStored)
+	if err != nil && !held {
 		return nil, toStatus(err)
 	}
 	_, def := s.b.Profiles()
-	return &pb.AddTokenResponse{Profile: profileProto(p, def), Replaced: replaced}, nil
+	return &pb.AddTokenResponse{Profile: profileProto(p, def), Replaced: replaced, AlreadyStored: held}, nil
 }
 
 func (s *Server) RemoveToken(ctx context.Context, req *pb.RemoveTokenRequest) (*pb.RemoveTokenResponse, error) {

@@ -687,7 +687,11 @@ type AddTokenResponse struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Profile *Profile               `protobuf:"bytes,1,opt,name=profile,proto3" json:"profile,omitempty"`
 	// replaced is true when a profile of that name existed and now holds the new token.
-	Replaced      bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	Replaced bool `protobuf:"varint,2,opt,name=replaced,proto3" json:"replaced,omitempty"`
+	// already_stored is true when an OAuth pair was not stored because the
+	// daemon holds that login already: profile is the profile that holds it
+	// (its current pair, or a pair it has refreshed since).
+	AlreadyStored bool `protobuf:"varint,3,opt,name=already_stored,json=alreadyStored,proto3" json:"already_stored,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -732,6 +736,13 @@ func (x *AddTokenResponse) GetProfile() *Profile {
 func (x *AddTokenResponse) GetReplaced() bool {
 	if x != nil {
 		return x.Replaced
+	}
+	return false
+}
+
+func (x *AddTokenResponse) GetAlreadyStored() bool {
+	if x != nil {
+		return x.AlreadyStored
 	}
 	return false
 }
@@ -3946,10 +3957,11 @@ const file_hfbroker_v1_broker_proto_rawDesc = "" +
 	"\rrefresh_token\x18\x06 \x01(\tR\frefreshToken\x129\n" +
 	"\n" +
 	"expires_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1b\n" +
-	"\tclient_id\x18\b \x01(\tR\bclientId\"^\n" +
+	"\tclient_id\x18\b \x01(\tR\bclientId\"\x85\x01\n" +
 	"\x10AddTokenResponse\x12.\n" +
 	"\aprofile\x18\x01 \x01(\v2\x14.hfbroker.v1.ProfileR\aprofile\x12\x1a\n" +
-	"\breplaced\x18\x02 \x01(\bR\breplaced\"(\n" +
+	"\breplaced\x18\x02 \x01(\bR\breplaced\x12%\n" +
+	"\x0ealready_stored\x18\x03 \x01(\bR\ralreadyStored\"(\n" +
 	"\x12RemoveTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"8\n" +
 	"\x13RemoveTokenResponse\x12!\n" +
